@@ -1,0 +1,38 @@
+/* The HTTPS client for the control-plane API (libcurl), used by the CLI and the host agent.
+ * Trust is either a public-key pin ("sha256//BASE64", checked by libcurl before any byte is
+ * sent; with a pin the certificate chain is not verified, the pin is the trust) or a CA file.
+ * One handle keeps its connection open across calls (reuse; the agent keeps a pool of them).
+ * Never logs or returns the token. */
+#ifndef PC_HTTP_H
+#define PC_HTTP_H
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct pc_http_opts {
+    const char *base_url;     /* "https://host:port" (no trailing path) */
+    const char *pin;          /* "sha256//…" or NULL */
+    const char *cafile;       /* PEM CA file or NULL; one of pin / cafile is required */
+    const char *token;        /* bearer token or NULL (copied, wiped on free) */
+    long connect_timeout_ms;  /* 0 → 5000 */
+    long timeout_ms;          /* total per call; 0 → 30000 */
+};
+
+typedef struct pc_http pc_http;
+
+int pc_http_new(const struct pc_http_opts *opts, pc_http **out, char *err, size_t errsz);
+void pc_http_free(pc_http *h);
+
+/* Sends METHOD base_url+path with body (may be NULL) as JSON; waits at most timeout_ms (or the
+ * per-call override if > 0). On a completed exchange returns PC_OK with *status and *reply (a
+ * JSON object the caller puts; NULL for an empty body). Errors: PC_ERR_TLS (handshake failure or
+ * pin mismatch — callers must never fail open on it), PC_ERR_TIMEOUT, PC_ERR_NET (refused,
+ * reset, DNS), PC_ERR_PARSE (reply body is not a JSON object), PC_ERR_TOOBIG (reply > 1 MiB).
+ * err gets a human sentence. */
+int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
+                 long timeout_ms, long *status, json_object **reply, char *err, size_t errsz);
+
+/* Process-wide libcurl init/cleanup; call once from main before threads. */
+int pc_http_global_init(void);
+void pc_http_global_cleanup(void);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# The one list of Debian 12 packages Portcullis needs to build, test and demo.
+# Used by the README's two commands and by CI. Needs root.
+set -eu
+PKGS="build-essential autoconf automake libtool pkg-config
+  libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
+  libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
+  libpam-wrapper libpamtest0-dev
+  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "install-deps: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi

@@ -81,7 +81,7 @@ int pc_config_parse_buffer(const char *name, const char *buf, size_t len,
     size_t pos = 0;
 
     if (len > PC_CONFIG_MAX_BYTES) {
-        snprintf(err, errsz, "%s: file is larger than %d bytes", name, PC_CONFIG_MAX_BYTES);
+        snprintf(err, errsz, "%s:0: file is larger than %d bytes", name, PC_CONFIG_MAX_BYTES);
         return PC_ERR_TOOBIG;
     }
     while (pos < len && rc == PC_OK) {

@@ -46,7 +46,9 @@ int pc_json_parse_object(const char *buf, size_t len, json_object **out, struct 
     jerr = json_tokener_get_error(tok);
     used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    if (!obj || jerr != json_tokener_success) {
+    /* A top-level JSON null parses successfully to obj == NULL; the type check below
+     * refuses it (json_object_is_type(NULL, json_type_object) is false). */
+    if (jerr != json_tokener_success) {
         json_object_put(obj);
         return fail(e, "bad_json", PC_ERR_PARSE, "malformed JSON: %s", json_tokener_error_desc(jerr));
     }

@@ -1,0 +1,41 @@
+/* Request handlers, one per route. Each fills a cp_resp; none blocks on the network. */
+#ifndef CP_API_H
+#define CP_API_H
+#include "cp_request.h"
+#include "cp_settings.h"
+#include "cp_tls.h"
+
+/* Process-wide facts the handlers need. */
+struct cp_runtime {
+    const struct cp_settings *settings;
+    char pin[CP_PIN_MAX];
+};
+extern struct cp_runtime cp_rt;
+
+typedef void (*cp_handler)(struct cp_call *c, struct cp_resp *r);
+
+/* api_public.c */
+void api_health(struct cp_call *c, struct cp_resp *r);
+void api_enroll(struct cp_call *c, struct cp_resp *r);
+/* api_host.c */
+void api_auth_begin(struct cp_call *c, struct cp_resp *r);
+void api_auth_totp(struct cp_call *c, struct cp_resp *r);
+void api_auth_push(struct cp_call *c, struct cp_resp *r);
+void api_push_poll(struct cp_call *c, struct cp_resp *r);
+/* api_admin_users.c */
+void api_users_list(struct cp_call *c, struct cp_resp *r);
+void api_users_add(struct cp_call *c, struct cp_resp *r);
+void api_user_get(struct cp_call *c, struct cp_resp *r);
+void api_user_patch(struct cp_call *c, struct cp_resp *r);
+void api_user_delete(struct cp_call *c, struct cp_resp *r);
+void api_user_totp(struct cp_call *c, struct cp_resp *r);
+/* api_admin_misc.c */
+void api_info(struct cp_call *c, struct cp_resp *r);
+void api_approvals_list(struct cp_call *c, struct cp_resp *r);
+void api_approval_approve(struct cp_call *c, struct cp_resp *r);
+void api_approval_deny(struct cp_call *c, struct cp_resp *r);
+void api_tokens_create(struct cp_call *c, struct cp_resp *r);
+void api_hosts_list(struct cp_call *c, struct cp_resp *r);
+void api_audit(struct cp_call *c, struct cp_resp *r);
+
+#endif

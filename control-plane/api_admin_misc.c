@@ -1,0 +1,163 @@
+/* Admin endpoints: server info, push approvals, enrollment tokens, hosts, audit. */
+#include "config.h"
+#include "api.h"
+#include "cp_audit.h"
+#include "cp_push.h"
+#include "cp_store.h"
+#include "cp_tokens.h"
+#include "pc_config.h"
+#include "pc_err.h"
+#include "pc_mem.h"
+#include <stdio.h>
+#include <string.h>
+
+void api_info(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *o = json_object_new_object();
+    (void)c;
+    json_object_object_add(o, "pin", json_object_new_string(cp_rt.pin));
+    json_object_object_add(o, "version", json_object_new_string(PC_VERSION));
+    json_object_object_add(o, "push_ttl", json_object_new_int64(cp_rt.settings->push_ttl));
+    cp_resp_json(r, 200, o);
+}
+
+void api_approvals_list(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *arr = NULL, *o;
+    int rc = cp_push_list_pending(&arr);
+    (void)c;
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "approvals");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "approvals", arr);
+    cp_resp_json(r, 200, o);
+}
+
+static void decide(struct cp_call *c, struct cp_resp *r, int approve)
+{
+    static const char *const approve_fields[] = { "match", NULL };
+    static const char *const deny_fields[] = { NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    const char *match = NULL;
+    char state[16] = "";
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, approve ? approve_fields : deny_fields))
+        return;
+    if (approve && pc_json_get_str(c->body, "match", 1, 8, &match, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    rc = cp_push_decide(&who, c->seg[1], approve, match, state);
+    if (rc == PC_ERR_STATE) {
+        cp_resp_error(r, 409, "conflict", "the push is no longer pending (approved, denied or expired)");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "push");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "push_id", json_object_new_string(c->seg[1]));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    cp_resp_json(r, 200, o);
+}
+
+void api_approval_approve(struct cp_call *c, struct cp_resp *r)
+{
+    decide(c, r, 1);
+}
+
+void api_approval_deny(struct cp_call *c, struct cp_resp *r)
+{
+    decide(c, r, 0);
+}
+
+static int labels_valid(json_object *labels)
+{
+    if (json_object_object_length(labels) > 32)
+        return 0;
+    json_object_object_foreach(labels, k, v) {
+        if (strlen(k) == 0 || strlen(k) > 64 || !json_object_is_type(v, json_type_string) ||
+            json_object_get_string_len(v) > 256 ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+            return 0;
+    }
+    return 1;
+}
+
+void api_tokens_create(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "labels", "ttl", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    json_object *labels = NULL, *o;
+    int64_t ttl = 3600, expires_at = 0;
+    char token[65];
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_int(c->body, "ttl", 0, 60, 2592000, &ttl, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (json_object_object_get_ex(c->body, "labels", &labels) &&
+        (!json_object_is_type(labels, json_type_object) || !labels_valid(labels))) {
+        cp_resp_error(r, 400, "bad_field",
+                      "field 'labels' must be an object of at most 32 string values");
+        return;
+    }
+    if ((rc = cp_enroll_token_create(&who, labels, ttl, token, &expires_at)) != PC_OK) {
+        cp_resp_from_err(r, rc, "token");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "token", json_object_new_string(token));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    pc_wipe(token, sizeof token);
+    cp_resp_json(r, 201, o);
+}
+
+void api_hosts_list(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *arr = NULL, *o;
+    int rc = cp_hosts_list(&arr);
+    (void)c;
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "hosts");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "hosts", arr);
+    cp_resp_json(r, 200, o);
+}
+
+void api_audit(struct cp_call *c, struct cp_resp *r)
+{
+    const char *user = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "user");
+    const char *since_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "since");
+    const char *limit_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "limit");
+    uint64_t since = 0, limit = 1000;
+    json_object *arr = NULL, *o;
+    sqlite3 *db = cp_db();
+    int rc;
+
+    if ((since_s && pc_parse_uint(since_s, 0, UINT64_C(1) << 40, &since) != PC_OK) ||
+        (limit_s && pc_parse_uint(limit_s, 1, 100000, &limit) != PC_OK)) {
+        cp_resp_error(r, 400, "bad_field", "since must be epoch seconds, limit 1-100000");
+        return;
+    }
+    if (!db || (rc = cp_audit_query(db, user && *user ? user : NULL, (int64_t)since,
+                                    (int64_t)limit, &arr)) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot read the audit log");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "audit", arr);
+    cp_resp_json(r, 200, o);
+}

@@ -1,0 +1,183 @@
+/* Endpoints for enrolled hosts (the agent): login transactions, TOTP, push, long-poll. */
+#include "config.h"
+#include "api.h"
+#include "cp_login.h"
+#include "cp_push.h"
+#include "cp_waiters.h"
+#include "pc_config.h"
+#include "pc_err.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <string.h>
+
+void api_auth_begin(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "user", "rhost", "service", "tty", "auth_info", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_begin_req req = { 0 };
+    struct cp_begin_res res;
+    json_object *o, *factors;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "user", 1, 64, &req.user, &e) != PC_OK ||
+        pc_json_get_str(c->body, "rhost", 0, 255, &req.rhost, &e) != PC_OK ||
+        pc_json_get_str(c->body, "service", 0, 64, &req.service, &e) != PC_OK ||
+        pc_json_get_str(c->body, "tty", 0, 64, &req.tty, &e) != PC_OK ||
+        pc_json_get_str(c->body, "auth_info", 0, 16384, &req.auth_info, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if ((rc = cp_login_begin(&c->id, c->source, &req, &res)) != PC_OK) {
+        cp_resp_from_err(r, rc, "transaction");
+        return;
+    }
+    o = json_object_new_object();
+    factors = json_object_new_array();
+    if (res.totp)
+        json_object_array_add(factors, json_object_new_string("totp"));
+    if (res.push)
+        json_object_array_add(factors, json_object_new_string("push"));
+    json_object_object_add(o, "txid", json_object_new_string(res.txid));
+    json_object_object_add(o, "action", json_object_new_string(res.action));
+    json_object_object_add(o, "factors", factors);
+    json_object_object_add(o, "reason", json_object_new_string(res.reason));
+    cp_resp_json(r, 200, o);
+}
+
+static int txid_valid(const char *t)
+{
+    if (strlen(t) != 32)
+        return 0;
+    for (; *t; t++)
+        if (!((*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void tx_error(struct cp_resp *r, int rc)
+{
+    if (rc == PC_ERR_NOTFOUND)
+        cp_resp_error(r, 404, "not_found", "no such transaction for this host");
+    else if (rc == PC_ERR_STATE)
+        cp_resp_error(r, 410, "gone", "the transaction is finished or expired; begin a new one");
+    else
+        cp_resp_from_err(r, rc, "transaction");
+}
+
+void api_auth_totp(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "txid", "code", NULL };
+    struct pc_jerr e = { 0 };
+    const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "txid", 1, 64, &txid, &e) != PC_OK ||
+        pc_json_get_str(c->body, "code", 1, 16, &code, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (!txid_valid(txid)) {
+        tx_error(r, PC_ERR_NOTFOUND);
+        return;
+    }
+    if ((rc = cp_login_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
+        tx_error(r, rc);
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "result", json_object_new_string(result));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    cp_resp_json(r, 200, o);
+}
+
+void api_auth_push(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "txid", NULL };
+    struct pc_jerr e = { 0 };
+    const char *txid = NULL;
+    char push_id[CP_PUSH_ID_LEN + 1], match[3];
+    int64_t expires_at = 0;
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "txid", 1, 64, &txid, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (!txid_valid(txid)) {
+        tx_error(r, PC_ERR_NOTFOUND);
+        return;
+    }
+    rc = cp_push_create(&c->id, c->source, txid, push_id, match, &expires_at);
+    if (rc == PC_ERR_AUTH) {
+        cp_resp_error(r, 409, "conflict", "push approval is not enabled for this user");
+        return;
+    }
+    if (rc != PC_OK) {
+        tx_error(r, rc);
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "push_id", json_object_new_string(push_id));
+    json_object_object_add(o, "match", json_object_new_string(match));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    cp_resp_json(r, 200, o);
+}
+
+/* GET /v1/auth/push/ID?wait=N — answers at once if final or wait is 0; otherwise parks the
+ * connection (no thread held) until the state changes, the push expires or wait elapses. */
+void api_push_poll(struct cp_call *c, struct cp_resp *r)
+{
+    const char *id = c->seg[2];
+    const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
+    char state[16];
+    int64_t expires_at = 0;
+    uint64_t wait = 0;
+    json_object *o;
+    int rc;
+
+    if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
+        cp_resp_error(r, 400, "bad_field", msg);
+        return;
+    }
+    if (strlen(id) > CP_PUSH_ID_LEN) {
+        cp_resp_error(r, 404, "not_found", "no such push for this host");
+        return;
+    }
+    if ((rc = cp_push_status(&c->id, id, state, &expires_at)) != PC_OK) {
+        if (rc == PC_ERR_NOTFOUND)
+            cp_resp_error(r, 404, "not_found", "no such push for this host");
+        else
+            cp_resp_from_err(r, rc, "push");
+        return;
+    }
+    if (c->req->wait_deadline_ms == 0)
+        c->req->wait_deadline_ms = pc_now_ms() + (int64_t)wait * 1000;
+    if (strcmp(state, "pending") == 0 && pc_now_ms() < c->req->wait_deadline_ms &&
+        !cp_waiters_stopping()) {
+        struct cp_wait *w = &c->req->wait;
+        w->conn = c->conn;
+        snprintf(w->push_id, sizeof w->push_id, "%s", id);
+        w->deadline_ms = c->req->wait_deadline_ms;
+        cp_waiters_suspend(w);
+        /* A decision made between the status read and the listing would be missed: look again. */
+        if (cp_push_status(&c->id, id, state, &expires_at) == PC_OK && strcmp(state, "pending") != 0)
+            cp_waiters_notify(id);
+        r->suspended = 1;
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "push_id", json_object_new_string(id));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    cp_resp_json(r, 200, o);
+}

@@ -1,0 +1,93 @@
+/* The `portcullis` admin CLI: shared state, the server connection, error reporting and output
+ * helpers. Commands return PC_OK or a negative PC_ERR_* after printing their own message;
+ * CLI_EUSAGE (a bad command line) makes main exit 2, every other error exits 1. */
+#ifndef PC_CLI_H
+#define PC_CLI_H
+#include "pc_err.h"
+#include "pc_http.h"
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CLI_EUSAGE PC_ERR_INVAL
+
+struct cli {
+    /* Global options (command line, else environment); NULL if not given. */
+    const char *url;          /* checked https://HOST[:PORT], no trailing '/' (in url_buf) */
+    const char *pin;
+    const char *cafile;
+    const char *token_file;
+    int json;                 /* --json: machine-readable output on stdout */
+    char url_buf[1024];
+    pc_http *http;            /* opened by cli_connect */
+};
+
+/* ---- cli.c: messages, connection, requests ---- */
+
+/* Prints "portcullis: MESSAGE" on stderr and returns rc. */
+int cli_err(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A usage error: prints the message and a pointer to --help; returns CLI_EUSAGE. */
+int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Checks url / pin / cafile / token file and opens the HTTPS client (once). */
+int cli_connect(struct cli *c);
+/* One request. Transport failures (TLS, network, timeout, bad reply) are reported here and
+ * returned; any HTTP status comes back as PC_OK with *status set. *reply may be NULL. */
+int cli_request(struct cli *c, const char *method, const char *path, json_object *body,
+                long *status, json_object **reply);
+/* Reports a non-2xx status (401: the token; others: the server's message, then hint if not
+ * NULL) and returns a PC_ERR_*; returns PC_OK for 2xx. */
+int cli_check(struct cli *c, long status, json_object *reply, const char *hint);
+/* cli_request + cli_check; on success *reply is a JSON object (never NULL). */
+int cli_call(struct cli *c, const char *method, const char *path, json_object *body,
+             json_object **reply, const char *hint);
+
+/* Path and query parts are built only from values checked by these, which need no escaping. */
+/* User names as the API accepts them: [a-z_][a-z0-9_.-]{0,31}. */
+int cli_valid_user(const char *name);
+/* Push ids: 1..128 hex digits. */
+int cli_valid_hex_id(const char *id);
+
+/* ---- cli.c: output ---- */
+
+/* Prints obj compactly on stdout followed by a newline. */
+void cli_print_json(json_object *obj);
+/* A field as display text: strings as-is, numbers, true/false -> yes/no, null/absent -> "-".
+ * The text lives in buf or in obj. Control characters are replaced (terminal safety). */
+const char *cli_field(json_object *obj, const char *key, char *buf, size_t bufsz);
+/* An EPOCH field as "YYYY-MM-DDTHH:MM:SSZ" (UTC); 0/absent -> "-". */
+const char *cli_field_time(json_object *obj, const char *key, char *buf, size_t bufsz);
+/* Copies s replacing C0/C1 control characters by '?'. */
+void cli_sanitize(char *dst, size_t dstsz, const char *s);
+
+/* A plain text table: header row, then rows; columns sized to fit. */
+#define CLI_TABLE_MAX_COLS 16
+struct cli_table;
+struct cli_table *cli_table_new(size_t ncols, const char *const *headers);
+int cli_table_add(struct cli_table *t, const char *const *cells);
+void cli_table_print(struct cli_table *t, FILE *out);
+void cli_table_free(struct cli_table *t);
+
+/* ---- cli_qr.c ---- */
+/* Prints text as a QR code (ECLEVEL_M) with Unicode half blocks, light modules drawn, so it
+ * scans on a dark terminal; quiet zone of 2 modules. */
+int cli_qr_print(FILE *out, const char *text);
+
+/* ---- commands (argv[0] is the command word) ---- */
+int cmd_user(struct cli *c, int argc, char **argv);
+int cmd_totp(struct cli *c, int argc, char **argv);
+int cmd_host(struct cli *c, int argc, char **argv);
+int cmd_approvals(struct cli *c, int argc, char **argv);
+int cmd_approve(struct cli *c, int argc, char **argv);
+int cmd_deny(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);
+
+/* ---- main.c: the command line ---- */
+void cli_print_usage(FILE *out);
+/* If argv[*i] is the option name ("--name V" or "--name=V"): *val = V, *i moves past it,
+ * returns 1. Returns 0 if it is not that option, CLI_EUSAGE (reported) if V is missing. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* Reports an argument that starts with '-' but is no option of cmd; returns CLI_EUSAGE. */
+int cli_bad_opt(const char *cmd, const char *arg);
+
+#endif

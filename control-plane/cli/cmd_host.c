@@ -1,0 +1,186 @@
+/* portcullis host token [--label K=V]... [--ttl DURATION] | host list */
+#include "config.h"
+#include "cli.h"
+#include "pc_config.h"
+#include "pc_mem.h"
+#include <stdio.h>
+#include <string.h>
+
+#define TTL_MIN 60
+#define TTL_MAX (30 * 86400)
+#define MAX_LABELS 32
+
+/* Only characters that need no quoting inside '…' and that curl takes in --pinnedpubkey. */
+static int pin_ok(const char *p)
+{
+    if (strncmp(p, "sha256//", 8) != 0 || strlen(p) > 1024)
+        return 0;
+    return strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=;") ==
+           strlen(p);
+}
+
+/* The pin for the installer: --pin, else the server's own (GET /v1/info) when --cafile is used. */
+static int get_pin(struct cli *c, char *pin, size_t pinsz)
+{
+    json_object *reply, *v;
+    int rc;
+
+    if (c->pin) {
+        snprintf(pin, pinsz, "%s", c->pin);
+        return pin_ok(pin) ? PC_OK : cli_err(PC_ERR_PARSE, "the pin must look like "
+                                             "sha256//BASE64: check --pin");
+    }
+    if ((rc = cli_call(c, "GET", "/v1/info", NULL, &reply, NULL)) != PC_OK)
+        return rc;
+    if (!json_object_object_get_ex(reply, "pin", &v) || !json_object_is_type(v, json_type_string) ||
+        !pin_ok(json_object_get_string(v)) ||
+        (size_t)snprintf(pin, pinsz, "%s", json_object_get_string(v)) >= pinsz)
+        rc = cli_err(PC_ERR_PARSE, "the server did not say its pin (GET /v1/info): pass --pin "
+                     "(portcullisd --print-pin on the server)");
+    json_object_put(reply);
+    return rc;
+}
+
+static int make_token(struct cli *c, json_object *labels, int64_t ttl)
+{
+    char pin[1100], cmd[2600], exp[64];
+    json_object *body, *reply = NULL, *tok, *expires = NULL, *out;
+    const char *t;
+    int rc;
+
+    if ((rc = get_pin(c, pin, sizeof pin)) != PC_OK)
+        return rc;
+    body = json_object_new_object();
+    if (!body)
+        return cli_err(PC_ERR_NOMEM, "out of memory");
+    json_object_object_add(body, "labels", json_object_get(labels));
+    if (ttl > 0)
+        json_object_object_add(body, "ttl", json_object_new_int64(ttl));
+    rc = cli_call(c, "POST", "/v1/tokens", body, &reply, NULL);
+    json_object_put(body);
+    if (rc != PC_OK)
+        return rc;
+    if (!json_object_object_get_ex(reply, "token", &tok) || !json_object_is_type(tok, json_type_string) ||
+        !*(t = json_object_get_string(tok)) || strlen(t) > 256 ||
+        strspn(t, "0123456789abcdefABCDEF") != strlen(t)) {
+        json_object_put(reply);
+        return cli_err(PC_ERR_PARSE, "the server's reply has no hex token: check that --url "
+                       "points at portcullisd");
+    }
+    json_object_object_get_ex(reply, "expires_at", &expires);
+    snprintf(cmd, sizeof cmd, "curl -fsS --insecure --pinnedpubkey '%s' '%s/v1/setup.sh' | "
+             "sudo bash -s -- --url '%s' --pin '%s' --token '%s'", pin, c->url, c->url, pin, t);
+    if (c->json) {
+        out = json_object_new_object();
+        if (out) {
+            json_object_object_add(out, "token", json_object_get(tok));
+            json_object_object_add(out, "expires_at", expires ? json_object_get(expires) : NULL);
+            json_object_object_add(out, "command", json_object_new_string(cmd));
+            cli_print_json(out);
+            json_object_put(out);
+        } else {
+            rc = cli_err(PC_ERR_NOMEM, "out of memory");
+        }
+    } else {
+        printf("Enrollment token (single use, valid until %s):\n  %s\n\n"
+               "To enroll a host, run this on it as a user who may sudo:\n  %s\n",
+               cli_field_time(reply, "expires_at", exp, sizeof exp), t, cmd);
+    }
+    pc_wipe(cmd, sizeof cmd);
+    json_object_put(reply);
+    return rc;
+}
+
+static int list_hosts(struct cli *c)
+{
+    static const char *const head[] = { "ID", "HOSTNAME", "ENROLLED", "LABELS" };
+    json_object *reply, *hosts = NULL;
+    struct cli_table *t;
+    int rc = cli_call(c, "GET", "/v1/hosts", NULL, &reply, NULL);
+
+    if (rc != PC_OK)
+        return rc;
+    if (c->json) {
+        cli_print_json(reply);
+        json_object_put(reply);
+        return PC_OK;
+    }
+    if (!json_object_object_get_ex(reply, "hosts", &hosts) ||
+        !json_object_is_type(hosts, json_type_array)) {
+        json_object_put(reply);
+        return cli_err(PC_ERR_PARSE, "the server's reply has no host list: check that --url "
+                       "points at portcullisd");
+    }
+    t = cli_table_new(4, head);
+    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(hosts); i++) {
+        json_object *h = json_object_array_get_idx(hosts, i);
+        char b[4][512];
+        const char *row[4] = {
+            cli_field(h, "host_id", b[0], sizeof b[0]), cli_field(h, "hostname", b[1], sizeof b[1]),
+            cli_field_time(h, "enrolled_at", b[2], sizeof b[2]),
+            cli_field(h, "labels", b[3], sizeof b[3]),
+        };
+        rc = cli_table_add(t, row);
+    }
+    if (t && rc == PC_OK)
+        cli_table_print(t, stdout);
+    cli_table_free(t);
+    json_object_put(reply);
+    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+}
+
+static int add_label(json_object *labels, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    char key[128];
+
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key)
+        return cli_usage_err("--label takes KEY=VALUE, not '%.100s'", kv);
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    if (json_object_object_get_ex(labels, key, NULL))
+        return cli_usage_err("label '%s' is given twice", key);
+    if (json_object_object_length(labels) >= MAX_LABELS)
+        return cli_usage_err("too many labels (at most %d)", MAX_LABELS);
+    json_object_object_add(labels, key, json_object_new_string(eq + 1));
+    return PC_OK;
+}
+
+static int host_token(struct cli *c, int argc, char **argv)
+{
+    json_object *labels = json_object_new_object();
+    const char *v;
+    int64_t ttl = 0;
+    int rc = labels ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory"), r;
+
+    for (int i = 2; i < argc && rc == PC_OK; i++) {
+        if ((r = cli_opt(argc, argv, &i, "--label", &v)) != 0)
+            rc = r < 0 ? r : add_label(labels, v);
+        else if ((r = cli_opt(argc, argv, &i, "--ttl", &v)) != 0)
+            rc = r < 0 ? r : pc_parse_duration(v, TTL_MIN, TTL_MAX, &ttl) == PC_OK ? PC_OK :
+                 cli_usage_err("--ttl '%.100s' is not a duration from 60s to 30d (e.g. 1h)", v);
+        else if (argv[i][0] == '-')
+            rc = cli_bad_opt("host token", argv[i]);
+        else
+            rc = cli_usage_err("unexpected argument '%.100s': usage: portcullis host token "
+                               "[--label KEY=VALUE]... [--ttl DURATION]", argv[i]);
+    }
+    if (rc == PC_OK)
+        rc = make_token(c, labels, ttl);
+    json_object_put(labels);
+    return rc;
+}
+
+int cmd_host(struct cli *c, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_err("'host' needs a subcommand: token or list");
+    if (strcmp(argv[1], "token") == 0)
+        return host_token(c, argc, argv);
+    if (strcmp(argv[1], "list") != 0)
+        return cli_usage_err("unknown subcommand 'host %.100s'", argv[1]);
+    if (argc > 2)
+        return argv[2][0] == '-' ? cli_bad_opt("host list", argv[2])
+                                 : cli_usage_err("wrong arguments; usage: portcullis host list");
+    return list_hosts(c);
+}

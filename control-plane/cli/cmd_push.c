@@ -1,0 +1,142 @@
+/* portcullis approvals | approve ID --match NN | deny ID */
+#include "config.h"
+#include "cli.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <string.h>
+
+#define NOT_FOUND_HINT "list pending pushes with 'portcullis approvals'"
+
+static const char *expires_in(json_object *p, int64_t now, char *buf, size_t bufsz)
+{
+    json_object *v;
+    int64_t left;
+
+    if (!json_object_object_get_ex(p, "expires_at", &v) || !json_object_is_type(v, json_type_int))
+        return "-";
+    left = json_object_get_int64(v) - now;
+    if (left <= 0)
+        return "expired";
+    snprintf(buf, bufsz, "in %llds", (long long)left);
+    return buf;
+}
+
+int cmd_approvals(struct cli *c, int argc, char **argv)
+{
+    static const char *const head[] = { "ID", "USER", "HOST", "RHOST", "SERVICE", "EXPIRES" };
+    json_object *reply, *list = NULL;
+    struct cli_table *t;
+    int64_t now;
+    int rc;
+
+    if (argc > 1)
+        return argv[1][0] == '-' ? cli_bad_opt("approvals", argv[1])
+                                 : cli_usage_err("wrong arguments; usage: portcullis approvals");
+    if ((rc = cli_call(c, "GET", "/v1/approvals", NULL, &reply, NULL)) != PC_OK)
+        return rc;
+    if (c->json) {
+        cli_print_json(reply);
+        json_object_put(reply);
+        return PC_OK;
+    }
+    if (!json_object_object_get_ex(reply, "approvals", &list) ||
+        !json_object_is_type(list, json_type_array)) {
+        json_object_put(reply);
+        return cli_err(PC_ERR_PARSE, "the server's reply has no approval list: check that --url "
+                       "points at portcullisd");
+    }
+    if (json_object_array_length(list) == 0) {
+        puts("no pending push approvals");
+        json_object_put(reply);
+        return PC_OK;
+    }
+    now = pc_now();
+    t = cli_table_new(6, head);
+    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
+        json_object *p = json_object_array_get_idx(list, i);
+        char b[6][256];
+        const char *row[6] = {
+            cli_field(p, "push_id", b[0], sizeof b[0]), cli_field(p, "user", b[1], sizeof b[1]),
+            cli_field(p, "host", b[2], sizeof b[2]), cli_field(p, "rhost", b[3], sizeof b[3]),
+            cli_field(p, "service", b[4], sizeof b[4]), expires_in(p, now, b[5], sizeof b[5]),
+        };
+        rc = cli_table_add(t, row);
+    }
+    if (t && rc == PC_OK)
+        cli_table_print(t, stdout);
+    cli_table_free(t);
+    json_object_put(reply);
+    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+}
+
+/* POST /v1/approvals/ID/{approve|deny}; prints the final state. */
+static int decide(struct cli *c, const char *id, const char *verb, const char *match)
+{
+    char path[256], st[64];
+    json_object *body = json_object_new_object(), *reply;
+    int rc;
+
+    if (!body)
+        return cli_err(PC_ERR_NOMEM, "out of memory");
+    if (match)
+        json_object_object_add(body, "match", json_object_new_string(match));
+    snprintf(path, sizeof path, "/v1/approvals/%s/%s", id, verb);
+    rc = cli_call(c, "POST", path, body, &reply, NOT_FOUND_HINT);
+    json_object_put(body);
+    if (rc != PC_OK)
+        return rc;
+    cli_field(reply, "state", st, sizeof st);
+    if (c->json)
+        cli_print_json(reply);
+    if (match && strcmp(st, "approved") != 0)
+        rc = cli_err(PC_ERR_AUTH, "the number did not match, so push %s is now %s: ask the user "
+                     "to log in again and read you the new number", id, st);
+    else if (!c->json)
+        printf("push %s: %s\n", id, st);
+    json_object_put(reply);
+    return rc;
+}
+
+/* Collects the ID and, for approve, --match. */
+static int parse(int argc, char **argv, int want_match, const char **id, const char **match)
+{
+    const char *usage = want_match ? "approve ID --match NN" : "deny ID";
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        if (want_match && (r = cli_opt(argc, argv, &i, "--match", match)) != 0) {
+            if (r < 0)
+                return r;
+        } else if (argv[i][0] == '-') {
+            return cli_bad_opt(argv[0], argv[i]);
+        } else if (*id) {
+            return cli_usage_err("wrong arguments; usage: portcullis %s", usage);
+        } else {
+            *id = argv[i];
+        }
+    }
+    if (!*id || (want_match && !*match))
+        return cli_usage_err("wrong arguments; usage: portcullis %s", usage);
+    if (!cli_valid_hex_id(*id))
+        return cli_usage_err("'%.100s' is not a push id (see 'portcullis approvals')", *id);
+    if (want_match && (strlen(*match) != 2 || strspn(*match, "0123456789") != 2))
+        return cli_usage_err("--match takes the two-digit number the user sees, not '%.100s'",
+                             *match);
+    return PC_OK;
+}
+
+int cmd_approve(struct cli *c, int argc, char **argv)
+{
+    const char *id = NULL, *match = NULL;
+    int rc = parse(argc, argv, 1, &id, &match);
+
+    return rc != PC_OK ? rc : decide(c, id, "approve", match);
+}
+
+int cmd_deny(struct cli *c, int argc, char **argv)
+{
+    const char *id = NULL, *match = NULL;
+    int rc = parse(argc, argv, 0, &id, &match);
+
+    return rc != PC_OK ? rc : decide(c, id, "deny", NULL);
+}

@@ -1,0 +1,226 @@
+/* portcullis user add|list|show|disable|enable|delete|groups|push */
+#include "config.h"
+#include "cli.h"
+#include "pc_config.h"
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_GROUPS 64
+#define MAX_POS 70
+#define NOT_FOUND_HINT "list users with 'portcullis user list'"
+
+enum { OPT_GROUP = 1, OPT_NOPUSH = 2, OPT_NONE = 4 };
+
+struct uargs {
+    const char *sub;
+    const char *pos[MAX_POS];
+    int npos;
+    json_object *groups; /* --group values */
+    int no_push, none, push_on;
+};
+
+static const struct {
+    const char *name;
+    int opts, minpos, maxpos;
+    const char *usage;
+} subs[] = {
+    { "add", OPT_GROUP | OPT_NOPUSH, 1, 1, "user add NAME [--group G]... [--no-push]" },
+    { "list", 0, 0, 0, "user list" },
+    { "show", 0, 1, 1, "user show NAME" },
+    { "disable", 0, 1, 1, "user disable NAME" },
+    { "enable", 0, 1, 1, "user enable NAME" },
+    { "delete", 0, 1, 1, "user delete NAME" },
+    { "groups", OPT_NONE, 1, MAX_POS, "user groups NAME G... | user groups NAME --none" },
+    { "push", 0, 2, 2, "user push NAME on|off" },
+};
+
+static int parse(int argc, char **argv, int opts, struct uargs *u)
+{
+    int dashdash = 0, r;
+    const char *v;
+
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!dashdash && strcmp(a, "--") == 0) {
+            dashdash = 1;
+        } else if (!dashdash && a[0] == '-') {
+            if ((opts & OPT_NOPUSH) && strcmp(a, "--no-push") == 0) {
+                u->no_push = 1;
+            } else if ((opts & OPT_NONE) && strcmp(a, "--none") == 0) {
+                u->none = 1;
+            } else if ((opts & OPT_GROUP) && (r = cli_opt(argc, argv, &i, "--group", &v)) != 0) {
+                if (r < 0)
+                    return r;
+                if (json_object_array_length(u->groups) >= MAX_GROUPS)
+                    return cli_usage_err("too many --group options (at most %d)", MAX_GROUPS);
+                json_object_array_add(u->groups, json_object_new_string(v));
+            } else {
+                char what[32];
+                snprintf(what, sizeof what, "user %s", u->sub);
+                return cli_bad_opt(what, a);
+            }
+        } else {
+            if (u->npos >= MAX_POS)
+                return cli_usage_err("too many arguments");
+            u->pos[u->npos++] = a;
+        }
+    }
+    return PC_OK;
+}
+
+static void print_user(json_object *user)
+{
+    char b1[256], b2[1024];
+
+    printf("name:          %s\n", cli_field(user, "name", b1, sizeof b1));
+    printf("enabled:       %s\n", cli_field(user, "enabled", b1, sizeof b1));
+    printf("groups:        %s\n", cli_field(user, "groups", b2, sizeof b2));
+    printf("totp:          %s\n", cli_field(user, "totp", b1, sizeof b1));
+    printf("push:          %s\n", cli_field(user, "push", b1, sizeof b1));
+    printf("failures:      %s\n", cli_field(user, "failures", b1, sizeof b1));
+    printf("locked until:  %s\n", cli_field_time(user, "locked_until", b1, sizeof b1));
+}
+
+static int list_users(struct cli *c)
+{
+    static const char *const head[] = { "NAME", "ENABLED", "TOTP", "PUSH", "FAILURES",
+                                        "LOCKED-UNTIL", "GROUPS" };
+    json_object *reply, *users = NULL;
+    struct cli_table *t;
+    int rc = cli_call(c, "GET", "/v1/users", NULL, &reply, NULL);
+
+    if (rc != PC_OK)
+        return rc;
+    if (c->json) {
+        cli_print_json(reply);
+        json_object_put(reply);
+        return PC_OK;
+    }
+    if (!json_object_object_get_ex(reply, "users", &users) ||
+        !json_object_is_type(users, json_type_array)) {
+        json_object_put(reply);
+        return cli_err(PC_ERR_PARSE, "the server's reply has no user list: check that --url "
+                       "points at portcullisd");
+    }
+    t = cli_table_new(7, head);
+    for (size_t i = 0; t && i < json_object_array_length(users); i++) {
+        json_object *u = json_object_array_get_idx(users, i);
+        char b[7][256];
+        const char *row[7] = {
+            cli_field(u, "name", b[0], sizeof b[0]), cli_field(u, "enabled", b[1], sizeof b[1]),
+            cli_field(u, "totp", b[2], sizeof b[2]), cli_field(u, "push", b[3], sizeof b[3]),
+            cli_field(u, "failures", b[4], sizeof b[4]),
+            cli_field_time(u, "locked_until", b[5], sizeof b[5]),
+            cli_field(u, "groups", b[6], sizeof b[6]),
+        };
+        if (cli_table_add(t, row) != PC_OK)
+            rc = PC_ERR_NOMEM;
+    }
+    if (t && rc == PC_OK)
+        cli_table_print(t, stdout);
+    cli_table_free(t);
+    json_object_put(reply);
+    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+}
+
+/* Sends one request about user NAME and prints the outcome. */
+static int user_request(struct cli *c, const char *method, const char *name, const char *suffix,
+                        json_object *body, const char *done)
+{
+    char path[128];
+    json_object *reply;
+    int rc;
+
+    snprintf(path, sizeof path, "/v1/users%s%s", suffix, name ? name : "");
+    rc = cli_call(c, method, path, body, &reply,
+                  strcmp(method, "POST") == 0 ? NULL : NOT_FOUND_HINT);
+    if (rc != PC_OK)
+        return rc;
+    if (c->json)
+        cli_print_json(reply);
+    else if (done)
+        printf("%s\n", done);
+    else
+        print_user(reply);
+    json_object_put(reply);
+    return PC_OK;
+}
+
+static int run(struct cli *c, int sub, struct uargs *u)
+{
+    const char *name = u->pos[0];
+    const char *s = subs[sub].name;
+    json_object *body = NULL;
+    char done[256];
+    int rc, on = u->push_on;
+
+    if (strcmp(s, "list") == 0)
+        return list_users(c);
+    if (strcmp(s, "show") == 0)
+        return user_request(c, "GET", name, "/", NULL, NULL);
+    if (strcmp(s, "delete") == 0) {
+        snprintf(done, sizeof done, "deleted user %s", name);
+        return user_request(c, "DELETE", name, "/", NULL, done);
+    }
+    body = json_object_new_object();
+    if (!body)
+        return cli_err(PC_ERR_NOMEM, "out of memory");
+    if (strcmp(s, "add") == 0) {
+        json_object_object_add(body, "name", json_object_new_string(name));
+        json_object_object_add(body, "groups", json_object_get(u->groups));
+        json_object_object_add(body, "push", json_object_new_boolean(!u->no_push));
+        snprintf(done, sizeof done, "added user %s (push approval %s); next: portcullis totp "
+                 "enroll %s", name, u->no_push ? "off" : "on", name);
+        rc = user_request(c, "POST", NULL, "", body, done);
+    } else if (strcmp(s, "groups") == 0) {
+        for (int i = 1; i < u->npos; i++)
+            json_object_array_add(u->groups, json_object_new_string(u->pos[i]));
+        json_object_object_add(body, "groups", json_object_get(u->groups));
+        rc = user_request(c, "PATCH", name, "/", body, NULL);
+    } else if (strcmp(s, "push") == 0) {
+        json_object_object_add(body, "push", json_object_new_boolean(on));
+        snprintf(done, sizeof done, "push approval is now %s for %s", on ? "on" : "off", name);
+        rc = user_request(c, "PATCH", name, "/", body, done);
+    } else { /* enable, disable */
+        on = strcmp(s, "enable") == 0;
+        json_object_object_add(body, "enabled", json_object_new_boolean(on));
+        snprintf(done, sizeof done, "user %s is now %s", name, on ? "enabled" : "disabled");
+        rc = user_request(c, "PATCH", name, "/", body, done);
+    }
+    json_object_put(body);
+    return rc;
+}
+
+int cmd_user(struct cli *c, int argc, char **argv)
+{
+    struct uargs u = { 0 };
+    int sub = -1, rc;
+
+    if (argc < 2)
+        return cli_usage_err("'user' needs a subcommand: add, list, show, disable, enable, "
+                             "delete, groups or push");
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            sub = (int)i;
+    if (sub < 0)
+        return cli_usage_err("unknown subcommand 'user %.100s'", argv[1]);
+    u.sub = subs[sub].name;
+    u.groups = json_object_new_array();
+    if (!u.groups)
+        return cli_err(PC_ERR_NOMEM, "out of memory");
+    rc = parse(argc, argv, subs[sub].opts, &u);
+    if (rc == PC_OK && (u.npos < subs[sub].minpos || u.npos > subs[sub].maxpos))
+        rc = cli_usage_err("wrong arguments; usage: portcullis %s", subs[sub].usage);
+    if (rc == PC_OK && u.npos > 0 && !cli_valid_user(u.pos[0]))
+        rc = cli_usage_err("'%.100s' is not a valid user name (lower-case letters, digits, "
+                           "'_', '.', '-'; at most 32; starting with a letter or '_')", u.pos[0]);
+    if (rc == PC_OK && strcmp(u.sub, "groups") == 0 && (u.npos > 1) == (u.none != 0))
+        rc = cli_usage_err("wrong arguments; usage: portcullis %s", subs[sub].usage);
+    if (rc == PC_OK && strcmp(u.sub, "push") == 0 && pc_parse_bool(u.pos[1], &u.push_on) != PC_OK)
+        rc = cli_usage_err("'%.100s' is not on or off: usage: portcullis %s", u.pos[1],
+                           subs[sub].usage);
+    if (rc == PC_OK)
+        rc = run(c, sub, &u);
+    json_object_put(u.groups);
+    return rc;
+}

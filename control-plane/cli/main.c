@@ -1,0 +1,236 @@
+/* portcullis: the admin CLI of the Portcullis control plane. This file: the command line
+ * (global options anywhere, environment fallbacks, usage) and the dispatch to commands. */
+#include "config.h"
+#include "cli.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_ARGS 256
+
+void cli_print_usage(FILE *out)
+{
+    fputs(
+"Usage: portcullis [OPTIONS] COMMAND [ARGUMENTS]\n"
+"\n"
+"Administers a Portcullis control plane (portcullisd): users, TOTP, host enrollment,\n"
+"push approvals and the audit log.\n"
+"\n"
+"Options (before or after the command):\n"
+"  --url URL          the control plane, https://HOST:PORT        [PORTCULLIS_URL]\n"
+"  --pin PIN          the server's key pin, sha256//BASE64         [PORTCULLIS_PIN]\n"
+"                     (portcullisd --print-pin prints it)\n"
+"  --cafile FILE      verify the server with this CA instead       [PORTCULLIS_CAFILE]\n"
+"  --token-file FILE  file holding the admin token (hex)           [PORTCULLIS_TOKEN_FILE]\n"
+"  --json             print JSON on stdout instead of text\n"
+"  -h, --help         print this help and exit\n"
+"  --version          print the version and exit\n"
+"\n"
+"Commands:\n"
+"  user add NAME [--group G]... [--no-push]\n"
+"                     create a user (push approval allowed unless --no-push)\n"
+"  user list          list users\n"
+"  user show NAME     show one user\n"
+"  user disable NAME  refuse the user's logins\n"
+"  user enable NAME   allow the user's logins again\n"
+"  user delete NAME   delete the user\n"
+"  user groups NAME G... | --none\n"
+"                     replace the user's groups (--none: no groups)\n"
+"  user push NAME on|off\n"
+"                     allow or forbid push approval for the user\n"
+"  totp enroll NAME [--force]\n"
+"                     new TOTP secret: prints a QR code and the otpauth URI;\n"
+"                     --force replaces an existing one\n"
+"  host token [--label KEY=VALUE]... [--ttl DURATION]\n"
+"                     single-use host enrollment token (ttl 60s..30d, default 1h)\n"
+"                     and the command line that installs the agent on a host\n"
+"  host list          list enrolled hosts\n"
+"  approvals          list pending push approvals\n"
+"  approve ID --match NN\n"
+"                     approve a push; NN is the number shown to the user\n"
+"  deny ID            deny a push\n"
+"  audit [--user NAME] [--since DURATION] [--limit N]\n"
+"                     read the audit log, newest last\n"
+"\n"
+"DURATION is a number of seconds, or a number followed by s, m, h or d (90s, 5m, 2h, 7d).\n"
+"An option given on the command line overrides its environment variable; --pin or --cafile\n"
+"on the command line overrides both PORTCULLIS_PIN and PORTCULLIS_CAFILE.\n"
+"Exit status: 0 success, 1 failure, 2 usage error. See portcullis(1).\n", out);
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+
+    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+    } else if (*i + 1 < argc) {
+        *val = argv[++*i];
+    } else {
+        return cli_usage_err("option %s needs a value", name);
+    }
+    if (!**val)
+        return cli_usage_err("option %s needs a non-empty value", name);
+    return 1;
+}
+
+int cli_bad_opt(const char *cmd, const char *arg)
+{
+    return cli_usage_err("unknown option '%.100s' for '%s'", arg, cmd);
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* https://HOST[:PORT] with an optional trailing '/', in characters that are also safe inside
+ * the single-quoted installer command line. Sets c->url. */
+static int check_url(struct cli *c, const char *url)
+{
+    size_t n = strlen(url);
+
+    if (strncasecmp(url, "https://", 8) != 0)
+        return cli_err(PC_ERR_PARSE, "the server URL '%.200s' does not start with https://: "
+                       "pass --url https://HOST:PORT", url);
+    while (n > 8 && url[n - 1] == '/')
+        n--;
+    if (n == 8 || n >= sizeof c->url_buf)
+        return cli_err(PC_ERR_PARSE, "the server URL is empty or too long: pass --url https://HOST:PORT");
+    for (const char *p = url + 8; p < url + n; p++) {
+        if (strchr("/?#@", *p))
+            return cli_err(PC_ERR_PARSE, "the server URL '%.200s' has a path or user part: "
+                           "pass just https://HOST:PORT", url);
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr(".-_:[]%", *p)))
+            return cli_err(PC_ERR_PARSE, "the server URL contains a character that is not "
+                           "allowed: pass --url https://HOST:PORT");
+    }
+    memcpy(c->url_buf, url, n);
+    c->url_buf[n] = '\0';
+    c->url = c->url_buf;
+    return PC_OK;
+}
+
+struct globals {
+    const char *url, *pin, *cafile, *token_file;
+    int help, version;
+};
+
+/* Takes the global options out of argv, wherever they are (up to a "--"); the rest, in order,
+ * goes to rest[]. */
+static int parse_globals(int argc, char **argv, struct cli *c, struct globals *g,
+                         char **rest, int *nrest)
+{
+    int dashdash = 0, r;
+
+    *nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!dashdash) {
+            if (strcmp(a, "--") == 0)
+                dashdash = 1;
+            else if (strcmp(a, "--json") == 0) {
+                c->json = 1;
+                continue;
+            } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                g->help = 1;
+                continue;
+            } else if (strcmp(a, "--version") == 0) {
+                g->version = 1;
+                continue;
+            } else if ((r = cli_opt(argc, argv, &i, "--url", &g->url)) != 0 ||
+                       (r = cli_opt(argc, argv, &i, "--pin", &g->pin)) != 0 ||
+                       (r = cli_opt(argc, argv, &i, "--cafile", &g->cafile)) != 0 ||
+                       (r = cli_opt(argc, argv, &i, "--token-file", &g->token_file)) != 0) {
+                if (r < 0)
+                    return r;
+                continue;
+            }
+        }
+        if (*nrest >= MAX_ARGS)
+            return cli_usage_err("too many arguments");
+        rest[(*nrest)++] = argv[i];
+    }
+    return PC_OK;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(struct cli *, int, char **);
+} commands[] = {
+    { "user", cmd_user }, { "totp", cmd_totp }, { "host", cmd_host },
+    { "approvals", cmd_approvals }, { "approve", cmd_approve }, { "deny", cmd_deny },
+    { "audit", cmd_audit },
+};
+
+static int run(int argc, char **argv, struct cli *c)
+{
+    struct globals g = { 0 };
+    char *rest[MAX_ARGS + 1];
+    int nrest, rc;
+
+    if ((rc = parse_globals(argc, argv, c, &g, rest, &nrest)) != PC_OK)
+        return rc;
+    rest[nrest] = NULL;
+    if (g.help || (nrest > 0 && strcmp(rest[0], "help") == 0)) {
+        cli_print_usage(stdout);
+        return PC_OK;
+    }
+    if (g.version) {
+        puts("portcullis " PC_VERSION);
+        return PC_OK;
+    }
+    if (nrest == 0)
+        return cli_usage_err("no command given");
+    if (strcmp(rest[0], "--") == 0 && nrest > 1)
+        return cli_usage_err("'--' must follow the command, not precede it");
+
+    if (!g.url)
+        g.url = env("PORTCULLIS_URL");
+    if (!g.pin && !g.cafile) {
+        g.pin = env("PORTCULLIS_PIN");
+        g.cafile = env("PORTCULLIS_CAFILE");
+    }
+    c->pin = g.pin;
+    c->cafile = g.cafile;
+    c->token_file = g.token_file ? g.token_file : env("PORTCULLIS_TOKEN_FILE");
+
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(rest[0], commands[i].name) == 0) {
+            if (g.url && (rc = check_url(c, g.url)) != PC_OK)
+                return rc;
+            return commands[i].fn(c, nrest, rest);
+        }
+    }
+    if (rest[0][0] == '-')
+        return cli_usage_err("unknown option '%.100s'", rest[0]);
+    return cli_usage_err("unknown command '%.100s'", rest[0]);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = { 0 };
+    int rc, status;
+
+    if (pc_http_global_init() != PC_OK) {
+        fputs("portcullis: cannot initialise libcurl: reinstall libcurl4\n", stderr);
+        return 1;
+    }
+    rc = run(argc, argv, &c);
+    pc_http_free(c.http);
+    pc_http_global_cleanup();
+    status = rc == PC_OK ? 0 : rc == CLI_EUSAGE ? 2 : 1;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE)
+            fprintf(stderr, "portcullis: cannot write the output (%s)\n", strerror(errno));
+        status = 1;
+    }
+    return status;
+}

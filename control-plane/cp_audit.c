@@ -1,0 +1,71 @@
+#include "config.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_time.h"
+
+int cp_audit_add(sqlite3 *db, const struct cp_audit_row *r)
+{
+    sqlite3_stmt *st = cp_prepare(db,
+        "INSERT INTO audit(time, actor, action, user_name, host, result, reason, txid, source)"
+        " VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_text(st, 2, r->actor ? r->actor : "system");
+    cp_bind_text(st, 3, r->action);
+    cp_bind_text(st, 4, r->user);
+    cp_bind_text(st, 5, r->host);
+    cp_bind_text(st, 6, r->result ? r->result : "ok");
+    cp_bind_text(st, 7, r->reason);
+    cp_bind_text(st, 8, r->txid);
+    cp_bind_text(st, 9, r->source);
+    return cp_exec_stmt(st);
+}
+
+static void add_text(json_object *o, const char *key, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        json_object_object_add(o, key, NULL);
+    else
+        json_object_object_add(o, key, json_object_new_string(cp_col_text(st, col)));
+}
+
+int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out)
+{
+    /* Newest `limit` rows, returned oldest first. */
+    sqlite3_stmt *st = cp_prepare(db,
+        "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
+        " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
+        " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
+    json_object *arr;
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    arr = json_object_new_array();
+    sqlite3_bind_int64(st, 1, since);
+    cp_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(o, "time", json_object_new_int64(sqlite3_column_int64(st, 1)));
+        add_text(o, "actor", st, 2);
+        add_text(o, "action", st, 3);
+        add_text(o, "user", st, 4);
+        add_text(o, "host", st, 5);
+        add_text(o, "result", st, 6);
+        add_text(o, "reason", st, 7);
+        add_text(o, "txid", st, 8);
+        add_text(o, "source", st, 9);
+        json_object_array_add(arr, o);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    *out = arr;
+    return PC_OK;
+}

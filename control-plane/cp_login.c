@@ -1,0 +1,261 @@
+#include "config.h"
+#include "cp_login.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "cp_users.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include "pc_rand.h"
+#include "pc_time.h"
+#include "pc_totp.h"
+#include <stdio.h>
+#include <string.h>
+
+static struct cp_login_limits limits = { 1, 300, 5, 30, 3600 };
+
+void cp_login_configure(const struct cp_login_limits *lim)
+{
+    limits = *lim;
+}
+
+static void host_actor(const struct cp_identity *host, char *buf, size_t n)
+{
+    snprintf(buf, n, "host:%lld", (long long)host->host_id);
+}
+
+int cp_tx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at FROM transactions"
+                                      " WHERE txid = ? AND host_id = ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, txid);
+    sqlite3_bind_int64(st, 2, host_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(user, usersz, "%s", cp_col_text(st, 0));
+        if (strcmp(cp_col_text(st, 1), "open") != 0 || sqlite3_column_int64(st, 2) <= pc_now())
+            rc = PC_ERR_STATE;
+        else
+            rc = PC_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE transactions SET state = ? WHERE txid = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, state);
+    cp_bind_text(st, 2, txid);
+    return cp_exec_stmt(st);
+}
+
+/* What begin answers for a user record (or its absence). */
+static void decide(int found, const struct cp_user_rec *u, struct cp_begin_res *res)
+{
+    res->totp = res->push = 0;
+    if (!found) {
+        res->action = "deny";
+        res->reason = "unknown_user";
+    } else if (!u->enabled) {
+        res->action = "deny";
+        res->reason = "disabled";
+    } else {
+        res->totp = u->has_totp;
+        res->push = u->push;
+        if (!res->totp && !res->push) {
+            res->action = "deny";
+            res->reason = "no_factor";
+        } else {
+            res->action = "challenge";
+            res->reason = "second_factor_required";
+        }
+    }
+}
+
+int cp_login_begin(const struct cp_identity *host, const char *source,
+                   const struct cp_begin_req *req, struct cp_begin_res *res)
+{
+    sqlite3 *db = cp_db();
+    struct cp_user_rec u;
+    struct cp_audit_row row = { .action = "auth.begin", .user = req->user,
+                                .host = host->hostname, .source = source };
+    char actor[48];
+    sqlite3_stmt *st;
+    int rc, found;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
+        return rc;
+    if (cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    rc = cp_user_load(db, req->user, &u);
+    if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
+        goto out;
+    found = rc == PC_OK;
+    decide(found, &u, res);
+    st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service, tty,"
+                        " auth_info, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    if (!st) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    cp_bind_text(st, 1, res->txid);
+    sqlite3_bind_int64(st, 2, host->host_id);
+    cp_bind_text(st, 3, req->user);
+    cp_bind_text(st, 4, req->rhost);
+    cp_bind_text(st, 5, req->service);
+    cp_bind_text(st, 6, req->tty);
+    cp_bind_text(st, 7, req->auth_info);
+    cp_bind_text(st, 8, strcmp(res->action, "deny") == 0 ? "denied" : "open");
+    sqlite3_bind_int64(st, 9, pc_now());
+    sqlite3_bind_int64(st, 10, pc_now() + limits.tx_ttl);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        goto out;
+    host_actor(host, actor, sizeof actor);
+    row.actor = actor;
+    row.result = res->action;
+    row.reason = res->reason;
+    row.txid = res->txid;
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+out:
+    pc_wipe(&u, sizeof u);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}
+
+/* Counts a failure and, past the threshold, locks with a doubling back-off. */
+static int record_failure(sqlite3 *db, const struct cp_user_rec *u)
+{
+    int64_t failures = u->failures + 1, lock = 0;
+    sqlite3_stmt *st;
+
+    if (failures >= limits.lockout_threshold) {
+        int64_t extra = failures - limits.lockout_threshold;
+        lock = limits.lockout_base;
+        for (int64_t i = 0; i < extra && lock < limits.lockout_max; i++)
+            lock *= 2;
+        if (lock > limits.lockout_max)
+            lock = limits.lockout_max;
+    }
+    st = cp_prepare(db, "UPDATE users SET failures = ?, locked_until = ? WHERE id = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, failures);
+    sqlite3_bind_int64(st, 2, lock ? pc_now() + lock : 0);
+    sqlite3_bind_int64(st, 3, u->id);
+    return cp_exec_stmt(st);
+}
+
+/* Records the accepted step only if it is newer than any accepted before: the replay guard. */
+static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, uint64_t step, int *fresh)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, failures = 0,"
+                                      " locked_until = 0 WHERE id = ? AND totp_last_step < ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, (int64_t)step);
+    sqlite3_bind_int64(st, 2, u->id);
+    sqlite3_bind_int64(st, 3, (int64_t)step);
+    rc = cp_exec_stmt(st);
+    *fresh = rc == PC_OK && sqlite3_changes(db) == 1;
+    return rc;
+}
+
+/* The verdict for one code, inside the caller's transaction. */
+static int judge_code(sqlite3 *db, const char *user, const char *code, const char **result,
+                      const char **reason)
+{
+    struct cp_user_rec u;
+    unsigned char seed[64];
+    size_t seedlen = 0;
+    uint64_t step = 0;
+    int rc, fresh = 0;
+
+    *result = "deny";
+    rc = cp_user_load(db, user, &u);
+    if (rc == PC_ERR_NOTFOUND) {
+        *reason = "unknown_user";
+        return PC_OK;
+    }
+    if (rc != PC_OK)
+        return rc;
+    if (!u.enabled) {
+        *reason = "disabled";
+    } else if (!u.has_totp) {
+        *reason = "no_totp";
+    } else if (u.locked_until > pc_now()) {
+        *reason = "locked";
+    } else if ((rc = cp_user_open_seed(user, &u, seed, sizeof seed, &seedlen)) != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=seed_open_failed user=%s (wrong secrets.key?)", user);
+        *reason = "internal";
+        rc = PC_OK;
+    } else {
+        rc = pc_totp_verify(seed, seedlen, pc_now(), limits.totp_window, code, &step);
+        if (rc == PC_OK) {
+            rc = mark_step_used(db, &u, step, &fresh);
+            if (rc == PC_OK && fresh) {
+                *result = "allow";
+                *reason = "totp_ok";
+            } else if (rc == PC_OK) {
+                *reason = "replayed";
+                rc = record_failure(db, &u);
+            }
+        } else {
+            *reason = "wrong_code";
+            rc = record_failure(db, &u);
+        }
+    }
+    pc_wipe(seed, sizeof seed);
+    pc_wipe(&u, sizeof u);
+    return rc;
+}
+
+int cp_login_totp(const struct cp_identity *host, const char *source, const char *txid,
+                  const char *code, const char **result, const char **reason)
+{
+    sqlite3 *db = cp_db();
+    char user[64] = "", actor[48];
+    struct cp_audit_row row = { .action = "auth.totp", .host = host->hostname, .txid = txid,
+                                .source = source };
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    /* One IMMEDIATE transaction from reading the replay state to recording the new step:
+     * of N concurrent requests with the same code exactly one can succeed. */
+    if (cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
+        goto out;
+    if ((rc = judge_code(db, user, code, result, reason)) != PC_OK)
+        goto out;
+    if (strcmp(*result, "allow") == 0 && (rc = cp_tx_set_state(db, txid, "allowed")) != PC_OK)
+        goto out;
+    host_actor(host, actor, sizeof actor);
+    row.actor = actor;
+    row.user = user;
+    row.result = *result;
+    row.reason = *reason;
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+out:
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* Login transactions: begin (decide allow / deny / challenge) and TOTP verification with
+ * atomic replay protection and lockout. */
+#ifndef CP_LOGIN_H
+#define CP_LOGIN_H
+#include "cp_tokens.h"
+#include <stdint.h>
+
+struct cp_begin_req {
+    const char *user, *rhost, *service, *tty, *auth_info;
+};
+
+struct cp_begin_res {
+    char txid[33];
+    const char *action;   /* "challenge", "allow", "deny" */
+    int totp, push;       /* factors offered */
+    const char *reason;
+};
+
+struct cp_login_limits {
+    unsigned totp_window;
+    int64_t tx_ttl;
+    unsigned lockout_threshold;
+    int64_t lockout_base, lockout_max;
+};
+
+void cp_login_configure(const struct cp_login_limits *lim);
+
+int cp_login_begin(const struct cp_identity *host, const char *source,
+                   const struct cp_begin_req *req, struct cp_begin_res *res);
+/* PC_OK with *result "allow"/"deny" and *reason; PC_ERR_NOTFOUND for an unknown txid (or one
+ * of another host); PC_ERR_STATE when the transaction is finished or expired. */
+int cp_login_totp(const struct cp_identity *host, const char *source, const char *txid,
+                  const char *code, const char **result, const char **reason);
+
+/* Shared with the push path: loads an open transaction of this host, in the caller's
+ * transaction. user gets the user name. */
+int cp_tx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz);
+int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state);
+
+#endif

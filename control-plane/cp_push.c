@@ -1,0 +1,311 @@
+#include "config.h"
+#include "cp_push.h"
+#include "cp_audit.h"
+#include "cp_login.h"
+#include "cp_store.h"
+#include "cp_waiters.h"
+#include "cp_webhook.h"
+#include "pc_err.h"
+#include "pc_rand.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <string.h>
+
+static int64_t push_ttl = 60;
+
+void cp_push_configure(int64_t ttl)
+{
+    push_ttl = ttl;
+}
+
+struct push_row {
+    char id[CP_PUSH_ID_LEN + 1];
+    char txid[33];
+    char user[64];
+    char host[256];
+    char match[3];
+    char state[16];
+    int64_t host_id, expires_at;
+};
+
+static int load(sqlite3 *db, const char *where, const char *key, struct push_row *p)
+{
+    char sql[512];
+    sqlite3_stmt *st;
+    int rc;
+
+    snprintf(sql, sizeof sql,
+             "SELECT p.id, p.txid, p.user_name, COALESCE(h.hostname, ''), p.match, p.state,"
+             " p.host_id, p.expires_at FROM pushes p LEFT JOIN hosts h ON h.id = p.host_id"
+             " WHERE %s = ?", where);
+    if (!(st = cp_prepare(db, sql)))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(p->id, sizeof p->id, "%s", cp_col_text(st, 0));
+        snprintf(p->txid, sizeof p->txid, "%s", cp_col_text(st, 1));
+        snprintf(p->user, sizeof p->user, "%s", cp_col_text(st, 2));
+        snprintf(p->host, sizeof p->host, "%s", cp_col_text(st, 3));
+        snprintf(p->match, sizeof p->match, "%s", cp_col_text(st, 4));
+        snprintf(p->state, sizeof p->state, "%s", cp_col_text(st, 5));
+        p->host_id = sqlite3_column_int64(st, 6);
+        p->expires_at = sqlite3_column_int64(st, 7);
+        rc = PC_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Moves a pending push to a final state, with its audit row and the transaction's outcome. */
+static int finish(sqlite3 *db, struct push_row *p, const char *state, const char *actor,
+                  const char *reason, const char *source)
+{
+    static const struct { const char *state, *action, *result, *tx; } map[] = {
+        { "approved", "push.approve", "allow", "allowed" },
+        { "denied", "push.deny", "deny", "denied" },
+        { "expired", "push.expire", "deny", "denied" },
+    };
+    struct cp_audit_row row = { .actor = actor, .user = p->user, .host = p->host,
+                                .reason = reason, .txid = p->txid, .source = source };
+    sqlite3_stmt *st;
+    int rc;
+
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].state, state) == 0) {
+            row.action = map[i].action;
+            row.result = map[i].result;
+            rc = cp_tx_set_state(db, p->txid, map[i].tx);
+            if (rc != PC_OK)
+                return rc;
+        }
+    st = cp_prepare(db, "UPDATE pushes SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, pc_now());
+    cp_bind_text(st, 3, p->id);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        return rc;
+    if (sqlite3_changes(db) != 1)
+        return PC_ERR_STATE;
+    snprintf(p->state, sizeof p->state, "%s", state);
+    return cp_audit_add(db, &row);
+}
+
+/* Expires p in place if it is overdue; returns 1 if it did. */
+static int expire_if_due(sqlite3 *db, struct push_row *p, int *rc)
+{
+    *rc = PC_OK;
+    if (strcmp(p->state, "pending") != 0 || p->expires_at > pc_now())
+        return 0;
+    *rc = finish(db, p, "expired", "system", "timeout", NULL);
+    return *rc == PC_OK;
+}
+
+int cp_push_create(const struct cp_identity *host, const char *source, const char *txid,
+                   char push_id[CP_PUSH_ID_LEN + 1], char match[3], int64_t *expires_at)
+{
+    sqlite3 *db = cp_db();
+    struct push_row p;
+    struct cp_user_rec u;
+    char user[64], actor[48], rhost[256] = "", service[64] = "";
+    unsigned n;
+    struct cp_audit_row row = { .action = "push.create", .host = host->hostname, .txid = txid,
+                                .result = "pending", .source = source };
+    sqlite3_stmt *st;
+    int rc, created = 0;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    rc = load(db, "p.txid", txid, &p);
+    if (rc == PC_OK && p.host_id == host->host_id) {
+        /* Same transaction, same push: a retry must not send a second notice. */
+        memcpy(push_id, p.id, sizeof p.id);
+        memcpy(match, p.match, 3);
+        *expires_at = p.expires_at;
+        cp_tx_rollback(db);
+        return PC_OK;
+    }
+    if (rc != PC_ERR_NOTFOUND && rc != PC_OK)
+        goto out;
+    if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
+        goto out;
+    if ((rc = cp_user_load(db, user, &u)) != PC_OK || !u.enabled || !u.push) {
+        rc = rc == PC_OK || rc == PC_ERR_NOTFOUND ? PC_ERR_AUTH : rc;
+        goto out;
+    }
+    if ((rc = pc_random_hex(push_id, CP_PUSH_ID_LEN + 1, CP_PUSH_ID_LEN / 2)) != PC_OK ||
+        (rc = pc_random_uniform(90, &n)) != PC_OK)
+        goto out;
+    snprintf(match, 3, "%02u", n + 10); /* 10–99: always two digits, none with a leading zero */
+    *expires_at = pc_now() + push_ttl;
+    st = cp_prepare(db, "INSERT INTO pushes(id, txid, user_name, host_id, match, state, created_at,"
+                        " expires_at) VALUES (?,?,?,?,?,'pending',?,?)");
+    if (!st) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    cp_bind_text(st, 1, push_id);
+    cp_bind_text(st, 2, txid);
+    cp_bind_text(st, 3, user);
+    sqlite3_bind_int64(st, 4, host->host_id);
+    cp_bind_text(st, 5, match);
+    sqlite3_bind_int64(st, 6, pc_now());
+    sqlite3_bind_int64(st, 7, *expires_at);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        goto out;
+    st = cp_prepare(db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
+    if (st) {
+        cp_bind_text(st, 1, txid);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(rhost, sizeof rhost, "%s", cp_col_text(st, 0));
+            snprintf(service, sizeof service, "%s", cp_col_text(st, 1));
+        }
+        sqlite3_finalize(st);
+    }
+    snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
+    row.actor = actor;
+    row.user = user;
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+    created = rc == PC_OK;
+out:
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    if (created)
+        cp_webhook_push_created(push_id, user, host->hostname, rhost, service, *expires_at);
+    return rc;
+}
+
+int cp_push_status(const struct cp_identity *host, const char *push_id, char state[16],
+                   int64_t *expires_at)
+{
+    sqlite3 *db = cp_db();
+    struct push_row p;
+    int rc, expired = 0;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    rc = load(db, "p.id", push_id, &p);
+    if (rc == PC_OK && p.host_id != host->host_id)
+        rc = PC_ERR_NOTFOUND; /* another host's push does not exist for this caller */
+    if (rc == PC_OK)
+        expired = expire_if_due(db, &p, &rc);
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    else
+        cp_tx_rollback(db);
+    if (rc == PC_OK) {
+        memcpy(state, p.state, 16);
+        *expires_at = p.expires_at;
+        if (expired)
+            cp_waiters_notify(push_id);
+    }
+    return rc;
+}
+
+int cp_push_decide(const struct cp_who *who, const char *push_id, int approve, const char *match,
+                   char state[16])
+{
+    sqlite3 *db = cp_db();
+    struct push_row p;
+    int rc, changed = 0;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    if ((rc = load(db, "p.id", push_id, &p)) != PC_OK)
+        goto out;
+    if (expire_if_due(db, &p, &rc) || rc != PC_OK) {
+        changed = rc == PC_OK;
+        if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
+            rc = PC_ERR_STATE;
+        goto out;
+    }
+    if (strcmp(p.state, "pending") != 0) {
+        rc = PC_ERR_STATE;
+        goto out;
+    }
+    if (!approve)
+        rc = finish(db, &p, "denied", who->actor, "denied_by_approver", who->source);
+    else if (!match || strlen(match) != 2 || !pc_ct_equal(match, p.match, 2))
+        rc = finish(db, &p, "denied", who->actor, "wrong_match", who->source);
+    else
+        rc = finish(db, &p, "approved", who->actor, "approved", who->source);
+    if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
+        changed = 1;
+out:
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (changed) {
+        memcpy(state, p.state, 16);
+        cp_waiters_notify(push_id);
+    }
+    return rc;
+}
+
+int cp_push_list_pending(json_object **out)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *arr;
+
+    if (!db)
+        return PC_ERR_STORE;
+    st = cp_prepare(db,
+        "SELECT p.id, p.user_name, COALESCE(h.hostname, ''), COALESCE(t.rhost, ''),"
+        " COALESCE(t.service, ''), p.created_at, p.expires_at FROM pushes p"
+        " LEFT JOIN hosts h ON h.id = p.host_id LEFT JOIN transactions t ON t.txid = p.txid"
+        " WHERE p.state = 'pending' AND p.expires_at > ? ORDER BY p.created_at");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, pc_now());
+    arr = json_object_new_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        /* The match number is deliberately absent: the approver must read it off the login. */
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "push_id", json_object_new_string(cp_col_text(st, 0)));
+        json_object_object_add(o, "user", json_object_new_string(cp_col_text(st, 1)));
+        json_object_object_add(o, "host", json_object_new_string(cp_col_text(st, 2)));
+        json_object_object_add(o, "rhost", json_object_new_string(cp_col_text(st, 3)));
+        json_object_object_add(o, "service", json_object_new_string(cp_col_text(st, 4)));
+        json_object_object_add(o, "created_at", json_object_new_int64(sqlite3_column_int64(st, 5)));
+        json_object_object_add(o, "expires_at", json_object_new_int64(sqlite3_column_int64(st, 6)));
+        json_object_array_add(arr, o);
+    }
+    sqlite3_finalize(st);
+    *out = arr;
+    return PC_OK;
+}
+
+void cp_push_expire_due(void)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    char ids[64][CP_PUSH_ID_LEN + 1];
+    int n = 0;
+
+    if (!db)
+        return;
+    st = cp_prepare(db, "SELECT id FROM pushes WHERE state = 'pending' AND expires_at <= ? LIMIT 64");
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, pc_now());
+    while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(ids[n++], CP_PUSH_ID_LEN + 1, "%s", cp_col_text(st, 0));
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++) {
+        struct push_row p;
+        int rc;
+        if (cp_tx_begin(db) != PC_OK)
+            return;
+        if (load(db, "p.id", ids[i], &p) == PC_OK && expire_if_due(db, &p, &rc) &&
+            cp_tx_commit(db) == PC_OK)
+            cp_waiters_notify(ids[i]);
+        else
+            cp_tx_rollback(db);
+    }
+}

@@ -1,0 +1,50 @@
+/* One HTTP request as the handlers see it, and the helpers that build replies. */
+#ifndef CP_REQUEST_H
+#define CP_REQUEST_H
+#include "cp_tokens.h"
+#include "cp_waiters.h"
+#include "pc_json.h"
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <stddef.h>
+
+#define CP_MAX_BODY (64 * 1024)
+#define CP_MAX_SEGS 8
+
+/* Per-connection state kept by libmicrohttpd between callbacks. */
+struct cp_req {
+    char *body;
+    size_t len, cap;
+    int too_large;
+    int64_t wait_deadline_ms;   /* long-poll: set on the first pass, kept across resumes */
+    struct cp_wait wait;
+};
+
+struct cp_call {
+    struct MHD_Connection *conn;
+    struct cp_req *req;
+    const char *method;
+    const char *seg[CP_MAX_SEGS]; /* path segments after "/v1" … e.g. {"users","alice","totp"} */
+    int nseg;
+    char pathbuf[512];
+    struct cp_identity id;
+    char source[64];
+    json_object *body;          /* parsed JSON object for POST/PATCH, else NULL */
+};
+
+struct cp_resp {
+    unsigned status;
+    json_object *body;          /* owned; NULL → "{}" */
+    int suspended;              /* the handler parked the connection: send nothing now */
+};
+
+void cp_resp_json(struct cp_resp *r, unsigned status, json_object *body);
+void cp_resp_error(struct cp_resp *r, unsigned status, const char *code, const char *message);
+/* Maps a PC_ERR_* from the store layer to a status and error code; what names the resource. */
+void cp_resp_from_err(struct cp_resp *r, int err, const char *what);
+/* 400 from a JSON validation failure. */
+void cp_resp_jerr(struct cp_resp *r, const struct pc_jerr *e);
+/* Checks the body's fields against allowed; on failure fills r and returns nonzero. */
+int cp_body_check(struct cp_call *c, struct cp_resp *r, const char *const *allowed);
+
+#endif

@@ -1,0 +1,118 @@
+/* Schema migrations. Each step runs in its own transaction together with the version bump;
+ * never edit a released step, append a new one. */
+#include "config.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include <stdio.h>
+
+static const char *const migrations[] = {
+    /* 1: users, TOTP, hosts, tokens, login transactions, pushes, audit */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  push INTEGER NOT NULL DEFAULT 1,"
+    "  totp_seed BLOB,"                      /* AES-256-GCM sealed, see pc_secretbox.h */
+    "  totp_last_step INTEGER NOT NULL DEFAULT -1," /* newest accepted time step: replay guard */
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE user_groups ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  grp TEXT NOT NULL,"
+    "  PRIMARY KEY (user_id, grp));"
+    "CREATE TABLE hosts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hostname TEXT NOT NULL,"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  enrolled_at INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  hash TEXT PRIMARY KEY,"               /* SHA-256 hex of the token; the token is never stored */
+    "  kind TEXT NOT NULL CHECK (kind IN ('admin','enroll','host')),"
+    "  host_id INTEGER REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0," /* 0 = does not expire */
+    "  used_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE transactions ("
+    "  txid TEXT PRIMARY KEY,"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  user_name TEXT NOT NULL,"
+    "  rhost TEXT, service TEXT, tty TEXT, auth_info TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('open','allowed','denied')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE TABLE pushes ("
+    "  id TEXT PRIMARY KEY,"
+    "  txid TEXT NOT NULL UNIQUE REFERENCES transactions(txid) ON DELETE CASCADE,"
+    "  user_name TEXT NOT NULL,"
+    "  host_id INTEGER NOT NULL,"
+    "  match TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied','expired')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  decided_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX pushes_pending ON pushes(state, expires_at);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  user_name TEXT, host TEXT,"
+    "  result TEXT NOT NULL,"
+    "  reason TEXT, txid TEXT, source TEXT);"
+    "CREATE INDEX audit_user_time ON audit(user_name, time);"
+    "CREATE INDEX audit_time ON audit(time);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;",
+};
+
+static int current_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return PC_ERR_STORE;
+    st = cp_prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!st)
+        return PC_ERR_STORE;
+    rc = sqlite3_step(st);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return *version >= 0 ? PC_OK : PC_ERR_STORE;
+}
+
+int cp_schema_migrate(sqlite3 *db, char *err, size_t errsz)
+{
+    const int newest = (int)(sizeof migrations / sizeof migrations[0]);
+    int version, rc;
+
+    if ((rc = cp_tx_begin(db)) != PC_OK || (rc = current_version(db, &version)) != PC_OK) {
+        cp_tx_rollback(db);
+        snprintf(err, errsz, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return PC_ERR_STORE;
+    }
+    if (version > newest) {
+        cp_tx_rollback(db);
+        snprintf(err, errsz, "database schema version %d is newer than this portcullisd (%d)",
+                 version, newest);
+        return PC_ERR_STATE;
+    }
+    for (int v = version; v < newest; v++) {
+        char bump[96];
+        snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES (%d);", v + 1);
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errsz, "schema migration %d failed: %s", v + 1, sqlite3_errmsg(db));
+            cp_tx_rollback(db);
+            return PC_ERR_STORE;
+        }
+        pc_log(PC_LOG_INFO, "event=schema_migrated version=%d", v + 1);
+    }
+    return cp_tx_commit(db);
+}

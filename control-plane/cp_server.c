@@ -1,0 +1,299 @@
+#include "config.h"
+#include "cp_server.h"
+#include "api.h"
+#include "cp_request.h"
+#include "cp_waiters.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+enum access { ANYONE, HOST_ONLY, ADMIN_ONLY };
+
+struct route {
+    const char *method;
+    const char *pattern; /* after "/v1/"; "*" matches one segment */
+    enum access access;
+    cp_handler handler;
+};
+
+static const struct route routes[] = {
+    { "GET", "health", ANYONE, api_health },
+    { "POST", "enroll", ANYONE, api_enroll },
+    { "POST", "auth/begin", HOST_ONLY, api_auth_begin },
+    { "POST", "auth/totp", HOST_ONLY, api_auth_totp },
+    { "POST", "auth/push", HOST_ONLY, api_auth_push },
+    { "GET", "auth/push/*", HOST_ONLY, api_push_poll },
+    { "GET", "info", ADMIN_ONLY, api_info },
+    { "GET", "users", ADMIN_ONLY, api_users_list },
+    { "POST", "users", ADMIN_ONLY, api_users_add },
+    { "GET", "users/*", ADMIN_ONLY, api_user_get },
+    { "PATCH", "users/*", ADMIN_ONLY, api_user_patch },
+    { "DELETE", "users/*", ADMIN_ONLY, api_user_delete },
+    { "POST", "users/*/totp", ADMIN_ONLY, api_user_totp },
+    { "GET", "approvals", ADMIN_ONLY, api_approvals_list },
+    { "POST", "approvals/*/approve", ADMIN_ONLY, api_approval_approve },
+    { "POST", "approvals/*/deny", ADMIN_ONLY, api_approval_deny },
+    { "POST", "tokens", ADMIN_ONLY, api_tokens_create },
+    { "GET", "hosts", ADMIN_ONLY, api_hosts_list },
+    { "GET", "audit", ADMIN_ONLY, api_audit },
+};
+
+static struct MHD_Daemon *daemon_handle;
+
+/* Splits url ("/v1/a/b") into c->seg; 0 if it is not a well-formed /v1 path. */
+static int split_path(const char *url, struct cp_call *c)
+{
+    char *p, *save = NULL, *tok;
+
+    if (strncmp(url, "/v1/", 4) != 0 || strlen(url) >= sizeof c->pathbuf)
+        return 0;
+    memcpy(c->pathbuf, url + 4, strlen(url + 4) + 1);
+    c->nseg = 0;
+    for (p = c->pathbuf; (tok = strtok_r(p, "/", &save)); p = NULL) {
+        if (c->nseg == CP_MAX_SEGS)
+            return 0;
+        c->seg[c->nseg++] = tok;
+    }
+    return c->nseg > 0;
+}
+
+static int pattern_matches(const char *pattern, const struct cp_call *c)
+{
+    char buf[64];
+    char *p, *save = NULL, *tok;
+    int i = 0;
+
+    snprintf(buf, sizeof buf, "%s", pattern);
+    for (p = buf; (tok = strtok_r(p, "/", &save)); p = NULL, i++) {
+        if (i >= c->nseg || (strcmp(tok, "*") != 0 && strcmp(tok, c->seg[i]) != 0))
+            return 0;
+    }
+    return i == c->nseg;
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, n, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    if (ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)n);
+    else if (ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)n);
+}
+
+/* Finds the route, checks the caller, parses the body, runs the handler. */
+static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
+{
+    const struct route *rt = NULL;
+    int path_known = 0;
+
+    if (!split_path(url, c)) {
+        cp_resp_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!pattern_matches(routes[i].pattern, c))
+            continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, c->method) == 0) {
+            rt = &routes[i];
+            break;
+        }
+    }
+    if (!rt) {
+        if (path_known)
+            cp_resp_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        else
+            cp_resp_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                &c->id);
+    if (rt->access != ANYONE) {
+        enum cp_caller want = rt->access == HOST_ONLY ? CP_CALLER_HOST : CP_CALLER_ADMIN;
+        if (c->id.kind == CP_CALLER_NONE || c->id.kind == CP_CALLER_BAD) {
+            cp_resp_error(r, 401, "unauthorized",
+                          c->id.kind == CP_CALLER_NONE ? "a bearer token is required"
+                                                       : "the bearer token was not accepted");
+            return;
+        }
+        if (c->id.kind != want) {
+            cp_resp_error(r, 403, "forbidden", want == CP_CALLER_HOST
+                          ? "this endpoint is for enrolled hosts" : "this endpoint needs the admin token");
+            return;
+        }
+    }
+    if (c->req->too_large) {
+        cp_resp_error(r, 413, "too_large", "request body is larger than 64 KiB");
+        return;
+    }
+    if (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PATCH") == 0) {
+        struct pc_jerr e = { 0 };
+        if (c->req->len == 0) {
+            c->body = json_object_new_object();
+        } else if (pc_json_parse_object(c->req->body, c->req->len, &c->body, &e) != PC_OK) {
+            cp_resp_jerr(r, &e);
+            return;
+        }
+    }
+    rt->handler(c, r);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cp_resp *r)
+{
+    const char *text = r->body ? pc_json_dump(r->body) : "{}";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                                                MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    ret = MHD_queue_response(conn, r->status ? r->status : 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct cp_req *req = *con_cls;
+    struct cp_call call;
+    struct cp_resp resp = { 0 };
+    enum MHD_Result ret;
+
+    (void)cls;
+    (void)version;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        /* Keep reading an oversize body (to answer 413) but never store past the bound. */
+        if (!req->too_large && req->len + n > CP_MAX_BODY) {
+            req->too_large = 1;
+        } else if (!req->too_large) {
+            if (req->len + n + 1 > req->cap) {
+                size_t ncap = req->len + n + 1 < 4096 ? 4096 : CP_MAX_BODY + 1;
+                char *nb = malloc(ncap);
+                if (!nb)
+                    return MHD_NO;
+                if (req->body) {
+                    memcpy(nb, req->body, req->len);
+                    pc_free_secret(req->body, req->cap);
+                }
+                req->body = nb;
+                req->cap = ncap;
+            }
+            memcpy(req->body + req->len, upload_data, n);
+            req->len += n;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    memset(&call, 0, sizeof call);
+    call.conn = conn;
+    call.req = req;
+    call.method = method;
+    client_address(conn, call.source, sizeof call.source);
+    dispatch(&call, url, &resp);
+    json_object_put(call.body);
+    if (resp.suspended)
+        return MHD_YES;
+    ret = send_reply(conn, &resp);
+    json_object_put(resp.body);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cp_req *req = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!req)
+        return;
+    cp_waiters_forget(&req->wait);
+    pc_free_secret(req->body, req->cap); /* bodies carry codes and tokens */
+    free(req);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    pc_log(PC_LOG_DEBUG, "event=http_library message=\"%s\"", line);
+}
+
+int cp_server_start(const struct cp_settings *s, const char *key_pem, const char *cert_pem,
+                    char *err, size_t errsz)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+
+    memset(&ss, 0, sizeof ss);
+    if (inet_pton(AF_INET, s->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(s->port);
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET6, s->listen_addr, &s6->sin6_addr) != 1) {
+            snprintf(err, errsz, "--listen: '%s' is not a numeric address", s->listen_addr);
+            return PC_ERR_INVAL;
+        }
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(s->port);
+        flags |= MHD_USE_IPv6;
+    }
+    daemon_handle = MHD_start_daemon(flags, s->port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+        MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_END);
+    if (!daemon_handle) {
+        snprintf(err, errsz, "cannot listen on %s port %u (in use, or not an address of this machine?)",
+                 s->listen_addr, (unsigned)s->port);
+        return PC_ERR_NET;
+    }
+    return PC_OK;
+}
+
+void cp_server_stop(void)
+{
+    if (!daemon_handle)
+        return;
+    /* Stop accepting first; waiters are resumed by cp_waiters_stop before this. */
+    MHD_quiesce_daemon(daemon_handle);
+    MHD_stop_daemon(daemon_handle);
+    daemon_handle = NULL;
+}

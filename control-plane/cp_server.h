@@ -1,0 +1,12 @@
+/* The HTTPS server: libmicrohttpd with a fixed pool of worker threads, request bodies bounded,
+ * routes matched, callers identified and checked before any handler runs. */
+#ifndef CP_SERVER_H
+#define CP_SERVER_H
+#include "cp_settings.h"
+#include <stddef.h>
+
+int cp_server_start(const struct cp_settings *s, const char *key_pem, const char *cert_pem,
+                    char *err, size_t errsz);
+void cp_server_stop(void);
+
+#endif

@@ -1,0 +1,195 @@
+#include "config.h"
+#include "cp_settings.h"
+#include "pc_config.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+void cp_settings_usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: portcullisd --data-dir DIR --listen ADDR:PORT [options]\n"
+        "       portcullisd --data-dir DIR --print-pin\n"
+        "\n"
+        "The Portcullis control plane: users, TOTP, push approvals, hosts and audit over HTTPS.\n"
+        "Runs in the foreground and logs to stderr.\n"
+        "\n"
+        "  --data-dir DIR            state directory (created 0700): database, TLS key, secrets key,\n"
+        "                            admin token (default " PC_LOCALSTATEDIR ")\n"
+        "  --listen ADDR:PORT        numeric address to serve HTTPS on, e.g. 127.0.0.1:8443 or [::1]:8443\n"
+        "  --print-pin               print the TLS public-key pin (sha256//BASE64) and exit\n"
+        "  --totp-window N           accept codes N steps of 30 s either side of now (0-10, default 1)\n"
+        "  --push-ttl DURATION       how long a push waits for approval (10s-10m, default 60s)\n"
+        "  --tx-ttl DURATION         how long a login transaction stays open (30s-30m, default 5m)\n"
+        "  --lockout-threshold N     failed codes before a user is locked (1-100, default 5)\n"
+        "  --lockout-base DURATION   first lock; doubles with each further failure (1s-1h, default 30s)\n"
+        "  --lockout-max DURATION    longest lock (1s-1d, default 1h)\n"
+        "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
+        "  --threads N               HTTP worker threads (1-64, default 4)\n"
+        "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
+        "  --log-level LEVEL         debug, info (default), warning or error\n"
+        "  --help, --version\n"
+        "\n"
+        "Durations are seconds, or a number followed by s, m, h or d.\n");
+}
+
+static int parse_listen(const char *v, struct cp_settings *s)
+{
+    char host[64];
+    const char *colon;
+    size_t hlen;
+    uint64_t port;
+    unsigned char buf[16];
+
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close || close[1] != ':')
+            return PC_ERR_INVAL;
+        hlen = (size_t)(close - v - 1);
+        if (hlen >= sizeof host)
+            return PC_ERR_INVAL;
+        memcpy(host, v + 1, hlen);
+        colon = close + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon)
+            return PC_ERR_INVAL;
+        hlen = (size_t)(colon - v);
+        if (hlen >= sizeof host)
+            return PC_ERR_INVAL;
+        memcpy(host, v, hlen);
+    }
+    host[hlen] = '\0';
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+        return PC_ERR_INVAL;
+    if (pc_parse_uint(colon + 1, 1, 65535, &port) != PC_OK)
+        return PC_ERR_INVAL;
+    memcpy(s->listen_addr, host, hlen + 1);
+    s->port = (uint16_t)port;
+    return PC_OK;
+}
+
+static int set_copy(char *dst, size_t dstsz, const char *v)
+{
+    if (strlen(v) >= dstsz)
+        return PC_ERR_INVAL;
+    memcpy(dst, v, strlen(v) + 1);
+    return PC_OK;
+}
+
+static int parse_log_level(const char *v, int *out)
+{
+    static const char *names[] = { "debug", "info", "warning", "error" };
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return PC_OK;
+        }
+    return PC_ERR_INVAL;
+}
+
+static int parse_uint_into(const char *v, uint64_t lo, uint64_t hi, unsigned *out)
+{
+    uint64_t n;
+    int rc = pc_parse_uint(v, lo, hi, &n);
+    if (rc == PC_OK)
+        *out = (unsigned)n;
+    return rc;
+}
+
+static int validate_url(const char *v)
+{
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return PC_ERR_INVAL;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return PC_ERR_INVAL;
+    return PC_OK;
+}
+
+int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
+{
+    enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
+           O_LMAX, O_HOOK, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION };
+    static const struct option opts[] = {
+        { "data-dir", required_argument, NULL, O_DATA },
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "print-pin", no_argument, NULL, O_PIN },
+        { "totp-window", required_argument, NULL, O_WINDOW },
+        { "push-ttl", required_argument, NULL, O_PUSHTTL },
+        { "tx-ttl", required_argument, NULL, O_TXTTL },
+        { "lockout-threshold", required_argument, NULL, O_LTHRESH },
+        { "lockout-base", required_argument, NULL, O_LBASE },
+        { "lockout-max", required_argument, NULL, O_LMAX },
+        { "webhook-url", required_argument, NULL, O_HOOK },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "max-connections", required_argument, NULL, O_MAXCONN },
+        { "log-level", required_argument, NULL, O_LOG },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    int c, have_listen = 0;
+
+    memset(s, 0, sizeof *s);
+    set_copy(s->data_dir, sizeof s->data_dir, PC_LOCALSTATEDIR);
+    s->log_level = PC_LOG_INFO;
+    s->totp_window = 1;
+    s->push_ttl = 60;
+    s->tx_ttl = 300;
+    s->lockout_threshold = 5;
+    s->lockout_base = 30;
+    s->lockout_max = 3600;
+    s->threads = 4;
+    s->max_connections = 4096;
+    s->max_wait = 120;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = PC_OK;
+        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        switch (c) {
+        case O_DATA: rc = set_copy(s->data_dir, sizeof s->data_dir, optarg); break;
+        case O_LISTEN: rc = parse_listen(optarg, s); have_listen = 1; break;
+        case O_PIN: s->print_pin = 1; break;
+        case O_WINDOW: rc = parse_uint_into(optarg, 0, 10, &s->totp_window); break;
+        case O_PUSHTTL: rc = pc_parse_duration(optarg, 1, 600, &s->push_ttl); break;
+        case O_TXTTL: rc = pc_parse_duration(optarg, 30, 1800, &s->tx_ttl); break;
+        case O_LTHRESH: rc = parse_uint_into(optarg, 1, 100, &s->lockout_threshold); break;
+        case O_LBASE: rc = pc_parse_duration(optarg, 1, 3600, &s->lockout_base); break;
+        case O_LMAX: rc = pc_parse_duration(optarg, 1, 86400, &s->lockout_max); break;
+        case O_HOOK:
+            rc = validate_url(optarg);
+            if (rc == PC_OK)
+                rc = set_copy(s->webhook_url, sizeof s->webhook_url, optarg);
+            break;
+        case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
+        case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
+        case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;
+        case O_HELP: cp_settings_usage(stdout); return 1;
+        case O_VERSION: printf("portcullisd %s\n", PC_VERSION); return 1;
+        case '?':
+        default:
+            snprintf(err, errsz, "unknown or incomplete option '%s' (see --help)", name);
+            return PC_ERR_INVAL;
+        }
+        if (rc != PC_OK) {
+            snprintf(err, errsz, "invalid value '%.200s' for %s (see --help)", optarg ? optarg : "",
+                     name);
+            return PC_ERR_INVAL;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errsz, "unexpected argument '%.200s' (see --help)", argv[optind]);
+        return PC_ERR_INVAL;
+    }
+    if (!s->print_pin && !have_listen) {
+        snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}

@@ -1,0 +1,31 @@
+/* portcullisd's settings: defaults, command-line parsing and validation. */
+#ifndef CP_SETTINGS_H
+#define CP_SETTINGS_H
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+struct cp_settings {
+    char data_dir[PATH_MAX];
+    char listen_addr[64];         /* numeric IPv4/IPv6 address */
+    uint16_t port;
+    int print_pin;
+    int log_level;                /* enum pc_log_level */
+    unsigned totp_window;         /* accepted steps either side of now */
+    int64_t push_ttl;             /* seconds a push stays pending */
+    int64_t tx_ttl;               /* seconds a login transaction stays open */
+    unsigned lockout_threshold;   /* failures before the first lock */
+    int64_t lockout_base;         /* first lock, doubled per further failure */
+    int64_t lockout_max;          /* cap */
+    char webhook_url[1024];       /* "" = none */
+    unsigned threads;             /* HTTP worker threads */
+    unsigned max_connections;
+    int64_t max_wait;             /* longest long-poll a client may ask for */
+};
+
+/* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */
+int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz);
+void cp_settings_usage(FILE *f);
+
+#endif

@@ -1,0 +1,160 @@
+#include "config.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each thread gets its own connection; they are listed so shutdown can close them all. */
+struct conn_node {
+    sqlite3 *db;
+    struct conn_node *next;
+};
+
+static char *store_path;
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_node *conns;
+static _Thread_local sqlite3 *thread_db;
+
+static int open_conn(const char *path, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        pc_log(PC_LOG_ERR, "event=store_open path=%s error=\"%s\"", path,
+               db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return PC_ERR_STORE;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        return PC_ERR_STORE;
+    }
+    *out = db;
+    return PC_OK;
+}
+
+int cp_store_open(const char *path, char *err, size_t errsz)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+    int rc;
+
+    store_path = strdup(path);
+    if (!store_path)
+        return PC_ERR_NOMEM;
+    if ((rc = open_conn(path, &db)) != PC_OK) {
+        snprintf(err, errsz, "%s: cannot open the database", path);
+        return rc;
+    }
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return PC_ERR_STORE;
+    }
+    rc = cp_schema_migrate(db, err, errsz);
+    sqlite3_close(db);
+    return rc;
+}
+
+sqlite3 *cp_db(void)
+{
+    struct conn_node *n;
+
+    if (thread_db)
+        return thread_db;
+    if (!store_path || open_conn(store_path, &thread_db) != PC_OK)
+        return NULL;
+    n = calloc(1, sizeof *n);
+    if (!n) {
+        sqlite3_close(thread_db);
+        thread_db = NULL;
+        return NULL;
+    }
+    n->db = thread_db;
+    pthread_mutex_lock(&conns_lock);
+    n->next = conns;
+    conns = n;
+    pthread_mutex_unlock(&conns_lock);
+    return thread_db;
+}
+
+void cp_store_close_all(void)
+{
+    pthread_mutex_lock(&conns_lock);
+    while (conns) {
+        struct conn_node *n = conns;
+        conns = n->next;
+        sqlite3_close_v2(n->db);
+        free(n);
+    }
+    pthread_mutex_unlock(&conns_lock);
+    free(store_path);
+    store_path = NULL;
+}
+
+int cp_tx_begin(sqlite3 *db)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        pc_log(PC_LOG_ERR, "event=store_begin error=\"%s\"", sqlite3_errmsg(db));
+        return PC_ERR_STORE;
+    }
+    return PC_OK;
+}
+
+int cp_tx_commit(sqlite3 *db)
+{
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        pc_log(PC_LOG_ERR, "event=store_commit error=\"%s\"", sqlite3_errmsg(db));
+        cp_tx_rollback(db);
+        return PC_ERR_STORE;
+    }
+    return PC_OK;
+}
+
+void cp_tx_rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *cp_prepare(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        pc_log(PC_LOG_ERR, "event=store_prepare error=\"%s\"", sqlite3_errmsg(db));
+        return NULL;
+    }
+    return st;
+}
+
+int cp_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (!s)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+}
+
+int cp_exec_stmt(sqlite3_stmt *st)
+{
+    int rc;
+    if (!st)
+        return PC_ERR_STORE;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        pc_log(PC_LOG_ERR, "event=store_step error=\"%s\"", sqlite3_errmsg(sqlite3_db_handle(st)));
+    sqlite3_finalize(st);
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? PC_OK : PC_ERR_STORE;
+}
+
+const char *cp_col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}

@@ -1,0 +1,260 @@
+#include "config.h"
+#include "cp_tokens.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_fs.h"
+#include "pc_json.h"
+#include "pc_mem.h"
+#include "pc_rand.h"
+#include "pc_time.h"
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static int token_is_hex(const char *t)
+{
+    if (strlen(t) != PC_TOKEN_HEX_LEN)
+        return 0;
+    for (; *t; t++)
+        if (!isxdigit((unsigned char)*t) || isupper((unsigned char)*t))
+            return 0;
+    return 1;
+}
+
+static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_t host_id,
+                        const char *labels, int64_t expires_at)
+{
+    char hash[PC_SHA256_HEX_LEN + 1];
+    sqlite3_stmt *st;
+
+    if (pc_sha256_hex(token, strlen(token), hash) != PC_OK)
+        return PC_ERR_CRYPTO;
+    st = cp_prepare(db, "INSERT OR IGNORE INTO tokens(hash, kind, host_id, labels, created_at,"
+                        " expires_at) VALUES (?,?,?,?,?,?)");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, hash);
+    cp_bind_text(st, 2, kind);
+    if (host_id > 0)
+        sqlite3_bind_int64(st, 3, host_id);
+    else
+        sqlite3_bind_null(st, 3);
+    cp_bind_text(st, 4, labels ? labels : "{}");
+    sqlite3_bind_int64(st, 5, pc_now());
+    sqlite3_bind_int64(st, 6, expires_at);
+    return cp_exec_stmt(st);
+}
+
+int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
+{
+    char path[PATH_MAX], token[PC_TOKEN_HEX_LEN + 1];
+    char *buf = NULL;
+    size_t len = 0;
+    sqlite3 *db = cp_db();
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if (snprintf(path, sizeof path, "%s/admin.token", dir) >= (int)sizeof path)
+        return PC_ERR_INVAL;
+    rc = pc_read_file(path, 1024, &buf, &len);
+    if (rc == PC_ERR_NOTFOUND) {
+        if ((rc = pc_token_new(token)) != PC_OK)
+            return rc;
+        token[PC_TOKEN_HEX_LEN] = '\n';
+        rc = pc_write_file_atomic(path, token, PC_TOKEN_HEX_LEN + 1, 0600);
+        token[PC_TOKEN_HEX_LEN] = '\0';
+        if (rc != PC_OK) {
+            snprintf(err, errsz, "%s: cannot write the admin token", path);
+            pc_wipe(token, sizeof token);
+            return rc;
+        }
+    } else if (rc == PC_OK) {
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = '\0';
+        if (!token_is_hex(buf)) {
+            snprintf(err, errsz, "%s: not a Portcullis token (64 lower-case hex digits)", path);
+            pc_free_secret(buf, len);
+            return PC_ERR_INVAL;
+        }
+        memcpy(token, buf, PC_TOKEN_HEX_LEN + 1);
+        pc_free_secret(buf, len);
+    } else {
+        snprintf(err, errsz, "%s: cannot read: %s", path, pc_strerror(rc));
+        return rc;
+    }
+    /* The file is the admin credential: whatever it holds is registered (once). */
+    rc = insert_token(db, token, "admin", 0, NULL, 0);
+    pc_wipe(token, sizeof token);
+    if (rc != PC_OK)
+        snprintf(err, errsz, "cannot store the admin token hash");
+    return rc;
+}
+
+void cp_identify(const char *authorization, struct cp_identity *id)
+{
+    char hash[PC_SHA256_HEX_LEN + 1];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    const char *tok;
+
+    memset(id, 0, sizeof *id);
+    if (!authorization || !*authorization) {
+        id->kind = CP_CALLER_NONE;
+        return;
+    }
+    id->kind = CP_CALLER_BAD;
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return;
+    tok = authorization + 7;
+    if (!token_is_hex(tok) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
+        return;
+    if (!(db = cp_db()))
+        return;
+    /* Hash lookup: the comparison happens on SHA-256 values, so timing reveals nothing
+     * useful about the token itself. Enrollment tokens are not bearer credentials. */
+    st = cp_prepare(db, "SELECT t.kind, t.host_id, COALESCE(h.hostname, '') FROM tokens t"
+                        " LEFT JOIN hosts h ON h.id = t.host_id"
+                        " WHERE t.hash = ? AND t.kind IN ('admin', 'host')"
+                        " AND (t.expires_at = 0 OR t.expires_at > ?)");
+    if (!st)
+        return;
+    cp_bind_text(st, 1, hash);
+    sqlite3_bind_int64(st, 2, pc_now());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (strcmp(cp_col_text(st, 0), "admin") == 0) {
+            id->kind = CP_CALLER_ADMIN;
+        } else {
+            id->kind = CP_CALLER_HOST;
+            id->host_id = sqlite3_column_int64(st, 1);
+            snprintf(id->hostname, sizeof id->hostname, "%s", cp_col_text(st, 2));
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_t ttl,
+                           char token[65], int64_t *expires_at)
+{
+    sqlite3 *db = cp_db();
+    struct cp_audit_row row = { .actor = who->actor, .action = "token.create", .result = "ok",
+                                .source = who->source };
+    char reason[96];
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if ((rc = pc_token_new(token)) != PC_OK)
+        return rc;
+    *expires_at = pc_now() + ttl;
+    snprintf(reason, sizeof reason, "enroll ttl=%lld", (long long)ttl);
+    row.reason = reason;
+    if (cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    if ((rc = insert_token(db, token, "enroll", 0, labels ? pc_json_dump(labels) : "{}",
+                           *expires_at)) != PC_OK ||
+        (rc = cp_audit_add(db, &row)) != PC_OK ||
+        (rc = cp_tx_commit(db)) != PC_OK) {
+        cp_tx_rollback(db);
+        pc_wipe(token, 65);
+    }
+    return rc;
+}
+
+int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
+                   int64_t *host_id, char host_token[65])
+{
+    sqlite3 *db = cp_db();
+    char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
+    char labels[4096] = "{}";
+    struct cp_audit_row row = { .actor = "enroll", .action = "host.enroll", .host = hostname,
+                                .source = who->source };
+    sqlite3_stmt *st;
+    int rc = PC_ERR_AUTH, found = 0;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if (!token_is_hex(token) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
+        goto refused;
+    if (cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    /* Claim the token in the same statement that checks it: single use even under races. */
+    st = cp_prepare(db, "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND kind = 'enroll'"
+                        " AND used_at = 0 AND expires_at > ?1 RETURNING labels");
+    if (!st) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_text(st, 2, hash);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        found = 1;
+        snprintf(labels, sizeof labels, "%s", cp_col_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (!found) {
+        cp_tx_rollback(db);
+        goto refused;
+    }
+    st = cp_prepare(db, "INSERT INTO hosts(hostname, labels, enrolled_at) VALUES (?, ?, ?)");
+    if (!st) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    cp_bind_text(st, 1, hostname);
+    cp_bind_text(st, 2, labels);
+    sqlite3_bind_int64(st, 3, pc_now());
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        goto out;
+    *host_id = sqlite3_last_insert_rowid(db);
+    if ((rc = pc_token_new(host_token)) != PC_OK ||
+        (rc = insert_token(db, host_token, "host", *host_id, NULL, 0)) != PC_OK)
+        goto out;
+    snprintf(idbuf, sizeof idbuf, "host_id=%lld", (long long)*host_id);
+    row.result = "ok";
+    row.reason = idbuf;
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+out:
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        pc_wipe(host_token, 65);
+    }
+    return rc;
+refused:
+    /* The refusal is audited in its own transaction. */
+    row.result = "deny";
+    row.reason = "bad_token";
+    if (cp_tx_begin(db) == PC_OK) {
+        if (cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK)
+            cp_tx_rollback(db);
+    }
+    return PC_ERR_AUTH;
+}
+
+int cp_hosts_list(json_object **out)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *arr;
+
+    if (!db || !(st = cp_prepare(db, "SELECT id, hostname, labels, enrolled_at FROM hosts ORDER BY id")))
+        return PC_ERR_STORE;
+    arr = json_object_new_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        json_object *labels = json_tokener_parse(cp_col_text(st, 2));
+        json_object_object_add(o, "host_id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 1)));
+        json_object_object_add(o, "labels", labels ? labels : json_object_new_object());
+        json_object_object_add(o, "enrolled_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_array_add(arr, o);
+    }
+    sqlite3_finalize(st);
+    *out = arr;
+    return PC_OK;
+}

@@ -1,0 +1,30 @@
+/* Bearer tokens (admin, host) and enrollment tokens. Only SHA-256 hashes are stored. */
+#ifndef CP_TOKENS_H
+#define CP_TOKENS_H
+#include "cp_users.h"
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cp_caller { CP_CALLER_NONE = 0, CP_CALLER_BAD, CP_CALLER_HOST, CP_CALLER_ADMIN };
+
+struct cp_identity {
+    enum cp_caller kind;
+    int64_t host_id;         /* for CP_CALLER_HOST */
+    char hostname[256];
+};
+
+/* Reads DIR/admin.token, creating it (0600) and its hash row on first start. */
+int cp_admin_token_ensure(const char *dir, char *err, size_t errsz);
+/* Classifies the value of an Authorization header (may be NULL). */
+void cp_identify(const char *authorization, struct cp_identity *id);
+
+/* A single-use enrollment token with labels (JSON object as text) valid ttl seconds. */
+int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_t ttl,
+                           char token[65], int64_t *expires_at);
+/* Redeems an enrollment token: PC_ERR_AUTH if unknown, used or expired. */
+int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
+                   int64_t *host_id, char host_token[65]);
+int cp_hosts_list(json_object **out);
+
+#endif

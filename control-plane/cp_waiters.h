@@ -1,0 +1,30 @@
+/* Long-poll waiters. A waiting request holds no thread: its connection is suspended in
+ * libmicrohttpd and listed here; a state change (cp_waiters_notify) or its deadline resumes it.
+ * One background thread checks deadlines and expires overdue pushes. */
+#ifndef CP_WAITERS_H
+#define CP_WAITERS_H
+#include <microhttpd.h>
+#include <stdint.h>
+
+struct cp_wait {
+    struct MHD_Connection *conn;
+    char push_id[40];
+    int64_t deadline_ms;  /* pc_now_ms() clock */
+    int listed;
+    struct cp_wait *prev, *next;
+};
+
+int cp_waiters_start(void);
+/* Resumes every waiter (their requests answer with the current state) and stops the thread. */
+void cp_waiters_stop(void);
+/* Lists w and suspends its connection; called from inside the access handler. */
+void cp_waiters_suspend(struct cp_wait *w);
+/* Resumes every waiter of push_id. */
+void cp_waiters_notify(const char *push_id);
+/* Unlists w if still listed (connection ended). */
+void cp_waiters_forget(struct cp_wait *w);
+/* Number of waiting requests (for logs and /metrics). */
+unsigned cp_waiters_count(void);
+int cp_waiters_stopping(void);
+
+#endif

@@ -1,0 +1,162 @@
+/* portcullisd: the Portcullis control plane. Thin: set up, serve, shut down cleanly. */
+#include "config.h"
+#include "api.h"
+#include "cp_login.h"
+#include "cp_push.h"
+#include "cp_server.h"
+#include "cp_settings.h"
+#include "cp_store.h"
+#include "cp_tls.h"
+#include "cp_tokens.h"
+#include "cp_users.h"
+#include "cp_waiters.h"
+#include "cp_webhook.h"
+#include "pc_err.h"
+#include "pc_fs.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include "pc_secretbox.h"
+#include "pc_totp.h"
+#include <curl/curl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+struct cp_runtime cp_rt;
+
+static int path_in(const char *dir, const char *name, char *out, size_t n)
+{
+    return snprintf(out, n, "%s/%s", dir, name) < (int)n ? PC_OK : PC_ERR_INVAL;
+}
+
+/* Long-polls hold a descriptor each: allow as many as the hard limit permits. */
+static void raise_fd_limit(unsigned want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < want + 64) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want + 64 ? want + 64 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int print_pin(const struct cp_settings *s)
+{
+    char *key = NULL, *cert = NULL, pin[CP_PIN_MAX], err[512];
+    int rc;
+
+    if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
+        fprintf(stderr, "portcullisd: %s: cannot create the data directory\n", s->data_dir);
+        return 1;
+    }
+    rc = cp_tls_load_or_create(s->data_dir, &key, &cert, err, sizeof err);
+    if (rc == PC_OK)
+        rc = cp_tls_pin(cert, pin, err, sizeof err);
+    if (key)
+        pc_free_secret_str(key);
+    free(cert);
+    if (rc != PC_OK) {
+        fprintf(stderr, "portcullisd: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", pin);
+    return 0;
+}
+
+static int setup(const struct cp_settings *s, char **key, char **cert, char *err, size_t errsz)
+{
+    char path[PATH_MAX];
+    unsigned char skey[PC_SECRETBOX_KEY_BYTES];
+    struct cp_login_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
+                                   s->lockout_base, s->lockout_max };
+    int rc;
+
+    umask(077);
+    if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
+        snprintf(err, errsz, "%s: cannot create the data directory (0700)", s->data_dir);
+        return PC_ERR_IO;
+    }
+    if ((rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||
+        (rc = cp_tls_pin(*cert, cp_rt.pin, err, errsz)) != PC_OK)
+        return rc;
+    if ((rc = path_in(s->data_dir, "secrets.key", path, sizeof path)) != PC_OK ||
+        (rc = pc_secretbox_load_key(path, 1, skey, err, errsz)) != PC_OK)
+        return rc;
+    cp_users_set_key(skey);
+    pc_wipe(skey, sizeof skey);
+    if ((rc = path_in(s->data_dir, "portcullis.db", path, sizeof path)) != PC_OK ||
+        (rc = cp_store_open(path, err, errsz)) != PC_OK)
+        return rc;
+    if ((rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK)
+        return rc;
+    cp_login_configure(&lim);
+    cp_push_configure(s->push_ttl);
+    return PC_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct cp_settings s;
+    char err[1024] = "", *key = NULL, *cert = NULL;
+    sigset_t sigs;
+    int rc, sig = 0;
+
+    rc = cp_settings_parse(argc, argv, &s, err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc != PC_OK) {
+        fprintf(stderr, "portcullisd: %s\n", err);
+        return 2;
+    }
+    if (s.print_pin)
+        return print_pin(&s);
+    pc_log_init("portcullisd", (enum pc_log_level)s.log_level);
+    cp_rt.settings = &s;
+    /* Block the stop signals in every thread; main collects them with sigwait. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(s.max_connections);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || pc_totp_init() != PC_OK) {
+        fprintf(stderr, "portcullisd: cannot initialise libcurl or liboath\n");
+        return 1;
+    }
+    rc = setup(&s, &key, &cert, err, sizeof err);
+    if (rc == PC_OK && (rc = cp_waiters_start()) != PC_OK)
+        snprintf(err, sizeof err, "cannot start the long-poll thread");
+    if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
+        snprintf(err, sizeof err, "cannot start the webhook thread");
+    if (rc == PC_OK)
+        rc = cp_server_start(&s, key, cert, err, sizeof err);
+    if (key)
+        pc_free_secret_str(key); /* libmicrohttpd keeps its own parsed copy */
+    key = NULL;
+    free(cert);
+    if (rc != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=start_failed error=\"%s\"", err);
+        cp_waiters_stop();
+        cp_webhook_stop();
+        cp_store_close_all();
+        return 1;
+    }
+    pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u",
+           s.listen_addr, (unsigned)s.port, s.data_dir, cp_rt.pin, s.threads);
+    while (sigwait(&sigs, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+        ;
+    pc_log(PC_LOG_INFO, "event=stopping signal=%d waiting=%u", sig, cp_waiters_count());
+    cp_waiters_stop();
+    cp_server_stop();
+    cp_webhook_stop();
+    cp_store_close_all();
+    curl_global_cleanup();
+    pc_log(PC_LOG_INFO, "event=stopped");
+    return 0;
+}

@@ -1,0 +1,42 @@
+#!/bin/bash
+# The README's test command: installs what is needed, builds twice (plain, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds.
+# Needs root (packages; the end-to-end tests run a real sshd). Ends with "N passed, N failed, N skipped".
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== dependencies"
+sh scripts/install-deps.sh
+echo "== autoreconf"
+autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
+
+build() { # dir, configure args...
+  local dir=$1; shift
+  mkdir -p "$dir"
+  (cd "$dir" && "$src/configure" -q --enable-test-hooks --enable-werror "$@" >/dev/null &&
+     make -s -j"$jobs" >/dev/null && make -s -j"$jobs" check >/dev/null) ||
+     { echo "build in $dir failed"; (cd "$dir" && make -j1 2>&1 | tail -40); exit 1; }
+}
+echo "== build (plain)"
+build "$src/build/plain"
+echo "== build (sanitizers)"
+san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+build "$src/build/asan" CFLAGS="-O1 -g $san" LDFLAGS="$san"
+
+set +e
+results=$(mktemp)
+echo "== tests (plain)"
+tests/run-all.sh "$src/build/plain" plain | tee -a "$results"
+echo "== tests (sanitizers)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
+p=0 f=0 s=0
+while read -r line; do
+  set -- $(echo "$line" | sed -E 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')
+  p=$((p + $1)) f=$((f + $2)) s=$((s + $3))
+done < <(grep -E '^(plain|asan): [0-9]+ passed' "$results")
+rm -f "$results"
+echo "$p passed, $f failed, $s skipped"
+[ "$f" -eq 0 ]

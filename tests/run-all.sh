@@ -1,0 +1,52 @@
+#!/bin/bash
+# Runs every test against one build directory and prints the counts.
+# Usage: tests/run-all.sh BUILD_DIR LABEL
+# Last line: "LABEL: N passed, N failed, N skipped" (the caller sums the labels).
+set -u
+build=$(cd "$1" && pwd)
+label=$2
+src=$(cd "$(dirname "$0")/.." && pwd)
+passed=0 failed=0 skipped=0
+
+add_counts() { # parses "N passed, N failed[, N skipped]" from the last matching line of $1
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "[$label] FAIL $2: produced no result line"; failed=$((failed + 1)); return
+  fi
+  passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
+  if echo "$line" | grep -q skipped; then
+    skipped=$((skipped + $(echo "$line" | sed -E 's/.* ([0-9]+) skipped.*/\1/')))
+  fi
+}
+
+out=$(mktemp)
+# Unit tests: cmocka programs; each test counts once.
+for t in "$build"/tests/unit/test_*; do
+  [ -x "$t" ] && [ -f "$t" ] || continue
+  name=$(basename "$t")
+  "$t" >"$out" 2>&1
+  rc=$?
+  p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  p=${p:-0} f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a crash counts as a failure
+  echo "[$label] unit $name: $p passed, $f failed"
+  [ "$f" -gt 0 ] && sed 's/^/    /' "$out"
+  passed=$((passed + p)) failed=$((failed + f))
+done
+
+# Integration tests: real daemons on loopback.
+PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2>&1
+sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+add_counts "$out" integration
+
+for suite in "$src"/tests/e2e/run.sh; do
+  [ -x "$suite" ] || continue
+  PC_BUILD_DIR="$build" "$suite" >"$out" 2>&1
+  sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+  add_counts "$out" "$(basename "$(dirname "$suite")")"
+done
+rm -f "$out"
+echo "$label: $passed passed, $failed failed, $skipped skipped"

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct cp_login_limits limits = { 1, 300, 5, 30, 3600 };
+static struct cp_login_limits limits = { 1, 300, 5, 30, 3600, NULL };
 
 void cp_login_configure(const struct cp_login_limits *lim)
 {
@@ -59,7 +59,7 @@ int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state)
 }
 
 /* What begin answers for a user record (or its absence). */
-static void decide(int found, const struct cp_user_rec *u, struct cp_begin_res *res)
+static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, struct cp_begin_res *res)
 {
     res->totp = res->push = 0;
     if (!found) {
@@ -68,6 +68,11 @@ static void decide(int found, const struct cp_user_rec *u, struct cp_begin_res *
     } else if (!u->enabled) {
         res->action = "deny";
         res->reason = "disabled";
+    } else if (limits.exempt_group && *limits.exempt_group &&
+               cp_user_in_group(db, u->id, limits.exempt_group)) {
+        /* Not "allow": the PAM module answers PAM_IGNORE so the rest of the stack decides. */
+        res->action = "ignore";
+        res->reason = "exempt";
     } else {
         res->totp = u->has_totp;
         res->push = u->push;
@@ -102,7 +107,7 @@ int cp_login_begin(const struct cp_identity *host, const char *source,
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     found = rc == PC_OK;
-    decide(found, &u, res);
+    decide(db, found, &u, res);
     st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service, tty,"
                         " auth_info, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
     if (!st) {
@@ -116,7 +121,8 @@ int cp_login_begin(const struct cp_identity *host, const char *source,
     cp_bind_text(st, 5, req->service);
     cp_bind_text(st, 6, req->tty);
     cp_bind_text(st, 7, req->auth_info);
-    cp_bind_text(st, 8, strcmp(res->action, "deny") == 0 ? "denied" : "open");
+    cp_bind_text(st, 8, strcmp(res->action, "challenge") == 0 ? "open" :
+                        strcmp(res->action, "deny") == 0 ? "denied" : "allowed");
     sqlite3_bind_int64(st, 9, pc_now());
     sqlite3_bind_int64(st, 10, pc_now() + limits.tx_ttl);
     if ((rc = cp_exec_stmt(st)) != PC_OK)

@@ -11,7 +11,7 @@ struct cp_begin_req {
 
 struct cp_begin_res {
     char txid[33];
-    const char *action;   /* "challenge", "allow", "deny" */
+    const char *action;   /* "challenge", "allow", "deny", "ignore" (exempt from 2FA) */
     int totp, push;       /* factors offered */
     const char *reason;
 };
@@ -21,6 +21,7 @@ struct cp_login_limits {
     int64_t tx_ttl;
     unsigned lockout_threshold;
     int64_t lockout_base, lockout_max;
+    const char *exempt_group;  /* "" or NULL: nobody */
 };
 
 void cp_login_configure(const struct cp_login_limits *lim);

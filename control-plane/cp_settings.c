@@ -27,6 +27,8 @@ void cp_settings_usage(FILE *f)
         "  --lockout-threshold N     failed codes before a user is locked (1-100, default 5)\n"
         "  --lockout-base DURATION   first lock; doubles with each further failure (1s-1h, default 30s)\n"
         "  --lockout-max DURATION    longest lock (1s-1d, default 1h)\n"
+        "  --exempt-group GROUP      members of GROUP are not asked for a second factor: the PAM\n"
+        "                            module answers PAM_IGNORE for them (default: nobody)\n"
         "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
@@ -113,7 +115,7 @@ static int validate_url(const char *v)
 int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
 {
     enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
-           O_LMAX, O_HOOK, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION };
+           O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -125,6 +127,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "lockout-base", required_argument, NULL, O_LBASE },
         { "lockout-max", required_argument, NULL, O_LMAX },
         { "webhook-url", required_argument, NULL, O_HOOK },
+        { "exempt-group", required_argument, NULL, O_EXEMPT },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
         { "log-level", required_argument, NULL, O_LOG },
@@ -166,6 +169,9 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             rc = validate_url(optarg);
             if (rc == PC_OK)
                 rc = set_copy(s->webhook_url, sizeof s->webhook_url, optarg);
+            break;
+        case O_EXEMPT:
+            rc = *optarg ? set_copy(s->exempt_group, sizeof s->exempt_group, optarg) : PC_ERR_INVAL;
             break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;

@@ -22,6 +22,7 @@ struct cp_settings {
     unsigned threads;             /* HTTP worker threads */
     unsigned max_connections;
     int64_t max_wait;             /* longest long-poll a client may ask for */
+    char exempt_group[65];        /* members are not subject to 2FA ("" = nobody) */
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -89,6 +89,20 @@ int cp_user_open_seed(const char *name, const struct cp_user_rec *rec, unsigned 
     return pc_secretbox_open(secrets_key, ad, rec->sealed, rec->sealed_len, seed, seedsz, seedlen);
 }
 
+int cp_user_in_group(sqlite3 *db, int64_t user_id, const char *group)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM user_groups WHERE user_id = ? AND grp = ?");
+    int found;
+
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, user_id);
+    cp_bind_text(st, 2, group);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
 static json_object *groups_of(sqlite3 *db, int64_t id)
 {
     json_object *arr = json_object_new_array();

@@ -74,7 +74,7 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
     char path[PATH_MAX];
     unsigned char skey[PC_SECRETBOX_KEY_BYTES];
     struct cp_login_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
-                                   s->lockout_base, s->lockout_max };
+                                   s->lockout_base, s->lockout_max, s->exempt_group };
     int rc;
 
     umask(077);

@@ -25,7 +25,7 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
         pc_json_get_str(c->body, "rhost", 0, 255, &req.rhost, &e) != PC_OK ||
         pc_json_get_str(c->body, "service", 0, 64, &req.service, &e) != PC_OK ||
         pc_json_get_str(c->body, "tty", 0, 64, &req.tty, &e) != PC_OK ||
-        pc_json_get_str(c->body, "auth_info", 0, 16384, &req.auth_info, &e) != PC_OK) {
+        pc_json_get_text(c->body, "auth_info", 0, 16384, &req.auth_info, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
         return;
     }

@@ -139,9 +139,7 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
     }
     if (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PATCH") == 0) {
         struct pc_jerr e = { 0 };
-        if (c->req->len == 0) {
-            c->body = json_object_new_object();
-        } else if (pc_json_parse_object(c->req->body, c->req->len, &c->body, &e) != PC_OK) {
+        if (pc_json_parse_object(c->req->body, c->req->len, &c->body, &e) != PC_OK) {
             cp_resp_jerr(r, &e);
             return;
         }

@@ -135,7 +135,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
     };
-    int c, have_listen = 0;
+    int c, have_listen = 0, idx = -1;
 
     memset(s, 0, sizeof *s);
     set_copy(s->data_dir, sizeof s->data_dir, PC_LOCALSTATEDIR);
@@ -152,9 +152,13 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((idx = -1, c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         int rc = PC_OK;
-        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        char name[48];
+        if (idx >= 0)
+            snprintf(name, sizeof name, "--%s", opts[idx].name);
+        else
+            snprintf(name, sizeof name, "%.40s", optind > 0 && optind <= argc ? argv[optind - 1] : "?");
         switch (c) {
         case O_DATA: rc = set_copy(s->data_dir, sizeof s->data_dir, optarg); break;
         case O_LISTEN: rc = parse_listen(optarg, s); have_listen = 1; break;

@@ -18,6 +18,7 @@
 #include "pc_secretbox.h"
 #include "pc_totp.h"
 #include <curl/curl.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -79,7 +80,7 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
 
     umask(077);
     if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
-        snprintf(err, errsz, "%s: cannot create the data directory (0700)", s->data_dir);
+        snprintf(err, errsz, "%s: cannot create the data directory (0700): %s; choose another with --data-dir DIR", s->data_dir, strerror(errno));
         return PC_ERR_IO;
     }
     if ((rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||

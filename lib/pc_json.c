@@ -1,6 +1,7 @@
 #include "config.h"
 #include "pc_json.h"
 #include "pc_err.h"
+#include "pc_json_strict.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,12 +33,16 @@ int pc_json_parse_object(const char *buf, size_t len, json_object **out, struct 
     json_object *obj;
     enum json_tokener_error jerr;
     size_t used;
+    const char *why = NULL;
 
     *out = NULL;
     if (len == 0 || len > (size_t)0x7fffffff)
         return fail(e, "bad_json", PC_ERR_PARSE, "body must be a JSON object");
     if (memchr(buf, '\0', len))
         return fail(e, "bad_json", PC_ERR_PARSE, "body contains a NUL byte");
+    /* Our own grammar check first: json-c is lenient in ways an API must not be. */
+    if (pc_json_validate(buf, len, PC_JSON_MAX_DEPTH, &why) != PC_OK)
+        return fail(e, "bad_json", PC_ERR_PARSE, "malformed JSON: %s", why);
     tok = json_tokener_new_ex(PC_JSON_MAX_DEPTH);
     if (!tok)
         return PC_ERR_NOMEM;
@@ -86,16 +91,22 @@ static int lookup(json_object *obj, const char *key, int required, json_object *
                   struct pc_jerr *e, int *rc)
 {
     *rc = PC_OK;
-    if (!json_object_object_get_ex(obj, key, val) || !*val) {
+    if (!json_object_object_get_ex(obj, key, val)) {
         if (required)
             *rc = fail(e, "missing_field", PC_ERR_NOTFOUND, "missing field '%s'", key);
+        return 0;
+    }
+    if (!*val) {
+        /* An explicit null is a wrong type, not an absent field: "null" must never mean
+         * "use the default" for a security setting. */
+        *rc = fail(e, "bad_field", PC_ERR_INVAL, "field '%s' must not be null", key);
         return 0;
     }
     return 1;
 }
 
-int pc_json_get_str(json_object *obj, const char *key, int required, size_t maxlen,
-                    const char **out, struct pc_jerr *e)
+static int get_string(json_object *obj, const char *key, int required, size_t maxlen,
+                      int multiline, const char **out, struct pc_jerr *e)
 {
     json_object *v;
     int rc;
@@ -110,8 +121,26 @@ int pc_json_get_str(json_object *obj, const char *key, int required, size_t maxl
         return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' contains a NUL character", key);
     if (strlen(s) > maxlen)
         return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' is too long", key);
+    /* Control characters (escaped in JSON, raw after decoding) would forge log lines and
+     * terminal output wherever the value is shown. */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t'))) || *p == 0x7f)
+            return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' contains a control character", key);
+    }
     *out = s;
     return PC_OK;
+}
+
+int pc_json_get_str(json_object *obj, const char *key, int required, size_t maxlen,
+                    const char **out, struct pc_jerr *e)
+{
+    return get_string(obj, key, required, maxlen, 0, out, e);
+}
+
+int pc_json_get_text(json_object *obj, const char *key, int required, size_t maxlen,
+                     const char **out, struct pc_jerr *e)
+{
+    return get_string(obj, key, required, maxlen, 1, out, e);
 }
 
 int pc_json_get_bool(json_object *obj, const char *key, int required, int *out, struct pc_jerr *e)

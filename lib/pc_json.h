@@ -23,10 +23,15 @@ int pc_json_parse_object(const char *buf, size_t len, json_object **out, struct 
 int pc_json_only_fields(json_object *obj, const char *const *allowed, struct pc_jerr *e);
 
 /* Getters. If the field is absent: required → error "missing_field"; else PC_OK and *out is
- * left unchanged (so set the default first). A wrong type, an embedded NUL, a string longer than
- * maxlen or an integer outside [min,max] → "bad_field". *out points into obj. */
+ * left unchanged (so set the default first). An explicit null, a wrong type, an embedded NUL, a
+ * control character, a string longer than maxlen or an integer outside [min,max] → "bad_field".
+ * *out points into obj. */
 int pc_json_get_str(json_object *obj, const char *key, int required, size_t maxlen,
                     const char **out, struct pc_jerr *e);
+/* Like pc_json_get_str, which refuses every control character; this one allows '\n' and '\t'
+ * (for multi-line values such as SSH_AUTH_INFO_0). */
+int pc_json_get_text(json_object *obj, const char *key, int required, size_t maxlen,
+                     const char **out, struct pc_jerr *e);
 int pc_json_get_bool(json_object *obj, const char *key, int required, int *out, struct pc_jerr *e);
 int pc_json_get_int(json_object *obj, const char *key, int required, int64_t min, int64_t max,
                     int64_t *out, struct pc_jerr *e);

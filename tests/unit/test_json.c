@@ -189,7 +189,7 @@ static void test_parse_depth(void **state)
     free(s);
     s = nested(PC_JSON_MAX_DEPTH + 1);
     parse_bad(s, &e);
-    assert_string_equal(e.message, "malformed JSON: nesting too deep");
+    assert_string_equal(e.message, "malformed JSON: nested too deeply");
     free(s);
     s = nested(100);
     parse_bad(s, &e);
@@ -201,7 +201,7 @@ static void test_parse_depth(void **state)
     free(s);
     s = nested_objects(PC_JSON_MAX_DEPTH + 1);
     parse_bad(s, &e);
-    assert_string_equal(e.message, "malformed JSON: nesting too deep");
+    assert_string_equal(e.message, "malformed JSON: nested too deeply");
     free(s);
 }
 
@@ -222,7 +222,7 @@ static void test_parse_invalid_utf8(void **state)
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         parse_bad(texts[i], &e);
     parse_bad(texts[0], &e);
-    assert_string_equal(e.message, "malformed JSON: invalid utf-8 string");
+    assert_string_equal(e.message, "malformed JSON: invalid UTF-8");
     /* Valid multi-byte UTF-8 passes. */
     o = parse_ok("{\"caf\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f\x94\x91\"}");
     json_object_put(o);
@@ -346,12 +346,14 @@ static void test_get_str(void **state)
     assert_string_equal(e.message, "missing field 'absent'");
     assert_string_equal(s, "default");
 
-    /* a JSON null counts as absent */
+    /* an explicit JSON null is a wrong value, never "use the default" */
     jerr_reset(&e);
-    assert_int_equal(pc_json_get_str(o, "nil", 0, 64, &s, &e), PC_OK);
+    assert_int_equal(pc_json_get_str(o, "nil", 0, 64, &s, &e), PC_ERR_INVAL);
     assert_string_equal(s, "default");
-    assert_int_equal(pc_json_get_str(o, "nil", 1, 64, &s, &e), PC_ERR_NOTFOUND);
-    assert_string_equal(e.code, "missing_field");
+    assert_string_equal(e.code, "bad_field");
+    assert_string_equal(e.message, "field 'nil' must not be null");
+    assert_int_equal(pc_json_get_str(o, "nil", 1, 64, &s, &e), PC_ERR_INVAL);
+    assert_string_equal(e.code, "bad_field");
 
     /* wrong types, required or not */
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
@@ -447,7 +449,7 @@ static void test_get_int(void **state)
     /* absent */
     assert_int_equal(pc_json_get_int(o, "absent", 0, 0, 10, &v, &e), PC_OK);
     assert_int_equal(v, 7);
-    assert_int_equal(pc_json_get_int(o, "nil", 0, 0, 10, &v, &e), PC_OK);
+    assert_int_equal(pc_json_get_int(o, "nil", 0, 0, 10, &v, &e), PC_ERR_INVAL);
     assert_int_equal(v, 7);
     jerr_reset(&e);
     assert_int_equal(pc_json_get_int(o, "absent", 1, 0, 10, &v, &e), PC_ERR_NOTFOUND);

@@ -109,7 +109,12 @@ int pc_read_file(const char *path, size_t max, char **out, size_t *len)
 
 int pc_mkdir_mode(const char *path, mode_t mode)
 {
-    if (mkdir(path, mode) != 0 && errno != EEXIST)
-        return PC_ERR_IO;
+    struct stat st;
+
+    if (mkdir(path, mode) != 0) {
+        /* Something already there must be a directory: never chmod a file instead. */
+        if (errno != EEXIST || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            return PC_ERR_IO;
+    }
     return chmod(path, mode) == 0 ? PC_OK : PC_ERR_IO;
 }

@@ -86,6 +86,9 @@ static int pin_is_valid(const char *p)
 
 static int setopts(pc_http *h, const struct pc_http_opts *o)
 {
+    static char hdr_content_type[] = "Content-Type: application/json";
+    static char hdr_accept[] = "Accept: application/json";
+    static char hdr_no_expect[] = "Expect:"; /* no 100-continue round trip */
     CURL *c = h->curl;
     CURLcode rc = CURLE_OK;
     size_t n = 0;
@@ -118,9 +121,9 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 
-    h->hdr[n++].data = "Content-Type: application/json";
-    h->hdr[n++].data = "Accept: application/json";
-    h->hdr[n++].data = "Expect:";
+    h->hdr[n++].data = hdr_content_type;
+    h->hdr[n++].data = hdr_accept;
+    h->hdr[n++].data = hdr_no_expect;
     if (h->auth_header)
         h->hdr[n++].data = h->auth_header;
     for (size_t i = 0; i < n; i++)

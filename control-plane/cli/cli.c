@@ -153,7 +153,7 @@ int cli_check(struct cli *c, long status, json_object *reply, const char *hint)
     case 403:
         rc = PC_ERR_AUTH;
         if (!hint)
-            hint = "this needs the admin token: check --token-file";
+            hint = "check --token-file (it must hold the admin token)";
         break;
     case 404: rc = PC_ERR_NOTFOUND; break;
     case 409: rc = PC_ERR_EXISTS; break;
@@ -244,6 +244,8 @@ void cli_sanitize(char *dst, size_t dstsz, const char *s)
 static void append(char *buf, size_t bufsz, const char *sep, const char *s)
 {
     size_t n = strlen(buf);
+    if (!s)
+        s = "-";
     if (n && n + strlen(sep) < bufsz) {
         memcpy(buf + n, sep, strlen(sep) + 1);
         n += strlen(sep);

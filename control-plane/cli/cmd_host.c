@@ -111,6 +111,11 @@ static int list_hosts(struct cli *c)
         return cli_err(PC_ERR_PARSE, "the server's reply has no host list: check that --url "
                        "points at portcullisd");
     }
+    if (json_object_array_length(hosts) == 0) {
+        puts("no hosts are enrolled");
+        json_object_put(reply);
+        return PC_OK;
+    }
     t = cli_table_new(4, head);
     for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(hosts); i++) {
         json_object *h = json_object_array_get_idx(hosts, i);

@@ -102,6 +102,11 @@ static int list_users(struct cli *c)
         return cli_err(PC_ERR_PARSE, "the server's reply has no user list: check that --url "
                        "points at portcullisd");
     }
+    if (json_object_array_length(users) == 0) {
+        puts("no users");
+        json_object_put(reply);
+        return PC_OK;
+    }
     t = cli_table_new(7, head);
     for (size_t i = 0; t && i < json_object_array_length(users); i++) {
         json_object *u = json_object_array_get_idx(users, i);

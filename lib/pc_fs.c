@@ -96,8 +96,14 @@ int pc_read_file(const char *path, size_t max, char **out, size_t *len)
         ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            break;
+        if (r < 0) {
+            /* A short read is an error, never a silently truncated file. */
+            close(fd);
+            free(buf);
+            return PC_ERR_IO;
+        }
+        if (r == 0)
+            break; /* the file shrank while we read it: what we have is what it holds */
         got += (size_t)r;
     }
     close(fd);

@@ -74,6 +74,7 @@ int pc_secretbox_open(const unsigned char key[PC_SECRETBOX_KEY_BYTES], const cha
     size_t plen;
     int rc;
 
+    pc_wipe(out, outsz); /* whatever happens, out never holds stale or partial plaintext */
     if (len < PC_SECRETBOX_OVERHEAD || sealed[0] != SEALED_VERSION)
         return PC_ERR_CRYPTO;
     plen = len - PC_SECRETBOX_OVERHEAD;

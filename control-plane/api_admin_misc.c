@@ -82,9 +82,10 @@ static int labels_valid(json_object *labels)
     if (json_object_object_length(labels) > 32)
         return 0;
     json_object_object_foreach(labels, k, v) {
-        if (strlen(k) == 0 || strlen(k) > 64 || !json_object_is_type(v, json_type_string) ||
-            json_object_get_string_len(v) > 256 ||
-            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+        if (strlen(k) == 0 || strlen(k) > 64 || !pc_text_is_clean(k, 0) ||
+            !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 256 ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
+            !pc_text_is_clean(json_object_get_string(v), 0))
             return 0;
     }
     return 1;

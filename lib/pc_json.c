@@ -105,6 +105,17 @@ static int lookup(json_object *obj, const char *key, int required, json_object *
     return 1;
 }
 
+int pc_text_is_clean(const char *s, int multiline)
+{
+    /* Control characters (escaped in JSON, raw after decoding) would forge log lines and
+     * terminal output wherever the value is shown. */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t'))) || *p == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
 static int get_string(json_object *obj, const char *key, int required, size_t maxlen,
                       int multiline, const char **out, struct pc_jerr *e)
 {
@@ -121,12 +132,8 @@ static int get_string(json_object *obj, const char *key, int required, size_t ma
         return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' contains a NUL character", key);
     if (strlen(s) > maxlen)
         return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' is too long", key);
-    /* Control characters (escaped in JSON, raw after decoding) would forge log lines and
-     * terminal output wherever the value is shown. */
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t'))) || *p == 0x7f)
-            return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' contains a control character", key);
-    }
+    if (!pc_text_is_clean(s, multiline))
+        return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' contains a control character", key);
     *out = s;
     return PC_OK;
 }

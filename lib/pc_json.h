@@ -39,6 +39,9 @@ int pc_json_get_int(json_object *obj, const char *key, int required, int64_t min
 int pc_json_get_str_array(json_object *obj, const char *key, int required, size_t maxitems,
                           size_t maxlen, json_object **out, struct pc_jerr *e);
 
+/* 1 if s holds no control character (with multiline: '\n' and '\t' allowed). */
+int pc_text_is_clean(const char *s, int multiline);
+
 /* Output: serialise compactly; the string belongs to obj. */
 const char *pc_json_dump(json_object *obj);
 

@@ -73,6 +73,9 @@ static int string(struct cur *c)
                 if (c->end - c->p < 6 || !is_hex(c->p[2]) || !is_hex(c->p[3]) ||
                     !is_hex(c->p[4]) || !is_hex(c->p[5]))
                     return bad(c, "bad \\u escape");
+                /* C strings cannot hold U+0000: json-c would cut keys at it silently. */
+                if (memcmp(c->p + 2, "0000", 4) == 0)
+                    return bad(c, "\\u0000 is not allowed");
                 c->p += 6;
             } else if (strchr("\"\\/bfnrt", ch) && ch) {
                 c->p += 2;

@@ -45,6 +45,7 @@ static void test_refuses_what_json_c_lets_through(void **state)
         "{\"a\":\"\\x41\"}", "{\"a\":\"\\u12\"}", "{\"a\":tru}", "{\"a\":nul}",
         "{\"a\":1} x", "{\"a\":1}{}", "", "   ", "{", "[", "\"abc",
         "{\"a\":1 /* comment */}",
+        "{\"a\\u0000b\":1}", "{\"a\":\"x\\u0000\"}", /* U+0000 */
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

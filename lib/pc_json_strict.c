@@ -54,7 +54,7 @@ static int is_hex(unsigned char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
-static int string(struct cur *c)
+static int string(struct cur *c, int is_key)
 {
     c->p++; /* opening quote */
     while (c->p < c->end) {
@@ -73,9 +73,10 @@ static int string(struct cur *c)
                 if (c->end - c->p < 6 || !is_hex(c->p[2]) || !is_hex(c->p[3]) ||
                     !is_hex(c->p[4]) || !is_hex(c->p[5]))
                     return bad(c, "bad \\u escape");
-                /* C strings cannot hold U+0000: json-c would cut keys at it silently. */
-                if (memcmp(c->p + 2, "0000", 4) == 0)
-                    return bad(c, "\\u0000 is not allowed");
+                /* json-c keys are C strings: it would cut a key at U+0000 silently. Values
+                 * keep their length, and the field getters refuse them as bad_field. */
+                if (is_key && memcmp(c->p + 2, "0000", 4) == 0)
+                    return bad(c, "\\u0000 in an object key");
                 c->p += 6;
             } else if (strchr("\"\\/bfnrt", ch) && ch) {
                 c->p += 2;
@@ -151,7 +152,7 @@ static int container(struct cur *c, unsigned char close)
         if (close == '}') {
             if (*c->p != '"')
                 return bad(c, "object keys must be double-quoted strings");
-            if (!string(c))
+            if (!string(c, 1))
                 return 0;
             skip_ws(c);
             if (c->p >= c->end || *c->p != ':')
@@ -184,7 +185,7 @@ static int value(struct cur *c)
     switch (*c->p) {
     case '{': return container(c, '}');
     case '[': return container(c, ']');
-    case '"': return string(c);
+    case '"': return string(c, 0);
     case 't': return literal(c, "true");
     case 'f': return literal(c, "false");
     case 'n': return literal(c, "null");

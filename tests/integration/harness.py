@@ -155,6 +155,14 @@ def wrong_code(secret_b32):
             return c
 
 
+def wrong_match(match, k=37):
+    """A valid-looking match number (10-99) that differs from match."""
+    m = int(match)
+    w = 10 + ((m - 10 + k) % 90)
+    assert w != m
+    return "%02d" % w
+
+
 def parse_otpauth(uri):
     """Returns (label, params dict) of an otpauth:// URI."""
     u = urllib.parse.urlsplit(uri)

@@ -98,9 +98,9 @@ def test_push_create_idempotent_and_match():
     t0 = time.time()
     st, p1 = D.api("POST", "/v1/auth/push", {"txid": txid}, token=HOST)
     assert st == 200, (st, p1)
-    assert re.fullmatch(r"[0-9a-f]{16,}", p1["push_id"]), p1
-    assert isinstance(p1["match"], str) and re.fullmatch(r"[0-9]{2}", p1["match"]), \
-        "match is not two digits: %r" % p1["match"]
+    assert re.fullmatch(r"[0-9a-f]{32}", p1["push_id"]), "push_id not 32 hex: %r" % p1
+    assert isinstance(p1["match"], str) and re.fullmatch(r"[1-9][0-9]", p1["match"]), \
+        "match is not two digits 10-99: %r" % p1["match"]
     assert isinstance(p1["expires_at"], int) and t0 + 30 < p1["expires_at"] <= t0 + 62, \
         "expires_at %r not ~60 s ahead" % p1["expires_at"]
     st, p2 = D.api("POST", "/v1/auth/push", {"txid": txid}, token=HOST)
@@ -118,9 +118,34 @@ def test_push_for_user_without_push_refused():
     D.enroll_totp(user)
     txid = D.begin_txid(HOST, user)
     st, b = D.api("POST", "/v1/auth/push", {"txid": txid}, token=HOST)
-    assert st >= 400, "push created for a user with push=false: %s %r" % (st, b)
+    assert st == 409 and b.get("error") == "conflict", \
+        "push for a user with push=false → %s %r (want 409)" % (st, b)
     st, a = D.admin("GET", "/v1/approvals")
     assert not [x for x in a["approvals"] if x["user"] == user], a
+    assert not [r for r in D.audit(user=user) if r["action"] == "push.create" and
+                r["result"] == "allow"], "a refused push was audited as created"
+
+
+def test_match_numbers_vary():
+    # 2-digit match numbers 10-99 drawn at random: 30 pushes give more than a handful of values
+    user = _push_user()
+    seen = set()
+    for _ in range(30):
+        _, p = D.create_push(HOST, user)
+        assert 10 <= int(p["match"]) <= 99, p
+        seen.add(p["match"])
+        D.admin("POST", "/v1/approvals/%s/deny" % p["push_id"], {})
+    assert len(seen) >= 8, "match numbers barely vary: %r" % sorted(seen)
+
+
+def test_info_reports_push_ttl():
+    st, b = D.admin("GET", "/v1/info")
+    assert st == 200, (st, b)
+    assert b.get("push_ttl") == 60, "default push_ttl: %r" % b
+    assert b.get("pin") == D.pin and isinstance(b.get("version"), str), b
+    d = ttl_daemon()
+    st, b = d.admin("GET", "/v1/info")
+    assert st == 200 and b.get("push_ttl") == 2, "--push-ttl 2s: /v1/info says %r" % b
 
 
 def test_approvals_list_hides_match():
@@ -151,8 +176,7 @@ def test_approve_right_match():
     D.enroll_totp(user)
     txid, p = D.create_push(HOST, user)
     st, b = D.admin("POST", "/v1/approvals/%s/approve" % p["push_id"], {"match": p["match"]})
-    assert st == 200 and b == {"push_id": p["push_id"], "state": "approved"} or (
-        st == 200 and b.get("state") == "approved" and b.get("push_id") == p["push_id"]), (st, b)
+    assert st == 200 and b.get("state") == "approved" and b.get("push_id") == p["push_id"], (st, b)
     st, s = D.poll_push(HOST, p["push_id"])
     assert st == 200 and s["state"] == "approved", (st, s)
     st, a = D.admin("GET", "/v1/approvals")
@@ -174,7 +198,7 @@ def test_approve_right_match():
 def test_approve_wrong_match_denies_and_is_final():
     user = _push_user()
     txid, p = D.create_push(HOST, user)
-    wrong = "%02d" % ((int(p["match"]) + 37) % 100)
+    wrong = harness.wrong_match(p["match"])
     st, b = D.admin("POST", "/v1/approvals/%s/approve" % p["push_id"], {"match": wrong})
     assert st == 200 and b.get("state") == "denied", "wrong match → %s %r" % (st, b)
     st, s = D.poll_push(HOST, p["push_id"])
@@ -207,25 +231,27 @@ def test_deny():
 
 def test_push_audit_actions():
     user = _push_user()
-    _, p1 = D.create_push(HOST, user)
+    t1, p1 = D.create_push(HOST, user)
     D.admin("POST", "/v1/approvals/%s/approve" % p1["push_id"], {"match": p1["match"]})
-    _, p2 = D.create_push(HOST, user)
+    t2, p2 = D.create_push(HOST, user)
     D.admin("POST", "/v1/approvals/%s/deny" % p2["push_id"], {})
-    _, p3 = D.create_push(HOST, user)
-    wrong = "%02d" % ((int(p3["match"]) + 1) % 100)
+    t3, p3 = D.create_push(HOST, user)
+    wrong = harness.wrong_match(p3["match"], 1)
     D.admin("POST", "/v1/approvals/%s/approve" % p3["push_id"], {"match": wrong})
     rows = [r for r in D.audit(user=user) if r["action"].startswith("push.")]
-    acts = [r["action"] for r in rows]
-    assert acts.count("push.create") == 3, acts
-    assert acts.count("push.approve") >= 1 and acts.count("push.deny") >= 1, acts
-    # the wrong-number approve is recorded as a denial, not as an approval that succeeded
-    last = rows[-1]
-    assert last["result"] != "allow" or last["action"] == "push.deny", last
+    by_tx = {}
     for r in rows:
         assert r["user"] == user and r["host"] == HOSTNAME, r
-        for v in r.values():
-            assert v != p1["match"] or r["action"] == "push.create" and False, \
-                "match number in audit row %r" % r
+        by_tx.setdefault(r["txid"], []).append(r)
+    assert [r["action"] for r in by_tx.get(t1, [])] == ["push.create", "push.approve"], by_tx.get(t1)
+    assert [r["action"] for r in by_tx.get(t2, [])] == ["push.create", "push.deny"], by_tx.get(t2)
+    a3 = by_tx.get(t3, [])
+    assert len(a3) == 2 and a3[0]["action"] == "push.create", a3
+    ok_row = by_tx[t1][1]
+    assert (a3[1]["action"], a3[1]["result"]) != (ok_row["action"], ok_row["result"]), \
+        "a wrong-number approve is audited like a successful one: %r vs %r" % (a3[1], ok_row)
+    for r in rows:
+        assert "match" not in r, r
 
 
 def test_expiry():
@@ -359,7 +385,7 @@ def test_many_longpolls_same_push():
 
 def test_webhook():
     user = _push_user()
-    _, p = D.create_push(HOST, user, rhost="127.0.0.5", service="sshd")
+    txid, p = D.create_push(HOST, user, rhost="127.0.0.5", service="sshd")
     req, j = HOOK.find(p["push_id"])
     assert req["path"] == "/hook", req["path"]
     ctype = {k.lower(): v for k, v in req["headers"].items()}.get("content-type", "")
@@ -372,20 +398,14 @@ def test_webhook():
     assert "match" not in j, "webhook carries the match number field: %r" % j
     assert b"match" not in req["body"], "webhook body mentions match: %r" % req["body"]
     for k, v in j.items():
-        assert v != p["match"] and v != int(p["match"]), "webhook field %s equals the match" % k
+        assert v != p["match"], "webhook field %s equals the match" % k
     # one webhook per push, also for the idempotent re-create
-    D.api("POST", "/v1/auth/push", {"txid": j.get("txid") or _txid_of(p)}, token=HOST)
+    st, b = D.api("POST", "/v1/auth/push", {"txid": txid}, token=HOST)
+    assert st == 200 and b["push_id"] == p["push_id"], (st, b)
     time.sleep(1.0)
     with HOOK.lock:
         n = sum(1 for r in HOOK.requests if json.loads(r["body"]).get("push_id") == p["push_id"])
     assert n == 1, "%d webhook POSTs for one push" % n
-
-
-def _txid_of(p):
-    for r in D.audit():
-        if r["action"] == "push.create" and p["push_id"] in json.dumps(r):
-            return r["txid"]
-    return "00"
 
 
 def test_webhook_failure_does_not_block_push():

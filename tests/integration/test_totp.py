@@ -206,8 +206,10 @@ def test_concurrent_replay_exactly_one_allow():
     allows = [r for r in results if r[1]["result"] == "allow"]
     assert len(allows) == 1, "%d allows for one code (want exactly 1): %r" % (len(allows), results)
     others = [r[1] for r in results if r[1]["result"] != "allow"]
-    assert all(o == {"result": "deny", "reason": "replayed"} or
-               (o["result"] == "deny" and o["reason"] == "replayed") for o in others), others
+    # the losers are replays; replays count as failures, so once the threshold is reached the
+    # remaining ones may see the lock instead
+    assert all(o["result"] == "deny" and o["reason"] in ("replayed", "locked") for o in others), others
+    assert any(o["reason"] == "replayed" for o in others), others
     assert D.alive()
 
 

@@ -188,6 +188,32 @@ int cli_call(struct cli *c, const char *method, const char *path, json_object *b
     return rc;
 }
 
+int cli_get_list(struct cli *c, const char *path, const char *key, const char *empty,
+                 json_object **reply, json_object **list)
+{
+    int rc;
+
+    *reply = *list = NULL;
+    rc = cli_call(c, "GET", path, NULL, reply, NULL);
+    if (rc != PC_OK)
+        return rc;
+    if (c->json) {
+        cli_print_json(*reply);
+        return PC_OK;
+    }
+    if (!json_object_object_get_ex(*reply, key, list) ||
+        !json_object_is_type(*list, json_type_array)) {
+        *list = NULL;
+        return cli_err(PC_ERR_PARSE, "the server's reply has no %s list: check that --url "
+                       "points at portcullisd", key);
+    }
+    if (json_object_array_length(*list) == 0 && empty) {
+        puts(empty);
+        *list = NULL;
+    }
+    return PC_OK;
+}
+
 int cli_valid_user(const char *name)
 {
     size_t n = strlen(name);

@@ -44,6 +44,11 @@ int cli_call(struct cli *c, const char *method, const char *path, json_object *b
 
 /* Path and query parts are built only from values checked by these, which need no escaping. */
 /* User names as the API accepts them: [a-z_][a-z0-9_.-]{0,31}. */
+/* GET path and find the array reply[key]. With --json it prints the reply instead; with an
+ * empty list it prints `empty` (if not NULL). *list is set only when the caller should print
+ * rows. The caller puts *reply in every case. */
+int cli_get_list(struct cli *c, const char *path, const char *key, const char *empty,
+                 json_object **reply, json_object **list);
 int cli_valid_user(const char *name);
 /* Push ids: 1..128 hex digits. */
 int cli_valid_hex_id(const char *id);

@@ -84,17 +84,9 @@ int cmd_audit(struct cli *c, int argc, char **argv)
         snprintf(path + n, sizeof path - n, "%climit=%" PRIu64, n > 9 ? '&' : '?', lim);
     }
 
-    if ((rc = cli_call(c, "GET", path, NULL, &reply, NULL)) != PC_OK)
-        return rc;
-    if (c->json) {
-        cli_print_json(reply);
-    } else if (!json_object_object_get_ex(reply, "audit", &rows) ||
-               !json_object_is_type(rows, json_type_array)) {
-        rc = cli_err(PC_ERR_PARSE, "the server's reply has no audit list: check that --url "
-                     "points at portcullisd");
-    } else {
+    rc = cli_get_list(c, path, "audit", NULL, &reply, &rows);
+    if (rc == PC_OK && rows)
         rc = print_table(rows);
-    }
     json_object_put(reply);
     return rc;
 }

@@ -96,25 +96,11 @@ static int list_hosts(struct cli *c)
     static const char *const head[] = { "ID", "HOSTNAME", "ENROLLED", "LABELS" };
     json_object *reply, *hosts = NULL;
     struct cli_table *t;
-    int rc = cli_call(c, "GET", "/v1/hosts", NULL, &reply, NULL);
+    int rc = cli_get_list(c, "/v1/hosts", "hosts", "no hosts are enrolled", &reply, &hosts);
 
-    if (rc != PC_OK)
+    if (rc != PC_OK || !hosts) {
+        json_object_put(reply);
         return rc;
-    if (c->json) {
-        cli_print_json(reply);
-        json_object_put(reply);
-        return PC_OK;
-    }
-    if (!json_object_object_get_ex(reply, "hosts", &hosts) ||
-        !json_object_is_type(hosts, json_type_array)) {
-        json_object_put(reply);
-        return cli_err(PC_ERR_PARSE, "the server's reply has no host list: check that --url "
-                       "points at portcullisd");
-    }
-    if (json_object_array_length(hosts) == 0) {
-        puts("no hosts are enrolled");
-        json_object_put(reply);
-        return PC_OK;
     }
     t = cli_table_new(4, head);
     for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(hosts); i++) {

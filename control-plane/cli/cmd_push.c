@@ -32,23 +32,10 @@ int cmd_approvals(struct cli *c, int argc, char **argv)
     if (argc > 1)
         return argv[1][0] == '-' ? cli_bad_opt("approvals", argv[1])
                                  : cli_usage_err("wrong arguments; usage: portcullis approvals");
-    if ((rc = cli_call(c, "GET", "/v1/approvals", NULL, &reply, NULL)) != PC_OK)
+    rc = cli_get_list(c, "/v1/approvals", "approvals", "no pending push approvals", &reply, &list);
+    if (rc != PC_OK || !list) {
+        json_object_put(reply);
         return rc;
-    if (c->json) {
-        cli_print_json(reply);
-        json_object_put(reply);
-        return PC_OK;
-    }
-    if (!json_object_object_get_ex(reply, "approvals", &list) ||
-        !json_object_is_type(list, json_type_array)) {
-        json_object_put(reply);
-        return cli_err(PC_ERR_PARSE, "the server's reply has no approval list: check that --url "
-                       "points at portcullisd");
-    }
-    if (json_object_array_length(list) == 0) {
-        puts("no pending push approvals");
-        json_object_put(reply);
-        return PC_OK;
     }
     now = pc_now();
     t = cli_table_new(6, head);

@@ -87,25 +87,11 @@ static int list_users(struct cli *c)
                                         "LOCKED-UNTIL", "GROUPS" };
     json_object *reply, *users = NULL;
     struct cli_table *t;
-    int rc = cli_call(c, "GET", "/v1/users", NULL, &reply, NULL);
+    int rc = cli_get_list(c, "/v1/users", "users", "no users", &reply, &users);
 
-    if (rc != PC_OK)
+    if (rc != PC_OK || !users) {
+        json_object_put(reply);
         return rc;
-    if (c->json) {
-        cli_print_json(reply);
-        json_object_put(reply);
-        return PC_OK;
-    }
-    if (!json_object_object_get_ex(reply, "users", &users) ||
-        !json_object_is_type(users, json_type_array)) {
-        json_object_put(reply);
-        return cli_err(PC_ERR_PARSE, "the server's reply has no user list: check that --url "
-                       "points at portcullisd");
-    }
-    if (json_object_array_length(users) == 0) {
-        puts("no users");
-        json_object_put(reply);
-        return PC_OK;
     }
     t = cli_table_new(7, head);
     for (size_t i = 0; t && i < json_object_array_length(users); i++) {

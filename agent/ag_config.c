@@ -1,0 +1,275 @@
+/* agent.conf parsing and validation (see ag_config.h, portcullis-agent.conf(5)). */
+#include "config.h"
+#include "ag_config.h"
+#include "pc_config.h"
+#include "pc_err.h"
+#include "pc_fs.h"
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+static int set_str(char **slot, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return PC_ERR_NOMEM;
+    free(*slot);
+    *slot = copy;
+    return PC_OK;
+}
+
+/* Stores v only if the check before it passed. */
+static int then_set(int check_rc, char **slot, const char *v)
+{
+    return check_rc != PC_OK ? check_rc : set_str(slot, v);
+}
+
+int ag_config_init(struct ag_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->timeout_ms = 10000;
+    c->connect_timeout_ms = 3000;
+    c->max_connections = 16;
+    c->max_clients = 128;
+    c->log_level = PC_LOG_INFO;
+    if (set_str(&c->host_token_file, AG_DEFAULT_TOKEN_FILE) != PC_OK ||
+        set_str(&c->socket, AG_DEFAULT_SOCKET) != PC_OK ||
+        set_str(&c->path, AG_DEFAULT_CONFIG) != PC_OK) {
+        ag_config_free(c);
+        return PC_ERR_NOMEM;
+    }
+    return PC_OK;
+}
+
+void ag_config_free(struct ag_config *c)
+{
+    free(c->path);
+    free(c->url);
+    free(c->pin);
+    free(c->cafile);
+    free(c->host_token_file);
+    free(c->socket);
+    free(c->socket_group);
+    memset(c, 0, sizeof *c);
+}
+
+int ag_config_check_url(const char *url, char *err, size_t errsz)
+{
+    size_t n = strlen(url);
+
+    if (strncasecmp(url, "https://", 8) != 0 || n <= 8 || n > 1000) {
+        snprintf(err, errsz, "the url must be https://HOST[:PORT]");
+        return PC_ERR_INVAL;
+    }
+    for (const char *p = url; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '?' || *p == '#' || *p == '@') {
+            snprintf(err, errsz, "the url must be https://HOST[:PORT] (no spaces, query, or user)");
+            return PC_ERR_INVAL;
+        }
+    }
+    return PC_OK;
+}
+
+int ag_config_check_pin(const char *pin, char *err, size_t errsz)
+{
+    size_t n = strlen(pin);
+
+    if (strncmp(pin, "sha256//", 8) != 0 || n < 9 || n > 1024)
+        goto bad;
+    for (const char *p = pin + 8; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '+' || *p == '/' || *p == '=' || *p == ';'))
+            goto bad;
+    return PC_OK;
+bad:
+    snprintf(err, errsz, "the pin must look like sha256//BASE64 (as printed by portcullisd --print-pin)");
+    return PC_ERR_INVAL;
+}
+
+static int check_abs_path(const char *key, const char *v, size_t max, char *err, size_t errsz)
+{
+    if (v[0] != '/' || strlen(v) >= max) {
+        snprintf(err, errsz, "%s must be an absolute path shorter than %zu bytes", key, max);
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}
+
+static int set_group(struct ag_config *c, const char *v, char *err, size_t errsz)
+{
+    struct group gr, *res = NULL;
+    char buf[8192];
+    int e = getgrnam_r(v, &gr, buf, sizeof buf, &res);
+
+    if (e != 0 || !res) {
+        snprintf(err, errsz, "socket_group: no such group '%.64s'", v);
+        return PC_ERR_INVAL;
+    }
+    c->socket_gid = res->gr_gid;
+    return set_str(&c->socket_group, v);
+}
+
+static int set_duration_ms(long *slot, const char *key, const char *v, int64_t max_s,
+                           char *err, size_t errsz)
+{
+    int64_t s;
+    if (pc_parse_duration(v, 1, max_s, &s) != PC_OK) {
+        snprintf(err, errsz, "%s: '%.64s' is not a duration between 1s and %llds (e.g. 10, 10s, 1m)",
+                 key, v, (long long)max_s);
+        return PC_ERR_INVAL;
+    }
+    *slot = (long)(s * 1000);
+    return PC_OK;
+}
+
+static int set_count(unsigned *slot, const char *key, const char *v, uint64_t max,
+                     char *err, size_t errsz)
+{
+    uint64_t n;
+    if (pc_parse_uint(v, 1, max, &n) != PC_OK) {
+        snprintf(err, errsz, "%s: '%.64s' is not a whole number between 1 and %llu", key, v,
+                 (unsigned long long)max);
+        return PC_ERR_INVAL;
+    }
+    *slot = (unsigned)n;
+    return PC_OK;
+}
+
+static int set_log_level(struct ag_config *c, const char *v, char *err, size_t errsz)
+{
+    static const char *const names[] = { "debug", "info", "warning", "error" };
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            c->log_level = (enum pc_log_level)i;
+            return PC_OK;
+        }
+    }
+    snprintf(err, errsz, "log_level: '%.64s' is not one of debug, info, warning, error", v);
+    return PC_ERR_INVAL;
+}
+
+static int on_setting(void *ctx, const char *key, const char *v, char *err, size_t errsz)
+{
+    struct ag_config *c = ctx;
+    struct sockaddr_un sun;
+
+    if (*v == '\0') {
+        snprintf(err, errsz, "%.64s: empty value", key);
+        return PC_ERR_INVAL;
+    }
+    if (strcmp(key, "url") == 0)
+        return then_set(ag_config_check_url(v, err, errsz), &c->url, v);
+    if (strcmp(key, "pin") == 0 || strcmp(key, "cafile") == 0) {
+        int is_pin = key[0] == 'p';
+        if (is_pin ? c->cafile != NULL : c->pin != NULL) {
+            snprintf(err, errsz, "'%s' conflicts with '%s' set earlier: set exactly one of pin and cafile",
+                     key, is_pin ? "cafile" : "pin");
+            return PC_ERR_INVAL;
+        }
+        if (is_pin)
+            return then_set(ag_config_check_pin(v, err, errsz), &c->pin, v);
+        return then_set(check_abs_path(key, v, 4096, err, errsz), &c->cafile, v);
+    }
+    if (strcmp(key, "host_token_file") == 0)
+        return then_set(check_abs_path(key, v, 4096, err, errsz), &c->host_token_file, v);
+    if (strcmp(key, "socket") == 0)
+        return then_set(check_abs_path(key, v, sizeof sun.sun_path, err, errsz), &c->socket, v);
+    if (strcmp(key, "socket_group") == 0)
+        return set_group(c, v, err, errsz);
+    if (strcmp(key, "timeout") == 0)
+        return set_duration_ms(&c->timeout_ms, key, v, 300, err, errsz);
+    if (strcmp(key, "connect_timeout") == 0)
+        return set_duration_ms(&c->connect_timeout_ms, key, v, 60, err, errsz);
+    if (strcmp(key, "max_connections") == 0)
+        return set_count(&c->max_connections, key, v, 256, err, errsz);
+    if (strcmp(key, "max_clients") == 0)
+        return set_count(&c->max_clients, key, v, 4096, err, errsz);
+    if (strcmp(key, "log_level") == 0)
+        return set_log_level(c, v, err, errsz);
+    snprintf(err, errsz, "unknown key '%.64s' (see portcullis-agent.conf(5))", key);
+    return PC_ERR_INVAL;
+}
+
+int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *err, size_t errsz)
+{
+    struct stat st;
+    int rc;
+
+    if ((rc = set_str(&c->path, path)) != PC_OK) {
+        snprintf(err, errsz, "out of memory");
+        return rc;
+    }
+    if (missing_ok && stat(path, &st) != 0 && errno == ENOENT)
+        return PC_OK;
+    return pc_config_parse_file(path, on_setting, c, err, errsz);
+}
+
+int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz)
+{
+    if (!c->url) {
+        snprintf(err, errsz, "%s: 'url' is not set (run 'portcullis-agent enroll' or add url = https://HOST:PORT)",
+                 c->path);
+        return PC_ERR_INVAL;
+    }
+    if (!c->pin && !c->cafile) {
+        snprintf(err, errsz, "%s: neither 'pin' nor 'cafile' is set: set exactly one", c->path);
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}
+
+int ag_config_append_server(const char *path, const char *url, const char *pin,
+                            const char *cafile, char *err, size_t errsz)
+{
+    struct stat st;
+    char *old = NULL, *buf = NULL;
+    size_t oldlen = 0, cap, n;
+    int have = 0, rc;
+
+    if (stat(path, &st) == 0) {
+        have = 1;
+        rc = pc_read_file(path, CONFIG_FILE_MAX, &old, &oldlen);
+        if (rc != PC_OK) {
+            snprintf(err, errsz, "cannot read %s: %s", path, pc_strerror(rc));
+            goto out;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errsz, "cannot stat %s: %s", path, strerror(errno));
+        rc = PC_ERR_IO;
+        goto out;
+    }
+    cap = oldlen + 128 + (url ? strlen(url) : 0) + (pin ? strlen(pin) : 0) +
+          (cafile ? strlen(cafile) : 0);
+    buf = malloc(cap);
+    if (!buf) {
+        rc = PC_ERR_NOMEM;
+        snprintf(err, errsz, "out of memory");
+        goto out;
+    }
+    n = (size_t)snprintf(buf, cap, "%s%s# written by portcullis-agent enroll\n%s%s%s%s%s%s%s%s%s",
+                         old ? old : "", (oldlen > 0 && old[oldlen - 1] != '\n') ? "\n" : "",
+                         url ? "url = " : "", url ? url : "", url ? "\n" : "",
+                         pin ? "pin = " : "", pin ? pin : "", pin ? "\n" : "",
+                         cafile ? "cafile = " : "", cafile ? cafile : "", cafile ? "\n" : "");
+    rc = pc_write_file_atomic(path, buf, n, have ? (st.st_mode & 07777) : 0644);
+    if (rc != PC_OK) {
+        snprintf(err, errsz, "cannot write %s: %s", path, pc_strerror(rc));
+        goto out;
+    }
+    if (have && (st.st_uid != 0 || st.st_gid != 0) && chown(path, st.st_uid, st.st_gid) != 0) {
+        snprintf(err, errsz, "wrote %s but cannot restore its owner: %s", path, strerror(errno));
+        rc = PC_ERR_IO;
+    }
+out:
+    free(old);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* agent.conf: the host agent's settings (see portcullis-agent.conf(5)).
+ * Parsed strictly with pc_config: unknown keys, bad values and conflicting trust settings are
+ * errors naming FILE:LINE. */
+#ifndef AG_CONFIG_H
+#define AG_CONFIG_H
+#include "pc_log.h"
+#include <stddef.h>
+#include <sys/types.h>
+
+#define AG_DEFAULT_CONFIG PC_SYSCONFDIR "/agent.conf"
+#define AG_DEFAULT_TOKEN_FILE PC_SYSCONFDIR "/host.token"
+#define AG_DEFAULT_SOCKET PC_RUNSTATEDIR "/agent.sock"
+
+struct ag_config {
+    char *path;               /* the file read (or that would have been read) */
+    char *url;                /* https://host:port, NULL if unset */
+    char *pin;                /* sha256//BASE64, NULL if unset */
+    char *cafile;             /* PEM file, NULL if unset; exactly one of pin / cafile */
+    char *host_token_file;
+    char *socket;
+    char *socket_group;       /* NULL → root */
+    gid_t socket_gid;         /* resolved from socket_group (0 if unset) */
+    long timeout_ms;          /* total per control-plane call */
+    long connect_timeout_ms;
+    unsigned max_connections; /* pool size to the control plane */
+    unsigned max_clients;     /* concurrent PAM clients */
+    enum pc_log_level log_level;
+};
+
+/* Sets the defaults. Call before ag_config_load; ag_config_free releases everything. */
+int ag_config_init(struct ag_config *c);
+/* Parses path. With missing_ok a file that does not exist leaves the defaults (for enroll). */
+int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *err, size_t errsz);
+/* The settings `run` and `status` need: url, and pin or cafile. */
+int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz);
+void ag_config_free(struct ag_config *c);
+
+/* Checks the forms of values given on the command line (same rules as the file). */
+int ag_config_check_url(const char *url, char *err, size_t errsz);
+int ag_config_check_pin(const char *pin, char *err, size_t errsz);
+
+/* Appends `url = …` and `pin = …`/`cafile = …` (each only when given, i.e. non-NULL) to the
+ * config file at path, keeping every existing line, its mode and owner; creates the file (0644)
+ * if missing. Atomic (temp file + rename). */
+int ag_config_append_server(const char *path, const char *url, const char *pin,
+                            const char *cafile, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,279 @@
+/* `portcullis-agent enroll` and the host token file (see ag_enroll.h). */
+#include "config.h"
+#include "ag_enroll.h"
+#include "ag_config.h"
+#include "pc_err.h"
+#include "pc_fs.h"
+#include "pc_http.h"
+#include "pc_json.h"
+#include "pc_mem.h"
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOKEN_FILE_MAX 4096
+#define ERRSZ 512
+
+static int is_hex(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
+            return 0;
+    return 1;
+}
+
+int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    errno = 0;
+    rc = pc_read_file(path, TOKEN_FILE_MAX, &buf, &len);
+    if (rc == PC_ERR_NOTFOUND) {
+        snprintf(err, errsz, "no host token at %s: run 'portcullis-agent enroll'", path);
+        return rc;
+    }
+    if (rc != PC_OK) {
+        snprintf(err, errsz, "cannot read the host token file %s: %s", path,
+                 errno ? strerror(errno) : pc_strerror(rc));
+        return rc;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    if (strlen(buf) != len || !is_hex(buf, 32, 256)) {
+        pc_free_secret(buf, len);
+        snprintf(err, errsz, "%s does not hold a host token (one line of hex)", path);
+        return PC_ERR_PARSE;
+    }
+    *out = buf;
+    return PC_OK;
+}
+
+static int hostname_ok(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > 253)
+        return 0;
+    for (; *h; h++)
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+              *h == '-' || *h == '.' || *h == '_'))
+            return 0;
+    return 1;
+}
+
+static int token_ok(const char *t)
+{
+    if (!*t || strlen(t) > 1024)
+        return 0;
+    for (; *t; t++)
+        if (*t <= 0x20 || *t >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Picks one value from the command line and the config: they must agree if both are set. */
+static int pick(const char *what, const char *cli, const char *conf, const char *path,
+                const char **out)
+{
+    if (cli && conf && strcmp(cli, conf) != 0) {
+        fprintf(stderr, "portcullis-agent: --%s differs from '%s' in %s: edit the config file or "
+                "leave --%s out\n", what, what, path, what);
+        return PC_ERR_INVAL;
+    }
+    *out = cli ? cli : conf;
+    return PC_OK;
+}
+
+/* Creates the token file's directory (0755) if it is missing; never changes an existing one. */
+static int ensure_parent(const char *path)
+{
+    char copy[PATH_MAX];
+    const char *dir;
+    struct stat st;
+
+    if (strlen(path) >= sizeof copy)
+        return PC_ERR_INVAL;
+    memcpy(copy, path, strlen(path) + 1);
+    dir = dirname(copy);
+    if (stat(dir, &st) == 0)
+        return S_ISDIR(st.st_mode) ? PC_OK : PC_ERR_IO;
+    return mkdir(dir, 0755) == 0 ? PC_OK : PC_ERR_IO;
+}
+
+static int call_enroll(const char *url, const char *pin, const char *cafile,
+                       long connect_ms, long timeout_ms, const char *token, const char *hostname,
+                       char **host_token, int64_t *host_id)
+{
+    struct pc_http_opts o = { .base_url = url, .pin = pin, .cafile = cafile,
+                              .connect_timeout_ms = connect_ms, .timeout_ms = timeout_ms };
+    char err[ERRSZ] = "";
+    json_object *body = NULL, *reply = NULL;
+    const char *ht = NULL, *ecode = NULL;
+    struct pc_jerr je = { 0 };
+    pc_http *h = NULL;
+    long status = 0;
+    int rc;
+
+    *host_token = NULL;
+    if ((rc = pc_http_new(&o, &h, err, sizeof err)) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        goto out;
+    }
+    body = json_object_new_object();
+    json_object_object_add(body, "token", json_object_new_string(token));
+    json_object_object_add(body, "hostname", json_object_new_string(hostname));
+    rc = pc_http_call(h, "POST", "/v1/enroll", body, 0, &status, &reply, err, sizeof err);
+    if (rc != PC_OK) {
+        fprintf(stderr, "portcullis-agent: enrollment failed: %s%s\n", err,
+                rc == PC_ERR_TLS ? " (check --pin / cafile)" : "");
+        goto out;
+    }
+    if (status == 401) {
+        fprintf(stderr, "portcullis-agent: the enrollment token was refused (unknown, already used "
+                "or expired): ask an admin for a new one ('portcullis host token')\n");
+        rc = PC_ERR_AUTH;
+        goto out;
+    }
+    if (status != 200) {
+        if (reply)
+            pc_json_get_str(reply, "error", 0, 32, &ecode, &je);
+        fprintf(stderr, "portcullis-agent: enrollment failed: the control plane answered HTTP %ld (%s)\n",
+                status, ecode ? ecode : "no error code");
+        rc = PC_ERR_AUTH;
+        goto out;
+    }
+    if (!reply || pc_json_get_str(reply, "host_token", 1, 256, &ht, &je) != PC_OK ||
+        !is_hex(ht, 32, 256) ||
+        pc_json_get_int(reply, "host_id", 1, 1, INT64_MAX, host_id, &je) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: enrollment failed: the control plane's reply lacks a "
+                "host_token or host_id\n");
+        rc = PC_ERR_PARSE;
+        goto out;
+    }
+    if (!(*host_token = strdup(ht)))
+        rc = PC_ERR_NOMEM;
+out:
+    if (body) {
+        const char *ser = pc_json_dump(body);
+        json_object *t = NULL;
+        if (ser)
+            pc_wipe((void *)ser, strlen(ser));
+        if (json_object_object_get_ex(body, "token", &t))
+            pc_wipe((void *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
+        json_object_put(body);
+    }
+    if (reply) {
+        json_object *t = NULL;
+        if (json_object_object_get_ex(reply, "host_token", &t) && json_object_is_type(t, json_type_string))
+            pc_wipe((void *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
+        json_object_put(reply);
+    }
+    pc_http_free(h);
+    return rc;
+}
+
+int ag_enroll_run(const struct ag_enroll_args *a)
+{
+    struct ag_config cfg;
+    char err[ERRSZ] = "", hostbuf[256], *host_token = NULL, *line = NULL;
+    const char *url = NULL, *pin = NULL, *cafile = NULL, *hostname = a->hostname;
+    int64_t host_id = 0;
+    struct stat st;
+    size_t n;
+    int rc;
+
+    if ((rc = ag_config_init(&cfg)) != PC_OK)
+        return rc;
+    if ((rc = ag_config_load(&cfg, a->config, 1, err, sizeof err)) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        goto out;
+    }
+    if ((rc = pick("url", a->url, cfg.url, a->config, &url)) != PC_OK ||
+        (rc = pick("pin", a->pin, cfg.pin, a->config, &pin)) != PC_OK ||
+        (rc = pick("cafile", a->cafile, cfg.cafile, a->config, &cafile)) != PC_OK)
+        goto out;
+    rc = PC_ERR_INVAL;
+    if (!url) {
+        fprintf(stderr, "portcullis-agent: no server URL: pass --url https://HOST:PORT\n");
+        goto out;
+    }
+    if (ag_config_check_url(url, err, sizeof err) != PC_OK ||
+        (pin && ag_config_check_pin(pin, err, sizeof err) != PC_OK)) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        goto out;
+    }
+    if ((pin && cafile) || (!pin && !cafile)) {
+        fprintf(stderr, "portcullis-agent: %s: give exactly one of --pin and --cafile (the config "
+                "%s may already set one)\n", pin ? "both a pin and a CA file" : "no pin", a->config);
+        goto out;
+    }
+    if (!token_ok(a->token)) {
+        fprintf(stderr, "portcullis-agent: the enrollment token is empty or has invalid characters\n");
+        goto out;
+    }
+    if (!hostname) {
+        if (gethostname(hostbuf, sizeof hostbuf) != 0) {
+            fprintf(stderr, "portcullis-agent: cannot read the host name: pass --hostname\n");
+            goto out;
+        }
+        hostbuf[sizeof hostbuf - 1] = '\0';
+        hostname = hostbuf;
+    }
+    if (!hostname_ok(hostname)) {
+        fprintf(stderr, "portcullis-agent: invalid host name '%.64s' (letters, digits, '-', '.', '_')\n",
+                hostname);
+        goto out;
+    }
+    if (stat(cfg.host_token_file, &st) == 0 && !a->force) {
+        fprintf(stderr, "portcullis-agent: this host is already enrolled (%s exists); refusing to "
+                "overwrite it: pass --force to enroll again and replace the host token\n",
+                cfg.host_token_file);
+        rc = PC_ERR_EXISTS;
+        goto out;
+    }
+    rc = call_enroll(url, pin, cafile, cfg.connect_timeout_ms, cfg.timeout_ms,
+                     a->token, hostname, &host_token, &host_id);
+    if (rc != PC_OK)
+        goto out;
+    n = strlen(host_token) + 2;
+    if (!(line = malloc(n))) {
+        rc = PC_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(line, n, "%s\n", host_token);
+    if ((rc = ensure_parent(cfg.host_token_file)) != PC_OK ||
+        (rc = pc_write_file_atomic(cfg.host_token_file, line, n - 1, 0600)) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: enrolled, but cannot write the host token to %s (%s): "
+                "fix the directory and enroll again with a new token and --force\n",
+                cfg.host_token_file, strerror(errno));
+        goto out;
+    }
+    printf("enrolled as host %lld (%s); host token written to %s\n", (long long)host_id,
+           hostname, cfg.host_token_file);
+    if (!cfg.url || (!cfg.pin && !cfg.cafile)) {
+        rc = ag_config_append_server(a->config, cfg.url ? NULL : url,
+                                     (cfg.pin || cfg.cafile) ? NULL : pin,
+                                     (cfg.pin || cfg.cafile) ? NULL : cafile, err, sizeof err);
+        if (rc != PC_OK) {
+            fprintf(stderr, "portcullis-agent: %s: add url and pin to it by hand\n", err);
+            goto out;
+        }
+        printf("recorded the server's url and %s in %s\n", pin ? "pin" : "cafile", a->config);
+    }
+    printf("restart the agent (systemctl restart portcullis-agent) if it is running\n");
+out:
+    pc_free_secret_str(line);
+    pc_free_secret_str(host_token);
+    ag_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,447 @@
+/* Request handlers for the agent's socket (see ag_ops.h and docs/AGENT-PROTOCOL.md). */
+#include "config.h"
+#include "ag_ops.h"
+#include "ag_enroll.h"
+#include "ag_status.h"
+#include "pc_err.h"
+#include "pc_json.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERRSZ 512
+
+int ag_ctx_init(struct ag_ctx *x, const struct ag_config *cfg, char *err, size_t errsz)
+{
+    memset(x, 0, sizeof *x);
+    x->cfg = cfg;
+    pthread_mutex_init(&x->lock, NULL);
+    (void)err;
+    (void)errsz;
+    return PC_OK;
+}
+
+void ag_ctx_free(struct ag_ctx *x)
+{
+    ag_pool_free(x->pool);
+    x->pool = NULL;
+    pthread_mutex_destroy(&x->lock);
+}
+
+json_object *ag_ops_error(const char *code, const char *message)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_object_object_add(o, "error", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(message ? message : code));
+    return o;
+}
+
+const char *ag_ops_code_for(int rc, long status)
+{
+    switch (rc) {
+    case PC_OK:
+        break;
+    case PC_ERR_TLS:
+        return "tls";
+    case PC_ERR_TIMEOUT:
+        return "timeout";
+    case PC_ERR_NET:
+        return "unreachable";
+    case PC_ERR_PARSE:
+    case PC_ERR_TOOBIG:
+        return "garbage";
+    default:
+        return "unreachable"; /* the agent could not make the call at all (memory, setup) */
+    }
+    if (status == 401 || status == 403)
+        return "rejected";
+    if (status >= 500 && status <= 599)
+        return "server";
+    if (status >= 400 && status <= 499)
+        return "bad_request";
+    return "garbage";
+}
+
+/* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
+static const char *log_safe(const char *s, char *buf, size_t n)
+{
+    size_t i = 0;
+    if (!s)
+        s = "-";
+    for (; *s && i + 1 < n; s++, i++) {
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-' || c == '@' || c == ':';
+        buf[i] = ok ? c : '?';
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static int is_hex(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int is_digits(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+    for (; *set; set++)
+        if (strcmp(s, *set) == 0)
+            return 1;
+    return 0;
+}
+
+static json_object *bad_request(const char *msg)
+{
+    return ag_ops_error("bad_request", msg);
+}
+
+static json_object *garbage(const char *what)
+{
+    char m[256];
+    snprintf(m, sizeof m, "the control plane's reply is not what was expected (%s)", what);
+    return ag_ops_error("garbage", m);
+}
+
+/* The pool, created on first use once the host token can be read. NULL → *errreply set. */
+static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
+{
+    char err[ERRSZ] = "", *token = NULL;
+    ag_pool *p;
+    int rc;
+
+    pthread_mutex_lock(&x->lock);
+    if (!x->pool) {
+        rc = ag_enroll_read_token(x->cfg->host_token_file, &token, err, sizeof err);
+        if (rc == PC_OK) {
+            struct ag_pool_opts o = {
+                .url = x->cfg->url, .pin = x->cfg->pin, .cafile = x->cfg->cafile,
+                .token = token, .connect_timeout_ms = x->cfg->connect_timeout_ms,
+                .max = x->cfg->max_connections,
+            };
+            rc = ag_pool_new(&o, &x->pool, err, sizeof err);
+            if (rc == PC_OK)
+                pc_log(PC_LOG_INFO, "event=enrolled token_file=%s", x->cfg->host_token_file);
+        }
+        if (rc != PC_OK)
+            pc_log(PC_LOG_ERR, "event=not_enrolled token_file=%s detail=\"%s\"",
+                   x->cfg->host_token_file, err);
+        pc_free_secret_str(token);
+    }
+    p = x->pool;
+    pthread_mutex_unlock(&x->lock);
+    if (!p)
+        *errreply = ag_ops_error("not_enrolled", err[0] ? err : "this host is not enrolled");
+    return p;
+}
+
+/* One call to the control plane. On success (HTTP 200 with a JSON object) returns NULL and sets
+ * *ok; otherwise returns the error reply. extra_ms is added to the configured timeout. */
+static json_object *cp_call(struct ag_ctx *x, const char *op, const char *method,
+                            const char *path, json_object *body, long extra_ms, int idempotent,
+                            json_object **ok)
+{
+    char err[ERRSZ] = "", msg[ERRSZ + 64];
+    json_object *errreply = NULL, *reply = NULL;
+    int64_t deadline = pc_now_ms() + x->cfg->timeout_ms + extra_ms;
+    const char *code;
+    long status = 0;
+    ag_pool *p;
+    int rc;
+
+    *ok = NULL;
+    if (!(p = get_pool(x, &errreply)))
+        return errreply;
+    rc = ag_pool_call(p, method, path, body, deadline, idempotent, &status, &reply, err, sizeof err);
+    if (rc == PC_OK && status == 200 && reply) {
+        *ok = reply;
+        return NULL;
+    }
+    code = ag_ops_code_for(rc, status);
+    if (rc == PC_OK && status == 200) {
+        snprintf(msg, sizeof msg, "the control plane answered HTTP 200 with an empty body");
+    } else if (rc == PC_OK) {
+        const char *ecode = NULL;
+        struct pc_jerr je = { 0 };
+        if (reply && pc_json_get_str(reply, "error", 0, 32, &ecode, &je) == PC_OK && ecode &&
+            *ecode) {
+            char safe[40];
+            snprintf(msg, sizeof msg, "the control plane answered HTTP %ld (%s)", status,
+                     log_safe(ecode, safe, sizeof safe));
+        } else {
+            snprintf(msg, sizeof msg, "the control plane answered HTTP %ld", status);
+        }
+    } else {
+        snprintf(msg, sizeof msg, "%s", err[0] ? err : pc_strerror(rc));
+    }
+    pc_log(PC_LOG_WARN, "event=%s result=error error=%s http_status=%ld detail=\"%s\"", op, code,
+           status, msg);
+    if (reply)
+        json_object_put(reply);
+    return ag_ops_error(code, msg);
+}
+
+static json_object *op_begin(struct ag_ctx *x, json_object *req)
+{
+    static const char *const fields[] = { "op", "user", "rhost", "service", "tty", "auth_info", NULL };
+    static const char *const actions[] = { "challenge", "allow", "deny", "ignore", NULL };
+    static const char *const factor_names[] = { "totp", "push", NULL };
+    const char *user = NULL, *rhost = NULL, *service = NULL, *tty = NULL, *info = NULL;
+    const char *txid = NULL, *action = NULL, *reason = NULL;
+    json_object *body = NULL, *cp = NULL, *out = NULL, *factors = NULL, *fcopy = NULL;
+    struct pc_jerr je = { 0 };
+    char su[72], sr[72], sw[72];
+    size_t nf;
+
+    if (pc_json_only_fields(req, fields, &je) != PC_OK ||
+        pc_json_get_str(req, "user", 1, 64, &user, &je) != PC_OK ||
+        pc_json_get_str(req, "rhost", 0, 255, &rhost, &je) != PC_OK ||
+        pc_json_get_str(req, "service", 0, 64, &service, &je) != PC_OK ||
+        pc_json_get_str(req, "tty", 0, 64, &tty, &je) != PC_OK ||
+        pc_json_get_str(req, "auth_info", 0, 16384, &info, &je) != PC_OK)
+        return bad_request(je.message);
+    if (!*user)
+        return bad_request("field 'user' is empty");
+    body = json_object_new_object();
+    json_object_object_add(body, "user", json_object_new_string(user));
+    if (rhost)
+        json_object_object_add(body, "rhost", json_object_new_string(rhost));
+    if (service)
+        json_object_object_add(body, "service", json_object_new_string(service));
+    if (tty)
+        json_object_object_add(body, "tty", json_object_new_string(tty));
+    if (info)
+        json_object_object_add(body, "auth_info", json_object_new_string(info));
+    if ((out = cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, 0, &cp)))
+        goto out;
+    if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !is_hex(txid, 1, 64) ||
+        pc_json_get_str(cp, "action", 1, 16, &action, &je) != PC_OK || !one_of(action, actions) ||
+        pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK ||
+        pc_json_get_str_array(cp, "factors", 1, 2, 16, &factors, &je) != PC_OK) {
+        out = garbage("begin: txid, action, factors or reason");
+        goto out;
+    }
+    nf = json_object_array_length(factors);
+    fcopy = json_object_new_array();
+    for (size_t i = 0; i < nf; i++) {
+        const char *f = json_object_get_string(json_object_array_get_idx(factors, i));
+        if (!one_of(f, factor_names)) {
+            out = garbage("begin: unknown factor");
+            goto out;
+        }
+        json_object_array_add(fcopy, json_object_new_string(f));
+    }
+    if (strcmp(action, "challenge") == 0 && nf == 0) {
+        out = garbage("begin: a challenge without factors");
+        goto out;
+    }
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    json_object_object_add(out, "txid", json_object_new_string(txid));
+    json_object_object_add(out, "action", json_object_new_string(action));
+    json_object_object_add(out, "factors", fcopy);
+    json_object_object_add(out, "reason", json_object_new_string(reason));
+    fcopy = NULL;
+    pc_log(PC_LOG_INFO, "event=begin user=%s rhost=%s action=%s reason=%s",
+           log_safe(user, su, sizeof su), log_safe(rhost, sr, sizeof sr), action,
+           log_safe(reason, sw, sizeof sw));
+out:
+    json_object_put(fcopy);
+    json_object_put(cp);
+    json_object_put(body);
+    return out;
+}
+
+/* Wipes a JSON string's bytes in place (it held a code). */
+static void wipe_json_string(json_object *s)
+{
+    if (s && json_object_is_type(s, json_type_string))
+        pc_wipe((void *)json_object_get_string(s), (size_t)json_object_get_string_len(s));
+}
+
+static json_object *op_totp(struct ag_ctx *x, json_object *req)
+{
+    static const char *const fields[] = { "op", "txid", "code", NULL };
+    static const char *const results[] = { "allow", "deny", NULL };
+    const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
+    json_object *body = NULL, *cp = NULL, *out = NULL, *jcode = NULL;
+    struct pc_jerr je = { 0 };
+    char sr[72];
+
+    if (pc_json_only_fields(req, fields, &je) != PC_OK ||
+        pc_json_get_str(req, "txid", 1, 64, &txid, &je) != PC_OK ||
+        pc_json_get_str(req, "code", 1, 16, &code, &je) != PC_OK) {
+        out = bad_request(je.message);
+        goto out;
+    }
+    if (!is_hex(txid, 1, 64) || !is_digits(code, 1, 16)) {
+        out = bad_request("txid must be hex and code must be digits");
+        goto out;
+    }
+    body = json_object_new_object();
+    json_object_object_add(body, "txid", json_object_new_string(txid));
+    jcode = json_object_new_string(code);
+    json_object_object_add(body, "code", jcode);
+    if ((out = cp_call(x, "totp", "POST", "/v1/auth/totp", body, 0, 0, &cp)))
+        goto out;
+    if (pc_json_get_str(cp, "result", 1, 16, &result, &je) != PC_OK || !one_of(result, results) ||
+        pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK) {
+        out = garbage("totp: result or reason");
+        goto out;
+    }
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    json_object_object_add(out, "result", json_object_new_string(result));
+    json_object_object_add(out, "reason", json_object_new_string(reason));
+    pc_log(PC_LOG_INFO, "event=totp txid=%s result=%s reason=%s", txid, result,
+           log_safe(reason, sr, sizeof sr));
+out:
+    if (body) {
+        /* The serialised body (json-c's buffer) and the string both hold the code. */
+        const char *ser = pc_json_dump(body);
+        if (ser)
+            pc_wipe((void *)ser, strlen(ser));
+        wipe_json_string(jcode);
+        json_object_put(body);
+    }
+    json_object_object_get_ex(req, "code", &jcode);
+    wipe_json_string(jcode);
+    json_object_put(cp);
+    return out;
+}
+
+static json_object *op_push(struct ag_ctx *x, json_object *req)
+{
+    static const char *const fields[] = { "op", "txid", NULL };
+    const char *txid = NULL, *push_id = NULL, *match = NULL;
+    json_object *body = NULL, *cp = NULL, *out = NULL;
+    struct pc_jerr je = { 0 };
+    int64_t expires = 0;
+
+    if (pc_json_only_fields(req, fields, &je) != PC_OK ||
+        pc_json_get_str(req, "txid", 1, 64, &txid, &je) != PC_OK)
+        return bad_request(je.message);
+    if (!is_hex(txid, 1, 64))
+        return bad_request("txid must be hex");
+    body = json_object_new_object();
+    json_object_object_add(body, "txid", json_object_new_string(txid));
+    /* Idempotent per transaction on the server: safe to retry. */
+    if ((out = cp_call(x, "push", "POST", "/v1/auth/push", body, 0, 1, &cp)))
+        goto out;
+    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !is_hex(push_id, 1, 64) ||
+        pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK || !is_digits(match, 2, 2) ||
+        pc_json_get_int(cp, "expires_at", 1, 1, INT64_MAX, &expires, &je) != PC_OK) {
+        out = garbage("push: push_id, match or expires_at");
+        goto out;
+    }
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    json_object_object_add(out, "push_id", json_object_new_string(push_id));
+    json_object_object_add(out, "match", json_object_new_string(match));
+    json_object_object_add(out, "expires_at", json_object_new_int64(expires));
+    pc_log(PC_LOG_INFO, "event=push txid=%s push_id=%s", txid, push_id);
+out:
+    json_object_put(cp);
+    json_object_put(body);
+    return out;
+}
+
+static json_object *op_push_wait(struct ag_ctx *x, json_object *req)
+{
+    static const char *const fields[] = { "op", "push_id", "wait", NULL };
+    static const char *const states[] = { "pending", "approved", "denied", "expired", NULL };
+    const char *push_id = NULL, *state = NULL, *echo = NULL;
+    json_object *cp = NULL, *out = NULL;
+    struct pc_jerr je = { 0 };
+    int64_t wait = 0, expires = 0;
+    char path[160];
+
+    if (pc_json_only_fields(req, fields, &je) != PC_OK ||
+        pc_json_get_str(req, "push_id", 1, 64, &push_id, &je) != PC_OK ||
+        pc_json_get_int(req, "wait", 0, 0, INT32_MAX, &wait, &je) != PC_OK)
+        return bad_request(je.message);
+    if (!is_hex(push_id, 1, 64))
+        return bad_request("push_id must be hex");
+    if (wait > AG_PUSH_WAIT_MAX)
+        wait = AG_PUSH_WAIT_MAX;
+    snprintf(path, sizeof path, "/v1/auth/push/%s?wait=%d", push_id, (int)wait);
+    /* A status read is safe to repeat. The call may take wait seconds plus the usual timeout. */
+    if ((out = cp_call(x, "push_wait", "GET", path, NULL, (long)wait * 1000, 1, &cp)))
+        goto out;
+    if (pc_json_get_str(cp, "state", 1, 16, &state, &je) != PC_OK || !one_of(state, states) ||
+        pc_json_get_str(cp, "push_id", 0, 64, &echo, &je) != PC_OK ||
+        (echo && strcmp(echo, push_id) != 0) ||
+        pc_json_get_int(cp, "expires_at", 0, 0, INT64_MAX, &expires, &je) != PC_OK) {
+        out = garbage("push status: state or push_id");
+        goto out;
+    }
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    json_object_object_add(out, "state", json_object_new_string(state));
+    pc_log(state[0] == 'p' ? PC_LOG_DEBUG : PC_LOG_INFO, "event=push_wait push_id=%s state=%s",
+           push_id, state);
+out:
+    json_object_put(cp);
+    return out;
+}
+
+static json_object *op_status(struct ag_ctx *x, json_object *req)
+{
+    static const char *const fields[] = { "op", NULL };
+    struct ag_probe pr;
+    struct pc_jerr je = { 0 };
+
+    if (pc_json_only_fields(req, fields, &je) != PC_OK)
+        return bad_request(je.message);
+    ag_status_probe(x->cfg, &pr);
+    return ag_status_reply(x->cfg, &pr);
+}
+
+json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, int *close_after)
+{
+    const char *op = NULL;
+    struct pc_jerr je = { 0 };
+
+    *close_after = 0;
+    if (pc_json_get_str(req, "op", 1, 16, &op, &je) != PC_OK)
+        return bad_request(je.message);
+    if (strcmp(op, "status") == 0)
+        return op_status(x, req);
+    if (strcmp(op, "begin") && strcmp(op, "totp") && strcmp(op, "push") && strcmp(op, "push_wait"))
+        return bad_request("unknown op (begin, totp, push, push_wait, status)");
+    if (peer_uid != 0) {
+        *close_after = 1;
+        pc_log(PC_LOG_WARN, "event=forbidden op=%s uid=%u", op, (unsigned)peer_uid);
+        return ag_ops_error("forbidden", "login requests are accepted from root only");
+    }
+    if (strcmp(op, "begin") == 0)
+        return op_begin(x, req);
+    if (strcmp(op, "totp") == 0)
+        return op_totp(x, req);
+    if (strcmp(op, "push") == 0)
+        return op_push(x, req);
+    return op_push_wait(x, req);
+}

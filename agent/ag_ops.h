@@ -1,0 +1,35 @@
+/* The agent's request handlers: one PAM request object in, one reply object out
+ * (docs/AGENT-PROTOCOL.md). Every control-plane reply is validated strictly before anything
+ * of it reaches the reply: a reply that is not what we expect is "garbage", never "allow". */
+#ifndef AG_OPS_H
+#define AG_OPS_H
+#include "ag_config.h"
+#include "ag_pool.h"
+#include <json-c/json.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#define AG_PUSH_WAIT_MAX 60     /* push_wait's wait is capped at this many seconds */
+
+struct ag_ctx {
+    const struct ag_config *cfg;
+    pthread_mutex_t lock;
+    ag_pool *pool;             /* NULL until the host token has been read */
+};
+
+/* Reads the host token if present (a missing token is not an error: login requests get
+ * "not_enrolled" until it appears). */
+int ag_ctx_init(struct ag_ctx *x, const struct ag_config *cfg, char *err, size_t errsz);
+/* Frees the pool and wipes the token. Only when no request is in flight. */
+void ag_ctx_free(struct ag_ctx *x);
+
+/* Handles one request from a peer with uid peer_uid. Returns the reply (never NULL unless out
+ * of memory); *close_after is set when the connection must be closed after the reply. */
+json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, int *close_after);
+
+/* {"ok":false,"error":code,"message":message} */
+json_object *ag_ops_error(const char *code, const char *message);
+/* The protocol's error code for a pc_http_call result: rc, then HTTP status when rc is 0. */
+const char *ag_ops_code_for(int rc, long status);
+
+#endif

@@ -1,0 +1,352 @@
+/* The unix-socket server (see ag_server.h). */
+#include "config.h"
+#include "ag_server.h"
+#include "pc_err.h"
+#include "pc_frame.h"
+#include "pc_log.h"
+#include "pc_time.h"
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct server {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;       /* signalled when a client ends */
+    struct ag_ctx *ctx;
+    unsigned max, active;
+    int *fds;                  /* fds of active clients (-1 = free slot), max of them */
+};
+
+struct client {
+    struct server *s;
+    unsigned slot;
+    int fd;
+    uid_t uid;
+    pid_t pid;
+};
+
+static int make_addr(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa->sun_path)
+        return PC_ERR_INVAL;
+    memcpy(sa->sun_path, path, strlen(path) + 1);
+    return PC_OK;
+}
+
+/* A socket file already there: remove it if nobody answers on it. */
+static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err, size_t errsz)
+{
+    struct stat st;
+    int fd, live;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? PC_OK : PC_ERR_IO;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errsz, "%s exists and is not a socket: remove it or change 'socket'", path);
+        return PC_ERR_EXISTS;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PC_ERR_IO;
+    live = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(fd);
+    if (live) {
+        snprintf(err, errsz, "another agent is already listening on %s", path);
+        return PC_ERR_EXISTS;
+    }
+    if (unlink(path) != 0) {
+        snprintf(err, errsz, "cannot remove the stale socket %s: %s", path, strerror(errno));
+        return PC_ERR_IO;
+    }
+    return PC_OK;
+}
+
+static int make_dir(const char *path, char *err, size_t errsz)
+{
+    char copy[PATH_MAX];
+    const char *dir;
+    struct stat st;
+
+    if (strlen(path) >= sizeof copy)
+        return PC_ERR_INVAL;
+    memcpy(copy, path, strlen(path) + 1);
+    dir = dirname(copy);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return PC_OK;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "cannot create the socket directory %s: %s", dir, strerror(errno));
+        return PC_ERR_IO;
+    }
+    chmod(dir, 0755); /* ours, just made: not subject to the umask */
+    return PC_OK;
+}
+
+int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *err, size_t errsz)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    mode_t old_umask;
+    int rc, fd = -1;
+
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    if (make_addr(cfg->socket, &sa) != PC_OK) {
+        snprintf(err, errsz, "socket path %s is too long", cfg->socket);
+        return PC_ERR_INVAL;
+    }
+    if ((rc = make_dir(cfg->socket, err, errsz)) != PC_OK ||
+        (rc = clear_stale(cfg->socket, &sa, err, errsz)) != PC_OK)
+        goto out;
+    rc = PC_ERR_IO;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errsz, "socket: %s", strerror(errno));
+        goto out;
+    }
+    old_umask = umask(0177); /* the file is never more open than 0600 before the chmod */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        umask(old_umask);
+        snprintf(err, errsz, "cannot bind %s: %s", cfg->socket, strerror(errno));
+        goto out;
+    }
+    umask(old_umask);
+    if ((geteuid() == 0 || cfg->socket_group) &&
+        chown(cfg->socket, geteuid() == 0 ? 0 : (uid_t)-1, cfg->socket_gid) != 0) {
+        snprintf(err, errsz, "cannot chown %s: %s", cfg->socket, strerror(errno));
+        goto unlink_out;
+    }
+    if (chmod(cfg->socket, 0660) != 0 || stat(cfg->socket, &st) != 0) {
+        snprintf(err, errsz, "cannot chmod %s: %s", cfg->socket, strerror(errno));
+        goto unlink_out;
+    }
+    if (listen(fd, 128) != 0) {
+        snprintf(err, errsz, "listen on %s: %s", cfg->socket, strerror(errno));
+        goto unlink_out;
+    }
+    l->path = strdup(cfg->socket);
+    if (!l->path) {
+        snprintf(err, errsz, "out of memory");
+        rc = PC_ERR_NOMEM;
+        goto unlink_out;
+    }
+    l->fd = fd;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    return PC_OK;
+unlink_out:
+    unlink(cfg->socket);
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+void ag_listener_close(struct ag_listener *l)
+{
+    struct stat st;
+
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    if (l->path && lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+        unlink(l->path);
+    free(l->path);
+    l->path = NULL;
+}
+
+static void reply_and_forget(int fd, json_object *reply, int64_t ms)
+{
+    if (reply) {
+        pc_frame_write(fd, reply, pc_now_ms() + ms);
+        json_object_put(reply);
+    }
+}
+
+static void client_end(struct client *c)
+{
+    struct server *s = c->s;
+
+    pthread_mutex_lock(&s->lock);
+    s->fds[c->slot] = -1;
+    s->active--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+    close(c->fd);
+    free(c);
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    int close_after = 0;
+
+    while (!close_after) {
+        json_object *req = NULL, *reply;
+        int rc = pc_frame_read(c->fd, pc_now_ms() + AG_CLIENT_IDLE_MS, &req);
+
+        if (rc == PC_ERR_IO)
+            break; /* the peer closed: the normal end of a conversation */
+        if (rc == PC_ERR_TIMEOUT) {
+            pc_log(PC_LOG_DEBUG, "event=client_idle pid=%ld", (long)c->pid);
+            break;
+        }
+        if (rc != PC_OK) {
+            pc_log(PC_LOG_WARN, "event=bad_frame pid=%ld uid=%u error=\"%s\"", (long)c->pid,
+                   (unsigned)c->uid, pc_strerror(rc));
+            reply_and_forget(c->fd, ag_ops_error("bad_request", "malformed frame"),
+                             AG_CLIENT_WRITE_MS);
+            break;
+        }
+        reply = ag_ops_handle(c->s->ctx, req, c->uid, &close_after);
+        json_object_put(req);
+        if (!reply)
+            break;
+        rc = pc_frame_write(c->fd, reply, pc_now_ms() + AG_CLIENT_WRITE_MS);
+        json_object_put(reply);
+        if (rc != PC_OK)
+            break;
+    }
+    client_end(c);
+    return NULL;
+}
+
+/* Takes a new connection: a thread for it, or "busy". */
+static void admit(struct server *s, int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    struct client *c = NULL;
+    pthread_attr_t attr;
+    pthread_t tid;
+    unsigned slot = 0;
+    int e;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+        pc_log(PC_LOG_WARN, "event=no_peercred error=\"%s\"", strerror(errno));
+        close(fd);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->active < s->max) {
+        while (s->fds[slot] >= 0)
+            slot++;
+        c = calloc(1, sizeof *c);
+        if (c) {
+            s->fds[slot] = fd;
+            s->active++;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!c) {
+        pc_log(PC_LOG_WARN, "event=busy pid=%ld uid=%u max_clients=%u", (long)cred.pid,
+               (unsigned)cred.uid, s->max);
+        reply_and_forget(fd, ag_ops_error("busy", "the agent is serving its maximum of clients"), 200);
+        close(fd);
+        return;
+    }
+    *c = (struct client){ .s = s, .slot = slot, .fd = fd, .uid = cred.uid, .pid = cred.pid };
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    if ((e = pthread_create(&tid, &attr, client_main, c)) != 0) {
+        pc_log(PC_LOG_ERR, "event=thread_failed error=\"%s\"", strerror(e));
+        reply_and_forget(fd, ag_ops_error("busy", "the agent cannot start a thread"), 200);
+        client_end(c);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* Stops reading from every client (requests in flight still get their reply), then waits. */
+static int drain(struct server *s)
+{
+    int64_t deadline = pc_now_ms() + AG_DRAIN_MS;
+    int drained;
+
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->max; i++)
+        if (s->fds[i] >= 0)
+            shutdown(s->fds[i], SHUT_RD);
+    while (s->active > 0 && pc_now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->idle, &s->lock, &ts);
+    }
+    drained = s->active == 0;
+    if (!drained)
+        pc_log(PC_LOG_WARN, "event=stop_inflight clients=%u", s->active);
+    pthread_mutex_unlock(&s->lock);
+    return drained;
+}
+
+int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_listener *l,
+                  int sig_fd)
+{
+    struct server *s = calloc(1, sizeof *s);
+    int drained = 0;
+
+    if (!s || !(s->fds = malloc(cfg->max_clients * sizeof *s->fds))) {
+        pc_log(PC_LOG_ERR, "event=fatal error=\"out of memory\"");
+        free(s);
+        return 0;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    s->ctx = ctx;
+    s->max = cfg->max_clients;
+    for (unsigned i = 0; i < s->max; i++)
+        s->fds[i] = -1;
+    for (;;) {
+        struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
+        int fd;
+
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            pc_log(PC_LOG_ERR, "event=poll_failed error=\"%s\"", strerror(errno));
+            break;
+        }
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+                pc_log(PC_LOG_INFO, "event=signal signal=%u", si.ssi_signo);
+            break;
+        }
+        if (!(p[0].revents & POLLIN))
+            continue;
+        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+                pc_log(PC_LOG_WARN, "event=accept_failed error=\"%s\"", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE)
+                usleep(100 * 1000);
+            continue;
+        }
+        admit(s, fd);
+    }
+    ag_listener_close(l); /* stop accepting: new logins see "agent down" at once */
+    drained = drain(s);
+    if (drained) {
+        pthread_cond_destroy(&s->idle);
+        pthread_mutex_destroy(&s->lock);
+        free(s->fds);
+        free(s);
+    }
+    return drained;
+}

@@ -1,0 +1,32 @@
+/* The agent's unix socket: creation (mode 0660, root:socket_group), the accept loop, one
+ * detached thread per client bounded by max_clients, SO_PEERCRED, per-connection deadlines,
+ * and a clean stop on SIGTERM/SIGINT. */
+#ifndef AG_SERVER_H
+#define AG_SERVER_H
+#include "ag_config.h"
+#include "ag_ops.h"
+#include <stddef.h>
+
+#define AG_CLIENT_IDLE_MS 120000   /* a client must send its next request within this */
+#define AG_CLIENT_WRITE_MS 10000   /* a reply must be taken within this */
+#define AG_DRAIN_MS 5000           /* on stop, wait this long for requests in flight */
+
+struct ag_listener {
+    int fd;
+    char *path;
+    dev_t dev;                     /* identity of the socket file we created, so stop */
+    ino_t ino;                     /* unlinks ours and not a successor's */
+};
+
+/* Creates the socket directory (0755) if missing, replaces a stale socket file (refuses if
+ * another agent answers on it), binds and listens. */
+int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *err, size_t errsz);
+/* Closes the socket and removes its file. */
+void ag_listener_close(struct ag_listener *l);
+
+/* Serves clients until a signal arrives on sig_fd (a signalfd). Returns 1 if every client
+ * finished within AG_DRAIN_MS (so ctx may be freed), 0 if some are still running. */
+int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_listener *l,
+                  int sig_fd);
+
+#endif

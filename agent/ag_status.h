@@ -1,0 +1,27 @@
+/* Health of this host's enrollment and of the path to the control plane: used by the `status`
+ * subcommand and by the socket's {"op":"status"}. */
+#ifndef AG_STATUS_H
+#define AG_STATUS_H
+#include "ag_config.h"
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct ag_probe {
+    int enrolled;              /* host token file present, readable and well-formed */
+    int reachable;             /* GET /v1/health answered 200 {"status":"ok"} */
+    const char *error;         /* protocol error code when not reachable: tls, timeout,
+                                  unreachable, garbage, server, rejected, bad_request */
+    int pin_mismatch;          /* the TLS failure was the pin */
+    char enroll_detail[256];   /* why not enrolled */
+    char detail[512];          /* why not reachable, a sentence */
+    char version[64];          /* portcullisd's version when reachable */
+};
+
+/* Fills pr; never fails (problems are described in pr). cfg must have url and pin/cafile. */
+void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr);
+/* The probe as the socket protocol's status reply. */
+json_object *ag_status_reply(const struct ag_config *cfg, const struct ag_probe *pr);
+/* The `status` subcommand: returns 0 when enrolled and reachable, 1 otherwise. */
+int ag_status_run(const char *config_path, int json);
+
+#endif

@@ -1,0 +1,295 @@
+/* portcullis-agent: the host agent. Subcommands: run (the daemon behind pam_portcullis.so),
+ * enroll (trade an enrollment token for the host token), status (enrollment and reachability).
+ * See portcullis-agent(8). */
+#include "config.h"
+#include "ag_config.h"
+#include "ag_enroll.h"
+#include "ag_ops.h"
+#include "ag_server.h"
+#include "ag_status.h"
+#include "pc_err.h"
+#include "pc_http.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "Usage: portcullis-agent COMMAND [OPTIONS]\n"
+    "\n"
+    "The Portcullis host agent: answers pam_portcullis.so on a unix socket and talks to the\n"
+    "control plane (portcullisd) over one pinned, persistent TLS connection pool.\n"
+    "\n"
+    "Commands:\n"
+    "  run      serve the agent socket (the daemon; runs in the foreground)\n"
+    "  enroll   enroll this host with an enrollment token and store the host token\n"
+    "  status   show whether this host is enrolled and the control plane is reachable\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     show this help (COMMAND --help shows a command's options)\n"
+    "  -V, --version  show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 usage error. See portcullis-agent(8).\n";
+
+static const char usage_run[] =
+    "Usage: portcullis-agent run [--config FILE]\n"
+    "\n"
+    "Serves the agent socket (default " AG_DEFAULT_SOCKET ") in the foreground, logging to\n"
+    "stderr. Login requests (begin, totp, push, push_wait) are accepted from root only;\n"
+    "status from anyone who can connect. SIGTERM or SIGINT stops it (exit 0).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 after SIGTERM/SIGINT, 1 on a configuration or start-up error,\n"
+    "2 on a usage error.\n";
+
+static const char usage_enroll[] =
+    "Usage: portcullis-agent enroll --token TOKEN [--url URL] [--pin PIN | --cafile FILE]\n"
+    "                               [--hostname NAME] [--force] [--config FILE]\n"
+    "\n"
+    "Trades a one-time enrollment token (from 'portcullis host token') for this host's token\n"
+    "(POST /v1/enroll) and writes it, mode 0600, to the config's host_token_file. Refuses to\n"
+    "replace an existing host token unless --force is given. If the config file does not set\n"
+    "url, or sets neither pin nor cafile, the values used are appended to it (the file is\n"
+    "created if missing).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE    configuration file (default " AG_DEFAULT_CONFIG ")\n"
+    "  -u, --url URL        control plane, https://HOST[:PORT] (default: url from the config)\n"
+    "  -p, --pin PIN        server key pin, sha256//BASE64 (default: pin from the config)\n"
+    "      --cafile FILE    trust this CA file instead of a pin\n"
+    "  -t, --token TOKEN    the enrollment token; '-' reads it from standard input\n"
+    "  -n, --hostname NAME  name to register (default: this machine's host name)\n"
+    "  -f, --force          enroll again, replacing the existing host token\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 enrolled, 1 failure (already enrolled, token refused, network, files),\n"
+    "2 usage error.\n";
+
+static const char usage_status[] =
+    "Usage: portcullis-agent status [--config FILE] [--json]\n"
+    "\n"
+    "Reports whether this host is enrolled (host token file present and readable) and\n"
+    "whether the control plane answers GET /v1/health through the configured pin or CA file\n"
+    "(a wrong pin is reported as \"TLS pin mismatch\"), with the URL and pin in use.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
+    "  -j, --json         print one JSON object instead of text\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 enrolled and reachable, 1 otherwise (also on a configuration error),\n"
+    "2 usage error.\n";
+
+static int usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "portcullis-agent: %s\nRun 'portcullis-agent %s--help' for usage.\n", msg,
+            cmd);
+    return EXIT_USAGE;
+}
+
+static int serve(const struct ag_config *cfg)
+{
+    struct ag_listener l = { .fd = -1 };
+    struct ag_ctx ctx;
+    char err[512] = "", *token = NULL;
+    sigset_t set;
+    int sig_fd = -1, rc = 1, drained = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* Blocked in every thread (threads inherit the mask); read through a signalfd. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+        (sig_fd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+        pc_log(PC_LOG_ERR, "event=fatal error=\"cannot set up signal handling\"");
+        return 1;
+    }
+    if (pc_http_global_init() != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise libcurl\"");
+        goto out;
+    }
+    ag_ctx_init(&ctx, cfg, err, sizeof err);
+    if (ag_listener_open(cfg, &l, err, sizeof err) != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=fatal error=\"%s\"", err);
+        ag_ctx_free(&ctx);
+        pc_http_global_cleanup();
+        goto out;
+    }
+    if (ag_enroll_read_token(cfg->host_token_file, &token, err, sizeof err) != PC_OK)
+        pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
+    pc_free_secret_str(token);
+    pc_log(PC_LOG_INFO, "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
+           "max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld", PC_VERSION, cfg->socket,
+           cfg->url, cfg->pin ? cfg->pin : cfg->cafile, cfg->max_connections, cfg->max_clients,
+           cfg->timeout_ms, cfg->connect_timeout_ms);
+    drained = ag_server_run(cfg, &ctx, &l, sig_fd);
+    if (drained) {
+        ag_ctx_free(&ctx); /* frees the pool: the host token is wiped */
+        pc_http_global_cleanup();
+    }
+    pc_log(PC_LOG_INFO, "event=stop drained=%s", drained ? "yes" : "no");
+    rc = 0;
+out:
+    close(sig_fd);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 } };
+    const char *path = AG_DEFAULT_CONFIG;
+    struct ag_config cfg;
+    char err[1024] = "";
+    int c, rc = 1;
+
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'h')
+            return fputs(usage_run, stdout), 0;
+        else
+            return usage_error("run ", "invalid option");
+    }
+    if (optind != argc)
+        return usage_error("run ", "run takes no arguments");
+    if (ag_config_init(&cfg) != PC_OK)
+        return 1;
+    if (ag_config_load(&cfg, path, 0, err, sizeof err) != PC_OK ||
+        ag_config_require_server(&cfg, err, sizeof err) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        goto out;
+    }
+    pc_log_init("portcullis-agent", cfg.log_level);
+    rc = serve(&cfg);
+out:
+    ag_config_free(&cfg);
+    return rc;
+}
+
+/* Reads the enrollment token from stdin (one line). */
+static char *read_token_stdin(void)
+{
+    char buf[1100];
+    size_t n;
+    char *t;
+
+    if (!fgets(buf, sizeof buf, stdin))
+        return NULL;
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    t = strdup(buf);
+    pc_wipe(buf, sizeof buf);
+    return t;
+}
+
+static int cmd_enroll(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "url", required_argument, NULL, 'u' },
+        { "pin", required_argument, NULL, 'p' }, { "cafile", required_argument, NULL, 'C' },
+        { "token", required_argument, NULL, 't' }, { "hostname", required_argument, NULL, 'n' },
+        { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 } };
+    struct ag_enroll_args a = { .config = AG_DEFAULT_CONFIG };
+    char *token = NULL;
+    int c, rc = EXIT_USAGE;
+
+    while ((c = getopt_long(argc, argv, "+c:u:p:t:n:fh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': a.config = optarg; break;
+        case 'u': a.url = optarg; break;
+        case 'p': a.pin = optarg; break;
+        case 'C': a.cafile = optarg; break;
+        case 'n': a.hostname = optarg; break;
+        case 'f': a.force = 1; break;
+        case 't':
+            pc_free_secret_str(token);
+            token = strcmp(optarg, "-") == 0 ? read_token_stdin() : strdup(optarg);
+            pc_wipe(optarg, strlen(optarg)); /* out of /proc/PID/cmdline */
+            if (!token) {
+                rc = usage_error("enroll ", "cannot read the enrollment token");
+                goto out;
+            }
+            break;
+        case 'h': fputs(usage_enroll, stdout); rc = 0; goto out;
+        default: rc = usage_error("enroll ", "invalid option"); goto out;
+        }
+    }
+    if (optind != argc) {
+        rc = usage_error("enroll ", "enroll takes no arguments");
+        goto out;
+    }
+    if (!token) {
+        rc = usage_error("enroll ", "--token is required");
+        goto out;
+    }
+    if (a.pin && a.cafile) {
+        rc = usage_error("enroll ", "give --pin or --cafile, not both");
+        goto out;
+    }
+    a.token = token;
+    rc = ag_enroll_run(&a) == PC_OK ? 0 : 1;
+out:
+    pc_free_secret_str(token);
+    return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    const char *path = AG_DEFAULT_CONFIG;
+    int c, json = 0, rc;
+
+    while ((c = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'j')
+            json = 1;
+        else if (c == 'h')
+            return fputs(usage_status, stdout), 0;
+        else
+            return usage_error("status ", "invalid option");
+    }
+    if (optind != argc)
+        return usage_error("status ", "status takes no arguments");
+    if (pc_http_global_init() != PC_OK)
+        return 1;
+    rc = ag_status_run(path, json);
+    pc_http_global_cleanup();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    pc_log_init("portcullis-agent", PC_LOG_INFO);
+    if (!cmd)
+        return usage_error("", "missing command (run, enroll, status)");
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
+        return fputs(usage_main, stdout), 0;
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
+        return printf("portcullis-agent %s\n", PC_VERSION), 0;
+    /* Each command parses its own options, with argv[1] as its argv[0]. */
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "enroll") == 0)
+        return cmd_enroll(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc - 1, argv + 1);
+    return usage_error("", "unknown command (run, enroll, status)");
+}

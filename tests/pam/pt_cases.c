@@ -1,0 +1,336 @@
+/* Test cases of tests/unit/test_pam.c: the failure table against a fake agent, then the real
+ * chain (agent → faultproxy → portcullisd), then the log audit. Included from test_pam.c. */
+
+#define CH_TOTP "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\"]}"
+#define CH_BOTH                                                                            \
+    "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\",\"push\"]}"
+#define CH_PUSH "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"push\"]}"
+#define PUSH_47 "{\"ok\":true,\"push_id\":\"p1\",\"match\":\"47\",\"expires_at\":0}"
+#define ALLOW "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"allow\",\"factors\":[]}"
+#define STATE(s) "{\"ok\":true,\"state\":\"" s "\"}"
+#define TOTP(r, why) "{\"ok\":true,\"result\":\"" r "\",\"reason\":\"" why "\"}"
+
+static char fargs[2 * PT_PATH];
+
+static const char *fake(const struct fake_agent *fa, const char *extra)
+{
+    snprintf(fargs, sizeof fargs, "socket=%s %s", fa->path, extra ? extra : "");
+    return fargs;
+}
+
+/* Runs one login against a fresh fake agent; the caller stops it. */
+static struct pt_result fake_run(struct fake_agent *fa, enum fa_mode mode, const char *extra,
+                                 struct pt_conv *cv)
+{
+    fa_start(fa, mode);
+    return pt_pam("alice", fake(fa, extra), cv);
+}
+
+static void expect_failmode(enum fa_mode mode, const char *reply, const char *reason)
+{
+    for (int safe = 0; safe <= 1; safe++) {
+        struct fake_agent fa = { .nreplies = 1, .replies = { reply } };
+        struct pt_result r = fake_run(&fa, mode, safe ? "failmode=safe timeout=3" : "timeout=3",
+                                      NULL);
+        fa_stop(&fa);
+        assert_rc(r, safe ? PAM_SUCCESS : PAM_AUTH_ERR);
+        if (safe) {
+            assert_log_has(r, "failmode=safe: admitting alice without a second factor because");
+            assert_log_has(r, reason);
+        } else {
+            assert_log_has(r, "result=deny");
+        }
+        pt_result_free(&r);
+    }
+}
+
+static void test_fake_begin_fields(void **state)
+{
+    struct fake_agent fa = { .nreplies = 1, .replies = { ALLOW } };
+    struct pt_items it = { .rhost = "192.0.2.7", .tty = "ssh",
+                           .auth_info = "publickey ssh-ed25519-cert-v01@openssh.com AAAAC3Nz" };
+    struct pt_result r;
+
+    (void)state;
+    fa_start(&fa, FA_REPLY);
+    r = pt_pam_items("alice", fake(&fa, NULL), NULL, &it);
+    assert_rc(r, PAM_SUCCESS);
+    assert_log_has(r, "rhost=192.0.2.7");
+    assert_log_has(r, "txid=tx1");
+    assert_log_has(r, "ms=");
+    assert_string_equal(fa_op(&fa, 0), "begin");
+    assert_string_equal(pt_jstr(fa.reqs[0], "user"), "alice");
+    assert_string_equal(pt_jstr(fa.reqs[0], "rhost"), "192.0.2.7");
+    assert_string_equal(pt_jstr(fa.reqs[0], "tty"), "ssh");
+    assert_string_equal(pt_jstr(fa.reqs[0], "auth_info"), it.auth_info);
+    assert_int_equal(strncmp(pt_jstr(fa.reqs[0], "service"), "pctest", 6), 0);
+    pt_result_free(&r);
+    /* sudo-like: no rhost, no tty, no SSH_AUTH_INFO_0 → fields absent, still fine */
+    r = pt_pam("alice", fake(&fa, NULL), NULL);
+    assert_rc(r, PAM_SUCCESS);
+    assert_int_equal(fa.nreqs, 2);
+    assert_null(pt_jstr(fa.reqs[1], "rhost"));
+    assert_null(pt_jstr(fa.reqs[1], "tty"));
+    assert_null(pt_jstr(fa.reqs[1], "auth_info"));
+    assert_log_has(r, "rhost=-");
+    pt_result_free(&r);
+    fa_stop(&fa);
+}
+
+static void test_fake_actions(void **state)
+{
+    static const struct {
+        const char *reply;
+        int secure, safe;
+    } t[] = {
+        { "{\"ok\":true,\"txid\":\"a\",\"action\":\"ignore\",\"reason\":\"exempt\"}", PAM_IGNORE,
+          PAM_IGNORE },
+        { "{\"ok\":true,\"txid\":\"a\",\"action\":\"deny\",\"reason\":\"unknown_user\"}",
+          PAM_AUTH_ERR, PAM_AUTH_ERR },
+        { "{\"ok\":true,\"txid\":\"a\",\"action\":\"maybe\"}", PAM_AUTH_ERR, PAM_SUCCESS },
+        { "{\"ok\":true,\"action\":\"challenge\",\"factors\":[\"totp\"]}", PAM_AUTH_ERR,
+          PAM_SUCCESS }, /* no txid: malformed */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        for (int safe = 0; safe <= 1; safe++) {
+            struct fake_agent fa = { .nreplies = 1, .replies = { t[i].reply } };
+            struct pt_items direct = { .direct = 1 };
+            fa_start(&fa, FA_REPLY);
+            struct pt_result r = pt_pam_items("alice", fake(&fa, safe ? "failmode=safe" : ""),
+                                              NULL, &direct);
+            if (r.rc != (safe ? t[i].safe : t[i].secure))
+                fail_msg("reply %s safe=%d gave %d; log:\n%s", t[i].reply, safe, r.rc, r.log);
+            pt_result_free(&r);
+            /* through the stack too: a lone PAM_IGNORE becomes PAM_PERM_DENIED, never success */
+            r = pt_pam("alice", fake(&fa, safe ? "failmode=safe" : ""), NULL);
+            fa_stop(&fa);
+            if (t[i].secure == PAM_IGNORE)
+                assert_rc(r, PAM_PERM_DENIED);
+            pt_result_free(&r);
+        }
+}
+
+static void test_fake_error_table(void **state)
+{
+    static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server", "busy" };
+    static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
+                                        "forbidden", "no_such_code" };
+    char reply[160];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof failmode / sizeof failmode[0]; i++) {
+        snprintf(reply, sizeof reply, "{\"ok\":false,\"error\":\"%s\",\"message\":\"m\"}",
+                 failmode[i]);
+        expect_failmode(FA_REPLY, reply, failmode[i]);
+    }
+    for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
+        for (int safe = 0; safe <= 1; safe++) {
+            struct fake_agent fa = { .nreplies = 1, .replies = { reply } };
+            snprintf(reply, sizeof reply, "{\"ok\":false,\"error\":\"%s\"}", deny[i]);
+            struct pt_result r = fake_run(&fa, FA_REPLY, safe ? "failmode=safe" : "", NULL);
+            fa_stop(&fa);
+            if (r.rc != PAM_AUTH_ERR)
+                fail_msg("error %s safe=%d gave %d; log:\n%s", deny[i], safe, r.rc, r.log);
+            assert_null(strstr(r.log, "admitting"));
+            pt_result_free(&r);
+        }
+}
+
+static void test_fake_tls_midflow_denies(void **state)
+{
+    struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, "{\"ok\":false,\"error\":\"tls\"}" } };
+    struct pt_conv cv = { .answers = { "135790" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    snprintf(pt_typed[pt_ntyped++], 12, "135790");
+    r = fake_run(&fa, FA_REPLY, "failmode=safe", &cv);
+    fa_stop(&fa);
+    assert_rc(r, PAM_AUTH_ERR);
+    pt_result_free(&r);
+}
+
+static void test_fake_malformed_frames(void **state)
+{
+    (void)state;
+    expect_failmode(FA_GARBAGE, ALLOW, "agent_malformed");
+    expect_failmode(FA_NOTOBJ, ALLOW, "agent_malformed");
+    expect_failmode(FA_TOOBIG, ALLOW, "agent_malformed");
+    expect_failmode(FA_CLOSE, ALLOW, "agent_closed");
+    expect_failmode(FA_REPLY, "{\"hello\":1}", "agent_malformed");
+    expect_failmode(FA_REPLY, "{\"ok\":\"yes\"}", "agent_malformed");
+}
+
+static void test_fake_hang_timeout_option(void **state)
+{
+    for (int safe = 0; safe <= 1; safe++) {
+        struct fake_agent fa = { .nreplies = 1, .replies = { ALLOW } };
+        struct pt_result r = fake_run(&fa, FA_HANG, safe ? "timeout=2 failmode=safe" : "timeout=2",
+                                      NULL);
+        fa_stop(&fa);
+        (void)state;
+        assert_rc(r, safe ? PAM_SUCCESS : PAM_AUTH_ERR);
+        if (r.ms < 1800 || r.ms > 4000)
+            fail_msg("timeout=2 took %ld ms", r.ms);
+        assert_log_has(r, "agent_timeout");
+        pt_result_free(&r);
+    }
+}
+
+static void test_socket_missing_and_refused(void **state)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char path[PT_PATH], args[2 * PT_PATH];
+    int fd;
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/refusing.sock", E.root);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0); /* bound, never listening: ECONNREFUSED */
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (int which = 0; which < 2; which++)
+        for (int safe = 0; safe <= 1; safe++) {
+            snprintf(args, sizeof args, "socket=%s%s", which ? path : "/nonexistent/agent.sock",
+                     safe ? " failmode=safe" : "");
+            struct pt_result r = pt_pam("alice", args, NULL);
+            assert_rc(r, safe ? PAM_SUCCESS : PAM_AUTH_ERR);
+            assert_log_has(r, which ? "agent_refused" : "agent_socket_missing");
+            if (safe)
+                assert_log_has(r, "failmode=safe: admitting alice without a second factor");
+            pt_result_free(&r);
+        }
+    close(fd);
+    unlink(path);
+}
+
+static void test_fake_totp_retries(void **state)
+{
+    (void)state;
+    for (int tries = 2; tries <= 3; tries++) {
+        struct fake_agent fa = { .nreplies = 4, .replies = { CH_TOTP, TOTP("deny", "wrong_code"),
+                                                             TOTP("deny", "replayed"),
+                                                             TOTP("allow", "ok") } };
+        struct pt_conv cv = { .answers = { "123456", "234567", "34567890" }, .nanswers = 3 };
+        char args[32];
+        snprintf(args, sizeof args, "tries=%d", tries);
+        for (int i = 0; i < 3; i++)
+            snprintf(pt_typed[pt_ntyped++], 12, "%s", cv.answers[i]);
+        struct pt_result r = fake_run(&fa, FA_REPLY, args, &cv);
+        assert_rc(r, tries == 3 ? PAM_SUCCESS : PAM_MAXTRIES);
+        assert_int_equal(cv.nprompts, tries);
+        assert_int_equal(cv.echo_on, 0);
+        assert_string_equal(cv.prompts[0], "Verification code: ");
+        for (int i = 1; i <= tries; i++) {
+            assert_string_equal(fa_op(&fa, i), "totp");
+            assert_string_equal(pt_jstr(fa.reqs[i], "code"), cv.answers[i - 1]);
+            assert_string_equal(pt_jstr(fa.reqs[i], "txid"), "tx1");
+        }
+        fa_stop(&fa);
+        pt_result_free(&r);
+    }
+}
+
+static void test_fake_malformed_code_not_sent(void **state)
+{
+    struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("allow", "ok") } };
+    struct pt_conv cv = { .answers = { "abcdef", "12345", "" }, .nanswers = 3 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_REPLY, NULL, &cv);
+    assert_rc(r, PAM_MAXTRIES);
+    assert_int_equal(fa.nreqs, 1);
+    fa_stop(&fa);
+    pt_result_free(&r);
+}
+
+static void test_fake_push_flows(void **state)
+{
+    static const struct {
+        const char *extra, *r0, *r3, *answer;
+        int rc, push_sent;
+    } t[] = {
+        { "", CH_BOTH, STATE("approved"), "", PAM_SUCCESS, 1 },
+        { "", CH_BOTH, STATE("denied"), "", PAM_AUTH_ERR, 1 },
+        { "", CH_BOTH, STATE("expired"), "", PAM_AUTH_ERR, 1 },
+        { "", CH_PUSH, STATE("approved"), "anything", PAM_SUCCESS, 1 },
+        { "push=off", CH_PUSH, STATE("approved"), "", PAM_AUTH_ERR, 0 },
+        { "", CH_BOTH, STATE("bogus"), "", PAM_AUTH_ERR, 1 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        struct fake_agent fa = { .nreplies = 4,
+                                 .replies = { t[i].r0, PUSH_47, STATE("pending"), t[i].r3 } };
+        struct pt_conv cv = { .answers = { t[i].answer }, .nanswers = 1 };
+        struct pt_result r = fake_run(&fa, FA_REPLY, t[i].extra, &cv);
+        if (r.rc != t[i].rc)
+            fail_msg("case %zu gave %d; log:\n%s", i, r.rc, r.log);
+        if (t[i].push_sent) {
+            assert_int_equal(cv.nprompts, 1);
+            assert_int_equal(cv.echo_on, 0);
+            assert_string_equal(cv.match, "47");
+            assert_non_null(strstr(cv.prompts[0], "Push sent. Enter 47 on your device"));
+            assert_true((strstr(cv.prompts[0], "or type a code") != NULL) ==
+                        (strcmp(t[i].r0, CH_BOTH) == 0));
+            assert_string_equal(fa_op(&fa, 1), "push");
+            assert_string_equal(fa_op(&fa, 2), "push_wait");
+            assert_string_equal(pt_jstr(fa.reqs[2], "push_id"), "p1");
+            int w = json_object_get_int(json_object_object_get(fa.reqs[2], "wait"));
+            assert_true(w >= 1 && w <= 10);
+            assert_int_equal(fa.nreqs, 4);
+        } else {
+            assert_int_equal(cv.nprompts, 0);
+            assert_int_equal(fa.nreqs, 1);
+        }
+        fa_stop(&fa);
+        pt_result_free(&r);
+    }
+}
+
+static void test_fake_push_off_uses_code(void **state)
+{
+    struct fake_agent fa = { .nreplies = 2, .replies = { CH_BOTH, TOTP("allow", "ok") } };
+    struct pt_conv cv = { .answers = { "246801" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    snprintf(pt_typed[pt_ntyped++], 12, "246801");
+    r = fake_run(&fa, FA_REPLY, "push=off debug", &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_string_equal(cv.prompts[0], "Verification code: ");
+    assert_string_equal(fa_op(&fa, 1), "totp");
+    fa_stop(&fa);
+    pt_result_free(&r);
+}
+
+static void test_fake_push_deadline(void **state)
+{
+    struct fake_agent fa = { .nreplies = 3, .replies = { CH_PUSH, PUSH_47, STATE("pending") } };
+    struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_REPLY, "timeout=3 failmode=safe", &cv);
+    fa_stop(&fa);
+    assert_rc(r, PAM_AUTH_ERR); /* a push nobody approved is not an outage */
+    assert_true(r.ms < 4500);
+    assert_log_has(r, "push_timeout");
+    pt_result_free(&r);
+}
+
+#include "pt_real.c"
+
+#define PT_CASES                                                                           \
+    cmocka_unit_test(test_fake_begin_fields), cmocka_unit_test(test_fake_actions),          \
+        cmocka_unit_test(test_fake_error_table), cmocka_unit_test(test_fake_tls_midflow_denies), \
+        cmocka_unit_test(test_fake_malformed_frames),                                      \
+        cmocka_unit_test(test_fake_hang_timeout_option),                                   \
+        cmocka_unit_test(test_socket_missing_and_refused),                                 \
+        cmocka_unit_test(test_fake_totp_retries),                                          \
+        cmocka_unit_test(test_fake_malformed_code_not_sent),                               \
+        cmocka_unit_test(test_fake_push_flows), cmocka_unit_test(test_fake_push_off_uses_code), \
+        cmocka_unit_test(test_fake_push_deadline), PT_REAL_CASES,                          \
+        cmocka_unit_test(test_no_secret_in_logs)

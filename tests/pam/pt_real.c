@@ -1,0 +1,287 @@
+/* Real-chain cases: pam_portcullis.so → portcullis-agent → faultproxy.py → portcullisd.
+ * Each case makes its own user (a code used once stays used). Included from pt_cases.c. */
+
+static void mk_user(struct pt_user *u, const char *groups, int push)
+{
+    if (pt_user_create(u, "pt", groups, push, 1) != 0)
+        fail_msg("could not create a user through the API");
+}
+
+static void test_real_right_code(void **state)
+{
+    struct pt_user u;
+    struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 0);
+    r = pt_pam(u.name, real(NULL), &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_int_equal(cv.nprompts, 1);
+    assert_int_equal(cv.echo_on, 0);
+    assert_string_equal(cv.prompts[0], "Verification code: ");
+    assert_log_has(r, "result=allow reason=totp");
+    pt_result_free(&r);
+}
+
+static void test_real_wrong_codes_maxtries(void **state)
+{
+    struct pt_user u;
+    struct pt_conv cv = { .user = &u, .answers = { "@wrong", "@wrong", "@wrong", "@code" },
+                          .nanswers = 4 };
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 0);
+    r = pt_pam(u.name, real("tries=3"), &cv);
+    assert_rc(r, PAM_MAXTRIES);
+    assert_int_equal(cv.nprompts, 3);
+    assert_log_has(r, "reason=maxtries");
+    pt_result_free(&r);
+}
+
+static void test_real_wrong_then_right(void **state)
+{
+    struct pt_user u;
+    struct pt_conv cv = { .user = &u, .answers = { "@wrong", "@code" }, .nanswers = 2 };
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 0);
+    r = pt_pam(u.name, real(NULL), &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_int_equal(cv.nprompts, 2);
+    pt_result_free(&r);
+}
+
+static void test_real_replay_refused(void **state)
+{
+    struct pt_user u;
+    struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+    struct pt_conv again = { .user = &u, .answers = { "@last" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 0);
+    r = pt_pam(u.name, real(NULL), &cv);
+    assert_rc(r, PAM_SUCCESS);
+    pt_result_free(&r);
+    snprintf(again.last, sizeof again.last, "%s", cv.last);
+    r = pt_pam(u.name, real("tries=1"), &again);
+    assert_rc(r, PAM_MAXTRIES);
+    assert_log_has(r, "reason=replayed");
+    pt_result_free(&r);
+}
+
+static void test_real_exempt_ignore(void **state)
+{
+    struct pt_user u;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, "[\"exempt\"]", 0);
+    for (int safe = 0; safe <= 1; safe++) {
+        struct pt_conv cv = { .user = &u };
+        struct pt_items direct = { .direct = 1 };
+        struct pt_result r = pt_pam_items(u.name, real(safe ? "failmode=safe" : NULL), &cv,
+                                          &direct);
+        assert_rc(r, PAM_IGNORE);
+        assert_log_has(r, "result=ignore");
+        assert_int_equal(cv.nprompts, 0);
+        pt_result_free(&r);
+    }
+}
+
+static void test_real_unknown_and_disabled(void **state)
+{
+    struct pt_user u;
+    char path[128];
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    r = pt_pam("nosuchuser_pt", real("failmode=safe"), NULL);
+    assert_rc(r, PAM_AUTH_ERR);
+    assert_log_has(r, "reason=unknown_user");
+    pt_result_free(&r);
+    mk_user(&u, NULL, 0);
+    snprintf(path, sizeof path, "/v1/users/%s", u.name);
+    assert_int_equal(pt_api("PATCH", path, "{\"enabled\":false}", 1, NULL), 200);
+    r = pt_pam(u.name, real("failmode=safe"), NULL);
+    assert_rc(r, PAM_AUTH_ERR);
+    assert_log_has(r, "reason=disabled");
+    pt_result_free(&r);
+}
+
+static void test_real_push(void **state)
+{
+    static const struct {
+        enum pt_push_action act;
+        const char *answer;
+        int rc;
+    } t[] = {
+        { PT_PUSH_APPROVE, "", PAM_SUCCESS },
+        { PT_PUSH_WRONG_MATCH, "", PAM_AUTH_ERR },
+        { PT_PUSH_DENY, "", PAM_AUTH_ERR },
+        { PT_PUSH_NONE, "@code", PAM_SUCCESS }, /* a typed code instead of the push */
+    };
+
+    (void)state;
+    NEED_AGENT();
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        struct pt_user u;
+        mk_user(&u, NULL, 1);
+        struct pt_conv cv = { .user = &u, .answers = { t[i].answer }, .nanswers = 1,
+                              .push = t[i].act };
+        struct pt_result r = pt_pam(u.name, real(NULL), &cv);
+        if (r.rc != t[i].rc)
+            fail_msg("push case %zu gave %d; prompt '%s'; log:\n%s", i, r.rc, cv.prompts[0], r.log);
+        assert_int_equal(cv.echo_on, 0);
+        assert_true(cv.match[0] != '\0');
+        assert_non_null(strstr(cv.prompts[0], "on your device"));
+        if (t[i].act != PT_PUSH_NONE)
+            assert_int_equal(cv.approve_status, 200);
+        pt_result_free(&r);
+    }
+}
+
+static void test_real_push_off(void **state)
+{
+    struct pt_user u;
+    struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 1);
+    r = pt_pam(u.name, real("push=off"), &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_string_equal(cv.prompts[0], "Verification code: ");
+    pt_result_free(&r);
+}
+
+/* The failure table through the real agent: proxy modes between agent and control plane. */
+static void test_real_failure_table(void **state)
+{
+    static const struct {
+        const char *mode;
+        int secure, safe;
+    } t[] = {
+        { "dead", PAM_AUTH_ERR, PAM_SUCCESS },    { "hang", PAM_AUTH_ERR, PAM_SUCCESS },
+        { "garbage", PAM_AUTH_ERR, PAM_SUCCESS }, { "wrongkey", PAM_AUTH_ERR, PAM_AUTH_ERR },
+        { "slow 1", PAM_SUCCESS, PAM_SUCCESS },
+    };
+
+    (void)state;
+    NEED_AGENT();
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        pt_set_mode(t[i].mode);
+        for (int safe = 0; safe <= 1; safe++) {
+            struct pt_user u;
+            mk_user(&u, NULL, 0);
+            struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+            struct pt_result r = pt_pam(u.name, real(safe ? "failmode=safe timeout=10"
+                                                          : "timeout=10"), &cv);
+            int want = safe ? t[i].safe : t[i].secure;
+            if (r.rc != want) {
+                pt_set_mode("pass");
+                fail_msg("mode %s safe=%d gave %d, want %d; log:\n%s", t[i].mode, safe, r.rc,
+                         want, r.log);
+            }
+            if (safe && want == PAM_SUCCESS && strcmp(t[i].mode, "slow 1") != 0)
+                assert_log_has(r, "failmode=safe: admitting");
+            if (strcmp(t[i].mode, "wrongkey") == 0)
+                assert_null(strstr(r.log, "admitting"));
+            pt_result_free(&r);
+        }
+    }
+    pt_set_mode("pass");
+}
+
+/* A control plane that accepts and resets is "unreachable" (docs/AGENT-PROTOCOL.md), so the
+ * failmode decides — not "tls", which would deny under failmode=safe. */
+static void test_real_reset_is_failmode(void **state)
+{
+    (void)state;
+    NEED_AGENT();
+    pt_set_mode("reset");
+    for (int i = 0; i < 3; i++) {
+        struct pt_user u;
+        mk_user(&u, NULL, 0);
+        struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+        struct pt_result r = pt_pam(u.name, real("failmode=safe timeout=10"), &cv);
+        if (r.rc != PAM_SUCCESS) {
+            pt_set_mode("pass");
+            fail_msg("reset, failmode=safe, try %d gave %d (the agent said: %s)", i, r.rc,
+                     strstr(r.log, "reason=") ? strstr(r.log, "reason=") : "?");
+        }
+        pt_result_free(&r);
+    }
+    pt_set_mode("pass");
+}
+
+static void test_real_timeout_option(void **state)
+{
+    struct pt_user u;
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    mk_user(&u, NULL, 0);
+    pt_set_mode("hang");
+    r = pt_pam(u.name, real("timeout=2"), NULL);
+    pt_set_mode("pass");
+    assert_rc(r, PAM_AUTH_ERR);
+    if (r.ms < 1500 || r.ms > 3800)
+        fail_msg("timeout=2 took %ld ms; log:\n%s", r.ms, r.log);
+    pt_result_free(&r);
+    /* and the chain works again */
+    struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
+    r = pt_pam(u.name, real("debug"), &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_log_has(r, "debug:");
+    pt_result_free(&r);
+}
+
+/* Nothing typed, and no token, in anything the module logged during the whole run. */
+static void test_no_secret_in_logs(void **state)
+{
+    char *all = pt_read_file(E.log_all, NULL), *hdr;
+    int results = 0;
+
+    (void)state;
+    assert_non_null(all);
+    for (const char *p = all; (p = strstr(p, "result=")); p++)
+        results++;
+    assert_true(results > 10); /* the capture works: the module's lines are in there */
+    assert_true(pt_ntyped > 5);
+    for (int i = 0; i < pt_ntyped; i++)
+        if (strstr(all, pt_typed[i]))
+            fail_msg("typed code %s appears in the module's log (%s)", pt_typed[i], E.log_all);
+    if (E.host_token[0] && strstr(all, E.host_token))
+        fail_msg("the host token appears in the module's log");
+    hdr = pt_read_file(E.admin_hdr, NULL);
+    if (hdr) {
+        char *tok = strstr(hdr, "Bearer ");
+        if (tok) {
+            tok += 7;
+            tok[strcspn(tok, "\n")] = '\0';
+            if (strstr(all, tok))
+                fail_msg("the admin token appears in the module's log");
+        }
+        free(hdr);
+    }
+    free(all);
+}
+
+#define PT_REAL_CASES                                                                      \
+    cmocka_unit_test(test_real_right_code), cmocka_unit_test(test_real_wrong_codes_maxtries), \
+        cmocka_unit_test(test_real_wrong_then_right), cmocka_unit_test(test_real_replay_refused), \
+        cmocka_unit_test(test_real_exempt_ignore), cmocka_unit_test(test_real_unknown_and_disabled), \
+        cmocka_unit_test(test_real_push), cmocka_unit_test(test_real_push_off),            \
+        cmocka_unit_test(test_real_failure_table), cmocka_unit_test(test_real_reset_is_failmode), \
+        cmocka_unit_test(test_real_timeout_option)

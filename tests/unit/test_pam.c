@@ -1,0 +1,192 @@
+/* Tests for pam_portcullis.so, driven through pam_wrapper + libpamtest (no /etc/pam.d edits).
+ *
+ * Group setup starts the real chain: portcullisd (temp data dir, loopback, --exempt-group
+ * exempt) ← tests/faultproxy.py ← portcullis-agent (enrolled through the API) ← the module.
+ * A fake agent (tests/pam/pt_pam.c) covers the failure table frame by frame.
+ *
+ * Environment: PC_BUILD_DIR (default: derived from this program's path), PC_SRC_DIR (default:
+ * abs_top_srcdir of the build's Makefile). The program re-executes itself with
+ * LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=TMP/services and
+ * PAM_WRAPPER_DEBUGLEVEL=4, which makes pam_wrapper print the module's pam_syslog lines on
+ * stderr, where each run captures them (that is how "no code in the log" is checked). */
+#include "config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../pam/pt_harness.c"
+#include "../pam/pt_pam.c"
+
+#define NEED_AGENT()                                                                       \
+    do {                                                                                   \
+        if (!E.have_agent) {                                                               \
+            fprintf(stderr, "skipped: %s\n", E.why_no_agent);                              \
+            skip();                                                                        \
+        }                                                                                  \
+    } while (0)
+
+static char args_buf[2 * PT_PATH];
+
+/* "socket=<real agent socket> " + extra */
+static const char *real(const char *extra)
+{
+    snprintf(args_buf, sizeof args_buf, "socket=%s %s", E.agent_sock, extra ? extra : "");
+    return args_buf;
+}
+
+/* ---- the built object ------------------------------------------------------------------ */
+
+static void test_exports_only_pam_sm(void **state)
+{
+    char cmd[PT_PATH + 64], line[512];
+    int n = 0, auth = 0;
+    FILE *p;
+
+    (void)state;
+    snprintf(cmd, sizeof cmd, "env -u LD_PRELOAD nm -D --defined-only '%s'", E.module);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof line, p)) {
+        char *sym = strrchr(line, ' ');
+        sym = sym ? sym + 1 : line;
+        sym[strcspn(sym, "\n")] = '\0';
+        if (strncmp(sym, "pam_sm_", 7) != 0)
+            fail_msg("exported symbol that is not pam_sm_*: %s", sym);
+        auth += strcmp(sym, "pam_sm_authenticate") == 0 || strcmp(sym, "pam_sm_setcred") == 0;
+        n++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(auth, 2);
+    assert_int_equal(n, 2);
+}
+
+static void test_links_no_tls_http_db(void **state)
+{
+    static const char *const allowed[] = { "libpam.so.", "libjson-c.so.", "libc.so.",
+                                           "ld-linux", NULL };
+    char cmd[PT_PATH + 64], line[512];
+    int n = 0;
+    FILE *p;
+
+    (void)state;
+    snprintf(cmd, sizeof cmd, "env -u LD_PRELOAD readelf -d '%s'", E.module);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof line, p)) {
+        char *lib = strstr(line, "Shared library: [");
+        int ok = 0;
+        if (!lib)
+            continue;
+        lib += 17;
+        lib[strcspn(lib, "]")] = '\0';
+        for (int i = 0; allowed[i]; i++)
+            ok |= strncmp(lib, allowed[i], strlen(allowed[i])) == 0;
+        if (!ok || strstr(lib, "ssl") || strstr(lib, "crypto") || strstr(lib, "curl") ||
+            strstr(lib, "sqlite") || strstr(lib, "oath"))
+            fail_msg("pam_portcullis.so needs %s", lib);
+        n++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_true(n >= 2);
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+static void test_bad_options_deny(void **state)
+{
+    static const char *const bad[] = {
+        "bogus",           "failmode=open",  "failmode=",     "failmode",      "tries=0",
+        "tries=11",        "tries=3x",       "tries=-1",      "tries= 3",      "push=on",
+        "timeout=0",       "timeout=601",    "timeout=abc",   "socket=relative/x.sock",
+        "debug=1",         "tries=3 tries=3", "socket=",      "Timeout=5",
+        "socket=/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
+    };
+    char args[1024];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* failmode=safe and a missing agent: a config error must still deny, never admit */
+        snprintf(args, sizeof args, "failmode=safe socket=%s/none.sock %s", E.root, bad[i]);
+        struct pt_result r = pt_pam("alice", args, NULL);
+        if (r.rc != PAM_AUTH_ERR)
+            fail_msg("option '%s' gave %d, not PAM_AUTH_ERR; log:\n%s", bad[i], r.rc, r.log);
+        assert_log_has(r, "configuration error");
+        pt_result_free(&r);
+        /* and the bad option first: all options are parsed before anything happens */
+        snprintf(args, sizeof args, "%s failmode=safe socket=%s/none.sock", bad[i], E.root);
+        r = pt_pam("alice", args, NULL);
+        if (r.rc != PAM_AUTH_ERR)
+            fail_msg("option '%s' (first) gave %d; log:\n%s", bad[i], r.rc, r.log);
+        pt_result_free(&r);
+    }
+}
+
+static void test_good_options_accepted(void **state)
+{
+    struct fake_agent fa = { .nreplies = 1, .replies = { "{\"ok\":true,\"txid\":\"t1\","
+                                                         "\"action\":\"allow\",\"factors\":[]}" } };
+    static const char *const good[] = { "", "failmode=secure", "failmode=safe", "tries=1",
+                                        "tries=10", "push=auto", "push=off", "timeout=1",
+                                        "timeout=600", "debug",
+                                        "failmode=safe tries=2 push=off timeout=5 debug" };
+    char args[1024];
+
+    (void)state;
+    fa_start(&fa, FA_REPLY);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(args, sizeof args, "socket=%s %s", fa.path, good[i]);
+        struct pt_result r = pt_pam("alice", args, NULL);
+        if (r.rc != PAM_SUCCESS)
+            fail_msg("options '%s' gave %d; log:\n%s", good[i], r.rc, r.log);
+        pt_result_free(&r);
+    }
+    fa_stop(&fa);
+}
+
+static void test_debug_option_logs_more(void **state)
+{
+    struct fake_agent fa = { .nreplies = 1, .replies = { "{\"ok\":true,\"txid\":\"t1\","
+                                                         "\"action\":\"allow\",\"factors\":[]}" } };
+    char args[1024];
+    struct pt_result r;
+
+    (void)state;
+    fa_start(&fa, FA_REPLY);
+    snprintf(args, sizeof args, "socket=%s", fa.path);
+    r = pt_pam("alice", args, NULL);
+    assert_rc(r, PAM_SUCCESS);
+    assert_null(strstr(r.log, "debug:"));
+    assert_log_has(r, "user=alice");
+    assert_log_has(r, "result=allow");
+    pt_result_free(&r);
+    snprintf(args, sizeof args, "socket=%s debug", fa.path);
+    r = pt_pam("alice", args, NULL);
+    assert_rc(r, PAM_SUCCESS);
+    assert_log_has(r, "debug: socket=");
+    assert_log_has(r, "debug: begin action=allow");
+    pt_result_free(&r);
+    fa_stop(&fa);
+}
+
+#include "../pam/pt_cases.c"
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exports_only_pam_sm),
+        cmocka_unit_test(test_links_no_tls_http_db),
+        cmocka_unit_test(test_bad_options_deny),
+        cmocka_unit_test(test_good_options_accepted),
+        cmocka_unit_test(test_debug_option_logs_more),
+        PT_CASES
+    };
+
+    (void)argc;
+    pt_prepare(argv);
+    pt_libpam_load();
+    return cmocka_run_group_tests_name("pam_portcullis", tests, pt_group_setup,
+                                       pt_group_teardown);
+}

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -252,6 +253,19 @@ static int is_tls_error(CURLcode cc)
     }
 }
 
+/* A handshake that the peer cut (reset, or EOF before it finished) is the network failing,
+ * not TLS refusing an identity: it follows failmode like a refused connection would. Anything
+ * the TLS layer itself rejected (pin, certificate, protocol garbage, alerts) stays PC_ERR_TLS. */
+static int handshake_cut(pc_http *h, const char *detail)
+{
+    long oserr = 0;
+
+    curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &oserr);
+    if (oserr == ECONNRESET || oserr == EPIPE || oserr == ECONNABORTED)
+        return 1;
+    return strstr(detail, "SSL_ERROR_SYSCALL") != NULL || strstr(detail, "unexpected eof") != NULL;
+}
+
 /* Maps a failed transfer to a PC_ERR_* and a sentence naming the URL (never the token). */
 static int map_curl_error(pc_http *h, CURLcode cc, const struct reply_buf *b, const char *url,
                           char *err, size_t errsz)
@@ -260,6 +274,9 @@ static int map_curl_error(pc_http *h, CURLcode cc, const struct reply_buf *b, co
 
     if (cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
         return fail(err, errsz, PC_ERR_TLS, "the TLS key of %s does not match the pin", h->base_url);
+    if (cc == CURLE_SSL_CONNECT_ERROR && handshake_cut(h, detail))
+        return fail(err, errsz, PC_ERR_NET, "%s closed or reset the connection during the TLS "
+                    "handshake (%s)", h->base_url, detail);
     if (is_tls_error(cc))
         return fail(err, errsz, PC_ERR_TLS, "TLS with %s failed (%s)", h->base_url, detail);
     if (cc == CURLE_OPERATION_TIMEDOUT)

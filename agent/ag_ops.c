@@ -116,6 +116,8 @@ static int one_of(const char *s, const char *const *set)
 
 static json_object *bad_request(const char *msg)
 {
+    /* The message names a field or a rule, never a value: safe to log. */
+    pc_log(PC_LOG_WARN, "event=request_refused error=bad_request message=\"%s\"", msg);
     return ag_ops_error("bad_request", msg);
 }
 
@@ -221,7 +223,7 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         pc_json_get_str(req, "rhost", 0, 255, &rhost, &je) != PC_OK ||
         pc_json_get_str(req, "service", 0, 64, &service, &je) != PC_OK ||
         pc_json_get_str(req, "tty", 0, 64, &tty, &je) != PC_OK ||
-        pc_json_get_str(req, "auth_info", 0, 16384, &info, &je) != PC_OK)
+        pc_json_get_text(req, "auth_info", 0, 16384, &info, &je) != PC_OK)
         return bad_request(je.message);
     if (!*user)
         return bad_request("field 'user' is empty");

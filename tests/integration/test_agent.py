@@ -211,8 +211,10 @@ def call(s, obj):
 def login_totp(agent, user, code):
     """begin + totp on one connection, as pam_portcullis does; returns (begin, totp) replies."""
     with agent.connect() as s:
+        # auth_info exactly as sshd puts SSH_AUTH_INFO_0 in the PAM environment: one method per
+        # line, ending in a newline (the agent must accept multi-line text here).
         b = call(s, {"op": "begin", "user": user, "rhost": "127.0.0.1", "service": "sshd",
-                     "tty": "ssh"})
+                     "tty": "ssh", "auth_info": "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE\n"})
         assert b.get("ok") is True and b["action"] == "challenge", b
         t = call(s, {"op": "totp", "txid": b["txid"], "code": code})
         return b, t

@@ -6,7 +6,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
-  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux"
+  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux sudo"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -42,7 +42,8 @@ PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2
 sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
 add_counts "$out" integration
 
-for suite in "$src"/tests/e2e/run.sh; do
+# Every other suite: tests/<name>/run.sh prints one line per test and "N passed, N failed".
+for suite in "$src"/tests/*/run.sh; do
   [ -x "$suite" ] || continue
   PC_BUILD_DIR="$build" "$suite" >"$out" 2>&1
   sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'

@@ -19,7 +19,8 @@ static const struct {
 } agent_errors[] = {
     { "unreachable", PM_OUT_FAILMODE }, { "timeout", PM_OUT_FAILMODE },
     { "garbage", PM_OUT_FAILMODE },     { "server", PM_OUT_FAILMODE },
-    { "busy", PM_OUT_FAILMODE },        { "tls", PM_OUT_DENY },
+    /* busy: the agent is up but at its limit; local capacity, not the network: deny */
+    { "busy", PM_OUT_DENY },            { "tls", PM_OUT_DENY },
     { "not_enrolled", PM_OUT_DENY },    { "rejected", PM_OUT_DENY },
     { "bad_request", PM_OUT_DENY },     { "forbidden", PM_OUT_DENY },
 };
@@ -49,6 +50,7 @@ int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,
     size_t n = strlen(path);
 
     a->fd = -1;
+    a->full_ms = deadline_ms - pc_now_ms();
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     if (n >= sizeof sa.sun_path) {
@@ -79,7 +81,10 @@ int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,
                 nanosleep(&ts, NULL);
                 continue;
             }
+            /* the agent is alive but its backlog stays full: capacity, not absence */
             *reason = "agent_busy";
+            pm_agent_close(a);
+            return PM_OUT_DENY;
         } else if (errno == ENOENT) {
             *reason = "agent_socket_missing";
         } else if (errno == ECONNREFUSED) {
@@ -115,6 +120,7 @@ int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms,
                   json_object **reply, const char **reason)
 {
     json_object *r = NULL, *ok = NULL;
+    int64_t budget = deadline_ms - pc_now_ms();
     int rc, out;
 
     *reply = NULL;
@@ -123,13 +129,29 @@ int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms,
         return PM_OUT_FAILMODE;
     }
     rc = pc_frame_write(a->fd, req, deadline_ms);
+    if (rc == PC_ERR_TOOBIG) {
+        pm_agent_close(a);
+        *reason = "module_error"; /* our own request is over the frame limit: not the agent */
+        return PM_OUT_DENY;
+    }
     if (rc == PC_OK)
         rc = pc_frame_read(a->fd, deadline_ms, &r);
     if (rc != PC_OK) {
+        pm_agent_close(a); /* the stream is out of step now */
+        if (rc == PC_ERR_TIMEOUT &&
+            budget < (a->full_ms < PM_AGENT_FAIR_MS ? a->full_ms : PM_AGENT_FAIR_MS)) {
+            /* The user spent the login's time at the prompt; a slow answer then must not
+             * turn into a failmode=safe admission. */
+            *reason = "deadline";
+            return PM_OUT_DENY;
+        }
+        if (rc == PC_ERR_NOMEM) {
+            *reason = "module_error"; /* our own memory: not the agent being down */
+            return PM_OUT_DENY;
+        }
         *reason = rc == PC_ERR_TIMEOUT ? "agent_timeout"
                   : rc == PC_ERR_IO    ? "agent_closed"
                                        : "agent_malformed";
-        pm_agent_close(a); /* the stream is out of step now */
         return PM_OUT_FAILMODE;
     }
     if (!json_object_object_get_ex(r, "ok", &ok) || !json_object_is_type(ok, json_type_boolean)) {

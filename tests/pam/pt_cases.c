@@ -114,9 +114,10 @@ static void test_fake_actions(void **state)
 
 static void test_fake_error_table(void **state)
 {
-    static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server", "busy" };
+    static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server" };
+    /* busy: the agent is up and answering, only at its limit; that is not "down" */
     static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
-                                        "forbidden", "no_such_code" };
+                                        "forbidden", "busy", "no_such_code" };
     char reply[160];
 
     (void)state;
@@ -161,6 +162,26 @@ static void test_fake_malformed_frames(void **state)
     expect_failmode(FA_CLOSE, ALLOW, "agent_closed");
     expect_failmode(FA_REPLY, "{\"hello\":1}", "agent_malformed");
     expect_failmode(FA_REPLY, "{\"ok\":\"yes\"}", "agent_malformed");
+}
+
+/* The user dawdles at the prompt until little of the login's time is left, and the agent is
+ * slow to judge the code: running out of the user's time must deny, never admit under
+ * failmode=safe (found in review: a wrong code could otherwise be admitted). */
+static void test_fake_user_spent_the_deadline_denies(void **state)
+{
+    struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("deny", "wrong_code") },
+                             .slow_ms = 6000 };
+    struct pt_conv cv = { .answers = { "000000" }, .nanswers = 1, .think_ms = 3000 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_SLOW, "failmode=safe timeout=6", &cv);
+    fa_stop(&fa);
+    assert_rc(r, PAM_AUTH_ERR);
+    assert_log_has(r, "deadline");
+    if (strstr(r.log, "admitting"))
+        fail_msg("admitted after the user spent the deadline:\n%s", r.log);
+    pt_result_free(&r);
 }
 
 static void test_fake_hang_timeout_option(void **state)
@@ -328,6 +349,7 @@ static void test_fake_push_deadline(void **state)
         cmocka_unit_test(test_fake_error_table), cmocka_unit_test(test_fake_tls_midflow_denies), \
         cmocka_unit_test(test_fake_malformed_frames),                                      \
         cmocka_unit_test(test_fake_hang_timeout_option),                                   \
+        cmocka_unit_test(test_fake_user_spent_the_deadline_denies),                        \
         cmocka_unit_test(test_socket_missing_and_refused),                                 \
         cmocka_unit_test(test_fake_totp_retries),                                          \
         cmocka_unit_test(test_fake_malformed_code_not_sent),                               \

@@ -26,6 +26,7 @@ struct pt_conv {
     pthread_t approver;
     int approver_started;
     int approve_status; /* HTTP status of the approve/deny call */
+    int think_ms;       /* the user waits this long before each answer */
 };
 
 static void *pt_approver(void *arg)
@@ -124,6 +125,10 @@ static int pt_conv_fn(int n, const struct pam_message **msg, struct pam_response
             if (cv->match[0] && cv->push != PT_PUSH_NONE && !cv->approver_started) {
                 cv->approver_started = 1;
                 pthread_create(&cv->approver, NULL, pt_approver, cv);
+            }
+            if (cv->think_ms > 0) {
+                struct timespec ts = { cv->think_ms / 1000, (cv->think_ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
             }
             r[i].resp = pt_answer(cv);
             if (!r[i].resp) {
@@ -299,7 +304,8 @@ static struct pt_result pt_pam(const char *user, const char *args, struct pt_con
 
 /* ---- a fake agent ---------------------------------------------------------------------- */
 
-enum fa_mode { FA_REPLY, FA_HANG, FA_CLOSE, FA_GARBAGE, FA_TOOBIG, FA_NOTOBJ };
+/* FA_SLOW: the first request is answered at once, later ones after slow_ms. */
+enum fa_mode { FA_REPLY, FA_HANG, FA_CLOSE, FA_GARBAGE, FA_TOOBIG, FA_NOTOBJ, FA_SLOW };
 
 struct fake_agent {
     char path[PT_PATH];
@@ -310,6 +316,7 @@ struct fake_agent {
     int nreplies;
     json_object *reqs[16];
     int nreqs;
+    int slow_ms;
     volatile int stop;
 };
 
@@ -351,6 +358,12 @@ static void fa_serve(struct fake_agent *fa, int fd)
         case FA_NOTOBJ:
             fa_send_raw(fd, 5, "[1,2]", 5);
             continue;
+        case FA_SLOW:
+            if (fa->nreqs > 1) {
+                struct timespec ts = { fa->slow_ms / 1000, (fa->slow_ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+            }
+            break;
         case FA_REPLY:
             break;
         }

@@ -37,5 +37,28 @@ void api_approval_deny(struct cp_call *c, struct cp_resp *r);
 void api_tokens_create(struct cp_call *c, struct cp_resp *r);
 void api_hosts_list(struct cp_call *c, struct cp_resp *r);
 void api_audit(struct cp_call *c, struct cp_resp *r);
+/* A labels object: at most 32 string values, clean keys and values. */
+int api_labels_valid(json_object *labels);
+/* api_ca.c: CA keys, KRL, certificates, policies */
+void api_ca_user_pub(struct cp_call *c, struct cp_resp *r);
+void api_ca_host_pub(struct cp_call *c, struct cp_resp *r);
+void api_krl(struct cp_call *c, struct cp_resp *r);
+void api_certs_list(struct cp_call *c, struct cp_resp *r);
+void api_certs_revoke(struct cp_call *c, struct cp_resp *r);
+void api_policies_list(struct cp_call *c, struct cp_resp *r);
+void api_policies_add(struct cp_call *c, struct cp_resp *r);
+void api_policy_delete(struct cp_call *c, struct cp_resp *r);
+/* api_login.c: user SSH keys, `portcullis login`, sessions */
+void api_user_keys_list(struct cp_call *c, struct cp_resp *r);
+void api_user_keys_add(struct cp_call *c, struct cp_resp *r);
+void api_user_keys_delete(struct cp_call *c, struct cp_resp *r);
+void api_login_start(struct cp_call *c, struct cp_resp *r);
+void api_login_finish(struct cp_call *c, struct cp_resp *r);
+void api_login_poll(struct cp_call *c, struct cp_resp *r);
+void api_session(struct cp_call *c, struct cp_resp *r);
+/* api_hosts.c: host certificates, principals, labels */
+void api_host_principals(struct cp_call *c, struct cp_resp *r);
+void api_host_renew(struct cp_call *c, struct cp_resp *r);
+void api_host_patch(struct cp_call *c, struct cp_resp *r);
 
 #endif

@@ -24,8 +24,7 @@ void api_info(struct cp_call *c, struct cp_resp *r)
 void api_approvals_list(struct cp_call *c, struct cp_resp *r)
 {
     json_object *arr = NULL, *o;
-    int rc = cp_push_list_pending(&arr);
-    (void)c;
+    int rc = cp_push_list_pending(c->id.kind == CP_CALLER_SESSION ? c->id.user : NULL, &arr);
     if (rc != PC_OK) {
         cp_resp_from_err(r, rc, "approvals");
         return;
@@ -41,8 +40,8 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
     static const char *const deny_fields[] = { NULL };
     struct pc_jerr e = { 0 };
     struct cp_who who = { "admin", c->source };
-    const char *match = NULL;
-    char state[16] = "";
+    const char *match = NULL, *only = NULL;
+    char state[16] = "", actor[80];
     json_object *o;
     int rc;
 
@@ -52,7 +51,13 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
         cp_resp_jerr(r, &e);
         return;
     }
-    rc = cp_push_decide(&who, c->seg[1], approve, match, state);
+    if (c->id.kind == CP_CALLER_SESSION) {
+        /* A session decides only its own user's pushes. */
+        snprintf(actor, sizeof actor, "session:%s", c->id.user);
+        who.actor = actor;
+        only = c->id.user;
+    }
+    rc = cp_push_decide(&who, only, c->seg[1], approve, match, state);
     if (rc == PC_ERR_STATE) {
         cp_resp_error(r, 409, "conflict", "the push is no longer pending (approved, denied or expired)");
         return;
@@ -77,7 +82,7 @@ void api_approval_deny(struct cp_call *c, struct cp_resp *r)
     decide(c, r, 0);
 }
 
-static int labels_valid(json_object *labels)
+int api_labels_valid(json_object *labels)
 {
     if (json_object_object_length(labels) > 32)
         return 0;
@@ -108,7 +113,7 @@ void api_tokens_create(struct cp_call *c, struct cp_resp *r)
         return;
     }
     if (json_object_object_get_ex(c->body, "labels", &labels) &&
-        (!json_object_is_type(labels, json_type_object) || !labels_valid(labels))) {
+        (!json_object_is_type(labels, json_type_object) || !api_labels_valid(labels))) {
         cp_resp_error(r, 400, "bad_field",
                       "field 'labels' must be an object of at most 32 string values");
         return;

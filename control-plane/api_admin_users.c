@@ -1,6 +1,7 @@
 /* Admin endpoints for users and their TOTP enrollment. */
 #include "config.h"
 #include "api.h"
+#include "cp_userkeys.h"
 #include "cp_users.h"
 #include "pc_err.h"
 #include "pc_mem.h"
@@ -29,27 +30,38 @@ void api_users_list(struct cp_call *c, struct cp_resp *r)
 
 void api_users_add(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "name", "groups", "push", NULL };
+    static const char *const fields[] = { "name", "groups", "push", "ssh_keys", NULL };
     struct pc_jerr e = { 0 };
     struct cp_who who;
     const char *name = NULL;
-    json_object *groups = NULL, *out = NULL;
+    json_object *groups = NULL, *keys = NULL, *out = NULL;
     int push = 1, rc;
 
     if (cp_body_check(c, r, fields))
         return;
     if (pc_json_get_str(c->body, "name", 1, 32, &name, &e) != PC_OK ||
         pc_json_get_str_array(c->body, "groups", 0, 64, 64, &groups, &e) != PC_OK ||
-        pc_json_get_bool(c->body, "push", 0, &push, &e) != PC_OK) {
+        pc_json_get_bool(c->body, "push", 0, &push, &e) != PC_OK ||
+        pc_json_get_str_array(c->body, "ssh_keys", 0, 32, PC_SSHKEY_LINE_MAX, &keys, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
         return;
+    }
+    for (size_t i = 0; keys && i < json_object_array_length(keys); i++) {
+        struct pc_sshkey *k = NULL;
+        rc = cp_userkey_parse(json_object_get_string(json_object_array_get_idx(keys, i)), &k, NULL);
+        pc_sshkey_free(k);
+        if (rc != PC_OK) {
+            cp_resp_error(r, 400, "bad_field", "field 'ssh_keys' holds a line that is not an "
+                          "OpenSSH public key");
+            return;
+        }
     }
     if (!cp_user_name_valid(name)) {
         cp_resp_error(r, 400, "bad_field",
                       "field 'name' must match [a-z_][a-z0-9_.-]* and be at most 32 characters");
         return;
     }
-    rc = cp_user_add(admin(c, &who), name, groups, push, &out);
+    rc = cp_user_add(admin(c, &who), name, groups, push, keys, &out);
     if (rc == PC_ERR_INVAL) {
         cp_resp_error(r, 400, "bad_field", "field 'groups' has an invalid group name");
         return;

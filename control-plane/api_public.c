@@ -1,9 +1,12 @@
 /* Endpoints anyone may call: health and host enrollment (the enrollment token is the credential). */
 #include "config.h"
 #include "api.h"
+#include "cp_hosts.h"
 #include "cp_tokens.h"
+#include "cp_userkeys.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include <stdlib.h>
 #include <string.h>
 
 void api_health(struct cp_call *c, struct cp_resp *r)
@@ -29,15 +32,54 @@ static int hostname_valid(const char *h)
     return 1;
 }
 
+/* Optional host_key + principals: checked here so enrollment fails before the token is used. */
+static int enroll_cert_args(struct cp_call *c, struct cp_resp *r, struct pc_sshkey **key,
+                            json_object **princ)
+{
+    struct pc_jerr e = { 0 };
+    const char *line = NULL;
+
+    if (pc_json_get_str(c->body, "host_key", 0, PC_SSHKEY_LINE_MAX, &line, &e) != PC_OK ||
+        pc_json_get_str_array(c->body, "principals", 0, CP_HOST_MAX_PRINCIPALS - 1, 255, princ,
+                              &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return 1;
+    }
+    for (size_t i = 0; *princ && i < json_object_array_length(*princ); i++)
+        if (!cp_host_principal_valid(json_object_get_string(json_object_array_get_idx(*princ, i)))) {
+            cp_resp_error(r, 400, "bad_field", "field 'principals' holds an invalid name or address");
+            return 1;
+        }
+    if (line && cp_userkey_parse(line, key, NULL) != PC_OK) {
+        cp_resp_error(r, 400, "bad_field", "field 'host_key' must be an OpenSSH public key line");
+        return 1;
+    }
+    return 0;
+}
+
+static json_object *enroll_reply(int64_t host_id, char *host_token, const char *cert_line)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "host_id", json_object_new_int64(host_id));
+    json_object_object_add(o, "host_token", json_object_new_string(host_token));
+    if (cert_line) {
+        json_object_object_add(o, "host_certificate", json_object_new_string(cert_line));
+        json_object_object_add(o, "user_ca", json_object_new_string(cp_ca_user_line()));
+        json_object_object_add(o, "host_ca", json_object_new_string(cp_ca_host_line()));
+    }
+    return o;
+}
+
 void api_enroll(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "token", "hostname", NULL };
+    static const char *const fields[] = { "token", "hostname", "host_key", "principals", NULL };
     struct pc_jerr e = { 0 };
     const char *token = NULL, *hostname = NULL;
     struct cp_who who = { "enroll", c->source };
+    struct pc_sshkey *key = NULL;
+    struct cp_enroll_cert cert = { 0 };
     char host_token[65];
     int64_t host_id = 0;
-    json_object *o;
     int rc;
 
     if (cp_body_check(c, r, fields))
@@ -51,19 +93,18 @@ void api_enroll(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", "field 'hostname' must be a host name");
         return;
     }
-    rc = cp_host_enroll(&who, token, hostname, &host_id, host_token);
-    if (rc == PC_ERR_AUTH) {
+    if (enroll_cert_args(c, r, &key, &cert.principals))
+        return;
+    cert.host_key = key;
+    rc = cp_host_enroll(&who, token, hostname, key ? &cert : NULL, &host_id, host_token);
+    pc_sshkey_free(key);
+    if (rc == PC_ERR_AUTH)
         cp_resp_error(r, 401, "unauthorized",
                       "enrollment token unknown, already used or expired: ask for a new one");
-        return;
-    }
-    if (rc != PC_OK) {
+    else if (rc != PC_OK)
         cp_resp_from_err(r, rc, "host");
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "host_id", json_object_new_int64(host_id));
-    json_object_object_add(o, "host_token", json_object_new_string(host_token));
+    else
+        cp_resp_json(r, 200, enroll_reply(host_id, host_token, cert.line));
+    free(cert.line);
     pc_wipe(host_token, sizeof host_token);
-    cp_resp_json(r, 200, o);
 }

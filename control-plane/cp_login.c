@@ -1,6 +1,8 @@
 #include "config.h"
 #include "cp_login.h"
 #include "cp_audit.h"
+#include "cp_ca.h"
+#include "cp_policy.h"
 #include "cp_store.h"
 #include "cp_users.h"
 #include "pc_err.h"
@@ -58,8 +60,25 @@ int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state)
     return cp_exec_stmt(st);
 }
 
+/* The person logging in: the key id of a certificate from our user CA in auth_info (sshd's
+ * SSH_AUTH_INFO_0), else the PAM user. */
+static void person_of(const struct cp_begin_req *req, char *out, size_t n)
+{
+    struct pc_cert *cert = NULL;
+    const struct pc_sshkey *ca = cp_ca_user_key();
+
+    snprintf(out, n, "%s", req->user);
+    if (!req->auth_info || !ca || pc_cert_parse_auth_info(req->auth_info, &cert) != PC_OK)
+        return;
+    if (cert->type == PC_CERT_USER && pc_sshkey_equal(cert->ca, ca) && cert->key_id &&
+        strlen(cert->key_id) < n && cp_user_name_valid(cert->key_id))
+        snprintf(out, n, "%s", cert->key_id);
+    pc_cert_free(cert);
+}
+
 /* What begin answers for a user record (or its absence). */
-static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, struct cp_begin_res *res)
+static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2fa,
+                   struct cp_begin_res *res)
 {
     res->totp = res->push = 0;
     if (!found) {
@@ -68,6 +87,10 @@ static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, struct c
     } else if (!u->enabled) {
         res->action = "deny";
         res->reason = "disabled";
+    } else if (no_2fa) {
+        /* Every matching rule says require_2fa false: PAM_IGNORE, like --exempt-group. */
+        res->action = "ignore";
+        res->reason = "policy_no_2fa";
     } else if (limits.exempt_group && *limits.exempt_group &&
                cp_user_in_group(db, u->id, limits.exempt_group)) {
         /* Not "allow": the PAM module answers PAM_IGNORE so the rest of the stack decides. */
@@ -91,23 +114,28 @@ int cp_login_begin(const struct cp_identity *host, const char *source,
 {
     sqlite3 *db = cp_db();
     struct cp_user_rec u;
-    struct cp_audit_row row = { .action = "auth.begin", .user = req->user,
+    char person[64];
+    struct cp_audit_row row = { .action = "auth.begin", .user = person,
                                 .host = host->hostname, .source = source };
     char actor[48];
     sqlite3_stmt *st;
-    int rc, found;
+    int rc, found, no_2fa = 0;
 
     if (!db)
         return PC_ERR_STORE;
     if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
         return rc;
+    person_of(req, person, sizeof person);
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    rc = cp_user_load(db, req->user, &u);
+    rc = cp_user_load(db, person, &u);
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     found = rc == PC_OK;
-    decide(db, found, &u, res);
+    if (found && u.enabled &&
+        (rc = cp_policy_no_2fa(db, person, req->user, host->host_id, &no_2fa)) != PC_OK)
+        goto out;
+    decide(db, found, &u, no_2fa, res);
     st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service, tty,"
                         " auth_info, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
     if (!st) {
@@ -116,7 +144,7 @@ int cp_login_begin(const struct cp_identity *host, const char *source,
     }
     cp_bind_text(st, 1, res->txid);
     sqlite3_bind_int64(st, 2, host->host_id);
-    cp_bind_text(st, 3, req->user);
+    cp_bind_text(st, 3, person);
     cp_bind_text(st, 4, req->rhost);
     cp_bind_text(st, 5, req->service);
     cp_bind_text(st, 6, req->tty);
@@ -182,8 +210,7 @@ static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, uint64_t ste
     return rc;
 }
 
-/* The verdict for one code, inside the caller's transaction. */
-static int judge_code(sqlite3 *db, const char *user, const char *code, const char **result,
+int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **result,
                       const char **reason)
 {
     struct cp_user_rec u;
@@ -248,7 +275,7 @@ int cp_login_totp(const struct cp_identity *host, const char *source, const char
         return PC_ERR_STORE;
     if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
-    if ((rc = judge_code(db, user, code, result, reason)) != PC_OK)
+    if ((rc = cp_totp_judge(db, user, code, result, reason)) != PC_OK)
         goto out;
     if (strcmp(*result, "allow") == 0 && (rc = cp_tx_set_state(db, txid, "allowed")) != PC_OK)
         goto out;

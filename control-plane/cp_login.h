@@ -3,6 +3,7 @@
 #ifndef CP_LOGIN_H
 #define CP_LOGIN_H
 #include "cp_tokens.h"
+#include <sqlite3.h>
 #include <stdint.h>
 
 struct cp_begin_req {
@@ -32,6 +33,13 @@ int cp_login_begin(const struct cp_identity *host, const char *source,
  * of another host); PC_ERR_STATE when the transaction is finished or expired. */
 int cp_login_totp(const struct cp_identity *host, const char *source, const char *txid,
                   const char *code, const char **result, const char **reason);
+
+/* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
+ * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure.
+ * Shared by sshd logins (auth/totp) and `portcullis login` (login/finish). *result is "allow"
+ * or "deny"; *reason as for cp_login_totp. */
+int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **result,
+                  const char **reason);
 
 /* Shared with the push path: loads an open transaction of this host, in the caller's
  * transaction. user gets the user name. */

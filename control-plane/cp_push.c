@@ -208,8 +208,8 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
     return rc;
 }
 
-int cp_push_decide(const struct cp_who *who, const char *push_id, int approve, const char *match,
-                   char state[16])
+int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
+                   int approve, const char *match, char state[16])
 {
     sqlite3 *db = cp_db();
     struct push_row p;
@@ -219,6 +219,10 @@ int cp_push_decide(const struct cp_who *who, const char *push_id, int approve, c
         return PC_ERR_STORE;
     if ((rc = load(db, "p.id", push_id, &p)) != PC_OK)
         goto out;
+    if (only_user && strcmp(only_user, p.user) != 0) {
+        rc = PC_ERR_NOTFOUND; /* another user's push does not exist for a session */
+        goto out;
+    }
     if (expire_if_due(db, &p, &rc) || rc != PC_OK) {
         changed = rc == PC_OK;
         if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
@@ -247,7 +251,7 @@ out:
     return rc;
 }
 
-int cp_push_list_pending(json_object **out)
+int cp_push_list_pending(const char *only_user, json_object **out)
 {
     sqlite3 *db = cp_db();
     sqlite3_stmt *st;
@@ -259,10 +263,12 @@ int cp_push_list_pending(json_object **out)
         "SELECT p.id, p.user_name, COALESCE(h.hostname, ''), COALESCE(t.rhost, ''),"
         " COALESCE(t.service, ''), p.created_at, p.expires_at FROM pushes p"
         " LEFT JOIN hosts h ON h.id = p.host_id LEFT JOIN transactions t ON t.txid = p.txid"
-        " WHERE p.state = 'pending' AND p.expires_at > ? ORDER BY p.created_at");
+        " WHERE p.state = 'pending' AND p.expires_at > ?1 AND (?2 IS NULL OR p.user_name = ?2)"
+        " ORDER BY p.created_at");
     if (!st)
         return PC_ERR_STORE;
     sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_text(st, 2, only_user);
     arr = json_object_new_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
         /* The match number is deliberately absent: the approver must read it off the login. */

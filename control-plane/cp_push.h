@@ -18,10 +18,12 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
 /* State of a push of this host ("pending", "approved", "denied", "expired"). */
 int cp_push_status(const struct cp_identity *host, const char *push_id, char state[16],
                    int64_t *expires_at);
-/* Approve (with the match number) or deny. A wrong number denies. PC_ERR_STATE if final. */
-int cp_push_decide(const struct cp_who *who, const char *push_id, int approve, const char *match,
-                   char state[16]);
-int cp_push_list_pending(json_object **out);
+/* Approve (with the match number) or deny. A wrong number denies. PC_ERR_STATE if final.
+ * only_user (a session's user) or NULL (admin): another user's push is PC_ERR_NOTFOUND. */
+int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
+                   int approve, const char *match, char state[16]);
+/* Pending pushes, of only_user when not NULL. */
+int cp_push_list_pending(const char *only_user, json_object **out);
 /* Marks every overdue pending push expired (audited) and wakes its waiters. */
 void cp_push_expire_due(void);
 

@@ -2,12 +2,27 @@
 #include "cp_request.h"
 #include "pc_err.h"
 #include <stdio.h>
+#include <stdlib.h>
 
 void cp_resp_json(struct cp_resp *r, unsigned status, json_object *body)
 {
+    free(r->raw);
+    r->raw = NULL;
     json_object_put(r->body);
     r->status = status;
     r->body = body;
+}
+
+void cp_resp_raw(struct cp_resp *r, unsigned status, const char *type, unsigned char *data,
+                 size_t len)
+{
+    json_object_put(r->body);
+    r->body = NULL;
+    free(r->raw);
+    r->status = status;
+    r->raw = data;
+    r->raw_len = len;
+    r->raw_type = type;
 }
 
 void cp_resp_error(struct cp_resp *r, unsigned status, const char *code, const char *message)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define CP_MAX_BODY (64 * 1024)
-#define CP_MAX_SEGS 8
+#define CP_MAX_SEGS 64 /* URL-unescaped fingerprints may hold several '/' */
 
 /* Per-connection state kept by libmicrohttpd between callbacks. */
 struct cp_req {
@@ -30,15 +30,23 @@ struct cp_call {
     struct cp_identity id;
     char source[64];
     json_object *body;          /* parsed JSON object for POST/PATCH, else NULL */
+    const char *url;            /* the whole (unescaped) path, "/v1/…" */
 };
 
 struct cp_resp {
     unsigned status;
     json_object *body;          /* owned; NULL → "{}" */
     int suspended;              /* the handler parked the connection: send nothing now */
+    unsigned char *raw;         /* owned, malloc'ed: a non-JSON body (sent instead of body) */
+    size_t raw_len;
+    const char *raw_type;       /* its Content-Type (static) */
+    char header_name[32], header_value[64]; /* one extra response header, if name is set */
 };
 
 void cp_resp_json(struct cp_resp *r, unsigned status, json_object *body);
+/* A binary reply: takes ownership of data (malloc'ed). */
+void cp_resp_raw(struct cp_resp *r, unsigned status, const char *type, unsigned char *data,
+                 size_t len);
 void cp_resp_error(struct cp_resp *r, unsigned status, const char *code, const char *message);
 /* Maps a PC_ERR_* from the store layer to a status and error code; what names the resource. */
 void cp_resp_from_err(struct cp_resp *r, int err, const char *what);

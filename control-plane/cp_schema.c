@@ -68,6 +68,58 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;",
+    /* 2: certificate authority, policy, user SSH keys, user logins, sessions, host keys */
+    "CREATE TABLE certs ("
+    "  serial INTEGER PRIMARY KEY AUTOINCREMENT," /* 1, 2, …: serial 0 cannot be revoked in a KRL */
+    "  kind TEXT NOT NULL CHECK (kind IN ('user','host')),"
+    "  key_id TEXT NOT NULL,"
+    "  principals TEXT NOT NULL DEFAULT '[]',"  /* JSON array */
+    "  user_name TEXT,"
+    "  host_id INTEGER,"
+    "  fingerprint TEXT NOT NULL,"              /* of the certified key */
+    "  valid_after INTEGER NOT NULL,"
+    "  valid_before INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX certs_user ON certs(user_name);"
+    "CREATE INDEX certs_key_id ON certs(key_id);"
+    "CREATE TABLE revoked_key_ids ("
+    "  key_id TEXT PRIMARY KEY,"
+    "  why TEXT NOT NULL CHECK (why IN ('admin','user_deleted')),"
+    "  revoked_at INTEGER NOT NULL);"
+    "CREATE TABLE krl_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+    "INSERT INTO krl_state(id, version) VALUES (1, 1);"
+    "CREATE TABLE policies ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  body TEXT NOT NULL,"                     /* the canonical POLICY object as JSON */
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE user_ssh_keys ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  fingerprint TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  public_key TEXT NOT NULL,"               /* TYPE BASE64, without comment */
+    "  comment TEXT,"
+    "  added_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, fingerprint));"
+    "CREATE TABLE logins ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  challenge BLOB NOT NULL,"
+    "  ttl INTEGER NOT NULL,"                   /* requested certificate TTL, 0 = default */
+    "  state TEXT NOT NULL CHECK (state IN ('open','done','failed')),"
+    "  source TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  hash TEXT PRIMARY KEY,"                  /* SHA-256 hex of the session token */
+    "  user_name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_name);"
+    "ALTER TABLE hosts ADD COLUMN host_key TEXT;"
+    "ALTER TABLE hosts ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -14,11 +14,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum access { ANYONE, HOST_ONLY, ADMIN_ONLY };
+enum access { ANYONE, HOST_ONLY, ADMIN_ONLY, ADMIN_OR_SESSION, SESSION_ONLY };
 
 struct route {
     const char *method;
-    const char *pattern; /* after "/v1/"; "*" matches one segment */
+    const char *pattern; /* after "/v1/"; "*" matches one segment, a final "**" the rest */
     enum access access;
     cp_handler handler;
 };
@@ -37,12 +37,30 @@ static const struct route routes[] = {
     { "PATCH", "users/*", ADMIN_ONLY, api_user_patch },
     { "DELETE", "users/*", ADMIN_ONLY, api_user_delete },
     { "POST", "users/*/totp", ADMIN_ONLY, api_user_totp },
-    { "GET", "approvals", ADMIN_ONLY, api_approvals_list },
-    { "POST", "approvals/*/approve", ADMIN_ONLY, api_approval_approve },
-    { "POST", "approvals/*/deny", ADMIN_ONLY, api_approval_deny },
+    { "GET", "users/*/keys", ADMIN_ONLY, api_user_keys_list },
+    { "POST", "users/*/keys", ADMIN_ONLY, api_user_keys_add },
+    { "DELETE", "users/*/keys/**", ADMIN_ONLY, api_user_keys_delete },
+    { "GET", "approvals", ADMIN_OR_SESSION, api_approvals_list },
+    { "POST", "approvals/*/approve", ADMIN_OR_SESSION, api_approval_approve },
+    { "POST", "approvals/*/deny", ADMIN_OR_SESSION, api_approval_deny },
     { "POST", "tokens", ADMIN_ONLY, api_tokens_create },
     { "GET", "hosts", ADMIN_ONLY, api_hosts_list },
+    { "GET", "hosts/self/principals", HOST_ONLY, api_host_principals },
+    { "POST", "hosts/self/renew", HOST_ONLY, api_host_renew },
+    { "PATCH", "hosts/*", ADMIN_ONLY, api_host_patch },
     { "GET", "audit", ADMIN_ONLY, api_audit },
+    { "GET", "ca/user.pub", ANYONE, api_ca_user_pub },
+    { "GET", "ca/host.pub", ANYONE, api_ca_host_pub },
+    { "GET", "krl", ANYONE, api_krl },
+    { "GET", "certs", ADMIN_ONLY, api_certs_list },
+    { "POST", "certs/revoke", ADMIN_ONLY, api_certs_revoke },
+    { "GET", "policies", ADMIN_ONLY, api_policies_list },
+    { "POST", "policies", ADMIN_ONLY, api_policies_add },
+    { "DELETE", "policies/*", ADMIN_ONLY, api_policy_delete },
+    { "POST", "login/start", ANYONE, api_login_start },
+    { "POST", "login/finish", ANYONE, api_login_finish },
+    { "GET", "login/*", ANYONE, api_login_poll },
+    { "GET", "session", SESSION_ONLY, api_session },
 };
 
 static struct MHD_Daemon *daemon_handle;
@@ -72,6 +90,8 @@ static int pattern_matches(const char *pattern, const struct cp_call *c)
 
     snprintf(buf, sizeof buf, "%s", pattern);
     for (p = buf; (tok = strtok_r(p, "/", &save)); p = NULL, i++) {
+        if (strcmp(tok, "**") == 0)
+            return i < c->nseg;
         if (i >= c->nseg || (strcmp(tok, "*") != 0 && strcmp(tok, c->seg[i]) != 0))
             return 0;
     }
@@ -89,6 +109,45 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t n)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)n);
     else if (ci->client_addr->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)n);
+}
+
+/* 401 without a valid token; 403 for a token of the wrong kind. */
+static int caller_allowed(enum access access, struct cp_call *c, struct cp_resp *r)
+{
+    enum cp_caller k = c->id.kind;
+    const char *why;
+
+    if (access == ANYONE)
+        return 1;
+    if (k == CP_CALLER_NONE || k == CP_CALLER_BAD) {
+        cp_resp_error(r, 401, "unauthorized", k == CP_CALLER_NONE ? "a bearer token is required"
+                                                                  : "the bearer token was not accepted");
+        return 0;
+    }
+    switch (access) {
+    case HOST_ONLY:
+        if (k == CP_CALLER_HOST)
+            return 1;
+        why = "this endpoint is for enrolled hosts";
+        break;
+    case ADMIN_OR_SESSION:
+        if (k == CP_CALLER_ADMIN || k == CP_CALLER_SESSION)
+            return 1;
+        why = "this endpoint needs the admin token or a user session";
+        break;
+    case SESSION_ONLY:
+        if (k == CP_CALLER_SESSION)
+            return 1;
+        why = "this endpoint needs a user session from 'portcullis login'";
+        break;
+    default:
+        if (k == CP_CALLER_ADMIN)
+            return 1;
+        why = "this endpoint needs the admin token";
+        break;
+    }
+    cp_resp_error(r, 403, "forbidden", why);
+    return 0;
 }
 
 /* Finds the route, checks the caller, parses the body, runs the handler. */
@@ -119,20 +178,8 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
     }
     cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 &c->id);
-    if (rt->access != ANYONE) {
-        enum cp_caller want = rt->access == HOST_ONLY ? CP_CALLER_HOST : CP_CALLER_ADMIN;
-        if (c->id.kind == CP_CALLER_NONE || c->id.kind == CP_CALLER_BAD) {
-            cp_resp_error(r, 401, "unauthorized",
-                          c->id.kind == CP_CALLER_NONE ? "a bearer token is required"
-                                                       : "the bearer token was not accepted");
-            return;
-        }
-        if (c->id.kind != want) {
-            cp_resp_error(r, 403, "forbidden", want == CP_CALLER_HOST
-                          ? "this endpoint is for enrolled hosts" : "this endpoint needs the admin token");
-            return;
-        }
-    }
+    if (!caller_allowed(rt->access, c, r))
+        return;
     if (c->req->too_large) {
         cp_resp_error(r, 413, "too_large", "request body is larger than 64 KiB");
         return;
@@ -150,13 +197,19 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cp_resp *r)
 {
     const char *text = r->body ? pc_json_dump(r->body) : "{}";
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
-                                                                MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp;
     enum MHD_Result ret;
 
+    if (r->raw)
+        resp = MHD_create_response_from_buffer(r->raw_len, r->raw, MHD_RESPMEM_MUST_COPY);
+    else
+        resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->raw ? r->raw_type : "application/json");
+    if (r->header_name[0])
+        MHD_add_response_header(resp, r->header_name, r->header_value);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     ret = MHD_queue_response(conn, r->status ? r->status : 200, resp);
     MHD_destroy_response(resp);
@@ -209,13 +262,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     call.conn = conn;
     call.req = req;
     call.method = method;
+    call.url = url;
     client_address(conn, call.source, sizeof call.source);
     dispatch(&call, url, &resp);
     json_object_put(call.body);
-    if (resp.suspended)
+    if (resp.suspended) {
+        json_object_put(resp.body);
+        free(resp.raw);
         return MHD_YES;
+    }
     ret = send_reply(conn, &resp);
     json_object_put(resp.body);
+    free(resp.raw);
     return ret;
 }
 

@@ -14,11 +14,12 @@ void cp_settings_usage(FILE *f)
         "Usage: portcullisd --data-dir DIR --listen ADDR:PORT [options]\n"
         "       portcullisd --data-dir DIR --print-pin\n"
         "\n"
-        "The Portcullis control plane: users, TOTP, push approvals, hosts and audit over HTTPS.\n"
+        "The Portcullis control plane: users, TOTP, push approvals, hosts, the SSH certificate\n"
+        "authority, policy and audit over HTTPS.\n"
         "Runs in the foreground and logs to stderr.\n"
         "\n"
         "  --data-dir DIR            state directory (created 0700): database, TLS key, secrets key,\n"
-        "                            admin token (default " PC_LOCALSTATEDIR ")\n"
+        "                            CA keys, admin token (default " PC_LOCALSTATEDIR ")\n"
         "  --listen ADDR:PORT        numeric address to serve HTTPS on, e.g. 127.0.0.1:8443 or [::1]:8443\n"
         "  --print-pin               print the TLS public-key pin (sha256//BASE64) and exit\n"
         "  --totp-window N           accept codes N steps of 30 s either side of now (0-10, default 1)\n"
@@ -29,6 +30,9 @@ void cp_settings_usage(FILE *f)
         "  --lockout-max DURATION    longest lock (1s-1d, default 1h)\n"
         "  --exempt-group GROUP      members of GROUP are not asked for a second factor: the PAM\n"
         "                            module answers PAM_IGNORE for them (default: nobody)\n"
+        "  --ca-key-type TYPE        type of the CA keys made on first start: ed25519 (default),\n"
+        "                            ecdsa (P-256) or rsa (3072 bits, signs with rsa-sha2-512)\n"
+        "  --host-cert-ttl DURATION  validity of host certificates (1h-365d, default 30d)\n"
         "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
@@ -112,31 +116,8 @@ static int validate_url(const char *v)
     return PC_OK;
 }
 
-int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
+static void set_defaults(struct cp_settings *s)
 {
-    enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
-           O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION };
-    static const struct option opts[] = {
-        { "data-dir", required_argument, NULL, O_DATA },
-        { "listen", required_argument, NULL, O_LISTEN },
-        { "print-pin", no_argument, NULL, O_PIN },
-        { "totp-window", required_argument, NULL, O_WINDOW },
-        { "push-ttl", required_argument, NULL, O_PUSHTTL },
-        { "tx-ttl", required_argument, NULL, O_TXTTL },
-        { "lockout-threshold", required_argument, NULL, O_LTHRESH },
-        { "lockout-base", required_argument, NULL, O_LBASE },
-        { "lockout-max", required_argument, NULL, O_LMAX },
-        { "webhook-url", required_argument, NULL, O_HOOK },
-        { "exempt-group", required_argument, NULL, O_EXEMPT },
-        { "threads", required_argument, NULL, O_THREADS },
-        { "max-connections", required_argument, NULL, O_MAXCONN },
-        { "log-level", required_argument, NULL, O_LOG },
-        { "help", no_argument, NULL, O_HELP },
-        { "version", no_argument, NULL, O_VERSION },
-        { NULL, 0, NULL, 0 },
-    };
-    int c, have_listen = 0, idx = -1;
-
     memset(s, 0, sizeof *s);
     set_copy(s->data_dir, sizeof s->data_dir, PC_LOCALSTATEDIR);
     s->log_level = PC_LOG_INFO;
@@ -149,7 +130,46 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
     s->threads = 4;
     s->max_connections = 4096;
     s->max_wait = 120;
+    set_copy(s->ca_key_type, sizeof s->ca_key_type, "ed25519");
+    s->host_cert_ttl = 30 * 86400;
+}
 
+static int parse_ca_type(const char *v, struct cp_settings *s)
+{
+    if (strcmp(v, "ed25519") != 0 && strcmp(v, "ecdsa") != 0 && strcmp(v, "rsa") != 0)
+        return PC_ERR_INVAL;
+    return set_copy(s->ca_key_type, sizeof s->ca_key_type, v);
+}
+
+int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
+{
+    enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
+           O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION, O_CATYPE,
+           O_HOSTTTL };
+    static const struct option opts[] = {
+        { "data-dir", required_argument, NULL, O_DATA },
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "print-pin", no_argument, NULL, O_PIN },
+        { "totp-window", required_argument, NULL, O_WINDOW },
+        { "push-ttl", required_argument, NULL, O_PUSHTTL },
+        { "tx-ttl", required_argument, NULL, O_TXTTL },
+        { "lockout-threshold", required_argument, NULL, O_LTHRESH },
+        { "lockout-base", required_argument, NULL, O_LBASE },
+        { "lockout-max", required_argument, NULL, O_LMAX },
+        { "webhook-url", required_argument, NULL, O_HOOK },
+        { "exempt-group", required_argument, NULL, O_EXEMPT },
+        { "ca-key-type", required_argument, NULL, O_CATYPE },
+        { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "max-connections", required_argument, NULL, O_MAXCONN },
+        { "log-level", required_argument, NULL, O_LOG },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    int c, have_listen = 0, idx = -1;
+
+    set_defaults(s);
     opterr = 0;
     optind = 1;
     while ((idx = -1, c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
@@ -177,6 +197,8 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         case O_EXEMPT:
             rc = *optarg ? set_copy(s->exempt_group, sizeof s->exempt_group, optarg) : PC_ERR_INVAL;
             break;
+        case O_CATYPE: rc = parse_ca_type(optarg, s); break;
+        case O_HOSTTTL: rc = pc_parse_duration(optarg, 3600, 365 * 86400, &s->host_cert_ttl); break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;

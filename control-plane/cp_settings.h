@@ -23,6 +23,8 @@ struct cp_settings {
     unsigned max_connections;
     int64_t max_wait;             /* longest long-poll a client may ask for */
     char exempt_group[65];        /* members are not subject to 2FA ("" = nobody) */
+    char ca_key_type[16];         /* "ed25519" (default), "ecdsa" or "rsa": for new CA keys */
+    int64_t host_cert_ttl;        /* validity of host certificates */
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

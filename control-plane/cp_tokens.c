@@ -1,6 +1,7 @@
 #include "config.h"
 #include "cp_tokens.h"
 #include "cp_audit.h"
+#include "cp_hosts.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -94,6 +95,24 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
     return rc;
 }
 
+/* A user's session from `portcullis login` (table sessions; the user must still be enabled). */
+static void identify_session(sqlite3 *db, const char *hash, struct cp_identity *id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT s.user_name, s.expires_at FROM sessions s"
+                                      " JOIN users u ON u.name = s.user_name AND u.enabled = 1"
+                                      " WHERE s.hash = ? AND s.expires_at > ?");
+    if (!st)
+        return;
+    cp_bind_text(st, 1, hash);
+    sqlite3_bind_int64(st, 2, pc_now());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        id->kind = CP_CALLER_SESSION;
+        snprintf(id->user, sizeof id->user, "%s", cp_col_text(st, 0));
+        id->expires_at = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+}
+
 void cp_identify(const char *authorization, struct cp_identity *id)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
@@ -134,6 +153,8 @@ void cp_identify(const char *authorization, struct cp_identity *id)
         }
     }
     sqlite3_finalize(st);
+    if (id->kind == CP_CALLER_BAD)
+        identify_session(db, hash, id);
 }
 
 int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_t ttl,
@@ -164,8 +185,23 @@ int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_
     return rc;
 }
 
+static int enroll_cert(sqlite3 *db, int64_t host_id, const char *hostname,
+                       struct cp_enroll_cert *cert, const char *source)
+{
+    struct cp_issued is;
+    char actor[48];
+    int rc;
+
+    snprintf(actor, sizeof actor, "host:%lld", (long long)host_id);
+    rc = cp_host_cert_issue(db, host_id, hostname, cert->host_key, cert->principals, 1, actor,
+                            source, &is);
+    if (rc == PC_OK)
+        cert->line = is.line;
+    return rc;
+}
+
 int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
-                   int64_t *host_id, char host_token[65])
+                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65])
 {
     sqlite3 *db = cp_db();
     char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
@@ -212,6 +248,8 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     *host_id = sqlite3_last_insert_rowid(db);
     if ((rc = pc_token_new(host_token)) != PC_OK ||
         (rc = insert_token(db, host_token, "host", *host_id, NULL, 0)) != PC_OK)
+        goto out;
+    if (cert && (rc = enroll_cert(db, *host_id, hostname, cert, who->source)) != PC_OK)
         goto out;
     snprintf(idbuf, sizeof idbuf, "host_id=%lld", (long long)*host_id);
     row.result = "ok";

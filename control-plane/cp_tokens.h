@@ -2,16 +2,27 @@
 #ifndef CP_TOKENS_H
 #define CP_TOKENS_H
 #include "cp_users.h"
+#include "pc_sshkey.h"
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
-enum cp_caller { CP_CALLER_NONE = 0, CP_CALLER_BAD, CP_CALLER_HOST, CP_CALLER_ADMIN };
+enum cp_caller { CP_CALLER_NONE = 0, CP_CALLER_BAD, CP_CALLER_HOST, CP_CALLER_ADMIN,
+                 CP_CALLER_SESSION };
 
 struct cp_identity {
     enum cp_caller kind;
     int64_t host_id;         /* for CP_CALLER_HOST */
     char hostname[256];
+    char user[64];           /* for CP_CALLER_SESSION */
+    int64_t expires_at;      /* for CP_CALLER_SESSION */
+};
+
+/* A host certificate to issue at enrollment (POST /v1/enroll with host_key). */
+struct cp_enroll_cert {
+    const struct pc_sshkey *host_key;
+    json_object *principals;  /* extra principals (strings, checked), may be NULL */
+    char *line;               /* out: the certificate line (malloc'ed) */
 };
 
 /* Reads DIR/admin.token, creating it (0600) and its hash row on first start. */
@@ -24,7 +35,7 @@ int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_
                            char token[65], int64_t *expires_at);
 /* Redeems an enrollment token: PC_ERR_AUTH if unknown, used or expired. */
 int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
-                   int64_t *host_id, char host_token[65]);
+                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65]);
 int cp_hosts_list(json_object **out);
 
 #endif

@@ -1,6 +1,8 @@
 #include "config.h"
 #include "cp_users.h"
 #include "cp_audit.h"
+#include "cp_ca.h"
+#include "cp_userkeys.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_mem.h"
@@ -201,8 +203,31 @@ static int audit_admin(sqlite3 *db, const struct cp_who *who, const char *action
     return cp_audit_add(db, &row);
 }
 
+/* A re-created user starts without the revocation its deleted namesake left behind (that
+ * one's certificates stay revoked by serial). Then the user's SSH keys. */
+static int fresh_user_keys(sqlite3 *db, int64_t id, const char *name, json_object *ssh_keys)
+{
+    sqlite3_stmt *st = cp_prepare(db, "DELETE FROM revoked_key_ids WHERE key_id = ? AND"
+                                      " why = 'user_deleted'");
+    int rc;
+
+    if (st)
+        cp_bind_text(st, 1, name);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        return rc;
+    for (size_t i = 0; ssh_keys && i < json_object_array_length(ssh_keys); i++) {
+        char fp[PC_SSHKEY_FP_SIZE];
+        const char *type;
+        rc = cp_userkey_insert(db, id, json_object_get_string(json_object_array_get_idx(ssh_keys, i)),
+                               fp, &type);
+        if (rc != PC_OK && rc != PC_ERR_EXISTS)
+            return rc == PC_ERR_PARSE ? PC_ERR_PARSE : rc;
+    }
+    return PC_OK;
+}
+
 int cp_user_add(const struct cp_who *who, const char *name, json_object *groups, int push,
-                json_object **out)
+                json_object *ssh_keys, json_object **out)
 {
     sqlite3 *db = cp_db();
     sqlite3_stmt *st;
@@ -233,6 +258,8 @@ int cp_user_add(const struct cp_who *who, const char *name, json_object *groups,
     }
     id = sqlite3_last_insert_rowid(db);
     if (groups && (rc = set_groups(db, id, groups)) != PC_OK)
+        goto out;
+    if ((rc = fresh_user_keys(db, id, name, ssh_keys)) != PC_OK)
         goto out;
     if ((rc = audit_admin(db, who, "user.add", name, NULL)) != PC_OK)
         goto out;
@@ -270,6 +297,11 @@ int cp_user_update(const struct cp_who *who, const char *name, int enabled, json
         goto out;
     if (groups && (rc = set_groups(db, r.id, groups)) != PC_OK)
         goto out;
+    /* Disabling revokes every certificate of the user, in this transaction. */
+    if (enabled == 0 && (rc = cp_ca_revoke_user(db, name, 0)) != PC_OK)
+        goto out;
+    if (enabled == 1 && (rc = cp_ca_bump_krl(db)) != PC_OK)
+        goto out;
     snprintf(what, sizeof what, "%s%s%s", enabled == 0 ? "disabled " : enabled == 1 ? "enabled " : "",
              groups ? "groups " : "", push == 0 ? "push_off" : push == 1 ? "push_on" : "");
     if ((rc = audit_admin(db, who, "user.update", name, what)) != PC_OK)
@@ -304,6 +336,8 @@ int cp_user_delete(const struct cp_who *who, const char *name)
         rc = PC_ERR_NOTFOUND;
         goto out;
     }
+    if ((rc = cp_ca_revoke_user(db, name, 1)) != PC_OK)
+        goto out;
     if ((rc = audit_admin(db, who, "user.delete", name, NULL)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);

@@ -27,8 +27,9 @@ struct cp_user_rec {
 void cp_users_set_key(const unsigned char key[PC_SECRETBOX_KEY_BYTES]);
 int cp_user_name_valid(const char *name);
 
+/* ssh_keys: array of public key lines (checked by the caller), may be NULL. */
 int cp_user_add(const struct cp_who *who, const char *name, json_object *groups, int push,
-                json_object **out);
+                json_object *ssh_keys, json_object **out);
 int cp_user_get(const char *name, json_object **out);
 int cp_user_list(json_object **out);
 /* enabled/push: -1 keeps the current value; groups NULL keeps them. */

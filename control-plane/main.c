@@ -1,6 +1,8 @@
 /* portcullisd: the Portcullis control plane. Thin: set up, serve, shut down cleanly. */
 #include "config.h"
 #include "api.h"
+#include "cp_ca.h"
+#include "cp_hosts.h"
 #include "cp_login.h"
 #include "cp_push.h"
 #include "cp_server.h"
@@ -96,6 +98,9 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
         return rc;
     if ((rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK)
         return rc;
+    if ((rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK)
+        return rc;
+    cp_hosts_configure(s->host_cert_ttl);
     cp_login_configure(&lim);
     cp_push_configure(s->push_ttl);
     return PC_OK;
@@ -146,6 +151,7 @@ int main(int argc, char **argv)
         cp_waiters_stop();
         cp_webhook_stop();
         cp_store_close_all();
+        cp_ca_free();
         return 1;
     }
     pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u",
@@ -157,6 +163,7 @@ int main(int argc, char **argv)
     cp_server_stop();
     cp_webhook_stop();
     cp_store_close_all();
+    cp_ca_free();
     curl_global_cleanup();
     pc_log(PC_LOG_INFO, "event=stopped");
     return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TOKEN_FILE_MAX 4096
 
@@ -84,17 +85,25 @@ int cli_connect(struct cli *c)
     if (!c->pin && !c->cafile)
         return cli_err(PC_ERR_NOTFOUND, "no server key given: pass --pin (portcullisd --print-pin "
                        "on the server prints it) or --cafile, or set PORTCULLIS_PIN or PORTCULLIS_CAFILE");
-    if (!c->token_file)
+    if (!c->token_file && !c->no_token && c->session_ok &&
+        cli_session_path(c->session_path, sizeof c->session_path) == PC_OK &&
+        access(c->session_path, F_OK) == 0) {
+        c->token_file = c->session_path;
+        c->using_session = 1;
+    }
+    if (!c->token_file && !c->no_token)
         return cli_err(PC_ERR_NOTFOUND, "no admin token given: pass --token-file or set "
-                       "PORTCULLIS_TOKEN_FILE (portcullisd writes admin.token in its data directory)");
-    if ((rc = read_token(c->token_file, &token)) != PC_OK)
+                       "PORTCULLIS_TOKEN_FILE (portcullisd writes admin.token in its data directory)%s",
+                       c->session_ok ? ", or run 'portcullis login' for a session" : "");
+    if (!c->no_token && (rc = read_token(c->token_file, &token)) != PC_OK)
         return rc;
     o.base_url = c->url;
     o.pin = c->pin;
     o.cafile = c->cafile;
     o.token = token;
     rc = pc_http_new(&o, &c->http, err, sizeof err);
-    pc_free_secret_str(token);
+    if (token)
+        pc_free_secret_str(token);
     if (rc != PC_OK) {
         const char *what = c->pin && strstr(err, "pin") ? "check --pin" : "check --url, --pin and --cafile";
         return cli_err(rc == CLI_EUSAGE ? PC_ERR_PARSE : rc, "%s: %s", err, what);
@@ -140,7 +149,10 @@ int cli_check(struct cli *c, long status, json_object *reply, const char *hint)
 
     if (status >= 200 && status < 300)
         return PC_OK;
-    if (status == 401)
+    if (status == 401 && c->using_session)
+        return cli_err(PC_ERR_AUTH, "the session was refused or has expired: run 'portcullis "
+                       "login' again");
+    if (status == 401 && !c->no_token)
         return cli_err(PC_ERR_AUTH, "the admin token was refused: check --token-file");
     if (reply && json_object_object_get_ex(reply, "message", &m) && json_object_is_type(m, json_type_string))
         cli_sanitize(msg, sizeof msg, json_object_get_string(m));

@@ -20,6 +20,10 @@ struct cli {
     int json;                 /* --json: machine-readable output on stdout */
     char url_buf[1024];
     pc_http *http;            /* opened by cli_connect */
+    int no_token;             /* the command needs no token (login, ssh-config) */
+    int session_ok;           /* without --token-file, the saved session may be used */
+    int using_session;        /* set by cli_connect when it took the session */
+    char session_path[4096];
 };
 
 /* ---- cli.c: messages, connection, requests ---- */
@@ -78,6 +82,16 @@ void cli_table_free(struct cli_table *t);
  * scans on a dark terminal; quiet zone of 2 modules. */
 int cli_qr_print(FILE *out, const char *text);
 
+/* ~/.config/portcullis/session (or $XDG_CONFIG_HOME/portcullis/session); 0 or PC_ERR_*. */
+int cli_session_path(char *out, size_t outsz);
+/* The first line of a public key file (FILE, or FILE.pub if FILE is a private key), without
+ * the newline; *line is malloc'ed. Reports its own errors. */
+int cli_read_pubkey(const char *path, char **line);
+/* Percent-escapes everything but [A-Za-z0-9._~-] (for fingerprints in paths). */
+void cli_url_escape(char *dst, size_t dstsz, const char *s);
+/* Prints a DURATION-checked value or reports the usage error. */
+int cli_parse_duration(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out);
+
 /* ---- commands (argv[0] is the command word) ---- */
 int cmd_user(struct cli *c, int argc, char **argv);
 int cmd_totp(struct cli *c, int argc, char **argv);
@@ -86,6 +100,11 @@ int cmd_approvals(struct cli *c, int argc, char **argv);
 int cmd_approve(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_user_key(struct cli *c, int argc, char **argv);   /* argv[0] = "key" */
+int cmd_policy(struct cli *c, int argc, char **argv);
+int cmd_cert(struct cli *c, int argc, char **argv);
+int cmd_ssh_config(struct cli *c, int argc, char **argv);
+int cmd_login(struct cli *c, int argc, char **argv);
 
 /* ---- main.c: the command line ---- */
 void cli_print_usage(FILE *out);

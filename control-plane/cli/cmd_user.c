@@ -3,19 +3,21 @@
 #include "cli.h"
 #include "pc_config.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_GROUPS 64
 #define MAX_POS 70
 #define NOT_FOUND_HINT "list users with 'portcullis user list'"
 
-enum { OPT_GROUP = 1, OPT_NOPUSH = 2, OPT_NONE = 4 };
+enum { OPT_GROUP = 1, OPT_NOPUSH = 2, OPT_NONE = 4, OPT_SSHKEY = 8 };
 
 struct uargs {
     const char *sub;
     const char *pos[MAX_POS];
     int npos;
     json_object *groups; /* --group values */
+    json_object *keys;   /* --ssh-key files' lines */
     int no_push, none, push_on;
 };
 
@@ -24,7 +26,8 @@ static const struct {
     int opts, minpos, maxpos;
     const char *usage;
 } subs[] = {
-    { "add", OPT_GROUP | OPT_NOPUSH, 1, 1, "user add NAME [--group G]... [--no-push]" },
+    { "add", OPT_GROUP | OPT_NOPUSH | OPT_SSHKEY, 1, 1,
+      "user add NAME [--group G]... [--no-push] [--ssh-key FILE]..." },
     { "list", 0, 0, 0, "user list" },
     { "show", 0, 1, 1, "user show NAME" },
     { "disable", 0, 1, 1, "user disable NAME" },
@@ -48,6 +51,12 @@ static int parse(int argc, char **argv, int opts, struct uargs *u)
                 u->no_push = 1;
             } else if ((opts & OPT_NONE) && strcmp(a, "--none") == 0) {
                 u->none = 1;
+            } else if ((opts & OPT_SSHKEY) && (r = cli_opt(argc, argv, &i, "--ssh-key", &v)) != 0) {
+                char *line = NULL;
+                if (r < 0 || (r = cli_read_pubkey(v, &line)) != PC_OK)
+                    return r;
+                json_object_array_add(u->keys, json_object_new_string(line));
+                free(line);
             } else if ((opts & OPT_GROUP) && (r = cli_opt(argc, argv, &i, "--group", &v)) != 0) {
                 if (r < 0)
                     return r;
@@ -160,6 +169,8 @@ static int run(struct cli *c, int sub, struct uargs *u)
         json_object_object_add(body, "name", json_object_new_string(name));
         json_object_object_add(body, "groups", json_object_get(u->groups));
         json_object_object_add(body, "push", json_object_new_boolean(!u->no_push));
+        if (json_object_array_length(u->keys) > 0)
+            json_object_object_add(body, "ssh_keys", json_object_get(u->keys));
         snprintf(done, sizeof done, "added user %s (push approval %s); next: portcullis totp "
                  "enroll %s", name, u->no_push ? "off" : "on", name);
         rc = user_request(c, "POST", NULL, "", body, done);
@@ -189,7 +200,9 @@ int cmd_user(struct cli *c, int argc, char **argv)
 
     if (argc < 2)
         return cli_usage_err("'user' needs a subcommand: add, list, show, disable, enable, "
-                             "delete, groups or push");
+                             "delete, groups, push or key");
+    if (strcmp(argv[1], "key") == 0)
+        return cmd_user_key(c, argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(argv[1], subs[i].name) == 0)
             sub = (int)i;
@@ -197,8 +210,12 @@ int cmd_user(struct cli *c, int argc, char **argv)
         return cli_usage_err("unknown subcommand 'user %.100s'", argv[1]);
     u.sub = subs[sub].name;
     u.groups = json_object_new_array();
-    if (!u.groups)
+    u.keys = json_object_new_array();
+    if (!u.groups || !u.keys) {
+        json_object_put(u.groups);
+        json_object_put(u.keys);
         return cli_err(PC_ERR_NOMEM, "out of memory");
+    }
     rc = parse(argc, argv, subs[sub].opts, &u);
     if (rc == PC_OK && (u.npos < subs[sub].minpos || u.npos > subs[sub].maxpos))
         rc = cli_usage_err("wrong arguments; usage: portcullis %s", subs[sub].usage);
@@ -213,5 +230,6 @@ int cmd_user(struct cli *c, int argc, char **argv)
     if (rc == PC_OK)
         rc = run(c, sub, &u);
     json_object_put(u.groups);
+    json_object_put(u.keys);
     return rc;
 }

@@ -15,8 +15,8 @@ void cli_print_usage(FILE *out)
     fputs(
 "Usage: portcullis [OPTIONS] COMMAND [ARGUMENTS]\n"
 "\n"
-"Administers a Portcullis control plane (portcullisd): users, TOTP, host enrollment,\n"
-"push approvals and the audit log.\n"
+"Administers a Portcullis control plane (portcullisd): users, TOTP, SSH keys, host\n"
+"enrollment, push approvals, policy, certificates and the audit log; and logs users in.\n"
 "\n"
 "Options (before or after the command):\n"
 "  --url URL          the control plane, https://HOST:PORT        [PORTCULLIS_URL]\n"
@@ -40,6 +40,10 @@ void cli_print_usage(FILE *out)
 "                     replace the user's groups (--none: no groups)\n"
 "  user push NAME on|off\n"
 "                     allow or forbid push approval for the user\n"
+"  user add NAME --ssh-key FILE ...\n"
+"                     also register SSH public keys (repeatable) for 'portcullis login'\n"
+"  user key add NAME FILE | user key list NAME | user key delete NAME FINGERPRINT\n"
+"                     manage a user's registered SSH public keys\n"
 "  totp enroll NAME [--force]\n"
 "                     new TOTP secret: prints a QR code and the otpauth URI;\n"
 "                     --force replaces an existing one\n"
@@ -53,6 +57,24 @@ void cli_print_usage(FILE *out)
 "  deny ID            deny a push\n"
 "  audit [--user NAME] [--since DURATION] [--limit N]\n"
 "                     read the audit log, newest last\n"
+"  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
+"         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
+"         [--source-address CIDRS] [--force-command CMD]\n"
+"                     let people log in as local accounts on hosts with these labels\n"
+"                     (account $user: the person's own name); nobody may log in without one\n"
+"  policy list | policy delete ID\n"
+"  cert list [--user NAME]\n"
+"                     certificates issued by the CA\n"
+"  cert revoke --serial N | --key-id ID\n"
+"                     revoke one certificate, or every certificate with a key id\n"
+"\n"
+"User commands (no admin token):\n"
+"  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE]\n"
+"                     sign the server's challenge with ssh-keygen -Y sign (default key\n"
+"                     ~/.ssh/id_ed25519), enter the TOTP code, receive FILE-cert.pub and a\n"
+"                     session in ~/.config/portcullis/session that approvals, approve and\n"
+"                     deny use when no --token-file is given\n"
+"  ssh-config         print the @cert-authority line for ~/.ssh/known_hosts\n"
 "\n"
 "DURATION is a number of seconds, or a number followed by s, m, h or d (90s, 5m, 2h, 7d).\n"
 "An option given on the command line overrides its environment variable; --pin or --cafile\n"
@@ -167,7 +189,8 @@ static const struct {
 } commands[] = {
     { "user", cmd_user }, { "totp", cmd_totp }, { "host", cmd_host },
     { "approvals", cmd_approvals }, { "approve", cmd_approve }, { "deny", cmd_deny },
-    { "audit", cmd_audit },
+    { "audit", cmd_audit }, { "policy", cmd_policy }, { "cert", cmd_cert },
+    { "ssh-config", cmd_ssh_config }, { "login", cmd_login },
 };
 
 static int run(int argc, char **argv, struct cli *c)
@@ -206,6 +229,8 @@ static int run(int argc, char **argv, struct cli *c)
         if (strcmp(rest[0], commands[i].name) == 0) {
             if (g.url && (rc = check_url(c, g.url)) != PC_OK)
                 return rc;
+            /* Approvals work with a user's session from 'portcullis login' too. */
+            c->session_ok = strncmp(rest[0], "approv", 6) == 0 || strcmp(rest[0], "deny") == 0;
             return commands[i].fn(c, nrest, rest);
         }
     }

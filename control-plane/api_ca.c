@@ -1,0 +1,166 @@
+/* Endpoints of the certificate authority (public keys, KRL, certificates) and of policy. */
+#include "config.h"
+#include "api.h"
+#include "cp_ca.h"
+#include "cp_policy.h"
+#include "pc_config.h"
+#include "pc_err.h"
+#include <stdio.h>
+#include <string.h>
+
+static void pub_reply(struct cp_resp *r, const char *line)
+{
+    json_object *o;
+    if (!line) {
+        cp_resp_error(r, 500, "internal", "the CA is not loaded");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "public_key", json_object_new_string(line));
+    cp_resp_json(r, 200, o);
+}
+
+void api_ca_user_pub(struct cp_call *c, struct cp_resp *r)
+{
+    (void)c;
+    pub_reply(r, cp_ca_user_line());
+}
+
+void api_ca_host_pub(struct cp_call *c, struct cp_resp *r)
+{
+    (void)c;
+    pub_reply(r, cp_ca_host_line());
+}
+
+void api_krl(struct cp_call *c, struct cp_resp *r)
+{
+    unsigned char *krl = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    (void)c;
+
+    if (cp_ca_krl(&krl, &len, &version) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot build the KRL");
+        return;
+    }
+    cp_resp_raw(r, 200, "application/octet-stream", krl, len);
+    snprintf(r->header_name, sizeof r->header_name, "X-KRL-Version");
+    snprintf(r->header_value, sizeof r->header_value, "%llu", (unsigned long long)version);
+}
+
+void api_certs_list(struct cp_call *c, struct cp_resp *r)
+{
+    const char *user = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "user");
+    json_object *arr = NULL, *o;
+
+    if (user && *user && !cp_user_name_valid(user)) {
+        cp_resp_error(r, 400, "bad_field", "user must be a user name");
+        return;
+    }
+    if (cp_ca_list(user && *user ? user : NULL, &arr) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot read the certificates");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "certs", arr);
+    cp_resp_json(r, 200, o);
+}
+
+static int key_id_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+void api_certs_revoke(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "serial", "key_id", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    const char *key_id = NULL;
+    int64_t serial = 0;
+    json_object *revoked = NULL, *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_int(c->body, "serial", 0, 1, 999999999999999LL, &serial, &e) != PC_OK ||
+        pc_json_get_str(c->body, "key_id", 0, 255, &key_id, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if ((serial > 0) == (key_id != NULL)) {
+        cp_resp_error(r, 400, "missing_field", "send exactly one of 'serial' and 'key_id'");
+        return;
+    }
+    if (key_id && (!*key_id || !key_id_printable(key_id))) {
+        cp_resp_error(r, 400, "bad_field", "field 'key_id' must be printable ASCII");
+        return;
+    }
+    if ((rc = cp_ca_revoke(&who, serial, key_id, &revoked)) != PC_OK) {
+        cp_resp_from_err(r, rc, "certificate");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "revoked", revoked);
+    cp_resp_json(r, 200, o);
+}
+
+void api_policies_list(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *arr = NULL, *o;
+    (void)c;
+    if (cp_policy_list(&arr) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot read the policies");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "policies", arr);
+    cp_resp_json(r, 200, o);
+}
+
+void api_policies_add(struct cp_call *c, struct cp_resp *r)
+{
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    json_object *canon = NULL, *out = NULL;
+    int rc;
+
+    if (cp_policy_validate(c->body, &canon, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    rc = cp_policy_add(&who, canon, &out);
+    json_object_put(canon);
+    if (rc == PC_ERR_EXISTS) {
+        cp_resp_error(r, 409, "conflict", "a policy with this name already exists");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "policy");
+        return;
+    }
+    cp_resp_json(r, 201, out);
+}
+
+void api_policy_delete(struct cp_call *c, struct cp_resp *r)
+{
+    struct cp_who who = { "admin", c->source };
+    uint64_t id = 0;
+    json_object *o;
+    int rc;
+
+    if (pc_parse_uint(c->seg[1], 1, UINT64_C(1) << 62, &id) != PC_OK) {
+        cp_resp_error(r, 404, "not_found", "policy not found");
+        return;
+    }
+    if ((rc = cp_policy_delete(&who, (int64_t)id)) != PC_OK) {
+        cp_resp_from_err(r, rc, "policy");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "deleted", json_object_new_int64((int64_t)id));
+    cp_resp_json(r, 200, o);
+}

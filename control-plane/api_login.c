@@ -1,0 +1,229 @@
+/* Endpoints for users' SSH keys (admin), `portcullis login` (no token: the proof is the key
+ * and the second factor) and sessions. */
+#include "config.h"
+#include "api.h"
+#include "cp_ulogin.h"
+#include "cp_userkeys.h"
+#include "pc_err.h"
+#include "pc_mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api_user_keys_list(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *arr = NULL, *o;
+    int rc = cp_userkey_list(c->seg[1], &arr);
+
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "user");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "keys", arr);
+    cp_resp_json(r, 200, o);
+}
+
+void api_user_keys_add(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "public_key", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    const char *line = NULL, *type = NULL;
+    char fp[PC_SSHKEY_FP_SIZE];
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    rc = cp_userkey_add(&who, c->seg[1], line, fp, &type);
+    if (rc == PC_ERR_PARSE) {
+        cp_resp_error(r, 400, "bad_field", "field 'public_key' must be an OpenSSH public key line "
+                      "(ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa >= 2048 bits)");
+        return;
+    }
+    if (rc == PC_ERR_EXISTS) {
+        cp_resp_error(r, 409, "conflict", "the user already has this key");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "user");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "fingerprint", json_object_new_string(fp));
+    json_object_object_add(o, "type", json_object_new_string(type));
+    cp_resp_json(r, 201, o);
+}
+
+/* The fingerprint is the rest of the (unescaped) path: base64 may hold '/'. */
+void api_user_keys_delete(struct cp_call *c, struct cp_resp *r)
+{
+    struct cp_who who = { "admin", c->source };
+    char prefix[128];
+    const char *fp;
+    json_object *o;
+    int rc;
+
+    snprintf(prefix, sizeof prefix, "/v1/users/%s/keys/", c->seg[1]);
+    if (!c->url || strncmp(c->url, prefix, strlen(prefix)) != 0 ||
+        strlen(c->url + strlen(prefix)) >= PC_SSHKEY_FP_SIZE) {
+        cp_resp_error(r, 404, "not_found", "key not found");
+        return;
+    }
+    fp = c->url + strlen(prefix);
+    if ((rc = cp_userkey_delete(&who, c->seg[1], fp)) != PC_OK) {
+        cp_resp_from_err(r, rc, "key");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "deleted", json_object_new_string(fp));
+    cp_resp_json(r, 200, o);
+}
+
+void api_login_start(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "user", "public_key", "ttl", NULL };
+    struct pc_jerr e = { 0 };
+    const char *user = NULL, *line = NULL;
+    struct pc_sshkey *key = NULL;
+    struct cp_ulogin_start_res res;
+    json_object *o, *factors;
+    int64_t ttl = 0;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "user", 1, 64, &user, &e) != PC_OK ||
+        pc_json_get_str(c->body, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &e) != PC_OK ||
+        pc_json_get_int(c->body, "ttl", 0, 60, 604800, &ttl, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (cp_userkey_parse(line, &key, NULL) != PC_OK) {
+        cp_resp_error(r, 400, "bad_field", "field 'public_key' must be an OpenSSH public key line");
+        return;
+    }
+    rc = cp_ulogin_start(c->source, user, key, ttl, &res);
+    pc_sshkey_free(key);
+    if (rc == PC_ERR_AUTH) {
+        cp_resp_error(r, 401, "unauthorized", "unknown or disabled user, or a key that is not "
+                      "registered for this user");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "login");
+        return;
+    }
+    o = json_object_new_object();
+    factors = json_object_new_array();
+    json_object_array_add(factors, json_object_new_string("totp"));
+    json_object_object_add(o, "login_id", json_object_new_string(res.login_id));
+    json_object_object_add(o, "challenge", json_object_new_string(res.challenge));
+    json_object_object_add(o, "namespace", json_object_new_string("portcullis-login"));
+    json_object_object_add(o, "factors", factors);
+    json_object_object_add(o, "expires_at", json_object_new_int64(res.expires_at));
+    free(res.challenge);
+    cp_resp_json(r, 200, o);
+}
+
+static int login_id_valid(const char *t)
+{
+    if (strlen(t) != 32)
+        return 0;
+    for (; *t; t++)
+        if (!((*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void finish_reply(struct cp_resp *r, struct cp_ulogin_finish_res *res)
+{
+    json_object *o;
+
+    if (res->status != 200) {
+        cp_resp_error(r, res->status, res->error, res->message);
+        if (res->reason && (res->status == 401 || res->status == 403))
+            json_object_object_add(r->body, "reason", json_object_new_string(res->reason));
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "certificate", json_object_new_string(res->cert.line));
+    json_object_object_add(o, "serial", json_object_new_int64((int64_t)res->cert.serial));
+    json_object_object_add(o, "valid_before", json_object_new_int64(res->cert.valid_before));
+    json_object_object_add(o, "session_token", json_object_new_string(res->session));
+    json_object_object_add(o, "session_expires_at", json_object_new_int64(res->session_expires_at));
+    cp_resp_json(r, 200, o);
+}
+
+void api_login_finish(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "login_id", "signature", "code", "push", NULL };
+    struct pc_jerr e = { 0 };
+    const char *id = NULL, *sig = NULL, *code = NULL;
+    struct cp_ulogin_finish_res res;
+    int push = 0, rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "login_id", 1, 64, &id, &e) != PC_OK ||
+        pc_json_get_text(c->body, "signature", 1, 65536, &sig, &e) != PC_OK ||
+        pc_json_get_str(c->body, "code", 0, 16, &code, &e) != PC_OK ||
+        pc_json_get_bool(c->body, "push", 0, &push, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (push) {
+        cp_resp_error(r, 400, "bad_field", "push login not available yet: send 'code'");
+        return;
+    }
+    if (!code) {
+        cp_resp_error(r, 400, "missing_field", "field 'code' is required");
+        return;
+    }
+    if (!login_id_valid(id)) {
+        cp_resp_error(r, 404, "not_found", "no such login");
+        return;
+    }
+    if ((rc = cp_ulogin_finish(c->source, id, sig, code, &res)) != PC_OK) {
+        cp_resp_from_err(r, rc, "login");
+        return;
+    }
+    finish_reply(r, &res);
+    cp_ulogin_finish_res_wipe(&res);
+}
+
+void api_login_poll(struct cp_call *c, struct cp_resp *r)
+{
+    char state[16];
+    int64_t expires_at = 0;
+    json_object *o;
+    int rc;
+
+    if (!login_id_valid(c->seg[1]) ||
+        (rc = cp_ulogin_state(c->seg[1], state, &expires_at)) == PC_ERR_NOTFOUND) {
+        cp_resp_error(r, 404, "not_found", "no such login");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "login");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "login_id", json_object_new_string(c->seg[1]));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    cp_resp_json(r, 200, o);
+}
+
+void api_session(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(c->id.user));
+    json_object_object_add(o, "expires_at", json_object_new_int64(c->id.expires_at));
+    cp_resp_json(r, 200, o);
+}

@@ -1,0 +1,182 @@
+/* portcullis user key add|list|delete, and helpers shared by the CA commands. */
+#include "config.h"
+#include "cli.h"
+#include "pc_config.h"
+#include "pc_fs.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PUBKEY_FILE_MAX (64 * 1024)
+
+int cli_session_path(char *out, size_t outsz)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int n;
+
+    if (xdg && *xdg == '/')
+        n = snprintf(out, outsz, "%s/portcullis/session", xdg);
+    else if (home && *home)
+        n = snprintf(out, outsz, "%s/.config/portcullis/session", home);
+    else
+        return PC_ERR_NOTFOUND;
+    return n > 0 && (size_t)n < outsz ? PC_OK : PC_ERR_INVAL;
+}
+
+int cli_parse_duration(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (pc_parse_duration(v, min, max, out) != PC_OK)
+        return cli_usage_err("%s takes a DURATION between %llds and %llds, not '%.100s'", opt,
+                             (long long)min, (long long)max, v);
+    return PC_OK;
+}
+
+void cli_url_escape(char *dst, size_t dstsz, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (; *s && n + 4 < dstsz; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            strchr("._~-", ch)) {
+            dst[n++] = (char)ch;
+        } else {
+            dst[n++] = '%';
+            dst[n++] = hex[ch >> 4];
+            dst[n++] = hex[ch & 15];
+        }
+    }
+    dst[n] = '\0';
+}
+
+int cli_read_pubkey(const char *path, char **line)
+{
+    char *buf = NULL, alt[4096];
+    size_t len = 0;
+    int rc;
+
+    rc = pc_read_file(path, PUBKEY_FILE_MAX, &buf, &len);
+    if (rc == PC_OK && strstr(buf, "PRIVATE KEY-----")) {
+        /* A private key was named: use its .pub beside it. */
+        free(buf);
+        buf = NULL;
+        if (snprintf(alt, sizeof alt, "%s.pub", path) >= (int)sizeof alt)
+            return cli_err(PC_ERR_INVAL, "%s: path too long", path);
+        path = alt;
+        rc = pc_read_file(path, PUBKEY_FILE_MAX, &buf, &len);
+    }
+    if (rc != PC_OK)
+        return cli_err(rc, "cannot read the public key file %s (%s)", path,
+                       rc == PC_ERR_NOTFOUND ? "no such file" : pc_strerror(rc));
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!*buf) {
+        free(buf);
+        return cli_err(PC_ERR_PARSE, "%s: the first line is empty; expected an OpenSSH public key", path);
+    }
+    *line = buf;
+    return PC_OK;
+}
+
+static int key_list(struct cli *c, const char *name)
+{
+    static const char *const head[] = { "FINGERPRINT", "TYPE", "COMMENT", "ADDED" };
+    char path[128];
+    json_object *reply, *list = NULL;
+    struct cli_table *t;
+    int rc;
+
+    snprintf(path, sizeof path, "/v1/users/%s/keys", name);
+    rc = cli_get_list(c, path, "keys", "no SSH keys", &reply, &list);
+    if (rc != PC_OK || !list) {
+        json_object_put(reply);
+        return rc;
+    }
+    t = cli_table_new(4, head);
+    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
+        json_object *k = json_object_array_get_idx(list, i);
+        char b[4][256];
+        const char *row[4] = {
+            cli_field(k, "fingerprint", b[0], sizeof b[0]), cli_field(k, "type", b[1], sizeof b[1]),
+            cli_field(k, "comment", b[2], sizeof b[2]), cli_field_time(k, "added_at", b[3], sizeof b[3]),
+        };
+        rc = cli_table_add(t, row);
+    }
+    if (t && rc == PC_OK)
+        cli_table_print(t, stdout);
+    cli_table_free(t);
+    json_object_put(reply);
+    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+}
+
+static int key_add(struct cli *c, const char *name, const char *file)
+{
+    char path[128], fp[128], type[64];
+    char *line = NULL;
+    json_object *body, *reply;
+    int rc;
+
+    if ((rc = cli_read_pubkey(file, &line)) != PC_OK)
+        return rc;
+    body = json_object_new_object();
+    json_object_object_add(body, "public_key", json_object_new_string(line));
+    free(line);
+    snprintf(path, sizeof path, "/v1/users/%s/keys", name);
+    rc = cli_call(c, "POST", path, body, &reply, "list users with 'portcullis user list'");
+    json_object_put(body);
+    if (rc != PC_OK)
+        return rc;
+    if (c->json)
+        cli_print_json(reply);
+    else
+        printf("added %s key %s for %s\n", cli_field(reply, "type", type, sizeof type),
+               cli_field(reply, "fingerprint", fp, sizeof fp), name);
+    json_object_put(reply);
+    return PC_OK;
+}
+
+static int key_delete(struct cli *c, const char *name, const char *fp)
+{
+    char path[512], esc[256], b[128];
+    json_object *reply;
+    int rc;
+
+    if (strlen(fp) > 100)
+        return cli_usage_err("'%.100s…' is not a key fingerprint (see 'portcullis user key list')", fp);
+    cli_url_escape(esc, sizeof esc, fp);
+    snprintf(path, sizeof path, "/v1/users/%s/keys/%s", name, esc);
+    rc = cli_call(c, "DELETE", path, NULL, &reply, "see 'portcullis user key list NAME'");
+    if (rc != PC_OK)
+        return rc;
+    if (c->json)
+        cli_print_json(reply);
+    else
+        printf("deleted key %s of %s\n", cli_field(reply, "deleted", b, sizeof b), name);
+    json_object_put(reply);
+    return PC_OK;
+}
+
+/* argv: "key" SUB NAME [FILE|FP] */
+int cmd_user_key(struct cli *c, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    int want = strcmp(sub, "list") == 0 ? 3 : 4;
+
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "delete") != 0)
+        return cli_usage_err("'user key' needs add, list or delete");
+    for (int i = 2; i < argc; i++)
+        if (argv[i][0] == '-' && !(strcmp(sub, "add") == 0 && i == 3))
+            return cli_bad_opt("user key", argv[i]);
+    if (argc != want)
+        return cli_usage_err("wrong arguments; usage: portcullis user key %s",
+                             want == 3 ? "list NAME" : strcmp(sub, "add") == 0 ? "add NAME FILE"
+                                                                              : "delete NAME FINGERPRINT");
+    if (!cli_valid_user(argv[2]))
+        return cli_usage_err("'%.100s' is not a valid user name", argv[2]);
+    if (strcmp(sub, "list") == 0)
+        return key_list(c, argv[2]);
+    if (strcmp(sub, "add") == 0)
+        return key_add(c, argv[2], argv[3]);
+    return key_delete(c, argv[2], argv[3]);
+}

@@ -1,0 +1,457 @@
+#include "config.h"
+#include "cp_ca.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_json.h"
+#include "pc_krl.h"
+#include "pc_log.h"
+#include "pc_time.h"
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct pc_sshkey *user_ca, *host_ca;
+static char *user_line, *host_line;
+
+static int type_from_name(const char *type, enum pc_keytype *t)
+{
+    if (!type || strcmp(type, "ed25519") == 0)
+        *t = PC_KEY_ED25519;
+    else if (strcmp(type, "ecdsa") == 0)
+        *t = PC_KEY_ECDSA_P256;
+    else if (strcmp(type, "rsa") == 0)
+        *t = PC_KEY_RSA;
+    else
+        return PC_ERR_INVAL;
+    return PC_OK;
+}
+
+static int load_one(const char *dir, const char *name, enum pc_keytype t, struct pc_sshkey **k,
+                    char *err, size_t errsz)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    int rc;
+
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return PC_ERR_INVAL;
+    if (stat(path, &sb) == 0) {
+        if ((rc = pc_sshkey_load_private(path, k)) != PC_OK)
+            snprintf(err, errsz, "%s: cannot load the CA key (%s; it must be an unencrypted PEM "
+                     "key readable only by its owner)", path, pc_strerror(rc));
+        else if ((*k)->type != t)
+            pc_log(PC_LOG_WARN, "event=ca_key_type file=%s type=%s note=\"kept; --ca-key-type "
+                   "applies only to new keys\"", path, pc_sshkey_type_name((*k)->type));
+        return rc;
+    }
+    if ((rc = pc_sshkey_generate(t, k)) != PC_OK ||
+        (rc = pc_sshkey_save_private(*k, path)) != PC_OK) {
+        snprintf(err, errsz, "%s: cannot create the CA key: %s", path, pc_strerror(rc));
+        return rc;
+    }
+    pc_log(PC_LOG_INFO, "event=ca_key_created file=%s type=%s", path, pc_sshkey_type_name(t));
+    return PC_OK;
+}
+
+int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz)
+{
+    enum pc_keytype t;
+    int rc;
+
+    if (type_from_name(type, &t) != PC_OK) {
+        snprintf(err, errsz, "--ca-key-type must be ed25519, ecdsa or rsa");
+        return PC_ERR_INVAL;
+    }
+    if ((rc = load_one(dir, "ca_user.key", t, &user_ca, err, errsz)) != PC_OK ||
+        (rc = load_one(dir, "ca_host.key", t, &host_ca, err, errsz)) != PC_OK)
+        return rc;
+    if ((rc = pc_sshkey_to_line(user_ca, "portcullis-user-ca", &user_line)) != PC_OK ||
+        (rc = pc_sshkey_to_line(host_ca, "portcullis-host-ca", &host_line)) != PC_OK)
+        snprintf(err, errsz, "cannot encode the CA public keys");
+    return rc;
+}
+
+void cp_ca_free(void)
+{
+    pc_sshkey_free(user_ca); /* frees the EVP_PKEY, which cleanses its private part */
+    pc_sshkey_free(host_ca);
+    free(user_line);
+    free(host_line);
+    user_ca = host_ca = NULL;
+    user_line = host_line = NULL;
+}
+
+const char *cp_ca_user_line(void)
+{
+    return user_line;
+}
+
+const char *cp_ca_host_line(void)
+{
+    return host_line;
+}
+
+const struct pc_sshkey *cp_ca_user_key(void)
+{
+    return user_ca;
+}
+
+void cp_issued_free(struct cp_issued *i)
+{
+    free(i->line);
+    i->line = NULL;
+}
+
+static json_object *principals_json(const char *const *p, size_t n)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(p[i]));
+    return a;
+}
+
+/* Inserts the certs row first: AUTOINCREMENT hands out the serial the certificate carries. */
+static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *fp,
+                      uint64_t va, uint64_t vb, uint64_t *serial)
+{
+    json_object *pj = principals_json(req->principals, req->n_principals);
+    sqlite3_stmt *st = cp_prepare(db, "INSERT INTO certs(kind, key_id, principals, user_name,"
+        " host_id, fingerprint, valid_after, valid_before, issued_at) VALUES (?,?,?,?,?,?,?,?,?)");
+    int rc;
+
+    if (!st) {
+        json_object_put(pj);
+        return PC_ERR_STORE;
+    }
+    cp_bind_text(st, 1, req->type == PC_CERT_USER ? "user" : "host");
+    cp_bind_text(st, 2, req->key_id);
+    cp_bind_text(st, 3, pc_json_dump(pj));
+    cp_bind_text(st, 4, req->user_name);
+    if (req->host_id > 0)
+        sqlite3_bind_int64(st, 5, req->host_id);
+    else
+        sqlite3_bind_null(st, 5);
+    cp_bind_text(st, 6, fp);
+    sqlite3_bind_int64(st, 7, (int64_t)va);
+    sqlite3_bind_int64(st, 8, (int64_t)vb);
+    sqlite3_bind_int64(st, 9, pc_now());
+    rc = cp_exec_stmt(st);
+    json_object_put(pj);
+    if (rc != PC_OK)
+        return rc;
+    *serial = (uint64_t)sqlite3_last_insert_rowid(db);
+    return *serial >= 1 && *serial < PC_CERT_SERIAL_LIMIT ? PC_OK : PC_ERR_STATE;
+}
+
+int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *out)
+{
+    struct pc_cert_req cr = { 0 };
+    struct cp_audit_row row = { .actor = req->actor, .action = "cert.issue", .result = "ok",
+                                .source = req->source };
+    char fp[PC_SSHKEY_FP_SIZE], reason[160];
+    uint64_t va, vb;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = pc_sshkey_fingerprint(req->subject, fp)) != PC_OK ||
+        (rc = pc_cert_validity(pc_now(), req->type == PC_CERT_USER ? -1 : 300, req->ttl, &va,
+                               &vb)) != PC_OK)
+        return rc;
+    if ((rc = insert_row(db, req, fp, va, vb, &out->serial)) != PC_OK)
+        return rc;
+    cr.type = req->type;
+    cr.subject = req->subject;
+    cr.serial = out->serial;
+    cr.key_id = req->key_id;
+    cr.principals = req->principals;
+    cr.n_principals = req->n_principals;
+    cr.valid_after = va;
+    cr.valid_before = vb;
+    cr.critical = req->critical;
+    cr.n_critical = req->n_critical;
+    cr.extensions = req->extensions;
+    cr.n_extensions = req->n_extensions;
+    rc = pc_cert_sign_line(&cr, req->type == PC_CERT_USER ? user_ca : host_ca, req->key_id,
+                           &out->line);
+    if (rc != PC_OK)
+        return rc;
+    out->valid_after = (int64_t)va;
+    out->valid_before = (int64_t)vb;
+    snprintf(reason, sizeof reason, "%s serial=%llu key_id=%.64s fp=%s ttl=%lld",
+             req->type == PC_CERT_USER ? "user" : "host", (unsigned long long)out->serial,
+             req->key_id, fp, (long long)req->ttl);
+    row.user = req->user_name;
+    row.reason = reason;
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+        cp_issued_free(out);
+    return rc;
+}
+
+int cp_ca_bump_krl(sqlite3 *db)
+{
+    return cp_exec_stmt(cp_prepare(db, "UPDATE krl_state SET version = version + 1 WHERE id = 1"));
+}
+
+static int exec_text(sqlite3 *db, const char *sql, const char *a)
+{
+    sqlite3_stmt *st = cp_prepare(db, sql);
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, a);
+    sqlite3_bind_int64(st, 2, pc_now());
+    return cp_exec_stmt(st);
+}
+
+int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
+{
+    int rc;
+
+    if ((rc = exec_text(db, "UPDATE certs SET revoked_at = ?2 WHERE user_name = ?1 AND"
+                            " revoked_at = 0", user)) != PC_OK ||
+        (rc = exec_text(db, "DELETE FROM sessions WHERE user_name = ?1", user)) != PC_OK)
+        return rc;
+    if (deleted && (rc = exec_text(db, "INSERT OR IGNORE INTO revoked_key_ids(key_id, why,"
+                                       " revoked_at) VALUES (?1, 'user_deleted', ?2)", user)) != PC_OK)
+        return rc;
+    return cp_ca_bump_krl(db);
+}
+
+int cp_ca_key_id_revoked(sqlite3 *db, const char *key_id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM revoked_key_ids WHERE key_id = ?1 UNION ALL"
+                                      " SELECT 1 FROM users WHERE name = ?1 AND enabled = 0");
+    int found;
+
+    if (!st)
+        return 1; /* fail closed */
+    cp_bind_text(st, 1, key_id);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Marks the selected certificates revoked and collects their serials. */
+static int revoke_where(sqlite3 *db, const char *where, int64_t serial, const char *key_id,
+                        json_object *arr)
+{
+    char sql[256];
+    sqlite3_stmt *st;
+    int rc;
+
+    snprintf(sql, sizeof sql, "UPDATE certs SET revoked_at = ?3 WHERE %s RETURNING serial", where);
+    if (!(st = cp_prepare(db, sql)))
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, serial);
+    cp_bind_text(st, 2, key_id);
+    sqlite3_bind_int64(st, 3, pc_now());
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_array_add(arr, json_object_new_int64(sqlite3_column_int64(st, 0)));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+}
+
+static int serial_exists(sqlite3 *db, int64_t serial)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ?");
+    int found;
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, serial);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
+                 json_object **revoked)
+{
+    sqlite3 *db = cp_db();
+    struct cp_audit_row row = { .actor = who->actor, .action = "cert.revoke", .result = "ok",
+                                .source = who->source };
+    json_object *arr = json_object_new_array();
+    char reason[320];
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    if (serial > 0) {
+        if (!serial_exists(db, serial)) {
+            rc = PC_ERR_NOTFOUND;
+            goto out;
+        }
+        /* Already revoked: still listed, the call is idempotent. */
+        rc = revoke_where(db, "serial = ?1 AND revoked_at = 0", serial, NULL, arr);
+        if (rc == PC_OK && json_object_array_length(arr) == 0)
+            json_object_array_add(arr, json_object_new_int64(serial));
+        snprintf(reason, sizeof reason, "serial=%lld", (long long)serial);
+    } else {
+        rc = revoke_where(db, "key_id = ?2 AND revoked_at = 0", 0, key_id, arr);
+        if (rc == PC_OK)
+            rc = exec_text(db, "INSERT OR REPLACE INTO revoked_key_ids(key_id, why, revoked_at)"
+                               " VALUES (?1, 'admin', ?2)", key_id);
+        snprintf(reason, sizeof reason, "key_id=%.255s", key_id);
+    }
+    row.reason = reason;
+    if (rc == PC_OK && (rc = cp_ca_bump_krl(db)) == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
+        rc = cp_tx_commit(db);
+out:
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        json_object_put(arr);
+        return rc;
+    }
+    *revoked = arr;
+    return PC_OK;
+}
+
+/* Grows a uint64 list / string list. */
+struct lists {
+    uint64_t *user_serials, *host_serials;
+    size_t n_user, n_host;
+    char **ids;
+    size_t n_ids;
+};
+
+static int push_serial(uint64_t **a, size_t *n, uint64_t v)
+{
+    uint64_t *na = realloc(*a, (*n + 1) * sizeof **a);
+    if (!na)
+        return PC_ERR_NOMEM;
+    na[(*n)++] = v;
+    *a = na;
+    return PC_OK;
+}
+
+static int collect(sqlite3 *db, struct lists *l)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT serial, kind FROM certs WHERE revoked_at > 0");
+    int rc = PC_OK;
+
+    if (!st)
+        return PC_ERR_STORE;
+    while (rc == PC_OK && sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t s = (uint64_t)sqlite3_column_int64(st, 0);
+        if (strcmp(cp_col_text(st, 1), "user") == 0)
+            rc = push_serial(&l->user_serials, &l->n_user, s);
+        else
+            rc = push_serial(&l->host_serials, &l->n_host, s);
+    }
+    sqlite3_finalize(st);
+    if (rc != PC_OK || !(st = cp_prepare(db, "SELECT key_id FROM revoked_key_ids UNION"
+                                             " SELECT name FROM users WHERE enabled = 0")))
+        return rc != PC_OK ? rc : PC_ERR_STORE;
+    while (rc == PC_OK && sqlite3_step(st) == SQLITE_ROW) {
+        char **na = realloc(l->ids, (l->n_ids + 1) * sizeof *na);
+        if (!na || !(na[l->n_ids] = strdup(cp_col_text(st, 0)))) {
+            if (na)
+                l->ids = na;
+            rc = PC_ERR_NOMEM;
+            break;
+        }
+        l->ids = na;
+        l->n_ids++;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static uint64_t krl_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT version FROM krl_state WHERE id = 1");
+    uint64_t v = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
+{
+    sqlite3 *db = cp_db();
+    struct lists l = { 0 };
+    struct pc_krl_certs sec[2];
+    struct pc_krl_spec spec = { 0 };
+    int rc;
+
+    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return PC_ERR_STORE;
+    rc = collect(db, &l);
+    *version = krl_version(db);
+    cp_tx_rollback(db); /* read only */
+    if (rc == PC_OK) {
+        memset(sec, 0, sizeof sec);
+        if (l.n_user || l.n_ids) {
+            sec[spec.n_certs].ca = user_ca;
+            sec[spec.n_certs].serials = l.user_serials;
+            sec[spec.n_certs].n_serials = l.n_user;
+            sec[spec.n_certs].key_ids = (const char *const *)l.ids;
+            sec[spec.n_certs++].n_key_ids = l.n_ids;
+        }
+        if (l.n_host) {
+            sec[spec.n_certs].ca = host_ca;
+            sec[spec.n_certs].serials = l.host_serials;
+            sec[spec.n_certs++].n_serials = l.n_host;
+        }
+        spec.krl_version = *version;
+        spec.generated_date = (uint64_t)pc_now();
+        spec.comment = "portcullis";
+        spec.certs = sec;
+        rc = pc_krl_encode(&spec, out, len);
+    }
+    for (size_t i = 0; i < l.n_ids; i++)
+        free(l.ids[i]);
+    free(l.ids);
+    free(l.user_serials);
+    free(l.host_serials);
+    return rc;
+}
+
+static json_object *cert_json(sqlite3_stmt *st)
+{
+    json_object *o = json_object_new_object();
+    json_object *pr = json_tokener_parse(cp_col_text(st, 3));
+
+    json_object_object_add(o, "serial", json_object_new_int64(sqlite3_column_int64(st, 0)));
+    json_object_object_add(o, "kind", json_object_new_string(cp_col_text(st, 1)));
+    json_object_object_add(o, "key_id", json_object_new_string(cp_col_text(st, 2)));
+    json_object_object_add(o, "principals", pr ? pr : json_object_new_array());
+    json_object_object_add(o, "user", sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
+                           json_object_new_string(cp_col_text(st, 4)));
+    json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 5)));
+    json_object_object_add(o, "valid_after", json_object_new_int64(sqlite3_column_int64(st, 6)));
+    json_object_object_add(o, "valid_before", json_object_new_int64(sqlite3_column_int64(st, 7)));
+    json_object_object_add(o, "issued_at", json_object_new_int64(sqlite3_column_int64(st, 8)));
+    json_object_object_add(o, "revoked", json_object_new_boolean(sqlite3_column_int(st, 9)));
+    return o;
+}
+
+int cp_ca_list(const char *user, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *arr;
+    int rc;
+
+    if (!db || !(st = cp_prepare(db,
+        "SELECT serial, kind, key_id, principals, user_name, fingerprint, valid_after,"
+        " valid_before, issued_at, (revoked_at > 0 OR (kind = 'user' AND (key_id IN"
+        " (SELECT key_id FROM revoked_key_ids) OR key_id IN (SELECT name FROM users"
+        " WHERE enabled = 0)))) FROM certs WHERE (?1 IS NULL OR user_name = ?1) ORDER BY serial")))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, user);
+    arr = json_object_new_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_array_add(arr, cert_json(st));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    *out = arr;
+    return PC_OK;
+}

@@ -1,0 +1,62 @@
+/* The certificate authority: the user and host CA keys (DIR/ca_user.key, DIR/ca_host.key),
+ * certificate issuance with serials from table certs, revocation and the KRL. */
+#ifndef CP_CA_H
+#define CP_CA_H
+#include "cp_users.h"
+#include "pc_cert.h"
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Loads both CA keys, creating missing ones (PEM PKCS#8, 0600) of type "ed25519", "ecdsa"
+ * (P-256) or "rsa" (3072 bits). */
+int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz);
+void cp_ca_free(void);
+/* "TYPE BASE64 portcullis-user-ca" / "… portcullis-host-ca". */
+const char *cp_ca_user_line(void);
+const char *cp_ca_host_line(void);
+const struct pc_sshkey *cp_ca_user_key(void);
+
+struct cp_issue_req {
+    enum pc_cert_type type;
+    const struct pc_sshkey *subject;
+    const char *key_id;
+    const char *const *principals;
+    size_t n_principals;
+    const char *user_name;   /* user certificates */
+    int64_t host_id;         /* host certificates */
+    int64_t ttl;
+    const struct pc_cert_opt *critical;
+    size_t n_critical;
+    const struct pc_cert_opt *extensions;
+    size_t n_extensions;
+    const char *actor, *source; /* for the cert.issue audit row */
+};
+
+struct cp_issued {
+    char *line;              /* the -cert.pub line (malloc'ed) */
+    uint64_t serial;
+    int64_t valid_after, valid_before;
+};
+
+/* In the caller's transaction: takes the next serial, signs, records and audits. */
+int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *out);
+void cp_issued_free(struct cp_issued *i);
+
+/* In the caller's transaction: revokes every certificate of user, drops the user's sessions,
+ * and (deleted) revokes the key id; bumps the KRL version. */
+int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted);
+/* In the caller's transaction: the KRL changed (a user was enabled or disabled). */
+int cp_ca_bump_krl(sqlite3 *db);
+/* serial > 0: that certificate (PC_ERR_NOTFOUND if unknown); else every certificate with
+ * key_id, and the key id itself. *revoked: JSON array of the serials. Audited cert.revoke. */
+int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
+                 json_object **revoked);
+/* The current KRL bytes and version. */
+int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version);
+/* Certificates, optionally of one user, oldest first. */
+int cp_ca_list(const char *user, json_object **out);
+/* 1 if key id is revoked by key id (admin revocation or deleted user), or its user disabled. */
+int cp_ca_key_id_revoked(sqlite3 *db, const char *key_id);
+
+#endif

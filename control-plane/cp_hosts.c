@@ -1,0 +1,233 @@
+#include "config.h"
+#include "cp_hosts.h"
+#include "cp_audit.h"
+#include "cp_policy.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_json.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t host_cert_ttl = 30 * 86400;
+
+void cp_hosts_configure(int64_t ttl)
+{
+    host_cert_ttl = ttl;
+}
+
+int cp_host_principal_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255 || s[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("._@+$:-", s[i])))
+            return 0;
+    return 1;
+}
+
+static void add_unique(json_object *arr, const char *s)
+{
+    for (size_t i = 0; i < json_object_array_length(arr); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0)
+            return;
+    json_object_array_add(arr, json_object_new_string(s));
+}
+
+/* The host's principal list: hostname + extra (stored), or what was stored before. */
+static int principals_for(sqlite3 *db, int64_t host_id, const char *hostname, json_object *extra,
+                          int set, json_object **out)
+{
+    json_object *arr = NULL;
+    sqlite3_stmt *st;
+
+    if (!set) {
+        if (!(st = cp_prepare(db, "SELECT principals FROM hosts WHERE id = ?")))
+            return PC_ERR_STORE;
+        sqlite3_bind_int64(st, 1, host_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            arr = json_tokener_parse(cp_col_text(st, 0));
+        sqlite3_finalize(st);
+        if (arr && !json_object_is_type(arr, json_type_array)) {
+            json_object_put(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr)
+        arr = json_object_new_array();
+    if (json_object_array_length(arr) == 0)
+        add_unique(arr, hostname);
+    for (size_t i = 0; set && extra && i < json_object_array_length(extra); i++)
+        add_unique(arr, json_object_get_string(json_object_array_get_idx(extra, i)));
+    for (size_t i = 0; i < json_object_array_length(arr); i++)
+        if (!cp_host_principal_valid(json_object_get_string(json_object_array_get_idx(arr, i)))) {
+            json_object_put(arr);
+            return PC_ERR_INVAL;
+        }
+    *out = arr;
+    return PC_OK;
+}
+
+static int store_host_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey *key,
+                          json_object *princ)
+{
+    sqlite3_stmt *st;
+    char *line = NULL;
+    int rc;
+
+    if ((rc = pc_sshkey_to_line(key, NULL, &line)) != PC_OK)
+        return rc;
+    st = cp_prepare(db, "UPDATE hosts SET host_key = ?, principals = ? WHERE id = ?");
+    if (st) {
+        cp_bind_text(st, 1, line);
+        cp_bind_text(st, 2, pc_json_dump(princ));
+        sqlite3_bind_int64(st, 3, host_id);
+    }
+    free(line);
+    return cp_exec_stmt(st);
+}
+
+int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
+                       const struct pc_sshkey *key, json_object *extra, int set_principals,
+                       const char *actor, const char *source, struct cp_issued *out)
+{
+    json_object *princ = NULL;
+    const char *names[CP_HOST_MAX_PRINCIPALS + 1];
+    char key_id[300];
+    struct cp_issue_req req = { .type = PC_CERT_HOST, .subject = key, .key_id = key_id,
+                                .principals = names, .host_id = host_id, .ttl = host_cert_ttl,
+                                .actor = actor, .source = source };
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = principals_for(db, host_id, hostname, extra, set_principals, &princ)) != PC_OK)
+        return rc;
+    req.n_principals = json_object_array_length(princ);
+    if (req.n_principals > CP_HOST_MAX_PRINCIPALS) {
+        json_object_put(princ);
+        return PC_ERR_INVAL;
+    }
+    for (size_t i = 0; i < req.n_principals; i++)
+        names[i] = json_object_get_string(json_object_array_get_idx(princ, i));
+    snprintf(key_id, sizeof key_id, "host:%s", hostname);
+    if ((rc = store_host_key(db, host_id, key, princ)) == PC_OK)
+        rc = cp_ca_issue(db, &req, out);
+    json_object_put(princ);
+    return rc;
+}
+
+int cp_host_renew(const struct cp_identity *host, const char *source, const struct pc_sshkey *key,
+                  struct cp_issued *out)
+{
+    sqlite3 *db = cp_db();
+    char actor[48];
+    int rc;
+
+    snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    rc = cp_host_cert_issue(db, host->host_id, host->hostname, key, NULL, 0, actor, source, out);
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        cp_issued_free(out);
+    }
+    return rc;
+}
+
+/* The certificate row checks of the principals decision. */
+static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *fp)
+{
+    sqlite3_stmt *st = cp_prepare(db,
+        "SELECT 1 FROM certs c JOIN users u ON u.name = c.user_name AND u.enabled = 1"
+        " WHERE c.serial = ? AND c.kind = 'user' AND c.key_id = ? AND c.revoked_at = 0"
+        " AND c.valid_before > ? AND (?4 IS NULL OR c.fingerprint = ?4)");
+    int ok;
+
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, serial);
+    cp_bind_text(st, 2, key_id);
+    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_text(st, 4, fp);
+    ok = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
+                       int64_t serial, const char *fp, int *allowed)
+{
+    sqlite3 *db = cp_db();
+    int rc = PC_OK;
+
+    *allowed = 0;
+    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return PC_ERR_STORE;
+    if (cert_ok(db, key_id, serial, fp) && !cp_ca_key_id_revoked(db, key_id))
+        rc = cp_policy_allows(db, key_id, account, host->host_id, allowed);
+    cp_tx_rollback(db); /* read only */
+    if (rc != PC_OK)
+        *allowed = 0;
+    return rc;
+}
+
+static int host_json(sqlite3 *db, int64_t id, json_object **out)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT hostname, labels, enrolled_at FROM hosts WHERE id = ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        json_object *o = json_object_new_object(), *l = json_tokener_parse(cp_col_text(st, 1));
+        json_object_object_add(o, "host_id", json_object_new_int64(id));
+        json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 0)));
+        json_object_object_add(o, "labels", l ? l : json_object_new_object());
+        json_object_object_add(o, "enrolled_at", json_object_new_int64(sqlite3_column_int64(st, 2)));
+        *out = o;
+        rc = PC_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
+                       json_object **out)
+{
+    sqlite3 *db = cp_db();
+    char reason[48];
+    struct cp_audit_row row = { .actor = who->actor, .action = "host.update", .result = "ok",
+                                .reason = reason, .source = who->source };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    st = cp_prepare(db, "UPDATE hosts SET labels = ? WHERE id = ? RETURNING hostname");
+    if (!st) {
+        cp_tx_rollback(db);
+        return PC_ERR_STORE;
+    }
+    cp_bind_text(st, 1, pc_json_dump(labels));
+    sqlite3_bind_int64(st, 2, id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    snprintf(reason, sizeof reason, "host_id=%lld labels", (long long)id);
+    if (rc == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        return rc;
+    }
+    return host_json(db, id, out);
+}

@@ -1,0 +1,32 @@
+/* Host certificates (enrollment, renewal), the principals decision for sshd's
+ * AuthorizedPrincipalsCommand, and host labels. */
+#ifndef CP_HOSTS_H
+#define CP_HOSTS_H
+#include "cp_ca.h"
+#include "cp_tokens.h"
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#define CP_HOST_MAX_PRINCIPALS 64
+
+void cp_hosts_configure(int64_t host_cert_ttl);
+/* A principal a host certificate may carry: a host name or address. */
+int cp_host_principal_valid(const char *s);
+/* In the caller's transaction: records key (and, with set_principals, hostname + extra as the
+ * host's principals), then issues a host certificate (key id "host:<hostname>"). */
+int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
+                       const struct pc_sshkey *key, json_object *extra, int set_principals,
+                       const char *actor, const char *source, struct cp_issued *out);
+/* POST /v1/hosts/self/renew. */
+int cp_host_renew(const struct cp_identity *host, const char *source, const struct pc_sshkey *key,
+                  struct cp_issued *out);
+/* GET /v1/hosts/self/principals: *allowed = 1 if certificate serial (key id, fingerprint
+ * fp unless NULL) is ours, unrevoked, its user enabled, and a rule lets key_id in as account. */
+int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
+                       int64_t serial, const char *fp, int *allowed);
+/* PATCH /v1/hosts/{id}: replaces the labels; *out is the host. */
+int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
+                       json_object **out);
+
+#endif

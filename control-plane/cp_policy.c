@@ -1,0 +1,479 @@
+#include "config.h"
+#include "cp_policy.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_time.h"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const known_ext[CP_POLICY_EXT_MAX] = {
+    "permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty",
+    "permit-user-rc",
+}; /* byte order, as certificates want them */
+
+static int jfail(struct pc_jerr *e, const char *field, const char *why)
+{
+    e->code = "bad_field";
+    snprintf(e->message, sizeof e->message, "field '%s' %s", field, why);
+    return PC_ERR_INVAL;
+}
+
+static int name_chars_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("_.-", s[i])))
+            return 0;
+    return 1;
+}
+
+/* Every item passes ok(); the array is copied (deduplicated) into canon under key. */
+static int copy_names(json_object *body, const char *key, int required, int (*ok)(const char *),
+                      json_object *canon, struct pc_jerr *e)
+{
+    json_object *arr = NULL, *out = json_object_new_array();
+    int rc = pc_json_get_str_array(body, key, required, 256, 64, &arr, e);
+
+    for (size_t i = 0; rc == PC_OK && arr && i < json_object_array_length(arr); i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+        int dup = 0;
+        if (!ok(s))
+            rc = jfail(e, key, "has an invalid name");
+        for (size_t j = 0; j < json_object_array_length(out); j++)
+            dup |= strcmp(json_object_get_string(json_object_array_get_idx(out, j)), s) == 0;
+        if (rc == PC_OK && !dup)
+            json_object_array_add(out, json_object_new_string(s));
+    }
+    if (rc != PC_OK) {
+        json_object_put(out);
+        return rc;
+    }
+    json_object_object_add(canon, key, out);
+    return PC_OK;
+}
+
+static int user_ok(const char *s)
+{
+    return cp_user_name_valid(s);
+}
+
+static int group_ok(const char *s)
+{
+    return name_chars_ok(s, 64);
+}
+
+static int account_ok(const char *s)
+{
+    return strcmp(s, "$user") == 0 || cp_user_name_valid(s);
+}
+
+static int copy_hosts(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    json_object *h = NULL, *out = json_object_new_object();
+
+    if (json_object_object_get_ex(body, "hosts", &h)) {
+        if (!json_object_is_type(h, json_type_object) || json_object_object_length(h) > 32) {
+            json_object_put(out);
+            return jfail(e, "hosts", "must be an object of at most 32 string labels");
+        }
+        json_object_object_foreach(h, k, v) {
+            if (strlen(k) == 0 || strlen(k) > 64 || !pc_text_is_clean(k, 0) ||
+                !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 256 ||
+                strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
+                !pc_text_is_clean(json_object_get_string(v), 0)) {
+                json_object_put(out);
+                return jfail(e, "hosts", "must be an object of at most 32 string labels");
+            }
+            json_object_object_add(out, k, json_object_new_string(json_object_get_string(v)));
+        }
+    }
+    json_object_object_add(canon, "hosts", out);
+    return PC_OK;
+}
+
+static int copy_extensions(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    json_object *arr = NULL, *out;
+    int want[CP_POLICY_EXT_MAX] = { 0, 0, 0, 1, 1 };
+    int rc = pc_json_get_str_array(body, "extensions", 0, 16, 64, &arr, e);
+
+    if (rc != PC_OK)
+        return rc;
+    if (arr) {
+        memset(want, 0, sizeof want);
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+            int found = 0;
+            for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+                if (strcmp(known_ext[k], s) == 0)
+                    want[k] = found = 1;
+            if (!found)
+                return jfail(e, "extensions", "may only hold permit-pty, permit-port-forwarding, "
+                             "permit-agent-forwarding, permit-X11-forwarding, permit-user-rc");
+        }
+    }
+    out = json_object_new_array();
+    for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+        if (want[k])
+            json_object_array_add(out, json_object_new_string(known_ext[k]));
+    json_object_object_add(canon, "extensions", out);
+    return PC_OK;
+}
+
+/* "CIDR[,CIDR]…" with numeric IPv4/IPv6 addresses and optional prefix lengths. */
+static int cidrs_ok(const char *s)
+{
+    char buf[1025], *save = NULL, *tok;
+    unsigned char addr[16];
+
+    if (strlen(s) >= sizeof buf)
+        return 0;
+    memcpy(buf, s, strlen(s) + 1);
+    if (!*buf || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+        return 0;
+    for (char *p = buf; (tok = strtok_r(p, ",", &save)); p = NULL) {
+        char *slash = strchr(tok, '/');
+        int v6 = strchr(tok, ':') != NULL;
+        if (slash) {
+            char *end;
+            long bits;
+            *slash = '\0';
+            if (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
+                return 0;
+            bits = strtol(slash + 1, &end, 10);
+            if (bits < 0 || bits > (v6 ? 128 : 32) || strlen(slash + 1) > 3)
+                return 0;
+        }
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, tok, addr) != 1)
+            return 0;
+    }
+    return 1;
+}
+
+static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    const char *name = NULL, *src = NULL, *cmd = NULL;
+    int req2fa = 1;
+    int64_t max_ttl = 28800;
+    int rc;
+
+    if ((rc = pc_json_get_str(body, "name", 1, 64, &name, e)) != PC_OK ||
+        (rc = pc_json_get_bool(body, "require_2fa", 0, &req2fa, e)) != PC_OK ||
+        (rc = pc_json_get_int(body, "max_ttl", 0, 300, 604800, &max_ttl, e)) != PC_OK ||
+        (rc = pc_json_get_str(body, "source_address", 0, 1024, &src, e)) != PC_OK ||
+        (rc = pc_json_get_str(body, "force_command", 0, 1024, &cmd, e)) != PC_OK)
+        return rc;
+    if (!name_chars_ok(name, 64))
+        return jfail(e, "name", "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    if (src && !cidrs_ok(src))
+        return jfail(e, "source_address", "must be a comma-separated list of addresses or CIDRs");
+    json_object_object_add(canon, "name", json_object_new_string(name));
+    json_object_object_add(canon, "require_2fa", json_object_new_boolean(req2fa));
+    json_object_object_add(canon, "max_ttl", json_object_new_int64(max_ttl));
+    if (src)
+        json_object_object_add(canon, "source_address", json_object_new_string(src));
+    if (cmd)
+        json_object_object_add(canon, "force_command", json_object_new_string(cmd));
+    return PC_OK;
+}
+
+int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e)
+{
+    static const char *const fields[] = { "name", "users", "groups", "accounts", "hosts",
+        "require_2fa", "max_ttl", "extensions", "source_address", "force_command", NULL };
+    json_object *c = json_object_new_object(), *u, *g, *a;
+    int rc;
+
+    if ((rc = pc_json_only_fields(body, fields, e)) != PC_OK ||
+        (rc = copy_scalars(body, c, e)) != PC_OK ||
+        (rc = copy_names(body, "users", 0, user_ok, c, e)) != PC_OK ||
+        (rc = copy_names(body, "groups", 0, group_ok, c, e)) != PC_OK ||
+        (rc = copy_names(body, "accounts", 1, account_ok, c, e)) != PC_OK ||
+        (rc = copy_hosts(body, c, e)) != PC_OK || (rc = copy_extensions(body, c, e)) != PC_OK)
+        goto out;
+    json_object_object_get_ex(c, "users", &u);
+    json_object_object_get_ex(c, "groups", &g);
+    json_object_object_get_ex(c, "accounts", &a);
+    if (json_object_array_length(u) == 0 && json_object_array_length(g) == 0)
+        rc = jfail(e, "users", "and 'groups' must not both be empty");
+    else if (json_object_array_length(a) == 0)
+        rc = jfail(e, "accounts", "must not be empty");
+out:
+    if (rc != PC_OK) {
+        json_object_put(c);
+        return rc;
+    }
+    *canon = c;
+    return PC_OK;
+}
+
+int cp_policy_add(const struct cp_who *who, json_object *canon, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    const char *name = json_object_get_string(json_object_object_get(canon, "name"));
+    struct cp_audit_row row = { .actor = who->actor, .action = "policy.add", .result = "ok",
+                                .reason = name, .source = who->source };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    if (!(st = cp_prepare(db, "INSERT INTO policies(name, body, created_at) VALUES (?,?,?)"))) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    cp_bind_text(st, 1, name);
+    cp_bind_text(st, 2, pc_json_dump(canon));
+    sqlite3_bind_int64(st, 3, pc_now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    rc = rc == SQLITE_DONE ? PC_OK : rc == SQLITE_CONSTRAINT ? PC_ERR_EXISTS : PC_ERR_STORE;
+    if (rc == PC_OK) {
+        json_object_object_add(canon, "id", json_object_new_int64(sqlite3_last_insert_rowid(db)));
+        if ((rc = cp_audit_add(db, &row)) == PC_OK)
+            rc = cp_tx_commit(db);
+    }
+out:
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        return rc;
+    }
+    *out = json_object_get(canon);
+    return PC_OK;
+}
+
+/* Every stored policy as parsed objects with "id". */
+static int load_all(sqlite3 *db, json_object **out)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT id, body FROM policies ORDER BY id");
+    json_object *arr;
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    arr = json_object_new_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *p = json_tokener_parse(cp_col_text(st, 1));
+        if (!p)
+            continue;
+        json_object_object_add(p, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_array_add(arr, p);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    *out = arr;
+    return PC_OK;
+}
+
+int cp_policy_list(json_object **out)
+{
+    sqlite3 *db = cp_db();
+    return db ? load_all(db, out) : PC_ERR_STORE;
+}
+
+int cp_policy_delete(const struct cp_who *who, int64_t id)
+{
+    sqlite3 *db = cp_db();
+    char reason[96];
+    struct cp_audit_row row = { .actor = who->actor, .action = "policy.delete", .result = "ok",
+                                .reason = reason, .source = who->source };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    st = cp_prepare(db, "DELETE FROM policies WHERE id = ? RETURNING name");
+    if (!st) {
+        cp_tx_rollback(db);
+        return PC_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(reason, sizeof reason, "id=%lld name=%.64s", (long long)id, cp_col_text(st, 0));
+    sqlite3_finalize(st);
+    rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    if (rc == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------------- */
+
+static int arr_has(json_object *pol, const char *key, const char *s)
+{
+    json_object *a;
+    if (!json_object_object_get_ex(pol, key, &a) || !json_object_is_type(a, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(a); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(a, i)), s) == 0)
+            return 1;
+    return 0;
+}
+
+static int64_t user_id_of(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
+    int64_t id = 0;
+    if (!st)
+        return 0;
+    cp_bind_text(st, 1, name);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+static int names_person(sqlite3 *db, json_object *pol, const char *person, int64_t uid)
+{
+    json_object *g;
+    if (arr_has(pol, "users", person))
+        return 1;
+    if (!uid || !json_object_object_get_ex(pol, "groups", &g))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(g); i++)
+        if (cp_user_in_group(db, uid, json_object_get_string(json_object_array_get_idx(g, i))))
+            return 1;
+    return 0;
+}
+
+static json_object *host_labels(sqlite3 *db, int64_t host_id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT labels FROM hosts WHERE id = ?");
+    json_object *l = NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, host_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            l = json_tokener_parse(cp_col_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    if (l && !json_object_is_type(l, json_type_object)) {
+        json_object_put(l);
+        l = NULL;
+    }
+    return l ? l : json_object_new_object();
+}
+
+static int hosts_match(json_object *pol, json_object *labels)
+{
+    json_object *h, *v;
+    if (!json_object_object_get_ex(pol, "hosts", &h))
+        return 1;
+    json_object_object_foreach(h, k, want) {
+        if (!json_object_object_get_ex(labels, k, &v) || !json_object_is_type(v, json_type_string) ||
+            strcmp(json_object_get_string(v), json_object_get_string(want)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Calls fn for every rule matching (person, account, host). */
+static int each_match(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                      void (*fn)(json_object *pol, void *ctx), void *ctx)
+{
+    json_object *all = NULL, *labels;
+    int64_t uid = user_id_of(db, person);
+    int rc = load_all(db, &all);
+
+    if (rc != PC_OK)
+        return rc;
+    labels = host_labels(db, host_id);
+    for (size_t i = 0; i < json_object_array_length(all); i++) {
+        json_object *p = json_object_array_get_idx(all, i);
+        int acct = arr_has(p, "accounts", account) ||
+                   (strcmp(account, person) == 0 && arr_has(p, "accounts", "$user"));
+        if (acct && names_person(db, p, person, uid) && hosts_match(p, labels))
+            fn(p, ctx);
+    }
+    json_object_put(labels);
+    json_object_put(all);
+    return PC_OK;
+}
+
+struct tally {
+    int matched, need_2fa;
+};
+
+static void count_rule(json_object *pol, void *ctx)
+{
+    struct tally *t = ctx;
+    t->matched++;
+    if (json_object_get_boolean(json_object_object_get(pol, "require_2fa")))
+        t->need_2fa++;
+}
+
+int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                     int *allowed)
+{
+    struct tally t = { 0, 0 };
+    int rc = each_match(db, person, account, host_id, count_rule, &t);
+    *allowed = rc == PC_OK && t.matched > 0;
+    return rc;
+}
+
+int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                     int *ignore)
+{
+    struct tally t = { 0, 0 };
+    int rc = each_match(db, person, account, host_id, count_rule, &t);
+    *ignore = rc == PC_OK && t.matched > 0 && t.need_2fa == 0;
+    return rc;
+}
+
+/* One critical option across the rules. A certificate is not scoped to one rule's accounts or
+ * hosts, so dropping a restriction because another rule lacks it (or sets another value) would
+ * hand out a shell or an address range that no single rule allowed: rules that disagree are a
+ * conflict, and no certificate is issued until the admin resolves it. */
+static void merge_opt(json_object *pol, const char *key, char *val, size_t valsz, int first,
+                      const char **conflict)
+{
+    json_object *v;
+    const char *s = json_object_object_get_ex(pol, key, &v) && v ? json_object_get_string(v) : "";
+    if (first)
+        snprintf(val, valsz, "%s", s);
+    else if (strcmp(val, s) != 0 && !*conflict)
+        *conflict = key;
+}
+
+int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t)
+{
+    json_object *all = NULL;
+    int64_t uid = user_id_of(db, person);
+    int want[CP_POLICY_EXT_MAX] = { 0 };
+    int rc = load_all(db, &all);
+
+    memset(t, 0, sizeof *t);
+    if (rc != PC_OK)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(all); i++) {
+        json_object *p = json_object_array_get_idx(all, i);
+        int64_t ttl = json_object_get_int64(json_object_object_get(p, "max_ttl"));
+        if (!names_person(db, p, person, uid))
+            continue;
+        merge_opt(p, "source_address", t->source_address, sizeof t->source_address, !t->named,
+                  &t->conflict);
+        merge_opt(p, "force_command", t->force_command, sizeof t->force_command, !t->named,
+                  &t->conflict);
+        t->named = 1;
+        if (ttl > t->max_ttl)
+            t->max_ttl = ttl;
+        for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+            want[k] |= arr_has(p, "extensions", known_ext[k]);
+    }
+    for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+        if (want[k])
+            t->ext[t->n_ext++] = known_ext[k];
+    json_object_put(all);
+    return PC_OK;
+}

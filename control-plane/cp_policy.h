@@ -1,0 +1,43 @@
+/* Access policy: rules naming people (users, groups), local accounts and host labels.
+ * Default deny: with no matching rule nobody gets principals or a certificate. */
+#ifndef CP_POLICY_H
+#define CP_POLICY_H
+#include "cp_users.h"
+#include "pc_json.h"
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#define CP_POLICY_EXT_MAX 5
+
+/* Checks a POST /v1/policies body and builds the canonical policy (defaults filled in).
+ * PC_OK, or an error with e set for a 400. */
+int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e);
+/* Stores a canonical policy; *out gets it with "id". PC_ERR_EXISTS for a taken name. */
+int cp_policy_add(const struct cp_who *who, json_object *canon, json_object **out);
+int cp_policy_list(json_object **out);
+int cp_policy_delete(const struct cp_who *who, int64_t id);
+
+/* Evaluation, inside the caller's transaction. person may be unknown to the store (then only
+ * "users" can name it). */
+/* *allowed = 1 if a rule lets person log in as account on host_id. */
+int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                     int *allowed);
+/* *ignore = 1 if at least one rule matches (person, account, host) and all of them say
+ * require_2fa false. */
+int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                     int *ignore);
+
+/* What a login certificate may carry, from every rule that names person. */
+struct cp_login_terms {
+    int named;                     /* some rule names the person */
+    int64_t max_ttl;               /* the largest max_ttl */
+    const char *ext[CP_POLICY_EXT_MAX]; /* union of extensions (static strings), sorted */
+    size_t n_ext;
+    char source_address[1025];     /* the value every rule naming the person sets ("" = none) */
+    char force_command[1025];
+    const char *conflict;          /* non-NULL: rules disagree on this option; issue nothing */
+};
+int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t);
+
+#endif

@@ -1,0 +1,333 @@
+#include "config.h"
+#include "cp_ulogin.h"
+#include "cp_audit.h"
+#include "cp_login.h"
+#include "cp_policy.h"
+#include "cp_store.h"
+#include "cp_userkeys.h"
+#include "pc_err.h"
+#include "pc_mem.h"
+#include "pc_sshbuf.h"
+#include "pc_sshsig.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHALLENGE_BYTES 32
+
+static int audit_login(sqlite3 *db, const char *action, const char *user, const char *result,
+                       const char *reason, const char *login_id, const char *source)
+{
+    char actor[80];
+    struct cp_audit_row row = { .actor = actor, .action = action, .user = user, .result = result,
+                                .reason = reason, .txid = login_id, .source = source };
+    snprintf(actor, sizeof actor, "user:%.64s", user);
+    return cp_audit_add(db, &row);
+}
+
+static int insert_login(sqlite3 *db, const struct cp_ulogin_start_res *res, const char *user,
+                        const char *fp, const unsigned char *chal, int64_t ttl, const char *source)
+{
+    sqlite3_stmt *st = cp_prepare(db, "INSERT INTO logins(id, user_name, fingerprint, challenge,"
+                                      " ttl, state, source, created_at, expires_at)"
+                                      " VALUES (?,?,?,?,?,'open',?,?,?)");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, res->login_id);
+    cp_bind_text(st, 2, user);
+    cp_bind_text(st, 3, fp);
+    sqlite3_bind_blob(st, 4, chal, CHALLENGE_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, ttl);
+    cp_bind_text(st, 6, source);
+    sqlite3_bind_int64(st, 7, pc_now());
+    sqlite3_bind_int64(st, 8, res->expires_at);
+    return cp_exec_stmt(st);
+}
+
+int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey *key,
+                    int64_t ttl, struct cp_ulogin_start_res *res)
+{
+    sqlite3 *db = cp_db();
+    struct cp_user_rec u;
+    struct pc_sshkey *reg = NULL;
+    unsigned char chal[CHALLENGE_BYTES];
+    char fp[PC_SSHKEY_FP_SIZE];
+    const char *why = NULL;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (!db || pc_sshkey_fingerprint(key, fp) != PC_OK || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    rc = cp_user_load(db, user, &u);
+    if (rc == PC_ERR_NOTFOUND)
+        why = "unknown_user";
+    else if (rc == PC_OK && !u.enabled)
+        why = "disabled";
+    else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, fp, &reg)) == PC_ERR_NOTFOUND)
+        why = "unregistered_key";
+    if (why) {
+        rc = audit_login(db, "login.start", user, "deny", why, NULL, source);
+        rc = rc == PC_OK ? cp_tx_commit(db) : rc;
+        rc = rc == PC_OK ? PC_ERR_AUTH : rc;
+        goto out;
+    }
+    if (rc != PC_OK)
+        goto out;
+    res->expires_at = pc_now() + CP_LOGIN_TTL;
+    if ((rc = pc_random_hex(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
+        (rc = pc_random_bytes(chal, sizeof chal)) != PC_OK ||
+        (rc = pc_base64_encode(chal, sizeof chal, &res->challenge)) != PC_OK ||
+        (rc = insert_login(db, res, user, fp, chal, ttl, source)) != PC_OK ||
+        (rc = audit_login(db, "login.start", user, "ok", fp, res->login_id, source)) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+out:
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        free(res->challenge);
+        res->challenge = NULL;
+    }
+    pc_sshkey_free(reg);
+    pc_wipe(&u, sizeof u);
+    pc_wipe(chal, sizeof chal);
+    return rc;
+}
+
+struct login_row {
+    char user[64];
+    char fp[PC_SSHKEY_FP_SIZE];
+    unsigned char chal[CHALLENGE_BYTES];
+    int64_t ttl, expires_at;
+    char state[16];
+};
+
+static int load_login(sqlite3 *db, const char *id, struct login_row *l)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, fingerprint, challenge, ttl, state,"
+                                      " expires_at FROM logins WHERE id = ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 2) == CHALLENGE_BYTES) {
+        snprintf(l->user, sizeof l->user, "%s", cp_col_text(st, 0));
+        snprintf(l->fp, sizeof l->fp, "%s", cp_col_text(st, 1));
+        memcpy(l->chal, sqlite3_column_blob(st, 2), CHALLENGE_BYTES);
+        l->ttl = sqlite3_column_int64(st, 3);
+        snprintf(l->state, sizeof l->state, "%s", cp_col_text(st, 4));
+        l->expires_at = sqlite3_column_int64(st, 5);
+        rc = PC_OK;
+    } else {
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_login_state(sqlite3 *db, const char *id, const char *state)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE logins SET state = ? WHERE id = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, state);
+    cp_bind_text(st, 2, id);
+    return cp_exec_stmt(st);
+}
+
+static void refuse(struct cp_ulogin_finish_res *res, unsigned status, const char *error,
+                   const char *reason, const char *msg)
+{
+    res->status = status;
+    res->error = error;
+    res->reason = reason;
+    snprintf(res->message, sizeof res->message, "%s", msg);
+}
+
+/* The key proof: the user is enabled, the key still registered, the signature right. */
+static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
+                        struct cp_ulogin_finish_res *res)
+{
+    struct cp_user_rec u;
+    struct pc_sshkey *key = NULL;
+    enum pc_sshsig_result why = PC_SSHSIG_MALFORMED;
+    static const char *const names[] = { "ok", "malformed_signature", "wrong_key",
+                                         "wrong_namespace", "bad_signature" };
+
+    if (cp_user_load(db, l->user, &u) != PC_OK || !u.enabled)
+        refuse(res, 401, "unauthorized", "disabled", "the user is unknown or disabled");
+    else if (cp_userkey_find(db, u.id, l->fp, &key) != PC_OK)
+        refuse(res, 401, "unauthorized", "unregistered_key", "the key is no longer registered");
+    else if (pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key,
+                              PC_SSHSIG_NAMESPACE_LOGIN, &why) != PC_OK)
+        refuse(res, 401, "unauthorized", names[why <= PC_SSHSIG_BAD_SIGNATURE ? why : 1],
+               "the signature does not prove possession of the registered key for this login");
+    pc_sshkey_free(key);
+    pc_wipe(&u, sizeof u);
+}
+
+static int create_session(sqlite3 *db, const char *user, struct cp_ulogin_finish_res *res)
+{
+    char hash[PC_SHA256_HEX_LEN + 1];
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = pc_token_new(res->session)) != PC_OK ||
+        (rc = pc_sha256_hex(res->session, strlen(res->session), hash)) != PC_OK)
+        return rc;
+    res->session_expires_at = pc_now() + CP_SESSION_TTL;
+    if (!(st = cp_prepare(db, "INSERT INTO sessions(hash, user_name, created_at, expires_at)"
+                              " VALUES (?,?,?,?)")))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, hash);
+    cp_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, pc_now());
+    sqlite3_bind_int64(st, 4, res->session_expires_at);
+    return cp_exec_stmt(st);
+}
+
+static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_terms *t,
+                 const char *source, struct cp_ulogin_finish_res *res)
+{
+    struct pc_sshkey *key = NULL;
+    struct cp_user_rec u;
+    struct pc_cert_opt crit[2], ext[CP_POLICY_EXT_MAX];
+    const char *princ[1] = { l->user };
+    char actor[80];
+    struct cp_issue_req req = { .type = PC_CERT_USER, .key_id = l->user, .principals = princ,
+                                .n_principals = 1, .user_name = l->user, .critical = crit,
+                                .extensions = ext, .n_extensions = t->n_ext, .actor = actor,
+                                .source = source };
+    int rc;
+
+    if ((rc = cp_user_load(db, l->user, &u)) != PC_OK ||
+        (rc = cp_userkey_find(db, u.id, l->fp, &key)) != PC_OK)
+        return rc;
+    snprintf(actor, sizeof actor, "user:%.64s", l->user);
+    req.subject = key;
+    req.ttl = l->ttl > 0 && l->ttl < t->max_ttl ? l->ttl : t->max_ttl;
+    if (t->force_command[0])
+        crit[req.n_critical++] = (struct pc_cert_opt){ "force-command", t->force_command };
+    if (t->source_address[0])
+        crit[req.n_critical++] = (struct pc_cert_opt){ "source-address", t->source_address };
+    for (size_t i = 0; i < t->n_ext; i++)
+        ext[i] = (struct pc_cert_opt){ t->ext[i], NULL };
+    rc = cp_ca_issue(db, &req, &res->cert);
+    if (rc == PC_OK)
+        rc = create_session(db, l->user, res);
+    pc_sshkey_free(key);
+    pc_wipe(&u, sizeof u);
+    return rc;
+}
+
+/* After the proof: revocation, policy, the code, then the certificate. */
+static int decide(sqlite3 *db, const char *id, const struct login_row *l, const char *code,
+                  const char *source, struct cp_ulogin_finish_res *res)
+{
+    struct cp_login_terms t;
+    const char *result = "deny", *reason = "wrong_code";
+    char msg[160];
+    int rc;
+
+    if (cp_ca_key_id_revoked(db, l->user)) {
+        refuse(res, 403, "forbidden", "revoked", "certificates for this user are revoked");
+        return PC_OK;
+    }
+    if ((rc = cp_policy_login_terms(db, l->user, &t)) != PC_OK)
+        return rc;
+    if (!t.named) {
+        snprintf(msg, sizeof msg, "no policy allows %s to log in anywhere", l->user);
+        refuse(res, 403, "forbidden", "no_policy", msg);
+        return PC_OK;
+    }
+    if (t.conflict) {
+        snprintf(msg, sizeof msg, "the rules that name %s disagree on %s: make them agree",
+                 l->user, t.conflict);
+        refuse(res, 403, "forbidden", "policy_conflict", msg);
+        return PC_OK;
+    }
+    if ((rc = cp_totp_judge(db, l->user, code, &result, &reason)) != PC_OK)
+        return rc;
+    if (strcmp(result, "allow") != 0) {
+        refuse(res, 401, "unauthorized", reason, "the code was not accepted");
+        return PC_OK;
+    }
+    res->status = 200;
+    res->reason = "totp_ok";
+    if ((rc = issue(db, l, &t, source, res)) == PC_OK)
+        rc = set_login_state(db, id, "done");
+    return rc;
+}
+
+int cp_ulogin_finish(const char *source, const char *login_id, const char *signature,
+                     const char *code, struct cp_ulogin_finish_res *res)
+{
+    sqlite3 *db = cp_db();
+    struct login_row l;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    memset(&l, 0, sizeof l);
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    if ((rc = load_login(db, login_id, &l)) == PC_ERR_NOTFOUND) {
+        refuse(res, 404, "not_found", "unknown_login", "no such login");
+        rc = PC_OK;
+        goto out;
+    }
+    if (rc != PC_OK)
+        goto out;
+    if (strcmp(l.state, "open") != 0 || l.expires_at <= pc_now()) {
+        refuse(res, 410, "gone", "finished", "the login is finished or expired; start a new one");
+        goto out;
+    }
+    check_proof(db, &l, signature, res);
+    if (res->status) /* a failed proof ends the login: sign a fresh challenge */
+        rc = set_login_state(db, login_id, "failed");
+    else
+        rc = decide(db, login_id, &l, code, source, res);
+    if (rc == PC_OK && res->status == 403)
+        rc = set_login_state(db, login_id, "failed");
+    if (rc == PC_OK)
+        rc = audit_login(db, "login.finish", l.user, res->status == 200 ? "allow" : "deny",
+                         res->reason, login_id, source);
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+out:
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK)
+        cp_ulogin_finish_res_wipe(res);
+    pc_wipe(&l, sizeof l);
+    return rc;
+}
+
+void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res)
+{
+    cp_issued_free(&res->cert);
+    pc_wipe(res->session, sizeof res->session);
+}
+
+int cp_ulogin_state(const char *login_id, char state[16], int64_t *expires_at)
+{
+    sqlite3 *db = cp_db();
+    struct login_row l;
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if ((rc = load_login(db, login_id, &l)) != PC_OK)
+        return rc;
+    *expires_at = l.expires_at;
+    if (strcmp(l.state, "done") == 0)
+        snprintf(state, 16, "approved");
+    else if (strcmp(l.state, "failed") == 0)
+        snprintf(state, 16, "denied");
+    else
+        snprintf(state, 16, "%s", l.expires_at <= pc_now() ? "expired" : "pending");
+    pc_wipe(&l, sizeof l);
+    return PC_OK;
+}

@@ -1,0 +1,177 @@
+#include "config.h"
+#include "cp_userkeys.h"
+#include "cp_audit.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_json.h"
+#include "pc_time.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cp_userkey_parse(const char *line, struct pc_sshkey **key, char **comment)
+{
+    *key = NULL;
+    if (comment)
+        *comment = NULL;
+    if (strlen(line) > PC_SSHKEY_LINE_MAX || !pc_text_is_clean(line, 0))
+        return PC_ERR_PARSE;
+    return pc_sshkey_parse_line(line, key, comment) == PC_OK ? PC_OK : PC_ERR_PARSE;
+}
+
+int cp_userkey_insert(sqlite3 *db, int64_t user_id, const char *line, char fp[PC_SSHKEY_FP_SIZE],
+                      const char **type)
+{
+    struct pc_sshkey *k = NULL;
+    char *comment = NULL, *plain = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = cp_userkey_parse(line, &k, &comment)) != PC_OK)
+        return rc;
+    if ((rc = pc_sshkey_fingerprint(k, fp)) != PC_OK || (rc = pc_sshkey_to_line(k, NULL, &plain)) != PC_OK)
+        goto out;
+    *type = pc_sshkey_type_name(k->type);
+    if (!(st = cp_prepare(db, "INSERT INTO user_ssh_keys(user_id, fingerprint, type, public_key,"
+                              " comment, added_at) VALUES (?,?,?,?,?,?)"))) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, user_id);
+    cp_bind_text(st, 2, fp);
+    cp_bind_text(st, 3, *type);
+    cp_bind_text(st, 4, plain);
+    cp_bind_text(st, 5, comment && pc_text_is_clean(comment, 0) ? comment : NULL);
+    sqlite3_bind_int64(st, 6, pc_now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    rc = rc == SQLITE_DONE ? PC_OK : rc == SQLITE_CONSTRAINT ? PC_ERR_EXISTS : PC_ERR_STORE;
+out:
+    pc_sshkey_free(k);
+    free(comment);
+    free(plain);
+    return rc;
+}
+
+static int64_t user_id(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
+    int64_t id = 0;
+    if (!st)
+        return -1;
+    cp_bind_text(st, 1, name);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+static int audit_key(sqlite3 *db, const struct cp_who *who, const char *action, const char *user,
+                     const char *fp)
+{
+    struct cp_audit_row row = { .actor = who->actor, .action = action, .user = user,
+                                .result = "ok", .reason = fp, .source = who->source };
+    return cp_audit_add(db, &row);
+}
+
+int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
+                   char fp[PC_SSHKEY_FP_SIZE], const char **type)
+{
+    sqlite3 *db = cp_db();
+    int64_t id;
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    id = user_id(db, user);
+    rc = id < 0 ? PC_ERR_STORE : id == 0 ? PC_ERR_NOTFOUND : PC_OK;
+    if (rc == PC_OK && (rc = cp_userkey_insert(db, id, line, fp, type)) == PC_OK &&
+        (rc = audit_key(db, who, "key.add", user, fp)) == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}
+
+int cp_userkey_list(const char *user, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *arr;
+    int64_t id;
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    if ((id = user_id(db, user)) <= 0)
+        return id < 0 ? PC_ERR_STORE : PC_ERR_NOTFOUND;
+    if (!(st = cp_prepare(db, "SELECT fingerprint, type, comment, added_at FROM user_ssh_keys"
+                              " WHERE user_id = ? ORDER BY added_at, fingerprint")))
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    arr = json_object_new_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 0)));
+        json_object_object_add(o, "type", json_object_new_string(cp_col_text(st, 1)));
+        json_object_object_add(o, "comment", sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
+                               json_object_new_string(cp_col_text(st, 2)));
+        json_object_object_add(o, "added_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_array_add(arr, o);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    *out = arr;
+    return PC_OK;
+}
+
+int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    int64_t id;
+    int rc;
+
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    id = user_id(db, user);
+    rc = id < 0 ? PC_ERR_STORE : id == 0 ? PC_ERR_NOTFOUND : PC_OK;
+    if (rc == PC_OK) {
+        st = cp_prepare(db, "DELETE FROM user_ssh_keys WHERE user_id = ? AND fingerprint = ?");
+        if (st) {
+            sqlite3_bind_int64(st, 1, id);
+            cp_bind_text(st, 2, fp);
+        }
+        rc = cp_exec_stmt(st);
+        if (rc == PC_OK && sqlite3_changes(db) == 0)
+            rc = PC_ERR_NOTFOUND;
+    }
+    if (rc == PC_OK && (rc = audit_key(db, who, "key.delete", user, fp)) == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}
+
+int cp_userkey_find(sqlite3 *db, int64_t uid, const char *fp, struct pc_sshkey **key)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT public_key FROM user_ssh_keys WHERE user_id = ?"
+                                      " AND fingerprint = ?");
+    int rc;
+
+    *key = NULL;
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, uid);
+    cp_bind_text(st, 2, fp);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = pc_sshkey_parse_line(cp_col_text(st, 0), key, NULL);
+    else
+        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    sqlite3_finalize(st);
+    return rc;
+}

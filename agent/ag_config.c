@@ -4,8 +4,10 @@
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_fs.h"
+#include "pc_json.h"
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,12 @@ int ag_config_init(struct ag_config *c)
     c->max_connections = 16;
     c->max_clients = 128;
     c->log_level = PC_LOG_INFO;
-    if (set_str(&c->host_token_file, AG_DEFAULT_TOKEN_FILE) != PC_OK ||
+    c->krl_interval_ms = 60000;
+    c->principals_stale_ms = 300000;
+    if (set_str(&c->host_key, AG_DEFAULT_HOST_KEY) != PC_OK ||
+        set_str(&c->ssh_dir, AG_DEFAULT_SSH_DIR) != PC_OK ||
+        set_str(&c->reload_command, AG_DEFAULT_RELOAD) != PC_OK ||
+        set_str(&c->host_token_file, AG_DEFAULT_TOKEN_FILE) != PC_OK ||
         set_str(&c->socket, AG_DEFAULT_SOCKET) != PC_OK ||
         set_str(&c->path, AG_DEFAULT_CONFIG) != PC_OK) {
         ag_config_free(c);
@@ -58,6 +65,12 @@ void ag_config_free(struct ag_config *c)
     free(c->host_token_file);
     free(c->socket);
     free(c->socket_group);
+    free(c->host_key);
+    for (unsigned i = 0; i < c->n_host_principals; i++)
+        free(c->host_principals[i]);
+    free(c->ssh_dir);
+    free(c->reload_command);
+    free(c->principals_user);
     memset(c, 0, sizeof *c);
 }
 
@@ -156,11 +169,137 @@ static int set_log_level(struct ag_config *c, const char *v, char *err, size_t e
     return PC_ERR_INVAL;
 }
 
+/* A certificate principal as pc_cert accepts it: [A-Za-z0-9._@+$:-], not starting with '-'. */
+int ag_config_principal_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 255 || s[0] == '-')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("._@+$:-", ch)))
+            return 0;
+    }
+    return 1;
+}
+
+static int set_host_principals(struct ag_config *c, const char *v, char *err, size_t errsz)
+{
+    const char *p = v;
+
+    while (*p) {
+        const char *start, *end, *comma = strchr(p, ',');
+        size_t n;
+
+        end = comma ? comma : p + strlen(p);
+        for (start = p; start < end && *start == ' '; start++)
+            ;
+        while (end > start && end[-1] == ' ')
+            end--;
+        n = (size_t)(end - start);
+        if (!ag_config_principal_ok(start, n)) {
+            snprintf(err, errsz, "host_principals: '%.*s' is not a host name or address "
+                     "(letters, digits, . _ @ + $ : -; comma-separated, no empty entries)",
+                     (int)(n > 64 ? 64 : n), start);
+            return PC_ERR_INVAL;
+        }
+        for (unsigned i = 0; i < c->n_host_principals; i++) {
+            if (strlen(c->host_principals[i]) == n && memcmp(c->host_principals[i], start, n) == 0) {
+                snprintf(err, errsz, "host_principals: '%.*s' is listed twice", (int)n, start);
+                return PC_ERR_INVAL;
+            }
+        }
+        if (c->n_host_principals >= AG_MAX_HOST_PRINCIPALS) {
+            snprintf(err, errsz, "host_principals: more than %d names", AG_MAX_HOST_PRINCIPALS);
+            return PC_ERR_INVAL;
+        }
+        if (!(c->host_principals[c->n_host_principals] = strndup(start, n)))
+            return PC_ERR_NOMEM;
+        c->n_host_principals++;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p) {
+            snprintf(err, errsz, "host_principals: a trailing comma (empty entry)");
+            return PC_ERR_INVAL;
+        }
+    }
+    return PC_OK;
+}
+
+static int set_principals_user(struct ag_config *c, const char *v, char *err, size_t errsz)
+{
+    struct passwd pw, *res = NULL;
+    char buf[8192];
+    uint64_t n;
+
+    if (pc_parse_uint(v, 0, 0x7fffffff, &n) == PC_OK) {
+        c->principals_uid = (uid_t)n;
+    } else if (getpwnam_r(v, &pw, buf, sizeof buf, &res) == 0 && res) {
+        c->principals_uid = res->pw_uid;
+    } else {
+        snprintf(err, errsz, "principals_user: no such user '%.64s' (a user name or a numeric uid)", v);
+        return PC_ERR_INVAL;
+    }
+    return set_str(&c->principals_user, v);
+}
+
+static int set_optional_duration_ms(long *slot, const char *key, const char *v, int64_t max_s,
+                                    char *err, size_t errsz)
+{
+    int64_t s;
+    if (pc_parse_duration(v, 0, max_s, &s) != PC_OK) {
+        snprintf(err, errsz, "%s: '%.64s' is not a duration between 0 and %llds (e.g. 0, 30s, 5m)",
+                 key, v, (long long)max_s);
+        return PC_ERR_INVAL;
+    }
+    *slot = (long)(s * 1000);
+    return PC_OK;
+}
+
+/* The settings of the certificate authority part; PC_ERR_NOTFOUND for a key that is not one. */
+static int on_ca_setting(struct ag_config *c, const char *key, const char *v, char *err,
+                         size_t errsz)
+{
+    if (strcmp(key, "host_key") == 0) {
+        if (strcmp(v, "none") == 0) {
+            free(c->host_key);
+            c->host_key = NULL;
+            return PC_OK;
+        }
+        return then_set(check_abs_path(key, v, 4096, err, errsz), &c->host_key, v);
+    }
+    if (strcmp(key, "host_principals") == 0)
+        return set_host_principals(c, v, err, errsz);
+    if (strcmp(key, "ssh_dir") == 0)
+        return then_set(check_abs_path(key, v, 3800, err, errsz), &c->ssh_dir, v);
+    if (strcmp(key, "krl_interval") == 0)
+        return set_duration_ms(&c->krl_interval_ms, key, v, 86400, err, errsz);
+    if (strcmp(key, "principals_user") == 0)
+        return set_principals_user(c, v, err, errsz);
+    if (strcmp(key, "principals_stale") == 0)
+        return set_optional_duration_ms(&c->principals_stale_ms, key, v, 86400, err, errsz);
+    return PC_ERR_NOTFOUND;
+}
+
 static int on_setting(void *ctx, const char *key, const char *v, char *err, size_t errsz)
 {
     struct ag_config *c = ctx;
     struct sockaddr_un sun;
+    int rc;
 
+    if (strcmp(key, "reload_command") == 0) {
+        /* Empty: never reload sshd. Run with /bin/sh -c: the file is root's. */
+        free(c->reload_command);
+        c->reload_command = NULL;
+        if (*v == '\0')
+            return PC_OK;
+        if (!pc_text_is_clean(v, 0) || strlen(v) > 1024) {
+            snprintf(err, errsz, "reload_command: control characters or longer than 1024 bytes");
+            return PC_ERR_INVAL;
+        }
+        return set_str(&c->reload_command, v);
+    }
     if (*v == '\0') {
         snprintf(err, errsz, "%.64s: empty value", key);
         return PC_ERR_INVAL;
@@ -194,6 +333,8 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
         return set_count(&c->max_clients, key, v, 4096, err, errsz);
     if (strcmp(key, "log_level") == 0)
         return set_log_level(c, v, err, errsz);
+    if ((rc = on_ca_setting(c, key, v, err, errsz)) != PC_ERR_NOTFOUND)
+        return rc;
     snprintf(err, errsz, "unknown key '%.64s' (see portcullis-agent.conf(5))", key);
     return PC_ERR_INVAL;
 }

@@ -10,6 +10,10 @@
 #define AG_DEFAULT_CONFIG PC_SYSCONFDIR "/agent.conf"
 #define AG_DEFAULT_TOKEN_FILE PC_SYSCONFDIR "/host.token"
 #define AG_DEFAULT_SOCKET PC_RUNSTATEDIR "/agent.sock"
+#define AG_DEFAULT_HOST_KEY "/etc/ssh/ssh_host_ed25519_key.pub"
+#define AG_DEFAULT_SSH_DIR "/etc/ssh/portcullis"
+#define AG_DEFAULT_RELOAD "systemctl reload ssh || systemctl reload sshd"
+#define AG_MAX_HOST_PRINCIPALS 32
 
 struct ag_config {
     char *path;               /* the file read (or that would have been read) */
@@ -25,6 +29,16 @@ struct ag_config {
     unsigned max_connections; /* pool size to the control plane */
     unsigned max_clients;     /* concurrent PAM clients */
     enum pc_log_level log_level;
+    /* certificate authority (host certificate, user CA, KRL, principals) */
+    char *host_key;           /* public host key file; NULL = "none" (no host certificate) */
+    char *host_principals[AG_MAX_HOST_PRINCIPALS]; /* extra names/addresses, NULL-terminated */
+    unsigned n_host_principals;
+    char *ssh_dir;            /* user_ca.pub, host-cert.pub, host_ca.pub, revoked.krl */
+    long krl_interval_ms;     /* KRL + user CA sync period */
+    char *reload_command;     /* /bin/sh -c; NULL = never reload */
+    char *principals_user;    /* may ask op principals besides root; NULL = root only */
+    uid_t principals_uid;
+    long principals_stale_ms; /* a cached allow is used this long when the CP is unreachable */
 };
 
 /* Sets the defaults. Call before ag_config_load; ag_config_free releases everything. */
@@ -38,6 +52,8 @@ void ag_config_free(struct ag_config *c);
 /* Checks the forms of values given on the command line (same rules as the file). */
 int ag_config_check_url(const char *url, char *err, size_t errsz);
 int ag_config_check_pin(const char *pin, char *err, size_t errsz);
+/* 1 if s[0..len) is a certificate principal: [A-Za-z0-9._@+$:-]{1,255}, not starting '-'. */
+int ag_config_principal_ok(const char *s, size_t len);
 
 /* Appends `url = …` and `pin = …`/`cafile = …` (each only when given, i.e. non-NULL) to the
  * config file at path, keeping every existing line, its mode and owner; creates the file (0644)

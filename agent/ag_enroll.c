@@ -2,6 +2,9 @@
 #include "config.h"
 #include "ag_enroll.h"
 #include "ag_config.h"
+#include "ag_hostca.h"
+#include "ag_krl.h"
+#include "pc_sshkey.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_http.h"
@@ -110,10 +113,44 @@ static int ensure_parent(const char *path)
     return mkdir(dir, 0755) == 0 ? PC_OK : PC_ERR_IO;
 }
 
-static int call_enroll(const char *url, const char *pin, const char *cafile,
-                       long connect_ms, long timeout_ms, const char *token, const char *hostname,
-                       char **host_token, int64_t *host_id)
+/* The CA part of the enroll body: host_key and principals (config host_key, host_principals). */
+static void add_host_key(json_object *body, const struct ag_config *cfg, const char *host_key)
 {
+    json_object *arr;
+
+    if (!host_key)
+        return;
+    json_object_object_add(body, "host_key", json_object_new_string(host_key));
+    arr = json_object_new_array();
+    for (unsigned i = 0; i < cfg->n_host_principals; i++)
+        json_object_array_add(arr, json_object_new_string(cfg->host_principals[i]));
+    json_object_object_add(body, "principals", arr);
+}
+
+/* Copies the CA fields of the enroll reply into *ca (a new object), if there are any. */
+static int take_ca(json_object *reply, json_object **ca)
+{
+    static const char *const keys[] = { "host_certificate", "user_ca", "host_ca" };
+    struct pc_jerr je = { 0 };
+
+    *ca = json_object_new_object();
+    for (int i = 0; i < 3; i++) {
+        const char *v = NULL;
+        if (pc_json_get_str(reply, keys[i], 0, PC_SSHKEY_LINE_MAX, &v, &je) != PC_OK) {
+            fprintf(stderr, "portcullis-agent: the control plane's %s is malformed\n", keys[i]);
+            return PC_ERR_PARSE;
+        }
+        if (v)
+            json_object_object_add(*ca, keys[i], json_object_new_string(v));
+    }
+    return PC_OK;
+}
+
+static int call_enroll(const char *url, const char *pin, const char *cafile,
+                       const struct ag_config *cfg, const char *host_key, const char *token,
+                       const char *hostname, char **host_token, int64_t *host_id, json_object **ca)
+{
+    long connect_ms = cfg->connect_timeout_ms, timeout_ms = cfg->timeout_ms;
     struct pc_http_opts o = { .base_url = url, .pin = pin, .cafile = cafile,
                               .connect_timeout_ms = connect_ms, .timeout_ms = timeout_ms };
     char err[ERRSZ] = "";
@@ -132,6 +169,7 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
     body = json_object_new_object();
     json_object_object_add(body, "token", json_object_new_string(token));
     json_object_object_add(body, "hostname", json_object_new_string(hostname));
+    add_host_key(body, cfg, host_key);
     rc = pc_http_call(h, "POST", "/v1/enroll", body, 0, &status, &reply, err, sizeof err);
     if (rc != PC_OK) {
         fprintf(stderr, "portcullis-agent: enrollment failed: %s%s\n", err,
@@ -160,6 +198,8 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
         rc = PC_ERR_PARSE;
         goto out;
     }
+    if ((rc = take_ca(reply, ca)) != PC_OK)
+        goto out;
     if (!(*host_token = strdup(ht)))
         rc = PC_ERR_NOMEM;
 out:
@@ -182,10 +222,79 @@ out:
     return rc;
 }
 
+/* The host public key to certify, or NULL (host_key none, or the default file is missing). */
+static int read_host_key(const struct ag_config *cfg, char **line)
+{
+    char err[ERRSZ] = "";
+    struct stat st;
+    int rc;
+
+    *line = NULL;
+    if (!cfg->host_key)
+        return PC_OK;
+    if (strcmp(cfg->host_key, AG_DEFAULT_HOST_KEY) == 0 && stat(cfg->host_key, &st) != 0) {
+        printf("no host key at %s: enrolling without a host certificate (set host_key)\n",
+               cfg->host_key);
+        return PC_OK;
+    }
+    if ((rc = ag_hostca_read_host_key(cfg, line, err, sizeof err)) != PC_OK)
+        fprintf(stderr, "portcullis-agent: %s (set host_key = none to enroll without a host "
+                "certificate)\n", err);
+    return rc;
+}
+
+/* host_ca.pub, host-cert.pub, user_ca.pub (merged) and revoked.krl from the enroll reply. */
+static int write_ca_files(const struct ag_config *cfg, const char *url, const char *pin,
+                          const char *cafile, json_object *ca)
+{
+    static const char *const order[] = { "host_ca", "host_certificate", "user_ca" };
+    static const char *const files[] = { AG_HOST_CA_FILE, AG_HOST_CERT_FILE, AG_USER_CA_FILE };
+    struct ag_config k = *cfg;   /* shallow: the url/pin in use (maybe not yet in the file) */
+    char err[ERRSZ] = "";
+    uint64_t version = 0;
+    int rc, changed;
+
+    if (!ca || !json_object_object_get_ex(ca, "host_certificate", NULL)) {
+        fprintf(stderr, "portcullis-agent: enrolled, but the control plane sent no host "
+                "certificate (is it older than this agent?)\n");
+        return PC_ERR_STATE;
+    }
+    if ((rc = ag_hostca_mkdir(cfg, err, sizeof err)) != PC_OK)
+        goto fail;
+    for (int i = 0; i < 3; i++) {
+        json_object *v = NULL;
+        const char *line;
+        if (!json_object_object_get_ex(ca, order[i], &v))
+            continue;
+        line = json_object_get_string(v);
+        rc = i == 0 ? ag_hostca_write_host_ca(cfg, line, &changed, err, sizeof err) :
+             i == 1 ? ag_hostca_write_host_cert(cfg, line, &changed, err, sizeof err) :
+                      ag_hostca_merge_user_ca(cfg, line, &changed, err, sizeof err);
+        if (rc != PC_OK)
+            goto fail;
+        printf("wrote %s/%s%s\n", cfg->ssh_dir, files[i], changed ? "" : " (unchanged)");
+    }
+    k.url = (char *)url;
+    k.pin = (char *)pin;
+    k.cafile = (char *)cafile;
+    if (ag_krl_sync(&k, &changed, &version, err, sizeof err) == PC_OK)
+        printf("wrote %s/%s (KRL version %llu)\n", cfg->ssh_dir, AG_KRL_FILE,
+               (unsigned long long)version);
+    else
+        fprintf(stderr, "portcullis-agent: warning: %s; the agent will fetch the KRL when it runs\n",
+                err);
+    return PC_OK;
+fail:
+    fprintf(stderr, "portcullis-agent: enrolled, but %s: fix it and run 'portcullis-agent renew'\n",
+            err);
+    return rc;
+}
+
 int ag_enroll_run(const struct ag_enroll_args *a)
 {
     struct ag_config cfg;
-    char err[ERRSZ] = "", hostbuf[256], *host_token = NULL, *line = NULL;
+    char err[ERRSZ] = "", hostbuf[256], *host_token = NULL, *line = NULL, *host_key = NULL;
+    json_object *ca = NULL;
     const char *url = NULL, *pin = NULL, *cafile = NULL, *hostname = a->hostname;
     int64_t host_id = 0;
     struct stat st;
@@ -241,8 +350,10 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         rc = PC_ERR_EXISTS;
         goto out;
     }
-    rc = call_enroll(url, pin, cafile, cfg.connect_timeout_ms, cfg.timeout_ms,
-                     a->token, hostname, &host_token, &host_id);
+    if ((rc = read_host_key(&cfg, &host_key)) != PC_OK)
+        goto out;
+    rc = call_enroll(url, pin, cafile, &cfg, host_key, a->token, hostname, &host_token,
+                     &host_id, &ca);
     if (rc != PC_OK)
         goto out;
     n = strlen(host_token) + 2;
@@ -270,8 +381,12 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         }
         printf("recorded the server's url and %s in %s\n", pin ? "pin" : "cafile", a->config);
     }
+    if (host_key && (rc = write_ca_files(&cfg, url, pin, cafile, ca)) != PC_OK)
+        goto out;
     printf("restart the agent (systemctl restart portcullis-agent) if it is running\n");
 out:
+    json_object_put(ca);
+    free(host_key);
     pc_free_secret_str(line);
     pc_free_secret_str(host_token);
     ag_config_free(&cfg);

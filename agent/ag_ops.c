@@ -2,6 +2,7 @@
 #include "config.h"
 #include "ag_ops.h"
 #include "ag_enroll.h"
+#include "ag_principals.h"
 #include "ag_status.h"
 #include "pc_err.h"
 #include "pc_json.h"
@@ -19,8 +20,10 @@ int ag_ctx_init(struct ag_ctx *x, const struct ag_config *cfg, char *err, size_t
     memset(x, 0, sizeof *x);
     x->cfg = cfg;
     pthread_mutex_init(&x->lock, NULL);
-    (void)err;
-    (void)errsz;
+    if (ag_pcache_new(AG_PCACHE_MAX, &x->pcache) != PC_OK) {
+        snprintf(err, errsz, "out of memory");
+        return PC_ERR_NOMEM;
+    }
     return PC_OK;
 }
 
@@ -28,6 +31,8 @@ void ag_ctx_free(struct ag_ctx *x)
 {
     ag_pool_free(x->pool);
     x->pool = NULL;
+    ag_pcache_free(x->pcache);
+    x->pcache = NULL;
     pthread_mutex_destroy(&x->lock);
 }
 
@@ -69,7 +74,7 @@ const char *ag_ops_code_for(int rc, long status)
 }
 
 /* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
-static const char *log_safe(const char *s, char *buf, size_t n)
+const char *ag_ops_log_safe(const char *s, char *buf, size_t n)
 {
     size_t i = 0;
     if (!s)
@@ -162,9 +167,9 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
 
 /* One call to the control plane. On success (HTTP 200 with a JSON object) returns NULL and sets
  * *ok; otherwise returns the error reply. extra_ms is added to the configured timeout. */
-static json_object *cp_call(struct ag_ctx *x, const char *op, const char *method,
-                            const char *path, json_object *body, long extra_ms, int idempotent,
-                            json_object **ok)
+json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
+                           const char *path, json_object *body, long extra_ms, int idempotent,
+                           json_object **ok)
 {
     char err[ERRSZ] = "", msg[ERRSZ + 64];
     json_object *errreply = NULL, *reply = NULL;
@@ -192,7 +197,7 @@ static json_object *cp_call(struct ag_ctx *x, const char *op, const char *method
             *ecode) {
             char safe[40];
             snprintf(msg, sizeof msg, "the control plane answered HTTP %ld (%s)", status,
-                     log_safe(ecode, safe, sizeof safe));
+                     ag_ops_log_safe(ecode, safe, sizeof safe));
         } else {
             snprintf(msg, sizeof msg, "the control plane answered HTTP %ld", status);
         }
@@ -237,7 +242,7 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         json_object_object_add(body, "tty", json_object_new_string(tty));
     if (info)
         json_object_object_add(body, "auth_info", json_object_new_string(info));
-    if ((out = cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, 0, &cp)))
+    if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, 0, &cp)))
         goto out;
     if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !is_hex(txid, 1, 64) ||
         pc_json_get_str(cp, "action", 1, 16, &action, &je) != PC_OK || !one_of(action, actions) ||
@@ -268,8 +273,8 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
     json_object_object_add(out, "reason", json_object_new_string(reason));
     fcopy = NULL;
     pc_log(PC_LOG_INFO, "event=begin user=%s rhost=%s action=%s reason=%s",
-           log_safe(user, su, sizeof su), log_safe(rhost, sr, sizeof sr), action,
-           log_safe(reason, sw, sizeof sw));
+           ag_ops_log_safe(user, su, sizeof su), ag_ops_log_safe(rhost, sr, sizeof sr), action,
+           ag_ops_log_safe(reason, sw, sizeof sw));
 out:
     json_object_put(fcopy);
     json_object_put(cp);
@@ -307,7 +312,7 @@ static json_object *op_totp(struct ag_ctx *x, json_object *req)
     json_object_object_add(body, "txid", json_object_new_string(txid));
     jcode = json_object_new_string(code);
     json_object_object_add(body, "code", jcode);
-    if ((out = cp_call(x, "totp", "POST", "/v1/auth/totp", body, 0, 0, &cp)))
+    if ((out = ag_ops_cp_call(x, "totp", "POST", "/v1/auth/totp", body, 0, 0, &cp)))
         goto out;
     if (pc_json_get_str(cp, "result", 1, 16, &result, &je) != PC_OK || !one_of(result, results) ||
         pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK) {
@@ -319,7 +324,7 @@ static json_object *op_totp(struct ag_ctx *x, json_object *req)
     json_object_object_add(out, "result", json_object_new_string(result));
     json_object_object_add(out, "reason", json_object_new_string(reason));
     pc_log(PC_LOG_INFO, "event=totp txid=%s result=%s reason=%s", txid, result,
-           log_safe(reason, sr, sizeof sr));
+           ag_ops_log_safe(reason, sr, sizeof sr));
 out:
     if (body) {
         /* The serialised body (json-c's buffer) and the string both hold the code. */
@@ -351,7 +356,7 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     body = json_object_new_object();
     json_object_object_add(body, "txid", json_object_new_string(txid));
     /* Idempotent per transaction on the server: safe to retry. */
-    if ((out = cp_call(x, "push", "POST", "/v1/auth/push", body, 0, 1, &cp)))
+    if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, 1, &cp)))
         goto out;
     if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !is_hex(push_id, 1, 64) ||
         pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK || !is_digits(match, 2, 2) ||
@@ -391,7 +396,7 @@ static json_object *op_push_wait(struct ag_ctx *x, json_object *req)
         wait = AG_PUSH_WAIT_MAX;
     snprintf(path, sizeof path, "/v1/auth/push/%s?wait=%d", push_id, (int)wait);
     /* A status read is safe to repeat. The call may take wait seconds plus the usual timeout. */
-    if ((out = cp_call(x, "push_wait", "GET", path, NULL, (long)wait * 1000, 1, &cp)))
+    if ((out = ag_ops_cp_call(x, "push_wait", "GET", path, NULL, (long)wait * 1000, 1, &cp)))
         goto out;
     if (pc_json_get_str(cp, "state", 1, 16, &state, &je) != PC_OK || !one_of(state, states) ||
         pc_json_get_str(cp, "push_id", 0, 64, &echo, &je) != PC_OK ||
@@ -432,8 +437,18 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
         return bad_request(je.message);
     if (strcmp(op, "status") == 0)
         return op_status(x, req);
+    if (strcmp(op, "principals") == 0) {
+        /* sshd's AuthorizedPrincipalsCommandUser: root or principals_user */
+        if (peer_uid != 0 && !(x->cfg->principals_user && peer_uid == x->cfg->principals_uid)) {
+            *close_after = 1;
+            pc_log(PC_LOG_WARN, "event=forbidden op=principals uid=%u", (unsigned)peer_uid);
+            return ag_ops_error("forbidden", "principals requests are accepted from root and "
+                                "principals_user only");
+        }
+        return ag_principals_op(x, req);
+    }
     if (strcmp(op, "begin") && strcmp(op, "totp") && strcmp(op, "push") && strcmp(op, "push_wait"))
-        return bad_request("unknown op (begin, totp, push, push_wait, status)");
+        return bad_request("unknown op (begin, totp, push, push_wait, principals, status)");
     if (peer_uid != 0) {
         *close_after = 1;
         pc_log(PC_LOG_WARN, "event=forbidden op=%s uid=%u", op, (unsigned)peer_uid);

@@ -11,10 +11,13 @@
 
 #define AG_PUSH_WAIT_MAX 60     /* push_wait's wait is capped at this many seconds */
 
+struct ag_pcache;
+
 struct ag_ctx {
     const struct ag_config *cfg;
     pthread_mutex_t lock;
     ag_pool *pool;             /* NULL until the host token has been read */
+    struct ag_pcache *pcache;  /* op principals' cache of allows (ag_principals.h) */
 };
 
 /* Reads the host token if present (a missing token is not an error: login requests get
@@ -26,6 +29,15 @@ void ag_ctx_free(struct ag_ctx *x);
 /* Handles one request from a peer with uid peer_uid. Returns the reply (never NULL unless out
  * of memory); *close_after is set when the connection must be closed after the reply. */
 json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, int *close_after);
+
+/* One call to the control plane over the pool. On success (HTTP 200 with a JSON object)
+ * returns NULL and sets *ok (the caller puts it); otherwise returns the error reply
+ * {"ok":false,"error":CODE,…}. extra_ms is added to the configured timeout (may be negative). */
+json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
+                           const char *path, json_object *body, long extra_ms, int idempotent,
+                           json_object **ok);
+/* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
+const char *ag_ops_log_safe(const char *s, char *buf, size_t n);
 
 /* {"ok":false,"error":code,"message":message} */
 json_object *ag_ops_error(const char *code, const char *message);

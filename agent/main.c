@@ -1,9 +1,13 @@
-/* portcullis-agent: the host agent. Subcommands: run (the daemon behind pam_portcullis.so),
- * enroll (trade an enrollment token for the host token), status (enrollment and reachability).
- * See portcullis-agent(8). */
+/* portcullis-agent: the host agent. Subcommands: run (the daemon behind pam_portcullis.so and
+ * sshd's AuthorizedPrincipalsCommand), enroll (trade an enrollment token for the host token and
+ * host certificate), renew (the host certificate, once), principals (sshd's helper), status
+ * (enrollment and reachability). See portcullis-agent(8). */
 #include "config.h"
 #include "ag_config.h"
+#include "ag_configure.h"
 #include "ag_enroll.h"
+#include "ag_maint.h"
+#include "ag_principals.h"
 #include "ag_ops.h"
 #include "ag_server.h"
 #include "ag_status.h"
@@ -28,9 +32,13 @@ static const char usage_main[] =
     "control plane (portcullisd) over one pinned, persistent TLS connection pool.\n"
     "\n"
     "Commands:\n"
-    "  run      serve the agent socket (the daemon; runs in the foreground)\n"
-    "  enroll   enroll this host with an enrollment token and store the host token\n"
-    "  status   show whether this host is enrolled and the control plane is reachable\n"
+    "  run         serve the agent socket (the daemon; runs in the foreground)\n"
+    "  enroll      enroll this host with an enrollment token: host token, host certificate\n"
+    "  renew       renew the host certificate once and exit\n"
+    "  principals  sshd's AuthorizedPrincipalsCommand (asks the running agent)\n"
+    "  status      show whether this host is enrolled and the control plane is reachable\n"
+    "  configure   write sshd's and PAM's configuration (one checked, undoable transaction)\n"
+    "  unconfigure restore every file configure changed\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help (COMMAND --help shows a command's options)\n"
@@ -43,7 +51,10 @@ static const char usage_run[] =
     "\n"
     "Serves the agent socket (default " AG_DEFAULT_SOCKET ") in the foreground, logging to\n"
     "stderr. Login requests (begin, totp, push, push_wait) are accepted from root only;\n"
-    "status from anyone who can connect. SIGTERM or SIGINT stops it (exit 0).\n"
+    "principals from root and principals_user; status from anyone who can connect. In the\n"
+    "background it keeps ssh_dir's revoked.krl and user_ca.pub in sync (every krl_interval)\n"
+    "and renews host-cert.pub at 2/3 of its lifetime, then runs reload_command.\n"
+    "SIGTERM or SIGINT stops it (exit 0).\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
@@ -90,6 +101,19 @@ static const char usage_status[] =
     "Exit status: 0 enrolled and reachable, 1 otherwise (also on a configuration error),\n"
     "2 usage error.\n";
 
+static const char usage_renew[] =
+    "Usage: portcullis-agent renew [--config FILE] [--no-reload]\n"
+    "\n"
+    "Renews this host's certificate now (POST /v1/hosts/self/renew with the key in host_key),\n"
+    "writes it to ssh_dir/host-cert.pub and, if it changed, runs reload_command.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
+    "  -n, --no-reload    do not run reload_command\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 renewed, 1 failure, 2 usage error.\n";
+
 static int usage_error(const char *cmd, const char *msg)
 {
     fprintf(stderr, "portcullis-agent: %s\nRun 'portcullis-agent %s--help' for usage.\n", msg,
@@ -101,6 +125,7 @@ static int serve(const struct ag_config *cfg)
 {
     struct ag_listener l = { .fd = -1 };
     struct ag_ctx ctx;
+    struct ag_maint *maint = NULL;
     char err[512] = "", *token = NULL;
     sigset_t set;
     int sig_fd = -1, rc = 1, drained = 0;
@@ -118,7 +143,11 @@ static int serve(const struct ag_config *cfg)
         pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise libcurl\"");
         goto out;
     }
-    ag_ctx_init(&ctx, cfg, err, sizeof err);
+    if (ag_ctx_init(&ctx, cfg, err, sizeof err) != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=fatal error=\"%s\"", err);
+        pc_http_global_cleanup();
+        goto out;
+    }
     if (ag_listener_open(cfg, &l, err, sizeof err) != PC_OK) {
         pc_log(PC_LOG_ERR, "event=fatal error=\"%s\"", err);
         ag_ctx_free(&ctx);
@@ -132,7 +161,11 @@ static int serve(const struct ag_config *cfg)
            "max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld", PC_VERSION, cfg->socket,
            cfg->url, cfg->pin ? cfg->pin : cfg->cafile, cfg->max_connections, cfg->max_clients,
            cfg->timeout_ms, cfg->connect_timeout_ms);
+    if (ag_maint_start(cfg, &maint) != PC_OK)
+        pc_log(PC_LOG_ERR, "event=maint_failed error=\"cannot start the background thread: no "
+               "KRL sync, no host certificate renewal\"");
     drained = ag_server_run(cfg, &ctx, &l, sig_fd);
+    ag_maint_stop(maint);
     if (drained) {
         ag_ctx_free(&ctx); /* frees the pool: the host token is wiped */
         pc_http_global_cleanup();
@@ -273,13 +306,63 @@ static int cmd_status(int argc, char **argv)
     return rc;
 }
 
+static int cmd_renew(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "no-reload", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    const char *path = AG_DEFAULT_CONFIG;
+    struct ag_config cfg;
+    char err[1024] = "";
+    int64_t serial = 0;
+    int c, reload = 1, rc = 1;
+
+    while ((c = getopt_long(argc, argv, "+c:nh", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'n')
+            reload = 0;
+        else if (c == 'h')
+            return fputs(usage_renew, stdout), 0;
+        else
+            return usage_error("renew ", "invalid option");
+    }
+    if (optind != argc)
+        return usage_error("renew ", "renew takes no arguments");
+    if (ag_config_init(&cfg) != PC_OK)
+        return 1;
+    if (ag_config_load(&cfg, path, 0, err, sizeof err) != PC_OK ||
+        ag_config_require_server(&cfg, err, sizeof err) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        goto out;
+    }
+    if (!cfg.host_key) {
+        fprintf(stderr, "portcullis-agent: %s: host_key is none: nothing to renew\n", path);
+        goto out;
+    }
+    pc_log_init("portcullis-agent", cfg.log_level);
+    if (pc_http_global_init() != PC_OK)
+        goto out;
+    if (ag_maint_renew_once(&cfg, reload, &serial, err, sizeof err) == PC_OK) {
+        printf("renewed the host certificate (serial %lld) in %s/host-cert.pub\n",
+               (long long)serial, cfg.ssh_dir);
+        rc = 0;
+    } else {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+    }
+    pc_http_global_cleanup();
+out:
+    ag_config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
     pc_log_init("portcullis-agent", PC_LOG_INFO);
     if (!cmd)
-        return usage_error("", "missing command (run, enroll, status)");
+        return usage_error("", "missing command (run, enroll, renew, principals, status)");
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
         return fputs(usage_main, stdout), 0;
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
@@ -291,5 +374,13 @@ int main(int argc, char **argv)
         return cmd_enroll(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 1, argv + 1);
-    return usage_error("", "unknown command (run, enroll, status)");
+    if (strcmp(cmd, "renew") == 0)
+        return cmd_renew(argc - 1, argv + 1);
+    if (strcmp(cmd, "principals") == 0)
+        return ag_principals_cmd(argc - 1, argv + 1);
+    if (strcmp(cmd, "configure") == 0)
+        return ag_configure_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "unconfigure") == 0)
+        return ag_unconfigure_main(argc - 1, argv + 1);
+    return usage_error("", "unknown command (run, enroll, renew, principals, status)");
 }

@@ -542,9 +542,13 @@ LogLevel VERBOSE
 
 class Agent:
     def __init__(self, binary, run_dir, url, pin, timeout="10", connect_timeout="3",
-                 log_level="debug", detach=False):
+                 log_level="debug", detach=False, extra=None, name="agent"):
         self.binary = binary
-        self.dir = os.path.join(run_dir, "agent")
+        self.dir = os.path.join(run_dir, name)
+        # Lines added to agent.conf. By default no host certificate and an ssh_dir of our own,
+        # so that nothing is written under /etc/ssh (tests/e2e/e2e_ca.py passes its own).
+        self.extra = list(extra) if extra is not None else [
+            "host_key = none", "ssh_dir = %s" % os.path.join(self.dir, "ssh")]
         mkdir_root(self.dir, 0o755)
         self.config = os.path.join(self.dir, "agent.conf")
         self.token_file = os.path.join(self.dir, "host.token")
@@ -565,6 +569,7 @@ class Agent:
                  "timeout = %s" % self.timeout,
                  "connect_timeout = %s" % self.connect_timeout,
                  "log_level = %s" % self.log_level]
+        lines += self.extra
         if with_server:
             lines += ["url = %s" % self.url, "pin = %s" % self.pin]
         write_file(self.config, "\n".join(lines) + "\n", 0o644)

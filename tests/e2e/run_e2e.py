@@ -757,6 +757,12 @@ def after_faults_logins_work_again():
     expect_rows(E.audit(u, t0), [("auth.begin", "challenge", None), ("auth.totp", "allow", None)])
 
 
+# the certificate authority tests (their own control plane, agent and sshd): e2e_ca.py
+import e2e_ca  # noqa: E402
+
+TESTS += e2e_ca.register(sys.modules[__name__])
+
+
 # --------------------------------------------------------------------------------------------
 
 def main(argv):
@@ -848,6 +854,7 @@ def main(argv):
                 except BaseException as e2:   # noqa: B902
                     setup_error = "environment could not be restored: %s" % e2
     finally:
+        e2e_ca.teardown()
         E.teardown()
     result()
     return 1 if failed else 0

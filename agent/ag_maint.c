@@ -1,0 +1,232 @@
+/* The daemon's background thread: KRL and user CA sync, host certificate renewal (see
+ * ag_maint.h). */
+#include "config.h"
+#include "ag_maint.h"
+#include "ag_hostca.h"
+#include "ag_krl.h"
+#include "pc_err.h"
+#include "pc_http.h"
+#include "pc_json.h"
+#include "pc_log.h"
+#include "pc_rand.h"
+#include "pc_sshkey.h"
+#include "pc_time.h"
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ERRSZ 512
+#define TICK_MS 1000
+
+struct ag_maint {
+    const struct ag_config *cfg;
+    pthread_t tid;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    int64_t next_sync_ms;         /* monotonic */
+    int64_t not_before;           /* wall clock (pc_now): no renewal attempt before this */
+    int64_t retry_s;              /* current backoff after a failed renewal */
+    uint64_t jitter_for;          /* valid_before the jitter was drawn for */
+    int64_t jitter_s;
+};
+
+int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial, char *err,
+                        size_t errsz)
+{
+    char rerr[ERRSZ] = "";
+    pc_http *h = NULL;
+    int rc, changed = 0;
+
+    *serial = 0;
+    if ((rc = ag_hostca_http(cfg, &h, err, errsz)) != PC_OK)
+        return rc;
+    if ((rc = ag_hostca_mkdir(cfg, err, errsz)) == PC_OK)
+        rc = ag_hostca_renew(cfg, h, &changed, serial, err, errsz);
+    pc_http_free(h);
+    if (rc != PC_OK) {
+        pc_log(PC_LOG_WARN, "event=host_cert_renew result=error detail=\"%s\"", err);
+        return rc;
+    }
+    pc_log(PC_LOG_INFO, "event=host_cert_renew result=ok serial=%lld changed=%s",
+           (long long)*serial, changed ? "yes" : "no");
+    if (changed && reload && cfg->reload_command) {
+        if (ag_hostca_reload(cfg, rerr, sizeof rerr) == PC_OK) {
+            pc_log(PC_LOG_INFO, "event=sshd_reload result=ok");
+        } else {
+            pc_log(PC_LOG_WARN, "event=sshd_reload result=error detail=\"%s\"", rerr);
+            snprintf(err, errsz, "the certificate was renewed but the reload failed: %s", rerr);
+            return PC_ERR_STATE;
+        }
+    }
+    return PC_OK;
+}
+
+static int have_file(const struct ag_config *c, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    return ag_hostca_path(c, name, path, sizeof path) == PC_OK && stat(path, &st) == 0;
+}
+
+static void sync_user_ca(const struct ag_config *c)
+{
+    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
+                              .connect_timeout_ms = c->connect_timeout_ms,
+                              .timeout_ms = c->timeout_ms };
+    char err[ERRSZ] = "";
+    json_object *reply = NULL;
+    const char *line = NULL;
+    struct pc_jerr je = { 0 };
+    pc_http *h = NULL;
+    long status = 0;
+    int changed = 0, rc;
+
+    if ((rc = pc_http_new(&o, &h, err, sizeof err)) == PC_OK &&
+        (rc = pc_http_call(h, "GET", "/v1/ca/user.pub", NULL, 0, &status, &reply, err,
+                           sizeof err)) == PC_OK) {
+        if (status != 200 || !reply ||
+            pc_json_get_str(reply, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &je) != PC_OK) {
+            snprintf(err, sizeof err, "GET /v1/ca/user.pub answered HTTP %ld without a key", status);
+            rc = PC_ERR_PARSE;
+        } else {
+            rc = ag_hostca_merge_user_ca(c, line, &changed, err, sizeof err);
+        }
+    }
+    if (rc != PC_OK)
+        pc_log(PC_LOG_WARN, "event=user_ca_sync result=error detail=\"%s\"", err);
+    else if (changed)
+        pc_log(PC_LOG_INFO, "event=user_ca_sync result=updated");
+    json_object_put(reply);
+    pc_http_free(h);
+}
+
+static void sync_krl(const struct ag_config *c)
+{
+    char err[ERRSZ] = "";
+    uint64_t version = 0;
+    int changed = 0;
+
+    if (ag_krl_sync(c, &changed, &version, err, sizeof err) != PC_OK)
+        pc_log(PC_LOG_WARN, "event=krl_sync result=error detail=\"%s\" (the old KRL stays)", err);
+    else
+        pc_log(changed ? PC_LOG_INFO : PC_LOG_DEBUG, "event=krl_sync result=%s version=%llu",
+               changed ? "updated" : "unchanged", (unsigned long long)version);
+}
+
+/* Renews the host certificate when it is due (see ag_maint.h). */
+static void maybe_renew(struct ag_maint *m)
+{
+    const struct ag_config *c = m->cfg;
+    char err[ERRSZ] = "";
+    uint64_t va = 0, vb = 0;
+    int64_t now = pc_now(), due, serial = 0;
+
+    if (!c->host_key || now < m->not_before)
+        return;
+    if (ag_hostca_cert_window(c, &va, &vb) != PC_OK) {
+        if (!have_file(c, AG_HOST_CERT_FILE))
+            return;             /* this host has no host certificate: nothing to renew */
+        due = now;              /* unreadable: replace it */
+    } else {
+        int64_t life = vb > va ? (int64_t)(vb - va) : 0;
+        if (vb == UINT64_MAX)
+            return;             /* "forever": nothing to renew */
+        if (m->jitter_for != vb) {
+            unsigned r = 0;
+            unsigned bound = (unsigned)(life / 20 > 0 && life / 20 < 0x7fffffff ? life / 20 : 1);
+            pc_random_uniform(bound, &r);
+            m->jitter_for = vb;
+            m->jitter_s = r;
+        }
+        due = (int64_t)va + life / 3 * 2 - m->jitter_s;
+    }
+    if (now < due)
+        return;
+    if (ag_maint_renew_once(c, 1, &serial, err, sizeof err) == PC_OK) {
+        m->retry_s = 0;
+        m->not_before = now + AG_RENEW_MIN_GAP_S;
+        return;
+    }
+    m->retry_s = m->retry_s ? m->retry_s * 2 : AG_RENEW_RETRY_MIN_S;
+    if (m->retry_s > AG_RENEW_RETRY_MAX_S)
+        m->retry_s = AG_RENEW_RETRY_MAX_S;
+    m->not_before = now + m->retry_s;
+    pc_log(PC_LOG_WARN, "event=host_cert_renew retry_in_s=%lld", (long long)m->retry_s);
+}
+
+static void *maint_main(void *arg)
+{
+    struct ag_maint *m = arg;
+
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        struct timespec ts;
+        int64_t now = pc_now_ms();
+
+        pthread_mutex_unlock(&m->lock);
+        if (now >= m->next_sync_ms) {
+            if (have_file(m->cfg, AG_USER_CA_FILE)) {
+                sync_krl(m->cfg);
+                sync_user_ca(m->cfg);
+            }
+            m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
+        }
+        maybe_renew(m);
+        pthread_mutex_lock(&m->lock);
+        if (m->stop)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&m->wake, &m->lock, &ts);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int ag_maint_start(const struct ag_config *cfg, struct ag_maint **out)
+{
+    struct ag_maint *m = calloc(1, sizeof *m);
+    pthread_condattr_t ca;
+
+    *out = NULL;
+    if (!m)
+        return PC_ERR_NOMEM;
+    m->cfg = cfg;
+    m->next_sync_ms = pc_now_ms();
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&m->tid, NULL, maint_main, m) != 0) {
+        pthread_cond_destroy(&m->wake);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return PC_ERR_NOMEM;
+    }
+    *out = m;
+    return PC_OK;
+}
+
+void ag_maint_stop(struct ag_maint *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = 1;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->tid, NULL);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}

@@ -1,0 +1,198 @@
+/* `portcullis-agent principals`: sshd's AuthorizedPrincipalsCommand (see ag_principals.h).
+ * Only the agent's unix socket, one request, a hard deadline, and nothing printed unless the
+ * daemon answered with a well-formed list. */
+#include "config.h"
+#include "ag_config.h"
+#include "ag_principals.h"
+#include "pc_err.h"
+#include "pc_frame.h"
+#include "pc_time.h"
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: portcullis-agent principals [--config FILE] [--socket PATH]\n"
+    "                                   ACCOUNT KEY_ID SERIAL FINGERPRINT\n"
+    "\n"
+    "For sshd_config:\n"
+    "  AuthorizedPrincipalsCommand /usr/sbin/portcullis-agent principals %u %i %s %f\n"
+    "  AuthorizedPrincipalsCommandUser root\n"
+    "\n"
+    "Asks the running agent (over its unix socket only) which principals of the certificate\n"
+    "with key id KEY_ID and serial SERIAL may log in as ACCOUNT, and prints them one per line.\n"
+    "Answers within 2 seconds; on any error it prints nothing (sshd then refuses the key).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  configuration file, for 'socket' (default " AG_DEFAULT_CONFIG ")\n"
+    "  -s, --socket PATH  the agent's socket (overrides the configuration file)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 answered (possibly with no principals), 1 error, 2 usage error.\n";
+
+static int connect_agent(const char *path, int64_t deadline)
+{
+    struct sockaddr_un sa;
+    size_t n = strlen(path);
+    int fd;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (n >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, n + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    while (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN && pc_now_ms() + 20 < deadline) { /* backlog full */
+            poll(NULL, 0, 20);
+            continue;
+        }
+        if (errno == EINPROGRESS) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            int64_t left = deadline - pc_now_ms();
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (left > 0 && poll(&p, 1, (int)left) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+                return fd;
+        }
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The reply's principals, checked, as lines into out. */
+static int take_reply(json_object *reply, char *out, size_t outsz)
+{
+    json_object *ok = NULL, *arr = NULL;
+    size_t n, pos = 0;
+
+    *out = '\0';
+    if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_is_type(ok, json_type_boolean) ||
+        !json_object_get_boolean(ok) || !json_object_object_get_ex(reply, "principals", &arr) ||
+        !json_object_is_type(arr, json_type_array))
+        return PC_ERR_PARSE;
+    n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        json_object *s = json_object_array_get_idx(arr, i);
+        const char *p;
+        size_t len;
+        if (!json_object_is_type(s, json_type_string))
+            return PC_ERR_PARSE;
+        p = json_object_get_string(s);
+        len = (size_t)json_object_get_string_len(s);
+        if (strlen(p) != len || !ag_config_principal_ok(p, len) || pos + len + 2 > outsz)
+            return PC_ERR_PARSE;
+        memcpy(out + pos, p, len);
+        pos += len;
+        out[pos++] = '\n';
+        out[pos] = '\0';
+    }
+    return PC_OK;
+}
+
+static int ask(const char *sock, char **args, char *out, size_t outsz, const char **why)
+{
+    int64_t deadline = pc_now_ms() + AG_PRINCIPALS_DEADLINE_MS;
+    json_object *req = json_object_new_object(), *reply = NULL;
+    int fd, rc = PC_ERR_IO;
+
+    json_object_object_add(req, "op", json_object_new_string("principals"));
+    json_object_object_add(req, "account", json_object_new_string(args[0]));
+    json_object_object_add(req, "key_id", json_object_new_string(args[1]));
+    json_object_object_add(req, "serial", json_object_new_string(args[2]));
+    json_object_object_add(req, "fingerprint", json_object_new_string(args[3]));
+    if ((fd = connect_agent(sock, deadline)) < 0) {
+        *why = "cannot connect to the agent";
+        goto out;
+    }
+    if ((rc = pc_frame_write(fd, req, deadline)) != PC_OK) {
+        *why = rc == PC_ERR_TIMEOUT ? "the agent did not take the request in time" :
+                                      "cannot send to the agent";
+    } else if ((rc = pc_frame_read(fd, deadline, &reply)) != PC_OK) {
+        *why = rc == PC_ERR_TIMEOUT ? "the agent did not answer in time" :
+                                      "no valid answer from the agent";
+    } else if ((rc = take_reply(reply, out, outsz)) != PC_OK) {
+        json_object *e = NULL;
+        *why = json_object_object_get_ex(reply, "error", &e) && json_object_is_type(e, json_type_string)
+                   ? json_object_get_string(e) : "a malformed answer from the agent";
+    }
+    if (rc != PC_OK && reply && *why) {
+        static char copy[64];
+        snprintf(copy, sizeof copy, "%s", *why); /* outlives the reply */
+        *why = copy;
+    }
+    close(fd);
+out:
+    json_object_put(reply);
+    json_object_put(req);
+    return rc;
+}
+
+int ag_principals_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    const char *path = AG_DEFAULT_CONFIG, *sock = NULL, *why = NULL;
+    char out[16384], err[1024] = "";
+    struct ag_config cfg;
+    int c, rc = 1, have_cfg = 0, nopt;
+
+    /* The backstop: whatever happens below, sshd gets its answer (nothing) within 2 s. */
+    signal(SIGALRM, SIG_DFL);
+    alarm(AG_PRINCIPALS_ALARM_S);
+    signal(SIGPIPE, SIG_IGN);
+    /* The last four arguments are always ACCOUNT KEY_ID SERIAL FINGERPRINT, even when one of
+     * them starts with '-' (a key id is the certificate's): options only come before them. */
+    nopt = argc > 4 ? argc - 4 : argc;
+    while ((c = getopt_long(nopt, argv, "+c:s:h", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 's')
+            sock = optarg;
+        else if (c == 'h')
+            return fputs(usage, stdout), 0;
+        else
+            return fputs("portcullis-agent principals: invalid option (see --help)\n", stderr), 2;
+    }
+    if (optind != nopt || argc - nopt != 4) {
+        fputs("portcullis-agent principals: expected ACCOUNT KEY_ID SERIAL FINGERPRINT "
+              "(sshd: %u %i %s %f)\n", stderr);
+        return 2;
+    }
+    if (!sock) {
+        if (ag_config_init(&cfg) != PC_OK)
+            return 1;
+        have_cfg = 1;
+        if (ag_config_load(&cfg, path, 0, err, sizeof err) != PC_OK) {
+            fprintf(stderr, "portcullis-agent principals: %s\n", err);
+            goto out;
+        }
+        sock = cfg.socket;
+    }
+    if (ask(sock, argv + nopt, out, sizeof out, &why) != PC_OK) {
+        fprintf(stderr, "portcullis-agent principals: %s: no principals\n", why ? why : "error");
+        goto out;
+    }
+    /* One write of everything, only now that all of it checked out. */
+    if (fputs(out, stdout) < 0 || fflush(stdout) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (have_cfg)
+        ag_config_free(&cfg);
+    return rc;
+}

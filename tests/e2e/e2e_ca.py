@@ -1,0 +1,441 @@
+"""End-to-end tests of the certificate authority: a real sshd on loopback that trusts only what
+the agent wrote into its ssh_dir, and a real ssh client that trusts only the host CA.
+
+sshd (its own symlink portcullis-test-ca-sshd, so its own PAM service file):
+  HostKey + HostCertificate   a host key made for the run + the agent's host-cert.pub
+  TrustedUserCAKeys           the agent's user_ca.pub
+  RevokedKeys                 the agent's revoked.krl (synced every second)
+  AuthorizedKeysFile none     only certificates work
+  AuthorizedPrincipalsCommand a root-owned copy of portcullis-agent under BASE: principals
+  AuthenticationMethods       publickey,keyboard-interactive:pam (pam_portcullis, TOTP)
+ssh: known_hosts holds only "@cert-authority [127.0.0.1]:PORT <host CA>", StrictHostKeyChecking
+yes, IdentitiesOnly with the person's key and the certificate from `portcullis login`.
+
+The control plane, fault proxy, agent and sshd are this module's own (started by the first
+test, stopped by teardown()); the syslog reader of run_e2e's environment is shared.
+Hooked into run_e2e.py's TESTS by register()."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pcenv
+from pcenv import harness
+
+import test_agent_ca as ca      # tests/integration: login flow, ssh-keygen helpers
+
+SERVICE = "portcullis-test-ca-sshd"
+STALE = 8                        # principals_stale of the agent, seconds
+R = None                         # the run_e2e module (Login, assert_in, …)
+C = None                         # the environment
+
+
+class CAEnv:
+    def __init__(self, base, run_dir, build_paths, syslog):
+        self.base = base
+        self.dir = run_dir
+        self.paths = build_paths
+        self.syslog = syslog
+        self.d = self.proxy = self.agent = self.sshd = None
+        self.used = {}
+
+    def setup(self):
+        pcenv.mkdir_root(self.dir)
+        ca.ROOT = tempfile.mkdtemp(prefix="pc-e2e-ca-")
+        os.chmod(ca.ROOT, 0o755)
+        harness._TMP_ROOTS.append(ca.ROOT)
+        self.keys = os.path.join(self.dir, "people")
+        pcenv.mkdir_root(self.keys, 0o700)
+        self.d = harness.Daemon(log_level="debug").start()
+        self.pin = self.d.print_pin()
+        self.proxy = pcenv.FaultProxy(self.dir, self.d.port, data_dir=self.d.data_dir).start()
+        self.sshd = pcenv.Sshd(self.base, SERVICE, self.dir, syslog=self.syslog).setup()
+        self.ssh_dir = os.path.join(self.dir, "agent-ca", "ssh")
+        self.helper = os.path.join(self.dir, "portcullis-agent")
+        shutil.copy2(self.paths["agent"], self.helper)   # root-owned 0755 path for sshd
+        os.chown(self.helper, 0, 0)
+        os.chmod(self.helper, 0o755)
+        self.agent = pcenv.Agent(self.paths["agent"], self.dir, self.proxy.url, self.pin,
+                                 name="agent-ca", extra=[
+                                     "host_key = %s.pub" % self.sshd.hostkey,
+                                     "host_principals = 127.0.0.1,localhost",
+                                     "ssh_dir = %s" % self.ssh_dir,
+                                     "krl_interval = 1",
+                                     "principals_stale = %d" % STALE,
+                                     "reload_command = kill -HUP $(cat %s/sshd.pid)" % self.dir])
+        self.hostname = "ca-e2e-%d" % os.getpid()
+        tok = self.d.create_token(labels={"env": "prod"})
+        self.agent.write_config(with_server=False)
+        pcenv.run([self.paths["agent"], "enroll", "--config", self.agent.config, "--url",
+                   self.proxy.url, "--pin", self.pin, "--token", tok, "--hostname",
+                   self.hostname], timeout=60)
+        self.agent.write_config()
+        self.agent.start()
+        for u in ("ubuntu", "pcca-bob"):
+            pcenv.ensure_user(u)
+        self.write_sshd_config()
+        self.pam("secure")
+        self.sshd.start(module=self.paths["module"])
+        self.known_hosts = os.path.join(self.dir, "known_hosts")
+        with open(os.path.join(self.ssh_dir, "host_ca.pub")) as f:
+            hostca = " ".join(f.read().split()[:2])
+        pcenv.write_file(self.known_hosts, "@cert-authority [127.0.0.1]:%d %s\n"
+                         % (self.sshd.port, hostca))
+        # people: alice may log in as ubuntu on env=prod; bob only on env=dev hosts
+        self.alice_key = os.path.join(self.keys, "alice")
+        self.alice, self.alice_secret = ca.person_with_key(self.d, self.alice_key, name="alice")
+        ca.add_policy(self.d, "alice-prod", users=["alice"], accounts=["ubuntu"],
+                      hosts={"env": "prod"})
+        self.bob_key = os.path.join(self.keys, "bob")
+        self.bob, self.bob_secret = ca.person_with_key(self.d, self.bob_key, name="bob")
+        ca.add_policy(self.d, "bob-dev", users=["bob"], accounts=["ubuntu"], hosts={"env": "dev"})
+        # carol: only for the expired certificate (her codes are used at a faked earlier time)
+        self.carol_key = os.path.join(self.keys, "carol")
+        self.carol, self.carol_secret = ca.person_with_key(self.d, self.carol_key, name="carol")
+        ca.add_policy(self.d, "carol-prod", users=["carol"], accounts=["ubuntu"],
+                      hosts={"env": "prod"})
+        return self
+
+    def write_sshd_config(self):
+        s = self.sshd
+        text = """# sshd for Portcullis CA end-to-end tests (loopback only)
+Port %(port)d
+ListenAddress 127.0.0.1
+HostKey %(hostkey)s
+HostCertificate %(ssh)s/host-cert.pub
+PidFile %(run)s/sshd.pid
+UsePAM yes
+KbdInteractiveAuthentication yes
+PasswordAuthentication no
+PubkeyAuthentication yes
+AuthenticationMethods publickey,keyboard-interactive:pam
+AuthorizedKeysFile none
+TrustedUserCAKeys %(ssh)s/user_ca.pub
+RevokedKeys %(ssh)s/revoked.krl
+AuthorizedPrincipalsCommand %(helper)s principals --socket %(sock)s %%u %%i %%s %%f
+AuthorizedPrincipalsCommandUser root
+StrictModes yes
+PermitRootLogin prohibit-password
+AllowUsers ubuntu root
+LoginGraceTime 120
+MaxAuthTries 6
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+AllowTcpForwarding no
+LogLevel VERBOSE
+""" % {"port": s.port, "hostkey": s.hostkey, "run": self.dir, "ssh": self.ssh_dir,
+       "helper": self.helper, "sock": self.agent.socket}
+        pcenv.write_file(s.config, text, 0o644)
+        pcenv.run([s.link, "-t", "-f", s.config])
+
+    def pam(self, failmode):
+        self.sshd.write_pam(self.paths["module"], self.agent.socket, failmode=failmode,
+                            extra_opts="tries=3")
+
+    def teardown(self):
+        for part in (self.sshd, self.agent, self.proxy):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:
+                    pass
+        if self.sshd is not None:
+            self.sshd.remove_pam()
+            link = os.path.join(self.base, SERVICE)
+            if os.path.islink(link):
+                os.unlink(link)
+        if self.d is not None:
+            self.d.kill()
+        if os.path.isdir(self.dir) and not os.environ.get("PC_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def ssh_cmd(self, account, key):
+        return ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
+                "-o", "UserKnownHostsFile=%s" % self.known_hosts, "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=publickey,keyboard-interactive",
+                "-o", "IdentitiesOnly=yes", "-o", "NumberOfPasswordPrompts=1",
+                "-o", "CertificateFile=%s-cert.pub" % key,
+                "-i", key, "-p", str(self.sshd.port), "%s@127.0.0.1" % account]
+
+    def login_ok(self, account, key, secret):
+        return self.login(account, key, codes=[self.next_code(secret)])
+
+    def login(self, account, key, secret=None, codes=(), timeout=60):
+        """login.exp → ssh account@127.0.0.1 'echo E2E-OK-$USER'; a run_e2e.Login."""
+        cmd = ["expect", pcenv.LOGIN_EXP, "-timeout", str(timeout)]
+        for c in codes:
+            cmd += ["-code", c]
+        if secret:
+            cmd += ["-secret", secret]
+        cmd += ["--"] + self.ssh_cmd(account, key) + ["echo E2E-OK-$USER"]
+        t0 = time.time()
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout + 30)
+        out = r.stdout.decode("utf-8", "replace").replace("\r", "")
+        return R.Login(account, out, r.returncode, time.time() - t0)
+
+    def next_code(self, secret, fake_offset=0):
+        """A code for a time step above every step used so far (the control plane refuses a
+        step <= the last one used, across `portcullis login` and sshd), waiting if need be."""
+        while True:
+            now = time.time() + fake_offset
+            cur = int(now // 30)
+            s = max(self.used.get(secret, -1) + 1, cur - 1 if now % 30 < 15 else cur)
+            if s <= cur + 1:
+                break
+            time.sleep((s - 1) * 30 + 0.5 - now)
+        self.used[secret] = s
+        return harness.totp_code(secret, step=s)
+
+    def cli_login(self, who, key, secret, fake_offset=0):
+        """`portcullis login` (the real CLI) → KEY-cert.pub; returns (rc, output, cert path)."""
+        code = self.next_code(secret, fake_offset)
+        cf = os.path.join(self.keys, "code-%s" % who)
+        pcenv.write_file(cf, code + "\n", 0o600)
+        cert = key + "-cert.pub"
+        if os.path.exists(cert):
+            os.unlink(cert)
+        r = subprocess.run([self.paths["cli"], "--url", self.d.url, "--pin", self.pin, "login",
+                            "--user", who, "--key", key, "--code-file", cf],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                           env=dict(os.environ, HOME=self.keys))
+        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+        return r.returncode, out, cert
+
+    def agent_log_since(self, off):
+        return self.agent.proc.log_since(off)
+
+    def krl_revoked(self, cert):
+        return ca.krl_query(os.path.join(self.ssh_dir, "revoked.krl"), cert)[0] != 0
+
+
+def env():
+    global C
+    if C is None:
+        C = CAEnv(R.BASE, os.path.join(R.BASE, "run-ca-%d" % os.getpid()), R.PATHS,
+                  R.E.syslog)
+        try:
+            C.setup()
+        except BaseException:
+            C.teardown()
+            C = None
+            raise
+    return C
+
+
+def teardown():
+    global C
+    if C is not None:
+        C.teardown()
+        C = None
+
+
+def audit_mark():
+    """The id of the newest audit row: audit() with this as since shows only later rows."""
+    rows = C.d.audit(since=time.time() - 600)
+    return ("id", max([r["id"] for r in rows] or [0]))
+
+
+def audit(user, since, prefix=None):
+    """user's rows after since (an audit_mark(), or an epoch time), optionally by action prefix."""
+    if isinstance(since, tuple):
+        rows = [r for r in C.d.audit(user=user, since=time.time() - 600) if r["id"] > since[1]]
+    else:
+        rows = C.d.audit(user=user, since=since - 1)
+    return [r for r in rows if prefix is None or r.get("action", "").startswith(prefix)]
+
+
+def cert_for(who):
+    c = env()
+    key, secret = (c.alice_key, c.alice_secret) if who == "alice" else (c.bob_key, c.bob_secret)
+    rc, out, cert = c.cli_login(who, key, secret)
+    assert rc == 0 and os.path.exists(cert), "portcullis login %s → rc %d\n%s" % (who, rc, out)
+    return key, cert, ca.cert_serial(cert)
+
+
+# --------------------------------------------------------------------------------------------
+# the tests
+
+def ca_alice_logs_in_as_ubuntu_with_certificate_and_totp():
+    c = env()
+    t0 = time.time()
+    key, cert, serial = cert_for("alice")
+    info = ca.cert_info(cert)
+    assert "user certificate" in info and 'Key ID: "alice"' in info, info
+    l = c.login_ok("ubuntu", key, c.alice_secret)
+    R.assert_in(l)
+    assert l.prompts and "code" in l.prompts[0].lower(), l.describe()
+    R.expect_rows(audit("alice", t0), [("login.start", "ok", None), ("login.finish", "allow", None),
+                                       ("auth.begin", "challenge", None),
+                                       ("auth.totp", "allow", None)])
+    assert [r for r in audit("alice", t0) if r.get("action") == "cert.issue"], \
+        R.fmt_rows(audit("alice", t0))
+
+
+def ca_bob_not_allowed_here_is_refused():
+    c = env()
+    t0 = audit_mark()
+    off = c.agent.proc.log_size()
+    key, cert, serial = cert_for("bob")         # bob may log in on env=dev hosts only
+    l = c.login("ubuntu", key)
+    R.assert_refused(l, " (bob: no rule for env=prod)")
+    assert not l.prompts, "bob got as far as the 2FA prompt:\n%s" % l.describe()
+    log = c.agent_log_since(off)
+    assert re.search(r"event=principals account=ubuntu key_id=bob serial=%d result=deny" % serial,
+                     log), log
+    a = audit("bob", t0)
+    R.expect_rows(a, [("login.finish", "allow", None)])
+    assert [r for r in a if r.get("action") == "cert.issue"], R.fmt_rows(a)
+    assert not [r for r in a if r.get("action", "").startswith("auth.")], R.fmt_rows(a)
+
+
+def ca_alice_as_root_is_refused():
+    c = env()
+    off = c.agent.proc.log_size()
+    key, cert, serial = cert_for("alice")
+    t0 = audit_mark()
+    l = c.login("root", key)
+    R.assert_refused(l, " (alice as root)")
+    assert not l.prompts, l.describe()
+    log = c.agent_log_since(off)
+    assert "event=principals account=root key_id=alice serial=%d result=deny" % serial in log, log
+    a = audit("alice", t0, "auth.")
+    assert not a, R.fmt_rows(a)
+
+
+def ca_revoked_serial_refused_after_krl_sync():
+    c = env()
+    key, cert, serial = cert_for("alice")
+    l = c.login_ok("ubuntu", key, c.alice_secret)
+    R.assert_in(l, " (before the revocation)")
+    t0 = audit_mark()
+    st, b = c.d.admin("POST", "/v1/certs/revoke", {"serial": serial})
+    assert st == 200 and serial in b["revoked"], (st, b)
+    harness.wait_until(lambda: c.krl_revoked(cert), timeout=10,
+                       what="the agent's revoked.krl to list serial %d" % serial)
+    l = c.login("ubuntu", key)
+    R.assert_refused(l, " (revoked serial %d)" % serial)
+    assert not l.prompts, l.describe()
+    st, rows = c.d.admin("GET", "/v1/audit?since=%d" % (int(time.time()) - 120))
+    assert [r for r in rows["audit"] if r.get("action") == "cert.revoke" and r["id"] > t0[1]], rows
+    a = audit("alice", t0, "auth.")
+    assert not a, R.fmt_rows(a)
+    sshd_log = c.sshd.proc.log()
+    assert re.search(r"revoked|REVOKED", sshd_log), R.tail(sshd_log)
+
+
+def ca_expired_certificate_refused():
+    c = env()
+    back = 40000                  # more than the largest TTL (28800 s): issued already expired
+    c.d.restart(env={"PC_FAKE_NOW": "-%d" % back})
+    try:
+        rc, out, cert = c.cli_login("carol", c.carol_key, c.carol_secret, fake_offset=-back)
+        assert rc == 0, out
+    finally:
+        c.d.restart(env={})
+    info = ca.cert_info(cert)
+    m = re.search(r"Valid: from (\S+) to (\S+)", info)
+    assert m, info
+    valid_to = time.mktime(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%S"))
+    assert valid_to < time.time(), "not expired: %s" % info
+    t0 = audit_mark()
+    l = c.login("ubuntu", c.carol_key)
+    R.assert_refused(l, " (expired certificate)")
+    assert not l.prompts, l.describe()
+    assert not audit("carol", t0, "auth."), R.fmt_rows(audit("carol", t0))
+
+
+def ca_cached_allow_within_stale_time_then_refused():
+    c = env()
+    key, cert, serial = cert_for("alice")
+    l = c.login_ok("ubuntu", key, c.alice_secret)   # fills the agent's cache
+    R.assert_in(l, " (control plane up)")
+    t_cached = time.time()
+    off = c.agent.proc.log_size()
+    c.pam("safe")                 # the 2FA step cannot work offline: failmode=safe for this
+    c.proxy.set_mode("dead")
+    time.sleep(0.5)
+    try:
+        l = c.login("ubuntu", key, codes=["000000"])   # failmode=safe: no code is checked
+        R.assert_in(l, " (control plane down, cached allow %.1fs old)" % (time.time() - t_cached))
+        assert "source=cache" in c.agent_log_since(off), c.agent_log_since(off)
+        time.sleep(max(0, t_cached + STALE + 1 - time.time()))
+        off = c.agent.proc.log_size()
+        l = c.login("ubuntu", key, codes=["000000"])
+        R.assert_refused(l, " (control plane down, cache older than %ds)" % STALE)
+        log = c.agent_log_since(off)
+        assert "result=error error=unreachable" in log and "source=cache" not in log, log
+    finally:
+        c.proxy.set_mode("pass")
+        c.pam("secure")
+    l = c.login_ok("ubuntu", key, c.alice_secret)
+    R.assert_in(l, " (control plane back)")
+
+
+def ca_ssh_keygen_agrees_with_certs_and_krl():
+    c = env()
+    host = ca.cert_info(os.path.join(c.ssh_dir, "host-cert.pub"))
+    assert "host certificate" in host and 'Key ID: "host:%s"' % c.hostname in host, host
+    for p in (c.hostname, "127.0.0.1", "localhost"):
+        assert re.search(r"^\s+%s$" % re.escape(p), host, re.M), (p, host)
+    assert ca.fingerprint(os.path.join(c.ssh_dir, "host_ca.pub")) in host, host
+    key, cert, serial = cert_for("alice")
+    user = ca.cert_info(cert)
+    assert "user certificate" in user and "Serial: %d" % serial in user, user
+    assert re.search(r"Principals: \n\s+alice\n", user), user
+    assert ca.fingerprint(os.path.join(c.ssh_dir, "user_ca.pub")) in user, user
+    krl = os.path.join(c.ssh_dir, "revoked.krl")
+    rc, text = ca.krl_query(krl, cert)
+    assert rc == 0 and "ok" in text, text
+    st, b = c.d.admin("POST", "/v1/certs/revoke", {"serial": serial})
+    assert st == 200, (st, b)
+    harness.wait_until(lambda: c.krl_revoked(cert), timeout=10, what="KRL sync")
+    rc, text = ca.krl_query(krl, cert)
+    assert rc != 0 and "REVOKED" in text, text
+    # every revoked serial of the control plane is in the KRL, and only those
+    st, b = c.d.admin("GET", "/v1/certs?user=alice")
+    assert st == 200, (st, b)
+    revoked = {x["serial"] for x in b["certs"] if x["revoked"]}
+    assert serial in revoked, b
+
+
+def ca_host_cert_renewed_and_sshd_reloaded():
+    c = env()
+    host_cert = os.path.join(c.ssh_dir, "host-cert.pub")
+    before = ca.cert_serial(host_cert)
+    off = c.sshd.proc.log_size()
+    r = subprocess.run([c.paths["agent"], "renew", "--config", c.agent.config],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    after = ca.cert_serial(host_cert)
+    assert after > before, (before, after)
+    harness.wait_until(lambda: "Received SIGHUP" in c.sshd.proc.log_since(off), timeout=10,
+                       what="sshd to be reloaded by reload_command")
+    pcenv.wait_port(c.sshd.port, banner=b"SSH-2.0-")
+    # the client (host CA only in known_hosts) accepts the new host certificate
+    key, cert, serial = cert_for("alice")
+    l = c.login_ok("ubuntu", key, c.alice_secret)
+    R.assert_in(l, " (after the host certificate was renewed)")
+    r = subprocess.run(["ssh-keyscan", "-c", "-p", str(c.sshd.port), "127.0.0.1"],
+                       capture_output=True, timeout=30)
+    served = [l.split()[-1] for l in r.stdout.decode().splitlines() if "-cert-v01" in l]
+    with open(host_cert) as f:
+        assert served == [f.read().split()[1]], (served, r.stdout.decode())
+
+
+TESTS = [ca_alice_logs_in_as_ubuntu_with_certificate_and_totp, ca_bob_not_allowed_here_is_refused,
+         ca_alice_as_root_is_refused, ca_revoked_serial_refused_after_krl_sync,
+         ca_expired_certificate_refused, ca_cached_allow_within_stale_time_then_refused,
+         ca_ssh_keygen_agrees_with_certs_and_krl, ca_host_cert_renewed_and_sshd_reloaded]
+
+
+def register(run_e2e_module):
+    """Called by run_e2e.py: returns the tests to append to its TESTS."""
+    global R
+    R = run_e2e_module
+    return list(TESTS)

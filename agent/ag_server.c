@@ -24,6 +24,7 @@ struct server {
     pthread_cond_t idle;       /* signalled when a client ends */
     struct ag_ctx *ctx;
     unsigned max, active;
+    unsigned nonroot_active;   /* of active: callers whose uid is not 0 */
     int *fds;                  /* fds of active clients (-1 = free slot), max of them */
 };
 
@@ -181,6 +182,8 @@ static void client_end(struct client *c)
     pthread_mutex_lock(&s->lock);
     s->fds[c->slot] = -1;
     s->active--;
+    if (c->uid != 0)
+        s->nonroot_active--;
     pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->lock);
     close(c->fd);
@@ -194,7 +197,8 @@ static void *client_main(void *arg)
 
     while (!close_after) {
         json_object *req = NULL, *reply;
-        int rc = pc_frame_read(c->fd, pc_now_ms() + AG_CLIENT_IDLE_MS, &req);
+        int rc = pc_frame_read(c->fd, pc_now_ms() + (c->uid == 0 ? AG_CLIENT_IDLE_MS
+                                                                   : AG_NONROOT_IDLE_MS), &req);
 
         if (rc == PC_ERR_IO)
             break; /* the peer closed: the normal end of a conversation */
@@ -211,6 +215,8 @@ static void *client_main(void *arg)
         }
         reply = ag_ops_handle(c->s->ctx, req, c->uid, &close_after);
         json_object_put(req);
+        if (c->uid != 0)
+            close_after = 1; /* one request per connection for non-root callers */
         if (!reply)
             break;
         rc = pc_frame_write(c->fd, reply, pc_now_ms() + AG_CLIENT_WRITE_MS);
@@ -220,6 +226,16 @@ static void *client_main(void *arg)
     }
     client_end(c);
     return NULL;
+}
+
+/* Non-root callers may hold at most a quarter of the slots (at least 1, at most
+ * AG_NONROOT_MAX): the rest is always there for root's logins. */
+static unsigned nonroot_quota(unsigned max)
+{
+    unsigned q = max / 4;
+    if (q > AG_NONROOT_MAX)
+        q = AG_NONROOT_MAX;
+    return q ? q : 1;
 }
 
 /* Takes a new connection: a thread for it, or "busy". */
@@ -239,13 +255,15 @@ static void admit(struct server *s, int fd)
         return;
     }
     pthread_mutex_lock(&s->lock);
-    if (s->active < s->max) {
+    if (s->active < s->max && (cred.uid == 0 || s->nonroot_active < nonroot_quota(s->max))) {
         while (s->fds[slot] >= 0)
             slot++;
         c = calloc(1, sizeof *c);
         if (c) {
             s->fds[slot] = fd;
             s->active++;
+            if (cred.uid != 0)
+                s->nonroot_active++;
         }
     }
     pthread_mutex_unlock(&s->lock);

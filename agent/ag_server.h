@@ -8,6 +8,11 @@
 #include <stddef.h>
 
 #define AG_CLIENT_IDLE_MS 120000   /* a client must send its next request within this */
+/* Callers other than root (socket_group members: monitoring, the principals helper) get a
+ * small quota of their own, a short idle time and one request per connection, so they can
+ * never hold the slots that root's logins need. */
+#define AG_NONROOT_IDLE_MS 2000
+#define AG_NONROOT_MAX 8
 #define AG_CLIENT_WRITE_MS 10000   /* a reply must be taken within this */
 #define AG_DRAIN_MS 5000           /* on stop, wait this long for requests in flight */
 

@@ -440,6 +440,11 @@ def test_socket_group_member_gets_forbidden_for_login_ops():
         s.settimeout(30)
         s.connect(a.socket)
         out["status"] = call(s, {"op": "status"})
+        s.close()
+        # non-root callers get one request per connection: begin on a fresh one
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(a.socket)
         out["begin"] = call(s, {"op": "begin", "user": "root"})
         try:
             out["after"] = recv_exact(s, 1).decode()

@@ -600,6 +600,59 @@ def test_50_concurrent_logins_few_connections():
     assert a.stop() == 0
 
 
+def test_nonroot_callers_cannot_starve_root():
+    """A socket-group member holding idle connections takes at most its small quota; root's
+    logins still get served, and the member's idle connections are closed (security review:
+    under failmode=safe a starved agent used to admit without a second factor)."""
+    a = Agent(extra=["socket_group = nogroup", "max_clients = 8"]).start()   # quota: 2
+    time.sleep(0.3)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([NOBODY])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            held, replies = [], []
+            for _ in range(5):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                s.connect(a.socket)
+                held.append(s)
+            time.sleep(0.3)
+            for s in held[2:]:            # beyond the quota: answered "busy" and closed
+                try:
+                    replies.append(recv_frame(s).get("error"))
+                except (EOFError, OSError) as e:
+                    replies.append("closed: %s" % e)
+            os.write(w, json.dumps({"busy": replies}).encode() + b"\n")
+            # the two admitted ones send nothing: the agent must close them on its own
+            closed = 0
+            for s in held[:2]:
+                try:
+                    closed += 1 if s.recv(1) == b"" else 0
+                except OSError:
+                    pass
+            os.write(w, json.dumps({"closed": closed}).encode() + b"\n")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    f = os.fdopen(r)
+    first = json.loads(f.readline())
+    assert first["busy"] == ["busy", "busy", "busy"], first
+    # while the member holds its quota, root is served
+    for _ in range(3):
+        assert a.call({"op": "status"}, timeout=10)["ok"] is True
+    second = json.loads(f.readline())
+    f.close()
+    os.waitpid(pid, 0)
+    assert second["closed"] == 2, "idle non-root connections were not closed: %r" % second
+    assert a.stop() == 0
+
+
 def test_busy_beyond_max_clients():
     a = Agent(extra=["max_clients = 2"]).start()
     time.sleep(0.3)          # let the readiness probe's connection end

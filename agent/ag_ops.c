@@ -61,8 +61,12 @@ const char *ag_ops_code_for(int rc, long status)
     case PC_ERR_PARSE:
     case PC_ERR_TOOBIG:
         return "garbage";
+    case PC_ERR_STATE:
+        return "busy"; /* every pooled connection stayed busy: our capacity, not the network */
     default:
-        return "unreachable"; /* the agent could not make the call at all (memory, setup) */
+        /* The agent could not make the call at all (memory, setup): a local fault, which
+         * must never read as "the control plane is unreachable" (that follows failmode). */
+        return "internal";
     }
     if (status == 401 || status == 403)
         return "rejected";

@@ -124,7 +124,7 @@ static int checkout(ag_pool *p, int64_t deadline_ms, pc_http **h, char *err, siz
         struct timespec ts;
         if (left <= 0) {
             snprintf(err, errsz, "all %u connections to the control plane stayed busy", p->max);
-            rc = PC_ERR_TIMEOUT;
+            rc = PC_ERR_STATE; /* local capacity, not the network: reported as "busy" */
             goto out;
         }
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -23,6 +23,7 @@ static const struct {
     { "busy", PM_OUT_DENY },            { "tls", PM_OUT_DENY },
     { "not_enrolled", PM_OUT_DENY },    { "rejected", PM_OUT_DENY },
     { "bad_request", PM_OUT_DENY },     { "forbidden", PM_OUT_DENY },
+    { "internal", PM_OUT_DENY },
 };
 
 static int wait_writable(int fd, int64_t deadline_ms)

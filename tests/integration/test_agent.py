@@ -65,6 +65,11 @@ def fresh_dir(prefix):
 
 
 def write_conf(path, lines):
+    # Never the machine's /etc/ssh: enrollment sends the default host key and writes the host
+    # certificate, CA keys and KRL into ssh_dir, so every test config gets a private one.
+    if not any(l.split("=")[0].strip() in ("ssh_dir", "host_key") for l in lines if "=" in l):
+        lines = list(lines) + ["ssh_dir = %s" % os.path.join(os.path.dirname(path), "ssh"),
+                               "host_key = none"]
     with open(path, "w") as f:
         f.write("".join(l + "\n" for l in lines))
     return path

@@ -453,8 +453,9 @@ static int pt_enroll_and_start_agent(int proxy_port)
     pt_path(log, E.root, "agent.log");
     snprintf(text, sizeof text,
              "url = https://127.0.0.1:%d\npin = %s\nhost_token_file = %s\nsocket = %s\n"
-             "timeout = 3\nconnect_timeout = 2\nlog_level = debug\n",
-             proxy_port, E.pin, tokf, E.agent_sock);
+             "timeout = 3\nconnect_timeout = 2\nlog_level = debug\n"
+             "ssh_dir = %s/ssh\nhost_key = none\n", /* never the machine's /etc/ssh */
+             proxy_port, E.pin, tokf, E.agent_sock, E.root);
     pt_write_file(conf, text, 0600);
     char *argv[] = { bin, "run", "--config", conf, NULL };
     E.agent_pid = pt_spawn(argv, log);

@@ -84,13 +84,23 @@ static int make_dir(const char *path, char *err, size_t errsz)
         return PC_ERR_INVAL;
     memcpy(copy, path, strlen(path) + 1);
     dir = dirname(copy);
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return PC_OK;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errsz, "cannot create the socket directory %s: %s", dir, strerror(errno));
-        return PC_ERR_IO;
+    if (lstat(dir, &st) != 0) {
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errsz, "cannot create the socket directory %s: %s", dir, strerror(errno));
+            return PC_ERR_IO;
+        }
+        chmod(dir, 0755); /* ours, just made: not subject to the umask */
+        if (lstat(dir, &st) != 0)
+            return PC_ERR_IO;
     }
-    chmod(dir, 0755); /* ours, just made: not subject to the umask */
+    /* We bind, chown and chmod by path: if anyone else could write the directory, they could
+     * swap the socket for a symlink in between and have root chown a file of their choice. */
+    if (!S_ISDIR(st.st_mode) || (st.st_mode & 022) != 0 || st.st_uid != geteuid()) {
+        snprintf(err, errsz, "the socket directory %s must be a directory owned by uid %u and "
+                 "writable by nobody else (mode %03o, owner %u)", dir, (unsigned)geteuid(),
+                 (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
+        return PC_ERR_INVAL;
+    }
     return PC_OK;
 }
 

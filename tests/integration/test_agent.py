@@ -434,6 +434,22 @@ def test_socket_mode_owner_and_nonroot_cannot_connect():
     assert res.get("errno") == errno.EACCES, res
 
 
+def test_socket_directory_others_can_write_is_refused():
+    """A socket directory that others can write would let them swap the socket for a symlink
+    between bind and chown: the agent refuses to start, naming the directory."""
+    d = fresh_dir("sockdir-")
+    sockdir = os.path.join(d, "shared")
+    os.mkdir(sockdir)
+    os.chmod(sockdir, 0o1777)
+    conf = write_conf(os.path.join(d, "agent.conf"), [
+        "url = %s" % D.url, "pin = %s" % D.pin, "host_token_file = %s" % TOKEN_FILE,
+        "socket = %s" % os.path.join(sockdir, "agent.sock")])
+    rc, out, err = run_agent("run", "--config", conf, timeout=30)
+    assert rc != 0, "agent started with its socket in a world-writable directory"
+    assert sockdir in err, err
+    assert not os.path.exists(os.path.join(sockdir, "agent.sock"))
+
+
 def test_socket_group_member_gets_forbidden_for_login_ops():
     a = Agent(extra=["socket_group = nogroup"]).start()
     st = os.stat(a.socket)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -152,6 +153,8 @@ static pid_t pt_spawn(char *const argv[], const char *logfile)
             dup2(nul, 0);
         unsetenv("LD_PRELOAD");
         unsetenv("PAM_WRAPPER");
+        /* If the test dies (a crash, an abort under ASan), its daemons die with it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         execv(argv[0], argv);
         _exit(127);
     }

@@ -20,6 +20,7 @@ static const char usage_configure[] =
     "Usage: portcullis-agent configure [--root DIR] [--dry-run] [--no-reload]\n"
     "         [--breakglass-group NAME] [--sudo] [--agent-path PATH] [--principals-user NAME]\n"
     "         [--replace-authmethods] [--state-dir DIR] [--sshd PATH]\n"
+    "       portcullis-agent configure --status [--root DIR] [--state-dir DIR]\n"
     "\n"
     "Writes sshd's configuration (user CA, host certificate, principals command, KRL,\n"
     "publickey + keyboard-interactive:pam) and the PAM stack of sshd, as one transaction:\n"
@@ -40,10 +41,14 @@ static const char usage_configure[] =
     "      --state-dir DIR         journal and backups (default ROOT" PC_LOCALSTATEDIR
     "/configure)\n"
     "      --sshd PATH             the sshd binary (default: sshd in PATH, /usr/sbin/sshd)\n"
+    "      --status                change nothing; say whether configure has run (exit 0)\n"
+    "                              or not (exit 1; also after an interrupted run)\n"
     "  -h, --help                  show this help\n"
     "\n"
     "Exit status: 0 configured (or the dry run printed), 1 failure (every file restored),\n"
     "2 usage error.\n";
+
+static int want_status; /* configure --status */
 
 static const char usage_unconfigure[] =
     "Usage: portcullis-agent unconfigure [--root DIR] [--dry-run] [--no-reload]\n"
@@ -113,6 +118,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
         { "principals-user", required_argument, NULL, 'u' },
         { "replace-authmethods", no_argument, NULL, 'R' },
         { "state-dir", required_argument, NULL, 'S' }, { "sshd", required_argument, NULL, 'D' },
+        { "status", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     const char *cmd = configure ? "configure" : "unconfigure", *root = NULL, *state = NULL,
                *agent = NULL, *user = NULL, *msg;
@@ -120,7 +126,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
 
     memset(o, 0, sizeof *o);
     while ((c = getopt_long(argc, argv, "+nh", opts, NULL)) != -1) {
-        if (!configure && strchr("bsauR", c))
+        if (!configure && strchr("bsauRT", c))
             return usage_error(cmd, "option not accepted by unconfigure");
         switch (c) {
         case 'r': root = optarg; break;
@@ -133,6 +139,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
         case 'R': o->replace_authmethods = 1; break;
         case 'S': state = optarg; break;
         case 'D': o->sshd = optarg; break;
+        case 'T': want_status = 1; break;
         case 'h': fputs(configure ? usage_configure : usage_unconfigure, stdout); return -1;
         default: return usage_error(cmd, "invalid option");
         }
@@ -299,6 +306,25 @@ static int configure(const struct agc_opts *o, char *err, size_t errsz)
     return rc;
 }
 
+/* configure --status: 0 when the manifest of a finished configure exists, else 1. */
+static int status(const struct agc_opts *o)
+{
+    char journal[PATH_MAX], manifest[PATH_MAX], backup[PATH_MAX];
+
+    agc_state_paths(o, journal, manifest, backup);
+    if (access(journal, F_OK) == 0) {
+        printf("interrupted: %s exists; the next configure or unconfigure restores the files "
+               "first\n", journal);
+        return 1;
+    }
+    if (access(manifest, F_OK) == 0) {
+        printf("configured: %s\n", manifest);
+        return 0;
+    }
+    printf("not configured\n");
+    return 1;
+}
+
 int ag_configure_main(int argc, char **argv)
 {
     struct agc_opts o;
@@ -307,6 +333,8 @@ int ag_configure_main(int argc, char **argv)
 
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    if (want_status)
+        return status(&o);
     if (configure(&o, err, sizeof err) != PC_OK) {
         fail(o.dry_run ? "configure --dry-run" : "configure failed, nothing changed", err);
         return 1;

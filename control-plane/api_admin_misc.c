@@ -18,6 +18,8 @@ void api_info(struct cp_call *c, struct cp_resp *r)
     json_object_object_add(o, "pin", json_object_new_string(cp_rt.pin));
     json_object_object_add(o, "version", json_object_new_string(PC_VERSION));
     json_object_object_add(o, "push_ttl", json_object_new_int64(cp_rt.settings->push_ttl));
+    if (cp_rt.settings->public_url[0])
+        json_object_object_add(o, "public_url", json_object_new_string(cp_rt.settings->public_url));
     cp_resp_json(r, 200, o);
 }
 

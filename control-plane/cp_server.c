@@ -25,6 +25,7 @@ struct route {
 
 static const struct route routes[] = {
     { "GET", "health", ANYONE, api_health },
+    { "GET", "setup.sh", ANYONE, api_setup_script },
     { "POST", "enroll", ANYONE, api_enroll },
     { "POST", "auth/begin", HOST_ONLY, api_auth_begin },
     { "POST", "auth/totp", HOST_ONLY, api_auth_totp },
@@ -348,8 +349,9 @@ void cp_server_stop(void)
 {
     if (!daemon_handle)
         return;
-    /* Stop accepting first; waiters are resumed by cp_waiters_stop before this. */
-    MHD_quiesce_daemon(daemon_handle);
+    /* Waiters were resumed by cp_waiters_stop before this. No MHD_quiesce_daemon first: with
+     * the epoll thread pool (libmicrohttpd 0.9.75) it can abort in a worker ("Failed to remove
+     * listen FD from epoll set"); MHD_stop_daemon closes the listener itself. */
     MHD_stop_daemon(daemon_handle);
     daemon_handle = NULL;
 }

@@ -33,6 +33,9 @@ void cp_settings_usage(FILE *f)
         "  --ca-key-type TYPE        type of the CA keys made on first start: ed25519 (default),\n"
         "                            ecdsa (P-256) or rsa (3072 bits, signs with rsa-sha2-512)\n"
         "  --host-cert-ttl DURATION  validity of host certificates (1h-365d, default 30d)\n"
+        "  --public-url URL          https://HOST[:PORT] under which hosts reach this server: filled\n"
+        "                            into /v1/setup.sh and reported by /v1/info (default: the Host\n"
+        "                            header of each setup.sh request)\n"
         "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
@@ -116,6 +119,20 @@ static int validate_url(const char *v)
     return PC_OK;
 }
 
+/* https://HOST[:PORT] with nothing after it: it is pasted into a shell script and a command
+ * line, so only characters that need no quoting are accepted. */
+static int validate_public_url(const char *v)
+{
+    const char *h = v + 8;
+
+    if (strncmp(v, "https://", 8) != 0 || !*h || strlen(v) >= 256)
+        return PC_ERR_INVAL;
+    if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+        strlen(h))
+        return PC_ERR_INVAL;
+    return PC_OK;
+}
+
 static void set_defaults(struct cp_settings *s)
 {
     memset(s, 0, sizeof *s);
@@ -145,7 +162,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
 {
     enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
            O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION, O_CATYPE,
-           O_HOSTTTL };
+           O_HOSTTTL, O_PUBURL };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -160,6 +177,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "exempt-group", required_argument, NULL, O_EXEMPT },
         { "ca-key-type", required_argument, NULL, O_CATYPE },
         { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
+        { "public-url", required_argument, NULL, O_PUBURL },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
         { "log-level", required_argument, NULL, O_LOG },
@@ -199,6 +217,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             break;
         case O_CATYPE: rc = parse_ca_type(optarg, s); break;
         case O_HOSTTTL: rc = pc_parse_duration(optarg, 3600, 365 * 86400, &s->host_cert_ttl); break;
+        case O_PUBURL:
+            rc = validate_public_url(optarg);
+            if (rc == PC_OK)
+                rc = set_copy(s->public_url, sizeof s->public_url, optarg);
+            break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;

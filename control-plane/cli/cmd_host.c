@@ -19,36 +19,55 @@ static int pin_ok(const char *p)
            strlen(p);
 }
 
-/* The pin for the installer: --pin, else the server's own (GET /v1/info) when --cafile is used. */
-static int get_pin(struct cli *c, char *pin, size_t pinsz)
+/* A URL that needs no quoting in the shell (and that portcullisd fills into setup.sh). */
+static int url_ok(const char *u)
 {
-    json_object *reply, *v;
-    int rc;
+    return strncmp(u, "https://", 8) == 0 && u[8] && strlen(u) < 256 &&
+           strspn(u + 8, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
+           strlen(u + 8);
+}
 
-    if (c->pin) {
+/* The pin and URL for the installer (GET /v1/info): the pin is --pin, else the server's own
+ * (when --cafile is used); the URL is the server's --public-url if it has one, else --url. */
+static int get_pin_url(struct cli *c, char *pin, size_t pinsz, char *url, size_t urlsz)
+{
+    json_object *reply = NULL, *v;
+    int rc;
+    size_t n;
+
+    if (c->pin)
         snprintf(pin, pinsz, "%s", c->pin);
-        return pin_ok(pin) ? PC_OK : cli_err(PC_ERR_PARSE, "the pin must look like "
-                                             "sha256//BASE64: check --pin");
-    }
+    if (c->pin && !pin_ok(pin))
+        return cli_err(PC_ERR_PARSE, "the pin must look like sha256//BASE64: check --pin");
     if ((rc = cli_call(c, "GET", "/v1/info", NULL, &reply, NULL)) != PC_OK)
         return rc;
-    if (!json_object_object_get_ex(reply, "pin", &v) || !json_object_is_type(v, json_type_string) ||
-        !pin_ok(json_object_get_string(v)) ||
-        (size_t)snprintf(pin, pinsz, "%s", json_object_get_string(v)) >= pinsz)
+    if (!c->pin && (!json_object_object_get_ex(reply, "pin", &v) ||
+                    !json_object_is_type(v, json_type_string) || !pin_ok(json_object_get_string(v)) ||
+                    (size_t)snprintf(pin, pinsz, "%s", json_object_get_string(v)) >= pinsz))
         rc = cli_err(PC_ERR_PARSE, "the server did not say its pin (GET /v1/info): pass --pin "
                      "(portcullisd --print-pin on the server)");
+    if (json_object_object_get_ex(reply, "public_url", &v) && json_object_is_type(v, json_type_string))
+        snprintf(url, urlsz, "%s", json_object_get_string(v));
+    else
+        snprintf(url, urlsz, "%s", c->url);
     json_object_put(reply);
+    n = strlen(url);
+    while (n > 8 && url[n - 1] == '/')
+        url[--n] = '\0';
+    if (rc == PC_OK && !url_ok(url))
+        rc = cli_err(PC_ERR_PARSE, "'%.200s' is not an https://HOST[:PORT] URL a host can be "
+                     "enrolled with: use --url (or portcullisd --public-url)", url);
     return rc;
 }
 
 static int make_token(struct cli *c, json_object *labels, int64_t ttl)
 {
-    char pin[1100], cmd[2600], exp[64];
+    char pin[1100], url[300], cmd[2600], exp[64];
     json_object *body, *reply = NULL, *tok, *expires = NULL, *out;
     const char *t;
     int rc;
 
-    if ((rc = get_pin(c, pin, sizeof pin)) != PC_OK)
+    if ((rc = get_pin_url(c, pin, sizeof pin, url, sizeof url)) != PC_OK)
         return rc;
     body = json_object_new_object();
     if (!body)
@@ -68,8 +87,9 @@ static int make_token(struct cli *c, json_object *labels, int64_t ttl)
                        "points at portcullisd");
     }
     json_object_object_get_ex(reply, "expires_at", &expires);
-    snprintf(cmd, sizeof cmd, "curl -fsS --insecure --pinnedpubkey '%s' '%s/v1/setup.sh' | "
-             "sudo bash -s -- --url '%s' --pin '%s' --token '%s'", pin, c->url, c->url, pin, t);
+    /* -k: the pin, not a CA, vouches for the server; pin, URL and token need no quoting */
+    snprintf(cmd, sizeof cmd, "curl -fsSk --pinnedpubkey %s %s/v1/setup.sh | sudo bash -s -- "
+             "--token %s", pin, url, t);
     if (c->json) {
         out = json_object_new_object();
         if (out) {

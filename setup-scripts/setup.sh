@@ -1,0 +1,200 @@
+#!/bin/bash
+# Portcullis installer: turns this server into one protected by Portcullis.
+#
+#   curl -fsSk --pinnedpubkey sha256//PIN https://CP:PORT/v1/setup.sh | sudo bash -s -- --token TOKEN
+#
+# portcullisd serves this file at /v1/setup.sh with its own URL and pin filled in below.
+# Steps (each one is skipped when already done, so a second run changes nothing):
+#   1. install the portcullis-agent package (apt-get / dnf from a repository you configured,
+#      or --package FILE)
+#   2. write /etc/portcullis/agent.conf
+#   3. portcullis-agent enroll     (trades the one-time token for this host's token)
+#   4. start the agent service     (systemd, else in the background; --no-service skips it)
+#   5. portcullis-agent configure  (sshd + PAM, validated with sshd -t / sshd -T, rolled back on
+#                                   any failure; undo with: portcullis-agent unconfigure)
+# The logic lives in portcullis-agent; see portcullis-agent(8).
+set -eu
+
+PORTCULLIS_URL_DEFAULT=''
+PORTCULLIS_PIN_DEFAULT=''
+
+CONFIG=/etc/portcullis/agent.conf
+PRINCIPALS_USER=portcullis-principals
+
+usage() {
+    cat <<'EOF'
+Usage: setup.sh --token TOKEN [--url URL] [--pin PIN] [--package FILE] [--no-service]
+                [--breakglass-group GROUP] [--agent-path PATH] [--no-reload]
+
+  --token TOKEN            one-time enrollment token (portcullis host token)
+  --url URL                the control plane, https://HOST:PORT (default: where this script came from)
+  --pin PIN                its key pin, sha256//BASE64 (default: the pin of that server)
+  --package FILE           install portcullis-agent from this .deb or .rpm
+  --no-service             do not start the agent service
+  --breakglass-group GROUP members of GROUP log in with an SSH key alone
+  --agent-path PATH        use this portcullis-agent binary (default: the one on PATH)
+  --no-reload              configure sshd but do not reload it
+EOF
+}
+
+say() { echo "portcullis setup: $*"; }
+die() { echo "portcullis setup: error: $*" >&2; exit 1; }
+
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)"; }
+
+parse_args() {
+    url=$PORTCULLIS_URL_DEFAULT pin=$PORTCULLIS_PIN_DEFAULT token='' package='' service=yes
+    breakglass='' agent='' reload=yes
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --url) need_value "$@"; url=$2; shift 2 ;;
+        --pin) need_value "$@"; pin=$2; shift 2 ;;
+        --token) need_value "$@"; token=$2; shift 2 ;;
+        --package) need_value "$@"; package=$2; shift 2 ;;
+        --breakglass-group) need_value "$@"; breakglass=$2; shift 2 ;;
+        --agent-path) need_value "$@"; agent=$2; shift 2 ;;
+        --no-service) service=no; shift ;;
+        --no-reload) reload=no; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) die "unknown option '$1' (see --help)" ;;
+        esac
+    done
+    [ -n "$url" ] || die "--url is required (this script was not downloaded from portcullisd)"
+    [ -n "$pin" ] || die "--pin is required (portcullisd --print-pin on the control plane)"
+}
+
+# Sets distro to debian, rhel or amazon (from /etc/os-release).
+detect_distro() {
+    local id='' like=''
+    if [ -r /etc/os-release ]; then
+        id=$(. /etc/os-release && echo "${ID:-}")
+        like=$(. /etc/os-release && echo "${ID_LIKE:-}")
+    fi
+    case " $id $like " in
+    *" amzn "*) distro=amazon ;;
+    *" debian "*|*" ubuntu "*) distro=debian ;;
+    *" rhel "*|*" fedora "*|*" centos "*|*" rocky "*|*" almalinux "*) distro=rhel ;;
+    *) distro=unknown ;;
+    esac
+    say "distribution: ${id:-unknown} ($distro)"
+}
+
+install_package() {
+    if [ -n "$agent" ]; then
+        [ -x "$agent" ] || die "--agent-path $agent is not an executable file"
+        return
+    fi
+    if agent=$(command -v portcullis-agent); then
+        say "portcullis-agent is installed: $agent"
+        return
+    fi
+    local ok=no
+    if [ -n "$package" ]; then
+        [ -r "$package" ] || die "--package $package: no such file"
+        say "installing $package"
+        case $distro in
+        debian) { dpkg -i "$package" || apt-get -f install -y; } </dev/null && ok=yes ;;
+        rhel|amazon) dnf install -y "$package" </dev/null && ok=yes ;;
+        esac
+    else
+        say "installing portcullis-agent from the package repositories"
+        case $distro in
+        debian) apt-get install -y portcullis-agent </dev/null && ok=yes ;;
+        rhel|amazon) dnf install -y portcullis-agent </dev/null && ok=yes ;;
+        esac
+    fi
+    agent=$(command -v portcullis-agent) || ok=no
+    [ "$ok" = yes ] || die "could not install portcullis-agent on this $distro system.
+  Add the Portcullis package repository (then run this again), or download the package
+  (portcullis-agent_*.deb or portcullis-agent-*.rpm) and run this again with --package FILE."
+}
+
+write_config() {
+    if [ -e "$CONFIG" ]; then
+        say "$CONFIG exists: kept"
+        return
+    fi
+    mkdir -p "$(dirname "$CONFIG")"
+    umask 022
+    cat >"$CONFIG.tmp" <<EOF
+# portcullis-agent configuration, written by setup.sh; see portcullis-agent.conf(5)
+url = $url
+pin = $pin
+host_token_file = /etc/portcullis/host.token
+socket = /run/portcullis/agent.sock
+principals_user = $PRINCIPALS_USER
+socket_group = $PRINCIPALS_USER
+EOF
+    mv "$CONFIG.tmp" "$CONFIG"
+    say "wrote $CONFIG"
+}
+
+# sshd runs AuthorizedPrincipalsCommand as this user (not root); it may use the agent socket.
+ensure_principals_user() {
+    getent passwd "$PRINCIPALS_USER" >/dev/null && return
+    local shell
+    shell=$(command -v nologin || echo /bin/false)
+    useradd --system --user-group --no-create-home --home-dir / --shell "$shell" \
+        --comment "Portcullis AuthorizedPrincipalsCommand" "$PRINCIPALS_USER"
+    say "created the system user $PRINCIPALS_USER"
+}
+
+enroll() {
+    if "$agent" status --config "$CONFIG" --json 2>/dev/null | grep -q '"enrolled": *true'; then
+        say "already enrolled (the host token exists): kept"
+        return
+    fi
+    [ -n "$token" ] || die "--token is required to enroll (portcullis host token)"
+    # the token goes through stdin, not the process list
+    printf '%s\n' "$token" | "$agent" enroll --config "$CONFIG" --url "$url" --pin "$pin" --token -
+}
+
+start_service() {
+    if [ "$service" = no ]; then
+        say "--no-service: start it yourself: $agent run --config $CONFIG"
+    elif [ -d /run/systemd/system ]; then
+        systemctl enable --now portcullis-agent </dev/null
+        say "portcullis-agent.service is enabled and running"
+    elif [ -f /run/portcullis/agent.pid ] && kill -0 "$(cat /run/portcullis/agent.pid)" 2>/dev/null; then
+        say "the agent is already running (pid $(cat /run/portcullis/agent.pid))"
+    else
+        mkdir -p /run/portcullis
+        nohup "$agent" run --config "$CONFIG" </dev/null >>/var/log/portcullis-agent.log 2>&1 &
+        echo $! >/run/portcullis/agent.pid
+        say "no systemd here: started '$agent run' in the background (pid $!, log" \
+            "/var/log/portcullis-agent.log); start it at boot yourself"
+    fi
+}
+
+configure() {
+    if "$agent" configure --status >/dev/null 2>&1; then
+        say "sshd and PAM are already configured: kept (undo: portcullis-agent unconfigure)"
+        return
+    fi
+    # sshd's AuthorizedPrincipalsCommandUser must be one the agent lets in: the config's
+    # principals_user, else root
+    local user
+    user=$(sed -n 's/^[[:space:]]*principals_user[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+        "$CONFIG" | head -n 1)
+    set -- --agent-path "$agent" --principals-user "${user:-root}"
+    [ -z "$breakglass" ] || set -- "$@" --breakglass-group "$breakglass"
+    [ "$reload" = yes ] || set -- "$@" --no-reload
+    "$agent" configure "$@" </dev/null
+}
+
+main() {
+    parse_args "$@"
+    [ "$(id -u)" = 0 ] || die "run this as root (... | sudo bash -s -- --token ...)"
+    detect_distro
+    install_package
+    ensure_principals_user
+    write_config
+    enroll
+    start_service
+    configure
+    say "done: this server is enrolled at $url and sshd asks for the second factor"
+}
+
+# Everything above is only definitions: bash has read the whole script before anything runs,
+# so nothing below can swallow the rest of a piped script from stdin.
+main "$@"

@@ -1,0 +1,379 @@
+"""End-to-end test of setup.sh (issue 5, last acceptance bullet), on the real paths of this
+machine without touching it.
+
+The runner re-executes itself under `unshare --mount --propagation private` and then mounts, in
+that namespace only:
+  /etc        a copy of the real /etc (so /etc/ssh, /etc/pam.d, /etc/portcullis, and the
+              accounts that setup.sh may add, are private), with fresh host keys in /etc/ssh
+  /run        a tmpfs (no systemd, no /run/sshd.pid of the machine: nothing real is reloaded)
+  /usr/local  a tmpfs holding the "installed package": lib/portcullis-test/portcullis-agent
+              (root-owned 0755 path, as sshd wants for AuthorizedPrincipalsCommand), the
+              build's default config path as a symlink to /etc/portcullis, its state dir
+  PAM's module dir  a copy with the built pam_portcullis.so added
+Then: portcullisd (harness.py) with --public-url, a person with a key, TOTP and a policy rule;
+`portcullis host token` prints the one line; it is run as printed (plus --agent-path and
+--no-service); the agent daemon and sshd start from the result; `portcullis login` gives a
+certificate and login.exp logs in with it and a TOTP code; setup.sh run again changes nothing;
+unconfigure restores every file byte for byte.
+Prints PASS/FAIL lines and "N passed, N failed"."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
+
+AGENT = "/usr/local/lib/portcullis-test/portcullis-agent"
+ACCOUNT = "pcsetup"
+LOGIN_EXP = os.path.join(SRC, "tests", "e2e", "login.exp")
+
+
+def sh(cmd, check=True, timeout=120, **kw):
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **kw)
+    out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+    if check and r.returncode != 0:
+        raise AssertionError("%s exited %d:\n%s" % (" ".join(cmd), r.returncode, out))
+    return r.returncode, out
+
+
+def snapshot(paths):
+    """{path: (mode, uid, gid, sha256 or symlink target)} of every file under paths."""
+    snap = {}
+    for top in paths:
+        for dirpath, dirs, files in os.walk(top):
+            for name in sorted(dirs + files):
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                if os.path.islink(p):
+                    what = "-> " + os.readlink(p)
+                elif os.path.isfile(p):
+                    with open(p, "rb") as f:
+                        what = hashlib.sha256(f.read()).hexdigest()
+                else:
+                    what = "dir"
+                snap[p] = (st.st_mode, st.st_uid, st.st_gid, what)
+    return snap
+
+
+def snap_diff(a, b):
+    out = []
+    for p in sorted(set(a) | set(b)):
+        if a.get(p) != b.get(p):
+            out.append("%s: %r -> %r" % (p, a.get(p), b.get(p)))
+    return out
+
+
+def agent_default(args, pattern):
+    _, out = sh([AGENT] + args + ["--help"], check=False)
+    m = re.search(pattern, out)
+    assert m, "cannot find the default in: %s" % out
+    return m.group(1)
+
+
+class Env:
+    def __init__(self, build):
+        self.build = build
+        self.paths = {
+            "daemon": os.path.join(build, "control-plane", "portcullisd"),
+            "cli": os.path.join(build, "control-plane", "cli", "portcullis"),
+            "agent": os.path.join(build, "agent", "portcullis-agent"),
+            "module": os.path.join(build, "pam_module", ".libs", "pam_portcullis.so"),
+        }
+        self.procs = []
+        self.used = {}
+
+    # ---- the namespace ---------------------------------------------------------------------
+    def mounts(self):
+        self.tmp = tempfile.mkdtemp(prefix="pc-setup-")
+        os.chmod(self.tmp, 0o755)
+        etc = os.path.join(self.tmp, "etc")
+        sh(["cp", "-a", "/etc", etc])
+        sh(["mount", "--bind", etc, "/etc"])
+        for n in os.listdir("/etc/ssh"):
+            if n.startswith("ssh_host_"):
+                os.unlink(os.path.join("/etc/ssh", n))
+        for p in ("/etc/ssh/portcullis", "/etc/ssh/sshd_config.d/00-portcullis.conf",
+                  "/etc/portcullis"):
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            elif os.path.lexists(p):
+                os.unlink(p)
+        sh(["ssh-keygen", "-A"])
+        sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "pc-setup-run", "/run"])
+        os.makedirs("/run/sshd", 0o755)
+        sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "pc-setup-local", "/usr/local"])
+        os.makedirs(os.path.dirname(AGENT), 0o755)
+        shutil.copy2(self.paths["agent"], AGENT)
+        os.chmod(AGENT, 0o755)
+        # the build's defaults (prefix /usr/local in a test build) lead to the real paths
+        conf_dir = os.path.dirname(agent_default(["run"], r"default (\S+/agent\.conf)\)"))
+        if conf_dir != "/etc/portcullis":
+            assert conf_dir.startswith("/usr/local/"), conf_dir
+            os.makedirs(os.path.dirname(conf_dir), 0o755, exist_ok=True)
+            os.symlink("/etc/portcullis", conf_dir)
+        state = agent_default(["configure"], r"default ROOT(\S+/configure)\)")
+        assert state.startswith("/usr/local/") or state.startswith("/var/lib/portcullis"), state
+        os.makedirs(os.path.dirname(state), 0o755, exist_ok=True)
+        self.state_dir = state
+        # PAM finds pam_portcullis.so by its bare name (as configure writes it)
+        _, out = sh(["sh", "-c", "ls /lib/*/security/pam_unix.so /lib/security/pam_unix.so "
+                     "/usr/lib64/security/pam_unix.so 2>/dev/null | head -n 1"])
+        secdir = os.path.dirname(out.strip())
+        assert secdir, "pam_unix.so not found"
+        copy = os.path.join(self.tmp, "security")
+        sh(["cp", "-a", secdir, copy])
+        shutil.copy2(self.paths["module"], os.path.join(copy, "pam_portcullis.so"))
+        sh(["mount", "--bind", copy, secdir])
+        if subprocess.run(["id", ACCOUNT], capture_output=True).returncode != 0:
+            sh(["useradd", "-M", "-s", "/bin/sh", "-c", "Portcullis setup test", ACCOUNT])
+
+    # ---- the control plane -----------------------------------------------------------------
+    def control_plane(self):
+        import harness
+        import test_agent_ca as ca
+        self.h = harness
+        port = harness.free_port()
+        self.public_url = "https://127.0.0.1:%d" % port
+        self.d = harness.Daemon(port=port, args=["--public-url", self.public_url]).start()
+        self.pin = self.d.print_pin()
+        self.keys = os.path.join(self.tmp, "people")
+        os.makedirs(self.keys, 0o700)
+        ca.ROOT = self.tmp
+        self.key = os.path.join(self.keys, "alice")
+        self.person, self.secret = ca.person_with_key(self.d, self.key, name="alice")
+        ca.add_policy(self.d, "alice-setup", users=["alice"], accounts=[ACCOUNT],
+                      hosts={"env": "setup"})
+
+    def cli(self, *args):
+        return sh([self.paths["cli"], "--url", self.d.url, "--pin", self.pin, "--token-file",
+                   self.d.path("admin.token")] + list(args), check=False)
+
+    def next_code(self):
+        """A TOTP code for a step above every step used so far (the server refuses reuse)."""
+        while True:
+            now = time.time()
+            cur = int(now // 30)
+            s = max(self.used.get("s", -1) + 1, cur - 1 if now % 30 < 15 else cur)
+            if s <= cur + 1:
+                break
+            time.sleep((s - 1) * 30 + 0.5 - now)
+        self.used["s"] = s
+        return self.h.totp_code(self.secret, step=s)
+
+    def start(self, name, cmd):
+        log = open(os.path.join(self.tmp, name + ".log"), "ab")
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.tmp, name + ".log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = []
+        if getattr(self, "d", None):
+            self.d.kill()
+
+
+E = None
+
+
+# --------------------------------------------------------------------------------------------
+# the tests (in order; each builds on the previous)
+
+def host_token_prints_the_one_line():
+    rc, out = E.cli("host", "token", "--label", "env=setup", "--json")
+    assert rc == 0, out
+    import json
+    j = json.loads(out)
+    E.command = j["command"]
+    want = (r"curl -fsSk --pinnedpubkey %s %s/v1/setup\.sh \| sudo bash -s -- --token %s"
+            % (re.escape(E.pin), re.escape(E.public_url), j["token"]))
+    assert re.fullmatch(want, E.command), "%s\n!~ %s" % (E.command, want)
+    rc, text = E.cli("host", "token", "--label", "env=other")
+    assert rc == 0 and re.search(r"^  curl -fsSk --pinnedpubkey sha256//\S+ https://127\.0\.0\.1:"
+                                 r"\d+/v1/setup\.sh \| sudo bash -s -- --token [0-9a-f]{64}$",
+                                 text, re.M), text
+
+
+def run_setup():
+    cmd = E.command
+    if not shutil.which("sudo"):
+        cmd = cmd.replace("| sudo bash", "| bash")
+    cmd += " --agent-path %s --no-service" % AGENT
+    return sh(["bash", "-c", cmd], check=False, timeout=180)
+
+
+def setup_sh_enrolls_and_configures():
+    E.before = snapshot(["/etc/ssh", "/etc/pam.d"])
+    rc, out = run_setup()
+    with open(os.path.join(E.tmp, "setup-1.out"), "w") as f:
+        f.write(out)
+    assert rc == 0, "setup.sh exited %d:\n%s" % (rc, out)
+    assert os.path.exists("/etc/portcullis/host.token"), out
+    assert os.path.exists("/etc/ssh/sshd_config.d/00-portcullis.conf"), out
+    with open("/etc/pam.d/sshd") as f:
+        assert "pam_portcullis.so" in f.read()
+    rc, st = sh([AGENT, "configure", "--status"], check=False)
+    assert rc == 0 and st.startswith("configured: %s/manifest" % E.state_dir), st
+    rc, t = sh(["/usr/sbin/sshd", "-T", "-C", "user=%s,host=localhost,addr=127.0.0.1" % ACCOUNT])
+    for want in ("authenticationmethods publickey,keyboard-interactive:pam",
+                 "trustedusercakeys /etc/ssh/portcullis/user_ca.pub",
+                 "authorizedprincipalscommand %s principals %%u %%i %%s %%f" % AGENT,
+                 "authorizedprincipalscommanduser portcullis-principals"):
+        assert want in t, "sshd -T lacks %r:\n%s\nsetup.sh said:\n%s" % (want, t, out)
+
+
+def setup_sh_twice_changes_nothing():
+    watched = ["/etc/ssh", "/etc/pam.d", "/etc/portcullis", E.state_dir, "/etc/passwd",
+               "/etc/group", "/etc/shadow"]
+    snap = lambda: snapshot([p for p in watched if os.path.isdir(p)]) | {
+        p: open(p, "rb").read() for p in watched if os.path.isfile(p)}
+    a = snap()
+    rc, out = run_setup()
+    with open(os.path.join(E.tmp, "setup-2.out"), "w") as f:
+        f.write(out)
+    assert rc == 0, "second run exited %d:\n%s" % (rc, out)
+    assert "already enrolled" in out and "already configured" in out, out
+    d = snap_diff(a, snap())
+    assert not d, "the second run changed:\n%s\n%s" % ("\n".join(d), out)
+
+
+def login_with_certificate_and_totp():
+    agent = E.start("agent", [AGENT, "run", "--config", "/etc/portcullis/agent.conf"])
+    E.h.wait_until(lambda: os.path.exists("/run/portcullis/agent.sock") or agent.poll() is not None,
+                   timeout=20, what="the agent socket")
+    assert agent.poll() is None, E.log("agent")
+    E.ssh_port = E.h.free_port()
+    sshd = E.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-p", str(E.ssh_port),
+                            "-o", "ListenAddress=127.0.0.1"])
+    import pcenv
+    try:
+        pcenv.wait_port(E.ssh_port, banner=b"SSH-2.0-")
+    except pcenv.SetupError as e:
+        raise AssertionError("%s\n%s" % (e, E.log("sshd")))
+    assert sshd.poll() is None, E.log("sshd")
+    cf = os.path.join(E.keys, "code")
+    with open(cf, "w") as f:
+        f.write(E.next_code() + "\n")
+    rc, out = sh([E.paths["cli"], "--url", E.d.url, "--pin", E.pin, "login", "--user", "alice",
+                  "--key", E.key, "--code-file", cf], check=False,
+                 env=dict(os.environ, HOME=E.keys))
+    cert = E.key + "-cert.pub"
+    assert rc == 0 and os.path.exists(cert), "portcullis login → %d\n%s" % (rc, out)
+    ssh = ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o",
+           "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o",
+           "PreferredAuthentications=publickey,keyboard-interactive", "-o", "IdentitiesOnly=yes",
+           "-o", "NumberOfPasswordPrompts=1", "-o", "CertificateFile=%s" % cert, "-i", E.key,
+           "-p", str(E.ssh_port), "%s@127.0.0.1" % ACCOUNT, "echo SETUP-OK-$USER"]
+    r = subprocess.run(["expect", LOGIN_EXP, "-timeout", "60", "-code", E.next_code(), "--"] + ssh,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+    out = r.stdout.decode(errors="replace").replace("\r", "")
+    assert r.returncode == 0 and "SETUP-OK-%s" % ACCOUNT in out, \
+        "login failed (rc %d):\n%s\n--- sshd:\n%s\n--- agent:\n%s" % (
+            r.returncode, out, E.log("sshd"), E.log("agent"))
+    prompts = re.findall(r"E2E-PROMPT \d+: (.*)", out)
+    assert len(prompts) == 1, "expected exactly one prompt (ours): %r" % prompts
+    # the same key without the certificate gets nowhere
+    plain = [a for a in ssh if not a.startswith("CertificateFile=")]
+    r = subprocess.run(["expect", LOGIN_EXP, "-timeout", "30", "-code", "000000", "--"] + plain,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode != 0 and "SETUP-OK" not in out and "E2E-PROMPT" not in out, out
+
+
+def unconfigure_restores_files():
+    rc, out = sh([AGENT, "unconfigure"], check=False)
+    assert rc == 0 and "unconfigured" in out, out
+    after = snapshot(["/etc/ssh", "/etc/pam.d"])
+    # /etc/ssh/portcullis is enroll's (CA keys, host certificate, KRL), not configure's
+    after = {p: v for p, v in after.items()
+             if not (p == "/etc/ssh/portcullis" or p.startswith("/etc/ssh/portcullis/"))}
+    d = snap_diff(E.before, after)
+    assert not d, "not restored byte for byte:\n" + "\n".join(d)
+    rc, st = sh([AGENT, "configure", "--status"], check=False)
+    assert rc == 1 and "not configured" in st, st
+
+
+TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
+         setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
+         unconfigure_restores_files]
+
+
+def inner(build):
+    global E
+    E = Env(build)
+    passed = failed = 0
+    try:
+        for k in ("daemon", "cli", "agent", "module"):
+            assert os.path.exists(E.paths[k]), "not built: %s" % E.paths[k]
+        E.mounts()
+        E.control_plane()
+    except Exception:
+        print("FAIL setup_environment\n    " + traceback.format_exc().replace("\n", "\n    "))
+        E.stop_all()
+        print("0 passed, %d failed" % (len(TESTS) + 1))
+        return 1
+    broken = None
+    for t in TESTS:
+        if broken:
+            print("FAIL %s: not run, %s failed" % (t.__name__, broken))
+            failed += 1
+            continue
+        try:
+            t()
+            print("PASS %s" % t.__name__)
+            passed += 1
+        except Exception as e:
+            detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+            print("FAIL %s\n    %s" % (t.__name__, detail.replace("\n", "\n    ")))
+            failed += 1
+            broken = t.__name__
+        sys.stdout.flush()
+    E.stop_all()
+    if os.environ.get("PC_KEEP_TMP"):
+        print("kept %s (namespace-private mounts are gone)" % E.tmp)
+    else:
+        shutil.rmtree(E.tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def main():
+    build = os.path.abspath(os.environ.get("PC_BUILD_DIR", os.path.join(SRC, "build-main")))
+    os.environ["PC_BUILD_DIR"] = build
+    if os.environ.get("PC_SETUP_IN_NS") == "1":
+        return inner(build)
+    if os.geteuid() != 0:
+        print("SKIP setup: needs root (private mount namespace)")
+        print("0 passed, 0 failed, %d skipped" % len(TESTS))
+        return 0
+    env = dict(os.environ, PC_SETUP_IN_NS="1")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                        os.path.abspath(__file__)] + sys.argv[1:], env=env, timeout=900)
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,8 +4,11 @@
 #include "api.h"
 #include "cp_ulogin.h"
 #include "cp_userkeys.h"
+#include "cp_waiters.h"
+#include "pc_config.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include "pc_time.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,8 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
     o = json_object_new_object();
     factors = json_object_new_array();
     json_object_array_add(factors, json_object_new_string("totp"));
+    if (res.push)
+        json_object_array_add(factors, json_object_new_string("push"));
     json_object_object_add(o, "login_id", json_object_new_string(res.login_id));
     json_object_object_add(o, "challenge", json_object_new_string(res.challenge));
     json_object_object_add(o, "namespace", json_object_new_string("portcullis-login"));
@@ -141,23 +146,35 @@ static int login_id_valid(const char *t)
     return 1;
 }
 
+/* The certificate and the session (the 200 of finish, and the approved poll). */
+static void add_cert(json_object *o, const struct cp_ulogin_finish_res *res)
+{
+    json_object_object_add(o, "certificate", json_object_new_string(res->cert.line));
+    json_object_object_add(o, "serial", json_object_new_int64((int64_t)res->cert.serial));
+    json_object_object_add(o, "valid_before", json_object_new_int64(res->cert.valid_before));
+    json_object_object_add(o, "session_token", json_object_new_string(res->session));
+    json_object_object_add(o, "session_expires_at", json_object_new_int64(res->session_expires_at));
+}
+
 static void finish_reply(struct cp_resp *r, struct cp_ulogin_finish_res *res)
 {
     json_object *o;
 
-    if (res->status != 200) {
+    if (res->status >= 400) {
         cp_resp_error(r, res->status, res->error, res->message);
         if (res->reason && (res->status == 401 || res->status == 403))
             json_object_object_add(r->body, "reason", json_object_new_string(res->reason));
         return;
     }
     o = json_object_new_object();
-    json_object_object_add(o, "certificate", json_object_new_string(res->cert.line));
-    json_object_object_add(o, "serial", json_object_new_int64((int64_t)res->cert.serial));
-    json_object_object_add(o, "valid_before", json_object_new_int64(res->cert.valid_before));
-    json_object_object_add(o, "session_token", json_object_new_string(res->session));
-    json_object_object_add(o, "session_expires_at", json_object_new_int64(res->session_expires_at));
-    cp_resp_json(r, 200, o);
+    if (res->status == 202) {
+        json_object_object_add(o, "push_id", json_object_new_string(res->push.id));
+        json_object_object_add(o, "match", json_object_new_string(res->push.match));
+        json_object_object_add(o, "expires_at", json_object_new_int64(res->push.expires_at));
+    } else {
+        add_cert(o, res);
+    }
+    cp_resp_json(r, res->status, o);
 }
 
 void api_login_finish(struct cp_call *c, struct cp_resp *r)
@@ -177,19 +194,19 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (push) {
-        cp_resp_error(r, 400, "bad_field", "push login not available yet: send 'code'");
+    if (push && code) {
+        cp_resp_error(r, 400, "bad_field", "send either 'code' or \"push\":true, not both");
         return;
     }
-    if (!code) {
-        cp_resp_error(r, 400, "missing_field", "field 'code' is required");
+    if (!code && !push) {
+        cp_resp_error(r, 400, "missing_field", "field 'code' is required (or \"push\":true)");
         return;
     }
     if (!login_id_valid(id)) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
-    if ((rc = cp_ulogin_finish(c->source, id, sig, code, &res)) != PC_OK) {
+    if ((rc = cp_ulogin_finish(c->source, id, sig, code, push, &res)) != PC_OK) {
         cp_resp_from_err(r, rc, "login");
         return;
     }
@@ -197,15 +214,24 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
     cp_ulogin_finish_res_wipe(&res);
 }
 
+/* GET /v1/login/ID?wait=N — a pending push login parks the connection (no thread held) on its
+ * push's waiters until the push is decided or expires, or wait elapses. */
 void api_login_poll(struct cp_call *c, struct cp_resp *r)
 {
-    char state[16];
-    int64_t expires_at = 0;
+    const char *id = c->seg[1];
+    const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
+    struct cp_ulogin_poll_res res, peek;
+    uint64_t wait = 0;
     json_object *o;
     int rc;
 
-    if (!login_id_valid(c->seg[1]) ||
-        (rc = cp_ulogin_state(c->seg[1], state, &expires_at)) == PC_ERR_NOTFOUND) {
+    if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
+        cp_resp_error(r, 400, "bad_field", msg);
+        return;
+    }
+    if (!login_id_valid(id) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
@@ -213,11 +239,32 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_resp_from_err(r, rc, "login");
         return;
     }
+    if (c->req->wait_deadline_ms == 0)
+        c->req->wait_deadline_ms = pc_now_ms() + (int64_t)wait * 1000;
+    if (strcmp(res.state, "pending") == 0 && res.push_id[0] &&
+        pc_now_ms() < c->req->wait_deadline_ms && !cp_waiters_stopping()) {
+        struct cp_wait *w = &c->req->wait;
+        w->conn = c->conn;
+        snprintf(w->push_id, sizeof w->push_id, "%s", res.push_id);
+        w->deadline_ms = c->req->wait_deadline_ms;
+        cp_waiters_suspend(w);
+        /* A decision between the read and the listing would be missed: look again, without
+         * collecting (the resumed request collects). */
+        if (cp_ulogin_poll(c->source, id, 0, &peek) == PC_OK && strcmp(peek.state, "pending") != 0)
+            cp_waiters_notify(res.push_id);
+        r->suspended = 1;
+        return;
+    }
     o = json_object_new_object();
-    json_object_object_add(o, "login_id", json_object_new_string(c->seg[1]));
-    json_object_object_add(o, "state", json_object_new_string(state));
-    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    json_object_object_add(o, "login_id", json_object_new_string(id));
+    json_object_object_add(o, "state", json_object_new_string(res.state));
+    json_object_object_add(o, "expires_at", json_object_new_int64(res.expires_at));
+    if (res.fin.status == 200)
+        add_cert(o, &res.fin);
+    else if (res.fin.reason)
+        json_object_object_add(o, "reason", json_object_new_string(res.fin.reason));
     cp_resp_json(r, 200, o);
+    cp_ulogin_finish_res_wipe(&res.fin);
 }
 
 void api_session(struct cp_call *c, struct cp_resp *r)

@@ -36,7 +36,7 @@ static int load(sqlite3 *db, const char *where, const char *key, struct push_row
 
     snprintf(sql, sizeof sql,
              "SELECT p.id, p.txid, p.user_name, COALESCE(h.hostname, ''), p.match, p.state,"
-             " p.host_id, p.expires_at FROM pushes p LEFT JOIN hosts h ON h.id = p.host_id"
+             " COALESCE(p.host_id, 0), p.expires_at FROM pushes p LEFT JOIN hosts h ON h.id = p.host_id"
              " WHERE %s = ?", where);
     if (!(st = cp_prepare(db, sql)))
         return PC_ERR_STORE;
@@ -105,17 +105,64 @@ static int expire_if_due(sqlite3 *db, struct push_row *p, int *rc)
     return *rc == PC_OK;
 }
 
+int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host_id,
+                   const char *host, const char *actor, const char *source, struct cp_push_new *out)
+{
+    struct cp_user_rec u;
+    struct cp_audit_row row = { .action = "push.create", .actor = actor, .user = user,
+                                .host = host, .txid = txid, .result = "pending", .source = source };
+    unsigned n;
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = cp_user_load(db, user, &u)) != PC_OK || !u.enabled || !u.push)
+        return rc == PC_OK || rc == PC_ERR_NOTFOUND ? PC_ERR_AUTH : rc;
+    if ((rc = pc_random_hex(out->id, sizeof out->id, CP_PUSH_ID_LEN / 2)) != PC_OK ||
+        (rc = pc_random_uniform(90, &n)) != PC_OK)
+        return rc;
+    snprintf(out->match, sizeof out->match, "%02u", n + 10); /* 10–99: two digits, no leading zero */
+    out->expires_at = pc_now() + push_ttl;
+    st = cp_prepare(db, "INSERT INTO pushes(id, txid, user_name, host_id, match, state, created_at,"
+                        " expires_at) VALUES (?,?,?,?,?,'pending',?,?)");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, out->id);
+    cp_bind_text(st, 2, txid);
+    cp_bind_text(st, 3, user);
+    if (host_id > 0)
+        sqlite3_bind_int64(st, 4, host_id);
+    else
+        sqlite3_bind_null(st, 4);
+    cp_bind_text(st, 5, out->match);
+    sqlite3_bind_int64(st, 6, pc_now());
+    sqlite3_bind_int64(st, 7, out->expires_at);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        return rc;
+    st = cp_prepare(db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
+    if (st) {
+        cp_bind_text(st, 1, txid);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(out->rhost, sizeof out->rhost, "%s", cp_col_text(st, 0));
+            snprintf(out->service, sizeof out->service, "%s", cp_col_text(st, 1));
+        }
+        sqlite3_finalize(st);
+    }
+    return cp_audit_add(db, &row);
+}
+
+void cp_push_announce(const struct cp_push_new *p, const char *user, const char *host)
+{
+    cp_webhook_push_created(p->id, user, host ? host : "", p->rhost, p->service, p->expires_at);
+}
+
 int cp_push_create(const struct cp_identity *host, const char *source, const char *txid,
                    char push_id[CP_PUSH_ID_LEN + 1], char match[3], int64_t *expires_at)
 {
     sqlite3 *db = cp_db();
     struct push_row p;
-    struct cp_user_rec u;
-    char user[64], actor[48], rhost[256] = "", service[64] = "";
-    unsigned n;
-    struct cp_audit_row row = { .action = "push.create", .host = host->hostname, .txid = txid,
-                                .result = "pending", .source = source };
-    sqlite3_stmt *st;
+    struct cp_push_new np;
+    char user[64], actor[48];
     int rc, created = 0;
 
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -133,51 +180,20 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
         goto out;
     if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
-    if ((rc = cp_user_load(db, user, &u)) != PC_OK || !u.enabled || !u.push) {
-        rc = rc == PC_OK || rc == PC_ERR_NOTFOUND ? PC_ERR_AUTH : rc;
-        goto out;
-    }
-    if ((rc = pc_random_hex(push_id, CP_PUSH_ID_LEN + 1, CP_PUSH_ID_LEN / 2)) != PC_OK ||
-        (rc = pc_random_uniform(90, &n)) != PC_OK)
-        goto out;
-    snprintf(match, 3, "%02u", n + 10); /* 10–99: always two digits, none with a leading zero */
-    *expires_at = pc_now() + push_ttl;
-    st = cp_prepare(db, "INSERT INTO pushes(id, txid, user_name, host_id, match, state, created_at,"
-                        " expires_at) VALUES (?,?,?,?,?,'pending',?,?)");
-    if (!st) {
-        rc = PC_ERR_STORE;
-        goto out;
-    }
-    cp_bind_text(st, 1, push_id);
-    cp_bind_text(st, 2, txid);
-    cp_bind_text(st, 3, user);
-    sqlite3_bind_int64(st, 4, host->host_id);
-    cp_bind_text(st, 5, match);
-    sqlite3_bind_int64(st, 6, pc_now());
-    sqlite3_bind_int64(st, 7, *expires_at);
-    if ((rc = cp_exec_stmt(st)) != PC_OK)
-        goto out;
-    st = cp_prepare(db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
-    if (st) {
-        cp_bind_text(st, 1, txid);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            snprintf(rhost, sizeof rhost, "%s", cp_col_text(st, 0));
-            snprintf(service, sizeof service, "%s", cp_col_text(st, 1));
-        }
-        sqlite3_finalize(st);
-    }
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
-    row.actor = actor;
-    row.user = user;
-    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+    if ((rc = cp_push_insert(db, txid, user, host->host_id, host->hostname, actor, source, &np)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);
     created = rc == PC_OK;
 out:
     if (rc != PC_OK)
         cp_tx_rollback(db);
-    if (created)
-        cp_webhook_push_created(push_id, user, host->hostname, rhost, service, *expires_at);
+    if (created) {
+        memcpy(push_id, np.id, sizeof np.id);
+        memcpy(match, np.match, 3);
+        *expires_at = np.expires_at;
+        cp_push_announce(&np, user, host->hostname);
+    }
     return rc;
 }
 

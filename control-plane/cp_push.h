@@ -5,11 +5,27 @@
 #include "cp_tokens.h"
 #include "cp_users.h"
 #include <json-c/json.h>
+#include <sqlite3.h>
 #include <stdint.h>
 
 #define CP_PUSH_ID_LEN 32
 
 void cp_push_configure(int64_t ttl);
+
+struct cp_push_new {
+    char id[CP_PUSH_ID_LEN + 1];
+    char match[3];
+    int64_t expires_at;
+    char rhost[256], service[64];   /* of the transaction, for the webhook */
+};
+
+/* Inside the caller's transaction: a push for the open transaction txid of user, on host_id
+ * (0: the control plane's own `portcullis login`, stored as NULL), audited push.create by
+ * actor. PC_ERR_AUTH when the user is disabled or may not use push. After the commit the
+ * caller sends the webhook with cp_push_announce. */
+int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host_id,
+                   const char *host, const char *actor, const char *source, struct cp_push_new *out);
+void cp_push_announce(const struct cp_push_new *p, const char *user, const char *host);
 
 /* Idempotent per txid. PC_ERR_NOTFOUND (unknown txid), PC_ERR_STATE (transaction finished),
  * PC_ERR_AUTH (push not enabled for this user). */

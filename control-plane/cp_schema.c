@@ -120,6 +120,38 @@ static const char *const migrations[] = {
     "CREATE INDEX sessions_user ON sessions(user_name);"
     "ALTER TABLE hosts ADD COLUMN host_key TEXT;"
     "ALTER TABLE hosts ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';",
+    /* 3: push for `portcullis login`: transactions.host_id and pushes.host_id become nullable,
+     * NULL being the control plane's own login (the transaction's txid is the login id). SQLite
+     * cannot drop NOT NULL, so both tables are rebuilt; pushes first, since dropping
+     * transactions with foreign keys on would cascade into it. */
+    "CREATE TABLE pushes_copy AS SELECT * FROM pushes;"
+    "DROP TABLE pushes;"
+    "CREATE TABLE transactions_new ("
+    "  txid TEXT PRIMARY KEY,"
+    "  host_id INTEGER REFERENCES hosts(id) ON DELETE CASCADE," /* NULL: portcullis login */
+    "  user_name TEXT NOT NULL,"
+    "  rhost TEXT, service TEXT, tty TEXT, auth_info TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('open','allowed','denied')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "INSERT INTO transactions_new SELECT txid, host_id, user_name, rhost, service, tty, auth_info,"
+    "  state, created_at, expires_at FROM transactions;"
+    "DROP TABLE transactions;"
+    "ALTER TABLE transactions_new RENAME TO transactions;"
+    "CREATE TABLE pushes ("
+    "  id TEXT PRIMARY KEY,"
+    "  txid TEXT NOT NULL UNIQUE REFERENCES transactions(txid) ON DELETE CASCADE,"
+    "  user_name TEXT NOT NULL,"
+    "  host_id INTEGER,"                        /* NULL: portcullis login */
+    "  match TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied','expired')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  decided_at INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO pushes SELECT id, txid, user_name, host_id, match, state, created_at, expires_at,"
+    "  decided_at FROM pushes_copy;"
+    "DROP TABLE pushes_copy;"
+    "CREATE INDEX pushes_pending ON pushes(state, expires_at);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define CHALLENGE_BYTES 32
+#define COLLECT_GRACE 60 /* seconds to fetch the certificate after the push ends */
 
 static int audit_login(sqlite3 *db, const char *action, const char *user, const char *result,
                        const char *reason, const char *login_id, const char *source)
@@ -75,6 +76,7 @@ int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey
     if (rc != PC_OK)
         goto out;
     res->expires_at = pc_now() + CP_LOGIN_TTL;
+    res->push = u.push;
     if ((rc = pc_random_hex(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
         (rc = pc_random_bytes(chal, sizeof chal)) != PC_OK ||
         (rc = pc_base64_encode(chal, sizeof chal, &res->challenge)) != PC_OK ||
@@ -147,7 +149,8 @@ static void refuse(struct cp_ulogin_finish_res *res, unsigned status, const char
     snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
-/* The key proof: the user is enabled, the key still registered, the signature right. */
+/* The key proof: the user is enabled, the key still registered, the signature right (sig
+ * NULL: only the first two, when an approved push is collected). */
 static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
                         struct cp_ulogin_finish_res *res)
 {
@@ -161,7 +164,7 @@ static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
         refuse(res, 401, "unauthorized", "disabled", "the user is unknown or disabled");
     else if (cp_userkey_find(db, u.id, l->fp, &key) != PC_OK)
         refuse(res, 401, "unauthorized", "unregistered_key", "the key is no longer registered");
-    else if (pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key,
+    else if (sig && pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key,
                               PC_SSHSIG_NAMESPACE_LOGIN, &why) != PC_OK)
         refuse(res, 401, "unauthorized", names[why <= PC_SSHSIG_BAD_SIGNATURE ? why : 1],
                "the signature does not prove possession of the registered key for this login");
@@ -223,12 +226,10 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     return rc;
 }
 
-/* After the proof: revocation, policy, the code, then the certificate. */
-static int decide(sqlite3 *db, const char *id, const struct login_row *l, const char *code,
-                  const char *source, struct cp_ulogin_finish_res *res)
+/* After the proof: revocation and policy. PC_OK with res->status set on a refusal. */
+static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_terms *t,
+                        struct cp_ulogin_finish_res *res)
 {
-    struct cp_login_terms t;
-    const char *result = "deny", *reason = "wrong_code";
     char msg[160];
     int rc;
 
@@ -236,19 +237,77 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
         refuse(res, 403, "forbidden", "revoked", "certificates for this user are revoked");
         return PC_OK;
     }
-    if ((rc = cp_policy_login_terms(db, l->user, &t)) != PC_OK)
+    if ((rc = cp_policy_login_terms(db, l->user, t)) != PC_OK)
         return rc;
-    if (!t.named) {
+    if (!t->named) {
         snprintf(msg, sizeof msg, "no policy allows %s to log in anywhere", l->user);
         refuse(res, 403, "forbidden", "no_policy", msg);
-        return PC_OK;
-    }
-    if (t.conflict) {
+    } else if (t->conflict) {
         snprintf(msg, sizeof msg, "the rules that name %s disagree on %s: make them agree",
-                 l->user, t.conflict);
+                 l->user, t->conflict);
         refuse(res, 403, "forbidden", "policy_conflict", msg);
+    }
+    return PC_OK;
+}
+
+/* A push login: the transaction (txid = login id, no host) and its push, in this transaction.
+ * The login stays open and lives at least until the push ends plus COLLECT_GRACE. */
+static int send_push(sqlite3 *db, const char *id, const struct login_row *l, const char *source,
+                     struct cp_ulogin_finish_res *res)
+{
+    struct cp_user_rec u;
+    char actor[80];
+    sqlite3_stmt *st;
+    int rc, may_push;
+
+    if ((rc = cp_user_load(db, l->user, &u)) != PC_OK)
+        return rc;
+    may_push = u.push;
+    pc_wipe(&u, sizeof u);
+    if (!may_push) {
+        refuse(res, 401, "unauthorized", "no_push", "push approval is off for this user: use a code");
         return PC_OK;
     }
+    if (!(st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service,"
+                              " state, created_at, expires_at) VALUES (?,NULL,?,?,'portcullis-login',"
+                              "'open',?,?)")))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, id);
+    cp_bind_text(st, 2, l->user);
+    cp_bind_text(st, 3, source);
+    sqlite3_bind_int64(st, 4, pc_now());
+    sqlite3_bind_int64(st, 5, l->expires_at);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        return rc;
+    snprintf(actor, sizeof actor, "user:%.64s", l->user);
+    if ((rc = cp_push_insert(db, id, l->user, 0, NULL, actor, source, &res->push)) != PC_OK)
+        return rc;
+    for (int i = 0; i < 2; i++) { /* the transaction lasts as long as its push */
+        if (!(st = cp_prepare(db, i ? "UPDATE logins SET expires_at = MAX(expires_at, ?) WHERE id = ?"
+                                    : "UPDATE transactions SET expires_at = ? WHERE txid = ?")))
+            return PC_ERR_STORE;
+        sqlite3_bind_int64(st, 1, res->push.expires_at + (i ? COLLECT_GRACE : 0));
+        cp_bind_text(st, 2, id);
+        if ((rc = cp_exec_stmt(st)) != PC_OK)
+            return rc;
+    }
+    res->status = 202;
+    res->reason = "push_sent";
+    return PC_OK;
+}
+
+/* After the proof: revocation, policy, the code (or the push), then the certificate. */
+static int decide(sqlite3 *db, const char *id, const struct login_row *l, const char *code,
+                  int push, const char *source, struct cp_ulogin_finish_res *res)
+{
+    struct cp_login_terms t;
+    const char *result = "deny", *reason = "wrong_code";
+    int rc;
+
+    if ((rc = check_policy(db, l, &t, res)) != PC_OK || res->status)
+        return rc;
+    if (push)
+        return send_push(db, id, l, source, res);
     if ((rc = cp_totp_judge(db, l->user, code, &result, &reason)) != PC_OK)
         return rc;
     if (strcmp(result, "allow") != 0) {
@@ -262,11 +321,35 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
     return rc;
 }
 
+/* The push of a login (txid = login id): PC_ERR_NOTFOUND when it has none. */
+static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1],
+                     char state[16], int64_t *expires_at)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT id, state, expires_at FROM pushes WHERE txid = ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, login_id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(id, CP_PUSH_ID_LEN + 1, "%s", cp_col_text(st, 0));
+        snprintf(state, 16, "%s", cp_col_text(st, 1));
+        *expires_at = sqlite3_column_int64(st, 2);
+        rc = PC_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int cp_ulogin_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, struct cp_ulogin_finish_res *res)
+                     const char *code, int push, struct cp_ulogin_finish_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
+    char pid[CP_PUSH_ID_LEN + 1], pstate[16];
+    int64_t pexp;
     int rc;
 
     memset(res, 0, sizeof *res);
@@ -284,18 +367,27 @@ int cp_ulogin_finish(const char *source, const char *login_id, const char *signa
         refuse(res, 410, "gone", "finished", "the login is finished or expired; start a new one");
         goto out;
     }
+    if ((rc = load_push(db, login_id, pid, pstate, &pexp)) != PC_ERR_NOTFOUND) {
+        if (rc == PC_OK)
+            refuse(res, 410, "gone", "push_sent", "a push was already sent for this login: "
+                   "poll GET /v1/login/ID, or start a new login");
+        goto out;
+    }
+    rc = PC_OK;
     check_proof(db, &l, signature, res);
     if (res->status) /* a failed proof ends the login: sign a fresh challenge */
         rc = set_login_state(db, login_id, "failed");
     else
-        rc = decide(db, login_id, &l, code, source, res);
+        rc = decide(db, login_id, &l, code, push, source, res);
     if (rc == PC_OK && res->status == 403)
         rc = set_login_state(db, login_id, "failed");
-    if (rc == PC_OK)
+    if (rc == PC_OK && res->status != 202) /* a push sent is audited push.create */
         rc = audit_login(db, "login.finish", l.user, res->status == 200 ? "allow" : "deny",
                          res->reason, login_id, source);
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
+    if (rc == PC_OK && res->status == 202)
+        cp_push_announce(&res->push, l.user, NULL);
 out:
     if (sqlite3_get_autocommit(db) == 0)
         cp_tx_rollback(db);
@@ -311,23 +403,78 @@ void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res)
     pc_wipe(res->session, sizeof res->session);
 }
 
-int cp_ulogin_state(const char *login_id, char state[16], int64_t *expires_at)
+/* An open login whose push has ended (collect mode, in the caller's transaction): the
+ * certificate once approved and still allowed, else the end of the login. Audited. */
+static int conclude(sqlite3 *db, const char *id, const struct login_row *l, const char *pstate,
+                    const char *source, struct cp_ulogin_poll_res *res)
+{
+    struct cp_ulogin_finish_res *f = &res->fin;
+    struct cp_login_terms t;
+    int rc = PC_OK;
+
+    if (strcmp(pstate, "approved") != 0)
+        refuse(f, 401, "unauthorized", strcmp(pstate, "expired") == 0 ? "push_expired" : "push_denied",
+               strcmp(pstate, "expired") == 0 ? "the push expired" : "the push was denied");
+    else if (l->expires_at <= pc_now())
+        refuse(f, 410, "gone", "expired", "the login expired before the certificate was fetched");
+    else
+        check_proof(db, l, NULL, f); /* the user and key may have changed since the approval */
+    if (!f->status)
+        rc = check_policy(db, l, &t, f);
+    if (rc == PC_OK && !f->status) {
+        f->status = 200;
+        f->reason = "push_approved";
+        if ((rc = issue(db, l, &t, source, f)) == PC_OK)
+            rc = set_login_state(db, id, "done");
+    } else if (rc == PC_OK) {
+        rc = set_login_state(db, id, "failed");
+    }
+    if (rc == PC_OK)
+        rc = audit_login(db, "login.finish", l->user, f->status == 200 ? "allow" : "deny",
+                         f->reason, id, source);
+    snprintf(res->state, sizeof res->state, "%s", f->status == 200 ? "approved"
+             : strcmp(pstate, "expired") == 0 || f->status == 410 ? "expired" : "denied");
+    return rc;
+}
+
+int cp_ulogin_poll(const char *source, const char *login_id, int collect,
+                   struct cp_ulogin_poll_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
+    char pstate[16] = "";
+    int64_t pexp = 0, now = pc_now();
     int rc;
 
-    if (!db)
+    memset(res, 0, sizeof *res);
+    if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
     if ((rc = load_login(db, login_id, &l)) != PC_OK)
-        return rc;
-    *expires_at = l.expires_at;
-    if (strcmp(l.state, "done") == 0)
-        snprintf(state, 16, "approved");
+        goto out;
+    res->expires_at = l.expires_at;
+    rc = load_push(db, login_id, res->push_id, pstate, &pexp);
+    if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
+        goto out;
+    if (rc == PC_ERR_NOTFOUND) /* a TOTP login, or one not finished yet */
+        snprintf(res->state, sizeof res->state, "%s", strcmp(l.state, "done") == 0 ? "approved"
+                 : strcmp(l.state, "failed") == 0 ? "denied" : l.expires_at <= now ? "expired"
+                 : "pending");
+    else if (strcmp(l.state, "done") == 0)
+        snprintf(res->state, sizeof res->state, "done");
     else if (strcmp(l.state, "failed") == 0)
-        snprintf(state, 16, "denied");
-    else
-        snprintf(state, 16, "%s", l.expires_at <= pc_now() ? "expired" : "pending");
+        snprintf(res->state, sizeof res->state, "%s", strcmp(pstate, "expired") == 0 ? "expired" : "denied");
+    else if (strcmp(pstate, "pending") == 0)
+        snprintf(res->state, sizeof res->state, "%s", pexp <= now || l.expires_at <= now ? "expired" : "pending");
+    else if (!collect)
+        snprintf(res->state, sizeof res->state, "%s", pstate);
+    else if ((rc = conclude(db, login_id, &l, pstate, source, res)) == PC_OK)
+        rc = cp_tx_commit(db);
+    rc = rc == PC_ERR_NOTFOUND ? PC_OK : rc;
+out:
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK)
+        cp_ulogin_finish_res_wipe(&res->fin);
     pc_wipe(&l, sizeof l);
-    return PC_OK;
+    return rc;
 }

@@ -3,6 +3,7 @@
 #ifndef CP_ULOGIN_H
 #define CP_ULOGIN_H
 #include "cp_ca.h"
+#include "cp_push.h"
 #include "pc_rand.h"
 #include <stdint.h>
 
@@ -13,6 +14,7 @@ struct cp_ulogin_start_res {
     char login_id[33];
     char *challenge;   /* base64 of 32 random bytes, malloc'ed */
     int64_t expires_at;
+    int push;          /* the user may log in by push */
 };
 
 /* PC_ERR_AUTH for an unknown or disabled user or an unregistered key (audited). */
@@ -20,20 +22,35 @@ int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey
                     int64_t ttl, struct cp_ulogin_start_res *res);
 
 struct cp_ulogin_finish_res {
-    unsigned status;          /* 200, or the error status */
-    const char *error;        /* error code when status != 200 */
+    unsigned status;          /* 200, 202 (push sent), or the error status */
+    const char *error;        /* error code when status >= 400 */
     const char *reason;       /* for 401s: "wrong_code", "bad_signature" … */
     char message[160];
     struct cp_issued cert;
     char session[PC_TOKEN_HEX_LEN + 1];
     int64_t session_expires_at;
+    struct cp_push_new push;  /* when status is 202 */
 };
 
-/* PC_OK with res->status set (200 or an error the caller reports), or a store error. */
+/* PC_OK with res->status set (200, 202 or an error the caller reports), or a store error.
+ * push: ask for a push approval instead of checking code (the login's txid is its id). */
 int cp_ulogin_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, struct cp_ulogin_finish_res *res);
+                     const char *code, int push, struct cp_ulogin_finish_res *res);
 void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res);
-/* "pending" (open), "approved" (done), "denied" (failed) or "expired". */
-int cp_ulogin_state(const char *login_id, char state[16], int64_t *expires_at);
+
+struct cp_ulogin_poll_res {
+    /* "pending", "approved" (certificate in fin, once), "done" (a push login whose certificate
+     * was delivered), "denied" or "expired". A TOTP login is "approved" once finished. */
+    char state[16];
+    int64_t expires_at;
+    char push_id[CP_PUSH_ID_LEN + 1];   /* "" for a login without a push */
+    struct cp_ulogin_finish_res fin;    /* fin.status 200: the certificate and session */
+};
+
+/* The state of a login. With collect, an approved push is turned into the certificate and the
+ * session (exactly once), and a denied or expired push ends the login, each audited
+ * login.finish; without it nothing is written. PC_ERR_NOTFOUND for an unknown login. */
+int cp_ulogin_poll(const char *source, const char *login_id, int collect,
+                   struct cp_ulogin_poll_res *res);
 
 #endif

@@ -1,5 +1,6 @@
 /* portcullis login: prove possession of an SSH key (ssh-keygen -Y sign over the server's
- * challenge), pass TOTP, receive a user certificate (KEY-cert.pub) and a session. */
+ * challenge), pass TOTP or a push approval, receive a user certificate (KEY-cert.pub) and a
+ * session. */
 #include "config.h"
 #include "cli.h"
 #include "pc_config.h"
@@ -20,6 +21,7 @@
 struct largs {
     const char *user, *key, *code_file;
     int64_t ttl;
+    int push;
     char keybuf[PATH_MAX];
 };
 
@@ -34,15 +36,19 @@ static int parse(int argc, char **argv, struct largs *a)
             (r = cli_opt(argc, argv, &i, "--code-file", &a->code_file)) != 0) {
             if (r < 0)
                 return r;
+        } else if (strcmp(argv[i], "--push") == 0) {
+            a->push = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--ttl", &v)) != 0) {
             if (r < 0 || (r = cli_parse_duration("--ttl", v, 60, 604800, &a->ttl)) != PC_OK)
                 return r;
         } else {
             return argv[i][0] == '-' ? cli_bad_opt("login", argv[i])
                                      : cli_usage_err("usage: portcullis login --user NAME [--key FILE] "
-                                                     "[--ttl DURATION] [--code-file FILE]");
+                                                     "[--ttl DURATION] [--code-file FILE | --push]");
         }
     }
+    if (a->push && a->code_file)
+        return cli_usage_err("login takes --push or --code-file, not both");
     if (!a->user || !cli_valid_user(a->user))
         return cli_usage_err("login needs --user NAME (a valid user name)");
     if (!a->key) {
@@ -188,24 +194,67 @@ static int save(const struct largs *a, json_object *reply)
     return PC_OK;
 }
 
+/* Shows the match number, then long-polls the login until the push is decided. */
+static int await_push(struct cli *c, const struct largs *a, const char *login_id,
+                      json_object *sent, json_object **reply)
+{
+    char path[96], match[8], state[16], t[64];
+    long status = 0;
+    int rc = PC_OK;
+
+    cli_field(sent, "match", match, sizeof match);
+    /* --json keeps stdout for the reply: the number goes to stderr then */
+    fprintf(c->json ? stderr : stdout, "Push sent to %s: approve the request and enter %s on "
+            "your device (until %s).\n", a->user, match, cli_field_time(sent, "expires_at", t, sizeof t));
+    fflush(c->json ? stderr : stdout);
+    snprintf(path, sizeof path, "/v1/login/%s?wait=20", login_id);
+    for (;;) {
+        json_object_put(*reply);
+        *reply = NULL;
+        if ((rc = cli_request(c, "GET", path, NULL, &status, reply)) != PC_OK ||
+            (status != 200 && (rc = cli_check(c, status, *reply, NULL)) != PC_OK))
+            return rc;
+        cli_field(*reply, "state", state, sizeof state);
+        if (strcmp(state, "pending") != 0)
+            break;
+    }
+    if (strcmp(state, "approved") == 0 && json_object_object_get_ex(*reply, "certificate", NULL))
+        return PC_OK;
+    if (strcmp(state, "expired") == 0)
+        return cli_err(PC_ERR_AUTH, "login refused: the push expired without an answer");
+    if (strcmp(state, "denied") == 0)
+        return cli_err(PC_ERR_AUTH, "login refused: the push was denied (%s)",
+                       cli_field(*reply, "reason", t, sizeof t));
+    return cli_err(PC_ERR_STATE, "login ended in state '%s' without a certificate", state);
+}
+
 static int finish(struct cli *c, const struct largs *a, const char *login_id, const char *sig)
 {
-    json_object *body = json_object_new_object(), *reply = NULL;
-    char code[32];
+    json_object *body = json_object_new_object(), *reply = NULL, *sent = NULL;
+    char code[32] = "";
     long status = 0;
-    int rc;
+    int rc = a->push ? PC_OK : read_code(a, code, sizeof code);
 
-    if ((rc = read_code(a, code, sizeof code)) == PC_OK) {
+    if (rc == PC_OK) {
         json_object_object_add(body, "login_id", json_object_new_string(login_id));
         json_object_object_add(body, "signature", json_object_new_string(sig));
-        json_object_object_add(body, "code", json_object_new_string(code));
+        if (a->push)
+            json_object_object_add(body, "push", json_object_new_boolean(1));
+        else
+            json_object_object_add(body, "code", json_object_new_string(code));
         rc = cli_request(c, "POST", "/v1/login/finish", body, &status, &reply);
     }
     pc_wipe(code, sizeof code);
     json_object_put(body);
-    if (rc == PC_OK && status != 200)
+    if (rc == PC_OK && status != (a->push ? 202 : 200))
         rc = status == 401 || status == 403 || status == 410 ? refused(status, reply)
                                                             : cli_check(c, status, reply, NULL);
+    if (rc == PC_OK && a->push) {
+        sent = reply;
+        reply = NULL;
+        rc = await_push(c, a, login_id, sent, &reply);
+        json_object_put(sent);
+    }
     if (rc == PC_OK && c->json)
         cli_print_json(reply);
     else if (rc == PC_OK)

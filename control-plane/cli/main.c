@@ -69,7 +69,7 @@ void cli_print_usage(FILE *out)
 "                     revoke one certificate, or every certificate with a key id\n"
 "\n"
 "User commands (no admin token):\n"
-"  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE]\n"
+"  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE | --push]\n"
 "                     sign the server's challenge with ssh-keygen -Y sign (default key\n"
 "                     ~/.ssh/id_ed25519), enter the TOTP code, receive FILE-cert.pub and a\n"
 "                     session in ~/.config/portcullis/session that approvals, approve and\n"

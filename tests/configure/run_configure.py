@@ -17,6 +17,7 @@ import ctypes
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -135,7 +136,18 @@ def effective(user="root"):
     return eff
 
 
-def check_effective(before_keys, user_expect="nobody"):
+def default_principals_user():
+    """configure's documented default: portcullis-principals when that user exists (the
+    agent package creates it), else nobody."""
+    try:
+        pwd.getpwnam("portcullis-principals")
+        return "portcullis-principals"
+    except KeyError:
+        return "nobody"
+
+
+def check_effective(before_keys, user_expect=None):
+    user_expect = user_expect or default_principals_user()
     eff = effective()
     want = {
         "trustedusercakeys": "/etc/ssh/portcullis/user_ca.pub",

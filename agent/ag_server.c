@@ -6,8 +6,10 @@
 #include "pc_log.h"
 #include "pc_time.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -104,6 +106,88 @@ static int make_dir(const char *path, char *err, size_t errsz)
     return PC_OK;
 }
 
+/* Socket activation (systemd's sd_listen_fds protocol, by hand): when LISTEN_PID is our pid
+ * and LISTEN_FDS is 1, fd 3 is a listening socket that systemd bound (portcullis-agent.socket).
+ * It must be a listening AF_UNIX stream socket bound to the configured path. Returns 1 and
+ * fills l when one was passed, 0 when none was, or an error (PC_ERR_*, negative). The socket
+ * file belongs to systemd: l->path stays NULL, so a stop never unlinks it and logins queue on
+ * it while the agent restarts. The LISTEN_* variables are removed, so no child inherits them. */
+#define AG_LISTEN_FDS_START 3
+static int take_activated(const struct ag_config *cfg, struct ag_listener *l, char *err,
+                          size_t errsz)
+{
+    const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+    const int fd = AG_LISTEN_FDS_START;
+    struct sockaddr_un bound;
+    socklen_t len = sizeof bound, olen;
+    struct stat st;
+    char *end;
+    long pid, n;
+    int val, rc;
+
+    if (!e_pid || !e_fds)
+        return 0;
+    errno = 0;
+    pid = strtol(e_pid, &end, 10);
+    if (errno || *end || end == e_pid || pid != (long)getpid())
+        return 0; /* meant for another process (we were exec'd by the one it was for) */
+    n = strtol(e_fds, &end, 10);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (*end || end == e_fds || n < 0) {
+        snprintf(err, errsz, "socket activation: bad LISTEN_FDS");
+        return PC_ERR_INVAL;
+    }
+    if (n == 0)
+        return 0;
+    if (n != 1) {
+        snprintf(err, errsz, "socket activation: systemd passed %ld sockets, the agent takes "
+                 "exactly one (ListenStream=%s)", n, cfg->socket);
+        return PC_ERR_INVAL;
+    }
+    olen = sizeof val;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &val, &olen) != 0 || val != AF_UNIX ||
+        (olen = sizeof val, getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &olen)) != 0 ||
+        val != SOCK_STREAM ||
+        (olen = sizeof val, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &olen)) != 0 ||
+        !val) {
+        snprintf(err, errsz, "socket activation: fd 3 is not a listening unix stream socket");
+        return PC_ERR_INVAL;
+    }
+    memset(&bound, 0, sizeof bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0 ||
+        len <= offsetof(struct sockaddr_un, sun_path) ||
+        strncmp(bound.sun_path, cfg->socket, sizeof bound.sun_path) != 0) {
+        snprintf(err, errsz, "socket activation: systemd passed a socket bound to %.108s, but "
+                 "the configuration says socket = %s: make ListenStream= and 'socket' agree",
+                 len > offsetof(struct sockaddr_un, sun_path) ? bound.sun_path : "(nothing)",
+                 cfg->socket);
+        return PC_ERR_INVAL;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        snprintf(err, errsz, "socket activation: fcntl: %s", strerror(errno));
+        return PC_ERR_IO;
+    }
+    /* The configuration stays the truth for owner, group and mode (as without systemd). */
+    if ((rc = make_dir(cfg->socket, err, errsz)) != PC_OK)
+        return rc;
+    if ((geteuid() == 0 || cfg->socket_group) &&
+        chown(cfg->socket, geteuid() == 0 ? 0 : (uid_t)-1, cfg->socket_gid) != 0) {
+        snprintf(err, errsz, "cannot chown %s: %s", cfg->socket, strerror(errno));
+        return PC_ERR_IO;
+    }
+    if (chmod(cfg->socket, 0660) != 0) {
+        snprintf(err, errsz, "cannot chmod %s: %s", cfg->socket, strerror(errno));
+        return PC_ERR_IO;
+    }
+    l->fd = fd;
+    l->path = NULL;
+    pc_log(PC_LOG_INFO, "event=socket_activated socket=%s", cfg->socket);
+    return 1;
+}
+
 int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *err, size_t errsz)
 {
     struct sockaddr_un sa;
@@ -117,6 +201,11 @@ int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *e
         snprintf(err, errsz, "socket path %s is too long", cfg->socket);
         return PC_ERR_INVAL;
     }
+    rc = take_activated(cfg, l, err, errsz);
+    if (rc == 1)
+        return PC_OK;
+    if (rc != 0)
+        return rc;
     if ((rc = make_dir(cfg->socket, err, errsz)) != PC_OK ||
         (rc = clear_stale(cfg->socket, &sa, err, errsz)) != PC_OK)
         goto out;

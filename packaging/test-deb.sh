@@ -1,0 +1,196 @@
+#!/bin/sh
+# Builds the .deb packages (make deb), checks them with lintian, installs them with dpkg -i
+# (+ apt-get -f install), checks the installed files, users and maintainer-script behaviour,
+# then removes and purges them. Debian 12, as root, on a machine (or container) that may be
+# changed: it installs packages and, when sshd is installed, runs `portcullis-agent configure`
+# to check that removing the agent undoes it byte for byte.
+#
+#     sudo packaging/test-deb.sh            # output: one line per check, then "N passed, N failed"
+#
+# It refuses to run when Portcullis is already installed or has state on this machine, so it
+# never purges anything it did not create.
+set -eu
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+PASS=0 FAIL=0
+WORK=""
+
+say() { printf 'test-deb: %s\n' "$*"; }
+die() { printf 'test-deb: error: %s\n' "$*" >&2; exit 1; }
+ok() { PASS=$((PASS + 1)); printf 'PASS %s\n' "$1"; }
+bad() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; }
+check() { # check NAME COMMAND...
+    name=$1; shift
+    if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
+}
+check_not() {
+    name=$1; shift
+    if "$@" >/dev/null 2>&1; then bad "$name"; else ok "$name"; fi
+}
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs and purges packages)"
+for p in portcullis-server portcullis-agent portcullis-cli; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed\|config-files'; then
+        die "$p is already installed here: this test installs and purges it, run it elsewhere"
+    fi
+done
+for f in /etc/portcullis /var/lib/portcullis /etc/ssh/portcullis /usr/sbin/portcullisd \
+         /usr/sbin/portcullis-agent /usr/bin/portcullis; do
+    [ ! -e "$f" ] || die "$f exists: this machine has Portcullis state the purge would delete"
+done
+
+# ---- build dependencies -------------------------------------------------------------------
+sh "$SRC/scripts/install-deps.sh"
+missing=""
+for p in debhelper dh-autoreconf lintian fakeroot dpkg-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    say "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+
+# ---- build --------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/pc-test-deb.XXXXXX)
+cleanup() {
+    [ -n "$WORK" ] && rm -rf "$WORK"
+    return 0
+}
+trap cleanup EXIT
+say "building in $WORK"
+(cd "$SRC" && autoreconf -fi >"$WORK/autoreconf.log" 2>&1) || die "autoreconf failed: $WORK/autoreconf.log"
+mkdir "$WORK/build"
+(cd "$WORK/build" && "$SRC/configure" >"$WORK/configure.log" 2>&1) || {
+    tail -20 "$WORK/configure.log"; die "configure failed"; }
+if (cd "$WORK/build" && make deb >"$WORK/deb.log" 2>&1); then
+    ok "make deb"
+else
+    tail -40 "$WORK/deb.log"
+    bad "make deb"
+    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+    exit 1
+fi
+DIST=$WORK/build/dist
+for p in portcullis-server portcullis-agent portcullis-cli; do
+    check "dist/ has ${p}_*.deb" test -n "$(ls "$DIST/${p}"_*_*.deb 2>/dev/null)"
+done
+
+# ---- lintian: no errors, no warnings without an override --------------------------------
+if lintian -L '>=warning' --fail-on error,warning "$DIST"/*.changes >"$WORK/lintian.log" 2>&1; then
+    ok "lintian: no errors or warnings"
+else
+    sed 's/^/    /' "$WORK/lintian.log"
+    bad "lintian: no errors or warnings"
+fi
+
+# ---- install ------------------------------------------------------------------------------
+# What install must leave alone (compared after install).
+mkdir -p "$WORK/before-install"
+cp -a /etc/ssh /etc/pam.d "$WORK/before-install/"
+debs=$(ls "$DIST"/portcullis-server_*.deb "$DIST"/portcullis-agent_*.deb "$DIST"/portcullis-cli_*.deb)
+# shellcheck disable=SC2086
+if dpkg -i $debs >"$WORK/install.log" 2>&1 ||
+   DEBIAN_FRONTEND=noninteractive apt-get -f install -y >>"$WORK/install.log" 2>&1; then
+    ok "dpkg -i (+ apt-get -f install)"
+else
+    sed 's/^/    /' "$WORK/install.log"
+    bad "dpkg -i (+ apt-get -f install)"
+fi
+for p in portcullis-server portcullis-agent portcullis-cli; do
+    check "$p is installed" sh -c "dpkg-query -W -f='\${Status}' $p | grep -q 'ok installed'"
+done
+
+# files
+for f in /usr/sbin/portcullisd /usr/sbin/portcullis-agent /usr/bin/portcullis; do
+    check "$f is executable" test -x "$f"
+    check "$f --version" "$f" --version
+done
+PAM=/usr/lib/$ARCH/security/pam_portcullis.so
+check "$PAM installed" test -f "$PAM"
+check "$PAM exports pam_sm_authenticate" sh -c "nm -D --defined-only '$PAM' | grep -qw pam_sm_authenticate"
+check "$PAM: no libcurl, no libssl" sh -c "! ldd '$PAM' | grep -q 'libcurl\|libssl'"
+check "no .la file in the security directory" test ! -e "/usr/lib/$ARCH/security/pam_portcullis.la"
+for u in portcullisd.service portcullis-agent.service portcullis-agent.socket; do
+    check "unit /lib/systemd/system/$u" test -f "/lib/systemd/system/$u"
+    check "systemd-analyze verify $u" sh -c \
+        "systemd-analyze verify --man=no /lib/systemd/system/$u 2>&1 | { ! grep -q .; }"
+done
+check "portcullisd.service exposure <= 2.0" sh -c "systemd-analyze security --offline=true \
+    /lib/systemd/system/portcullisd.service 2>/dev/null | \
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' | \
+    awk '{ exit !(\$1 <= 2.0) }'"
+for m in portcullisd.8 portcullis.1 portcullis-agent.8 portcullis-agent.conf.5 pam_portcullis.8; do
+    sec=${m##*.}
+    check "man page $m" test -f "/usr/share/man/man$sec/$m.gz"
+done
+check "/etc/default/portcullisd is a conffile" sh -c \
+    "dpkg-query -W -f='\${Conffiles}' portcullis-server | grep -q /etc/default/portcullisd"
+check "example agent.conf in /usr/share/doc" test -f /usr/share/doc/portcullis-agent/examples/agent.conf.example
+check "no /etc/portcullis/agent.conf written by the package" test ! -e /etc/portcullis/agent.conf
+check "/etc/ssh/portcullis exists" test -d /etc/ssh/portcullis
+
+# users and directories
+check "system user portcullis" sh -c 'getent passwd portcullis | awk -F: "{ exit !(\$3 < 1000) }"'
+check "system user portcullis-principals" sh -c \
+    'getent passwd portcullis-principals | awk -F: "{ exit !(\$3 < 1000) }"'
+check "group portcullis-principals" getent group portcullis-principals
+check "/var/lib/portcullis is portcullis:portcullis 0700" sh -c \
+    '[ "$(stat -c %U:%G:%a /var/lib/portcullis)" = portcullis:portcullis:700 ]'
+
+# The daemon works from the installed paths as its user: it creates its key in the state dir.
+check "portcullisd --print-pin as user portcullis" sh -c \
+    'runuser -u portcullis -- /usr/sbin/portcullisd --data-dir /var/lib/portcullis --print-pin | grep -q "^sha256//"'
+
+# Installing changed neither sshd nor PAM.
+check "install left sshd alone" diff -r -x portcullis "$WORK/before-install/ssh" /etc/ssh
+check "install left PAM alone" diff -r "$WORK/before-install/pam.d" /etc/pam.d
+
+# ---- remove the agent while sshd uses it: prerm undoes configure ------------------------
+if [ -x /usr/sbin/sshd ] && [ -f /etc/ssh/sshd_config ]; then
+    snap=$WORK/etc-before
+    mkdir -p "$snap"
+    cp -a /etc/ssh /etc/pam.d "$snap/"
+    if portcullis-agent configure --no-reload --principals-user portcullis-principals \
+            >"$WORK/configure-agent.log" 2>&1 </dev/null; then
+        ok "portcullis-agent configure (installed binary)"
+        check "configure --status: configured" portcullis-agent configure --status
+        check "dpkg -r portcullis-agent while configured" dpkg -r portcullis-agent
+        check "sshd_config restored byte for byte" diff -r "$snap/ssh" /etc/ssh -x portcullis
+        check "PAM restored byte for byte" diff -r "$snap/pam.d" /etc/pam.d
+    else
+        sed 's/^/    /' "$WORK/configure-agent.log"
+        bad "portcullis-agent configure (installed binary)"
+        dpkg -r portcullis-agent >/dev/null 2>&1 || true
+    fi
+else
+    say "no sshd here: skipping configure-then-remove"
+    check "dpkg -r portcullis-agent" dpkg -r portcullis-agent
+fi
+
+# ---- remove keeps state, purge removes it ---------------------------------------------------
+mkdir -p /etc/portcullis
+echo 00 >/etc/portcullis/host.token
+check "agent removed: binary gone" test ! -e /usr/sbin/portcullis-agent
+check "agent removed: PAM module gone" test ! -e "$PAM"
+check "agent removed: units gone" test ! -e /lib/systemd/system/portcullis-agent.service
+check "agent removed: /etc/portcullis kept" test -f /etc/portcullis/host.token
+check "dpkg -r portcullis-server" dpkg -r portcullis-server
+check "server removed: /var/lib/portcullis kept" test -f /var/lib/portcullis/tls.key
+check "dpkg -P portcullis-server" dpkg -P portcullis-server
+# configure/ (sshd/PAM backups) belongs to the agent: the server's purge leaves it.
+check "server purged: its state in /var/lib/portcullis gone" sh -c \
+    '[ -z "$(find /var/lib/portcullis -mindepth 1 -maxdepth 1 ! -name configure 2>/dev/null)" ]'
+check "dpkg -P portcullis-agent" dpkg -P portcullis-agent
+check "agent purged: /etc/portcullis gone" test ! -e /etc/portcullis
+check "agent purged: /etc/ssh/portcullis gone" test ! -e /etc/ssh/portcullis
+check "both purged: /var/lib/portcullis gone" test ! -e /var/lib/portcullis
+check "dpkg -P portcullis-cli" dpkg -P portcullis-cli
+check "cli purged: /usr/bin/portcullis gone" test ! -e /usr/bin/portcullis
+check_not "no portcullis package left" sh -c "dpkg -l 'portcullis*' 2>/dev/null | grep -q '^[ir][ic]'"
+
+printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+[ "$FAIL" = 0 ]

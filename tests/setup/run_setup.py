@@ -168,10 +168,14 @@ class Env:
         self.used["s"] = s
         return self.h.totp_code(self.secret, step=s)
 
-    def start(self, name, cmd):
+    def start(self, name, cmd, env=None):
         log = open(os.path.join(self.tmp, name + ".log"), "ab")
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             start_new_session=True, env=full_env)
         self.procs.append((name, p))
         return p
 
@@ -266,9 +270,11 @@ def login_with_certificate_and_totp():
                    timeout=20, what="the agent socket")
     assert agent.poll() is None, E.log("agent")
     E.ssh_port = E.h.free_port()
-    sshd = E.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-p", str(E.ssh_port),
-                            "-o", "ListenAddress=127.0.0.1"])
     import pcenv
+    # In the sanitizer build the module needs the ASan runtime loaded into sshd first.
+    sshd = E.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-p", str(E.ssh_port),
+                            "-o", "ListenAddress=127.0.0.1"],
+                   env=pcenv.sanitizer_env(E.paths["module"], E.tmp))
     try:
         pcenv.wait_port(E.ssh_port, banner=b"SSH-2.0-")
     except pcenv.SetupError as e:

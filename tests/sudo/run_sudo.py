@@ -135,6 +135,13 @@ def main():
         print("SKIP sudo: needs root (runs sudo in a private mount namespace)")
         print("0 passed, 0 failed, 1 skipped")
         return 0
+    if os.path.exists(MODULE) and b"libasan.so" in open(MODULE, "rb").read():
+        # sudo is set-uid: the loader ignores LD_PRELOAD for it, so an ASan-instrumented module
+        # cannot be loaded into it. The plain build runs these tests against the real sudo.
+        print("SKIP sudo: the sanitizer build's module cannot be loaded into set-uid sudo "
+              "(LD_PRELOAD is ignored); the plain build runs these tests")
+        print("0 passed, 0 failed, 3 skipped")
+        return 0
     tests = [test_right_code_runs_as_root, test_wrong_code_three_times_refused,
              test_agent_down_secure_refused]
     passed = failed = 0

@@ -6,6 +6,7 @@
 #include "cp_waiters.h"
 #include "pc_config.h"
 #include "pc_err.h"
+#include "pc_rand.h"
 #include "pc_time.h"
 #include <stdio.h>
 #include <string.h>
@@ -46,16 +47,6 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, o);
 }
 
-static int txid_valid(const char *t)
-{
-    if (strlen(t) != 32)
-        return 0;
-    for (; *t; t++)
-        if (!((*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'f')))
-            return 0;
-    return 1;
-}
-
 static void tx_error(struct cp_resp *r, int rc)
 {
     if (rc == PC_ERR_NOTFOUND)
@@ -81,7 +72,7 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!txid_valid(txid)) {
+    if (!pc_hex_id_valid(txid, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
@@ -111,7 +102,7 @@ void api_auth_push(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!txid_valid(txid)) {
+    if (!pc_hex_id_valid(txid, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }

@@ -7,6 +7,7 @@
 #include "cp_waiters.h"
 #include "pc_config.h"
 #include "pc_err.h"
+#include "pc_rand.h"
 #include "pc_mem.h"
 #include "pc_time.h"
 #include <stdio.h>
@@ -136,16 +137,6 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, o);
 }
 
-static int login_id_valid(const char *t)
-{
-    if (strlen(t) != 32)
-        return 0;
-    for (; *t; t++)
-        if (!((*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* The certificate and the session (the 200 of finish, and the approved poll). */
 static void add_cert(json_object *o, const struct cp_ulogin_finish_res *res)
 {
@@ -202,7 +193,7 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "missing_field", "field 'code' is required (or \"push\":true)");
         return;
     }
-    if (!login_id_valid(id)) {
+    if (!pc_hex_id_valid(id, 32)) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
@@ -231,7 +222,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", msg);
         return;
     }
-    if (!login_id_valid(id) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
+    if (!pc_hex_id_valid(id, 32) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }

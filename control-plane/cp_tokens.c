@@ -15,16 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int token_is_hex(const char *t)
-{
-    if (strlen(t) != PC_TOKEN_HEX_LEN)
-        return 0;
-    for (; *t; t++)
-        if (!isxdigit((unsigned char)*t) || isupper((unsigned char)*t))
-            return 0;
-    return 1;
-}
-
 static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_t host_id,
                         const char *labels, int64_t expires_at)
 {
@@ -76,7 +66,7 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
     } else if (rc == PC_OK) {
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
             buf[--len] = '\0';
-        if (!token_is_hex(buf)) {
+        if (!pc_hex_id_valid(buf, PC_TOKEN_HEX_LEN)) {
             snprintf(err, errsz, "%s: not a Portcullis token (64 lower-case hex digits)", path);
             pc_free_secret(buf, len);
             return PC_ERR_INVAL;
@@ -129,7 +119,7 @@ void cp_identify(const char *authorization, struct cp_identity *id)
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
         return;
     tok = authorization + 7;
-    if (!token_is_hex(tok) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
+    if (!pc_hex_id_valid(tok, PC_TOKEN_HEX_LEN) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
         return;
     if (!(db = cp_db()))
         return;
@@ -213,7 +203,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
 
     if (!db)
         return PC_ERR_STORE;
-    if (!token_is_hex(token) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
+    if (!pc_hex_id_valid(token, PC_TOKEN_HEX_LEN) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
         goto refused;
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;

@@ -273,7 +273,7 @@ def shared_agent():
 def test_help_for_every_command():
     rc, out, _ = run_agent("--help")
     assert rc == 0 and "run" in out and "enroll" in out and "status" in out, out
-    for cmd, words in (("run", ["--config"]),
+    for cmd, words in (("run", ["--config", "--check-config"]),
                        ("enroll", ["--url", "--pin", "--token", "--hostname", "--force",
                                    "--config", "--cafile"]),
                        ("status", ["--config", "--json"])):
@@ -287,10 +287,71 @@ def test_help_for_every_command():
     assert rc == 2, (rc, err)
 
 
+class RefusingRun:
+    """`portcullis-agent run` on a configuration that does not load: it must not exit (an agent
+    that is gone looks "down" to pam_portcullis, and failmode=safe then admits everyone without
+    a second factor) but bind `sock` and answer every request with the error "config"."""
+
+    def __init__(self, conf, sock, log_path=None, argv_prefix=(), env=None):
+        self.conf, self.sock = conf, sock
+        self.log_path = log_path or conf + ".log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(list(argv_prefix) + [AGENT_BIN, "run", "--config", conf],
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log, close_fds=True, env=env)
+        AGENTS.append(self)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("run exited %s on a bad config instead of refusing; log:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.sock)
+                s.close()
+                return True
+            except OSError:
+                return False
+        harness.wait_until(ready, timeout=15, what="refusing agent socket %s" % sock)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def ask(self, req):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(15)
+        s.connect(self.sock)
+        with s:
+            return call(s, req)
+
+    def stop(self):
+        """SIGTERM; returns the exit status (1: it never served a configuration)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("refusing agent ignored SIGTERM; log:\n%s" % self.log())
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def test_config_errors_name_file_and_line():
+    """Every configuration error names FILE:LINE, and `status` and `run --check-config` exit 1
+    with it. `run` itself does not exit on one any more (it used to, which turned an admin's
+    typo into "agent down", i.e. no second factor under failmode=safe): it binds its socket,
+    answers every request with the error "config" and logs FILE:LINE."""
     d = fresh_dir("conf-")
-    base = ["url = %s" % D.url, "host_token_file = %s" % TOKEN_FILE,
-            "socket = %s" % os.path.join(d, "s.sock")]
+    sock = os.path.join(d, "s.sock")
+    base = ["url = %s" % D.url, "host_token_file = %s" % TOKEN_FILE, "socket = %s" % sock]
     cases = [
         (base + ["pin = %s" % D.pin, "colour = blue"], 5, "unknown key"),
         (base + ["pin = %s" % D.pin, "timeout = soon"], 5, "timeout"),
@@ -303,18 +364,37 @@ def test_config_errors_name_file_and_line():
     ]
     for i, (lines, lineno, word) in enumerate(cases):
         path = write_conf(os.path.join(d, "bad%d.conf" % i), lines)
-        for cmd in ("run", "status"):
-            rc, out, err = run_agent(cmd, "--config", path, timeout=20)
-            assert rc != 0, "%s accepted %r" % (cmd, lines)
-            assert "%s:%d:" % (path, lineno) in err, "%s: want %s:%d in %r" % (cmd, path, lineno, err)
+        where = "%s:%d:" % (path, lineno)
+        for cmd in (["status"], ["run", "--check-config"]):
+            rc, out, err = run_agent(*cmd, "--config", path, timeout=20)
+            assert rc == 1, "%s exited %d on %r" % (cmd, rc, lines)
+            assert where in err, "%s: want %s in %r" % (cmd, where, err)
             assert word in err, (word, err)
-        assert not os.path.exists(os.path.join(d, "s.sock"))
-    # neither pin nor cafile: named, not started
+        assert not os.path.exists(sock), "--check-config bound the socket"
+        if "socket = %s" % sock not in lines:
+            continue  # run would bind the built-in default socket: not here
+        a = RefusingRun(path, sock)
+        r = a.ask({"op": "status"})
+        assert r.get("ok") is False and r.get("error") == "config", r
+        assert where in a.log(), (where, a.log())
+        assert a.stop() == 1, a.log()
+        assert not os.path.exists(sock), "the socket file was left behind"
+    # neither pin nor cafile: named; run refuses on the socket
     path = write_conf(os.path.join(d, "nopin.conf"), base)
-    rc, _, err = run_agent("run", "--config", path, timeout=20)
+    rc, _, err = run_agent("run", "--check-config", "--config", path, timeout=20)
     assert rc == 1 and path in err and "pin" in err, (rc, err)
-    rc, _, err = run_agent("run", "--config", os.path.join(d, "missing.conf"), timeout=20)
+    a = RefusingRun(path, sock)
+    assert a.ask({"op": "status"}).get("error") == "config"
+    assert "pin" in a.log() and path in a.log(), a.log()
+    assert a.stop() == 1
+    rc, _, err = run_agent("run", "--check-config", "--config", os.path.join(d, "missing.conf"),
+                           timeout=20)
     assert rc == 1 and "missing.conf:0:" in err, (rc, err)
+    # and a valid file passes the check, binding nothing
+    ok = write_conf(os.path.join(d, "ok.conf"), base + ["pin = %s" % D.pin])
+    rc, out, err = run_agent("run", "--check-config", "--config", ok, timeout=20)
+    assert rc == 0 and "valid" in out, (rc, out, err)
+    assert not os.path.exists(sock)
 
 
 def test_enroll_writes_0600_token_and_refuses_overwrite():

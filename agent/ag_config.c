@@ -5,6 +5,7 @@
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_json.h"
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -339,6 +340,33 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
     return PC_ERR_INVAL;
 }
 
+/* A run of at least this many hex digits in a message is taken for a token and masked. */
+#define SCRUB_HEX_RUN 32
+
+void ag_config_scrub(char *s)
+{
+    size_t i = 0, o = 0;
+
+    while (s[i]) {
+        size_t run = 0;
+        while (isxdigit((unsigned char)s[i + run]))
+            run++;
+        if (run >= SCRUB_HEX_RUN) {
+            static const char mask[] = "[redacted]";
+            /* the mask is shorter than the run: writing it never overtakes the reading */
+            memcpy(s + o, mask, sizeof mask - 1);
+            o += sizeof mask - 1;
+            i += run;
+            continue;
+        }
+        for (size_t k = 0; k < (run ? run : 1); k++, i++) {
+            unsigned char ch = (unsigned char)s[i];
+            s[o++] = (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\') ? '?' : (char)ch;
+        }
+    }
+    s[o] = '\0';
+}
+
 int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *err, size_t errsz)
 {
     struct stat st;
@@ -348,9 +376,83 @@ int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *
         snprintf(err, errsz, "out of memory");
         return rc;
     }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* Checked before the open: opening a FIFO would block the agent before it binds. */
+        snprintf(err, errsz, "%s:0: not a regular file", path);
+        return PC_ERR_IO;
+    }
     if (missing_ok && stat(path, &st) != 0 && errno == ENOENT)
         return PC_OK;
-    return pc_config_parse_file(path, on_setting, c, err, errsz);
+    rc = pc_config_parse_file(path, on_setting, c, err, errsz);
+    if (rc != PC_OK && errsz > 0)
+        ag_config_scrub(err);
+    return rc;
+}
+
+/* salvage: one setting per call, from a file that as a whole failed to load */
+struct salvage {
+    struct ag_config *c;
+    int have_socket, have_group;
+};
+
+static int on_salvage(void *ctx, const char *key, const char *v, char *err, size_t errsz)
+{
+    struct salvage *sv = ctx;
+    struct sockaddr_un sun;
+
+    if (strcmp(key, "socket") == 0 && !sv->have_socket &&
+        check_abs_path(key, v, sizeof sun.sun_path, err, errsz) == PC_OK &&
+        set_str(&sv->c->socket, v) == PC_OK)
+        sv->have_socket = 1;
+    else if (strcmp(key, "socket_group") == 0 && !sv->have_group && *v &&
+             set_group(sv->c, v, err, errsz) == PC_OK)
+        sv->have_group = 1;
+    return PC_OK;
+}
+
+int ag_config_salvage(struct ag_config *c, const char *path)
+{
+    struct salvage sv = { .c = c };
+    struct stat st;
+    char *buf = NULL, err[256];
+    size_t len = 0, pos = 0;
+
+    if (set_str(&c->path, path) != PC_OK)
+        return 0;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        pc_read_file(path, CONFIG_FILE_MAX, &buf, &len) != PC_OK)
+        return 0;
+    /* Line by line, each parsed on its own with the strict grammar: a bad line elsewhere (or a
+     * key given twice: the first valid one wins) does not hide the socket. */
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+
+        if (n <= PC_CONFIG_MAX_LINE && !memchr(buf + pos, '\0', n))
+            pc_config_parse_buffer(path, buf + pos, n, on_salvage, &sv, err, sizeof err);
+        pos += n + 1;
+    }
+    free(buf);
+    return (sv.have_socket ? AG_SALVAGED_SOCKET : 0) | (sv.have_group ? AG_SALVAGED_GROUP : 0);
+}
+
+void ag_config_error_where(const char *path, const char *err, char *out, size_t outsz)
+{
+    size_t n = strlen(path), d = 0;
+
+    if (outsz == 0)
+        return;
+    if (strncmp(err, path, n) == 0 && err[n] == ':') {
+        while (d < 10 && isdigit((unsigned char)err[n + 1 + d]))
+            d++;
+        if (err[n + 1 + d] != ':')
+            d = 0;
+    }
+    if (d)
+        snprintf(out, outsz, "%s:%.*s", path, (int)d, err + n + 1);
+    else
+        snprintf(out, outsz, "%s", path);
+    ag_config_scrub(out);
 }
 
 int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz)

@@ -49,6 +49,20 @@ int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *
 int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz);
 void ag_config_free(struct ag_config *c);
 
+/* For `run` when path does not load (see portcullis-agent(8), "invalid configuration"): on c,
+ * fresh from ag_config_init, sets path and, from the file's lines that are valid on their own
+ * (the first valid one of each), socket and socket_group. Returns AG_SALVAGED_* bits. */
+#define AG_SALVAGED_SOCKET 1
+#define AG_SALVAGED_GROUP 2
+int ag_config_salvage(struct ag_config *c, const char *path);
+/* "FILE:LINE" (or "FILE") of an error message of ag_config_load / ag_config_require_server for
+ * path, scrubbed, into out: what may be told to clients. */
+void ag_config_error_where(const char *path, const char *err, char *out, size_t outsz);
+/* Makes a message safe to log and to show: control characters, double quotes and backslashes
+ * become '?', and a run of 32 or more hex digits (a token pasted into the wrong place) becomes
+ * "[redacted]". ag_config_load applies it to its errors. */
+void ag_config_scrub(char *s);
+
 /* Checks the forms of values given on the command line (same rules as the file). */
 int ag_config_check_url(const char *url, char *err, size_t errsz);
 int ag_config_check_pin(const char *pin, char *err, size_t errsz);

@@ -431,12 +431,74 @@ static json_object *op_status(struct ag_ctx *x, json_object *req)
     return ag_status_reply(x->cfg, &pr);
 }
 
+/* The agent's configuration did not load: whatever was asked, by whomever, the answer is the
+ * error "config" (a deny for the module under every failmode). Logged at most once every
+ * AG_CONFIG_LOG_MS, with the number of refusals since the last line. */
+static json_object *refuse_config(struct ag_ctx *x, json_object *req, uid_t peer_uid)
+{
+    const char *op = NULL;
+    struct pc_jerr je = { 0 };
+    char so[24], msg[768];
+    int64_t now = pc_now_ms();
+    unsigned n = 0;
+    int log = 0;
+
+    if (pc_json_get_str(req, "op", 1, 16, &op, &je) != PC_OK)
+        op = NULL;
+    pthread_mutex_lock(&x->lock);
+    x->refused_unlogged++;
+    if (x->refused_logged_ms == 0 || now - x->refused_logged_ms >= AG_CONFIG_LOG_MS) {
+        log = 1;
+        n = x->refused_unlogged;
+        x->refused_unlogged = 0;
+        x->refused_logged_ms = now;
+    }
+    pthread_mutex_unlock(&x->lock);
+    if (log)
+        pc_log(PC_LOG_ERR, "event=request_refused error=config op=%s uid=%u refused=%u "
+               "config_error=\"%s\" detail=\"every request is refused until the configuration "
+               "is fixed and the agent restarted\"", ag_ops_log_safe(op, so, sizeof so),
+               (unsigned)peer_uid, n, x->config_error);
+    snprintf(msg, sizeof msg, "the host agent's configuration is invalid (%s): every request is "
+             "refused until it is fixed and the agent restarted", x->config_where);
+    return ag_ops_error("config", msg);
+}
+
+void ag_ops_recheck_config(const struct ag_ctx *x)
+{
+    struct ag_config fresh;
+    char err[1024] = "";
+    const char *path = x->cfg->path;
+
+    if (ag_config_init(&fresh) != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=reload result=error error=\"out of memory\"");
+        return;
+    }
+    if (ag_config_load(&fresh, path, 0, err, sizeof err) != PC_OK ||
+        ag_config_require_server(&fresh, err, sizeof err) != PC_OK) {
+        ag_config_scrub(err);
+        pc_log(PC_LOG_ERR, "event=reload result=invalid error=\"%s\" detail=\"%s\"", err,
+               x->config_error ? "still refusing every request"
+                               : "nothing changes: the configuration loaded at the start stays in "
+                                 "force, but a restart now would refuse every request");
+    } else {
+        pc_log(PC_LOG_WARN, "event=reload result=valid file=%s detail=\"the agent does not "
+               "reload its configuration: restart it to use the file%s\"", path,
+               x->config_error ? " (until then every request is refused)" : "");
+    }
+    ag_config_free(&fresh);
+}
+
 json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, int *close_after)
 {
     const char *op = NULL;
     struct pc_jerr je = { 0 };
 
     *close_after = 0;
+    if (x->config_error) {
+        *close_after = 1;
+        return refuse_config(x, req, peer_uid);
+    }
     if (pc_json_get_str(req, "op", 1, 16, &op, &je) != PC_OK)
         return bad_request(je.message);
     if (strcmp(op, "status") == 0)

@@ -7,17 +7,27 @@
 #include "ag_pool.h"
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define AG_PUSH_WAIT_MAX 60     /* push_wait's wait is capped at this many seconds */
 
 struct ag_pcache;
 
+#define AG_CONFIG_LOG_MS 10000 /* a refusing agent logs refused requests at most this often */
+
 struct ag_ctx {
     const struct ag_config *cfg;
     pthread_mutex_t lock;
     ag_pool *pool;             /* NULL until the host token has been read */
     struct ag_pcache *pcache;  /* op principals' cache of allows (ag_principals.h) */
+    /* Set when agent.conf did not load: every request is answered with the error "config"
+     * (docs/AGENT-PROTOCOL.md) and nothing else is done. config_error is the whole scrubbed
+     * message (logged), config_where its FILE:LINE (told to clients). */
+    const char *config_error;
+    const char *config_where;
+    int64_t refused_logged_ms; /* under lock: when a refusal was last logged (0: never) */
+    unsigned refused_unlogged; /* under lock: refusals since */
 };
 
 /* Reads the host token if present (a missing token is not an error: login requests get
@@ -25,6 +35,11 @@ struct ag_ctx {
 int ag_ctx_init(struct ag_ctx *x, const struct ag_config *cfg, char *err, size_t errsz);
 /* Frees the pool and wipes the token. Only when no request is in flight. */
 void ag_ctx_free(struct ag_ctx *x);
+
+/* SIGHUP: reads agent.conf again and logs whether it is valid. Nothing is applied (the agent
+ * does not reload): a valid file is used from the next start, and a broken one never replaces
+ * the configuration in force. */
+void ag_ops_recheck_config(const struct ag_ctx *x);
 
 /* Handles one request from a peer with uid peer_uid. Returns the reply (never NULL unless out
  * of memory); *close_after is set when the connection must be closed after the reply. */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,16 +112,19 @@ static int make_dir(const char *path, char *err, size_t errsz)
  * It must be a listening AF_UNIX stream socket bound to the configured path. Returns 1 and
  * fills l when one was passed, 0 when none was, or an error (PC_ERR_*, negative). The socket
  * file belongs to systemd: l->path stays NULL, so a stop never unlinks it and logins queue on
- * it while the agent restarts. The LISTEN_* variables are removed, so no child inherits them. */
+ * it while the agent restarts. The LISTEN_* variables are removed, so no child inherits them.
+ * A refusing agent (its configuration did not load, so "socket" may be a guess) takes the
+ * socket whatever path it is bound to: the logins are waiting on that one. */
 #define AG_LISTEN_FDS_START 3
-static int take_activated(const struct ag_config *cfg, struct ag_listener *l, char *err,
-                          size_t errsz)
+static int take_activated(const struct ag_config *cfg, int refusing, struct ag_listener *l,
+                          char *err, size_t errsz)
 {
     const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
     const int fd = AG_LISTEN_FDS_START;
     struct sockaddr_un bound;
     socklen_t len = sizeof bound, olen;
     struct stat st;
+    char path[sizeof bound.sun_path + 1];
     char *end;
     long pid, n;
     int val, rc;
@@ -157,38 +161,45 @@ static int take_activated(const struct ag_config *cfg, struct ag_listener *l, ch
         return PC_ERR_INVAL;
     }
     memset(&bound, 0, sizeof bound);
-    if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0 ||
-        len <= offsetof(struct sockaddr_un, sun_path) ||
-        strncmp(bound.sun_path, cfg->socket, sizeof bound.sun_path) != 0) {
-        snprintf(err, errsz, "socket activation: systemd passed a socket bound to %.108s, but "
-                 "the configuration says socket = %s: make ListenStream= and 'socket' agree",
-                 len > offsetof(struct sockaddr_un, sun_path) ? bound.sun_path : "(nothing)",
-                 cfg->socket);
-        return PC_ERR_INVAL;
+    memset(path, 0, sizeof path);
+    if (getsockname(fd, (struct sockaddr *)&bound, &len) == 0 &&
+        len > offsetof(struct sockaddr_un, sun_path))
+        memcpy(path, bound.sun_path, sizeof bound.sun_path); /* path[] stays NUL-terminated */
+    if (strcmp(path, cfg->socket) != 0) {
+        if (!refusing || path[0] != '/') {
+            snprintf(err, errsz, "socket activation: systemd passed a socket bound to %.108s, "
+                     "but the configuration says socket = %s: make ListenStream= and 'socket' "
+                     "agree", path[0] ? path : "(nothing)", cfg->socket);
+            return PC_ERR_INVAL;
+        }
+        pc_log(PC_LOG_WARN, "event=socket_activated_other_path socket=%s guessed=%s", path,
+               cfg->socket);
     }
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
         snprintf(err, errsz, "socket activation: fcntl: %s", strerror(errno));
         return PC_ERR_IO;
     }
-    /* The configuration stays the truth for owner, group and mode (as without systemd). */
-    if ((rc = make_dir(cfg->socket, err, errsz)) != PC_OK)
+    /* The configuration stays the truth for owner, group and mode (as without systemd). A
+     * refusing agent that could not read socket_group leaves systemd's owner and group. */
+    if ((rc = make_dir(path, err, errsz)) != PC_OK)
         return rc;
-    if ((geteuid() == 0 || cfg->socket_group) &&
-        chown(cfg->socket, geteuid() == 0 ? 0 : (uid_t)-1, cfg->socket_gid) != 0) {
-        snprintf(err, errsz, "cannot chown %s: %s", cfg->socket, strerror(errno));
+    if ((refusing ? cfg->socket_group != NULL : (geteuid() == 0 || cfg->socket_group)) &&
+        chown(path, geteuid() == 0 ? 0 : (uid_t)-1, cfg->socket_gid) != 0) {
+        snprintf(err, errsz, "cannot chown %s: %s", path, strerror(errno));
         return PC_ERR_IO;
     }
-    if (chmod(cfg->socket, 0660) != 0) {
-        snprintf(err, errsz, "cannot chmod %s: %s", cfg->socket, strerror(errno));
+    if (chmod(path, 0660) != 0) {
+        snprintf(err, errsz, "cannot chmod %s: %s", path, strerror(errno));
         return PC_ERR_IO;
     }
     l->fd = fd;
     l->path = NULL;
-    pc_log(PC_LOG_INFO, "event=socket_activated socket=%s", cfg->socket);
+    pc_log(PC_LOG_INFO, "event=socket_activated socket=%s", path);
     return 1;
 }
 
-int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *err, size_t errsz)
+int ag_listener_open(const struct ag_config *cfg, int refusing, struct ag_listener *l, char *err,
+                     size_t errsz)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -201,7 +212,7 @@ int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *e
         snprintf(err, errsz, "socket path %s is too long", cfg->socket);
         return PC_ERR_INVAL;
     }
-    rc = take_activated(cfg, l, err, errsz);
+    rc = take_activated(cfg, refusing, l, err, errsz);
     if (rc == 1)
         return PC_OK;
     if (rc != 0)
@@ -441,8 +452,13 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
         }
         if (p[1].revents) {
             struct signalfd_siginfo si;
-            if (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
-                pc_log(PC_LOG_INFO, "event=signal signal=%u", si.ssi_signo);
+            if (read(sig_fd, &si, sizeof si) != (ssize_t)sizeof si)
+                break; /* as for SIGTERM: never a loop on a signalfd that cannot be read */
+            pc_log(PC_LOG_INFO, "event=signal signal=%u", si.ssi_signo);
+            if (si.ssi_signo == SIGHUP) {
+                ag_ops_recheck_config(ctx); /* checks and logs; never stops, never applies */
+                continue;
+            }
             break;
         }
         if (!(p[0].revents & POLLIN))

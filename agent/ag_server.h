@@ -24,12 +24,15 @@ struct ag_listener {
 };
 
 /* Creates the socket directory (0755) if missing, replaces a stale socket file (refuses if
- * another agent answers on it), binds and listens. */
-int ag_listener_open(const struct ag_config *cfg, struct ag_listener *l, char *err, size_t errsz);
+ * another agent answers on it), binds and listens; or takes systemd's socket. refusing: the
+ * configuration did not load (cfg holds what could be salvaged; see take_activated). */
+int ag_listener_open(const struct ag_config *cfg, int refusing, struct ag_listener *l, char *err,
+                     size_t errsz);
 /* Closes the socket and removes its file. */
 void ag_listener_close(struct ag_listener *l);
 
-/* Serves clients until a signal arrives on sig_fd (a signalfd). Returns 1 if every client
+/* Serves clients until SIGTERM or SIGINT arrives on sig_fd (a signalfd; SIGHUP rechecks the
+ * configuration file and goes on, see ag_ops_recheck_config). Returns 1 if every client
  * finished within AG_DRAIN_MS (so ctx may be freed), 0 if some are still running. */
 int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_listener *l,
                   int sig_fd);

@@ -47,21 +47,32 @@ static const char usage_main[] =
     "Exit status: 0 success, 1 failure, 2 usage error. See portcullis-agent(8).\n";
 
 static const char usage_run[] =
-    "Usage: portcullis-agent run [--config FILE]\n"
+    "Usage: portcullis-agent run [--config FILE] [--check-config]\n"
     "\n"
     "Serves the agent socket (default " AG_DEFAULT_SOCKET ") in the foreground, logging to\n"
     "stderr. Login requests (begin, totp, push, push_wait) are accepted from root only;\n"
     "principals from root and principals_user; status from anyone who can connect. In the\n"
     "background it keeps ssh_dir's revoked.krl and user_ca.pub in sync (every krl_interval)\n"
     "and renews host-cert.pub at 2/3 of its lifetime, then runs reload_command.\n"
-    "SIGTERM or SIGINT stops it (exit 0).\n"
+    "SIGTERM or SIGINT stops it (exit 0); SIGHUP only checks the file again and logs the\n"
+    "result (a changed configuration is used after a restart).\n"
+    "\n"
+    "When the configuration does not load (a syntax error, a bad value, a missing url or\n"
+    "pin, an unreadable file) run does not exit: it logs FILE:LINE, binds the socket anyway\n"
+    "(the file's 'socket' if that line is valid, else the default; systemd's socket when\n"
+    "activated) and answers every request with the error \"config\", which pam_portcullis\n"
+    "treats as a deny under every failmode. An agent that exited would look \"down\", and\n"
+    "failmode=safe would then admit users without a second factor.\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
-    "  -h, --help         show this help\n"
+    "  -c, --config FILE   configuration file (default " AG_DEFAULT_CONFIG ")\n"
+    "  -t, --check-config  only check the configuration: exit 0 if it loads, else print\n"
+    "                      FILE:LINE and the error and exit 1\n"
+    "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 after SIGTERM/SIGINT, 1 on a configuration or start-up error,\n"
-    "2 on a usage error.\n";
+    "Exit status: 0 after SIGTERM/SIGINT; 1 on a start-up error (the socket cannot be\n"
+    "bound), after SIGTERM/SIGINT when the configuration did not load, and for\n"
+    "--check-config on an invalid configuration; 2 on a usage error.\n";
 
 static const char usage_enroll[] =
     "Usage: portcullis-agent enroll --token TOKEN [--url URL] [--pin PIN | --cafile FILE]\n"
@@ -121,75 +132,124 @@ static int usage_error(const char *cmd, const char *msg)
     return EXIT_USAGE;
 }
 
-static int serve(const struct ag_config *cfg)
+/* The daemon. config_error NULL: cfg loaded and is served. Otherwise agent.conf did not load
+ * (config_error is the scrubbed message, config_where its FILE:LINE) and cfg holds only what
+ * could be salvaged (socket, socket_group): the socket is still bound, so that the PAM module
+ * finds an agent, and every request is answered with the error "config", which denies under
+ * every failmode. An agent that exits instead would look "down" and failmode=safe would admit
+ * everyone without a second factor. Nothing else runs: no token is read, no control plane call
+ * is made, no background work. Returns the exit status: 0 after SIGTERM/SIGINT, 1 on a start-up
+ * error, and 1 after SIGTERM/SIGINT when refusing (it never served its configuration). */
+static int serve(const struct ag_config *cfg, const char *config_error, const char *config_where)
 {
     struct ag_listener l = { .fd = -1 };
     struct ag_ctx ctx;
     struct ag_maint *maint = NULL;
     char err[512] = "", *token = NULL;
     sigset_t set;
-    int sig_fd = -1, rc = 1, drained = 0;
+    int sig_fd = -1, rc = 1, drained = 0, http = 0;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     /* Blocked in every thread (threads inherit the mask); read through a signalfd. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
         (sig_fd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
         pc_log(PC_LOG_ERR, "event=fatal error=\"cannot set up signal handling\"");
         return 1;
     }
-    if (pc_http_global_init() != PC_OK) {
-        pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise libcurl\"");
-        goto out;
+    if (!config_error) {
+        if (pc_http_global_init() != PC_OK) {
+            pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise libcurl\"");
+            goto out;
+        }
+        http = 1;
     }
     if (ag_ctx_init(&ctx, cfg, err, sizeof err) != PC_OK) {
         pc_log(PC_LOG_ERR, "event=fatal error=\"%s\"", err);
-        pc_http_global_cleanup();
         goto out;
     }
-    if (ag_listener_open(cfg, &l, err, sizeof err) != PC_OK) {
+    ctx.config_error = config_error;
+    ctx.config_where = config_where;
+    if (ag_listener_open(cfg, config_error != NULL, &l, err, sizeof err) != PC_OK) {
         pc_log(PC_LOG_ERR, "event=fatal error=\"%s\"", err);
         ag_ctx_free(&ctx);
-        pc_http_global_cleanup();
         goto out;
     }
-    if (ag_enroll_read_token(cfg->host_token_file, &token, err, sizeof err) != PC_OK)
-        pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
-    pc_free_secret_str(token);
-    pc_log(PC_LOG_INFO, "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
-           "max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld", PC_VERSION, cfg->socket,
-           cfg->url, cfg->pin ? cfg->pin : cfg->cafile, cfg->max_connections, cfg->max_clients,
-           cfg->timeout_ms, cfg->connect_timeout_ms);
-    if (ag_maint_start(cfg, &maint) != PC_OK)
-        pc_log(PC_LOG_ERR, "event=maint_failed error=\"cannot start the background thread: no "
-               "KRL sync, no host certificate renewal\"");
+    if (config_error) {
+        pc_log(PC_LOG_ERR, "event=start mode=refusing version=%s socket=%s config_error=\"%s\" "
+               "detail=\"the configuration did not load: every request (logins, principals, "
+               "status) is answered with error config, a deny, until %s is fixed and the agent "
+               "restarted\"", PC_VERSION, cfg->socket, config_error, cfg->path);
+    } else {
+        if (ag_enroll_read_token(cfg->host_token_file, &token, err, sizeof err) != PC_OK)
+            pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
+        pc_free_secret_str(token);
+        pc_log(PC_LOG_INFO, "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
+               "max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld", PC_VERSION, cfg->socket,
+               cfg->url, cfg->pin ? cfg->pin : cfg->cafile, cfg->max_connections,
+               cfg->max_clients, cfg->timeout_ms, cfg->connect_timeout_ms);
+        if (ag_maint_start(cfg, &maint) != PC_OK)
+            pc_log(PC_LOG_ERR, "event=maint_failed error=\"cannot start the background thread: "
+                   "no KRL sync, no host certificate renewal\"");
+    }
     drained = ag_server_run(cfg, &ctx, &l, sig_fd);
     ag_maint_stop(maint);
     if (drained) {
         ag_ctx_free(&ctx); /* frees the pool: the host token is wiped */
-        pc_http_global_cleanup();
+        if (http)
+            pc_http_global_cleanup();
     }
-    pc_log(PC_LOG_INFO, "event=stop drained=%s", drained ? "yes" : "no");
-    rc = 0;
+    http = 0;
+    pc_log(PC_LOG_INFO, "event=stop drained=%s%s", drained ? "yes" : "no",
+           config_error ? " mode=refusing" : "");
+    rc = config_error ? 1 : 0;
 out:
+    if (http)
+        pc_http_global_cleanup();
     close(sig_fd);
+    return rc;
+}
+
+/* run with a configuration that did not load: see serve(). */
+static int serve_refusing(const char *path, char *err)
+{
+    struct ag_config cfg;
+    char where[512];
+    int got, rc;
+
+    ag_config_scrub(err);
+    if (ag_config_init(&cfg) != PC_OK) {
+        fprintf(stderr, "portcullis-agent: %s\n", err);
+        return 1;
+    }
+    got = ag_config_salvage(&cfg, path);
+    ag_config_error_where(path, err, where, sizeof where);
+    pc_log(PC_LOG_ERR, "event=config_error file=%s error=\"%s\" socket=%s socket_source=%s "
+           "socket_group=%s", where, err, cfg.socket,
+           (got & AG_SALVAGED_SOCKET) ? "config" : "default",
+           (got & AG_SALVAGED_GROUP) ? cfg.socket_group : "-");
+    rc = serve(&cfg, err, where);
+    ag_config_free(&cfg);
     return rc;
 }
 
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 } };
+        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG;
     struct ag_config cfg;
     char err[1024] = "";
-    int c, rc = 1;
+    int c, rc = 1, check = 0;
 
-    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:th", opts, NULL)) != -1) {
         if (c == 'c')
             path = optarg;
+        else if (c == 't')
+            check = 1;
         else if (c == 'h')
             return fputs(usage_run, stdout), 0;
         else
@@ -201,12 +261,21 @@ static int cmd_run(int argc, char **argv)
         return 1;
     if (ag_config_load(&cfg, path, 0, err, sizeof err) != PC_OK ||
         ag_config_require_server(&cfg, err, sizeof err) != PC_OK) {
-        fprintf(stderr, "portcullis-agent: %s\n", err);
-        goto out;
+        ag_config_free(&cfg);
+        if (check) {
+            ag_config_scrub(err);
+            fprintf(stderr, "portcullis-agent: %s\n", err);
+            return 1;
+        }
+        return serve_refusing(path, err);
     }
-    pc_log_init("portcullis-agent", cfg.log_level);
-    rc = serve(&cfg);
-out:
+    if (check) {
+        printf("%s: the configuration is valid\n", path);
+        rc = 0;
+    } else {
+        pc_log_init("portcullis-agent", cfg.log_level);
+        rc = serve(&cfg, NULL, NULL);
+    }
     ag_config_free(&cfg);
     return rc;
 }

@@ -24,6 +24,9 @@ static const struct {
     { "not_enrolled", PM_OUT_DENY },    { "rejected", PM_OUT_DENY },
     { "bad_request", PM_OUT_DENY },     { "forbidden", PM_OUT_DENY },
     { "internal", PM_OUT_DENY },
+    /* config: the agent is up but its agent.conf did not load; it refuses everything. An
+     * admin's typo must never switch the second factor off: deny, whatever failmode says. */
+    { "config", PM_OUT_DENY },
 };
 
 static int wait_writable(int fd, int64_t deadline_ms)

@@ -22,6 +22,10 @@ int pm_flow_fail(struct pm_ctx *c, int outcome, const char *reason)
         pm_log_failmode_admit(c, reason);
         return PAM_SUCCESS;
     }
+    if (reason && strcmp(reason, "config") == 0)
+        pm_log_error(c->pamh, "portcullis-agent reports that its configuration (agent.conf) is "
+                     "invalid; denying whatever failmode says (the agent's log names the file "
+                     "and line)");
     pm_log_result(c, LOG_ERR, "deny", reason);
     return PAM_AUTH_ERR;
 }

@@ -156,8 +156,14 @@ static void fail(const char *what, const char *err)
     fprintf(stderr, "portcullis-agent: %s: %s\n", what, err);
 }
 
-/* Undoes the list (journal or manifest), reloads sshd on the restored files, forgets. */
-static int undo_all(const struct agc_opts *o, const char *list, char *err, size_t errsz)
+/* Undoes the list (journal or manifest), reloads sshd on the restored files, forgets.
+ * strict (unconfigure): when the restored files fail sshd -t, the running sshd cannot be
+ * reloaded and still uses Portcullis (its principals command, CA, PAM method), so this is an
+ * error and the manifest stays: unconfigure can be rerun once the admin has fixed sshd's
+ * configuration, and a package removal that depends on it refuses instead of locking people
+ * out. Not strict (recovering an interrupted run, whose changes sshd never loaded): a warning. */
+static int undo_all(const struct agc_opts *o, const char *list, int strict, char *err,
+                    size_t errsz)
 {
     int n = 0, rc = agc_tx_undo(o, list, &n, err, errsz);
     char terr[ERRSZ] = "";
@@ -166,6 +172,12 @@ static int undo_all(const struct agc_opts *o, const char *list, char *err, size_
         return rc;
     printf("restored %d file%s\n", n, n == 1 ? "" : "s");
     if (agc_sshd_test(o, terr, sizeof terr) != PC_OK) {
+        if (strict) {
+            snprintf(err, errsz, "the restored files are back, but they do not pass sshd -t, so "
+                     "sshd was not reloaded and still runs with Portcullis: %s; fix sshd's "
+                     "configuration and run 'portcullis-agent unconfigure' again", terr);
+            return PC_ERR_STATE;
+        }
         fprintf(stderr, "portcullis-agent: warning: the restored configuration does not pass "
                 "sshd -t, so sshd is not reloaded: %s\n", terr);
     } else if ((rc = agc_reload(o, err, errsz)) != PC_OK) {
@@ -189,7 +201,7 @@ static int recover(const struct agc_opts *o, char *err, size_t errsz)
     }
     fprintf(stderr, "portcullis-agent: an earlier run was interrupted: restoring the files it "
             "changed (%s)\n", journal);
-    return undo_all(o, journal, err, errsz);
+    return undo_all(o, journal, 0, err, errsz);
 }
 
 static int changed(const struct agc_file *f)
@@ -271,7 +283,7 @@ static int attempt(const struct agc_opts *o, int major, int minor, int force_blo
         agc_step("reloaded");
     if (rc == PC_OK)
         rc = agc_tx_commit(&t, err, errsz);
-    if (rc != PC_OK && access(t.journal, F_OK) == 0 && undo_all(o, t.journal, uerr, sizeof uerr))
+    if (rc != PC_OK && access(t.journal, F_OK) == 0 && undo_all(o, t.journal, 0, uerr, sizeof uerr))
         fprintf(stderr, "portcullis-agent: restoring failed too: %s (the journal %s stays; "
                 "rerun to retry)\n", uerr, t.journal);
     agc_tx_free(&t);
@@ -360,7 +372,7 @@ int ag_unconfigure_main(int argc, char **argv)
         return 0;
     }
     rc = o.dry_run ? agc_tx_diff_undo(&o, manifest, err, sizeof err)
-                   : undo_all(&o, manifest, err, sizeof err);
+                   : undo_all(&o, manifest, 1, err, sizeof err);
     if (rc != PC_OK) {
         fail("unconfigure", err);
         return 1;

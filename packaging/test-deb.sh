@@ -1,20 +1,18 @@
 #!/bin/sh
-# Builds the .deb packages (make deb), checks them with lintian, installs them with dpkg -i
-# (+ apt-get -f install), checks the installed files, users and maintainer-script behaviour,
-# then removes and purges them. Debian 12, as root, on a machine (or container) that may be
-# changed: it installs packages and, when sshd is installed, runs `portcullis-agent configure`
-# to check that removing the agent undoes it byte for byte.
+# Checks the Debian packages that `make deb` put in DIST: lintian, then dpkg -i (+ apt-get -f
+# install), the installed files, users, units and man pages, that installing leaves sshd and PAM
+# alone, and what remove and purge keep and delete.
 #
-#     sudo packaging/test-deb.sh            # output: one line per check, then "N passed, N failed"
+#     sudo packaging/test-deb.sh DIST       # one PASS/FAIL line per check, then "N passed, N failed"
 #
-# It refuses to run when Portcullis is already installed or has state on this machine, so it
-# never purges anything it did not create.
+# The installing part runs in a private mount namespace whose /etc, /usr and /var are overlays
+# (and /run a tmpfs): dpkg really installs and purges there, and this machine is left as it was.
+# The login through the installed files (setup.sh --package, removal while sshd uses the agent)
+# is tests/setup/run_setup.py's package mode; packaging/test-packages.sh runs both.
 set -eu
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
 ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 PASS=0 FAIL=0
-WORK=""
 
 say() { printf 'test-deb: %s\n' "$*"; }
 die() { printf 'test-deb: error: %s\n' "$*" >&2; exit 1; }
@@ -29,63 +27,59 @@ check_not() {
     if "$@" >/dev/null 2>&1; then bad "$name"; else ok "$name"; fi
 }
 
-[ "$(id -u)" = 0 ] || die "run as root (it installs and purges packages)"
+[ "$(id -u)" = 0 ] || die "run as root (it installs and purges packages, in a namespace)"
+[ $# -ge 1 ] && [ -d "$1" ] || die "usage: $0 DIST (the directory make deb wrote the .deb files to)"
+DIST=$(cd "$1" && pwd)
+
+if [ "${PC_TEST_DEB_IN_NS:-}" != 1 ]; then
+    for p in portcullis-server portcullis-agent portcullis-cli; do
+        check "dist/ has ${p}_*.deb" test -n "$(ls "$DIST/${p}"_*_*.deb 2>/dev/null)"
+    done
+    WORK=$(mktemp -d /tmp/pc-test-deb.XXXXXX)
+    trap 'rm -rf "$WORK"' EXIT
+    # ---- lintian: no errors, no warnings without an override --------------------------------
+    if lintian -L '>=warning' --fail-on error,warning "$DIST"/*.changes >"$WORK/lintian.log" 2>&1; then
+        ok "lintian: no errors or warnings"
+    else
+        sed 's/^/    /' "$WORK/lintian.log"
+        bad "lintian: no errors or warnings"
+    fi
+    # ---- the rest in a namespace with overlays ----------------------------------------------
+    for top in etc usr var; do
+        mkdir -p "$WORK/$top/upper" "$WORK/$top/work"
+    done
+    set +e
+    # shellcheck disable=SC2016
+    PC_TEST_DEB_IN_NS=1 PC_TEST_DEB_WORK=$WORK unshare --mount --propagation private sh -c '
+        set -e
+        for top in etc usr var; do
+            mount -t overlay "pc-test-deb-$top" -o "lowerdir=/$top,upperdir=$PC_TEST_DEB_WORK/$top/upper,workdir=$PC_TEST_DEB_WORK/$top/work" "/$top"
+        done
+        mount -t tmpfs -o mode=0755 pc-test-deb-run /run
+        exec sh "$0" "$1"' "$0" "$DIST" >"$WORK/ns.out" 2>&1
+    rc=$?
+    set -e
+    cat "$WORK/ns.out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$WORK/ns.out" | tail -n 1)
+    if [ -z "$line" ]; then
+        bad "install checks in a namespace (exit $rc, no result line)"
+    else
+        PASS=$((PASS + ${line%% *}))
+        f=${line#* passed, }
+        FAIL=$((FAIL + ${f%% *}))
+    fi
+    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+    [ "$FAIL" = 0 ]
+    exit
+fi
+
+# ---- from here: inside the namespace (/etc, /usr, /var are private overlays) --------------
+WORK=$PC_TEST_DEB_WORK
 for p in portcullis-server portcullis-agent portcullis-cli; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed\|config-files'; then
-        die "$p is already installed here: this test installs and purges it, run it elsewhere"
+        die "$p is installed on this machine: these checks need a machine without it"
     fi
 done
-for f in /etc/portcullis /var/lib/portcullis /etc/ssh/portcullis /usr/sbin/portcullisd \
-         /usr/sbin/portcullis-agent /usr/bin/portcullis; do
-    [ ! -e "$f" ] || die "$f exists: this machine has Portcullis state the purge would delete"
-done
-
-# ---- build dependencies -------------------------------------------------------------------
-sh "$SRC/scripts/install-deps.sh"
-missing=""
-for p in debhelper dh-autoreconf lintian fakeroot dpkg-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    say "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
-fi
-
-# ---- build --------------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/pc-test-deb.XXXXXX)
-cleanup() {
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    return 0
-}
-trap cleanup EXIT
-say "building in $WORK"
-(cd "$SRC" && autoreconf -fi >"$WORK/autoreconf.log" 2>&1) || die "autoreconf failed: $WORK/autoreconf.log"
-mkdir "$WORK/build"
-(cd "$WORK/build" && "$SRC/configure" >"$WORK/configure.log" 2>&1) || {
-    tail -20 "$WORK/configure.log"; die "configure failed"; }
-if (cd "$WORK/build" && make deb >"$WORK/deb.log" 2>&1); then
-    ok "make deb"
-else
-    tail -40 "$WORK/deb.log"
-    bad "make deb"
-    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-    exit 1
-fi
-DIST=$WORK/build/dist
-for p in portcullis-server portcullis-agent portcullis-cli; do
-    check "dist/ has ${p}_*.deb" test -n "$(ls "$DIST/${p}"_*_*.deb 2>/dev/null)"
-done
-
-# ---- lintian: no errors, no warnings without an override --------------------------------
-if lintian -L '>=warning' --fail-on error,warning "$DIST"/*.changes >"$WORK/lintian.log" 2>&1; then
-    ok "lintian: no errors or warnings"
-else
-    sed 's/^/    /' "$WORK/lintian.log"
-    bad "lintian: no errors or warnings"
-fi
 
 # ---- install ------------------------------------------------------------------------------
 # What install must leave alone (compared after install).
@@ -149,27 +143,8 @@ check "portcullisd --print-pin as user portcullis" sh -c \
 check "install left sshd alone" diff -r -x portcullis "$WORK/before-install/ssh" /etc/ssh
 check "install left PAM alone" diff -r "$WORK/before-install/pam.d" /etc/pam.d
 
-# ---- remove the agent while sshd uses it: prerm undoes configure ------------------------
-if [ -x /usr/sbin/sshd ] && [ -f /etc/ssh/sshd_config ]; then
-    snap=$WORK/etc-before
-    mkdir -p "$snap"
-    cp -a /etc/ssh /etc/pam.d "$snap/"
-    if portcullis-agent configure --no-reload --principals-user portcullis-principals \
-            >"$WORK/configure-agent.log" 2>&1 </dev/null; then
-        ok "portcullis-agent configure (installed binary)"
-        check "configure --status: configured" portcullis-agent configure --status
-        check "dpkg -r portcullis-agent while configured" dpkg -r portcullis-agent
-        check "sshd_config restored byte for byte" diff -r "$snap/ssh" /etc/ssh -x portcullis
-        check "PAM restored byte for byte" diff -r "$snap/pam.d" /etc/pam.d
-    else
-        sed 's/^/    /' "$WORK/configure-agent.log"
-        bad "portcullis-agent configure (installed binary)"
-        dpkg -r portcullis-agent >/dev/null 2>&1 || true
-    fi
-else
-    say "no sshd here: skipping configure-then-remove"
-    check "dpkg -r portcullis-agent" dpkg -r portcullis-agent
-fi
+# ---- remove (removing while sshd uses the agent: tests/setup/run_setup.py, package mode) --
+check "dpkg -r portcullis-agent" dpkg -r portcullis-agent
 
 # ---- remove keeps state, purge removes it ---------------------------------------------------
 mkdir -p /etc/portcullis

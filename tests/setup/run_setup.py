@@ -31,7 +31,10 @@ SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
 
-AGENT = "/usr/local/lib/portcullis-test/portcullis-agent"
+AGENT = "/usr/local/lib/portcullis-test/portcullis-agent"   # the build's agent, "installed"
+# Package mode (PC_PACKAGE_DIR=DIR holding make deb's .debs): the installed files are tested
+# instead of the build tree — see the module docstring.
+PKG_AGENT = "/usr/sbin/portcullis-agent"
 ACCOUNT = "pcsetup"
 LOGIN_EXP = os.path.join(SRC, "tests", "e2e", "login.exp")
 
@@ -72,21 +75,48 @@ def snap_diff(a, b):
 
 
 def agent_default(args, pattern):
-    _, out = sh([AGENT] + args + ["--help"], check=False)
+    _, out = sh([E.agent] + args + ["--help"], check=False)
     m = re.search(pattern, out)
     assert m, "cannot find the default in: %s" % out
     return m.group(1)
 
 
+def multiarch_pam_dir():
+    r = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True)
+    arch = r.stdout.decode().strip() if r.returncode == 0 else ""
+    if not arch:
+        arch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True).stdout.decode().strip()
+    return "/usr/lib/%s/security" % arch
+
+
+def find_deb(pkg_dir, name):
+    debs = sorted(f for f in os.listdir(pkg_dir) if re.fullmatch(re.escape(name) + r"_[^_]+_[^_]+\.deb", f))
+    assert len(debs) == 1, "expected one %s_*.deb in %s, found %r" % (name, pkg_dir, debs)
+    return os.path.join(pkg_dir, debs[0])
+
+
 class Env:
-    def __init__(self, build):
+    def __init__(self, build, pkg_dir=None):
         self.build = build
-        self.paths = {
-            "daemon": os.path.join(build, "control-plane", "portcullisd"),
-            "cli": os.path.join(build, "control-plane", "cli", "portcullis"),
-            "agent": os.path.join(build, "agent", "portcullis-agent"),
-            "module": os.path.join(build, "pam_module", ".libs", "pam_portcullis.so"),
-        }
+        self.pkg_dir = pkg_dir
+        if pkg_dir:
+            self.paths = {
+                "daemon": "/usr/sbin/portcullisd",
+                "cli": "/usr/bin/portcullis",
+                "agent": PKG_AGENT,
+                "module": os.path.join(multiarch_pam_dir(), "pam_portcullis.so"),
+            }
+            self.agent = PKG_AGENT
+            self.debs = {n: find_deb(pkg_dir, n)
+                         for n in ("portcullis-server", "portcullis-cli", "portcullis-agent")}
+        else:
+            self.paths = {
+                "daemon": os.path.join(build, "control-plane", "portcullisd"),
+                "cli": os.path.join(build, "control-plane", "cli", "portcullis"),
+                "agent": os.path.join(build, "agent", "portcullis-agent"),
+                "module": os.path.join(build, "pam_module", ".libs", "pam_portcullis.so"),
+            }
+            self.agent = AGENT
         self.procs = []
         self.used = {}
 
@@ -94,9 +124,19 @@ class Env:
     def mounts(self):
         self.tmp = tempfile.mkdtemp(prefix="pc-setup-")
         os.chmod(self.tmp, 0o755)
-        etc = os.path.join(self.tmp, "etc")
-        sh(["cp", "-a", "/etc", etc])
-        sh(["mount", "--bind", etc, "/etc"])
+        if self.pkg_dir:
+            # dpkg writes /usr, /var/lib/dpkg and /etc: each gets a private overlay, so the
+            # packages are installed for real in this namespace and gone when it ends
+            for top in ("/etc", "/usr", "/var"):
+                up = os.path.join(self.tmp, "overlay" + top.replace("/", "-"))
+                os.makedirs(up + "/upper")
+                os.makedirs(up + "/work")
+                sh(["mount", "-t", "overlay", "pc-setup" + top.replace("/", "-"), "-o",
+                    "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (top, up, up), top])
+        else:
+            etc = os.path.join(self.tmp, "etc")
+            sh(["cp", "-a", "/etc", etc])
+            sh(["mount", "--bind", etc, "/etc"])
         for n in os.listdir("/etc/ssh"):
             if n.startswith("ssh_host_"):
                 os.unlink(os.path.join("/etc/ssh", n))
@@ -109,6 +149,14 @@ class Env:
         sh(["ssh-keygen", "-A"])
         sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "pc-setup-run", "/run"])
         os.makedirs("/run/sshd", 0o755)
+        if subprocess.run(["id", ACCOUNT], capture_output=True).returncode != 0:
+            sh(["useradd", "-M", "-s", "/bin/sh", "-c", "Portcullis setup test", ACCOUNT])
+        if self.pkg_dir:
+            # the control plane and its CLI from their packages (the agent comes from
+            # setup.sh --package)
+            sh(["dpkg", "-i", self.debs["portcullis-cli"], self.debs["portcullis-server"]],
+               timeout=300)
+            return
         sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "pc-setup-local", "/usr/local"])
         os.makedirs(os.path.dirname(AGENT), 0o755)
         shutil.copy2(self.paths["agent"], AGENT)
@@ -132,14 +180,14 @@ class Env:
         sh(["cp", "-a", secdir, copy])
         shutil.copy2(self.paths["module"], os.path.join(copy, "pam_portcullis.so"))
         sh(["mount", "--bind", copy, secdir])
-        if subprocess.run(["id", ACCOUNT], capture_output=True).returncode != 0:
-            sh(["useradd", "-M", "-s", "/bin/sh", "-c", "Portcullis setup test", ACCOUNT])
 
     # ---- the control plane -----------------------------------------------------------------
     def control_plane(self):
         import harness
         import test_agent_ca as ca
         self.h = harness
+        harness.DAEMON_BIN = self.paths["daemon"]
+        harness.CLI_BIN = self.paths["cli"]
         port = harness.free_port()
         self.public_url = "https://127.0.0.1:%d" % port
         self.d = harness.Daemon(port=port, args=["--public-url", self.public_url]).start()
@@ -225,7 +273,10 @@ def run_setup():
     cmd = E.command
     if not shutil.which("sudo"):
         cmd = cmd.replace("| sudo bash", "| bash")
-    cmd += " --agent-path %s --no-service" % AGENT
+    if E.pkg_dir:
+        cmd += " --package %s --no-service" % E.debs["portcullis-agent"]
+    else:
+        cmd += " --agent-path %s --no-service" % AGENT
     return sh(["bash", "-c", cmd], check=False, timeout=180)
 
 
@@ -235,16 +286,23 @@ def setup_sh_enrolls_and_configures():
     with open(os.path.join(E.tmp, "setup-1.out"), "w") as f:
         f.write(out)
     assert rc == 0, "setup.sh exited %d:\n%s" % (rc, out)
+    if E.pkg_dir:
+        rc, st = sh(["dpkg-query", "-W", "-f=${Status}", "portcullis-agent"], check=False)
+        assert st == "install ok installed", "portcullis-agent: %r\n%s" % (st, out)
+        assert "installing %s" % E.debs["portcullis-agent"] in out, out
+        for f in (PKG_AGENT, E.paths["module"]):
+            assert os.path.isfile(f), "%s not installed:\n%s" % (f, out)
+        E.state_dir = agent_default(["configure"], r"default ROOT(\S+/configure)\)")
     assert os.path.exists("/etc/portcullis/host.token"), out
     assert os.path.exists("/etc/ssh/sshd_config.d/00-portcullis.conf"), out
     with open("/etc/pam.d/sshd") as f:
         assert "pam_portcullis.so" in f.read()
-    rc, st = sh([AGENT, "configure", "--status"], check=False)
+    rc, st = sh([E.agent, "configure", "--status"], check=False)
     assert rc == 0 and st.startswith("configured: %s/manifest" % E.state_dir), st
     rc, t = sh(["/usr/sbin/sshd", "-T", "-C", "user=%s,host=localhost,addr=127.0.0.1" % ACCOUNT])
     for want in ("authenticationmethods publickey,keyboard-interactive:pam",
                  "trustedusercakeys /etc/ssh/portcullis/user_ca.pub",
-                 "authorizedprincipalscommand %s principals %%u %%i %%s %%f" % AGENT,
+                 "authorizedprincipalscommand %s principals %%u %%i %%s %%f" % E.agent,
                  "authorizedprincipalscommanduser portcullis-principals"):
         assert want in t, "sshd -T lacks %r:\n%s\nsetup.sh said:\n%s" % (want, t, out)
 
@@ -265,7 +323,7 @@ def setup_sh_twice_changes_nothing():
 
 
 def login_with_certificate_and_totp():
-    agent = E.start("agent", [AGENT, "run", "--config", "/etc/portcullis/agent.conf"])
+    agent = E.start("agent", [E.agent, "run", "--config", "/etc/portcullis/agent.conf"])
     E.h.wait_until(lambda: os.path.exists("/run/portcullis/agent.sock") or agent.poll() is not None,
                    timeout=20, what="the agent socket")
     assert agent.poll() is None, E.log("agent")
@@ -309,30 +367,81 @@ def login_with_certificate_and_totp():
     assert r.returncode != 0 and "SETUP-OK" not in out and "E2E-PROMPT" not in out, out
 
 
-def unconfigure_restores_files():
-    rc, out = sh([AGENT, "unconfigure"], check=False)
-    assert rc == 0 and "unconfigured" in out, out
+def assert_restored():
     after = snapshot(["/etc/ssh", "/etc/pam.d"])
     # /etc/ssh/portcullis is enroll's (CA keys, host certificate, KRL), not configure's
     after = {p: v for p, v in after.items()
              if not (p == "/etc/ssh/portcullis" or p.startswith("/etc/ssh/portcullis/"))}
     d = snap_diff(E.before, after)
     assert not d, "not restored byte for byte:\n" + "\n".join(d)
-    rc, st = sh([AGENT, "configure", "--status"], check=False)
+
+
+def unconfigure_restores_files():
+    rc, out = sh([E.agent, "unconfigure"], check=False)
+    assert rc == 0 and "unconfigured" in out, out
+    assert_restored()
+    rc, st = sh([E.agent, "configure", "--status"], check=False)
     assert rc == 1 and "not configured" in st, st
 
 
-TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
-         setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
-         unconfigure_restores_files]
+# ---- package mode: removing the agent package while sshd uses it ---------------------------
+
+BROKEN = "/etc/ssh/sshd_config.d/99-pc-test-broken.conf"
+
+
+def package_state(name):
+    _, st = sh(["dpkg-query", "-W", "-f=${Status}", name], check=False)
+    return st
+
+
+def remove_refused_while_unconfigure_fails():
+    """sshd and PAM use the agent; unconfigure cannot finish (an unrelated drop-in makes sshd -t
+    fail), so dpkg -r must refuse and leave the package — binary, PAM module — in place."""
+    os.makedirs(os.path.dirname(BROKEN), exist_ok=True)
+    with open(BROKEN, "w") as f:
+        f.write("ThisIsNotAnSshdKeyword yes\n")
+    rc, out = sh(["dpkg", "-r", "portcullis-agent"], check=False, timeout=300)
+    os.unlink(BROKEN)
+    assert rc != 0, "dpkg -r succeeded although unconfigure failed:\n%s" % out
+    assert "is NOT removed" in out and "portcullis-agent unconfigure" in out, out
+    # dpkg notes the wish ("deinstall") but the package stays unpacked and configured
+    assert package_state("portcullis-agent").endswith(" ok installed"), \
+        "%r\n%s" % (package_state("portcullis-agent"), out)
+    for f in (PKG_AGENT, E.paths["module"]):
+        assert os.path.isfile(f), "%s is gone although the removal was refused:\n%s" % (f, out)
+
+
+def remove_while_configured_unconfigures_first():
+    """The admin fixed the problem: dpkg -r now runs unconfigure (prerm) and every sshd/PAM file
+    is back byte for byte before the binary and the module go."""
+    rc, out = sh(["dpkg", "-r", "portcullis-agent"], check=False, timeout=300)
+    assert rc == 0, "dpkg -r exited %d:\n%s" % (rc, out)
+    assert "running 'portcullis-agent unconfigure'" in out, out
+    assert package_state("portcullis-agent").startswith("deinstall ok config-files"), \
+        package_state("portcullis-agent")
+    for f in (PKG_AGENT, E.paths["module"]):
+        assert not os.path.exists(f), "%s still there after dpkg -r" % f
+    assert_restored()
+    rc, t = sh(["/usr/sbin/sshd", "-t"], check=False)
+    assert rc == 0, "sshd -t after the removal: %s" % t
+
+
+if os.environ.get("PC_PACKAGE_DIR"):
+    TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
+             setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
+             remove_refused_while_unconfigure_fails, remove_while_configured_unconfigures_first]
+else:
+    TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
+             setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
+             unconfigure_restores_files]
 
 
 def inner(build):
     global E
-    E = Env(build)
+    E = Env(build, os.environ.get("PC_PACKAGE_DIR") or None)
     passed = failed = 0
     try:
-        for k in ("daemon", "cli", "agent", "module"):
+        for k in () if E.pkg_dir else ("daemon", "cli", "agent", "module"):
             assert os.path.exists(E.paths[k]), "not built: %s" % E.paths[k]
         E.mounts()
         E.control_plane()

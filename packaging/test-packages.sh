@@ -1,0 +1,86 @@
+#!/bin/sh
+# The package tests (issue 6), as CI runs them from scripts/test.sh:
+#
+#   packaging/test-packages.sh build DIR   configure the source tree in DIR/tree, `make deb` and
+#                                          `make rpm` into DIR/tree/dist (log: DIR/build.log);
+#                                          scripts/test.sh runs this in the background while the
+#                                          other suites run (they mostly wait on sshd and clocks)
+#   packaging/test-packages.sh test DIR    check what `build` made:
+#       packaging/test-deb.sh       lintian; dpkg -i, files, users, remove, purge (overlay namespace)
+#       tests/setup/run_setup.py    with PC_PACKAGE_DIR: the server and CLI .debs installed,
+#                                   `setup.sh --package portcullis-agent_*.deb`, a certificate +
+#                                   TOTP login through the installed sshd/PAM files, dpkg -r refused
+#                                   while unconfigure fails, then undoing configure byte for byte
+#       packaging/test-rpm.sh       rpmbuild's packages: rpmlint, contents, scriptlets
+#   packaging/test-packages.sh DIR         both
+#
+# Needs root (namespaces, dpkg); never changes this machine's /etc, /usr or /var.
+# Output: one PASS/FAIL line per check, then "N passed, N failed".
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+PASS=0 FAIL=0
+
+die() { printf 'test-packages: error: %s\n' "$*" >&2; exit 2; }
+
+build() { # DIR
+    mkdir -p "$1/tree" || return 1
+    (
+        set -e
+        cd "$1/tree"
+        [ -f Makefile ] || "$SRC/configure" -q
+        rm -rf dist
+        DEB_BUILD_OPTIONS="parallel=$(nproc 2>/dev/null || echo 2)" make -s deb
+        make -s rpm
+    ) >"$1/build.log" 2>&1
+    rc=$?
+    echo "$rc" >"$1/build.rc"
+    return "$rc"
+}
+
+add_counts() { # FILE NAME: adds the "N passed, N failed" line of FILE to the totals
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    if [ -z "$line" ]; then
+        FAIL=$((FAIL + 1))
+        echo "FAIL $2: produced no result line"
+        return
+    fi
+    PASS=$((PASS + ${line%% *}))
+    f=${line#* passed, }
+    FAIL=$((FAIL + ${f%% *}))
+}
+
+suite() { # NAME COMMAND...: runs one suite, shows its lines, counts its result
+    name=$1; shift
+    out=$(mktemp)
+    "$@" >"$out" 2>&1
+    grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
+    add_counts "$out" "$name"
+    rm -f "$out"
+}
+
+test_all() { # DIR
+    dist=$1/tree/dist
+    if [ "$(cat "$1/build.rc" 2>/dev/null)" != 0 ]; then
+        echo "FAIL package build (make deb, make rpm): see below"
+        tail -n 40 "$1/build.log" 2>/dev/null | sed 's/^/    /'
+        echo "0 passed, 1 failed"
+        return 1
+    fi
+    echo "PASS package build (make deb, make rpm)"
+    PASS=1
+    suite deb sh "$SRC/packaging/test-deb.sh" "$dist"
+    suite setup-package env PC_PACKAGE_DIR="$dist" /usr/bin/python3 "$SRC/tests/setup/run_setup.py"
+    suite rpm sh "$SRC/packaging/test-rpm.sh" "$dist"
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" = 0 ]
+}
+
+[ "$(id -u)" = 0 ] || die "run as root (namespaces, dpkg)"
+case ${1:-} in
+build) [ $# = 2 ] || die "usage: $0 build DIR"; build "$(realpath -m "$2")" ;;
+test) [ $# = 2 ] || die "usage: $0 test DIR"; test_all "$(realpath -m "$2")" ;;
+-h|--help) sed -n '2,19p' "$0" ;;
+'') sed -n '2,19p' "$0" >&2; exit 2 ;;
+*) [ $# = 1 ] || die "usage: $0 [build|test] DIR"
+   d=$(realpath -m "$1"); build "$d"; test_all "$d" ;;
+esac

@@ -710,6 +710,42 @@ def wrong_tls_key_safe_still_refused():
     assert_module_reason("pctest8", mark, "result=deny reason=tls")
 
 
+@test
+def broken_agent_conf_with_failmode_safe_refuses_the_login():
+    """A typo in agent.conf (timeout = soon) while pam.d says failmode=safe: the agent does not
+    exit (that would be "agent down", admitted) but keeps its socket and refuses with the error
+    "config", so the login is refused (reason=config), not admitted without a second factor."""
+    u = "pctest7"
+    E.fresh_user(u)
+    E.pam(failmode="safe")
+    t0 = time.time()
+    mark = E.syslog.mark()
+    off = E.agent.proc.log_size()
+    try:
+        E.agent.timeout = "soon"
+        E.agent.write_config()
+        E.agent.restart()   # waits for the socket: the refusing agent binds it
+        l = login(u, codes=["000000"] * 3, timeout=60)
+        alive = E.agent.proc.alive()
+        agent_log = E.agent.proc.log_since(off)
+    finally:
+        E.pam(failmode="secure")
+        E.agent.timeout = "10"
+        E.agent.write_config()
+        E.agent.restart()
+    if not alive:
+        raise AssertionError("the agent exited on the broken agent.conf\n%s" % context())
+    if "event=start mode=refusing" not in agent_log or "%s:" % E.agent.config not in agent_log:
+        raise AssertionError("the agent's log lacks the refusing start with FILE:LINE:\n%s"
+                             % indent(tail(agent_log, 20)))
+    assert_refused(l, " with a broken agent.conf under failmode=safe")
+    bad = any_failmode_line(mark)
+    if bad:
+        raise AssertionError("the module logged a fail-open line: %r" % bad)
+    assert_module_reason(u, mark, "result=deny reason=config")
+    no_rows(E.audit(u, t0), "the agent refused every request")
+
+
 class Hang:
     def __enter__(self):
         E.agent.timeout = AGENT_SHORT_TIMEOUT

@@ -116,8 +116,9 @@ static void test_fake_error_table(void **state)
 {
     static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server" };
     /* busy: the agent is up and answering, only at its limit; that is not "down" */
+    /* config: the agent is up, refusing everything because its agent.conf did not load */
     static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
-                                        "forbidden", "busy", "no_such_code" };
+                                        "forbidden", "busy", "config", "no_such_code" };
     char reply[160];
 
     (void)state;
@@ -135,6 +136,10 @@ static void test_fake_error_table(void **state)
             if (r.rc != PAM_AUTH_ERR)
                 fail_msg("error %s safe=%d gave %d; log:\n%s", deny[i], safe, r.rc, r.log);
             assert_null(strstr(r.log, "admitting"));
+            if (strcmp(deny[i], "config") == 0) {
+                assert_log_has(r, "result=deny reason=config");
+                assert_log_has(r, "configuration (agent.conf) is invalid");
+            }
             pt_result_free(&r);
         }
 }

@@ -247,6 +247,59 @@ static void test_real_timeout_option(void **state)
     pt_result_free(&r);
 }
 
+/* A typo in agent.conf: the real agent, started on a broken file, stays up and refuses, and
+ * the module denies under failmode=safe too (it used to exit: "agent down", admitted). */
+static void test_real_broken_agent_conf_denies(void **state)
+{
+    char bin[PT_PATH], conf[PT_PATH], sock[PT_PATH], log[PT_PATH], text[4 * PT_PATH];
+    char args[2 * PT_PATH], *agent_log;
+    pid_t pid;
+
+    (void)state;
+    pt_path(bin, E.build, "agent/portcullis-agent");
+    pt_path(conf, E.root, "broken-agent.conf");
+    pt_path(sock, E.root, "broken-agent.sock");
+    pt_path(log, E.root, "broken-agent.log");
+    /* line 5 is the typo; the rest is valid (the agent never gets to use it) */
+    snprintf(text, sizeof text,
+             "url = https://127.0.0.1:9\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+             "host_token_file = %s/host.token\nsocket = %s\ntimeout = 3 seconds\n"
+             "ssh_dir = %s/ssh\nhost_key = none\n", E.root, sock, E.root);
+    assert_int_equal(pt_write_file(conf, text, 0600), 0);
+    char *argv[] = { bin, "run", "--config", conf, NULL };
+    pid = pt_spawn(argv, log);
+    if (pt_wait_file(sock, 15000) != 0 || !pt_alive(pid)) {
+        agent_log = pt_read_file(log, NULL);
+        pt_stop(&pid);
+        fail_msg("the agent did not stay up on a broken agent.conf; its log:\n%s",
+                 agent_log ? agent_log : "(none)");
+    }
+    for (int safe = 0; safe <= 1; safe++) {
+        snprintf(args, sizeof args, "socket=%s%s", sock, safe ? " failmode=safe" : "");
+        struct pt_conv cv = { .answers = { "000000" }, .nanswers = 1 };
+        struct pt_result r = pt_pam("alice", args, &cv);
+        if (r.rc != PAM_AUTH_ERR) {
+            pt_stop(&pid);
+            fail_msg("broken agent.conf, safe=%d: pam_authenticate gave %d; log:\n%s", safe,
+                     r.rc, r.log);
+        }
+        assert_log_has(r, "result=deny reason=config");
+        assert_null(strstr(r.log, "admitting"));
+        assert_int_equal(cv.nprompts, 0);
+        pt_result_free(&r);
+    }
+    assert_true(pt_alive(pid));
+    pt_stop(&pid);
+    agent_log = pt_read_file(log, NULL);
+    assert_non_null(agent_log);
+    snprintf(text, sizeof text, "%s:5: timeout", conf);
+    if (!strstr(agent_log, text) || !strstr(agent_log, "event=request_refused error=config"))
+        fail_msg("the agent's log lacks %s or the refusal:\n%s", text, agent_log);
+    if (E.host_token[0] && strstr(agent_log, E.host_token))
+        fail_msg("the host token appears in the refusing agent's log");
+    free(agent_log);
+}
+
 /* Nothing typed, and no token, in anything the module logged during the whole run. */
 static void test_no_secret_in_logs(void **state)
 {
@@ -284,4 +337,5 @@ static void test_no_secret_in_logs(void **state)
         cmocka_unit_test(test_real_exempt_ignore), cmocka_unit_test(test_real_unknown_and_disabled), \
         cmocka_unit_test(test_real_push), cmocka_unit_test(test_real_push_off),            \
         cmocka_unit_test(test_real_failure_table), cmocka_unit_test(test_real_reset_is_failmode), \
-        cmocka_unit_test(test_real_timeout_option)
+        cmocka_unit_test(test_real_timeout_option),                                        \
+        cmocka_unit_test(test_real_broken_agent_conf_denies)

@@ -2,11 +2,13 @@
 # The one list of Debian 12 packages Portcullis needs to build, test and demo.
 # Used by the README's two commands and by CI. Needs root.
 set -eu
+# The last line (rpm ... file) is for make rpm and packaging/test-rpm.sh.
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
-  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux sudo"
+  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux sudo
+  rpm rpmlint rpm2cpio cpio file"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

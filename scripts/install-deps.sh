@@ -2,12 +2,14 @@
 # The one list of Debian 12 packages Portcullis needs to build, test and demo.
 # Used by the README's two commands and by CI. Needs root.
 set -eu
-# The last line (rpm ... file) is for make rpm and packaging/test-rpm.sh.
+# The last two lines are for the packages: make deb, make rpm and packaging/test-*.sh
+# (lintian, rpmlint; systemd-nspawn boots a container to run the units under systemd).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
   openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux sudo
+  debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file"
 missing=""
 for p in $PKGS; do

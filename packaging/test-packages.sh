@@ -11,14 +11,16 @@
 #                                   `setup.sh --package portcullis-agent_*.deb`, a certificate +
 #                                   TOTP login through the installed sshd/PAM files, dpkg -r refused
 #                                   while unconfigure fails, then undoing configure byte for byte
+#       packaging/test-systemd.sh   the .debs in a container booted by systemd-nspawn (from an
+#                                   overlay of this machine's root): the units under a real systemd
 #       packaging/test-rpm.sh       rpmbuild's packages: rpmlint, contents, scriptlets
 #   packaging/test-packages.sh DIR         both
 #
 # Needs root (namespaces, dpkg); never changes this machine's /etc, /usr or /var.
-# Output: one PASS/FAIL line per check, then "N passed, N failed".
+# Output: one PASS/FAIL/SKIP line per check, then "N passed, N failed, N skipped".
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-PASS=0 FAIL=0
+PASS=0 FAIL=0 SKIP=0
 
 die() { printf 'test-packages: error: %s\n' "$*" >&2; exit 2; }
 
@@ -37,16 +39,15 @@ build() { # DIR
     return "$rc"
 }
 
-add_counts() { # FILE NAME: adds the "N passed, N failed" line of FILE to the totals
+add_counts() { # FILE NAME: adds the "N passed, N failed[, N skipped]" line of FILE to the totals
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
     if [ -z "$line" ]; then
         FAIL=$((FAIL + 1))
         echo "FAIL $2: produced no result line"
         return
     fi
-    PASS=$((PASS + ${line%% *}))
-    f=${line#* passed, }
-    FAIL=$((FAIL + ${f%% *}))
+    set -- $(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
+    PASS=$((PASS + $1)) FAIL=$((FAIL + $2)) SKIP=$((SKIP + ${3:-0}))
 }
 
 suite() { # NAME COMMAND...: runs one suite, shows its lines, counts its result
@@ -70,8 +71,9 @@ test_all() { # DIR
     PASS=1
     suite deb sh "$SRC/packaging/test-deb.sh" "$dist"
     suite setup-package env PC_PACKAGE_DIR="$dist" /usr/bin/python3 "$SRC/tests/setup/run_setup.py"
+    suite systemd sh "$SRC/packaging/test-systemd.sh" "$dist"
     suite rpm sh "$SRC/packaging/test-rpm.sh" "$dist"
-    echo "$PASS passed, $FAIL failed"
+    echo "$PASS passed, $FAIL failed, $SKIP skipped"
     [ "$FAIL" = 0 ]
 }
 

@@ -176,7 +176,8 @@ static void test_fake_user_spent_the_deadline_denies(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("deny", "wrong_code") },
                              .slow_ms = 6000 };
-    struct pt_conv cv = { .answers = { "000000" }, .nanswers = 1, .think_ms = 3000 };
+    /* 4 of the 6 s spent typing: well past the agent's fair half (see pm_agent_call) */
+    struct pt_conv cv = { .answers = { "000000" }, .nanswers = 1, .think_ms = 4000 };
     struct pt_result r;
 
     (void)state;

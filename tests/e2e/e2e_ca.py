@@ -13,6 +13,7 @@ yes, IdentitiesOnly with the person's key and the certificate from `portcullis l
 
 The control plane, fault proxy, agent and sshd are this module's own (started by the first
 test, stopped by teardown()); the syslog reader of run_e2e's environment is shared.
+TOTP codes come from next_code(), which never waits for a new time step (see there).
 Hooked into run_e2e.py's TESTS by register()."""
 import os
 import re
@@ -27,7 +28,7 @@ from pcenv import harness
 import test_agent_ca as ca      # tests/integration: login flow, ssh-keygen helpers
 
 SERVICE = "portcullis-test-ca-sshd"
-STALE = 8                        # principals_stale of the agent, seconds
+STALE = 5                        # principals_stale of the agent, seconds
 R = None                         # the run_e2e module (Login, assert_in, …)
 C = None                         # the environment
 
@@ -39,7 +40,9 @@ class CAEnv:
         self.paths = build_paths
         self.syslog = syslog
         self.d = self.proxy = self.agent = self.sshd = None
-        self.used = {}
+        self.keyfile = {}          # person → SSH key path
+        self.secret = {}           # person → current TOTP secret (base32)
+        self.used = {}             # person → the last time step handed out for that secret
 
     def setup(self):
         pcenv.mkdir_root(self.dir)
@@ -84,18 +87,12 @@ class CAEnv:
         pcenv.write_file(self.known_hosts, "@cert-authority [127.0.0.1]:%d %s\n"
                          % (self.sshd.port, hostca))
         # people: alice may log in as ubuntu on env=prod; bob only on env=dev hosts
-        self.alice_key = os.path.join(self.keys, "alice")
-        self.alice, self.alice_secret = ca.person_with_key(self.d, self.alice_key, name="alice")
-        ca.add_policy(self.d, "alice-prod", users=["alice"], accounts=["ubuntu"],
-                      hosts={"env": "prod"})
-        self.bob_key = os.path.join(self.keys, "bob")
-        self.bob, self.bob_secret = ca.person_with_key(self.d, self.bob_key, name="bob")
-        ca.add_policy(self.d, "bob-dev", users=["bob"], accounts=["ubuntu"], hosts={"env": "dev"})
         # carol: only for the expired certificate (her codes are used at a faked earlier time)
-        self.carol_key = os.path.join(self.keys, "carol")
-        self.carol, self.carol_secret = ca.person_with_key(self.d, self.carol_key, name="carol")
-        ca.add_policy(self.d, "carol-prod", users=["carol"], accounts=["ubuntu"],
-                      hosts={"env": "prod"})
+        for who, env in (("alice", "prod"), ("bob", "dev"), ("carol", "prod")):
+            self.keyfile[who] = os.path.join(self.keys, who)
+            _, self.secret[who] = ca.person_with_key(self.d, self.keyfile[who], name=who)
+            ca.add_policy(self.d, "%s-%s" % (who, env), users=[who], accounts=["ubuntu"],
+                          hosts={"env": env})
         return self
 
     def write_sshd_config(self):
@@ -162,8 +159,9 @@ LogLevel VERBOSE
                 "-o", "CertificateFile=%s-cert.pub" % key,
                 "-i", key, "-p", str(self.sshd.port), "%s@127.0.0.1" % account]
 
-    def login_ok(self, account, key, secret):
-        return self.login(account, key, codes=[self.next_code(secret)])
+    def login_ok(self, account, who):
+        """A login as account with who's key and certificate and a fresh TOTP code of who."""
+        return self.login(account, self.keyfile[who], codes=[self.next_code(who)])
 
     def login(self, account, key, secret=None, codes=(), timeout=60):
         """login.exp → ssh account@127.0.0.1 'echo E2E-OK-$USER'; a run_e2e.Login."""
@@ -179,22 +177,27 @@ LogLevel VERBOSE
         out = r.stdout.decode("utf-8", "replace").replace("\r", "")
         return R.Login(account, out, r.returncode, time.time() - t0)
 
-    def next_code(self, secret, fake_offset=0):
-        """A code for a time step above every step used so far (the control plane refuses a
-        step <= the last one used, across `portcullis login` and sshd), waiting if need be."""
-        while True:
-            now = time.time() + fake_offset
-            cur = int(now // 30)
-            s = max(self.used.get(secret, -1) + 1, cur - 1 if now % 30 < 15 else cur)
-            if s <= cur + 1:
-                break
-            time.sleep((s - 1) * 30 + 0.5 - now)
-        self.used[secret] = s
-        return harness.totp_code(secret, step=s)
+    def next_code(self, who, fake_offset=0):
+        """A code of who that the control plane has not seen and accepts for at least 30 s,
+        without waiting for a new time step. The control plane accepts the steps now-1..now+1
+        (--totp-window 1) and refuses a step <= the last one it accepted for the person (across
+        `portcullis login` and sshd). So the steps handed out per secret are now, then now+1;
+        when the next unused step would lie further ahead, who's TOTP is enrolled afresh (a new
+        secret starts a new replay history) and its step `now` is used. fake_offset: the control
+        plane's PC_FAKE_NOW offset (codes are for its time)."""
+        cur = int((time.time() + fake_offset) // 30)
+        s = max(self.used.get(who, -1) + 1, cur)
+        if s > cur + 1:
+            self.secret[who], _ = self.d.enroll_totp(who, force=True)
+            s = cur
+        self.used[who] = s
+        return harness.totp_code(self.secret[who], step=s)
 
-    def cli_login(self, who, key, secret, fake_offset=0):
-        """`portcullis login` (the real CLI) → KEY-cert.pub; returns (rc, output, cert path)."""
-        code = self.next_code(secret, fake_offset)
+    def cli_login(self, who, fake_offset=0):
+        """`portcullis login` (the real CLI) as who with who's key → KEY-cert.pub;
+        returns (rc, output, cert path)."""
+        key = self.keyfile[who]
+        code = self.next_code(who, fake_offset)
         cf = os.path.join(self.keys, "code-%s" % who)
         pcenv.write_file(cf, code + "\n", 0o600)
         cert = key + "-cert.pub"
@@ -252,8 +255,8 @@ def audit(user, since, prefix=None):
 
 def cert_for(who):
     c = env()
-    key, secret = (c.alice_key, c.alice_secret) if who == "alice" else (c.bob_key, c.bob_secret)
-    rc, out, cert = c.cli_login(who, key, secret)
+    key = c.keyfile[who]
+    rc, out, cert = c.cli_login(who)
     assert rc == 0 and os.path.exists(cert), "portcullis login %s → rc %d\n%s" % (who, rc, out)
     return key, cert, ca.cert_serial(cert)
 
@@ -267,7 +270,7 @@ def ca_alice_logs_in_as_ubuntu_with_certificate_and_totp():
     key, cert, serial = cert_for("alice")
     info = ca.cert_info(cert)
     assert "user certificate" in info and 'Key ID: "alice"' in info, info
-    l = c.login_ok("ubuntu", key, c.alice_secret)
+    l = c.login_ok("ubuntu", "alice")
     R.assert_in(l)
     assert l.prompts and "code" in l.prompts[0].lower(), l.describe()
     R.expect_rows(audit("alice", t0), [("login.start", "ok", None), ("login.finish", "allow", None),
@@ -311,7 +314,7 @@ def ca_alice_as_root_is_refused():
 def ca_revoked_serial_refused_after_krl_sync():
     c = env()
     key, cert, serial = cert_for("alice")
-    l = c.login_ok("ubuntu", key, c.alice_secret)
+    l = c.login_ok("ubuntu", "alice")
     R.assert_in(l, " (before the revocation)")
     t0 = audit_mark()
     st, b = c.d.admin("POST", "/v1/certs/revoke", {"serial": serial})
@@ -334,7 +337,7 @@ def ca_expired_certificate_refused():
     back = 40000                  # more than the largest TTL (28800 s): issued already expired
     c.d.restart(env={"PC_FAKE_NOW": "-%d" % back})
     try:
-        rc, out, cert = c.cli_login("carol", c.carol_key, c.carol_secret, fake_offset=-back)
+        rc, out, cert = c.cli_login("carol", fake_offset=-back)
         assert rc == 0, out
     finally:
         c.d.restart(env={})
@@ -344,7 +347,7 @@ def ca_expired_certificate_refused():
     valid_to = time.mktime(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%S"))
     assert valid_to < time.time(), "not expired: %s" % info
     t0 = audit_mark()
-    l = c.login("ubuntu", c.carol_key)
+    l = c.login("ubuntu", c.keyfile["carol"])
     R.assert_refused(l, " (expired certificate)")
     assert not l.prompts, l.describe()
     assert not audit("carol", t0, "auth."), R.fmt_rows(audit("carol", t0))
@@ -353,27 +356,30 @@ def ca_expired_certificate_refused():
 def ca_cached_allow_within_stale_time_then_refused():
     c = env()
     key, cert, serial = cert_for("alice")
-    l = c.login_ok("ubuntu", key, c.alice_secret)   # fills the agent's cache
+    l = c.login_ok("ubuntu", "alice")   # fills the agent's cache
     R.assert_in(l, " (control plane up)")
     t_cached = time.time()
     off = c.agent.proc.log_size()
     c.pam("safe")                 # the 2FA step cannot work offline: failmode=safe for this
-    c.proxy.set_mode("dead")
-    time.sleep(0.5)
     try:
+        c.proxy.set_mode("dead", wait=True)
         l = c.login("ubuntu", key, codes=["000000"])   # failmode=safe: no code is checked
-        R.assert_in(l, " (control plane down, cached allow %.1fs old)" % (time.time() - t_cached))
-        assert "source=cache" in c.agent_log_since(off), c.agent_log_since(off)
-        time.sleep(max(0, t_cached + STALE + 1 - time.time()))
+        log = c.agent_log_since(off)
+        age = re.search(r"source=cache age_ms=(\d+)", log)
+        R.assert_in(l, " (control plane down, cached allow %s ms old, principals_stale %ds)"
+                    % (age.group(1) if age else "?", STALE))
+        assert age, log
+        # the entry was stored before t_cached: from t_cached + STALE on it is expired
+        time.sleep(max(0, t_cached + STALE + 0.5 - time.time()))
         off = c.agent.proc.log_size()
         l = c.login("ubuntu", key, codes=["000000"])
         R.assert_refused(l, " (control plane down, cache older than %ds)" % STALE)
         log = c.agent_log_since(off)
         assert "result=error error=unreachable" in log and "source=cache" not in log, log
     finally:
-        c.proxy.set_mode("pass")
+        c.proxy.set_mode("pass", wait=True)
         c.pam("secure")
-    l = c.login_ok("ubuntu", key, c.alice_secret)
+    l = c.login_ok("ubuntu", "alice")
     R.assert_in(l, " (control plane back)")
 
 
@@ -419,7 +425,7 @@ def ca_host_cert_renewed_and_sshd_reloaded():
     pcenv.wait_port(c.sshd.port, banner=b"SSH-2.0-")
     # the client (host CA only in known_hosts) accepts the new host certificate
     key, cert, serial = cert_for("alice")
-    l = c.login_ok("ubuntu", key, c.alice_secret)
+    l = c.login_ok("ubuntu", "alice")
     R.assert_in(l, " (after the host certificate was renewed)")
     r = subprocess.run(["ssh-keyscan", "-c", "-p", str(c.sshd.port), "127.0.0.1"],
                        capture_output=True, timeout=30)

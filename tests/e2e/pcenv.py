@@ -642,8 +642,27 @@ class FaultProxy:
     def url(self):
         return "https://127.0.0.1:%d" % self.port
 
-    def set_mode(self, mode):
+    def set_mode(self, mode, wait=False):
+        """Writes the mode file. wait=True (proxy running): returns once the proxy has seen the
+        change (it polls the file every 0.1 s) and closed (`dead`) or re-opened (leaving `dead`)
+        its listening socket."""
+        before = getattr(self, "_mode", None)
+        off = self.proc.log_size() if wait and self.proc and self.proc.alive() else None
         write_file(self.mode_file, mode + "\n", 0o644)
+        self._mode = mode
+        if off is None or mode == before:
+            return
+        was_dead = before == "dead"
+
+        def seen():
+            text = self.proc.log_since(off)
+            if "mode changed to %s:" % mode not in text:
+                return False
+            if mode == "dead":
+                return "dead: listening socket closed" in text
+            return not was_dead or "listening again" in text
+        harness.wait_until(seen, timeout=10, interval=0.05,
+                           what="the fault proxy to switch to mode %s" % mode)
 
     def command(self):
         cmd = ["/usr/bin/python3", FAULTPROXY, "--port", str(self.port),

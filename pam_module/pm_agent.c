@@ -143,9 +143,11 @@ int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms,
     if (rc != PC_OK) {
         pm_agent_close(a); /* the stream is out of step now */
         if (rc == PC_ERR_TIMEOUT &&
-            budget < (a->full_ms < PM_AGENT_FAIR_MS ? a->full_ms : PM_AGENT_FAIR_MS)) {
+            budget < (a->full_ms / 2 < PM_AGENT_FAIR_MS ? a->full_ms / 2 : PM_AGENT_FAIR_MS)) {
             /* The user spent the login's time at the prompt; a slow answer then must not
-             * turn into a failmode=safe admission. */
+             * turn into a failmode=safe admission. The agent's fair share is half the login's
+             * time (at most PM_AGENT_FAIR_MS): comparing with all of it would call every
+             * timeout the user's once a millisecond had passed since connecting. */
             *reason = "deadline";
             return PM_OUT_DENY;
         }

@@ -17,8 +17,9 @@ struct pm_agent {
     int64_t full_ms; /* time the login had left when it connected: the agent's fair budget */
 };
 
-/* A call that times out with less than this left of its fair budget ran out of the user's
- * time, not the agent's: it denies instead of following failmode (see pm_agent_call). */
+/* A call that times out having started with less than min(this, half the login's time) left
+ * ran out of the user's time, not the agent's: it denies instead of following failmode
+ * (see pm_agent_call). */
 #define PM_AGENT_FAIR_MS 5000
 
 /* PM_OUT_OK, or PM_OUT_FAILMODE with *reason (static text). Paths too long are the caller's

@@ -29,6 +29,11 @@ struct server {
     unsigned max, active;
     unsigned nonroot_active;   /* of active: callers whose uid is not 0 */
     int *fds;                  /* fds of active clients (-1 = free slot), max of them */
+    /* Client threads are joinable, one per slot: a slot's previous thread is joined when the
+     * slot is reused, and every one at a drained stop, so no thread (nor the TLS library's
+     * per-thread state, freed when a thread exits) outlives ag_server_run. */
+    pthread_t *tids;
+    unsigned char *joinable;   /* tids[i] holds a thread not yet joined */
 };
 
 struct client {
@@ -370,6 +375,10 @@ static void admit(struct server *s, int fd)
             slot++;
         c = calloc(1, sizeof *c);
         if (c) {
+            if (s->joinable[slot]) { /* that client has ended (client_end); its thread is exiting */
+                pthread_join(s->tids[slot], NULL);
+                s->joinable[slot] = 0;
+            }
             s->fds[slot] = fd;
             s->active++;
             if (cred.uid != 0)
@@ -386,9 +395,16 @@ static void admit(struct server *s, int fd)
     }
     *c = (struct client){ .s = s, .slot = slot, .fd = fd, .uid = cred.uid, .pid = cred.pid };
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1024 * 1024);
-    if ((e = pthread_create(&tid, &attr, client_main, c)) != 0) {
+    /* under the lock: the slot is ours (fds[slot] >= 0) until client_end, and only this
+     * thread (the accept loop) and drain touch tids/joinable */
+    pthread_mutex_lock(&s->lock);
+    if ((e = pthread_create(&tid, &attr, client_main, c)) == 0) {
+        s->tids[slot] = tid;
+        s->joinable[slot] = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (e != 0) {
         pc_log(PC_LOG_ERR, "event=thread_failed error=\"%s\"", strerror(e));
         reply_and_forget(fd, ag_ops_error("busy", "the agent cannot start a thread"), 200);
         client_end(c);
@@ -420,6 +436,12 @@ static int drain(struct server *s)
     if (!drained)
         pc_log(PC_LOG_WARN, "event=stop_inflight clients=%u", s->active);
     pthread_mutex_unlock(&s->lock);
+    if (drained) /* every client has ended: their threads are exiting, wait for them */
+        for (unsigned i = 0; i < s->max; i++)
+            if (s->joinable[i]) {
+                pthread_join(s->tids[i], NULL);
+                s->joinable[i] = 0;
+            }
     return drained;
 }
 
@@ -429,8 +451,14 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
     struct server *s = calloc(1, sizeof *s);
     int drained = 0;
 
-    if (!s || !(s->fds = malloc(cfg->max_clients * sizeof *s->fds))) {
+    if (!s || !(s->fds = malloc(cfg->max_clients * sizeof *s->fds)) ||
+        !(s->tids = calloc(cfg->max_clients, sizeof *s->tids)) ||
+        !(s->joinable = calloc(cfg->max_clients, 1))) {
         pc_log(PC_LOG_ERR, "event=fatal error=\"out of memory\"");
+        if (s) {
+            free(s->fds);
+            free(s->tids);
+        }
         free(s);
         return 0;
     }
@@ -479,6 +507,8 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
         pthread_cond_destroy(&s->idle);
         pthread_mutex_destroy(&s->lock);
         free(s->fds);
+        free(s->tids);
+        free(s->joinable);
         free(s);
     }
     return drained;

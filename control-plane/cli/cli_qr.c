@@ -7,7 +7,7 @@
 #include <qrencode.h>
 #include <string.h>
 
-#define QUIET 2
+#define QUIET 4 /* light modules around the symbol, as ISO/IEC 18004 asks */
 
 /* 1 if the module at (x, y) of the padded image is dark; outside the image: not drawn (0 lit). */
 static int dark(const QRcode *q, int x, int y)

@@ -100,6 +100,42 @@ def test_totp_enroll_json_and_login():
     assert out.strip(), "totp enroll printed nothing"
 
 
+def qr_modules(text):
+    """The module rows of the CLI's terminal QR code (two rows per character row: full block =
+    both lit, upper half = top lit, lower half = bottom lit, space = both dark)."""
+    top = {"\u2588": (1, 1), "\u2580": (1, 0), "\u2584": (0, 1), " ": (0, 0)}
+    lines = [l for l in text.split("\n") if l.strip() and set(l) <= set(top)]
+    assert lines, "no QR code in:\n%s" % text
+    rows = []
+    for l in lines:
+        rows.append([top[c][0] for c in l])
+        rows.append([top[c][1] for c in l])
+    return rows
+
+
+def test_totp_enroll_qr_has_a_four_module_quiet_zone():
+    """ISO/IEC 18004 asks for 4 light modules around the symbol; phone cameras misread codes
+    whose border is the terminal's (dark) background."""
+    name = harness.unique_name("clqr")
+    _ok("user", "add", name, "--no-push")
+    out, _ = _ok("totp", "enroll", name)
+    rows = qr_modules(out)
+    width = len(rows[0])
+    assert all(len(r) == width for r in rows), "ragged QR rows"
+    size = width - 8                       # the symbol itself: 21 + 4k modules
+    assert size >= 21 and (size - 21) % 4 == 0, "symbol width %d (with border %d)" % (size, width)
+    # the last character row's lower half is the terminal background when the height is odd
+    if len(rows) == width + 1:
+        rows = rows[:-1]
+    assert len(rows) == width, "%d module rows for %d columns" % (len(rows), width)
+    for i in list(range(4)) + list(range(width - 4, width)):
+        assert all(rows[i]), "quiet-zone row %d is not all light" % i
+    for r in rows:
+        assert all(r[:4]) and all(r[-4:]), "quiet-zone columns are not all light"
+    # the symbol's top-left finder pattern starts right inside the border: a dark 7x7 ring
+    assert not any(rows[4][4:11]) and rows[5][5] == 1, "no finder pattern at (4, 4)"
+
+
 def test_host_token_json_command():
     j = cli_json(D, "host", "token", "--label", "env=prod", "--label", "role=web", "--ttl", "1h")
     for k in ("token", "expires_at", "command"):

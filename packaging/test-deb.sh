@@ -12,20 +12,8 @@
 set -eu
 
 ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
-PASS=0 FAIL=0
-
-say() { printf 'test-deb: %s\n' "$*"; }
-die() { printf 'test-deb: error: %s\n' "$*" >&2; exit 1; }
-ok() { PASS=$((PASS + 1)); printf 'PASS %s\n' "$1"; }
-bad() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; }
-check() { # check NAME COMMAND...
-    name=$1; shift
-    if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
-}
-check_not() {
-    name=$1; shift
-    if "$@" >/dev/null 2>&1; then bad "$name"; else ok "$name"; fi
-}
+CHECKS_NAME=test-deb
+. "$(dirname "$0")/checks.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs and purges packages, in a namespace)"
 [ $# -ge 1 ] && [ -d "$1" ] || die "usage: $0 DIST (the directory make deb wrote the .deb files to)"
@@ -68,8 +56,7 @@ if [ "${PC_TEST_DEB_IN_NS:-}" != 1 ]; then
         f=${line#* passed, }
         FAIL=$((FAIL + ${f%% *}))
     fi
-    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-    [ "$FAIL" = 0 ]
+    finish
     exit
 fi
 
@@ -167,5 +154,4 @@ check "dpkg -P portcullis-cli" dpkg -P portcullis-cli
 check "cli purged: /usr/bin/portcullis gone" test ! -e /usr/bin/portcullis
 check_not "no portcullis package left" sh -c "dpkg -l 'portcullis*' 2>/dev/null | grep -q '^[ir][ic]'"
 
-printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-[ "$FAIL" = 0 ]
+finish

@@ -2,8 +2,8 @@
 # Checks the .rpm packages of `make rpm` without installing them: rpmlint (no errors; warnings
 # are shown), the files, scriptlets and dependencies of each package (rpm -qlp, --scripts,
 # --requires), the agent's %preun run against a stub portcullis-agent, and the PAM module
-# extracted with rpm2cpio | cpio. Debian 12, as root: it installs rpm, rpmlint and cpio when
-# missing (and, to build, scripts/install-deps.sh). It changes nothing else.
+# extracted with rpm2cpio | cpio. Debian 12, as root: what it needs comes from
+# scripts/install-deps.sh (the one package list). It changes nothing else.
 #
 #     sudo sh packaging/test-rpm.sh         # builds first: make rpm, out of tree, in a temp dir,
 #                                           # from a copy of this work tree (as a fresh clone)
@@ -13,25 +13,9 @@
 set -eu
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-PASS=0 FAIL=0
 WORK=""
-
-say() { printf 'test-rpm: %s\n' "$*"; }
-die() { printf 'test-rpm: error: %s\n' "$*" >&2; exit 1; }
-ok() { PASS=$((PASS + 1)); printf 'PASS %s\n' "$1"; }
-bad() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; }
-check() { # check NAME COMMAND...
-    name=$1; shift
-    if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
-}
-check_not() {
-    name=$1; shift
-    if "$@" >/dev/null 2>&1; then bad "$name"; else ok "$name"; fi
-}
-finish() {
-    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-    [ "$FAIL" = 0 ]
-}
+CHECKS_NAME=test-rpm
+. "$SRC/packaging/checks.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs what it needs with apt-get)"
 
@@ -42,19 +26,8 @@ if [ $# = 1 ]; then
     DIST=$(cd "$1" && pwd)
 fi
 
-# ---- dependencies ---------------------------------------------------------------------------
-[ -n "$DIST" ] || sh "$SRC/scripts/install-deps.sh"
-missing=""
-for p in rpm rpmlint rpm2cpio cpio binutils; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    say "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
-fi
+# ---- dependencies: the one list (rpm, rpmlint, rpm2cpio, cpio are on it) -------------------
+sh "$SRC/scripts/install-deps.sh"
 
 WORK=$(mktemp -d /tmp/pc-test-rpm.XXXXXX)
 cleanup() {

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,87 +337,4 @@ const char *cli_field_time(json_object *obj, const char *key, char *buf, size_t 
     if (t <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%SZ", &tm))
         return "-";
     return buf;
-}
-
-/* ---- tables ------------------------------------------------------------------------------ */
-
-struct cli_table {
-    size_t ncols, nrows, cap;
-    char **cells; /* row-major; row 0 holds the headers */
-};
-
-struct cli_table *cli_table_new(size_t ncols, const char *const *headers)
-{
-    struct cli_table *t = ncols <= CLI_TABLE_MAX_COLS ? calloc(1, sizeof *t) : NULL;
-
-    if (!t)
-        return NULL;
-    t->ncols = ncols;
-    if (cli_table_add(t, headers) != PC_OK) {
-        cli_table_free(t);
-        return NULL;
-    }
-    return t;
-}
-
-int cli_table_add(struct cli_table *t, const char *const *cells)
-{
-    if (t->nrows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **nc = realloc(t->cells, cap * t->ncols * sizeof *nc);
-        if (!nc)
-            return PC_ERR_NOMEM;
-        t->cells = nc;
-        t->cap = cap;
-    }
-    for (size_t i = 0; i < t->ncols; i++) {
-        char *s = strdup(cells[i] ? cells[i] : "-");
-        if (!s) {
-            while (i-- > 0)
-                free(t->cells[t->nrows * t->ncols + i]);
-            return PC_ERR_NOMEM;
-        }
-        t->cells[t->nrows * t->ncols + i] = s;
-    }
-    t->nrows++;
-    return PC_OK;
-}
-
-/* Terminal columns of a UTF-8 string, counting one per code point. */
-static size_t width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
-void cli_table_print(struct cli_table *t, FILE *out)
-{
-    size_t w[CLI_TABLE_MAX_COLS] = { 0 };
-
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t i = 0; i < t->ncols; i++)
-            if (width(t->cells[r * t->ncols + i]) > w[i])
-                w[i] = width(t->cells[r * t->ncols + i]);
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t i = 0; i < t->ncols; i++) {
-            const char *s = t->cells[r * t->ncols + i];
-            fputs(s, out);
-            if (i + 1 < t->ncols)
-                fprintf(out, "%*s", (int)(w[i] - width(s) + 2), "");
-        }
-        fputc('\n', out);
-    }
-}
-
-void cli_table_free(struct cli_table *t)
-{
-    if (!t)
-        return;
-    for (size_t i = 0; i < t->nrows * t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    free(t);
 }

@@ -69,13 +69,25 @@ const char *cli_field_time(json_object *obj, const char *key, char *buf, size_t 
 /* Copies s replacing C0/C1 control characters by '?'. */
 void cli_sanitize(char *dst, size_t dstsz, const char *s);
 
-/* A plain text table: header row, then rows; columns sized to fit. */
-#define CLI_TABLE_MAX_COLS 16
-struct cli_table;
-struct cli_table *cli_table_new(size_t ncols, const char *const *headers);
-int cli_table_add(struct cli_table *t, const char *const *cells);
-void cli_table_print(struct cli_table *t, FILE *out);
-void cli_table_free(struct cli_table *t);
+/* ---- cli_table.c: the list commands' tables ---- */
+
+/* Formats row[key] as display text in buf (or returns a constant); cli_field, cli_field_time. */
+typedef const char *cli_format_fn(json_object *row, const char *key, char *buf, size_t bufsz);
+/* One column: its title, the key of the row objects it shows, its formatter (NULL: cli_field)
+ * and the size of the cell's buffer with its NUL (0 or too large: 2048): longer text is cut. */
+struct cli_column {
+    const char *title;
+    const char *json_key;
+    cli_format_fn *format;
+    size_t size;
+};
+/* Prints the objects of array as a plain text table: the titles, then a row per object;
+ * columns sized to fit (1 to 16 columns). Every cell is passed through cli_sanitize. Returns
+ * PC_OK, or an error it reported (out of memory). */
+int cli_print_table(FILE *out, json_object *array, const struct cli_column *cols, size_t n);
+/* A list command's whole output: cli_get_list, then the list as cli_print_table on stdout. */
+int cli_list(struct cli *c, const char *path, const char *key, const char *empty,
+             const struct cli_column *cols, size_t n);
 
 /* ---- cli_qr.c ---- */
 /* Prints text as a QR code (ECLEVEL_M) with Unicode half blocks, light modules drawn, so it

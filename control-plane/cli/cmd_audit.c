@@ -9,35 +9,14 @@
 
 #define SINCE_MAX ((int64_t)100 * 365 * 86400)
 #define LIMIT_MAX 1000000
-#define NCOLS 9
 
-static int print_table(json_object *rows)
-{
-    static const char *const head[NCOLS] = { "TIME", "ACTOR", "ACTION", "USER", "HOST",
-                                             "RESULT", "REASON", "TXID", "SOURCE" };
-    static const char *const keys[NCOLS] = { "time", "actor", "action", "user", "host",
-                                             "result", "reason", "txid", "source" };
-    struct cli_table *t = cli_table_new(NCOLS, head);
-    int rc = t ? PC_OK : PC_ERR_NOMEM;
-
-    for (size_t i = 0; rc == PC_OK && i < json_object_array_length(rows); i++) {
-        json_object *r = json_object_array_get_idx(rows, i);
-        char b[NCOLS][512];
-        const char *row[NCOLS];
-        row[0] = cli_field_time(r, keys[0], b[0], sizeof b[0]);
-        for (int k = 1; k < NCOLS; k++)
-            row[k] = cli_field(r, keys[k], b[k], sizeof b[k]);
-        rc = cli_table_add(t, row);
-    }
-    if (rc == PC_OK) {
-        if (json_object_array_length(rows) == 0)
-            puts("no audit records match");
-        else
-            cli_table_print(t, stdout);
-    }
-    cli_table_free(t);
-    return rc == PC_OK ? PC_OK : cli_err(rc, "out of memory");
-}
+static const struct cli_column cols[] = {
+    { "TIME", "time", cli_field_time, 512 }, { "ACTOR", "actor", NULL, 512 },
+    { "ACTION", "action", NULL, 512 }, { "USER", "user", NULL, 512 },
+    { "HOST", "host", NULL, 512 }, { "RESULT", "result", NULL, 512 },
+    { "REASON", "reason", NULL, 512 }, { "TXID", "txid", NULL, 512 },
+    { "SOURCE", "source", NULL, 512 },
+};
 
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
@@ -46,8 +25,7 @@ int cmd_audit(struct cli *c, int argc, char **argv)
     size_t n;
     int64_t back = 0;
     uint64_t lim = 0;
-    json_object *reply, *rows = NULL;
-    int r, rc;
+    int r;
 
     for (int i = 1; i < argc; i++) {
         if ((r = cli_opt(argc, argv, &i, "--user", &user)) != 0 ||
@@ -84,9 +62,5 @@ int cmd_audit(struct cli *c, int argc, char **argv)
         snprintf(path + n, sizeof path - n, "%climit=%" PRIu64, n > 9 ? '&' : '?', lim);
     }
 
-    rc = cli_get_list(c, path, "audit", NULL, &reply, &rows);
-    if (rc == PC_OK && rows)
-        rc = print_table(rows);
-    json_object_put(reply);
-    return rc;
+    return cli_list(c, path, "audit", "no audit records match", cols, sizeof cols / sizeof cols[0]);
 }

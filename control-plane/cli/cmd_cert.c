@@ -7,13 +7,15 @@
 
 static int cert_list(struct cli *c, int argc, char **argv)
 {
-    static const char *const head[] = { "SERIAL", "KIND", "KEY-ID", "PRINCIPALS", "VALID-AFTER",
-                                        "VALID-BEFORE", "REVOKED" };
+    static const struct cli_column cols[] = {
+        { "SERIAL", "serial", NULL, 512 }, { "KIND", "kind", NULL, 512 },
+        { "KEY-ID", "key_id", NULL, 512 }, { "PRINCIPALS", "principals", NULL, 512 },
+        { "VALID-AFTER", "valid_after", cli_field_time, 512 },
+        { "VALID-BEFORE", "valid_before", cli_field_time, 512 }, { "REVOKED", "revoked", NULL, 512 },
+    };
     const char *user = NULL;
     char path[128];
-    json_object *reply, *list = NULL;
-    struct cli_table *t;
-    int rc, r;
+    int r;
 
     for (int i = 2; i < argc; i++) {
         if ((r = cli_opt(argc, argv, &i, "--user", &user)) < 0)
@@ -25,29 +27,7 @@ static int cert_list(struct cli *c, int argc, char **argv)
     if (user && !cli_valid_user(user))
         return cli_usage_err("'%.100s' is not a valid user name", user);
     snprintf(path, sizeof path, "/v1/certs%s%s", user ? "?user=" : "", user ? user : "");
-    rc = cli_get_list(c, path, "certs", "no certificates", &reply, &list);
-    if (rc != PC_OK || !list) {
-        json_object_put(reply);
-        return rc;
-    }
-    t = cli_table_new(7, head);
-    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
-        json_object *o = json_object_array_get_idx(list, i);
-        char b[7][512];
-        const char *row[7] = {
-            cli_field(o, "serial", b[0], sizeof b[0]), cli_field(o, "kind", b[1], sizeof b[1]),
-            cli_field(o, "key_id", b[2], sizeof b[2]), cli_field(o, "principals", b[3], sizeof b[3]),
-            cli_field_time(o, "valid_after", b[4], sizeof b[4]),
-            cli_field_time(o, "valid_before", b[5], sizeof b[5]),
-            cli_field(o, "revoked", b[6], sizeof b[6]),
-        };
-        rc = cli_table_add(t, row);
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
-    json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return cli_list(c, path, "certs", "no certificates", cols, sizeof cols / sizeof cols[0]);
 }
 
 static int cert_revoke(struct cli *c, int argc, char **argv)

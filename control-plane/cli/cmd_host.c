@@ -113,31 +113,13 @@ static int make_token(struct cli *c, json_object *labels, int64_t ttl)
 
 static int list_hosts(struct cli *c)
 {
-    static const char *const head[] = { "ID", "HOSTNAME", "ENROLLED", "LABELS" };
-    json_object *reply, *hosts = NULL;
-    struct cli_table *t;
-    int rc = cli_get_list(c, "/v1/hosts", "hosts", "no hosts are enrolled", &reply, &hosts);
+    static const struct cli_column cols[] = {
+        { "ID", "host_id", NULL, 512 }, { "HOSTNAME", "hostname", NULL, 512 },
+        { "ENROLLED", "enrolled_at", cli_field_time, 512 }, { "LABELS", "labels", NULL, 512 },
+    };
 
-    if (rc != PC_OK || !hosts) {
-        json_object_put(reply);
-        return rc;
-    }
-    t = cli_table_new(4, head);
-    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(hosts); i++) {
-        json_object *h = json_object_array_get_idx(hosts, i);
-        char b[4][512];
-        const char *row[4] = {
-            cli_field(h, "host_id", b[0], sizeof b[0]), cli_field(h, "hostname", b[1], sizeof b[1]),
-            cli_field_time(h, "enrolled_at", b[2], sizeof b[2]),
-            cli_field(h, "labels", b[3], sizeof b[3]),
-        };
-        rc = cli_table_add(t, row);
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
-    json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return cli_list(c, "/v1/hosts", "hosts", "no hosts are enrolled", cols,
+                    sizeof cols / sizeof cols[0]);
 }
 
 static int add_label(json_object *labels, const char *kv)

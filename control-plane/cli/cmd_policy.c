@@ -113,44 +113,30 @@ static int policy_add(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* The OPTIONS column (key: source_address): "from=ADDRESSES" and/or "command", else "-". */
+static const char *options(json_object *p, const char *key, char *buf, size_t bufsz)
+{
+    char from[512];
+    int src = json_object_object_get_ex(p, key, NULL);
+
+    snprintf(buf, bufsz, "%s%s%s", src ? "from=" : "",
+             src ? cli_field(p, key, from, sizeof from) : "",
+             json_object_object_get_ex(p, "force_command", NULL) ? " command" : "");
+    return buf[0] ? buf : "-";
+}
+
 static int policy_list(struct cli *c)
 {
-    static const char *const head[] = { "ID", "NAME", "USERS", "GROUPS", "ACCOUNTS", "HOSTS",
-                                        "2FA", "MAX-TTL", "EXTENSIONS", "OPTIONS" };
-    json_object *reply, *list = NULL;
-    struct cli_table *t;
-    int rc = cli_get_list(c, "/v1/policies", "policies", "no policies (nobody may log in)",
-                          &reply, &list);
+    static const struct cli_column cols[] = {
+        { "ID", "id", NULL, 512 }, { "NAME", "name", NULL, 512 },
+        { "USERS", "users", NULL, 512 }, { "GROUPS", "groups", NULL, 512 },
+        { "ACCOUNTS", "accounts", NULL, 512 }, { "HOSTS", "hosts", NULL, 512 },
+        { "2FA", "require_2fa", NULL, 512 }, { "MAX-TTL", "max_ttl", NULL, 512 },
+        { "EXTENSIONS", "extensions", NULL, 512 }, { "OPTIONS", "source_address", options, 1100 },
+    };
 
-    if (rc != PC_OK || !list) {
-        json_object_put(reply);
-        return rc;
-    }
-    t = cli_table_new(10, head);
-    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
-        json_object *p = json_object_array_get_idx(list, i);
-        char b[11][512], opts[1100];
-        const char *row[10] = {
-            cli_field(p, "id", b[0], sizeof b[0]), cli_field(p, "name", b[1], sizeof b[1]),
-            cli_field(p, "users", b[2], sizeof b[2]), cli_field(p, "groups", b[3], sizeof b[3]),
-            cli_field(p, "accounts", b[4], sizeof b[4]), cli_field(p, "hosts", b[5], sizeof b[5]),
-            cli_field(p, "require_2fa", b[6], sizeof b[6]), cli_field(p, "max_ttl", b[7], sizeof b[7]),
-            cli_field(p, "extensions", b[8], sizeof b[8]), opts,
-        };
-        snprintf(opts, sizeof opts, "%s%s%s",
-                 json_object_object_get_ex(p, "source_address", NULL) ? "from=" : "",
-                 json_object_object_get_ex(p, "source_address", NULL)
-                     ? cli_field(p, "source_address", b[9], sizeof b[9]) : "",
-                 json_object_object_get_ex(p, "force_command", NULL) ? " command" : "");
-        if (!opts[0])
-            snprintf(opts, sizeof opts, "-");
-        rc = cli_table_add(t, row);
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
-    json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return cli_list(c, "/v1/policies", "policies", "no policies (nobody may log in)", cols,
+                    sizeof cols / sizeof cols[0]);
 }
 
 static int policy_delete(struct cli *c, const char *id)

@@ -7,14 +7,18 @@
 
 #define NOT_FOUND_HINT "list pending pushes with 'portcullis approvals'"
 
-static const char *expires_in(json_object *p, int64_t now, char *buf, size_t bufsz)
+/* The time the approvals list is printed at: one "now" for every row. */
+static int64_t list_now;
+
+/* The EXPIRES column: "in Ns" from list_now, or "expired". */
+static const char *expires_in(json_object *p, const char *key, char *buf, size_t bufsz)
 {
     json_object *v;
     int64_t left;
 
-    if (!json_object_object_get_ex(p, "expires_at", &v) || !json_object_is_type(v, json_type_int))
+    if (!json_object_object_get_ex(p, key, &v) || !json_object_is_type(v, json_type_int))
         return "-";
-    left = json_object_get_int64(v) - now;
+    left = json_object_get_int64(v) - list_now;
     if (left <= 0)
         return "expired";
     snprintf(buf, bufsz, "in %llds", (long long)left);
@@ -23,37 +27,23 @@ static const char *expires_in(json_object *p, int64_t now, char *buf, size_t buf
 
 int cmd_approvals(struct cli *c, int argc, char **argv)
 {
-    static const char *const head[] = { "ID", "USER", "HOST", "RHOST", "SERVICE", "EXPIRES" };
+    static const struct cli_column cols[] = {
+        { "ID", "push_id", NULL, 256 }, { "USER", "user", NULL, 256 },
+        { "HOST", "host", NULL, 256 }, { "RHOST", "rhost", NULL, 256 },
+        { "SERVICE", "service", NULL, 256 }, { "EXPIRES", "expires_at", expires_in, 256 },
+    };
     json_object *reply, *list = NULL;
-    struct cli_table *t;
-    int64_t now;
     int rc;
 
     if (argc > 1)
         return argv[1][0] == '-' ? cli_bad_opt("approvals", argv[1])
                                  : cli_usage_err("wrong arguments; usage: portcullis approvals");
     rc = cli_get_list(c, "/v1/approvals", "approvals", "no pending push approvals", &reply, &list);
-    if (rc != PC_OK || !list) {
-        json_object_put(reply);
-        return rc;
-    }
-    now = pc_now();
-    t = cli_table_new(6, head);
-    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
-        json_object *p = json_object_array_get_idx(list, i);
-        char b[6][256];
-        const char *row[6] = {
-            cli_field(p, "push_id", b[0], sizeof b[0]), cli_field(p, "user", b[1], sizeof b[1]),
-            cli_field(p, "host", b[2], sizeof b[2]), cli_field(p, "rhost", b[3], sizeof b[3]),
-            cli_field(p, "service", b[4], sizeof b[4]), expires_in(p, now, b[5], sizeof b[5]),
-        };
-        rc = cli_table_add(t, row);
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
+    list_now = pc_now();
+    if (rc == PC_OK && list)
+        rc = cli_print_table(stdout, list, cols, sizeof cols / sizeof cols[0]);
     json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return rc;
 }
 
 /* POST /v1/approvals/ID/{approve|deny}; prints the final state. */

@@ -92,35 +92,14 @@ static void print_user(json_object *user)
 
 static int list_users(struct cli *c)
 {
-    static const char *const head[] = { "NAME", "ENABLED", "TOTP", "PUSH", "FAILURES",
-                                        "LOCKED-UNTIL", "GROUPS" };
-    json_object *reply, *users = NULL;
-    struct cli_table *t;
-    int rc = cli_get_list(c, "/v1/users", "users", "no users", &reply, &users);
+    static const struct cli_column cols[] = {
+        { "NAME", "name", NULL, 256 }, { "ENABLED", "enabled", NULL, 256 },
+        { "TOTP", "totp", NULL, 256 }, { "PUSH", "push", NULL, 256 },
+        { "FAILURES", "failures", NULL, 256 },
+        { "LOCKED-UNTIL", "locked_until", cli_field_time, 256 }, { "GROUPS", "groups", NULL, 256 },
+    };
 
-    if (rc != PC_OK || !users) {
-        json_object_put(reply);
-        return rc;
-    }
-    t = cli_table_new(7, head);
-    for (size_t i = 0; t && i < json_object_array_length(users); i++) {
-        json_object *u = json_object_array_get_idx(users, i);
-        char b[7][256];
-        const char *row[7] = {
-            cli_field(u, "name", b[0], sizeof b[0]), cli_field(u, "enabled", b[1], sizeof b[1]),
-            cli_field(u, "totp", b[2], sizeof b[2]), cli_field(u, "push", b[3], sizeof b[3]),
-            cli_field(u, "failures", b[4], sizeof b[4]),
-            cli_field_time(u, "locked_until", b[5], sizeof b[5]),
-            cli_field(u, "groups", b[6], sizeof b[6]),
-        };
-        if (cli_table_add(t, row) != PC_OK)
-            rc = PC_ERR_NOMEM;
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
-    json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return cli_list(c, "/v1/users", "users", "no users", cols, sizeof cols / sizeof cols[0]);
 }
 
 /* Sends one request about user NAME and prints the outcome. */

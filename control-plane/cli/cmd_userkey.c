@@ -81,33 +81,14 @@ int cli_read_pubkey(const char *path, char **line)
 
 static int key_list(struct cli *c, const char *name)
 {
-    static const char *const head[] = { "FINGERPRINT", "TYPE", "COMMENT", "ADDED" };
+    static const struct cli_column cols[] = {
+        { "FINGERPRINT", "fingerprint", NULL, 256 }, { "TYPE", "type", NULL, 256 },
+        { "COMMENT", "comment", NULL, 256 }, { "ADDED", "added_at", cli_field_time, 256 },
+    };
     char path[128];
-    json_object *reply, *list = NULL;
-    struct cli_table *t;
-    int rc;
 
     snprintf(path, sizeof path, "/v1/users/%s/keys", name);
-    rc = cli_get_list(c, path, "keys", "no SSH keys", &reply, &list);
-    if (rc != PC_OK || !list) {
-        json_object_put(reply);
-        return rc;
-    }
-    t = cli_table_new(4, head);
-    for (size_t i = 0; t && rc == PC_OK && i < json_object_array_length(list); i++) {
-        json_object *k = json_object_array_get_idx(list, i);
-        char b[4][256];
-        const char *row[4] = {
-            cli_field(k, "fingerprint", b[0], sizeof b[0]), cli_field(k, "type", b[1], sizeof b[1]),
-            cli_field(k, "comment", b[2], sizeof b[2]), cli_field_time(k, "added_at", b[3], sizeof b[3]),
-        };
-        rc = cli_table_add(t, row);
-    }
-    if (t && rc == PC_OK)
-        cli_table_print(t, stdout);
-    cli_table_free(t);
-    json_object_put(reply);
-    return t && rc == PC_OK ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory");
+    return cli_list(c, path, "keys", "no SSH keys", cols, sizeof cols / sizeof cols[0]);
 }
 
 static int key_add(struct cli *c, const char *name, const char *file)

@@ -160,6 +160,41 @@ def test_host_token_json_command():
     assert rc != 0, "--label without '=' accepted"
 
 
+def test_host_list_table_is_aligned_and_sanitized():
+    """`host list` in text: the titles, then a row per host, each column as wide as its widest
+    cell plus two spaces (the last one unpadded). A label value holding the 8-bit CSI (U+009B:
+    the API refuses C0 controls such as ESC, but lets C1 through) reaches the terminal with '?'
+    in place of each control, while --json passes the value on as the server sent it."""
+    d = Daemon().start()
+    try:
+        id1, _ = d.enroll_host(hostname="web-1", labels={"env": "prod", "role": "web"})
+        id2, _ = d.enroll_host(hostname="db", labels={"note": "\u009b31mred\u009b0m\u0085"})
+        j = cli_json(d, "host", "list")
+        assert [h["labels"] for h in j["hosts"]][1] == {"note": "\u009b31mred\u009b0m\u0085"}, j
+        when = {h["host_id"]: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["enrolled_at"]))
+                for h in j["hosts"]}
+        rc, out, err = run_cli(d, "host", "list")
+        assert rc == 0 and not err, (rc, err)
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f]", out), \
+            "a control character reached the terminal: %r" % out
+        rows = [["ID", "HOSTNAME", "ENROLLED", "LABELS"],
+                [str(id1), "web-1", when[id1], "env=prod,role=web"],
+                [str(id2), "db", when[id2], "note=?31mred?0m?"]]
+        width = [max(len(r[i]) for r in rows) for i in range(3)]
+        want = "".join("".join(c.ljust(w + 2) for c, w in zip(r, width)) + r[3] + "\n"
+                       for r in rows)
+        assert out == want, "host list:\n%s\nwanted:\n%s" % (out, want)
+        lines = out.splitlines()
+        assert lines[0] == "ID  HOSTNAME  ENROLLED              LABELS", lines[0]
+        assert re.fullmatch(r"%d +web-1     \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  env=prod,role=web"
+                            % id1, lines[1]), lines[1]
+        assert lines[2].endswith("  note=?31mred?0m?"), lines[2]
+        starts = {l.index(when[i]) for l, i in zip(lines[1:], (id1, id2))}
+        assert starts == {lines[0].index("ENROLLED")}, "ENROLLED column not aligned:\n%s" % out
+    finally:
+        d.kill()
+
+
 def test_approvals_approve_deny():
     user = harness.unique_name("clip")
     _ok("user", "add", user)

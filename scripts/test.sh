@@ -9,9 +9,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-echo "== dependencies"
+t0=$SECONDS
+phase() { echo "== $* (at $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s)"; }
+phase "dependencies"
 sh scripts/install-deps.sh
-echo "== autoreconf"
+phase "autoreconf"
 autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
 
 build() { # dir, configure args...
@@ -21,9 +23,9 @@ build() { # dir, configure args...
      make -s -j"$jobs" >/dev/null && make -s -j"$jobs" check >/dev/null) ||
      { echo "build in $dir failed"; (cd "$dir" && make -j1 2>&1 | tail -40); exit 1; }
 }
-echo "== build (plain)"
+phase "build (plain)"
 build "$src/build/plain"
-echo "== build (sanitizers)"
+phase "build (sanitizers)"
 san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 build "$src/build/asan" CFLAGS="-O1 -g $san" LDFLAGS="$san"
 
@@ -33,16 +35,16 @@ set +e
 pkg="$src/build/packages"
 rm -rf "$pkg"
 mkdir -p "$pkg"
-echo "== packages: building in the background (log: $pkg/build.log)"
+phase "packages: building in the background (log: $pkg/build.log)"
 nice -n 10 packaging/test-packages.sh build "$pkg" </dev/null >/dev/null 2>&1 &
 pkg_pid=$!
 results=$(mktemp)
-echo "== tests (plain)"
+phase "tests (plain)"
 tests/run-all.sh "$src/build/plain" plain | tee -a "$results"
-echo "== tests (sanitizers)"
+phase "tests (sanitizers)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
-echo "== tests (packages)"
+phase "tests (packages)"
 wait "$pkg_pid"
 out=$(mktemp)
 packaging/test-packages.sh test "$pkg" </dev/null >"$out" 2>&1
@@ -57,5 +59,6 @@ while read -r line; do
   p=$((p + $1)) f=$((f + $2)) s=$((s + $3))
 done < <(grep -E '^(plain|asan|packages): [0-9]+ passed' "$results")
 rm -f "$results"
+phase "done"
 echo "$p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ]

@@ -6,6 +6,7 @@
 # ssh-keygen pays fork+exec, dynamic linking, key file reads and a file write per certificate;
 # that per-process overhead is what the ratio mostly measures, so a baseline of M bare
 # `ssh-keygen -l` runs (same process cost, no signing) is printed too.
+# Then bench/bench_wipefree: malloc/free with and without wipe on free (lib/pc_wipefree.c).
 set -eu
 
 build=${1:?usage: $0 BUILD_DIR [N] [M]}
@@ -53,3 +54,9 @@ echo "ssh_keygen_process_baseline m=$m seconds=$base_s runs_per_sec=$(rate "$m" 
 
 awk -v a="$ours_rate" -v b="$kg_rate" \
     'BEGIN { printf "ratio portcullis/ssh-keygen = %.1fx\n", a / b }'
+
+wf="$build/bench/bench_wipefree"
+if [ ! -x "$wf" ]; then
+    make -C "$build" bench/bench_wipefree >/dev/null
+fi
+"$wf"

@@ -330,6 +330,8 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
         return set_duration_ms(&c->connect_timeout_ms, key, v, 60, err, errsz);
     if (strcmp(key, "max_connections") == 0)
         return set_count(&c->max_connections, key, v, 256, err, errsz);
+    if (strcmp(key, "max_push_waits") == 0)
+        return set_count(&c->max_push_waits, key, v, 256, err, errsz);
     if (strcmp(key, "max_clients") == 0)
         return set_count(&c->max_clients, key, v, 4096, err, errsz);
     if (strcmp(key, "log_level") == 0)
@@ -367,6 +369,44 @@ void ag_config_scrub(char *s)
     s[o] = '\0';
 }
 
+/* An error that involves two keys is found once the whole file is read (they may come in any
+ * order); the file is parsed again with a callback that refuses `key`, so that the parser names
+ * its FILE:LINE like for every other error. */
+struct locate {
+    const char *key, *msg;
+};
+
+static int on_locate(void *ctx, const char *key, const char *v, char *err, size_t errsz)
+{
+    const struct locate *l = ctx;
+
+    (void)v;
+    if (strcmp(key, l->key) != 0)
+        return PC_OK;
+    snprintf(err, errsz, "%s", l->msg);
+    return PC_ERR_INVAL;
+}
+
+/* max_push_waits: the default is half the pool (at least 1); a value above max_connections is
+ * an error at its line. */
+static int resolve_push_waits(struct ag_config *c, const char *path, char *err, size_t errsz)
+{
+    char msg[256];
+    struct locate l = { .key = "max_push_waits", .msg = msg };
+
+    if (c->max_push_waits == 0) {
+        c->max_push_waits = c->max_connections > 1 ? c->max_connections / 2 : 1;
+        return PC_OK;
+    }
+    if (c->max_push_waits <= c->max_connections)
+        return PC_OK;
+    snprintf(msg, sizeof msg, "max_push_waits: %u is more than max_connections (%u); push "
+             "long-polls may hold at most the whole pool", c->max_push_waits, c->max_connections);
+    if (pc_config_parse_file(path, on_locate, &l, err, errsz) == PC_OK)
+        snprintf(err, errsz, "%s: %s", path, msg); /* the file changed since: no line to name */
+    return PC_ERR_INVAL;
+}
+
 int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *err, size_t errsz)
 {
     struct stat st;
@@ -382,8 +422,10 @@ int ag_config_load(struct ag_config *c, const char *path, int missing_ok, char *
         return PC_ERR_IO;
     }
     if (missing_ok && stat(path, &st) != 0 && errno == ENOENT)
-        return PC_OK;
+        return resolve_push_waits(c, path, err, errsz);
     rc = pc_config_parse_file(path, on_setting, c, err, errsz);
+    if (rc == PC_OK)
+        rc = resolve_push_waits(c, path, err, errsz);
     if (rc != PC_OK && errsz > 0)
         ag_config_scrub(err);
     return rc;

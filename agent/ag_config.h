@@ -27,6 +27,8 @@ struct ag_config {
     long timeout_ms;          /* total per control-plane call */
     long connect_timeout_ms;
     unsigned max_connections; /* pool size to the control plane */
+    unsigned max_push_waits;  /* push_wait long-polls in flight at once (<= max_connections);
+                                 ag_config_load sets the default, half of max_connections */
     unsigned max_clients;     /* concurrent PAM clients */
     enum pc_log_level log_level;
     /* certificate authority (host certificate, user CA, KRL, principals) */

@@ -151,7 +151,7 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
             struct ag_pool_opts o = {
                 .url = x->cfg->url, .pin = x->cfg->pin, .cafile = x->cfg->cafile,
                 .token = token, .connect_timeout_ms = x->cfg->connect_timeout_ms,
-                .max = x->cfg->max_connections,
+                .max = x->cfg->max_connections, .max_long_polls = x->cfg->max_push_waits,
             };
             rc = ag_pool_new(&o, &x->pool, err, sizeof err);
             if (rc == PC_OK)
@@ -169,10 +169,25 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
     return p;
 }
 
+/* A long-poll beyond the pool's long-poll lane: refused at once, without a connection. Waiting
+ * for the lane would only hold the PAM client longer for a call that itself takes up to a
+ * minute; the module denies on push_busy (local capacity, not the network). */
+static json_object *refuse_long_poll(ag_pool *p, const char *op, unsigned in_use)
+{
+    char msg[256];
+
+    pc_log(PC_LOG_WARN, "event=%s result=refused error=push_busy in_flight=%u max_push_waits=%u",
+           op, in_use, ag_pool_long_poll_max(p));
+    snprintf(msg, sizeof msg, "%u push approvals are being waited for already (max_push_waits "
+             "= %u): refused, so that other logins keep their connections to the control plane",
+             in_use, ag_pool_long_poll_max(p));
+    return ag_ops_error("push_busy", msg);
+}
+
 /* One call to the control plane. On success (HTTP 200 with a JSON object) returns NULL and sets
  * *ok; otherwise returns the error reply. extra_ms is added to the configured timeout. */
 json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
-                           const char *path, json_object *body, long extra_ms, int idempotent,
+                           const char *path, json_object *body, long extra_ms, unsigned flags,
                            json_object **ok)
 {
     char err[ERRSZ] = "", msg[ERRSZ + 64];
@@ -180,13 +195,19 @@ json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method
     int64_t deadline = pc_now_ms() + x->cfg->timeout_ms + extra_ms;
     const char *code;
     long status = 0;
+    unsigned in_use = 0;
     ag_pool *p;
     int rc;
 
     *ok = NULL;
     if (!(p = get_pool(x, &errreply)))
         return errreply;
-    rc = ag_pool_call(p, method, path, body, deadline, idempotent, &status, &reply, err, sizeof err);
+    if ((flags & AG_CALL_LONG_POLL) && !ag_pool_long_poll_enter(p, &in_use))
+        return refuse_long_poll(p, op, in_use);
+    rc = ag_pool_call(p, method, path, body, deadline, (flags & AG_CALL_IDEMPOTENT) != 0, &status,
+                      &reply, err, sizeof err);
+    if (flags & AG_CALL_LONG_POLL)
+        ag_pool_long_poll_leave(p);
     if (rc == PC_OK && status == 200 && reply) {
         *ok = reply;
         return NULL;
@@ -360,7 +381,8 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     body = json_object_new_object();
     json_object_object_add(body, "txid", json_object_new_string(txid));
     /* Idempotent per transaction on the server: safe to retry. */
-    if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, 1, &cp)))
+    if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, AG_CALL_IDEMPOTENT,
+                              &cp)))
         goto out;
     if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !is_hex(push_id, 1, 64) ||
         pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK || !is_digits(match, 2, 2) ||
@@ -399,8 +421,10 @@ static json_object *op_push_wait(struct ag_ctx *x, json_object *req)
     if (wait > AG_PUSH_WAIT_MAX)
         wait = AG_PUSH_WAIT_MAX;
     snprintf(path, sizeof path, "/v1/auth/push/%s?wait=%d", push_id, (int)wait);
-    /* A status read is safe to repeat. The call may take wait seconds plus the usual timeout. */
-    if ((out = ag_ops_cp_call(x, "push_wait", "GET", path, NULL, (long)wait * 1000, 1, &cp)))
+    /* A status read is safe to repeat. The call may take wait seconds plus the usual timeout,
+     * so it is a long-poll: it gets a connection only within max_push_waits. */
+    if ((out = ag_ops_cp_call(x, "push_wait", "GET", path, NULL, (long)wait * 1000,
+                              AG_CALL_IDEMPOTENT | AG_CALL_LONG_POLL, &cp)))
         goto out;
     if (pc_json_get_str(cp, "state", 1, 16, &state, &je) != PC_OK || !one_of(state, states) ||
         pc_json_get_str(cp, "push_id", 0, 64, &echo, &je) != PC_OK ||

@@ -45,11 +45,17 @@ void ag_ops_recheck_config(const struct ag_ctx *x);
  * of memory); *close_after is set when the connection must be closed after the reply. */
 json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, int *close_after);
 
+/* flags of ag_ops_cp_call */
+#define AG_CALL_IDEMPOTENT 1   /* safe to send twice: retried once on PC_ERR_NET */
+#define AG_CALL_LONG_POLL 2    /* held open by the control plane (push_wait): admitted only
+                                  within max_push_waits, else the error "push_busy" */
+
 /* One call to the control plane over the pool. On success (HTTP 200 with a JSON object)
  * returns NULL and sets *ok (the caller puts it); otherwise returns the error reply
- * {"ok":false,"error":CODE,…}. extra_ms is added to the configured timeout (may be negative). */
+ * {"ok":false,"error":CODE,…}. extra_ms is added to the configured timeout (may be negative);
+ * flags are AG_CALL_*. */
 json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
-                           const char *path, json_object *body, long extra_ms, int idempotent,
+                           const char *path, json_object *body, long extra_ms, unsigned flags,
                            json_object **ok);
 /* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
 const char *ag_ops_log_safe(const char *s, char *buf, size_t n);

@@ -24,6 +24,7 @@ struct ag_pool {
     char *url, *pin, *cafile, *token;
     long connect_timeout_ms;
     unsigned max, count, nidle;
+    unsigned max_long, nlong;  /* long-poll lane: bound and admitted (see ag_pool.h) */
     struct slot *idle;         /* stack of idle handles, nidle of them */
 };
 
@@ -49,6 +50,11 @@ int ag_pool_new(const struct ag_pool_opts *o, ag_pool **out, char *err, size_t e
     if (!p)
         goto nomem;
     p->max = o->max ? o->max : 1;
+    p->max_long = o->max_long_polls ? o->max_long_polls : p->max / 2;
+    if (p->max_long == 0)
+        p->max_long = 1;
+    if (p->max_long > p->max)
+        p->max_long = p->max;
     p->connect_timeout_ms = o->connect_timeout_ms;
     p->url = dup_or_null(o->url, &fail);
     p->pin = dup_or_null(o->pin, &fail);
@@ -100,6 +106,34 @@ unsigned ag_pool_size(ag_pool *p)
     n = p->count;
     pthread_mutex_unlock(&p->lock);
     return n;
+}
+
+int ag_pool_long_poll_enter(ag_pool *p, unsigned *in_use)
+{
+    int admitted = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->nlong < p->max_long) {
+        p->nlong++;
+        admitted = 1;
+    }
+    if (in_use)
+        *in_use = p->nlong;
+    pthread_mutex_unlock(&p->lock);
+    return admitted;
+}
+
+void ag_pool_long_poll_leave(ag_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->nlong > 0)
+        p->nlong--;
+    pthread_mutex_unlock(&p->lock);
+}
+
+unsigned ag_pool_long_poll_max(ag_pool *p)
+{
+    return p->max_long; /* set once in ag_pool_new */
 }
 
 static int make_handle(ag_pool *p, pc_http **h, char *err, size_t errsz)

@@ -17,6 +17,8 @@ struct ag_pool_opts {
     const char *token;         /* host token (copied; wiped on free) */
     long connect_timeout_ms;
     unsigned max;              /* at most this many handles (connections) */
+    unsigned max_long_polls;   /* long-polls admitted at once (see ag_pool_long_poll_enter);
+                                  0 → max / 2 (at least 1); never more than max */
 };
 
 typedef struct ag_pool ag_pool;
@@ -31,6 +33,17 @@ void ag_pool_free(ag_pool *p);
 int ag_pool_call(ag_pool *p, const char *method, const char *path, json_object *body,
                  int64_t deadline_ms, int idempotent, long *status, json_object **reply,
                  char *err, size_t errsz);
+
+/* Long-polls (push_wait: a call held open by the control plane for up to a minute) have a lane
+ * of their own: at most max_long_polls of them are admitted at once, so they can hold at most
+ * that many connections and the rest of the pool stays for ordinary calls. A long-poll enters
+ * before its ag_pool_call and leaves after it. Returns 1 when admitted, or 0 when the lane is
+ * full (nothing to leave then; the caller refuses the request). *in_use, if not NULL, gets the
+ * number of long-polls admitted (including this one when admitted). Never waits. */
+int ag_pool_long_poll_enter(ag_pool *p, unsigned *in_use);
+void ag_pool_long_poll_leave(ag_pool *p);
+/* The lane's bound (for messages). */
+unsigned ag_pool_long_poll_max(ag_pool *p);
 
 /* Handles currently in existence (for logs/tests). */
 unsigned ag_pool_size(ag_pool *p);

@@ -251,7 +251,8 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     pos += (size_t)snprintf(path + pos, sizeof path - pos, "&serial=%s&fingerprint=", serial);
     put_escaped(path, sizeof path, &pos, fp);
 
-    errobj = ag_ops_cp_call(x, "principals", "GET", path, NULL, budget - x->cfg->timeout_ms, 1, &cp);
+    errobj = ag_ops_cp_call(x, "principals", "GET", path, NULL, budget - x->cfg->timeout_ms,
+                            AG_CALL_IDEMPOTENT, &cp);
     if (!errobj) {
         if (take_principals(cp, joined, sizeof joined, &ttl) != PC_OK) {
             out = ag_ops_error("garbage", "the control plane's reply is not what was expected "

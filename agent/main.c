@@ -187,9 +187,10 @@ static int serve(const struct ag_config *cfg, const char *config_error, const ch
             pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
         pc_free_secret_str(token);
         pc_log(PC_LOG_INFO, "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
-               "max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld", PC_VERSION, cfg->socket,
-               cfg->url, cfg->pin ? cfg->pin : cfg->cafile, cfg->max_connections,
-               cfg->max_clients, cfg->timeout_ms, cfg->connect_timeout_ms);
+               "max_push_waits=%u max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld",
+               PC_VERSION, cfg->socket, cfg->url, cfg->pin ? cfg->pin : cfg->cafile,
+               cfg->max_connections, cfg->max_push_waits, cfg->max_clients, cfg->timeout_ms,
+               cfg->connect_timeout_ms);
         if (ag_maint_start(cfg, &maint) != PC_OK)
             pc_log(PC_LOG_ERR, "event=maint_failed error=\"cannot start the background thread: "
                    "no KRL sync, no host certificate renewal\"");

@@ -2,7 +2,8 @@
 --force, url/pin recorded), config errors with FILE:LINE, status (enrolled/reachable/pin, exit
 codes, pin mismatch), the unix-socket protocol end to end (begin, totp, push, push_wait),
 SO_PEERCRED and socket permissions, 50 concurrent logins over a bounded connection pool,
-failure mapping (unreachable, tls, garbage, server, rejected, not_enrolled, busy), SIGTERM."""
+push long-polls bounded by max_push_waits (the rest of the pool stays for logins), failure
+mapping (unreachable, tls, garbage, server, rejected, not_enrolled, busy, push_busy), SIGTERM."""
 import base64
 import errno
 import http.server
@@ -356,6 +357,15 @@ def test_config_errors_name_file_and_line():
         (base + ["pin = %s" % D.pin, "colour = blue"], 5, "unknown key"),
         (base + ["pin = %s" % D.pin, "timeout = soon"], 5, "timeout"),
         (base + ["pin = %s" % D.pin, "max_connections = 0"], 5, "max_connections"),
+        (base + ["pin = %s" % D.pin, "max_push_waits = 0"], 5, "max_push_waits"),
+        (base + ["pin = %s" % D.pin, "max_push_waits = many"], 5, "max_push_waits"),
+        # above the pool: named at its own line whichever of the two keys comes first, and
+        # against the default pool (16) when max_connections is not set
+        (base + ["pin = %s" % D.pin, "max_connections = 4", "max_push_waits = 5"], 6,
+         "max_push_waits"),
+        (base + ["pin = %s" % D.pin, "max_push_waits = 5", "max_connections = 4"], 5,
+         "max_push_waits"),
+        (base + ["pin = %s" % D.pin, "max_push_waits = 17"], 5, "max_push_waits"),
         (base + ["pin = %s" % D.pin, "log_level = loud"], 5, "log_level"),
         (base + ["pin = %s" % D.pin, "socket_group = no-such-group-xyz"], 5, "socket_group"),
         (["pin = %s" % D.pin, "cafile = /etc/ssl/certs/ca-certificates.crt"] + base, 2, "pin"),
@@ -395,6 +405,12 @@ def test_config_errors_name_file_and_line():
     rc, out, err = run_agent("run", "--check-config", "--config", ok, timeout=20)
     assert rc == 0 and "valid" in out, (rc, out, err)
     assert not os.path.exists(sock)
+    # max_push_waits may be the whole pool (the reserve given up on purpose), in either order
+    for lines in (["max_push_waits = 4", "max_connections = 4"],
+                  ["max_connections = 1", "max_push_waits = 1"]):
+        ok = write_conf(os.path.join(d, "ok-pw.conf"), base + ["pin = %s" % D.pin] + lines)
+        rc, out, err = run_agent("run", "--check-config", "--config", ok, timeout=20)
+        assert rc == 0 and "valid" in out, (lines, rc, out, err)
 
 
 def test_enroll_writes_0600_token_and_refuses_overwrite():
@@ -698,6 +714,127 @@ def test_50_concurrent_logins_few_connections():
     user, secret = D.user_with_totp()
     assert login_totp(a, user, harness.totp_code(secret))[1]["result"] == "allow"
     assert a.tcp_conns_to(D.port) <= 8
+    assert a.stop() == 0
+
+
+def _pending_pushes(a, n):
+    """n users with a push sent through agent a; returns [(socket, push_id, match)] with each
+    login's connection still open (push_wait goes on it, as pam_portcullis does)."""
+    out = []
+    for _ in range(n):
+        user, _ = D.user_with_totp(push=True)
+        s = a.connect()
+        b = call(s, {"op": "begin", "user": user, "rhost": "127.0.0.1", "service": "sshd"})
+        assert b.get("ok") is True and "push" in b["factors"], b
+        p = call(s, {"op": "push", "txid": b["txid"]})
+        assert p.get("ok") is True, p
+        out.append((s, p["push_id"], p["match"]))
+    return out
+
+
+class _LongPolls:
+    """A push_wait of wait seconds on each of pushes, each in its own thread, kept going until
+    all of them are admitted by the agent: fill() returns once a push_wait on `extra` is refused
+    with push_busy (then every admitted long-poll is one of ours). A long-poll of ours that
+    lost the race to the probe (refused itself) is started again."""
+
+    def __init__(self, pushes, wait):
+        self.pushes, self.wait = pushes, wait
+        self.results = [None] * len(pushes)
+        self.threads = [None] * len(pushes)
+        for i in range(len(pushes)):
+            self._start(i)
+
+    def _start(self, i):
+        def one():
+            s, push_id, _ = self.pushes[i]
+            try:
+                self.results[i] = call(s, {"op": "push_wait", "push_id": push_id,
+                                           "wait": self.wait})
+            except Exception as e:  # noqa: BLE001
+                self.results[i] = {"exception": repr(e)}
+        self.results[i] = None
+        self.threads[i] = threading.Thread(target=one)
+        self.threads[i].start()
+
+    def fill(self, extra, timeout=15):
+        """Returns the refusal of extra's push_wait (wait=0, answered at once when admitted)."""
+        s, push_id, _ = extra
+        deadline = time.time() + timeout
+        while True:
+            restarted = False
+            for i, r in enumerate(self.results):
+                if r is not None and r.get("error") == "push_busy":
+                    self.threads[i].join()
+                    self._start(i)
+                    restarted = True
+            if restarted:
+                time.sleep(0.2)
+            r = call(s, {"op": "push_wait", "push_id": push_id, "wait": 0})
+            if r.get("error") == "push_busy":
+                assert all(x is None for x in self.results), self.results
+                return r
+            assert r == {"ok": True, "state": "pending"}, r
+            assert time.time() < deadline, "long-polls not all admitted: %r" % self.results
+            time.sleep(0.05)
+
+    def approve_all(self):
+        for _, push_id, match in self.pushes:
+            st, body = D.admin("POST", "/v1/approvals/%s/approve" % push_id, {"match": match})
+            assert st == 200, (st, body)
+        for t in self.threads:
+            t.join(30)
+        assert self.results == [{"ok": True, "state": "approved"}] * len(self.pushes), \
+            self.results
+
+
+def test_push_waits_cannot_starve_other_logins():
+    """Long-polls (push_wait, held open by the control plane while nobody answers the push) get
+    at most max_push_waits of the pool: with them all in flight, a TOTP login and a principals
+    request are still served at once, and one push_wait more is refused with push_busy (a deny
+    for the module) without waiting. Without the reserve (max_push_waits = max_connections)
+    the same long-polls starve the login into "busy"."""
+    a = Agent(extra=["max_connections = 3", "max_push_waits = 2", "timeout = 3s"]).start()
+    assert "max_connections=3 max_push_waits=2" in a.log(), a.log()
+    pushes = _pending_pushes(a, 3)
+    polls = _LongPolls(pushes[:2], 30)
+    refused = polls.fill(pushes[2])
+    assert refused["ok"] is False and "max_push_waits = 2" in refused["message"], refused
+    extra_s, extra_id, _ = pushes[2]
+    t0 = time.time()
+    r = call(extra_s, {"op": "push_wait", "push_id": extra_id, "wait": 30})
+    assert r["ok"] is False and r["error"] == "push_busy", r
+    assert time.time() - t0 < 1.0, "a refused push_wait waited %.1fs" % (time.time() - t0)
+    # the reserve: ordinary calls are served while both long-polls hold their connections
+    user, secret = D.user_with_totp()
+    t0 = time.time()
+    b, t = login_totp(a, user, harness.totp_code(secret))
+    assert t.get("ok") is True and t["result"] == "allow", (t, a.log()[-2000:])
+    r = a.call({"op": "principals", "account": "ubuntu", "key_id": user, "serial": "7",
+                "fingerprint": "SHA256:abc"})
+    assert r.get("ok") is True and r["principals"] == [], r
+    assert time.time() - t0 < 2.5, "served in %.1fs" % (time.time() - t0)
+    assert polls.results == [None, None], "a long-poll ended early: %r" % polls.results
+    assert "event=push_wait result=refused error=push_busy in_flight=2 max_push_waits=2" in a.log()
+    # approved: the long-polls end, their lane is free again
+    polls.approve_all()
+    r = call(extra_s, {"op": "push_wait", "push_id": extra_id, "wait": 0})
+    assert r == {"ok": True, "state": "pending"}, r
+    for s, _, _ in pushes:
+        s.close()
+    assert a.stop() == 0
+
+    # the control: long-polls allowed the whole pool starve the next login into "busy"
+    a = Agent(extra=["max_connections = 2", "max_push_waits = 2", "timeout = 2s"]).start()
+    pushes = _pending_pushes(a, 3)
+    polls = _LongPolls(pushes[:2], 30)
+    polls.fill(pushes[2])
+    time.sleep(0.5)          # admitted, and now holding their connections
+    r = a.call({"op": "begin", "user": user})
+    assert r["ok"] is False and r["error"] == "busy", r
+    polls.approve_all()
+    for s, _, _ in pushes:
+        s.close()
     assert a.stop() == 0
 
 

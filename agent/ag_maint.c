@@ -105,14 +105,38 @@ static void sync_user_ca(const struct ag_config *c)
     pc_http_free(h);
 }
 
+/* The class of a failed KRL sync, for its log line. */
+static const char *krl_error_code(int rc)
+{
+    switch (rc) {
+    case PC_ERR_TLS:
+        return "tls";          /* handshake failed or the pin did not match */
+    case PC_ERR_TIMEOUT:
+        return "timeout";
+    case PC_ERR_NET:
+        return "unreachable";  /* refused, reset, DNS */
+    case PC_ERR_TOOBIG:
+        return "too_big";      /* over AG_KRL_MAX */
+    case PC_ERR_PARSE:
+        return "garbage";      /* not an OpenSSH KRL */
+    case PC_ERR_STATE:
+        return "http_status";  /* an answer other than 200 */
+    case PC_ERR_IO:
+        return "io";           /* ssh_dir or the file could not be written */
+    default:
+        return "internal";
+    }
+}
+
 static void sync_krl(const struct ag_config *c)
 {
     char err[ERRSZ] = "";
     uint64_t version = 0;
-    int changed = 0;
+    int changed = 0, rc;
 
-    if (ag_krl_sync(c, &changed, &version, err, sizeof err) != PC_OK)
-        pc_log(PC_LOG_WARN, "event=krl_sync result=error detail=\"%s\" (the old KRL stays)", err);
+    if ((rc = ag_krl_sync(c, &changed, &version, err, sizeof err)) != PC_OK)
+        pc_log(PC_LOG_WARN, "event=krl_sync result=error error=%s detail=\"%s\" (the old KRL "
+               "stays)", krl_error_code(rc), err);
     else
         pc_log(changed ? PC_LOG_INFO : PC_LOG_DEBUG, "event=krl_sync result=%s version=%llu",
                changed ? "updated" : "unchanged", (unsigned long long)version);

@@ -26,6 +26,7 @@ struct pc_http {
     char *auth_header;         /* "Authorization: Bearer …", wiped on free */
     struct curl_slist hdr[4];  /* our own list nodes, so the auth header is never copied by
                                   curl_slist_append (whose copies are freed without a wipe) */
+    struct curl_slist hdr_bin[3]; /* the same for pc_http_get (no JSON content type) */
     long connect_timeout_ms;
     long timeout_ms;
     char curl_err[CURL_ERROR_SIZE];
@@ -34,6 +35,7 @@ struct pc_http {
 struct reply_buf {
     char *data;
     size_t len, cap;
+    size_t max;                /* the reply's bound: more is PC_ERR_TOOBIG */
     int too_big;
 };
 
@@ -89,6 +91,7 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
 {
     static char hdr_content_type[] = "Content-Type: application/json";
     static char hdr_accept[] = "Accept: application/json";
+    static char hdr_accept_bin[] = "Accept: application/octet-stream";
     static char hdr_no_expect[] = "Expect:"; /* no 100-continue round trip */
     CURL *c = h->curl;
     CURLcode rc = CURLE_OK;
@@ -108,7 +111,6 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
     SET(CURLOPT_ERRORBUFFER, h->curl_err);
     SET(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PC_HTTP_MAX_REPLY);
     SET(CURLOPT_USERAGENT, "portcullis/" PC_VERSION);
     if (o->pin)
         SET(CURLOPT_PINNEDPUBLICKEY, o->pin);
@@ -122,6 +124,7 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 
+    /* The header lists and the reply's size bound are set by each call (perform). */
     h->hdr[n++].data = hdr_content_type;
     h->hdr[n++].data = hdr_accept;
     h->hdr[n++].data = hdr_no_expect;
@@ -129,7 +132,13 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
         h->hdr[n++].data = h->auth_header;
     for (size_t i = 0; i < n; i++)
         h->hdr[i].next = i + 1 < n ? &h->hdr[i + 1] : NULL;
-    SET(CURLOPT_HTTPHEADER, h->hdr);
+    n = 0;
+    h->hdr_bin[n++].data = hdr_accept_bin;
+    h->hdr_bin[n++].data = hdr_no_expect;
+    if (h->auth_header)
+        h->hdr_bin[n++].data = h->auth_header;
+    for (size_t i = 0; i < n; i++)
+        h->hdr_bin[i].next = i + 1 < n ? &h->hdr_bin[i + 1] : NULL;
 #undef SET
     return rc == CURLE_OK ? PC_OK : rc == CURLE_OUT_OF_MEMORY ? PC_ERR_NOMEM : PC_ERR_INVAL;
 }
@@ -199,13 +208,14 @@ void pc_http_free(pc_http *h)
     free(h);
 }
 
-/* Grows by copying so that no unwiped copy of a reply (tokens, TOTP URIs) is left behind. */
+/* Grows by copying so that no unwiped copy of a reply (tokens, TOTP URIs) is left behind.
+ * b->max <= PC_HTTP_GET_MAX keeps len + n + 1 and the doubled capacity far from overflowing. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct reply_buf *b = ud;
     size_t n = size * nmemb;
 
-    if (n > PC_HTTP_MAX_REPLY - b->len) {
+    if (n > b->max - b->len) {
         b->too_big = 1;
         return 0; /* abort the transfer */
     }
@@ -282,8 +292,8 @@ static int map_curl_error(pc_http *h, CURLcode cc, const struct reply_buf *b, co
     if (cc == CURLE_OPERATION_TIMEDOUT)
         return fail(err, errsz, PC_ERR_TIMEOUT, "%s did not answer in time (%s)", url, detail);
     if (cc == CURLE_FILESIZE_EXCEEDED || (cc == CURLE_WRITE_ERROR && b->too_big))
-        return fail(err, errsz, PC_ERR_TOOBIG, "the reply from %s is larger than %d bytes", url,
-                    PC_HTTP_MAX_REPLY);
+        return fail(err, errsz, PC_ERR_TOOBIG, "the reply from %s is larger than %zu bytes", url,
+                    b->max);
     if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR)
         return fail(err, errsz, PC_ERR_NOMEM, "out of memory reading the reply from %s", url);
     if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
@@ -313,25 +323,66 @@ static int set_method(CURL *c, const char *method, const char *json, size_t jlen
     return rc == CURLE_OK ? PC_OK : PC_ERR_NOMEM;
 }
 
+static int build_url(pc_http *h, const char *path, char *url, size_t urlsz, char *err,
+                     size_t errsz)
+{
+    if (!h || !path || path[0] != '/')
+        return fail(err, errsz, PC_ERR_INVAL, "bad request (the path must start with '/')");
+    if ((size_t)snprintf(url, urlsz, "%s%s", h->base_url, path) >= urlsz)
+        return fail(err, errsz, PC_ERR_INVAL, "the request URL is too long");
+    return PC_OK;
+}
+
+/* One exchange on h, its method already set (set_method): sends to url with the header list
+ * hdrs, at most timeout_ms, the reply body into b (at most b->max bytes). PC_OK once a
+ * response with an HTTP status came back (*status); else the mapped error. The caller frees
+ * b->data (pc_free_secret) in every case. */
+static int perform(pc_http *h, const char *url, long timeout_ms, struct curl_slist *hdrs,
+                   struct reply_buf *b, long *status, char *err, size_t errsz)
+{
+    long total_ms = timeout_ms > 0 ? timeout_ms : h->timeout_ms;
+    CURLcode cc;
+
+    if (curl_easy_setopt(h->curl, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, total_ms) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, b) != CURLE_OK) {
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+        return fail(err, errsz, PC_ERR_NOMEM, "cannot set up the request");
+    }
+    cc = curl_easy_perform(h->curl);
+    /* The body pointer is the caller's, b is on its stack: do not leave them in the handle. */
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, (void *)NULL);
+    if (cc != CURLE_OK)
+        return map_curl_error(h, cc, b, url, err, errsz);
+    if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK || *status < 100) {
+        *status = 0;
+        return fail(err, errsz, PC_ERR_NET, "no HTTP status from %s", h->base_url);
+    }
+    return PC_OK;
+}
+
 int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz)
 {
     char url[PC_HTTP_MAX_URL];
-    struct reply_buf b = { 0 };
+    struct reply_buf b = { .max = PC_HTTP_MAX_REPLY };
     const char *json = NULL;
     size_t jlen = 0;
-    CURLcode cc;
     int rc;
 
     *status = 0;
     *reply = NULL;
-    if (!h || !method || !*method || !path || path[0] != '/')
-        return fail(err, errsz, PC_ERR_INVAL, "bad request (the path must start with '/')");
+    if (!method || !*method)
+        return fail(err, errsz, PC_ERR_INVAL, "bad HTTP method");
     for (const char *p = method; *p; p++)
         if (*p < 'A' || *p > 'Z')
             return fail(err, errsz, PC_ERR_INVAL, "bad HTTP method");
-    if ((size_t)snprintf(url, sizeof url, "%s%s", h->base_url, path) >= sizeof url)
-        return fail(err, errsz, PC_ERR_INVAL, "the request URL is too long");
+    if ((rc = build_url(h, path, url, sizeof url, err, errsz)) != PC_OK)
+        return rc;
     if (body) {
         json = pc_json_dump(body);
         if (!json)
@@ -340,29 +391,12 @@ int pc_http_call(pc_http *h, const char *method, const char *path, json_object *
     }
 
     h->curl_err[0] = '\0';
-    rc = set_method(h->curl, method, json, jlen);
-    if (rc == PC_OK &&
-        (curl_easy_setopt(h->curl, CURLOPT_URL, url) != CURLE_OK ||
-         curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : h->timeout_ms) != CURLE_OK ||
-         curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-         curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b) != CURLE_OK))
-        rc = PC_ERR_NOMEM;
-    if (rc != PC_OK)
+    if ((rc = set_method(h->curl, method, json, jlen)) != PC_OK) {
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, (char *)NULL);
         return fail(err, errsz, rc, "cannot set up the request");
-
-    cc = curl_easy_perform(h->curl);
-    /* The body pointer is the caller's: do not leave it in the handle. */
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, (char *)NULL);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, (void *)NULL);
-    if (cc != CURLE_OK) {
-        rc = map_curl_error(h, cc, &b, url, err, errsz);
-        goto out;
     }
-    if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK || *status < 100) {
-        rc = fail(err, errsz, PC_ERR_NET, "no HTTP status from %s", h->base_url);
-        goto out;
-    }
-    if (b.len > 0) {
+    rc = perform(h, url, timeout_ms, h->hdr, &b, status, err, errsz);
+    if (rc == PC_OK && b.len > 0) {
         struct pc_jerr je = { 0 };
         rc = pc_json_parse_object(b.data, b.len, reply, &je);
         if (rc != PC_OK) {
@@ -372,7 +406,35 @@ int pc_http_call(pc_http *h, const char *method, const char *path, json_object *
                       je.code ? je.message : "cannot parse");
         }
     }
-out:
     pc_free_secret(b.data, b.cap);
     return rc;
+}
+
+int pc_http_get(pc_http *h, const char *path, size_t max, long timeout_ms, long *status,
+                unsigned char **body, size_t *len, char *err, size_t errsz)
+{
+    char url[PC_HTTP_MAX_URL];
+    struct reply_buf b = { .max = max };
+    int rc;
+
+    *status = 0;
+    *body = NULL;
+    *len = 0;
+    if (max == 0 || max > PC_HTTP_GET_MAX)
+        return fail(err, errsz, PC_ERR_INVAL, "the size bound must be 1 to %u bytes",
+                    (unsigned)PC_HTTP_GET_MAX);
+    if ((rc = build_url(h, path, url, sizeof url, err, errsz)) != PC_OK)
+        return rc;
+    h->curl_err[0] = '\0';
+    if ((rc = set_method(h->curl, "GET", NULL, 0)) != PC_OK)
+        return fail(err, errsz, rc, "cannot set up the request");
+    rc = perform(h, url, timeout_ms, h->hdr_bin, &b, status, err, errsz);
+    if (rc != PC_OK) {
+        *status = 0;
+        pc_free_secret(b.data, b.cap);
+        return rc;
+    }
+    *body = (unsigned char *)b.data; /* NULL for an empty body */
+    *len = b.len;
+    return PC_OK;
 }

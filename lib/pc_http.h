@@ -31,6 +31,20 @@ void pc_http_free(pc_http *h);
 int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz);
 
+/* The largest size bound pc_http_get takes. */
+#define PC_HTTP_GET_MAX (256u * 1024u * 1024u)
+
+/* GET base_url+path for a body that is not JSON (the KRL), of at most max bytes (1 to
+ * PC_HTTP_GET_MAX), within timeout_ms (0: the handle's). Same trust, protocol limits, headers
+ * (Accept: application/octet-stream, the bearer token if the handle has one) and errors as
+ * pc_http_call: PC_ERR_TLS (handshake failure or pin mismatch), PC_ERR_TIMEOUT, PC_ERR_NET
+ * (refused, reset, DNS), PC_ERR_TOOBIG (a body over max: by Content-Length before it is read,
+ * else as soon as more arrives). On PC_OK *status is the HTTP status (any: the caller checks
+ * it) and *body (malloc'd, free it; NULL when empty) holds *len bytes; otherwise both are
+ * NULL/0 and nothing is kept. The body is not wiped on free: for public data only. */
+int pc_http_get(pc_http *h, const char *path, size_t max, long timeout_ms, long *status,
+                unsigned char **body, size_t *len, char *err, size_t errsz);
+
 /* Process-wide libcurl init/cleanup; call once from main before threads. */
 int pc_http_global_init(void);
 void pc_http_global_cleanup(void);

@@ -1,18 +1,22 @@
 """portcullis-agent, certificate authority half, against a real portcullisd: enroll with a host
 key (host-cert.pub / host_ca.pub / user_ca.pub / revoked.krl written with the right modes and
 content, an organisation's own user CA keys kept), the CA config keys validated with FILE:LINE,
-the KRL sync (replaced atomically, kept when the control plane is down), `principals`
+the KRL sync (replaced atomically; kept when the control plane is down, when it is over the
+32 MiB bound (announced or not; exactly the bound is taken) and on a TLS failure, reset, hang or
+garbage, each logged with its class), `principals`
 (allowed / refused / forbidden peer / within 2 s when the daemon hangs or is absent / malformed
 daemon reply), the principals cache (used only when the control plane is unreachable, never on
 a TLS failure, gone after principals_stale), and `renew` (command and daemon at 2/3).
 
 Helpers here (user_cert(), ...) are shared with tests/e2e/e2e_ca.py."""
 import base64
+import http.server
 import json
 import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -421,6 +425,162 @@ def test_krl_sync_replaces_atomically_and_keeps_old_when_down():
     finally:
         h.stop()
         d.kill()
+
+
+KRL_MAX = 32 * 1024 * 1024      # agent/ag_krl.h AG_KRL_MAX
+
+
+def krl_of_size(total, version=7):
+    """A KRL of exactly total bytes that passes the agent's structural check: the header, then
+    one certificate section whose blob fills the rest (its content is not the agent's concern)."""
+    head = (b"SSHKRL\n\0" + struct.pack(">I", 1) + struct.pack(">QQQ", version, int(time.time()), 0)
+            + struct.pack(">I", 0) + struct.pack(">I", 0))
+    blob = total - len(head) - 1 - 4
+    assert blob >= 0
+    return head + b"\x01" + struct.pack(">I", blob) + bytes(blob)
+
+
+class KrlServer:
+    """TLS with the control plane's own key (the agent's pin matches) answering GET /v1/krl
+    with self.krl, with a Content-Length or, when self.with_length is False, without one (the
+    body ends when the connection closes); every other request gets a 404."""
+
+    def __init__(self, d):
+        self.krl = b""
+        self.with_length = True
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self):
+                if self.path != "/v1/krl":
+                    body = b'{"error":"not_found","message":"not here"}'
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                data = memoryview(srv.krl)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                if srv.with_length:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    for i in range(0, len(data), 1 << 20):
+                        self.wfile.write(data[i:i + (1 << 20)])
+                except OSError:      # the agent stopped reading: what a bound is for
+                    pass
+
+            def log_message(self, *a):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(d.path("tls.crt"), d.path("tls.key"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_until_logged(h, want, timeout=30):
+    """Starts h's agent, waits for want in what it logs from now on, stops it; returns that."""
+    off = len(h.log())
+    h.start()
+    try:
+        harness.wait_until(lambda: want in h.log()[off:], timeout=timeout,
+                           what="%r in the agent's log" % want)
+    finally:
+        h.stop()
+    return h.log()[off:]
+
+
+def test_krl_sync_refuses_an_oversized_krl_and_keeps_the_old_one():
+    """The KRL is fetched with a bound (32 MiB): one byte more is refused whether the control
+    plane announces it (Content-Length) or just keeps sending, and revoked.krl stays as it was;
+    a KRL of exactly the bound is taken."""
+    h = Host(D, extra=["krl_interval = 1"])
+    h.enroll()
+    krl = h.path("revoked.krl")
+    with open(krl, "rb") as f:
+        old = f.read()
+    ino = os.stat(krl).st_ino
+    fake = KrlServer(D)
+    try:
+        text = open(h.conf).read().replace("url = %s\n" % D.url, "url = %s\n" % fake.url)
+        with open(h.conf, "w") as f:
+            f.write(text)
+        fake.krl = krl_of_size(KRL_MAX + 1)
+        for with_length in (True, False):
+            fake.with_length = with_length
+            log = run_until_logged(h, "event=krl_sync result=error error=too_big")
+            assert "larger than %d bytes" % KRL_MAX in log, log
+            assert "result=updated" not in log, log
+            with open(krl, "rb") as f:
+                assert f.read() == old, "the KRL changed (with_length=%s)" % with_length
+            assert os.stat(krl).st_ino == ino
+            assert not [n for n in os.listdir(h.ssh_dir) if ".tmp" in n], os.listdir(h.ssh_dir)
+        # exactly the bound, without a Content-Length: taken whole
+        fake.krl = krl_of_size(KRL_MAX)
+        log = run_until_logged(h, "event=krl_sync result=updated")
+        with open(krl, "rb") as f:
+            assert f.read() == fake.krl, "revoked.krl is not the KRL served"
+        assert harness.file_mode(krl) == 0o644
+    finally:
+        h.stop()
+        fake.close()
+
+
+def test_krl_sync_failures_are_classified_and_keep_the_old_krl():
+    """Through the fault proxy: a wrong key is a TLS failure (never anything softer), a reset
+    is the network, a hang a timeout and a body that is no KRL garbage; the file stays each
+    time, and the next good answer is taken again."""
+    p, port, set_mode = start_proxy(D.port, D)
+    h = None
+    try:
+        h = Host(D, url="https://127.0.0.1:%d" % port,
+                 extra=["krl_interval = 1", "timeout = 2", "connect_timeout = 1"])
+        h.enroll()
+        krl = h.path("revoked.krl")
+        h.start()
+        # the control plane's KRL carries its generation time, so every good sync rewrites the
+        # file: take the file as it is once the first fault is in place
+        set_mode("wrongkey")
+        harness.wait_until(lambda: "event=krl_sync result=error error=tls " in h.log(),
+                           timeout=20, what="the first failed KRL sync")
+        with open(krl, "rb") as f:
+            old = f.read()
+        ino = os.stat(krl).st_ino
+        for mode, want, detail in (
+                ("wrongkey", "error=tls", "does not match the pin"),
+                ("reset", "error=unreachable", ""),
+                ("hang", "error=timeout", ""),
+                ("garbage", "error=garbage", "not an OpenSSH KRL")):
+            off = len(h.log())
+            set_mode(mode)
+            harness.wait_until(lambda: "event=krl_sync result=error %s " % want in h.log()[off:],
+                               timeout=20, what="krl_sync %s in mode %s" % (want, mode))
+            log = h.log()[off:]
+            assert detail in log, (mode, log)
+            with open(krl, "rb") as f:
+                assert f.read() == old, "the KRL changed in mode %s" % mode
+            assert os.stat(krl).st_ino == ino
+        off = len(h.log())
+        set_mode("pass")
+        harness.wait_until(lambda: re.search(r"event=krl_sync result=(updated|unchanged) ",
+                                             h.log()[off:]),
+                           timeout=20, what="a good KRL sync once the proxy passes again")
+    finally:
+        if h:
+            h.stop()
+        p.terminate()
+        p.wait()
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ static const struct {
     /* config: the agent is up but its agent.conf did not load; it refuses everything. An
      * admin's typo must never switch the second factor off: deny, whatever failmode says. */
     { "config", PM_OUT_DENY },
+    /* push_busy: the agent's share of connections for push long-polls is in use */
+    { "push_busy", PM_OUT_DENY },
 };
 
 static int wait_writable(int fd, int64_t deadline_ms)

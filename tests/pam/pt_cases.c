@@ -118,7 +118,8 @@ static void test_fake_error_table(void **state)
     /* busy: the agent is up and answering, only at its limit; that is not "down" */
     /* config: the agent is up, refusing everything because its agent.conf did not load */
     static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
-                                        "forbidden", "busy", "config", "no_such_code" };
+                                        "forbidden", "busy", "config", "push_busy",
+                                        "no_such_code" };
     char reply[160];
 
     (void)state;
@@ -140,6 +141,8 @@ static void test_fake_error_table(void **state)
                 assert_log_has(r, "result=deny reason=config");
                 assert_log_has(r, "configuration (agent.conf) is invalid");
             }
+            if (strcmp(deny[i], "push_busy") == 0) /* named, not agent_unknown_error */
+                assert_log_has(r, "reason=push_busy");
             pt_result_free(&r);
         }
 }

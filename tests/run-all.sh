@@ -30,11 +30,21 @@ for t in "$build"/tests/unit/test_*; do
   rc=$?
   p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
   f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
-  p=${p:-0} f=${f:-0}
+  k=$(grep -E '^\[  SKIPPED \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  p=${p:-0} f=${f:-0} k=${k:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a crash counts as a failure
-  echo "[$label] unit $name: $p passed, $f failed"
+  if [ "$k" -gt 0 ]; then
+    # a skipped test prints its reason on the line before its "[  SKIPPED ] name"
+    echo "[$label] unit $name: $p passed, $f failed, $k skipped"
+    awk '/^\[==========\] [0-9]+ test/ { exit }
+         /^\[  SKIPPED \] [A-Za-z_0-9]+$/ {
+           print "    SKIP " $4 ": " (prev ~ /^\[/ ? "(the test printed no reason)" : prev) }
+         { prev = $0 }' "$out" | sed "s/^/[$label]/"
+  else
+    echo "[$label] unit $name: $p passed, $f failed"
+  fi
   [ "$f" -gt 0 ] && sed 's/^/    /' "$out"
-  passed=$((passed + p)) failed=$((failed + f))
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
 
 # Integration tests: real daemons on loopback.

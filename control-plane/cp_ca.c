@@ -192,7 +192,11 @@ int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *o
 
 int cp_ca_bump_krl(sqlite3 *db)
 {
-    return cp_exec_stmt(cp_prepare(db, "UPDATE krl_state SET version = version + 1 WHERE id = 1"));
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE krl_state SET version = version + 1, "
+                                      "changed_at = ? WHERE id = 1");
+    if (st)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)pc_now());
+    return cp_exec_stmt(st);
 }
 
 static int exec_text(sqlite3 *db, const char *sql, const char *a)
@@ -360,12 +364,18 @@ static int collect(sqlite3 *db, struct lists *l)
     return rc;
 }
 
-static uint64_t krl_version(sqlite3 *db)
+/* The KRL's version and the time it last changed (its generated_date: see migration 4). */
+static uint64_t krl_version(sqlite3 *db, uint64_t *changed_at)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT version FROM krl_state WHERE id = 1");
+    sqlite3_stmt *st = cp_prepare(db, "SELECT version, changed_at FROM krl_state WHERE id = 1");
     uint64_t v = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+
+    *changed_at = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
         v = (uint64_t)sqlite3_column_int64(st, 0);
+        if (sqlite3_column_int64(st, 1) > 0)
+            *changed_at = (uint64_t)sqlite3_column_int64(st, 1);
+    }
     sqlite3_finalize(st);
     return v;
 }
@@ -376,12 +386,13 @@ int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
     struct lists l = { 0 };
     struct pc_krl_certs sec[2];
     struct pc_krl_spec spec = { 0 };
+    uint64_t changed_at;
     int rc;
 
     if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return PC_ERR_STORE;
     rc = collect(db, &l);
-    *version = krl_version(db);
+    *version = krl_version(db, &changed_at);
     cp_tx_rollback(db); /* read only */
     if (rc == PC_OK) {
         memset(sec, 0, sizeof sec);
@@ -398,7 +409,7 @@ int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
             sec[spec.n_certs++].n_serials = l.n_host;
         }
         spec.krl_version = *version;
-        spec.generated_date = (uint64_t)pc_now();
+        spec.generated_date = changed_at;
         spec.comment = "portcullis";
         spec.certs = sec;
         rc = pc_krl_encode(&spec, out, len);

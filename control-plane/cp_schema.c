@@ -152,6 +152,11 @@ static const char *const migrations[] = {
     "  decided_at FROM pushes_copy;"
     "DROP TABLE pushes_copy;"
     "CREATE INDEX pushes_pending ON pushes(state, expires_at);",
+    /* 4: the KRL's generated_date is the time of its last change (set with the version), so
+     * the same revocations always give the same KRL bytes and agents rewrite revoked.krl only
+     * when something changed. Existing stores start from the migration's time. */
+    "ALTER TABLE krl_state ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE krl_state SET changed_at = CAST(strftime('%s', 'now') AS INTEGER);",
 };
 
 static int current_version(sqlite3 *db, int *version)

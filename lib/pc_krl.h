@@ -31,7 +31,7 @@ struct pc_krl_certs {
 
 struct pc_krl_spec {
     uint64_t krl_version;    /* should increase with every change */
-    uint64_t generated_date; /* seconds since the epoch; callers pass pc_now() */
+    uint64_t generated_date; /* seconds since the epoch: when the revocations last changed */
     const char *comment;     /* NULL: empty */
     const struct pc_krl_certs *certs;
     size_t n_certs;

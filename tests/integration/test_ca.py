@@ -512,6 +512,12 @@ def test_revoke_and_krl():
     res, v1 = krl_check([ca, cb, cc])
     assert res == {ca: True, cb: True, cc: False}, res
     assert v1 > v0
+    # The same revocations give the same bytes: agents compare the KRL with the file they have
+    # and rewrite (and make sshd re-read) it only when it changed.
+    st, _, _, k1 = D.request("GET", "/v1/krl")
+    time.sleep(1.1)
+    st2, _, _, k2 = D.request("GET", "/v1/krl")
+    assert st == st2 == 200 and k1 == k2, "the KRL changes without a revocation"
     st, certs = D.admin("GET", "/v1/certs?user=%s" % a.name)
     assert st == 200 and [x["revoked"] for x in certs["certs"]] == [True]
     assert set(certs["certs"][0]) >= {"serial", "kind", "key_id", "principals", "valid_after",

@@ -2,6 +2,7 @@
  * ag_maint.h). */
 #include "config.h"
 #include "ag_maint.h"
+#include "ag_ops.h"
 #include "ag_hostca.h"
 #include "ag_krl.h"
 #include "pc_err.h"
@@ -105,26 +106,20 @@ static void sync_user_ca(const struct ag_config *c)
     pc_http_free(h);
 }
 
-/* The class of a failed KRL sync, for its log line. */
+/* The class of a failed KRL sync, for its log line: the transport classes (tls, timeout,
+ * unreachable, garbage, internal) are the agent protocol's, ag_ops_code_for; the rest are
+ * the KRL's own. */
 static const char *krl_error_code(int rc)
 {
     switch (rc) {
-    case PC_ERR_TLS:
-        return "tls";          /* handshake failed or the pin did not match */
-    case PC_ERR_TIMEOUT:
-        return "timeout";
-    case PC_ERR_NET:
-        return "unreachable";  /* refused, reset, DNS */
     case PC_ERR_TOOBIG:
         return "too_big";      /* over AG_KRL_MAX */
-    case PC_ERR_PARSE:
-        return "garbage";      /* not an OpenSSH KRL */
     case PC_ERR_STATE:
         return "http_status";  /* an answer other than 200 */
     case PC_ERR_IO:
         return "io";           /* ssh_dir or the file could not be written */
     default:
-        return "internal";
+        return ag_ops_code_for(rc, 0);
     }
 }
 

@@ -50,11 +50,10 @@ int ag_pool_new(const struct ag_pool_opts *o, ag_pool **out, char *err, size_t e
     if (!p)
         goto nomem;
     p->max = o->max ? o->max : 1;
-    p->max_long = o->max_long_polls ? o->max_long_polls : p->max / 2;
-    if (p->max_long == 0)
-        p->max_long = 1;
-    if (p->max_long > p->max)
-        p->max_long = p->max;
+    /* the default (half the pool) is the configuration's (ag_config: max_push_waits) */
+    p->max_long = o->max_long_polls < 1       ? 1
+                  : o->max_long_polls > p->max ? p->max
+                                               : o->max_long_polls;
     p->connect_timeout_ms = o->connect_timeout_ms;
     p->url = dup_or_null(o->url, &fail);
     p->pin = dup_or_null(o->pin, &fail);

@@ -17,8 +17,8 @@ struct ag_pool_opts {
     const char *token;         /* host token (copied; wiped on free) */
     long connect_timeout_ms;
     unsigned max;              /* at most this many handles (connections) */
-    unsigned max_long_polls;   /* long-polls admitted at once (see ag_pool_long_poll_enter);
-                                  0 → max / 2 (at least 1); never more than max */
+    unsigned max_long_polls;   /* long-polls admitted at once (see ag_pool_long_poll_enter),
+                                  1..max (kept in that range); agent.conf's max_push_waits */
 };
 
 typedef struct ag_pool ag_pool;

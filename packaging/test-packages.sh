@@ -20,9 +20,8 @@
 # Output: one PASS/FAIL/SKIP line per check, then "N passed, N failed, N skipped".
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-PASS=0 FAIL=0 SKIP=0
-
-die() { printf 'test-packages: error: %s\n' "$*" >&2; exit 2; }
+CHECKS_NAME=test-packages
+. "$SRC/packaging/checks.sh"
 
 build() { # DIR
     mkdir -p "$1/tree" || return 1
@@ -37,17 +36,6 @@ build() { # DIR
     rc=$?
     echo "$rc" >"$1/build.rc"
     return "$rc"
-}
-
-add_counts() { # FILE NAME: adds the "N passed, N failed[, N skipped]" line of FILE to the totals
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-    if [ -z "$line" ]; then
-        FAIL=$((FAIL + 1))
-        echo "FAIL $2: produced no result line"
-        return
-    fi
-    set -- $(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
-    PASS=$((PASS + $1)) FAIL=$((FAIL + $2)) SKIP=$((SKIP + ${3:-0}))
 }
 
 suite() { # NAME COMMAND...: runs one suite, shows its lines, counts its result
@@ -67,8 +55,7 @@ test_all() { # DIR
         echo "0 passed, 1 failed"
         return 1
     fi
-    echo "PASS package build (make deb, make rpm)"
-    PASS=1
+    ok "package build (make deb, make rpm)"
     suite deb sh "$SRC/packaging/test-deb.sh" "$dist"
     suite setup-package env PC_PACKAGE_DIR="$dist" /usr/bin/python3 "$SRC/tests/setup/run_setup.py"
     suite systemd sh "$SRC/packaging/test-systemd.sh" "$dist"

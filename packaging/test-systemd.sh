@@ -60,6 +60,19 @@ logged() { journal_since "$1" "$2" | grep -q -- "$3"; }   # logged CURSOR UNIT P
 sighups() { journalctl -q --no-pager -o cat -u ssh.service | grep -c 'Received SIGHUP' || true; }
 sighups_above() { [ "$(sighups)" -gt "$1" ]; }
 ssh_pid() { systemctl show -p MainPID --value ssh.service; }
+# check_ssh_reloaded NAME: PASS when ssh.service was reloaded since pid0/hup0 were taken
+# (pid0=$(ssh_pid) hup0=$(sighups)): a new "Received SIGHUP", the same MainPID, still active
+check_ssh_reloaded() {
+    wait_for 5 sighups_above "$hup0"
+    pid1=$(ssh_pid) hup1=$(sighups)
+    if [ "$pid1" = "$pid0" ] && [ "$pid1" != 0 ] && [ "$hup1" -gt "$hup0" ] &&
+       unit_is is-active ssh.service active; then
+        ok "$1"
+    else
+        bad "$1" "MainPID before $pid0, after $pid1; 'Received SIGHUP' in its journal: $hup0 before, $hup1 after" \
+            "$(journalctl -q --no-pager -n 10 -u ssh.service 2>&1)"
+    fi
+}
 new_failed() { # units failed now that had not failed at the first boot, before any package
     systemctl --failed --no-legend --plain 2>/dev/null | awk '{ print $1 }' | sort >"$T/failed"
     comm -13 "$T/failed.boot" "$T/failed"
@@ -202,14 +215,7 @@ first_boot() {
         'stat -c "%F %U:%G %a" /run/portcullis/agent.sock | grep -qx "socket root:portcullis-principals 660" ||
          { stat -c "%F %U:%G %a" /run/portcullis/agent.sock; exit 1; }'
     check "portcullis-agent status: enrolled, control plane reachable" portcullis-agent status
-    wait_for 5 sighups_above "$hup0"
-    pid1=$(ssh_pid) hup1=$(sighups)
-    if [ "$pid1" = "$pid0" ] && [ "$pid1" != 0 ] && [ "$hup1" -gt "$hup0" ] && unit_is is-active ssh.service active; then
-        ok "configure reloaded ssh.service (SIGHUP, same MainPID $pid1)"
-    else
-        bad "configure reloaded ssh.service (SIGHUP, same MainPID $pid1)" \
-            "MainPID before $pid0, after $pid1; 'Received SIGHUP' in its journal: $hup0 before, $hup1 after"
-    fi
+    check_ssh_reloaded "configure reloaded ssh.service (SIGHUP, same MainPID)"
     T_=$(sshd -T 2>&1) || true
     miss=
     for want in 'trustedusercakeys /etc/ssh/portcullis/user_ca.pub' \
@@ -270,15 +276,7 @@ missing: $want"
         bad "the service wrote the renewed host-cert.pub, signed by the control plane's host CA" \
             "host CA: ${cafp:-?}" "$(ssh-keygen -L -f /etc/ssh/portcullis/host-cert.pub 2>&1 | head -n 8)"
     fi
-    wait_for 5 sighups_above "$hup0"
-    pid1=$(ssh_pid) hup1=$(sighups)
-    if [ "$pid1" = "$pid0" ] && [ "$pid1" != 0 ] && [ "$hup1" -gt "$hup0" ] && unit_is is-active ssh.service active; then
-        ok "ssh.service reloaded by the agent (SIGHUP, same MainPID $pid1)"
-    else
-        bad "ssh.service reloaded by the agent (SIGHUP, same MainPID $pid1)" \
-            "MainPID before $pid0, after $pid1; 'Received SIGHUP': $hup0 before, $hup1 after" \
-            "$(journalctl -q --no-pager -n 10 -u ssh.service 2>&1)"
-    fi
+    check_ssh_reloaded "ssh.service reloaded by the agent (SIGHUP, same MainPID)"
     if wait_for 10 presents "$(file_cert)"; then
         ok "the running sshd presents the renewed certificate (ssh-keyscan -c)"
     else
@@ -406,14 +404,7 @@ second_boot() {
     else
         bad "sshd and PAM files are back as before setup.sh (byte for byte)" "$d"
     fi
-    wait_for 5 sighups_above "$hup0"
-    pid1=$(ssh_pid) hup1=$(sighups)
-    if [ "$pid1" = "$pid0" ] && [ "$pid1" != 0 ] && [ "$hup1" -gt "$hup0" ] && unit_is is-active ssh.service active; then
-        ok "ssh.service reloaded with the original configuration and still active"
-    else
-        bad "ssh.service reloaded with the original configuration and still active" \
-            "MainPID before $pid0, after $pid1; 'Received SIGHUP': $hup0 before, $hup1 after"
-    fi
+    check_ssh_reloaded "ssh.service reloaded with the original configuration and still active"
     if wait_for 10 no_cert; then
         ok "the running sshd no longer presents a host certificate"
     else

@@ -1,6 +1,10 @@
 #!/bin/sh
 # The one list of Debian 12 packages Portcullis needs to build, test and demo.
-# Used by the README's two commands and by CI. Needs root.
+# Used by the README's two commands and by CI. Needs root, except for --list.
+#   scripts/install-deps.sh          install whatever of the list is missing
+#   scripts/install-deps.sh --list   print the list, one package a line (scripts/check-deps.py reads it)
+# Every program that scripts/, tests/, setup-scripts/ and packaging/ run must come from a package
+# here (or one these depend on, or the base image): scripts/check-deps.py checks it in CI.
 set -eu
 # The last two lines are for the packages: make deb, make rpm and packaging/test-*.sh
 # (lintian, rpmlint; systemd-nspawn boots a container to run the units under systemd).
@@ -8,9 +12,14 @@ PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
-  openssh-server openssh-client expect sqlite3 curl python3 procps iproute2 util-linux sudo
+  openssh-server openssh-client expect oathtool sqlite3 curl python3 procps iproute2 util-linux sudo git
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file"
+if [ "${1:-}" = "--list" ]; then
+  # shellcheck disable=SC2086
+  printf '%s\n' $PKGS
+  exit 0
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

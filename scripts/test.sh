@@ -1,6 +1,8 @@
 #!/bin/bash
-# The README's test command: installs what is needed, builds twice (plain, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, then
+# The README's test command: installs what is needed, checks that every program the scripts and
+# tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, runs the
+# demo end to end (tests/demo/check.sh: scripts/demo.sh, its 2FA login, demo.sh stop), then
 # the package tests (packaging/test-packages.sh: .deb and .rpm built from a dist tarball,
 # installed in private namespaces and a systemd container — this machine is not changed).
 # Needs root (packages; the end-to-end tests run a real sshd). Ends with "N passed, N failed, N skipped".
@@ -13,6 +15,24 @@ t0=$SECONDS
 phase() { echo "== $* (at $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s)"; }
 phase "dependencies"
 sh scripts/install-deps.sh
+results=$(mktemp)
+# suite LABEL COMMAND...: runs a suite that prints "PASS/FAIL …" lines and "N passed, N failed";
+# its lines are shown with the label, its counts go to the total.
+suite() {
+  local label=$1 out line
+  shift
+  out=$(mktemp)
+  "$@" </dev/null >"$out" 2>&1 || true     # a failure is counted from its result line
+  grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out" | sed "s/^/[$label] /" || true
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  [ -n "$line" ] || { echo "[$label] FAIL $*: no result line"; line="0 passed, 1 failed"; }
+  echo "$line" | sed -E 's/^([0-9]+ passed, [0-9]+ failed)$/\1, 0 skipped/; s/^/'"$label"': /' |
+    tee -a "$results"
+  rm -f "$out"
+}
+phase "dependency check (scripts/check-deps.py)"
+suite deps /usr/bin/python3 scripts/check-deps.py
+suite deps-selftest /usr/bin/python3 tests/deps/test_check_deps.py
 phase "autoreconf"
 autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
 
@@ -38,26 +58,22 @@ mkdir -p "$pkg"
 phase "packages: building in the background (log: $pkg/build.log)"
 nice -n 10 packaging/test-packages.sh build "$pkg" </dev/null >/dev/null 2>&1 &
 pkg_pid=$!
-results=$(mktemp)
 phase "tests (plain)"
 tests/run-all.sh "$src/build/plain" plain | tee -a "$results"
 phase "tests (sanitizers)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
+phase "demo (tests/demo/check.sh: scripts/demo.sh, its login, demo.sh stop)"
+suite demo tests/demo/check.sh
 phase "tests (packages)"
 wait "$pkg_pid"
-out=$(mktemp)
-packaging/test-packages.sh test "$pkg" </dev/null >"$out" 2>&1
-grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out" | sed 's/^/[packages] /'
-grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1 | sed 's/^/packages: /' | tee -a "$results"
-grep -qE '^[0-9]+ passed, [0-9]+ failed' "$out" ||
-  { echo "[packages] FAIL packaging/test-packages.sh: no result line"; echo "packages: 0 passed, 1 failed, 0 skipped" >>"$results"; }
-rm -f "$out"
+suite packages packaging/test-packages.sh test "$pkg"
 p=0 f=0 s=0
 while read -r line; do
-  set -- $(echo "$line" | sed -E 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')
+  # shellcheck disable=SC2046  # three numbers, split on purpose
+  set -- $(echo "$line" | sed -E 's/^[a-z-]+: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')
   p=$((p + $1)) f=$((f + $2)) s=$((s + $3))
-done < <(grep -E '^(plain|asan|packages): [0-9]+ passed' "$results")
+done < <(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$results")
 rm -f "$results"
 phase "done"
 echo "$p passed, $f failed, $s skipped"

@@ -489,6 +489,11 @@ def main():
         print("FAIL build: %s missing (set PC_BUILD_DIR)\n0 passed, 1 failed" % AGENT)
         return 1
     want = sys.argv[1:]
+    # sshd -t/-T refuse to run without their privilege separation directory. On a machine where
+    # openssh-server was just installed without a running systemd (a fresh container, CI) nothing
+    # has created it yet; `portcullis-agent configure` creates it, but the checks below also run
+    # sshd -T before and without configure.
+    os.makedirs("/run/sshd", 0o755, exist_ok=True)
     keytmp = tempfile.mkdtemp(prefix="pc-configure-keys-")
     os.makedirs(os.path.join(keytmp, "etc", "ssh"))
     sh("ssh-keygen", "-q", "-A", "-f", keytmp)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* agent.conf parsing and validation (see ag_config.h, portcullis-agent.conf(5)). */
 #include "config.h"
 #include "ag_config.h"

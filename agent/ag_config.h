@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* agent.conf: the host agent's settings (see portcullis-agent.conf(5)).
  * Parsed strictly with pc_config: unknown keys, bad values and conflicting trust settings are
  * errors naming FILE:LINE. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis-agent configure / unconfigure: command line and the two flows.
  * configure: recover an interrupted run → plan (sshd, PAM) → journal + backups → atomic writes
  * → our parser agrees → sshd -t → sshd -T shows every directive in effect → reload → commit.

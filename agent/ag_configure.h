@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis-agent configure / unconfigure: writes sshd's and PAM's configuration for
  * Portcullis as one transaction (backup, journal, atomic writes, sshd -t, sshd -T, reload,
  * rollback on any failure), and undoes it byte for byte. See portcullis-agent(8), CONFIGURE.

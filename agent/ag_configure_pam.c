@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* What configure writes into /etc/pam.d/sshd (and /etc/pam.d/sudo with --sudo).
  *
  * sshd: the password include of the auth section (Debian "@include common-auth", RHEL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* configure's outside world: sshd -V/-t/-T, reloading sshd, diff -u.
  * With --root DIR, sshd must read DIR's files although every path inside them is absolute
  * (/etc/ssh/…): it runs in a private mount namespace with DIR/etc/ssh (and

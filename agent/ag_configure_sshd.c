@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* What configure writes into sshd's configuration, and the checks that it is in effect.
  * Our directives go into a drop-in that sorts first (00-portcullis.conf) when the main file
  * includes that folder before any Match; otherwise into a marked block at the top of the main

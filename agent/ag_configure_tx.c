@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* configure's transaction: every file is backed up and recorded in the journal before it is
  * changed, and written atomically. The journal is a text file in the state directory:
  *   portcullis-configure 1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `portcullis-agent enroll` and the host token file (see ag_enroll.h). */
 #include "config.h"
 #include "ag_enroll.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Enrollment: trading a one-time enrollment token for the host token (POST /v1/enroll), and
  * reading the stored host token back. */
 #ifndef AG_ENROLL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Host-side CA files, host certificate renewal and the sshd reload (see ag_hostca.h). */
 #include "config.h"
 #include "ag_hostca.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The files sshd reads from the agent's ssh_dir (portcullis-agent.conf(5)):
  *   user_ca.pub    TrustedUserCAKeys: our user CA merged into whatever keys are there already
  *   host-cert.pub  HostCertificate: the host certificate for host_key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* KRL fetch, check and atomic replacement (see ag_krl.h). The KRL is binary: it is fetched with
  * pc_http_get, bounded by AG_KRL_MAX. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The KRL sync: GET /v1/krl (binary) into ssh_dir/revoked.krl, which sshd reads as RevokedKeys.
  * An unreadable KRL makes sshd refuse every key, so the file is only ever replaced whole
  * (temp file, fsync, rename) by a KRL whose structure checked out; when the fetch or the check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The daemon's background thread: KRL and user CA sync, host certificate renewal (see
  * ag_maint.h). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The daemon's background work, one thread beside the socket server:
  *  - every krl_interval: GET /v1/krl into ssh_dir/revoked.krl (ag_krl.h) and GET
  *    /v1/ca/user.pub merged into ssh_dir/user_ca.pub; only once ssh_dir/user_ca.pub exists

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Request handlers for the agent's socket (see ag_ops.h and docs/AGENT-PROTOCOL.md). */
 #include "config.h"
 #include "ag_ops.h"

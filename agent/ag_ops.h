@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The agent's request handlers: one PAM request object in, one reply object out
  * (docs/AGENT-PROTOCOL.md). Every control-plane reply is validated strictly before anything
  * of it reaches the reply: a reply that is not what we expect is "garbage", never "allow". */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `portcullis-agent principals`: sshd's AuthorizedPrincipalsCommand (see ag_principals.h).
  * Only the agent's unix socket, one request, a hard deadline, and nothing printed unless the
  * daemon answered with a well-formed list. */

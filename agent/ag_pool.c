@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The control-plane connection pool (see ag_pool.h). */
 #include "config.h"
 #include "ag_pool.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A pool of pinned HTTPS handles to the control plane. Each handle keeps its TCP+TLS
  * connection open between calls (libcurl reuses it), so a login costs no handshake. Handles are
  * checked out per request and returned; the pool grows up to `max` handles and otherwise waits,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The daemon's op "principals" and its cache of allows (see ag_principals.h). */
 #include "config.h"
 #include "ag_principals.h"

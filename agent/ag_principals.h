@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sshd's AuthorizedPrincipalsCommand, both halves:
  *  - the daemon's op "principals" (docs/AGENT-PROTOCOL.md): asks the control plane
  *    (GET /v1/hosts/self/principals) and keeps a cache of its allows, keyed by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The unix-socket server (see ag_server.h). */
 #include "config.h"
 #include "ag_server.h"

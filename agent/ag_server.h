@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The agent's unix socket: creation (mode 0660, root:socket_group), the accept loop, one
  * detached thread per client bounded by max_clients, SO_PEERCRED, per-connection deadlines,
  * and a clean stop on SIGTERM/SIGINT. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Enrollment and reachability checks (see ag_status.h). */
 #include "config.h"
 #include "ag_status.h"

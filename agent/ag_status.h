@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Health of this host's enrollment and of the path to the control plane: used by the `status`
  * subcommand and by the socket's {"op":"status"}. */
 #ifndef AG_STATUS_H

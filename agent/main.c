@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis-agent: the host agent. Subcommands: run (the daemon behind pam_portcullis.so and
  * sshd's AuthorizedPrincipalsCommand), enroll (trade an enrollment token for the host token and
  * host certificate), renew (the host certificate, once), principals (sshd's helper), status

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Signs N user certificates with an in-process Ed25519 CA and prints the rate.
  * Usage: bench_cert_sign [N]   (default 20000). Output, one line, machine-readable:
  *   portcullis_cert_sign n=N seconds=S certs_per_sec=R */

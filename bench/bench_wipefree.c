@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Cost of wipe on free (lib/pc_wipefree): malloc/free of 64..4096-byte blocks, freed with
  * pc_wipefree's free (linked in, as in the daemons) and with glibc's own __libc_free.
  * Usage: bench_wipefree [N]   (default 5000000 malloc/free pairs per variant).

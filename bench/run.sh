@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Certificate signing throughput: Portcullis in-process vs. one `ssh-keygen -s` process per cert.
 # Usage: bench/run.sh BUILD_DIR [N] [M]
 #   N  certificates signed in-process by bench/bench_cert_sign (default 20000)

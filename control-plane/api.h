@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Request handlers, one per route. Each fills a cp_resp; none blocks on the network. */
 #ifndef CP_API_H
 #define CP_API_H

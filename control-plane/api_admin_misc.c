@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Admin endpoints: server info, push approvals, enrollment tokens, hosts, audit. */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Admin endpoints for users and their TOTP enrollment. */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Endpoints of the certificate authority (public keys, KRL, certificates) and of policy. */
 #include "config.h"
 #include "api.h"

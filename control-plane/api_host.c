@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Endpoints for enrolled hosts (the agent): login transactions, TOTP, push, long-poll. */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Host endpoints of the CA (principals decision, host certificate renewal) and host labels. */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Endpoints for users' SSH keys (admin), `portcullis login` (no token: the proof is the key
  * and the second factor) and sessions. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Endpoints anyone may call: health and host enrollment (the enrollment token is the credential). */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* GET /v1/setup.sh: the installer (setup-scripts/setup.sh, compiled in as setup_script.h by a
  * Makefile rule) with this server's URL and pin filled in as its defaults.
  *

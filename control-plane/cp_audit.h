@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The append-only audit log. Rows are written inside the transaction of the change they
  * describe, so a decision and its audit row are committed together or not at all. */
 #ifndef CP_AUDIT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The certificate authority: the user and host CA keys (DIR/ca_user.key, DIR/ca_host.key),
  * certificate issuance with serials from table certs, revocation and the KRL. */
 #ifndef CP_CA_H

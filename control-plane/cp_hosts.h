@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Host certificates (enrollment, renewal), the principals decision for sshd's
  * AuthorizedPrincipalsCommand, and host labels. */
 #ifndef CP_HOSTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Login transactions: begin (decide allow / deny / challenge) and TOTP verification with
  * atomic replay protection and lockout. */
 #ifndef CP_LOGIN_H

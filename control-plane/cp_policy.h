@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Access policy: rules naming people (users, groups), local accounts and host labels.
  * Default deny: with no matching rule nobody gets principals or a certificate. */
 #ifndef CP_POLICY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Push approvals with number matching. pending → approved | denied | expired; final states
  * never change. One push per login transaction. */
 #ifndef CP_PUSH_H

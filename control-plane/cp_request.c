@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_request.h"
 #include "pc_err.h"

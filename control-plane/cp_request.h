@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One HTTP request as the handlers see it, and the helpers that build replies. */
 #ifndef CP_REQUEST_H
 #define CP_REQUEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Schema migrations. Each step runs in its own transaction together with the version bump;
  * never edit a released step, append a new one. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The HTTPS server: libmicrohttpd with a fixed pool of worker threads, request bodies bounded,
  * routes matched, callers identified and checked before any handler runs. */
 #ifndef CP_SERVER_H

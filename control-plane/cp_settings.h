@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullisd's settings: defaults, command-line parsing and validation. */
 #ifndef CP_SETTINGS_H
 #define CP_SETTINGS_H

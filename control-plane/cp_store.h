@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The SQLite store: one database file in WAL mode, one connection per thread (opened lazily),
  * schema migrations recorded in schema_version. Every state change runs in one
  * BEGIN IMMEDIATE … COMMIT, so a request is applied whole or not at all. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The control plane's TLS identity: an ECDSA P-256 key and a self-signed certificate made on
  * first start, and the public-key pin clients use (sha256 of the SubjectPublicKeyInfo, base64). */
 #ifndef CP_TLS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Bearer tokens (admin, host) and enrollment tokens. Only SHA-256 hashes are stored. */
 #ifndef CP_TOKENS_H
 #define CP_TOKENS_H

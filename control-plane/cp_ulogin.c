@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_ulogin.h"
 #include "cp_audit.h"

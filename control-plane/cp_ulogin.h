@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `portcullis login`: proof of key possession (SSHSIG over a server challenge) plus a second
  * factor → a short-lived user certificate and a session token. Sessions live here too. */
 #ifndef CP_ULOGIN_H

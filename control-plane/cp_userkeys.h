@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Users' registered SSH public keys: what `portcullis login` proves possession of. */
 #ifndef CP_USERKEYS_H
 #define CP_USERKEYS_H

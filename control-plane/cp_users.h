@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Users, their groups and their TOTP seeds (sealed with the secrets key). */
 #ifndef CP_USERS_H
 #define CP_USERS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Long-poll waiters. A waiting request holds no thread: its connection is suspended in
  * libmicrohttpd and listed here; a state change (cp_waiters_notify) or its deadline resumes it.
  * One background thread checks deadlines and expires overdue pushes. */

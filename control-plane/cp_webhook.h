@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Outgoing webhook: a JSON POST when a push is created, so a chat bot or phone app can ask the
  * user. Sent by one worker thread from a bounded queue; a slow receiver never delays a login.
  * The body never holds the match number: the approver must read it off the login prompt. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullisd: the Portcullis control plane. Thin: set up, serve, shut down cleanly. */
 #include "config.h"
 #include "api.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH certificates: see pc_cert.h. */
 #include "config.h"
 #include "pc_cert.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH certificates (PROTOCOL.certkeys): signing user and host certificates with a CA key,
  * and parsing/verifying certificates (ours, ssh-keygen's, or what sshd puts in SSH_AUTH_INFO_0).
  *

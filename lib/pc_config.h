@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Strict `key = value` configuration files.
  * Grammar: one setting per line; blank lines and lines whose first non-blank character is '#'
  * are ignored; keys are [a-z0-9_]+; the value is the rest of the line, trimmed, and may be empty

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "pc_err.h"
 
 const char *pc_strerror(int err)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Error codes shared by every Portcullis component.
  * Functions return 0 on success or one of these negative values. */
 #ifndef PC_ERR_H

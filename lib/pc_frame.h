@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Framing for the agent's unix socket: each message is a 4-byte big-endian length followed by
  * that many bytes of one JSON object. Both directions, every read and write bounded by a
  * deadline (pc_now_ms clock). Shared by pam_portcullis.so and portcullis-agent.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Files written so that a crash never leaves half of one: temp file in the same directory,
  * fsync, rename, fsync of the directory. */
 #ifndef PC_FS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The HTTPS client for the control-plane API over libcurl (see pc_http.h).
  * Trust: a public-key pin (chain and host name not checked: the pin is the trust, and libcurl
  * compares it before any request byte is sent) or a CA file (chain and host name checked), or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The HTTPS client for the control-plane API (libcurl), used by the CLI and the host agent.
  * Trust is either a public-key pin ("sha256//BASE64", checked by libcurl before any byte is
  * sent; with a pin the certificate chain is not verified, the pin is the trust) or a CA file.

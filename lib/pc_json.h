@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Strict JSON input helpers over json-c: every request body and every reply a client
  * receives passes through these, so wrong types, unknown fields and oversize input are caught
  * in one place and reported with the API's error codes. */

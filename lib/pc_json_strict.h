@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A strict RFC 8259 syntax check run before json-c parses untrusted input: json-c accepts
  * single-quoted strings, NaN/Infinity, raw control characters in strings and ill-formed UTF-8
  * (overlong forms, surrogates) even in its strict mode. This validator accepts exactly the

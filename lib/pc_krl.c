@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH KRL encoder: see pc_krl.h. */
 #include "config.h"
 #include "pc_krl.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH binary key revocation lists (PROTOCOL.krl), as sshd reads with RevokedKeys.
  *
  * Layout written: header (magic "SSHKRL\n\0", format version 1, krl_version, generated_date,

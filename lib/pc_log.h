@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Logging for the daemons and CLIs: one line per event, "LEVEL ident: key=value …",
  * to stderr (which systemd sends to the journal). Callers never pass a code, token or seed. */
 #ifndef PC_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Secure memory helpers: wipe before free, for anything that held a secret. */
 #ifndef PC_MEM_H
 #define PC_MEM_H

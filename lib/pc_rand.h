@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Randomness and token hashing (OpenSSL's CSPRNG). */
 #ifndef PC_RAND_H
 #define PC_RAND_H

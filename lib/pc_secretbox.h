@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Secrets at rest: AES-256-GCM with a 256-bit key kept in a file outside the database.
  * Sealed format: 0x01 | nonce (12) | ciphertext | tag (16). The associated data (e.g. "totp:alice")
  * binds a ciphertext to its row, so a seed copied to another user's row does not open. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* SSH wire buffer: see pc_sshbuf.h. Every access goes through need() / reserve(). */
 #include "config.h"
 #include "pc_sshbuf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The one bounds-checked buffer for SSH wire formats (RFC 4251 section 5): keys, signatures,
  * certificates (PROTOCOL.certkeys), SSHSIG (PROTOCOL.sshsig) and KRLs (PROTOCOL.krl).
  *

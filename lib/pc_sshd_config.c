@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sshd_config reader: see pc_sshd_config.h. Follows OpenSSH's servconf.c (strdelim for the
  * keyword, argv_split for the arguments, Include via glob, Match scope per file). */
 #include "config.h"

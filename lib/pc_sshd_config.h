@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Reads an sshd_config the way sshd(8) (OpenSSH 8.2 … 9.x) does: keywords case-insensitive,
  * "Key value" and "Key=value", double or single quotes, '#' comments (also at the start of a
  * later word), Include with globs (sorted, relative paths under /etc/ssh, depth limit 16),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH public keys, CA keys and SSH signatures: see pc_sshkey.h. */
 #include "config.h"
 #include "pc_sshkey.h"

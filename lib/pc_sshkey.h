@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* OpenSSH public keys, CA private keys and SSH signatures, on OpenSSL 3.
  *
  * Supported key types (wire names): ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* SSH signature blobs (pc_sshkey_sign / pc_sshkey_verify) and SSHSIG: see pc_sshsig.h. */
 #include "config.h"
 #include "pc_sshsig.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* SSHSIG (OpenSSH PROTOCOL.sshsig): the detached, armored signatures `ssh-keygen -Y sign`
  * makes. `portcullis login` proves possession of a user's key with one: the server sends a
  * challenge, the user signs it with `ssh-keygen -Y sign -n portcullis-login -f KEY`, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The one clock every component reads. In builds configured with --enable-test-hooks,
  * the environment variable PC_FAKE_NOW (seconds since the epoch, optionally "+N"/"-N" as an
  * offset from the real clock) replaces it, so TOTP and validity windows are testable. */

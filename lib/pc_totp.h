@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* TOTP (RFC 6238, HMAC-SHA1, 6 digits, 30 s) over liboath, plus the otpauth:// URI. */
 #ifndef PC_TOTP_H
 #define PC_TOTP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Wipe on free, for portcullisd and portcullis-agent only.
  *
  * Why: our own buffers that held a secret are wiped before they are freed (lib/pc_mem), but the

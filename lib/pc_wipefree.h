@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Wipe on free: see lib/pc_wipefree.c. Linked into portcullisd and portcullis-agent only. */
 #ifndef PC_WIPEFREE_H
 #define PC_WIPEFREE_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Sourced by the package check scripts (test-deb.sh, test-rpm.sh, test-packages.sh): counting
 # and the check helpers, so every script prints the same "PASS name" / "FAIL name" lines (a
 # failure's output indented under it) and ends with "N passed, N failed". Set CHECKS_NAME first

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Checks the Debian packages that `make deb` put in DIST: lintian, then dpkg -i (+ apt-get -f
 # install), the installed files, users, units and man pages, that installing leaves sshd and PAM
 # alone, and what remove and purge keep and delete.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The package tests (issue 6), as CI runs them from scripts/test.sh:
 #
 #   packaging/test-packages.sh build DIR   configure the source tree in DIR/tree, `make deb` and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Checks the .rpm packages of `make rpm` without installing them: rpmlint (no errors; warnings
 # are shown), the files, scriptlets and dependencies of each package (rpm -qlp, --scripts,
 # --requires), the agent's %preun run against a stub portcullis-agent, and the PAM module

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Checks the Debian packages that `make deb` put in DIST under a real, booted systemd: what the
 # units' sandboxing (ProtectSystem=strict, capabilities, system call filters) allows only shows
 # when systemd runs them.

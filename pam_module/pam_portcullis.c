@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* pam_portcullis.so: the second factor for sshd and sudo. Asks the local portcullis-agent over
  * its unix socket (no TLS, no HTTP in here), prompts, and returns a PAM code. Exports only the
  * pam_sm_* entry points (the build uses -fvisibility=hidden). See pam_portcullis(8). */

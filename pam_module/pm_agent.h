@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The module's side of the agent protocol (docs/AGENT-PROTOCOL.md): one unix-socket
  * connection per login, request/reply frames (lib/pc_frame.h), every I/O bounded by the
  * login's deadline. Outcomes are classified here once, by the failure table. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The login conversation: begin → allow / deny / ignore / challenge (push and/or TOTP),
  * mapped onto PAM return codes, with the failure table applied in one place. */
 #ifndef PM_FLOW_H

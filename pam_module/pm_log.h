@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Logging for pam_portcullis: pam_syslog (facility LOG_AUTHPRIV), one key=value line per
  * decision: user, rhost, service, txid, result, reason, ms. Values are sanitised (quoted,
  * control characters replaced). Nothing a user typed is ever passed here: no code, no token. */

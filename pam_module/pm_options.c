@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Strict parsing of the module arguments: unknown options, bad values and duplicates are
  * errors, reported with the option's name; the caller denies on any of them. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PAM module options (the arguments after pam_portcullis.so in /etc/pam.d/SERVICE).
  * All are parsed before anything else happens; any error denies (never fail open). */
 #ifndef PM_OPTIONS_H

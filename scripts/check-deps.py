@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Every program our scripts and tests run must be installed by scripts/install-deps.sh.
 
 A fresh Debian 12 machine has the base image and whatever install-deps.sh installs; anything

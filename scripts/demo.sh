@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Portcullis in five minutes, on this machine, on loopback only. Needs root (Debian 12).
 #
 #   sudo scripts/demo.sh          install deps, build, start everything, show a real 2FA login

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The one list of Debian 12 packages Portcullis needs to build, test and demo.
 # Used by the README's two commands and by CI. Needs root, except for --list.
 #   scripts/install-deps.sh          install whatever of the list is missing

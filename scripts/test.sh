@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The README's test command: installs what is needed, checks that every program the scripts and
 # tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, runs the

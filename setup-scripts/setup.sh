@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Portcullis installer: turns this server into one protected by Portcullis.
 #
 #   curl -fsSk --pinnedpubkey sha256//PIN https://CP:PORT/v1/setup.sh | sudo bash -s -- --token TOKEN

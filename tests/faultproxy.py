@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """faultproxy.py — a fault-injecting stand-in for portcullisd, owned by the tests.
 
 Python 3 standard library only (plus the `openssl` command for the `wrongkey` mode).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs every test against one build directory and prints the counts.
 # Usage: tests/run-all.sh BUILD_DIR LABEL
 # Last line: "LABEL: N passed, N failed, N skipped" (the caller sums the labels).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The CLI's connection to portcullisd, its error messages, and argument validation. */
 #include "config.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The `portcullis` admin CLI: shared state, the server connection, error reporting and output
  * helpers. Commands return PC_OK or a negative PC_ERR_* after printing their own message;
  * CLI_EUSAGE (a bad command line) makes main exit 2, every other error exits 1. */

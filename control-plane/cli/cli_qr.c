@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* QR codes on the terminal: libqrencode, two modules per character row with Unicode half
  * blocks. Light modules (and the quiet zone) are drawn in the foreground colour and dark ones
  * left as the background, so the code reads correctly on the usual light-on-dark terminal. */

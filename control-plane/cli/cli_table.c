@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The list commands' text tables: a header row, then one row per object of the server's list,
  * each cell formatted by its column; columns sized to fit. */
 #include "config.h"

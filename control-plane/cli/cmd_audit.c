@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis audit [--user NAME] [--since DURATION] [--limit N] */
 #include "config.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis cert list|revoke, portcullis ssh-config */
 #include "config.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis host token [--label K=V]... [--ttl DURATION] | host list */
 #include "config.h"
 #include "cli.h"

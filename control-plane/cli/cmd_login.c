@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis login: prove possession of an SSH key (ssh-keygen -Y sign over the server's
  * challenge), pass TOTP or a push approval, receive a user certificate (KEY-cert.pub) and a
  * session. */

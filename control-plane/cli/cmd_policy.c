@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis policy add|list|delete */
 #include "config.h"
 #include "cli.h"

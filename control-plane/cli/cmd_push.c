@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis approvals | approve ID --match NN | deny ID */
 #include "config.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis totp enroll NAME [--force] */
 #include "config.h"
 #include "cli.h"

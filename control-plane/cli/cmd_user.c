@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis user add|list|show|disable|enable|delete|groups|push */
 #include "config.h"
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis user key add|list|delete, and helpers shared by the CA commands. */
 #include "config.h"
 #include "cli.h"

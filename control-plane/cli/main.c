@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* portcullis: the admin CLI of the Portcullis control plane. This file: the command line
  * (global options anywhere, environment fallbacks, usage) and the dispatch to commands. */
 #include "config.h"

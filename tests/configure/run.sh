@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Tests of portcullis-agent configure/unconfigure against a corpus of sshd and PAM layouts,
 # each in a private mount namespace (needs root; never writes the real /etc/ssh or /etc/pam.d).
 #   PC_BUILD_DIR=BUILD tests/configure/run.sh [CASE-FILTER...]

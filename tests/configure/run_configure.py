@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Tests of `portcullis-agent configure` / `unconfigure` against a corpus of sshd and PAM
 layouts (tests/configure/corpus/NAME/{etc/...,layout.json}).
 

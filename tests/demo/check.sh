@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The README's first command, end to end, as CI runs it: scripts/demo.sh from this checkout
 # (its own dependency install and build into build/demo), the real key + TOTP login it prints,
 # then `scripts/demo.sh stop`, after which no process, user, PAM file or state of the demo may

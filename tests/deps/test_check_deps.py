@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Tests of scripts/check-deps.py: the parsers find the commands a script runs (and only those),
 and a package missing from scripts/install-deps.sh's list fails the check, naming the command
 and the package. Run by scripts/test.sh once (it needs no build).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """End-to-end tests of the certificate authority: a real sshd on loopback that trusts only what
 the agent wrote into its ssh_dir, and a real ssh client that trusts only the host CA.
 

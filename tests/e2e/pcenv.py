@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Shared set-up for the end-to-end tests (tests/e2e/run_e2e.py) and the demo (scripts/demo.sh).
 
 Python 3 standard library only; needs root. Brings up, on loopback only:

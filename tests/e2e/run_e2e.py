@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """End-to-end tests: a real sshd (Debian's, via a symlink so its PAM service is ours), the real
 pam_portcullis.so, the real portcullis-agent, tests/faultproxy.py and portcullisd, driven by a
 real `ssh` client under expect (tests/e2e/login.exp). Run through tests/e2e/run.sh as root.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Integration-test harness for portcullisd and the portcullis CLI.
 
 Python 3 standard library only. Everything talks to 127.0.0.1.

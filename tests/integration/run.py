@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Runs the integration tests: every function test_* in tests/integration/test_*.py.
 
     python3 tests/integration/run.py [FILTER...]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullis-agent against a real portcullisd: enroll (0600 token, no overwrite without
 --force, url/pin recorded), config errors with FILE:LINE, status (enrolled/reachable/pin, exit
 codes, pin mismatch), the unix-socket protocol end to end (begin, totp, push, push_wait),

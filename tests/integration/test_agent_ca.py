@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullis-agent, certificate authority half, against a real portcullisd: enroll with a host
 key (host-cert.pub / host_ca.pub / user_ca.pub / revoked.krl written with the right modes and
 content, an organisation's own user CA keys kept), the CA config keys validated with FILE:LINE,

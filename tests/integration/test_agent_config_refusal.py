@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullis-agent run on an agent.conf that does not load: it must fail closed, not exit.
 An agent that exits is "agent down" for pam_portcullis.so, and failmode=safe then admits
 everyone without a second factor. So `run` binds its socket anyway (the file's `socket` if that

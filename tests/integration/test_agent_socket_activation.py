@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullis-agent under socket activation (systemd's LISTEN_PID/LISTEN_FDS protocol, fd 3), as
 portcullis-agent.socket starts it: the agent serves the socket it is given instead of binding its
 own, applies the configured mode/group to it, never unlinks it, and a client that connects while

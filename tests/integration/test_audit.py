@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The audit trail: append-only in the schema, not deletable through the API, a row for every
 admin change, and no secrets in the daemon's log."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The authorization matrix: every endpoint of docs/API.md × callers
 none / bad token / host / admin.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The certificate authority half of the control plane (docs/API-CA.md): CA keys, policy,
 user SSH keys, `portcullis login` (SSHSIG + TOTP → certificate + session), host certificates,
 the principals decision, revocation and the KRL, sessions, the authorization matrix of the new

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The admin CLI `portcullis` against a real daemon."""
 import base64
 import json

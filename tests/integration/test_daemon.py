@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullisd as a process: files on first start, reuse on restart, pin, schema, signals,
 bad command lines."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Host enrollment: single-use tokens, expiry (with PC_FAKE_NOW), host tokens, hashed storage,
 labels, audit."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """`portcullis login` with a push approval instead of a TOTP code (docs/API-CA.md, "User login
 → certificate"): POST /v1/login/finish {"push":true} → 202 {push_id, match, expires_at}; the
 approver enters the match number; GET /v1/login/ID?wait=N delivers the certificate and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """1000 concurrent long-polls on one pending push: the daemon keeps a bounded number of threads
 and bounded memory while they wait, and answers every one of them once the push is approved."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Hostile and malformed request bodies: every POST/PATCH endpoint answers 400/413 with the
 documented error shape, applies nothing, and the daemon stays up. Unknown path 404, wrong
 method 405."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Push approvals: creation (idempotent), match number, approvals list, approve/deny, final
 states, expiry, long-poll, webhook, audit, isolation between hosts."""
 import http.server

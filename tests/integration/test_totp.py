@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """TOTP: enrollment URI, re-enrollment, login outcomes, replay (also concurrent), lockout and
 its back-off, seeds encrypted at rest, audit rows for every attempt."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Wipe on free (lib/pc_wipefree.c) is in the built daemons: portcullisd and portcullis-agent
 define free and realloc themselves, export them, and the libraries that hold our secrets
 (json-c, libcurl, libcrypto, libmicrohttpd) bind to them at run time. The CLI does not.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Test cases of tests/unit/test_pam.c: the failure table against a fake agent, then the real
  * chain (agent → faultproxy → portcullisd), then the log audit. Included from test_pam.c. */
 

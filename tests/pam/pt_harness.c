@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Harness for tests/unit/test_pam.c (included from it: the Makefile builds test_pam from that
  * one file). Starts the real components — portcullisd, tests/faultproxy.py, portcullis-agent —
  * drives the admin API with curl, runs the module through pam_wrapper/libpamtest with a

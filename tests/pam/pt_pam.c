@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Running pam_portcullis.so under pam_wrapper with a scripted conversation, and a fake agent
  * (an in-process unix-socket server speaking lib/pc_frame) for the failure table.
  * Included from tests/unit/test_pam.c after tests/pam/pt_harness.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Real-chain cases: pam_portcullis.so → portcullis-agent → faultproxy.py → portcullisd.
  * Each case makes its own user (a code used once stays used). Included from pt_cases.c. */
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # End to end test of the installer (issue 5): `portcullis host token` → curl /v1/setup.sh | bash
 # → sshd + PAM configured → a certificate + TOTP login → unconfigure restores every file.
 # Runs in a private mount namespace (needs root; never writes the real /etc, /run or /usr/local).

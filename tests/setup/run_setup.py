@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """End-to-end test of setup.sh (issue 5, last acceptance bullet), on the real paths of this
 machine without touching it.
 

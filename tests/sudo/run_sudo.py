@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """pam_portcullis.so in front of the real sudo.
 
 sudo's PAM service is always "sudo", so the test never touches the machine's files: each run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Test helpers: see ssh_tool.h. */
 #include "config.h"
 #include "ssh_tool.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Test helpers shared by the SSH unit tests: temp directories, files, and running ssh-keygen
  * (fork/exec, no shell) with its output captured. Tests use ssh-keygen only to check what
  * lib/ produces, never to produce it. */

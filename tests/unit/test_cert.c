@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_cert: certificates we sign are read back by `ssh-keygen -L` (which also
  * verifies the CA signature) for every subject type × CA type × user/host; our parser reads our
  * certificates and ssh-keygen's; refusals. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_config: the `key = value` grammar and the value parsers. */
 #include "config.h"
 #include <stdarg.h>

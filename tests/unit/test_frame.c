@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_frame: the agent socket's framing (4-byte big-endian length + one JSON
  * object), over a socketpair, with deadlines. */
 #include "config.h"

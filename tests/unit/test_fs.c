@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_fs (atomic writes, bounded reads, mkdir), lib/pc_rand, lib/pc_time
  * and lib/pc_mem. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_json: strict parsing, unknown fields, typed getters. */
 #include "config.h"
 #include <stdarg.h>

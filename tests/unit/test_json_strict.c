@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The strict JSON grammar check that runs before json-c on untrusted input. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_krl: a KRL we encode is read by `ssh-keygen -Q` — certificates revoked
  * by serial, serial range and key id are REVOKED, others are ok; plain keys revoked by hash;
  * the byte layout is the one PROTOCOL.krl describes and deterministic. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Tests for pam_portcullis.so, driven through pam_wrapper + libpamtest (no /etc/pam.d edits).
  *
  * Group setup starts the real chain: portcullisd (temp data dir, loopback, --exempt-group

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_secretbox: AES-256-GCM sealing and the key file. */
 #include "config.h"
 #include <stdarg.h>

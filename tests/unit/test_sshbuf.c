@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_sshbuf: integers, strings, mpints (RFC 4251), nesting, bounds,
  * sticky errors, trailing data and strict base64. */
 #include "config.h"

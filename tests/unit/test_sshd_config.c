@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_sshd_config: the sshd_config reader behind `portcullis-agent
  * configure`. Every test writes files below a temporary root and loads ROOT/etc/ssh/sshd_config. */
 #include "config.h"

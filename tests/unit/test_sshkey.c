@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_sshkey (and the signature primitives in pc_sshsig.c): public keys made
  * by ssh-keygen, fingerprints as `ssh-keygen -lf` prints them, refusals, CA key generation,
  * PEM save/load and sign/verify. */

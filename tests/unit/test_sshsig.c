@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_sshsig: signatures made by `ssh-keygen -Y sign` for Ed25519, ECDSA and
  * RSA keys verify; a tampered message, another namespace, another key and broken armor are
  * each told apart. Our own signer is checked with `ssh-keygen -Y check-novalidate`. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_totp: RFC 6238 vectors, verification window, otpauth:// URI. */
 #include "config.h"
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_wipefree (wipe on free: free/realloc interposed in the executable).
  *
  * The wipe is observed through glibc's tcache: a freed 200-byte chunk is the next one malloc

@@ -2,6 +2,7 @@
 /* agent.conf parsing and validation (see ag_config.h, portcullis-agent.conf(5)). */
 #include "config.h"
 #include "ag_config.h"
+#include "pc_agent_proto.h"
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -50,7 +51,7 @@ int ag_config_init(struct ag_config *c)
         set_str(&c->ssh_dir, AG_DEFAULT_SSH_DIR) != PC_OK ||
         set_str(&c->reload_command, AG_DEFAULT_RELOAD) != PC_OK ||
         set_str(&c->host_token_file, AG_DEFAULT_TOKEN_FILE) != PC_OK ||
-        set_str(&c->socket, AG_DEFAULT_SOCKET) != PC_OK ||
+        set_str(&c->socket, PC_AGENT_SOCKET_DEFAULT) != PC_OK ||
         set_str(&c->path, AG_DEFAULT_CONFIG) != PC_OK) {
         ag_config_free(c);
         return PC_ERR_NOMEM;

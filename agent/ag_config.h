@@ -10,7 +10,6 @@
 
 #define AG_DEFAULT_CONFIG PC_SYSCONFDIR "/agent.conf"
 #define AG_DEFAULT_TOKEN_FILE PC_SYSCONFDIR "/host.token"
-#define AG_DEFAULT_SOCKET PC_RUNSTATEDIR "/agent.sock"
 #define AG_DEFAULT_HOST_KEY "/etc/ssh/ssh_host_ed25519_key.pub"
 #define AG_DEFAULT_SSH_DIR "/etc/ssh/portcullis"
 #define AG_DEFAULT_RELOAD "systemctl reload ssh || systemctl reload sshd"

@@ -5,6 +5,7 @@
 #include "ag_enroll.h"
 #include "ag_principals.h"
 #include "ag_status.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_log.h"
@@ -54,28 +55,28 @@ const char *ag_ops_code_for(int rc, long status)
     case PC_OK:
         break;
     case PC_ERR_TLS:
-        return "tls";
+        return PC_AGENT_E_TLS;
     case PC_ERR_TIMEOUT:
-        return "timeout";
+        return PC_AGENT_E_TIMEOUT;
     case PC_ERR_NET:
-        return "unreachable";
+        return PC_AGENT_E_UNREACHABLE;
     case PC_ERR_PARSE:
     case PC_ERR_TOOBIG:
-        return "garbage";
+        return PC_AGENT_E_GARBAGE;
     case PC_ERR_STATE:
-        return "busy"; /* every pooled connection stayed busy: our capacity, not the network */
+        return PC_AGENT_E_BUSY; /* every pooled connection stayed busy: our capacity, not the network */
     default:
         /* The agent could not make the call at all (memory, setup): a local fault, which
          * must never read as "the control plane is unreachable" (that follows failmode). */
-        return "internal";
+        return PC_AGENT_E_INTERNAL;
     }
     if (status == 401 || status == 403)
-        return "rejected";
+        return PC_AGENT_E_REJECTED;
     if (status >= 500 && status <= 599)
-        return "server";
+        return PC_AGENT_E_SERVER;
     if (status >= 400 && status <= 499)
-        return "bad_request";
-    return "garbage";
+        return PC_AGENT_E_BAD_REQUEST;
+    return PC_AGENT_E_GARBAGE;
 }
 
 /* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
@@ -128,14 +129,14 @@ static json_object *bad_request(const char *msg)
 {
     /* The message names a field or a rule, never a value: safe to log. */
     pc_log(PC_LOG_WARN, "event=request_refused error=bad_request message=\"%s\"", msg);
-    return ag_ops_error("bad_request", msg);
+    return ag_ops_error(PC_AGENT_E_BAD_REQUEST, msg);
 }
 
 static json_object *garbage(const char *what)
 {
     char m[256];
     snprintf(m, sizeof m, "the control plane's reply is not what was expected (%s)", what);
-    return ag_ops_error("garbage", m);
+    return ag_ops_error(PC_AGENT_E_GARBAGE, m);
 }
 
 /* The pool, created on first use once the host token can be read. NULL → *errreply set. */
@@ -166,7 +167,8 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
     p = x->pool;
     pthread_mutex_unlock(&x->lock);
     if (!p)
-        *errreply = ag_ops_error("not_enrolled", err[0] ? err : "this host is not enrolled");
+        *errreply = ag_ops_error(PC_AGENT_E_NOT_ENROLLED,
+                                 err[0] ? err : "this host is not enrolled");
     return p;
 }
 
@@ -182,7 +184,7 @@ static json_object *refuse_long_poll(ag_pool *p, const char *op, unsigned in_use
     snprintf(msg, sizeof msg, "%u push approvals are being waited for already (max_push_waits "
              "= %u): refused, so that other logins keep their connections to the control plane",
              in_use, ag_pool_long_poll_max(p));
-    return ag_ops_error("push_busy", msg);
+    return ag_ops_error(PC_AGENT_E_PUSH_BUSY, msg);
 }
 
 /* One call to the control plane. On success (HTTP 200 with a JSON object) returns NULL and sets
@@ -486,7 +488,7 @@ static json_object *refuse_config(struct ag_ctx *x, json_object *req, uid_t peer
                (unsigned)peer_uid, n, x->config_error);
     snprintf(msg, sizeof msg, "the host agent's configuration is invalid (%s): every request is "
              "refused until it is fixed and the agent restarted", x->config_where);
-    return ag_ops_error("config", msg);
+    return ag_ops_error(PC_AGENT_E_CONFIG, msg);
 }
 
 void ag_ops_recheck_config(const struct ag_ctx *x)
@@ -526,30 +528,31 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
     }
     if (pc_json_get_str(req, "op", 1, 16, &op, &je) != PC_OK)
         return bad_request(je.message);
-    if (strcmp(op, "status") == 0)
+    if (strcmp(op, PC_AGENT_OP_STATUS) == 0)
         return op_status(x, req);
-    if (strcmp(op, "principals") == 0) {
+    if (strcmp(op, PC_AGENT_OP_PRINCIPALS) == 0) {
         /* sshd's AuthorizedPrincipalsCommandUser: root or principals_user */
         if (peer_uid != 0 && !(x->cfg->principals_user && peer_uid == x->cfg->principals_uid)) {
             *close_after = 1;
             pc_log(PC_LOG_WARN, "event=forbidden op=principals uid=%u", (unsigned)peer_uid);
-            return ag_ops_error("forbidden", "principals requests are accepted from root and "
+            return ag_ops_error(PC_AGENT_E_FORBIDDEN, "principals requests are accepted from root and "
                                 "principals_user only");
         }
         return ag_principals_op(x, req);
     }
-    if (strcmp(op, "begin") && strcmp(op, "totp") && strcmp(op, "push") && strcmp(op, "push_wait"))
+    if (strcmp(op, PC_AGENT_OP_BEGIN) && strcmp(op, PC_AGENT_OP_TOTP) &&
+        strcmp(op, PC_AGENT_OP_PUSH) && strcmp(op, PC_AGENT_OP_PUSH_WAIT))
         return bad_request("unknown op (begin, totp, push, push_wait, principals, status)");
     if (peer_uid != 0) {
         *close_after = 1;
         pc_log(PC_LOG_WARN, "event=forbidden op=%s uid=%u", op, (unsigned)peer_uid);
-        return ag_ops_error("forbidden", "login requests are accepted from root only");
+        return ag_ops_error(PC_AGENT_E_FORBIDDEN, "login requests are accepted from root only");
     }
-    if (strcmp(op, "begin") == 0)
+    if (strcmp(op, PC_AGENT_OP_BEGIN) == 0)
         return op_begin(x, req);
-    if (strcmp(op, "totp") == 0)
+    if (strcmp(op, PC_AGENT_OP_TOTP) == 0)
         return op_totp(x, req);
-    if (strcmp(op, "push") == 0)
+    if (strcmp(op, PC_AGENT_OP_PUSH) == 0)
         return op_push(x, req);
     return op_push_wait(x, req);
 }

@@ -5,18 +5,15 @@
 #include "config.h"
 #include "ag_config.h"
 #include "ag_principals.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_frame.h"
 #include "pc_time.h"
-#include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -37,42 +34,6 @@ static const char usage[] =
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 answered (possibly with no principals), 1 error, 2 usage error.\n";
-
-static int connect_agent(const char *path, int64_t deadline)
-{
-    struct sockaddr_un sa;
-    size_t n = strlen(path);
-    int fd;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    if (n >= sizeof sa.sun_path)
-        return -1;
-    memcpy(sa.sun_path, path, n + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    while (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN && pc_now_ms() + 20 < deadline) { /* backlog full */
-            poll(NULL, 0, 20);
-            continue;
-        }
-        if (errno == EINPROGRESS) {
-            struct pollfd p = { .fd = fd, .events = POLLOUT };
-            int64_t left = deadline - pc_now_ms();
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (left > 0 && poll(&p, 1, (int)left) == 1 &&
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-                return fd;
-        }
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /* The reply's principals, checked, as lines into out. */
 static int take_reply(json_object *reply, char *out, size_t outsz)
@@ -110,12 +71,12 @@ static int ask(const char *sock, char **args, char *out, size_t outsz, const cha
     json_object *req = json_object_new_object(), *reply = NULL;
     int fd, rc = PC_ERR_IO;
 
-    json_object_object_add(req, "op", json_object_new_string("principals"));
+    json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_PRINCIPALS));
     json_object_object_add(req, "account", json_object_new_string(args[0]));
     json_object_object_add(req, "key_id", json_object_new_string(args[1]));
     json_object_object_add(req, "serial", json_object_new_string(args[2]));
     json_object_object_add(req, "fingerprint", json_object_new_string(args[3]));
-    if ((fd = connect_agent(sock, deadline)) < 0) {
+    if (pc_agent_connect(sock, deadline, &fd) != PC_OK) {
         *why = "cannot connect to the agent";
         goto out;
     }

@@ -2,6 +2,7 @@
 /* The daemon's op "principals" and its cache of allows (see ag_principals.h). */
 #include "config.h"
 #include "ag_principals.h"
+#include "pc_agent_proto.h"
 #include "pc_cert.h"
 #include "pc_config.h"
 #include "pc_err.h"
@@ -235,12 +236,12 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
         pc_json_get_str(req, "serial", 1, 20, &serial, &je) != PC_OK ||
         pc_json_get_str(req, "fingerprint", 1, 128, &fp, &je) != PC_OK) {
         pc_log(PC_LOG_WARN, "event=request_refused op=principals message=\"%s\"", je.message);
-        return ag_ops_error("bad_request", je.message);
+        return ag_ops_error(PC_AGENT_E_BAD_REQUEST, je.message);
     }
     if (!account_ok(account) || !printable(key_id, 255, 1) ||
         pc_parse_uint(serial, 0, UINT64_MAX, &sn) != PC_OK || !printable(fp, 128, 0)) {
         pc_log(PC_LOG_WARN, "event=request_refused op=principals message=\"bad field\"");
-        return ag_ops_error("bad_request", "account, key_id, serial or fingerprint is malformed");
+        return ag_ops_error(PC_AGENT_E_BAD_REQUEST, "account, key_id, serial or fingerprint is malformed");
     }
     ag_ops_log_safe(account, sa, sizeof sa);
     ag_ops_log_safe(key_id, sk, sizeof sk);
@@ -256,7 +257,7 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
                             AG_CALL_IDEMPOTENT, &cp);
     if (!errobj) {
         if (take_principals(cp, joined, sizeof joined, &ttl) != PC_OK) {
-            out = ag_ops_error("garbage", "the control plane's reply is not what was expected "
+            out = ag_ops_error(PC_AGENT_E_GARBAGE, "the control plane's reply is not what was expected "
                                "(principals)");
             goto out;
         }
@@ -279,7 +280,8 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
         if (json_object_object_get_ex(errobj, "error", &c))
             code = json_object_get_string(c);
     }
-    if (code && (strcmp(code, "unreachable") == 0 || strcmp(code, "timeout") == 0) &&
+    if (code &&
+        (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
         (hit = pcache_get(x->pcache, key, &age)) != NULL) {
         pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=allow "
                "source=cache age_ms=%lld error=%s", sa, sk, serial, (long long)age, code);

@@ -2,6 +2,7 @@
 /* The unix-socket server (see ag_server.h). */
 #include "config.h"
 #include "ag_server.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_frame.h"
 #include "pc_log.h"
@@ -325,7 +326,7 @@ static void *client_main(void *arg)
         if (rc != PC_OK) {
             pc_log(PC_LOG_WARN, "event=bad_frame pid=%ld uid=%u error=\"%s\"", (long)c->pid,
                    (unsigned)c->uid, pc_strerror(rc));
-            reply_and_forget(c->fd, ag_ops_error("bad_request", "malformed frame"),
+            reply_and_forget(c->fd, ag_ops_error(PC_AGENT_E_BAD_REQUEST, "malformed frame"),
                              AG_CLIENT_WRITE_MS);
             break;
         }
@@ -390,7 +391,7 @@ static void admit(struct server *s, int fd)
     if (!c) {
         pc_log(PC_LOG_WARN, "event=busy pid=%ld uid=%u max_clients=%u", (long)cred.pid,
                (unsigned)cred.uid, s->max);
-        reply_and_forget(fd, ag_ops_error("busy", "the agent is serving its maximum of clients"), 200);
+        reply_and_forget(fd, ag_ops_error(PC_AGENT_E_BUSY, "the agent is serving its maximum of clients"), 200);
         close(fd);
         return;
     }
@@ -407,7 +408,7 @@ static void admit(struct server *s, int fd)
     pthread_mutex_unlock(&s->lock);
     if (e != 0) {
         pc_log(PC_LOG_ERR, "event=thread_failed error=\"%s\"", strerror(e));
-        reply_and_forget(fd, ag_ops_error("busy", "the agent cannot start a thread"), 200);
+        reply_and_forget(fd, ag_ops_error(PC_AGENT_E_BUSY, "the agent cannot start a thread"), 200);
         client_end(c);
     }
     pthread_attr_destroy(&attr);

@@ -4,6 +4,7 @@
 #include "ag_status.h"
 #include "ag_enroll.h"
 #include "ag_ops.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_http.h"
 #include "pc_json.h"
@@ -38,7 +39,7 @@ void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
     memset(pr, 0, sizeof *pr);
     probe_enrolled(cfg, pr);
     if ((rc = pc_http_new(&o, &h, err, sizeof err)) != PC_OK) {
-        pr->error = "unreachable";
+        pr->error = PC_AGENT_E_UNREACHABLE;
         snprintf(pr->detail, sizeof pr->detail, "%s", err);
         goto out;
     }
@@ -52,7 +53,7 @@ void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
     }
     pr->error = ag_ops_code_for(rc, status);
     if (rc == PC_OK && status == 200)
-        pr->error = "garbage";
+        pr->error = PC_AGENT_E_GARBAGE;
     /* pc_http says "does not match the pin" only for CURLE_SSL_PINNEDPUBKEYNOTMATCH. */
     pr->pin_mismatch = rc == PC_ERR_TLS && strstr(err, "does not match the pin") != NULL;
     if (rc != PC_OK)
@@ -78,7 +79,8 @@ json_object *ag_status_reply(const struct ag_config *cfg, const struct ag_probe 
     if (cfg->cafile)
         json_object_object_add(o, "cafile", json_object_new_string(cfg->cafile));
     if (!pr->reachable) {
-        json_object_object_add(o, "error", json_object_new_string(pr->error ? pr->error : "unreachable"));
+        json_object_object_add(o, "error", json_object_new_string(pr->error ? pr->error
+                                                                     : PC_AGENT_E_UNREACHABLE));
         json_object_object_add(o, "pin_mismatch", json_object_new_boolean(pr->pin_mismatch));
         json_object_object_add(o, "detail", json_object_new_string(pr->detail));
     }
@@ -101,10 +103,11 @@ static void print_text(const struct ag_config *cfg, const struct ag_probe *pr)
     else if (pr->pin_mismatch)
         printf("reachable: no: TLS pin mismatch: the server's key does not match the pin (%s)\n",
                pr->detail);
-    else if (pr->error && strcmp(pr->error, "tls") == 0)
+    else if (pr->error && strcmp(pr->error, PC_AGENT_E_TLS) == 0)
         printf("reachable: no: TLS handshake failed (%s)\n", pr->detail);
     else
-        printf("reachable: no: %s (%s)\n", pr->error ? pr->error : "unreachable", pr->detail);
+        printf("reachable: no: %s (%s)\n", pr->error ? pr->error : PC_AGENT_E_UNREACHABLE,
+               pr->detail);
 }
 
 int ag_status_run(const char *config_path, int json)

@@ -12,6 +12,7 @@
 #include "ag_ops.h"
 #include "ag_server.h"
 #include "ag_status.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_http.h"
 #include "pc_log.h"
@@ -50,7 +51,7 @@ static const char usage_main[] =
 static const char usage_run[] =
     "Usage: portcullis-agent run [--config FILE] [--check-config]\n"
     "\n"
-    "Serves the agent socket (default " AG_DEFAULT_SOCKET ") in the foreground, logging to\n"
+    "Serves the agent socket (default " PC_AGENT_SOCKET_DEFAULT ") in the foreground, logging to\n"
     "stderr. Login requests (begin, totp, push, push_wait) are accepted from root only;\n"
     "principals from root and principals_user; status from anyone who can connect. In the\n"
     "background it keeps ssh_dir's revoked.krl and user_ca.pub in sync (every krl_interval)\n"

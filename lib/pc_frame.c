@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "pc_frame.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_mem.h"
-#include "pc_time.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -12,29 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int wait_fd(int fd, short events, int64_t deadline_ms)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = events };
-        int64_t left = deadline_ms - pc_now_ms();
-        int r;
-        if (left <= 0)
-            return PC_ERR_TIMEOUT;
-        r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return PC_ERR_IO;
-        if (r > 0)
-            return (p.revents & (events | POLLHUP | POLLERR)) ? PC_OK : PC_ERR_IO;
-    }
-}
-
 static int write_all(int fd, const unsigned char *p, size_t n, int64_t deadline_ms)
 {
     while (n > 0) {
         ssize_t w;
-        int rc = wait_fd(fd, POLLOUT, deadline_ms);
+        int rc = pc_agent_wait(fd, POLLOUT, deadline_ms);
         if (rc != PC_OK)
             return rc;
         w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -52,7 +34,7 @@ static int read_all(int fd, unsigned char *p, size_t n, int64_t deadline_ms)
 {
     while (n > 0) {
         ssize_t r;
-        int rc = wait_fd(fd, POLLIN, deadline_ms);
+        int rc = pc_agent_wait(fd, POLLIN, deadline_ms);
         if (rc != PC_OK)
             return rc;
         r = recv(fd, p, n, MSG_DONTWAIT);

@@ -1,16 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "pm_agent.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_frame.h"
 #include "pc_mem.h"
 #include "pc_time.h"
-#include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Agent error codes and what the module does with them. Unknown codes deny. */
@@ -18,90 +14,54 @@ static const struct {
     const char *code;
     int outcome;
 } agent_errors[] = {
-    { "unreachable", PM_OUT_FAILMODE }, { "timeout", PM_OUT_FAILMODE },
-    { "garbage", PM_OUT_FAILMODE },     { "server", PM_OUT_FAILMODE },
+    { PC_AGENT_E_UNREACHABLE, PM_OUT_FAILMODE }, { PC_AGENT_E_TIMEOUT, PM_OUT_FAILMODE },
+    { PC_AGENT_E_GARBAGE, PM_OUT_FAILMODE },     { PC_AGENT_E_SERVER, PM_OUT_FAILMODE },
     /* busy: the agent is up but at its limit; local capacity, not the network: deny */
-    { "busy", PM_OUT_DENY },            { "tls", PM_OUT_DENY },
-    { "not_enrolled", PM_OUT_DENY },    { "rejected", PM_OUT_DENY },
-    { "bad_request", PM_OUT_DENY },     { "forbidden", PM_OUT_DENY },
-    { "internal", PM_OUT_DENY },
+    { PC_AGENT_E_BUSY, PM_OUT_DENY },            { PC_AGENT_E_TLS, PM_OUT_DENY },
+    { PC_AGENT_E_NOT_ENROLLED, PM_OUT_DENY },    { PC_AGENT_E_REJECTED, PM_OUT_DENY },
+    { PC_AGENT_E_BAD_REQUEST, PM_OUT_DENY },     { PC_AGENT_E_FORBIDDEN, PM_OUT_DENY },
+    { PC_AGENT_E_INTERNAL, PM_OUT_DENY },
     /* config: the agent is up but its agent.conf did not load; it refuses everything. An
      * admin's typo must never switch the second factor off: deny, whatever failmode says. */
-    { "config", PM_OUT_DENY },
+    { PC_AGENT_E_CONFIG, PM_OUT_DENY },
     /* push_busy: the agent's share of connections for push long-polls is in use */
-    { "push_busy", PM_OUT_DENY },
+    { PC_AGENT_E_PUSH_BUSY, PM_OUT_DENY },
 };
-
-static int wait_writable(int fd, int64_t deadline_ms)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLOUT };
-        int64_t left = deadline_ms - pc_now_ms();
-        int r;
-
-        if (left <= 0)
-            return PC_ERR_TIMEOUT;
-        r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r == 0 ? PC_ERR_TIMEOUT : PC_ERR_IO;
-        return (p.revents & POLLOUT) ? PC_OK : PC_ERR_IO;
-    }
-}
 
 int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,
                      const char **reason)
 {
-    struct sockaddr_un sa;
-    size_t n = strlen(path);
+    int rc;
 
-    a->fd = -1;
     a->full_ms = deadline_ms - pc_now_ms();
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    if (n >= sizeof sa.sun_path) {
+    rc = pc_agent_connect(path, deadline_ms, &a->fd);
+    switch (rc) {
+    case PC_OK:
+        return PM_OUT_OK;
+    case PC_ERR_STATE:
+        /* the agent is alive but its backlog stays full: capacity, not absence */
+        *reason = "agent_busy";
+        return PM_OUT_DENY;
+    case PC_ERR_INVAL:
         *reason = "agent_socket_path_too_long";
-        return PM_OUT_FAILMODE;
-    }
-    memcpy(sa.sun_path, path, n + 1);
-    a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (a->fd < 0) {
+        break;
+    case PC_ERR_NOMEM:
         *reason = "agent_socket_error";
-        return PM_OUT_FAILMODE;
+        break;
+    case PC_ERR_TIMEOUT:
+        *reason = "agent_connect_timeout";
+        break;
+    case PC_ERR_NOTFOUND:
+        *reason = "agent_socket_missing";
+        break;
+    case PC_ERR_NET:
+        *reason = "agent_refused";
+        break;
+    default:
+        *reason = "agent_connect_failed";
+        break;
     }
-    for (;;) {
-        if (connect(a->fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            return PM_OUT_OK;
-        if (errno == EINTR)
-            continue;
-        if (errno == EINPROGRESS) { /* not usual for AF_UNIX, but bounded anyway */
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (wait_writable(a->fd, deadline_ms) == PC_OK &&
-                getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-                return PM_OUT_OK;
-            *reason = "agent_connect_timeout";
-        } else if (errno == EAGAIN) { /* backlog full: retry briefly, within the deadline */
-            struct timespec ts = { 0, 50 * 1000 * 1000 };
-            if (pc_now_ms() + 50 < deadline_ms) {
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            /* the agent is alive but its backlog stays full: capacity, not absence */
-            *reason = "agent_busy";
-            pm_agent_close(a);
-            return PM_OUT_DENY;
-        } else if (errno == ENOENT) {
-            *reason = "agent_socket_missing";
-        } else if (errno == ECONNREFUSED) {
-            *reason = "agent_refused";
-        } else {
-            *reason = "agent_connect_failed";
-        }
-        pm_agent_close(a);
-        return PM_OUT_FAILMODE;
-    }
+    return PM_OUT_FAILMODE;
 }
 
 static int classify_error(json_object *reply, const char **reason)

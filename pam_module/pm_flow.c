@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "pm_flow.h"
+#include "pc_agent_proto.h"
 #include "pc_mem.h"
 #include "pc_time.h"
 #include <security/pam_modules.h>
@@ -123,7 +124,7 @@ static int verify_code(struct pm_login *l, const char *code, int *pam_rc)
     const char *result, *reason;
     int ret;
 
-    json_object_object_add(req, "op", json_object_new_string("totp"));
+    json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_TOTP));
     json_object_object_add(req, "txid", json_object_new_string(l->c->txid));
     json_object_object_add(req, "code", json_object_new_string(code));
     ret = call(l, req, &r, pam_rc);
@@ -161,7 +162,7 @@ static int push_start(struct pm_login *l, int *pam_rc)
     json_object *req = json_object_new_object(), *r = NULL;
     int ret;
 
-    json_object_object_add(req, "op", json_object_new_string("push"));
+    json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_PUSH));
     json_object_object_add(req, "txid", json_object_new_string(l->c->txid));
     ret = call(l, req, &r, pam_rc);
     json_object_put(req);
@@ -192,7 +193,7 @@ static int push_wait(struct pm_login *l)
         if (wait > PM_PUSH_WAIT_MAX_S)
             wait = PM_PUSH_WAIT_MAX_S;
         req = json_object_new_object();
-        json_object_object_add(req, "op", json_object_new_string("push_wait"));
+        json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_PUSH_WAIT));
         json_object_object_add(req, "push_id", json_object_new_string(l->push_id));
         json_object_object_add(req, "wait", json_object_new_int(wait));
         if (call(l, req, &r, &pam_rc) != PM_OUT_OK) {
@@ -288,7 +289,7 @@ static json_object *begin_request(const struct pm_ctx *c)
 {
     json_object *req = json_object_new_object();
 
-    json_object_object_add(req, "op", json_object_new_string("begin"));
+    json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_BEGIN));
     json_object_object_add(req, "user", json_object_new_string(c->user));
     if (c->rhost && *c->rhost)
         json_object_object_add(req, "rhost", json_object_new_string(c->rhost));

@@ -3,11 +3,15 @@
  * errors, reported with the option's name; the caller denies on any of them. */
 #include "config.h"
 #include "pm_options.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(sizeof PC_AGENT_SOCKET_DEFAULT <= PM_SOCKET_MAX + 1,
+               "the configured runstatedir makes the default socket path too long");
 
 enum { OPT_SOCKET, OPT_FAILMODE, OPT_TRIES, OPT_PUSH, OPT_TIMEOUT, OPT_DEBUG, OPT_COUNT };
 static const char *const opt_names[OPT_COUNT] = { "socket", "failmode", "tries",
@@ -69,7 +73,7 @@ int pm_options_parse(int argc, const char **argv, struct pm_options *o, char *er
     int seen[OPT_COUNT] = { 0 };
 
     memset(o, 0, sizeof *o);
-    memcpy(o->socket, PM_DEFAULT_SOCKET, sizeof PM_DEFAULT_SOCKET);
+    memcpy(o->socket, PC_AGENT_SOCKET_DEFAULT, sizeof PC_AGENT_SOCKET_DEFAULT);
     o->tries = 3;
     o->push = 1;
     err[0] = '\0';

@@ -5,7 +5,6 @@
 #define PM_OPTIONS_H
 #include <stddef.h>
 
-#define PM_DEFAULT_SOCKET "/run/portcullis/agent.sock"
 #define PM_SOCKET_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define PM_DEFAULT_TIMEOUT_CODE 30
 #define PM_DEFAULT_TIMEOUT_PUSH 60

@@ -7,6 +7,7 @@
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_json.h"
+#include "pc_valid.h"
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -172,20 +173,6 @@ static int set_log_level(struct ag_config *c, const char *v, char *err, size_t e
     return PC_ERR_INVAL;
 }
 
-/* A certificate principal as pc_cert accepts it: [A-Za-z0-9._@+$:-], not starting with '-'. */
-int ag_config_principal_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > 255 || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              strchr("._@+$:-", ch)))
-            return 0;
-    }
-    return 1;
-}
-
 static int set_host_principals(struct ag_config *c, const char *v, char *err, size_t errsz)
 {
     const char *p = v;
@@ -200,7 +187,7 @@ static int set_host_principals(struct ag_config *c, const char *v, char *err, si
         while (end > start && end[-1] == ' ')
             end--;
         n = (size_t)(end - start);
-        if (!ag_config_principal_ok(start, n)) {
+        if (!pc_valid_principal(start, n)) {
             snprintf(err, errsz, "host_principals: '%.*s' is not a host name or address "
                      "(letters, digits, . _ @ + $ : -; comma-separated, no empty entries)",
                      (int)(n > 64 ? 64 : n), start);

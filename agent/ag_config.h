@@ -68,8 +68,6 @@ void ag_config_scrub(char *s);
 /* Checks the forms of values given on the command line (same rules as the file). */
 int ag_config_check_url(const char *url, char *err, size_t errsz);
 int ag_config_check_pin(const char *pin, char *err, size_t errsz);
-/* 1 if s[0..len) is a certificate principal: [A-Za-z0-9._@+$:-]{1,255}, not starting '-'. */
-int ag_config_principal_ok(const char *s, size_t len);
 
 /* Appends `url = …` and `pin = …`/`cafile = …` (each only when given, i.e. non-NULL) to the
  * config file at path, keeping every existing line, its mode and owner; creates the file (0644)

@@ -11,6 +11,7 @@
 #include "pc_http.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -61,28 +62,6 @@ int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
     }
     *out = buf;
     return PC_OK;
-}
-
-static int hostname_ok(const char *h)
-{
-    size_t n = strlen(h);
-    if (n == 0 || n > 253)
-        return 0;
-    for (; *h; h++)
-        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
-              *h == '-' || *h == '.' || *h == '_'))
-            return 0;
-    return 1;
-}
-
-static int token_ok(const char *t)
-{
-    if (!*t || strlen(t) > 1024)
-        return 0;
-    for (; *t; t++)
-        if (*t <= 0x20 || *t >= 0x7f)
-            return 0;
-    return 1;
 }
 
 /* Picks one value from the command line and the config: they must agree if both are set. */
@@ -327,7 +306,7 @@ int ag_enroll_run(const struct ag_enroll_args *a)
                 "%s may already set one)\n", pin ? "both a pin and a CA file" : "no pin", a->config);
         goto out;
     }
-    if (!token_ok(a->token)) {
+    if (!pc_valid_bearer_token(a->token)) {
         fprintf(stderr, "portcullis-agent: the enrollment token is empty or has invalid characters\n");
         goto out;
     }
@@ -339,7 +318,7 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         hostbuf[sizeof hostbuf - 1] = '\0';
         hostname = hostbuf;
     }
-    if (!hostname_ok(hostname)) {
+    if (!pc_valid_hostname(hostname)) {
         fprintf(stderr, "portcullis-agent: invalid host name '%.64s' (letters, digits, '-', '.', '_')\n",
                 hostname);
         goto out;

@@ -11,6 +11,7 @@
 #include "pc_log.h"
 #include "pc_mem.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,17 +94,6 @@ const char *ag_ops_log_safe(const char *s, char *buf, size_t n)
     }
     buf[i] = '\0';
     return buf;
-}
-
-static int is_hex(const char *s, size_t min, size_t max)
-{
-    size_t n = strlen(s);
-    if (n < min || n > max)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
 }
 
 static int is_digits(const char *s, size_t min, size_t max)
@@ -272,7 +262,7 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         json_object_object_add(body, "auth_info", json_object_new_string(info));
     if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, 0, &cp)))
         goto out;
-    if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !is_hex(txid, 1, 64) ||
+    if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !pc_valid_hex(txid, 1, 64) ||
         pc_json_get_str(cp, "action", 1, 16, &action, &je) != PC_OK || !one_of(action, actions) ||
         pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK ||
         pc_json_get_str_array(cp, "factors", 1, 2, 16, &factors, &je) != PC_OK) {
@@ -332,7 +322,7 @@ static json_object *op_totp(struct ag_ctx *x, json_object *req)
         out = bad_request(je.message);
         goto out;
     }
-    if (!is_hex(txid, 1, 64) || !is_digits(code, 1, 16)) {
+    if (!pc_valid_hex(txid, 1, 64) || !is_digits(code, 1, 16)) {
         out = bad_request("txid must be hex and code must be digits");
         goto out;
     }
@@ -379,7 +369,7 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     if (pc_json_only_fields(req, fields, &je) != PC_OK ||
         pc_json_get_str(req, "txid", 1, 64, &txid, &je) != PC_OK)
         return bad_request(je.message);
-    if (!is_hex(txid, 1, 64))
+    if (!pc_valid_hex(txid, 1, 64))
         return bad_request("txid must be hex");
     body = json_object_new_object();
     json_object_object_add(body, "txid", json_object_new_string(txid));
@@ -387,7 +377,7 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, AG_CALL_IDEMPOTENT,
                               &cp)))
         goto out;
-    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !is_hex(push_id, 1, 64) ||
+    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !pc_valid_hex(push_id, 1, 64) ||
         pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK || !is_digits(match, 2, 2) ||
         pc_json_get_int(cp, "expires_at", 1, 1, INT64_MAX, &expires, &je) != PC_OK) {
         out = garbage("push: push_id, match or expires_at");
@@ -419,7 +409,7 @@ static json_object *op_push_wait(struct ag_ctx *x, json_object *req)
         pc_json_get_str(req, "push_id", 1, 64, &push_id, &je) != PC_OK ||
         pc_json_get_int(req, "wait", 0, 0, INT32_MAX, &wait, &je) != PC_OK)
         return bad_request(je.message);
-    if (!is_hex(push_id, 1, 64))
+    if (!pc_valid_hex(push_id, 1, 64))
         return bad_request("push_id must be hex");
     if (wait > AG_PUSH_WAIT_MAX)
         wait = AG_PUSH_WAIT_MAX;

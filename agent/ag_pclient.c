@@ -9,6 +9,7 @@
 #include "pc_err.h"
 #include "pc_frame.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ static int take_reply(json_object *reply, char *out, size_t outsz)
             return PC_ERR_PARSE;
         p = json_object_get_string(s);
         len = (size_t)json_object_get_string_len(s);
-        if (strlen(p) != len || !ag_config_principal_ok(p, len) || pos + len + 2 > outsz)
+        if (strlen(p) != len || !pc_valid_principal(p, len) || pos + len + 2 > outsz)
             return PC_ERR_PARSE;
         memcpy(out + pos, p, len);
         pos += len;

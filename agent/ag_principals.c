@@ -9,6 +9,7 @@
 #include "pc_json.h"
 #include "pc_log.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +208,7 @@ static int take_principals(json_object *cp, char *out, size_t outsz, int64_t *ca
     for (size_t i = 0; i < n; i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
         size_t len = strlen(s);
-        if (!ag_config_principal_ok(s, len) || pos + len + 2 > outsz)
+        if (!pc_valid_principal(s, len) || pos + len + 2 > outsz)
             return PC_ERR_PARSE;
         if (pos)
             out[pos++] = '\n';

@@ -9,6 +9,7 @@
 #include "pc_err.h"
 #include "pc_rand.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -73,7 +74,7 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!pc_hex_id_valid(txid, 32)) {
+    if (!pc_valid_hex(txid, 32, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
@@ -103,7 +104,7 @@ void api_auth_push(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!pc_hex_id_valid(txid, 32)) {
+    if (!pc_valid_hex(txid, 32, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }

@@ -11,6 +11,7 @@
 #include "pc_rand.h"
 #include "pc_mem.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,7 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "missing_field", "field 'code' is required (or \"push\":true)");
         return;
     }
-    if (!pc_hex_id_valid(id, 32)) {
+    if (!pc_valid_hex(id, 32, 32)) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
@@ -223,7 +224,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", msg);
         return;
     }
-    if (!pc_hex_id_valid(id, 32) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
+    if (!pc_valid_hex(id, 32, 32) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }

@@ -7,6 +7,7 @@
 #include "cp_userkeys.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,20 +18,6 @@ void api_health(struct cp_call *c, struct cp_resp *r)
     json_object_object_add(o, "status", json_object_new_string("ok"));
     json_object_object_add(o, "version", json_object_new_string(PC_VERSION));
     cp_resp_json(r, 200, o);
-}
-
-static int hostname_valid(const char *h)
-{
-    size_t n = strlen(h);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = h[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '.' || ch == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 /* Optional host_key + principals: checked here so enrollment fails before the token is used. */
@@ -46,11 +33,13 @@ static int enroll_cert_args(struct cp_call *c, struct cp_resp *r, struct pc_sshk
         cp_resp_jerr(r, &e);
         return 1;
     }
-    for (size_t i = 0; *princ && i < json_object_array_length(*princ); i++)
-        if (!cp_host_principal_valid(json_object_get_string(json_object_array_get_idx(*princ, i)))) {
+    for (size_t i = 0; *princ && i < json_object_array_length(*princ); i++) {
+        json_object *p = json_object_array_get_idx(*princ, i);
+        if (!pc_valid_principal(json_object_get_string(p), (size_t)json_object_get_string_len(p))) {
             cp_resp_error(r, 400, "bad_field", "field 'principals' holds an invalid name or address");
             return 1;
         }
+    }
     if (line && cp_userkey_parse(line, key, NULL) != PC_OK) {
         cp_resp_error(r, 400, "bad_field", "field 'host_key' must be an OpenSSH public key line");
         return 1;
@@ -90,7 +79,7 @@ void api_enroll(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!hostname_valid(hostname)) {
+    if (!pc_valid_hostname(hostname)) {
         cp_resp_error(r, 400, "bad_field", "field 'hostname' must be a host name");
         return;
     }

@@ -7,6 +7,7 @@
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +17,6 @@ static int64_t host_cert_ttl = 30 * 86400;
 void cp_hosts_configure(int64_t ttl)
 {
     host_cert_ttl = ttl;
-}
-
-int cp_host_principal_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 255 || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || strchr("._@+$:-", s[i])))
-            return 0;
-    return 1;
 }
 
 static void add_unique(json_object *arr, const char *s)
@@ -63,11 +52,13 @@ static int principals_for(sqlite3 *db, int64_t host_id, const char *hostname, js
         add_unique(arr, hostname);
     for (size_t i = 0; set && extra && i < json_object_array_length(extra); i++)
         add_unique(arr, json_object_get_string(json_object_array_get_idx(extra, i)));
-    for (size_t i = 0; i < json_object_array_length(arr); i++)
-        if (!cp_host_principal_valid(json_object_get_string(json_object_array_get_idx(arr, i)))) {
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *p = json_object_array_get_idx(arr, i);
+        if (!pc_valid_principal(json_object_get_string(p), (size_t)json_object_get_string_len(p))) {
             json_object_put(arr);
             return PC_ERR_INVAL;
         }
+    }
     *out = arr;
     return PC_OK;
 }

@@ -13,7 +13,6 @@
 
 void cp_hosts_configure(int64_t host_cert_ttl);
 /* A principal a host certificate may carry: a host name or address. */
-int cp_host_principal_valid(const char *s);
 /* In the caller's transaction: records key (and, with set_principals, hostname + extra as the
  * host's principals), then issues a host certificate (key id "host:<hostname>"). */
 int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,

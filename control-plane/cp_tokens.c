@@ -10,6 +10,7 @@
 #include "pc_mem.h"
 #include "pc_rand.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
     } else if (rc == PC_OK) {
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
             buf[--len] = '\0';
-        if (!pc_hex_id_valid(buf, PC_TOKEN_HEX_LEN)) {
+        if (!pc_valid_hex(buf, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN)) {
             snprintf(err, errsz, "%s: not a Portcullis token (64 lower-case hex digits)", path);
             pc_free_secret(buf, len);
             return PC_ERR_INVAL;
@@ -120,7 +121,7 @@ void cp_identify(const char *authorization, struct cp_identity *id)
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
         return;
     tok = authorization + 7;
-    if (!pc_hex_id_valid(tok, PC_TOKEN_HEX_LEN) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
+    if (!pc_valid_hex(tok, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
         return;
     if (!(db = cp_db()))
         return;
@@ -204,7 +205,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
 
     if (!db)
         return PC_ERR_STORE;
-    if (!pc_hex_id_valid(token, PC_TOKEN_HEX_LEN) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
+    if (!pc_valid_hex(token, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
         goto refused;
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;

@@ -5,6 +5,7 @@
 #include "pc_err.h"
 #include "pc_rand.h"
 #include "pc_sshbuf.h"
+#include "pc_valid.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,20 +61,6 @@ int pc_cert_validity(int64_t now, int64_t backdate, int64_t ttl, uint64_t *valid
 }
 
 /* ---- validation ---------------------------------------------------------------------------- */
-
-static int principal_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > PC_CERT_NAME_MAX || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._@+$:-", c)))
-            return 0;
-    }
-    return 1;
-}
 
 /* Printable ASCII, lo..0x7e. */
 static int printable_ok(const char *s, unsigned char lo)
@@ -151,7 +138,7 @@ static int check_req(const struct pc_cert_req *req, const struct pc_sshkey *ca)
     if (req->n_principals == 0 || req->n_principals > PC_CERT_MAX_PRINCIPALS || !req->principals)
         return PC_ERR_INVAL;
     for (size_t i = 0; i < req->n_principals; i++) {
-        if (!req->principals[i] || !principal_ok(req->principals[i]))
+        if (!req->principals[i] || !pc_valid_principal(req->principals[i], strlen(req->principals[i])))
             return PC_ERR_INVAL;
         for (size_t j = 0; j < i; j++)
             if (strcmp(req->principals[i], req->principals[j]) == 0)

@@ -8,6 +8,7 @@
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -63,17 +64,6 @@ int pc_http_global_init(void)
 void pc_http_global_cleanup(void)
 {
     curl_global_cleanup();
-}
-
-/* A bearer token goes into a header line: visible ASCII only (no CR/LF injection). */
-static int token_is_valid(const char *t)
-{
-    if (!*t || strlen(t) > 1024)
-        return 0;
-    for (; *t; t++)
-        if (*t <= 0x20 || *t >= 0x7f)
-            return 0;
-    return 1;
 }
 
 /* "sha256//BASE64[;sha256//BASE64…]" */
@@ -159,7 +149,7 @@ int pc_http_new(const struct pc_http_opts *opts, pc_http **out, char *err, size_
         return fail(err, errsz, PC_ERR_INVAL, "neither a pin nor a CA file was given");
     if (opts->pin && !pin_is_valid(opts->pin))
         return fail(err, errsz, PC_ERR_INVAL, "the pin must look like sha256//BASE64");
-    if (opts->token && !token_is_valid(opts->token))
+    if (opts->token && !pc_valid_bearer_token(opts->token))
         return fail(err, errsz, PC_ERR_INVAL, "the token contains characters that are not allowed");
 
     h = calloc(1, sizeof *h);

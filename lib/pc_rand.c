@@ -44,16 +44,6 @@ int pc_token_new(char out[PC_TOKEN_HEX_LEN + 1])
     return pc_random_hex(out, PC_TOKEN_HEX_LEN + 1, PC_TOKEN_BYTES);
 }
 
-int pc_hex_id_valid(const char *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; s[i]; i++)
-        if (i >= len || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return i == len;
-}
-
 int pc_random_uniform(unsigned bound, unsigned *out)
 {
     unsigned v, limit;

@@ -13,8 +13,6 @@ int pc_random_bytes(void *buf, size_t n);
 int pc_token_new(char out[PC_TOKEN_HEX_LEN + 1]);
 /* Random hex id of nbytes random bytes into out (size >= 2*nbytes+1). */
 int pc_random_hex(char *out, size_t outsz, size_t nbytes);
-/* 1 if s is exactly len lower-case hex digits: the shape of every id and token we make. */
-int pc_hex_id_valid(const char *s, size_t len);
 /* Uniform random integer in [0, bound). */
 int pc_random_uniform(unsigned bound, unsigned *out);
 /* SHA-256 of data as lower-case hex into out[PC_SHA256_HEX_LEN + 1]. */

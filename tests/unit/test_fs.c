@@ -338,18 +338,6 @@ static void test_sha256_hex(void **state)
     assert_string_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
-static void test_hex_id_valid(void **state)
-{
-    (void)state;
-    assert_true(pc_hex_id_valid("0123456789abcdef", 16));
-    assert_false(pc_hex_id_valid("0123456789abcdef", 15));   /* longer than asked */
-    assert_false(pc_hex_id_valid("0123456789abcde", 16));    /* shorter */
-    assert_false(pc_hex_id_valid("0123456789ABCDEF", 16));   /* upper case is not ours */
-    assert_false(pc_hex_id_valid("0123456789abcdeg", 16));
-    assert_false(pc_hex_id_valid("", 16));
-    assert_true(pc_hex_id_valid("", 0));
-}
-
 static void test_random_uniform(void **state)
 {
     unsigned v = 12345, seen[10] = { 0 };
@@ -501,7 +489,6 @@ int main(void)
         cmocka_unit_test(test_token_new),
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_sha256_hex),
-        cmocka_unit_test(test_hex_id_valid),
         cmocka_unit_test(test_random_uniform),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_fake_now),

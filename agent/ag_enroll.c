@@ -24,17 +24,6 @@
 #define TOKEN_FILE_MAX 4096
 #define ERRSZ 512
 
-static int is_hex(const char *s, size_t min, size_t max)
-{
-    size_t n = strlen(s);
-    if (n < min || n > max)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
-            return 0;
-    return 1;
-}
-
 int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
 {
     char *buf = NULL;
@@ -55,7 +44,7 @@ int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
         buf[--len] = '\0';
-    if (strlen(buf) != len || !is_hex(buf, 32, 256)) {
+    if (strlen(buf) != len || !pc_valid_hex(buf, 32, 256)) {
         pc_free_secret(buf, len);
         snprintf(err, errsz, "%s does not hold a host token (one line of hex)", path);
         return PC_ERR_PARSE;
@@ -171,7 +160,7 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
         goto out;
     }
     if (!reply || pc_json_get_str(reply, "host_token", 1, 256, &ht, &je) != PC_OK ||
-        !is_hex(ht, 32, 256) ||
+        !pc_valid_hex(ht, 32, 256) ||
         pc_json_get_int(reply, "host_id", 1, 1, INT64_MAX, host_id, &je) != PC_OK) {
         fprintf(stderr, "portcullis-agent: enrollment failed: the control plane's reply lacks a "
                 "host_token or host_id\n");

@@ -5,6 +5,7 @@
 #include "pc_fs.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,10 +60,7 @@ static int read_token(const char *path, char **out)
                        path, errno ? strerror(errno) : "not a regular file");
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         buf[--len] = '\0';
-    rc = len == 0 || len > 256 ? PC_ERR_PARSE : PC_OK;
-    for (size_t i = 0; i < len && rc == PC_OK; i++)
-        if (!strchr("0123456789abcdefABCDEF", buf[i]) || buf[i] == '\0')
-            rc = PC_ERR_PARSE;
+    rc = strlen(buf) == len && pc_valid_hex(buf, 1, 256) ? PC_OK : PC_ERR_PARSE;
     if (rc != PC_OK) {
         pc_free_secret(buf, len);
         return cli_err(rc, "the token file %s does not hold a hex token: check --token-file", path);
@@ -235,18 +233,6 @@ int cli_valid_user(const char *name)
     for (size_t i = 1; i < n; i++)
         if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
               strchr("_.-", name[i])))
-            return 0;
-    return 1;
-}
-
-int cli_valid_hex_id(const char *id)
-{
-    size_t n = strlen(id);
-
-    if (n < 1 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strchr("0123456789abcdefABCDEF", id[i]))
             return 0;
     return 1;
 }

@@ -55,8 +55,6 @@ int cli_call(struct cli *c, const char *method, const char *path, json_object *b
 int cli_get_list(struct cli *c, const char *path, const char *key, const char *empty,
                  json_object **reply, json_object **list);
 int cli_valid_user(const char *name);
-/* Push ids: 1..128 hex digits. */
-int cli_valid_hex_id(const char *id);
 
 /* ---- cli.c: output ---- */
 

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cli.h"
 #include "pc_time.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -95,7 +96,7 @@ static int parse(int argc, char **argv, int want_match, const char **id, const c
     }
     if (!*id || (want_match && !*match))
         return cli_usage_err("wrong arguments; usage: portcullis %s", usage);
-    if (!cli_valid_hex_id(*id))
+    if (!pc_valid_hex(*id, 1, 128))
         return cli_usage_err("'%.100s' is not a push id (see 'portcullis approvals')", *id);
     if (want_match && (strlen(*match) != 2 || strspn(*match, "0123456789") != 2))
         return cli_usage_err("--match takes the two-digit number the user sees, not '%.100s'",

@@ -513,6 +513,18 @@ def test_status_pin_mismatch_and_not_enrolled():
     assert rc == 1 and re.search(r"enrolled:\s+no", out) and re.search(r"reachable:\s+yes", out), out
 
 
+def test_upper_case_host_token_is_not_a_host_token():
+    """Host tokens are lower-case hex (portcullisd makes them so and accepts no other): a token
+    file in upper case is refused by the agent itself, as "not enrolled", with the reason."""
+    up = os.path.join(fresh_dir("upper-"), "host.token")
+    with open(up, "w") as f:
+        f.write(HOST_TOKEN.upper() + "\n")
+    os.chmod(up, 0o600)
+    rc, out, _ = run_agent("status", "--config", status_conf(token_file=up))
+    assert rc == 1 and re.search(r"enrolled:\s+no", out), out
+    assert "does not hold a host token" in out and HOST_TOKEN.upper() not in out, out
+
+
 # --------------------------------------------------------------------------------------------
 # the socket
 

@@ -304,6 +304,20 @@ def test_wrong_token_file():
     assert rc != 0 and err.strip(), (rc, err)
 
 
+def test_upper_case_hex_is_refused_locally():
+    """Every token and id portcullisd makes is lower-case hex, and it accepts no other: the CLI
+    refuses an upper-case one itself (pc_valid_hex) instead of sending it to be refused."""
+    up = os.path.join(D.root, "upper.token")
+    with open(up, "w") as f:
+        f.write(D.admin_token.upper() + "\n")
+    os.chmod(up, 0o600)
+    rc, out, err = run_cli(D, "user", "list", token_file=up)
+    assert rc != 0 and "does not hold a hex token" in err, (rc, out, err)
+    assert D.admin_token.upper() not in err + out
+    rc, out, err = run_cli(D, "deny", "ABCDEF0123456789ABCDEF0123456789")
+    assert rc != 0 and "is not a push id" in err, (rc, out, err)
+
+
 def test_unreachable_daemon():
     port = harness.free_port()
     rc, out, err = run_cli(D, "user", "list", url="https://127.0.0.1:%d" % port, timeout=60)

@@ -342,6 +342,17 @@ def project_files():
                     yield p, k, text
 
 
+def sourced(name):
+    """The texts of the project's shell files called name (what `. DIR/name` can load)."""
+    out = []
+    for d in DIRS:
+        for root, _, files in os.walk(os.path.join(SRC, d)):
+            if name in files:
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as fh:
+                    out.append(fh.read())
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Packages.
 
@@ -467,12 +478,17 @@ def main(argv):
 
     uses = {}           # command -> [(file, line)]
     modules = {}        # module -> [(file, line)]
-    functions = set()
     for path, kind, text in project_files():
         rel = os.path.relpath(path, SRC)
+        functions = set()   # a function shadows a command only in the file that defines it
         if kind == "shell":
             functions.update(re.findall(r"^\s*(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*\(\)",
                                         text, re.M))
+            # functions of the files it sources (". DIR/x.sh", "source x.sh")
+            for inc in re.findall(r"^\s*(?:\.|source)\s+\S*?([A-Za-z0-9_.-]+\.sh)\b", text, re.M):
+                for other in sourced(inc):
+                    functions.update(re.findall(
+                        r"^\s*(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*\(\)", other, re.M))
             found = shell_commands(text)
         elif kind == "expect":
             functions.update(re.findall(r"^\s*proc\s+(\S+)", text, re.M))
@@ -482,7 +498,8 @@ def main(argv):
             for m, ln in python_imports(text, path):
                 modules.setdefault(m, []).append((rel, ln))
         for cmd, ln in found:
-            uses.setdefault(cmd, []).append((rel, ln))
+            if cmd not in functions:
+                uses.setdefault(cmd, []).append((rel, ln))
 
     passed = failed = 0
     unresolved = []
@@ -490,7 +507,7 @@ def main(argv):
     for cmd in sorted(uses):
         where_used = uses[cmd]
         at = "%s:%d" % where_used[0]
-        if cmd in builtins or cmd in functions or cmd in NOT_ON_DEBIAN or \
+        if cmd in builtins or cmd in NOT_ON_DEBIAN or \
                 cmd.startswith("portcullis") or cmd.startswith("pam_portcullis"):
             continue
         path, where = resolve(cmd)

@@ -13,8 +13,8 @@ log=$(mktemp)
 passed=0 failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-# expect NAME WHY-IF-NOT COMMAND...: PASS when COMMAND succeeds
-expect() {
+# check NAME WHY-IF-NOT COMMAND...: PASS when COMMAND succeeds
+check() {
   local name=$1 why=$2
   shift 2
   if "$@"; then pass "$name"; else fail "$name" "$why"; fi
@@ -50,21 +50,21 @@ else
   fail demo-login "scripts/demo.sh exited $rc without the successful login; its last lines:"
   tail -n 40 "$log" | sed 's/^/    /'
 fi
-expect demo-prints-enrollment "no otpauth:// URI in the demo's output" \
+check demo-prints-enrollment "no otpauth:// URI in the demo's output" \
   grep -q 'otpauth://totp/' "$log"
 
 PC_DEMO_STATE=$state "$src/scripts/demo.sh" stop </dev/null >>"$log" 2>&1 ||
   fail demo-stop "scripts/demo.sh stop exited non-zero"
 sleep 1
 left=$(demo_procs)
-expect stop-leaves-no-process "still running: $left" test -z "$left"
-expect stop-removes-user "user demo still exists" no_user demo
-expect stop-removes-home "/home/demo still exists" absent /home/demo
-expect stop-removes-pam-file "/etc/pam.d/portcullis-demo-sshd still exists" \
+check stop-leaves-no-process "still running: $left" test -z "$left"
+check stop-removes-user "user demo still exists" no_user demo
+check stop-removes-home "/home/demo still exists" absent /home/demo
+check stop-removes-pam-file "/etc/pam.d/portcullis-demo-sshd still exists" \
   absent /etc/pam.d/portcullis-demo-sshd
-expect stop-removes-run-dir "/usr/local/lib/portcullis-demo still exists" \
+check stop-removes-run-dir "/usr/local/lib/portcullis-demo still exists" \
   absent /usr/local/lib/portcullis-demo
-expect stop-removes-state "$state still exists" absent "$state"
+check stop-removes-state "$state still exists" absent "$state"
 
 rm -f "$log"
 echo "$passed passed, $failed failed"

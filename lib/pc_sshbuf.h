@@ -74,7 +74,8 @@ int pc_sshbuf_put_bool(struct pc_sshbuf *b, int v); /* 1 byte: 0 or 1 */
 int pc_sshbuf_put_raw(struct pc_sshbuf *b, const void *p, size_t n);
 /* printf-style text, no length prefix and no NUL counted. Bounded by the writer's max like
  * every put: output that does not fit is PC_ERR_TOOBIG and leaves the contents unchanged
- * (the error is sticky). A format vsnprintf refuses is PC_ERR_INVAL. */
+ * (the error is sticky). A format vsnprintf refuses is PC_ERR_INVAL. Put secret material
+ * with pc_sshbuf_put_raw, not as a %s argument: vsnprintf's scratch space is not wiped. */
 int pc_sshbuf_putf(struct pc_sshbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* uint32 length + bytes. Lengths above UINT32_MAX are PC_ERR_TOOBIG. */
 int pc_sshbuf_put_string(struct pc_sshbuf *b, const void *p, size_t n);

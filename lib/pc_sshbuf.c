@@ -83,6 +83,13 @@ size_t pc_sshbuf_len(const struct pc_sshbuf *b)
     return b->len;
 }
 
+const char *pc_sshbuf_cstr(const struct pc_sshbuf *b)
+{
+    if (!b->owned)
+        return NULL;
+    return b->data ? (const char *)b->data : "";
+}
+
 size_t pc_sshbuf_remaining(const struct pc_sshbuf *b)
 {
     return b->len - b->off;

@@ -17,9 +17,8 @@
  * pc_sshbuf_get_string() point into the reader's memory (valid while it is).
  *
  * Text is written the same way (pc_sshbuf_putf, pc_sshbuf_put_raw): a writer keeps a NUL
- * after its contents (not counted in len or against max), so once something was written
- * pc_sshbuf_ptr() is a C string, and so is what pc_sshbuf_steal() hands over. An empty
- * writer may have no storage (pc_sshbuf_ptr() NULL). */
+ * after its contents (not counted in len or against max): pc_sshbuf_cstr() is the text, and
+ * what pc_sshbuf_steal() hands over is a C string too (NULL if nothing was ever written). */
 #ifndef PC_SSHBUF_H
 #define PC_SSHBUF_H
 #include <stddef.h>
@@ -56,6 +55,9 @@ int pc_sshbuf_error(const struct pc_sshbuf *b);
 /* Whole contents of a writer / reader. */
 const unsigned char *pc_sshbuf_ptr(const struct pc_sshbuf *b);
 size_t pc_sshbuf_len(const struct pc_sshbuf *b);
+/* A writer's contents as a C string: "" when empty (NULL for a reader). For text: an embedded
+ * NUL ends the string early, pc_sshbuf_len() still counts past it. */
+const char *pc_sshbuf_cstr(const struct pc_sshbuf *b);
 /* Unread bytes and their start. */
 size_t pc_sshbuf_remaining(const struct pc_sshbuf *b);
 const unsigned char *pc_sshbuf_cursor(const struct pc_sshbuf *b);

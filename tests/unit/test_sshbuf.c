@@ -312,6 +312,7 @@ static void test_putf_exact(void **state)
                                     (size_t)7), 0);
     assert_bytes(&w, "a=-42 0644 abc|%|7", 18);
     assert_string_equal((const char *)pc_sshbuf_ptr(&w), "a=-42 0644 abc|%|7");
+    assert_string_equal(pc_sshbuf_cstr(&w), "a=-42 0644 abc|%|7");
     /* Nothing printed: nothing written, no error. */
     assert_int_equal(pc_sshbuf_putf(&w, "%s", ""), 0);
     assert_int_equal(pc_sshbuf_len(&w), 18);
@@ -320,12 +321,19 @@ static void test_putf_exact(void **state)
     assert_int_equal(pc_sshbuf_put_u32(&w, 0x41424344), 0);
     assert_int_equal(pc_sshbuf_putf(&w, "%c", 'E'), 0);
     assert_string_equal((const char *)pc_sshbuf_ptr(&w), "ABCDE");
+    /* Emptied, it is the empty string again. */
+    pc_sshbuf_reset(&w);
+    assert_string_equal(pc_sshbuf_cstr(&w), "");
     pc_sshbuf_free(&w);
-    /* An empty writer has no storage yet. */
+    /* An empty writer has no storage yet, but its text is "". */
     pc_sshbuf_init(&w, 0);
     assert_int_equal(pc_sshbuf_putf(&w, "%.0s", "x"), 0);
     assert_null(pc_sshbuf_ptr(&w));
+    assert_string_equal(pc_sshbuf_cstr(&w), "");
     pc_sshbuf_free(&w);
+    /* A reader's memory is the caller's: no C string is promised. */
+    pc_sshbuf_init_reader(&w, "abc", 3);
+    assert_null(pc_sshbuf_cstr(&w));
 }
 
 /* A %s argument is copied, never interpreted as a format. */

@@ -207,7 +207,8 @@ static int recover(const struct agc_opts *o, char *err, size_t errsz)
 
 static int changed(const struct agc_file *f)
 {
-    return !f->existed || f->new.len != f->old_len || memcmp(f->new.p, f->old, f->old_len) != 0;
+    return !f->existed || pc_sshbuf_len(&f->new) != f->old_len ||
+           (f->old_len && memcmp(pc_sshbuf_ptr(&f->new), f->old, f->old_len) != 0);
 }
 
 static int print_plan(const struct agc_plan *p, const struct agc_opts *o)
@@ -225,7 +226,7 @@ static int print_plan(const struct agc_plan *p, const struct agc_opts *o)
     for (size_t i = 0; i < p->nfiles && rc == PC_OK; i++)
         if (changed(&p->files[i]))
             rc = agc_print_diff(p->files[i].path, p->files[i].old, p->files[i].old_len,
-                                p->files[i].new.p ? p->files[i].new.p : "", p->files[i].new.len);
+                                pc_sshbuf_cstr(&p->files[i].new), pc_sshbuf_len(&p->files[i].new));
     return rc;
 }
 

@@ -12,6 +12,7 @@
  *                        diff */
 #ifndef AG_CONFIGURE_H
 #define AG_CONFIGURE_H
+#include "pc_sshbuf.h"
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -43,14 +44,8 @@ struct agc_opts {
     int dry_run, no_reload, sudo, replace_authmethods;
 };
 
-/* A growable byte string. */
-struct agc_buf {
-    char *p;
-    size_t len, cap;
-};
-int agc_buf_add(struct agc_buf *b, const char *data, size_t len);
-int agc_buf_addf(struct agc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void agc_buf_free(struct agc_buf *b);
+/* Texts (new file contents, the journal) are pc_sshbuf writers bounded by AGC_MAX_TEXT. */
+#define AGC_MAX_TEXT PC_SSHBUF_HARD_MAX
 
 /* One file of the change set. Paths are as sshd names them (no root prefix). */
 struct agc_file {
@@ -59,7 +54,7 @@ struct agc_file {
     mode_t mode;
     char *old;     /* current content (NULL if it does not exist) */
     size_t old_len;
-    struct agc_buf new; /* new content */
+    struct pc_sshbuf new; /* new content */
 };
 
 struct agc_plan {
@@ -97,7 +92,7 @@ int agc_plan_pam(struct agc_plan *p, const struct agc_opts *o, char *err, size_t
 struct agc_tx {
     const struct agc_opts *o;
     char journal[PATH_MAX], manifest[PATH_MAX], backup[PATH_MAX];
-    struct agc_buf text; /* journal content */
+    struct pc_sshbuf text; /* journal content */
 };
 void agc_step(const char *what); /* PC_CONFIGURE_CRASH_AT hook (test builds) */
 int agc_tx_begin(struct agc_tx *t, const struct agc_opts *o, char *err, size_t errsz);

@@ -64,20 +64,21 @@ static int has_module(const char *text)
     return 0;
 }
 
-static int replacement(struct agc_buf *b, const char *line, size_t len, const char *stack,
+static int replacement(struct pc_sshbuf *b, const char *line, size_t len, const char *stack,
                        int sudo)
 {
-    int rc = agc_buf_addf(b, PAM_BEGIN, (int)len, line);
+    int rc = pc_sshbuf_putf(b, PAM_BEGIN, (int)len, line);
 
     if (rc != PC_OK)
         return rc;
     if (sudo)
-        rc = agc_buf_addf(b, "auth substack %s\n"
-                          "auth [success=ok ignore=ignore default=die] pam_portcullis.so\n", stack);
+        rc = pc_sshbuf_putf(b, "auth substack %s\n"
+                            "auth [success=ok ignore=ignore default=die] pam_portcullis.so\n",
+                            stack);
     else
-        rc = agc_buf_addf(b, "auth [success=done ignore=ignore default=die] pam_portcullis.so\n"
-                          "auth required pam_permit.so\n");
-    return rc == PC_OK ? agc_buf_add(b, PAM_END, strlen(PAM_END)) : rc;
+        rc = pc_sshbuf_putf(b, "auth [success=done ignore=ignore default=die] pam_portcullis.so\n"
+                            "auth required pam_permit.so\n");
+    return rc == PC_OK ? pc_sshbuf_put_raw(b, PAM_END, strlen(PAM_END)) : rc;
 }
 
 static int plan_one(struct agc_plan *p, const struct agc_opts *o, const char *path, int sudo,
@@ -104,12 +105,12 @@ static int plan_one(struct agc_plan *p, const struct agc_opts *o, const char *pa
             if (!done)
                 rc = replacement(&f->new, s, l, stack, sudo);
             else if (!sudo) /* a second password stack would bring the prompt back */
-                rc = agc_buf_addf(&f->new, "# portcullis: disabled: %.*s\n", (int)l, s);
+                rc = pc_sshbuf_putf(&f->new, "# portcullis: disabled: %.*s\n", (int)l, s);
             else
-                rc = agc_buf_add(&f->new, s, l + (s[l] == '\n'));
+                rc = pc_sshbuf_put_raw(&f->new, s, l + (s[l] == '\n'));
             done = 1;
         } else {
-            rc = agc_buf_add(&f->new, s, l + (s[l] == '\n'));
+            rc = pc_sshbuf_put_raw(&f->new, s, l + (s[l] == '\n'));
         }
         s += l + (s[l] == '\n');
     }

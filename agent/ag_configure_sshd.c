@@ -114,7 +114,7 @@ static int exists_in_root(const struct agc_opts *o, const char *path)
 /* The host keys sshd uses today (explicit HostKey lines, else its defaults that exist), plus
  * the key our host certificate is for. Lines for those not configured explicitly go into d. */
 static int plan_hostkeys(struct agc_plan *p, const struct agc_opts *o,
-                         const struct pc_sshd_config *c, struct agc_buf *d)
+                         const struct pc_sshd_config *c, struct pc_sshbuf *d)
 {
     const struct pc_sshd_directive *h;
     size_t pos = 0, explicit_n;
@@ -129,12 +129,19 @@ static int plan_hostkeys(struct agc_plan *p, const struct agc_opts *o,
     if (rc == PC_OK && exists_in_root(o, CERTIFIED_HOSTKEY))
         rc = add_hostkey(p, CERTIFIED_HOSTKEY);
     for (size_t i = explicit_n; i < p->nhostkeys && rc == PC_OK; i++)
-        rc = agc_buf_addf(d, "HostKey %s\n", p->hostkeys[i]);
+        rc = pc_sshbuf_putf(d, "HostKey %s\n", p->hostkeys[i]);
     return rc;
 }
 
+/* Whether b is empty or its text ends with a newline. */
+static int ends_line(const struct pc_sshbuf *b)
+{
+    size_t n = pc_sshbuf_len(b);
+    return n == 0 || pc_sshbuf_ptr(b)[n - 1] == '\n';
+}
+
 /* Appends the lines of src not already in dst (our CA file keeps every key it trusted). */
-static int merge_lines(struct agc_buf *dst, const char *src)
+static int merge_lines(struct pc_sshbuf *dst, const char *src)
 {
     const char *s = src;
     int rc = PC_OK;
@@ -145,15 +152,15 @@ static int merge_lines(struct agc_buf *dst, const char *src)
             t--;
         if (t > 0 && s[0] != '#') {
             int found = 0;
-            for (const char *q = dst->p ? dst->p : ""; *q && !found;) {
+            for (const char *q = pc_sshbuf_cstr(dst); *q && !found;) {
                 size_t ql = strcspn(q, "\n");
                 found = ql == t && memcmp(q, s, t) == 0;
                 q += ql + (q[ql] == '\n');
             }
-            if (!found && dst->len > 0 && dst->p[dst->len - 1] != '\n')
-                rc = agc_buf_add(dst, "\n", 1);
-            if (!found && rc == PC_OK && (rc = agc_buf_add(dst, s, t)) == PC_OK)
-                rc = agc_buf_add(dst, "\n", 1);
+            if (!found && !ends_line(dst))
+                rc = pc_sshbuf_put_raw(dst, "\n", 1);
+            if (!found && rc == PC_OK && (rc = pc_sshbuf_put_raw(dst, s, t)) == PC_OK)
+                rc = pc_sshbuf_put_raw(dst, "\n", 1);
         }
         s += l + (s[l] == '\n');
     }
@@ -167,7 +174,7 @@ static int keep_or_create(struct agc_plan *p, const struct agc_opts *o, const ch
     if (!f)
         return PC_ERR_IO;
     *out = f;
-    return f->existed ? agc_buf_add(&f->new, f->old, f->old_len) : agc_buf_add(&f->new, "", 0);
+    return f->existed ? pc_sshbuf_put_raw(&f->new, f->old, f->old_len) : PC_OK;
 }
 
 /* Our CA file, with the keys of an existing TrustedUserCAKeys file merged in; the KRL. */
@@ -224,25 +231,25 @@ static int dropin_included(const struct pc_sshd_config *c)
 }
 
 static int directives_text(struct agc_plan *p, const struct agc_opts *o,
-                           const struct pc_sshd_config *c, struct agc_buf *d)
+                           const struct pc_sshd_config *c, struct pc_sshbuf *d)
 {
     char cmd[PATH_MAX + 32];
     int rc;
 
     agc_principals_command(o, cmd, sizeof cmd);
-    rc = agc_buf_addf(d, "# Written by portcullis-agent configure; undone by "
-                      "portcullis-agent unconfigure.\nTrustedUserCAKeys %s\n", AGC_USER_CA);
+    rc = pc_sshbuf_putf(d, "# Written by portcullis-agent configure; undone by "
+                        "portcullis-agent unconfigure.\nTrustedUserCAKeys %s\n", AGC_USER_CA);
     if (rc == PC_OK)
         rc = plan_hostkeys(p, o, c, d);
     if (rc == PC_OK)
-        rc = agc_buf_addf(d, "HostCertificate %s\nAuthorizedPrincipalsCommand %s\n"
-                          "AuthorizedPrincipalsCommandUser %s\nRevokedKeys %s\nUsePAM yes\n"
-                          "KbdInteractiveAuthentication yes\nAuthenticationMethods %s\n",
-                          AGC_HOST_CERT, cmd, o->principals_user, AGC_KRL, AGC_AUTH_METHODS);
+        rc = pc_sshbuf_putf(d, "HostCertificate %s\nAuthorizedPrincipalsCommand %s\n"
+                            "AuthorizedPrincipalsCommandUser %s\nRevokedKeys %s\nUsePAM yes\n"
+                            "KbdInteractiveAuthentication yes\nAuthenticationMethods %s\n",
+                            AGC_HOST_CERT, cmd, o->principals_user, AGC_KRL, AGC_AUTH_METHODS);
     return rc;
 }
 
-static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct agc_buf *d,
+static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct pc_sshbuf *d,
                      char *err, size_t errsz)
 {
     struct agc_file *m = agc_plan_file(p, o, AGC_SSHD_CONFIG, err, errsz), *f;
@@ -258,20 +265,20 @@ static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct agc_bu
     if (p->dropin) {
         if (!(f = agc_plan_file(p, o, AGC_DROPIN, err, errsz)))
             return PC_ERR_IO;
-        rc = agc_buf_add(&f->new, d->p, d->len);
-    } else if ((rc = agc_buf_add(&m->new, BLOCK_BEGIN, strlen(BLOCK_BEGIN))) == PC_OK &&
-               (rc = agc_buf_add(&m->new, d->p, d->len)) == PC_OK) {
-        rc = agc_buf_add(&m->new, BLOCK_END, strlen(BLOCK_END));
+        rc = pc_sshbuf_put_raw(&f->new, pc_sshbuf_ptr(d), pc_sshbuf_len(d));
+    } else if ((rc = pc_sshbuf_put_raw(&m->new, BLOCK_BEGIN, strlen(BLOCK_BEGIN))) == PC_OK &&
+               (rc = pc_sshbuf_put_raw(&m->new, pc_sshbuf_ptr(d), pc_sshbuf_len(d))) == PC_OK) {
+        rc = pc_sshbuf_put_raw(&m->new, BLOCK_END, strlen(BLOCK_END));
     }
     if (rc == PC_OK && m->old)
-        rc = agc_buf_add(&m->new, m->old, m->old_len);
+        rc = pc_sshbuf_put_raw(&m->new, m->old, m->old_len);
     if (rc == PC_OK && o->breakglass_group) {
-        if (m->new.len > 0 && m->new.p[m->new.len - 1] != '\n')
-            rc = agc_buf_add(&m->new, "\n", 1);
+        if (!ends_line(&m->new))
+            rc = pc_sshbuf_put_raw(&m->new, "\n", 1);
         if (rc == PC_OK)
-            rc = agc_buf_addf(&m->new, "# BEGIN portcullis break-glass\nMatch Group %s\n"
-                              "\tAuthenticationMethods publickey\n# END portcullis break-glass\n",
-                              o->breakglass_group);
+            rc = pc_sshbuf_putf(&m->new, "# BEGIN portcullis break-glass\nMatch Group %s\n"
+                                "\tAuthenticationMethods publickey\n# END portcullis break-glass\n",
+                                o->breakglass_group);
     }
     return rc;
 }
@@ -280,10 +287,11 @@ int agc_plan_sshd(struct agc_plan *p, const struct agc_opts *o, int force_block,
                   size_t errsz)
 {
     struct pc_sshd_config c;
-    struct agc_buf d = { 0 };
+    struct pc_sshbuf d;
     char perr[1024] = "";
     int rc;
 
+    pc_sshbuf_init(&d, AGC_MAX_TEXT);
     if ((rc = pc_sshd_config_load(&c, o->root, AGC_SSHD_CONFIG, perr, sizeof perr)) != PC_OK) {
         snprintf(err, errsz, "cannot read the sshd configuration: %s", perr);
         return rc;
@@ -302,7 +310,7 @@ int agc_plan_sshd(struct agc_plan *p, const struct agc_opts *o, int force_block,
         if (p->dropin)
             memcpy(p->dirs[p->ndirs++], AGC_DROPIN_DIR, sizeof AGC_DROPIN_DIR);
     }
-    agc_buf_free(&d);
+    pc_sshbuf_free(&d);
     pc_sshd_config_free(&c);
     return rc;
 }

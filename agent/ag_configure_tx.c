@@ -13,7 +13,6 @@
 #include "pc_fs.h"
 #include <errno.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,46 +21,6 @@
 
 #define JOURNAL_HEADER "portcullis-configure 1\n"
 #define MAX_CONFIG_FILE (4 * 1024 * 1024)
-
-int agc_buf_add(struct agc_buf *b, const char *data, size_t len)
-{
-    if (len > (size_t)64 * 1024 * 1024 || b->len + len + 1 < b->len)
-        return PC_ERR_TOOBIG;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *np;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        if (!(np = realloc(b->p, cap)))
-            return PC_ERR_NOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return PC_OK;
-}
-
-int agc_buf_addf(struct agc_buf *b, const char *fmt, ...)
-{
-    char tmp[8192];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return PC_ERR_TOOBIG;
-    return agc_buf_add(b, tmp, (size_t)n);
-}
-
-void agc_buf_free(struct agc_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
 
 int agc_path(const struct agc_opts *o, const char *path, char *buf, size_t bufsz)
 {
@@ -88,6 +47,7 @@ struct agc_file *agc_plan_file(struct agc_plan *p, const struct agc_opts *o, con
     f = &p->files[p->nfiles];
     memset(f, 0, sizeof *f);
     memcpy(f->path, path, strlen(path) + 1);
+    pc_sshbuf_init(&f->new, AGC_MAX_TEXT);
     f->mode = 0644;
     rc = pc_read_file(real, MAX_CONFIG_FILE, &f->old, &f->old_len);
     if (rc == PC_OK && stat(real, &st) == 0) {
@@ -106,7 +66,7 @@ void agc_plan_free(struct agc_plan *p)
 {
     for (size_t i = 0; i < p->nfiles; i++) {
         free(p->files[i].old);
-        agc_buf_free(&p->files[i].new);
+        pc_sshbuf_free(&p->files[i].new);
     }
     memset(p, 0, sizeof *p);
 }
@@ -171,7 +131,8 @@ static void remove_tree(const char *path)
 
 static int journal_save(struct agc_tx *t, char *err, size_t errsz)
 {
-    if (pc_write_file_atomic(t->journal, t->text.p, t->text.len, 0600) != PC_OK) {
+    if (pc_write_file_atomic(t->journal, pc_sshbuf_ptr(&t->text), pc_sshbuf_len(&t->text),
+                             0600) != PC_OK) {
         snprintf(err, errsz, "%s: cannot write the journal: %s", t->journal, strerror(errno));
         return PC_ERR_IO;
     }
@@ -181,6 +142,7 @@ static int journal_save(struct agc_tx *t, char *err, size_t errsz)
 int agc_tx_begin(struct agc_tx *t, const struct agc_opts *o, char *err, size_t errsz)
 {
     memset(t, 0, sizeof *t);
+    pc_sshbuf_init(&t->text, AGC_MAX_TEXT);
     t->o = o;
     agc_state_paths(o, t->journal, t->manifest, t->backup);
     if (mkdir_p(o->state_dir, 0700) != PC_OK) {
@@ -189,7 +151,7 @@ int agc_tx_begin(struct agc_tx *t, const struct agc_opts *o, char *err, size_t e
         return PC_ERR_IO;
     }
     remove_tree(t->backup); /* left over from an unconfigure interrupted after its commit */
-    if (agc_buf_add(&t->text, JOURNAL_HEADER, strlen(JOURNAL_HEADER)) != PC_OK)
+    if (pc_sshbuf_put_raw(&t->text, JOURNAL_HEADER, strlen(JOURNAL_HEADER)) != PC_OK)
         return PC_ERR_NOMEM;
     if (journal_save(t, err, errsz) != PC_OK)
         return PC_ERR_IO;
@@ -206,7 +168,7 @@ int agc_tx_mkdir(struct agc_tx *t, const char *path, char *err, size_t errsz)
         return PC_ERR_TOOBIG;
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
         return PC_OK;
-    if (agc_buf_addf(&t->text, "D %s\n", path) != PC_OK || journal_save(t, err, errsz) != PC_OK)
+    if (pc_sshbuf_putf(&t->text, "D %s\n", path) != PC_OK || journal_save(t, err, errsz) != PC_OK)
         return PC_ERR_IO;
     agc_step("directory recorded");
     if (mkdir(real, 0755) != 0) {
@@ -235,15 +197,16 @@ int agc_tx_write(struct agc_tx *t, const struct agc_file *f, char *err, size_t e
             return PC_ERR_IO;
         }
         agc_step("backup written");
-        rc = agc_buf_addf(&t->text, "F %04o %u %u %s\n", (unsigned)(st.st_mode & 07777),
-                          (unsigned)st.st_uid, (unsigned)st.st_gid, f->path);
+        rc = pc_sshbuf_putf(&t->text, "F %04o %u %u %s\n", (unsigned)(st.st_mode & 07777),
+                            (unsigned)st.st_uid, (unsigned)st.st_gid, f->path);
     } else {
-        rc = agc_buf_addf(&t->text, "N %s\n", f->path);
+        rc = pc_sshbuf_putf(&t->text, "N %s\n", f->path);
     }
     if (rc != PC_OK || journal_save(t, err, errsz) != PC_OK)
         return PC_ERR_IO;
     agc_step("journal entry recorded");
-    if (pc_write_file_atomic(real, f->new.p ? f->new.p : "", f->new.len, f->mode) != PC_OK) {
+    if (pc_write_file_atomic(real, pc_sshbuf_cstr(&f->new), pc_sshbuf_len(&f->new), f->mode) !=
+        PC_OK) {
         snprintf(err, errsz, "%s: cannot write: %s", real, strerror(errno));
         return PC_ERR_IO;
     }
@@ -267,7 +230,7 @@ int agc_tx_commit(struct agc_tx *t, char *err, size_t errsz)
 
 void agc_tx_free(struct agc_tx *t)
 {
-    agc_buf_free(&t->text);
+    pc_sshbuf_free(&t->text);
 }
 
 /* ---- undo: restore every entry of a journal or manifest ---------------------------------- */

@@ -1,50 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* KRL fetch, check and atomic replacement (see ag_krl.h). The KRL is binary: it is fetched with
- * pc_http_get, bounded by AG_KRL_MAX. */
+/* KRL fetch, check (lib/pc_krl) and atomic replacement (see ag_krl.h). The KRL is binary: it is
+ * fetched with pc_http_get, bounded by AG_KRL_MAX. */
 #include "config.h"
 #include "ag_krl.h"
 #include "ag_hostca.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_http.h"
-#include "pc_sshbuf.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const unsigned char krl_magic[8] = { 'S', 'S', 'H', 'K', 'R', 'L', '\n', 0 };
-
-int ag_krl_check(const unsigned char *data, size_t len, uint64_t *version)
-{
-    struct pc_sshbuf b;
-    unsigned char magic[8];
-    uint32_t fmt;
-    uint64_t date, flags;
-    const unsigned char *p;
-    size_t n;
-
-    if (len < sizeof magic || len > AG_KRL_MAX)
-        return PC_ERR_PARSE;
-    pc_sshbuf_init_reader(&b, data, len);
-    if (pc_sshbuf_get_raw(&b, magic, sizeof magic) != PC_OK ||
-        memcmp(magic, krl_magic, sizeof magic) != 0 || pc_sshbuf_get_u32(&b, &fmt) != PC_OK ||
-        fmt != 1 || pc_sshbuf_get_u64(&b, version) != PC_OK ||
-        pc_sshbuf_get_u64(&b, &date) != PC_OK || pc_sshbuf_get_u64(&b, &flags) != PC_OK ||
-        pc_sshbuf_get_string(&b, &p, &n) != PC_OK || pc_sshbuf_get_string(&b, &p, &n) != PC_OK)
-        return PC_ERR_PARSE;
-    while (pc_sshbuf_remaining(&b) > 0) {
-        uint8_t type;
-        if (pc_sshbuf_get_u8(&b, &type) != PC_OK || pc_sshbuf_get_string(&b, &p, &n) != PC_OK)
-            return PC_ERR_PARSE;
-        /* 1 certificates, 2 explicit keys, 3 SHA-1 fingerprints, 5 SHA-256 fingerprints;
-         * 4 (signature) is refused by OpenSSH >= 9.4. */
-        if (type != 1 && type != 2 && type != 3 && type != 5)
-            return PC_ERR_PARSE;
-    }
-    return PC_OK;
-}
 
 /* GET path (public: no token is sent) into *data, at most AG_KRL_MAX bytes, with a handle of
  * its own set up like every control-plane call (lib/pc_http: pin or CA file, https only, no
@@ -90,7 +57,7 @@ int ag_krl_sync(const struct ag_config *c, int *changed, uint64_t *version, char
         rc = PC_ERR_STATE;
         goto out;
     }
-    if ((rc = ag_krl_check(krl, len, version)) != PC_OK) {
+    if ((rc = pc_krl_check(krl, len, version)) != PC_OK) {
         snprintf(err, errsz, "GET /v1/krl returned %zu bytes that are not an OpenSSH KRL: "
                  "keeping %s", len, path);
         goto out;

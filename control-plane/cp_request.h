@@ -5,6 +5,7 @@
 #include "cp_tokens.h"
 #include "cp_waiters.h"
 #include "pc_json.h"
+#include "pc_sshbuf.h"
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <stddef.h>
@@ -14,8 +15,7 @@
 
 /* Per-connection state kept by libmicrohttpd between callbacks. */
 struct cp_req {
-    char *body;
-    size_t len, cap;
+    struct pc_sshbuf body;      /* secret (codes, tokens), at most CP_MAX_BODY bytes */
     int too_large;
     int64_t wait_deadline_ms;   /* long-poll: set on the first pass, kept across resumes */
     struct cp_wait wait;

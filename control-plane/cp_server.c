@@ -6,7 +6,6 @@
 #include "cp_waiters.h"
 #include "pc_err.h"
 #include "pc_log.h"
-#include "pc_mem.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -188,7 +187,8 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
     }
     if (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PATCH") == 0) {
         struct pc_jerr e = { 0 };
-        if (pc_json_parse_object(c->req->body, c->req->len, &c->body, &e) != PC_OK) {
+        if (pc_json_parse_object((const char *)pc_sshbuf_ptr(&c->req->body),
+                                 pc_sshbuf_len(&c->req->body), &c->body, &e) != PC_OK) {
             cp_resp_jerr(r, &e);
             return;
         }
@@ -233,29 +233,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
+        pc_sshbuf_init_secret(&req->body, CP_MAX_BODY);
         *con_cls = req;
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         /* Keep reading an oversize body (to answer 413) but never store past the bound. */
-        if (!req->too_large && req->len + n > CP_MAX_BODY) {
-            req->too_large = 1;
-        } else if (!req->too_large) {
-            if (req->len + n + 1 > req->cap) {
-                size_t ncap = req->len + n + 1 < 4096 ? 4096 : CP_MAX_BODY + 1;
-                char *nb = malloc(ncap);
-                if (!nb)
-                    return MHD_NO;
-                if (req->body) {
-                    memcpy(nb, req->body, req->len);
-                    pc_free_secret(req->body, req->cap);
-                }
-                req->body = nb;
-                req->cap = ncap;
-            }
-            memcpy(req->body + req->len, upload_data, n);
-            req->len += n;
+        if (!req->too_large) {
+            int rc = pc_sshbuf_put_raw(&req->body, upload_data, n);
+            if (rc == PC_ERR_TOOBIG)
+                req->too_large = 1;
+            else if (rc != PC_OK)
+                return MHD_NO;
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -289,7 +279,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     cp_waiters_forget(&req->wait);
-    pc_free_secret(req->body, req->cap); /* bodies carry codes and tokens */
+    pc_sshbuf_free(&req->body); /* secret: bodies carry codes and tokens */
     free(req);
     *con_cls = NULL;
 }

@@ -8,6 +8,7 @@
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_sshbuf.h"
 #include "pc_valid.h"
 #include <curl/curl.h>
 #include <signal.h>
@@ -34,10 +35,11 @@ struct pc_http {
     char curl_err[CURL_ERROR_SIZE];
 };
 
+_Static_assert(PC_HTTP_GET_MAX <= PC_SSHBUF_HARD_MAX, "a reply bound must fit a pc_sshbuf");
+
 struct reply_buf {
-    char *data;
-    size_t len, cap;
-    size_t max;                /* the reply's bound: more is PC_ERR_TOOBIG */
+    struct pc_sshbuf body;     /* secret (replies carry tokens, TOTP URIs): wiped on growth, free */
+    size_t max;                /* the reply's bound (body's max): more is PC_ERR_TOOBIG */
     int too_big;
 };
 
@@ -199,35 +201,16 @@ void pc_http_free(pc_http *h)
     free(h);
 }
 
-/* Grows by copying so that no unwiped copy of a reply (tokens, TOTP URIs) is left behind.
- * b->max <= PC_HTTP_GET_MAX keeps len + n + 1 and the doubled capacity far from overflowing. */
+/* Appends to the reply's secret buffer, so that no unwiped copy of a reply is left behind. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct reply_buf *b = ud;
     size_t n = size * nmemb;
+    int rc = pc_sshbuf_put_raw(&b->body, ptr, n);
 
-    if (n > b->max - b->len) {
+    if (rc == PC_ERR_TOOBIG)
         b->too_big = 1;
-        return 0; /* abort the transfer */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *nd;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        nd = malloc(cap);
-        if (!nd)
-            return 0;
-        if (b->data)
-            memcpy(nd, b->data, b->len);
-        pc_free_secret(b->data, b->cap);
-        b->data = nd;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return rc == PC_OK ? n : 0; /* 0 aborts the transfer */
 }
 
 static int is_tls_error(CURLcode cc)
@@ -327,7 +310,7 @@ static int build_url(pc_http *h, const char *path, char *url, size_t urlsz, char
 /* One exchange on h, its method already set (set_method): sends to url with the header list
  * hdrs, at most timeout_ms, the reply body into b (at most b->max bytes). PC_OK once a
  * response with an HTTP status came back (*status); else the mapped error. The caller frees
- * b->data (pc_free_secret) in every case. */
+ * b->body in every case. */
 static int perform(pc_http *h, const char *url, long timeout_ms, struct curl_slist *hdrs,
                    struct reply_buf *b, long *status, char *err, size_t errsz)
 {
@@ -386,10 +369,12 @@ int pc_http_call(pc_http *h, const char *method, const char *path, json_object *
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, (char *)NULL);
         return fail(err, errsz, rc, "cannot set up the request");
     }
+    pc_sshbuf_init_secret(&b.body, b.max);
     rc = perform(h, url, timeout_ms, h->hdr, &b, status, err, errsz);
-    if (rc == PC_OK && b.len > 0) {
+    if (rc == PC_OK && pc_sshbuf_len(&b.body) > 0) {
         struct pc_jerr je = { 0 };
-        rc = pc_json_parse_object(b.data, b.len, reply, &je);
+        rc = pc_json_parse_object((const char *)pc_sshbuf_ptr(&b.body), pc_sshbuf_len(&b.body),
+                                  reply, &je);
         if (rc != PC_OK) {
             *reply = NULL;
             rc = fail(err, errsz, rc == PC_ERR_NOMEM ? PC_ERR_NOMEM : PC_ERR_PARSE,
@@ -397,7 +382,7 @@ int pc_http_call(pc_http *h, const char *method, const char *path, json_object *
                       je.code ? je.message : "cannot parse");
         }
     }
-    pc_free_secret(b.data, b.cap);
+    pc_sshbuf_free(&b.body);
     return rc;
 }
 
@@ -419,13 +404,12 @@ int pc_http_get(pc_http *h, const char *path, size_t max, long timeout_ms, long 
     h->curl_err[0] = '\0';
     if ((rc = set_method(h->curl, "GET", NULL, 0)) != PC_OK)
         return fail(err, errsz, rc, "cannot set up the request");
+    pc_sshbuf_init_secret(&b.body, b.max);
     rc = perform(h, url, timeout_ms, h->hdr_bin, &b, status, err, errsz);
-    if (rc != PC_OK) {
+    if (rc == PC_OK)
+        rc = pc_sshbuf_steal(&b.body, body, len); /* *body NULL for an empty body */
+    if (rc != PC_OK)
         *status = 0;
-        pc_free_secret(b.data, b.cap);
-        return rc;
-    }
-    *body = (unsigned char *)b.data; /* NULL for an empty body */
-    *len = b.len;
-    return PC_OK;
+    pc_sshbuf_free(&b.body);
+    return rc;
 }

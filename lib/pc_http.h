@@ -32,8 +32,9 @@ void pc_http_free(pc_http *h);
 int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz);
 
-/* The largest size bound pc_http_get takes. */
-#define PC_HTTP_GET_MAX (256u * 1024u * 1024u)
+/* The largest size bound pc_http_get takes (the reply is held in a pc_sshbuf: at most
+ * PC_SSHBUF_HARD_MAX). */
+#define PC_HTTP_GET_MAX (64u * 1024u * 1024u)
 
 /* GET base_url+path for a body that is not JSON (the KRL), of at most max bytes (1 to
  * PC_HTTP_GET_MAX), within timeout_ms (0: the handle's). Same trust, protocol limits, headers

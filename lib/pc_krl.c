@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* OpenSSH KRL encoder: see pc_krl.h. */
+/* OpenSSH KRL encoder and framing check: see pc_krl.h. */
 #include "config.h"
 #include "pc_krl.h"
 #include "pc_err.h"
@@ -11,6 +11,9 @@
 #define KRL_MAGIC "SSHKRL\n\0"
 #define KRL_FORMAT_VERSION 1
 #define KRL_SECTION_CERTIFICATES 1
+#define KRL_SECTION_EXPLICIT_KEY 2
+#define KRL_SECTION_FINGERPRINT_SHA1 3
+#define KRL_SECTION_SIGNATURE 4
 #define KRL_SECTION_FINGERPRINT_SHA256 5
 #define KRL_SECTION_CERT_SERIAL_LIST 0x20
 #define KRL_SECTION_CERT_SERIAL_RANGE 0x21
@@ -205,4 +208,34 @@ int pc_krl_write_file(const struct pc_krl_spec *spec, const char *path)
         rc = pc_write_file_atomic(path, krl, len, 0644);
     free(krl);
     return rc;
+}
+
+int pc_krl_check(const unsigned char *data, size_t len, uint64_t *version)
+{
+    struct pc_sshbuf b;
+    unsigned char magic[8];
+    uint32_t fmt;
+    uint64_t date, flags;
+    const unsigned char *p;
+    size_t n;
+
+    if (len < sizeof magic || len > PC_KRL_MAX_BYTES)
+        return PC_ERR_PARSE;
+    pc_sshbuf_init_reader(&b, data, len);
+    if (pc_sshbuf_get_raw(&b, magic, sizeof magic) != PC_OK ||
+        memcmp(magic, KRL_MAGIC, sizeof magic) != 0 || pc_sshbuf_get_u32(&b, &fmt) != PC_OK ||
+        fmt != KRL_FORMAT_VERSION || pc_sshbuf_get_u64(&b, version) != PC_OK ||
+        pc_sshbuf_get_u64(&b, &date) != PC_OK || pc_sshbuf_get_u64(&b, &flags) != PC_OK ||
+        pc_sshbuf_get_string(&b, &p, &n) != PC_OK || pc_sshbuf_get_string(&b, &p, &n) != PC_OK)
+        return PC_ERR_PARSE;
+    while (pc_sshbuf_remaining(&b) > 0) {
+        uint8_t type;
+        if (pc_sshbuf_get_u8(&b, &type) != PC_OK || pc_sshbuf_get_string(&b, &p, &n) != PC_OK)
+            return PC_ERR_PARSE;
+        /* KRL_SECTION_SIGNATURE is refused by OpenSSH >= 9.4. */
+        if (type != KRL_SECTION_CERTIFICATES && type != KRL_SECTION_EXPLICIT_KEY &&
+            type != KRL_SECTION_FINGERPRINT_SHA1 && type != KRL_SECTION_FINGERPRINT_SHA256)
+            return PC_ERR_PARSE;
+    }
+    return PC_OK;
 }

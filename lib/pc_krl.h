@@ -10,6 +10,9 @@
  * Inputs are sorted and de-duplicated, so the same input always gives the same bytes.
  * KRL signatures (section 4) are not written: OpenSSH >= 9.4 refuses them.
  *
+ * pc_krl_check() reads one back (what the agent does with the KRL it fetches) far enough to
+ * know sshd will load it.
+ *
  * An unreadable KRL makes sshd refuse every key: always publish with pc_krl_write_file()
  * (atomic rename), never by writing the file in place. */
 #ifndef PC_KRL_H
@@ -45,5 +48,11 @@ struct pc_krl_spec {
 int pc_krl_encode(const struct pc_krl_spec *spec, unsigned char **out, size_t *len);
 /* Encodes and replaces path atomically (temp file, fsync, rename), mode 0644. */
 int pc_krl_write_file(const struct pc_krl_spec *spec, const char *path);
+
+/* Checks an OpenSSH KRL's framing: at most PC_KRL_MAX_BYTES, magic, format version 1, the
+ * header, then whole sections of known types (certificates, explicit keys, SHA-1 and SHA-256
+ * fingerprints; no signatures). Section bodies are not parsed. *version gets krl_version.
+ * PC_ERR_PARSE for anything else. */
+int pc_krl_check(const unsigned char *data, size_t len, uint64_t *version);
 
 #endif

@@ -5,6 +5,9 @@
 #include "pc_err.h"
 #include "pc_mem.h"
 #include <openssl/evp.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +59,11 @@ void pc_sshbuf_reset(struct pc_sshbuf *b)
 {
     if (b->owned && b->secret)
         pc_wipe(b->data, b->cap);
-    if (b->owned)
+    if (b->owned) {
         b->len = 0;
+        if (b->data)
+            b->data[0] = 0;
+    }
     b->off = 0;
     b->err = 0;
 }
@@ -75,6 +81,13 @@ const unsigned char *pc_sshbuf_ptr(const struct pc_sshbuf *b)
 size_t pc_sshbuf_len(const struct pc_sshbuf *b)
 {
     return b->len;
+}
+
+const char *pc_sshbuf_cstr(const struct pc_sshbuf *b)
+{
+    if (!b->owned)
+        return NULL;
+    return b->data ? (const char *)b->data : "";
 }
 
 size_t pc_sshbuf_remaining(const struct pc_sshbuf *b)
@@ -114,7 +127,8 @@ int pc_sshbuf_steal(struct pc_sshbuf *b, unsigned char **out, size_t *len)
     return PC_OK;
 }
 
-/* Makes room for n more bytes in a writer; returns a pointer to them or NULL (error set). */
+/* Makes room for n more bytes in a writer, plus the NUL kept after the contents (not counted
+ * against max); returns a pointer to them or NULL (error set, contents unchanged). */
 static unsigned char *reserve(struct pc_sshbuf *b, size_t n)
 {
     size_t want, ncap;
@@ -130,11 +144,11 @@ static unsigned char *reserve(struct pc_sshbuf *b, size_t n)
         fail(b, PC_ERR_TOOBIG);
         return NULL;
     }
-    want = b->len + n;
+    want = b->len + n + 1; /* max <= PC_SSHBUF_HARD_MAX: no overflow */
     if (want > b->cap) {
         ncap = b->cap ? b->cap : 256;
         while (ncap < want)
-            ncap = ncap > b->max / 2 ? b->max : ncap * 2;
+            ncap = ncap > b->max / 2 ? b->max + 1 : ncap * 2;
         if (b->secret) {
             /* realloc could leave a secret copy behind: allocate, copy, wipe, free. */
             p = malloc(ncap);
@@ -154,6 +168,7 @@ static unsigned char *reserve(struct pc_sshbuf *b, size_t n)
     }
     p = b->data + b->len;
     b->len += n;
+    b->data[b->len] = 0;
     return p;
 }
 
@@ -184,6 +199,29 @@ int pc_sshbuf_put_raw(struct pc_sshbuf *b, const void *p, size_t n)
     d = reserve(b, n);
     if (d)
         memcpy(d, p, n);
+    return b->err;
+}
+
+int pc_sshbuf_putf(struct pc_sshbuf *b, const char *fmt, ...)
+{
+    va_list ap, again;
+    unsigned char *d;
+    int n;
+
+    if (b->err)
+        return b->err;
+    if (!fmt)
+        return fail(b, PC_ERR_INVAL);
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    errno = 0;
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        fail(b, errno == EOVERFLOW ? PC_ERR_TOOBIG : PC_ERR_INVAL);
+    else if (n > 0 && (d = reserve(b, (size_t)n)) != NULL)
+        vsnprintf((char *)d, (size_t)n + 1, fmt, again); /* the +1 is reserve's NUL */
+    va_end(again);
     return b->err;
 }
 

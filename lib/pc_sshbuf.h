@@ -14,7 +14,11 @@
  *   if ((rc = pc_sshbuf_error(&b)) != 0) goto out;
  *
  * Reads never run past the end: an underflow is PC_ERR_PARSE. Strings returned by
- * pc_sshbuf_get_string() point into the reader's memory (valid while it is). */
+ * pc_sshbuf_get_string() point into the reader's memory (valid while it is).
+ *
+ * Text is written the same way (pc_sshbuf_putf, pc_sshbuf_put_raw): a writer keeps a NUL
+ * after its contents (not counted in len or against max): pc_sshbuf_cstr() is the text, and
+ * what pc_sshbuf_steal() hands over is a C string too (NULL if nothing was ever written). */
 #ifndef PC_SSHBUF_H
 #define PC_SSHBUF_H
 #include <stddef.h>
@@ -51,6 +55,9 @@ int pc_sshbuf_error(const struct pc_sshbuf *b);
 /* Whole contents of a writer / reader. */
 const unsigned char *pc_sshbuf_ptr(const struct pc_sshbuf *b);
 size_t pc_sshbuf_len(const struct pc_sshbuf *b);
+/* A writer's contents as a C string: "" when empty (NULL for a reader). For text: an embedded
+ * NUL ends the string early, pc_sshbuf_len() still counts past it. */
+const char *pc_sshbuf_cstr(const struct pc_sshbuf *b);
 /* Unread bytes and their start. */
 size_t pc_sshbuf_remaining(const struct pc_sshbuf *b);
 const unsigned char *pc_sshbuf_cursor(const struct pc_sshbuf *b);
@@ -67,6 +74,11 @@ int pc_sshbuf_put_u64(struct pc_sshbuf *b, uint64_t v);
 int pc_sshbuf_put_bool(struct pc_sshbuf *b, int v); /* 1 byte: 0 or 1 */
 /* Raw bytes, no length prefix. */
 int pc_sshbuf_put_raw(struct pc_sshbuf *b, const void *p, size_t n);
+/* printf-style text, no length prefix and no NUL counted. Bounded by the writer's max like
+ * every put: output that does not fit is PC_ERR_TOOBIG and leaves the contents unchanged
+ * (the error is sticky). A format vsnprintf refuses is PC_ERR_INVAL. Put secret material
+ * with pc_sshbuf_put_raw, not as a %s argument: vsnprintf's scratch space is not wiped. */
+int pc_sshbuf_putf(struct pc_sshbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* uint32 length + bytes. Lengths above UINT32_MAX are PC_ERR_TOOBIG. */
 int pc_sshbuf_put_string(struct pc_sshbuf *b, const void *p, size_t n);
 /* A NUL-terminated C string as an SSH string (without the NUL). */

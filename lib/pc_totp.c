@@ -3,11 +3,10 @@
 #include "pc_totp.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include "pc_sshbuf.h"
 #include <liboath/oath.h>
 #include <openssl/crypto.h>
 #include <ctype.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int pc_totp_init(void)
@@ -54,61 +53,41 @@ int pc_totp_verify(const unsigned char *secret, size_t len, int64_t now, unsigne
     return PC_OK;
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t ncap = (*len + n + 1) * 2;
-        char *nb = malloc(ncap);
-        if (!nb)
-            return PC_ERR_NOMEM;
-        if (*buf) {
-            memcpy(nb, *buf, *len);
-            pc_free_secret(*buf, *cap);
-        }
-        *buf = nb;
-        *cap = ncap;
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return PC_OK;
-}
-
 int pc_totp_uri(const char *account, const unsigned char *secret, size_t len, char **out)
 {
-    char *b32 = NULL, *buf = NULL;
-    size_t b32len = 0, blen = 0, cap = 0;
-    int rc = PC_ERR_NOMEM;
+    struct pc_sshbuf b;
+    unsigned char *uri = NULL;
+    size_t urilen = 0;
+    char *b32 = NULL;
+    size_t b32len = 0;
+    int rc;
     static const char tail[] = "&issuer=Portcullis&algorithm=SHA1&digits=6&period=30";
 
     *out = NULL;
     if (oath_base32_encode((const char *)secret, len, &b32, &b32len) != OATH_OK)
         return PC_ERR_CRYPTO;
+    /* The URI holds the seed: a secret buffer, wiped when it grows and when it is freed. */
+    pc_sshbuf_init_secret(&b, 0);
     /* Authenticator apps expect the secret without '=' padding. */
     while (b32len > 0 && b32[b32len - 1] == '=')
         b32[--b32len] = '\0';
-    if ((rc = append(&buf, &blen, &cap, "otpauth://totp/Portcullis:", 26)) != PC_OK)
-        goto out;
+    pc_sshbuf_putf(&b, "otpauth://totp/Portcullis:");
     for (const char *p = account; *p; p++) {
-        char enc[4];
         unsigned char c = (unsigned char)*p;
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            rc = append(&buf, &blen, &cap, (const char *)&c, 1);
-        } else {
-            snprintf(enc, sizeof enc, "%%%02X", c);
-            rc = append(&buf, &blen, &cap, enc, 3);
-        }
-        if (rc != PC_OK)
-            goto out;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            pc_sshbuf_put_u8(&b, c);
+        else
+            pc_sshbuf_putf(&b, "%%%02X", c);
     }
-    if ((rc = append(&buf, &blen, &cap, "?secret=", 8)) != PC_OK ||
-        (rc = append(&buf, &blen, &cap, b32, b32len)) != PC_OK ||
-        (rc = append(&buf, &blen, &cap, tail, sizeof tail - 1)) != PC_OK)
+    /* The seed goes in by copy, not through vsnprintf (whose scratch space is not wiped). */
+    pc_sshbuf_putf(&b, "?secret=");
+    pc_sshbuf_put_raw(&b, b32, b32len);
+    pc_sshbuf_put_raw(&b, tail, sizeof tail - 1);
+    if ((rc = pc_sshbuf_steal(&b, &uri, &urilen)) != PC_OK)
         goto out;
-    *out = buf;
-    buf = NULL;
+    *out = (char *)uri; /* NUL-terminated: a writer keeps a NUL after its contents */
 out:
-    pc_free_secret(buf, cap);
+    pc_sshbuf_free(&b);
     pc_free_secret(b32, b32len);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_krl: a KRL we encode is read by `ssh-keygen -Q` — certificates revoked
  * by serial, serial range and key id are REVOKED, others are ok; plain keys revoked by hash;
- * the byte layout is the one PROTOCOL.krl describes and deterministic. */
+ * the byte layout is the one PROTOCOL.krl describes and deterministic. pc_krl_check reads back
+ * what we write and what ssh-keygen writes, and refuses truncated KRLs, a bad magic or format
+ * version, unknown or signature sections and KRLs over the bound. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +352,240 @@ static void test_refusals_and_any_ca(void **state)
     expect_query(krl, st_path(cert, dir, "user-cert.pub"), 1);
 }
 
+/* ---- pc_krl_check ------------------------------------------------------------------------ */
+
+static void check_ok(const unsigned char *krl, size_t len, uint64_t want_version)
+{
+    uint64_t v = ~want_version;
+    assert_int_equal(pc_krl_check(krl, len, &v), 0);
+    assert_true(v == want_version);
+}
+
+static void check_refused(const unsigned char *krl, size_t len)
+{
+    uint64_t v = 0;
+    assert_int_equal(pc_krl_check(krl, len, &v), PC_ERR_PARSE);
+}
+
+/* The header pc_krl_encode writes, by hand: magic, format, version, date, flags, reserved,
+ * comment. */
+static void put_header(struct pc_sshbuf *b, uint32_t format, uint64_t version)
+{
+    pc_sshbuf_put_raw(b, "SSHKRL\n\0", 8);
+    pc_sshbuf_put_u32(b, format);
+    pc_sshbuf_put_u64(b, version);
+    pc_sshbuf_put_u64(b, 1893456000);
+    pc_sshbuf_put_u64(b, 0);
+    pc_sshbuf_put_string(b, NULL, 0);
+    pc_sshbuf_put_cstring(b, "hand-made");
+}
+
+/* What the writer makes, the reader takes: serial lists and ranges, key ids, any-CA sections,
+ * key hashes, no sections at all; every krl_version comes back. */
+static void test_check_roundtrip(void **state)
+{
+    static const uint64_t ranges[] = { 1, 2, 3, 10, 11, 12, 13, 14, 15, 100, 200, 201, 202,
+                                       UINT64_MAX - 2, UINT64_MAX - 1, UINT64_MAX };
+    static const uint64_t versions[] = { 0, 1, 3, (uint64_t)1 << 63, UINT64_MAX };
+    static const char *const eve[] = { "eve" };
+    struct pc_krl_spec spec;
+    struct pc_krl_certs certs[2];
+    const struct pc_sshkey *keys[2];
+    unsigned char *krl = NULL;
+    size_t len = 0;
+    (void)state;
+    make_spec(&spec, &certs[0], keys);
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        spec.krl_version = versions[i];
+        assert_int_equal(pc_krl_encode(&spec, &krl, &len), 0);
+        check_ok(krl, len, versions[i]);
+        free(krl);
+    }
+    /* Several runs and loose serials, up to the largest serial; a second, any-CA section. */
+    certs[0].serials = ranges;
+    certs[0].n_serials = sizeof ranges / sizeof ranges[0];
+    memset(&certs[1], 0, sizeof certs[1]);
+    certs[1].key_ids = eve;
+    certs[1].n_key_ids = 1;
+    spec.n_certs = 2;
+    keys[1] = plain_ok;
+    spec.n_keys = 2;
+    spec.comment = NULL;
+    spec.krl_version = 42;
+    assert_int_equal(pc_krl_encode(&spec, &krl, &len), 0);
+    check_ok(krl, len, 42);
+    free(krl);
+    /* Nothing revoked: the header alone is a KRL. */
+    memset(&spec, 0, sizeof spec);
+    spec.krl_version = 7;
+    assert_int_equal(pc_krl_encode(&spec, &krl, &len), 0);
+    check_ok(krl, len, 7);
+    free(krl);
+}
+
+/* The reverse: a KRL ssh-keygen writes (serial ranges, key ids, explicit keys) checks out. */
+static void test_check_reads_ssh_keygen(void **state)
+{
+    static const char spec_text[] = "serial: 5-100\nserial: 7\nserial: 200\nid: mallory\n";
+    char kca[ST_PATH_MAX], spec[ST_PATH_MAX], krl[ST_PATH_MAX], lost[ST_PATH_MAX];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    struct st_result r;
+    (void)state;
+    assert_int_equal(st_keygen(st_path(kca, dir, "kgca"), "ed25519", 0), 0);
+    strcat(kca, ".pub");
+    assert_int_equal(st_write(st_path(spec, dir, "kgspec"), spec_text, strlen(spec_text)), 0);
+    st_path(krl, dir, "kg.krl");
+    st_path(lost, dir, "lost.pub");
+    {
+        const char *argv[] = { "ssh-keygen", "-k", "-f", krl, "-z", "1234", "-s", kca, spec,
+                               NULL };
+        assert_int_equal(st_run(argv, NULL, &r), 0);
+        assert_int_equal(r.status, 0);
+        st_result_free(&r);
+    }
+    {
+        const char *argv[] = { "ssh-keygen", "-k", "-u", "-f", krl, "-z", "1235", lost, NULL };
+        assert_int_equal(st_run(argv, NULL, &r), 0);
+        assert_int_equal(r.status, 0);
+        st_result_free(&r);
+    }
+    data = (unsigned char *)st_read(krl, &len);
+    assert_non_null(data);
+    check_ok(data, len, 1235);
+    free(data);
+}
+
+/* Every prefix of a KRL is refused, except those that end exactly where a section ends (they
+ * are KRLs with fewer sections). */
+static void test_check_truncated(void **state)
+{
+    struct pc_krl_spec spec;
+    struct pc_krl_certs certs;
+    const struct pc_sshkey *keys[1];
+    unsigned char *krl = NULL;
+    size_t len = 0, end, boundaries = 0;
+    (void)state;
+    make_spec(&spec, &certs, keys);
+    assert_int_equal(pc_krl_encode(&spec, &krl, &len), 0);
+    end = 8 + 4 + 8 + 8 + 8 + 4 + 4 + strlen("portcullis test"); /* the header */
+    for (size_t cut = 0; cut < len; cut++) {
+        if (cut == end) {
+            check_ok(krl, cut, 3);
+            boundaries++;
+            /* type byte, then a uint32 length and that many bytes */
+            end += 1 + 4 + ((size_t)krl[end + 1] << 24 | (size_t)krl[end + 2] << 16 |
+                            (size_t)krl[end + 3] << 8 | krl[end + 4]);
+        } else {
+            check_refused(krl, cut);
+        }
+    }
+    assert_int_equal(end, len);
+    assert_int_equal(boundaries, 2); /* the header; the certificates section */
+    check_ok(krl, len, 3);
+    free(krl);
+    check_refused(NULL, 0);
+}
+
+static void test_check_bad_header(void **state)
+{
+    struct pc_krl_spec spec;
+    struct pc_krl_certs certs;
+    const struct pc_sshkey *keys[1];
+    unsigned char *krl = NULL;
+    size_t len = 0;
+    struct pc_sshbuf b;
+    (void)state;
+    make_spec(&spec, &certs, keys);
+    assert_int_equal(pc_krl_encode(&spec, &krl, &len), 0);
+    for (size_t i = 0; i < 8; i++) { /* each byte of the magic */
+        krl[i] ^= 0x20;
+        check_refused(krl, len);
+        krl[i] ^= 0x20;
+    }
+    check_ok(krl, len, 3);
+    free(krl);
+    for (uint32_t format = 0; format < 4; format++) {
+        pc_sshbuf_init(&b, 0);
+        put_header(&b, format, 9);
+        assert_int_equal(pc_sshbuf_error(&b), 0);
+        if (format == 1)
+            check_ok(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b), 9);
+        else
+            check_refused(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b));
+        pc_sshbuf_free(&b);
+    }
+}
+
+/* Known section types are taken whatever their body (it is not parsed); a signature section,
+ * an unknown type, a stray byte or a section longer than the KRL is refused. */
+static void test_check_sections(void **state)
+{
+    static const struct { uint8_t type; int ok; } cases[] = {
+        { 0, 0 }, { 1, 1 }, { 2, 1 }, { 3, 1 }, { 4, 0 }, { 5, 1 }, { 6, 0 },
+        { 0x20, 0 }, { 0x21, 0 }, { 0x23, 0 }, { 0xff, 0 },
+    };
+    struct pc_sshbuf b;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pc_sshbuf_init(&b, 0);
+        put_header(&b, 1, 11);
+        pc_sshbuf_put_u8(&b, 1);
+        pc_sshbuf_put_string(&b, "x", 1);
+        pc_sshbuf_put_u8(&b, cases[i].type);
+        pc_sshbuf_put_string(&b, "body", 4);
+        assert_int_equal(pc_sshbuf_error(&b), 0);
+        if (cases[i].ok)
+            check_ok(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b), 11);
+        else
+            check_refused(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b));
+        pc_sshbuf_free(&b);
+    }
+    /* A type byte with nothing after it. */
+    pc_sshbuf_init(&b, 0);
+    put_header(&b, 1, 11);
+    pc_sshbuf_put_u8(&b, 5);
+    check_refused(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b));
+    pc_sshbuf_free(&b);
+    /* A section whose length runs past the end. */
+    pc_sshbuf_init(&b, 0);
+    put_header(&b, 1, 11);
+    pc_sshbuf_put_u8(&b, 5);
+    pc_sshbuf_put_u32(&b, UINT32_MAX);
+    pc_sshbuf_put_raw(&b, "abcd", 4);
+    check_refused(pc_sshbuf_ptr(&b), pc_sshbuf_len(&b));
+    pc_sshbuf_free(&b);
+}
+
+/* Up to PC_KRL_MAX_BYTES, not a byte more, even when well-formed. */
+static void test_check_size_bound(void **state)
+{
+    struct pc_sshbuf hdr;
+    unsigned char *big;
+    size_t h, body;
+    (void)state;
+    pc_sshbuf_init(&hdr, 0);
+    put_header(&hdr, 1, 12);
+    h = pc_sshbuf_len(&hdr);
+    big = calloc(1, (size_t)PC_KRL_MAX_BYTES + 1);
+    assert_non_null(big);
+    memcpy(big, pc_sshbuf_ptr(&hdr), h);
+    for (size_t total = PC_KRL_MAX_BYTES; total <= (size_t)PC_KRL_MAX_BYTES + 1; total++) {
+        body = total - h - 5; /* one explicit-keys section filling the rest */
+        big[h] = 2;
+        big[h + 1] = (unsigned char)(body >> 24);
+        big[h + 2] = (unsigned char)(body >> 16);
+        big[h + 3] = (unsigned char)(body >> 8);
+        big[h + 4] = (unsigned char)body;
+        if (total == PC_KRL_MAX_BYTES)
+            check_ok(big, total, 12);
+        else
+            check_refused(big, total);
+    }
+    free(big);
+    pc_sshbuf_free(&hdr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +594,12 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_refusals_and_any_ca),
+        cmocka_unit_test(test_check_roundtrip),
+        cmocka_unit_test(test_check_reads_ssh_keygen),
+        cmocka_unit_test(test_check_truncated),
+        cmocka_unit_test(test_check_bad_header),
+        cmocka_unit_test(test_check_sections),
+        cmocka_unit_test(test_check_size_bound),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

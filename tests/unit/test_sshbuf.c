@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for lib/pc_sshbuf: integers, strings, mpints (RFC 4251), nesting, bounds,
- * sticky errors, trailing data and strict base64. */
+ * sticky errors, trailing data, printf-style text and strict base64. */
 #include "config.h"
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,6 +303,125 @@ static void test_secret_buffer_grows(void **state)
     assert_null(pc_sshbuf_ptr(&w));
 }
 
+static void test_putf_exact(void **state)
+{
+    struct pc_sshbuf w;
+    (void)state;
+    pc_sshbuf_init(&w, 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%s=%d %04o %.*s|%%|%zu", "a", -42, 0644u, 3, "abcdef",
+                                    (size_t)7), 0);
+    assert_bytes(&w, "a=-42 0644 abc|%|7", 18);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w), "a=-42 0644 abc|%|7");
+    assert_string_equal(pc_sshbuf_cstr(&w), "a=-42 0644 abc|%|7");
+    /* Nothing printed: nothing written, no error. */
+    assert_int_equal(pc_sshbuf_putf(&w, "%s", ""), 0);
+    assert_int_equal(pc_sshbuf_len(&w), 18);
+    /* Text after binary: the contents stay NUL-terminated, the NUL never counted. */
+    pc_sshbuf_reset(&w);
+    assert_int_equal(pc_sshbuf_put_u32(&w, 0x41424344), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%c", 'E'), 0);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w), "ABCDE");
+    /* Emptied, it is the empty string again. */
+    pc_sshbuf_reset(&w);
+    assert_string_equal(pc_sshbuf_cstr(&w), "");
+    pc_sshbuf_free(&w);
+    /* An empty writer has no storage yet, but its text is "". */
+    pc_sshbuf_init(&w, 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%.0s", "x"), 0);
+    assert_null(pc_sshbuf_ptr(&w));
+    assert_string_equal(pc_sshbuf_cstr(&w), "");
+    pc_sshbuf_free(&w);
+    /* A reader's memory is the caller's: no C string is promised. */
+    pc_sshbuf_init_reader(&w, "abc", 3);
+    assert_null(pc_sshbuf_cstr(&w));
+}
+
+/* A %s argument is copied, never interpreted as a format. */
+static void test_putf_embedded_formats(void **state)
+{
+    static const char tricky[] = "100%d %s %n %%";
+    struct pc_sshbuf w;
+    (void)state;
+    pc_sshbuf_init(&w, 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%s", tricky), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "<%s>", "%x"), 0);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w), "100%d %s %n %%<%x>");
+    assert_int_equal(pc_sshbuf_len(&w), sizeof tricky - 1 + 4);
+    pc_sshbuf_free(&w);
+}
+
+/* Past the first allocation (256 bytes), by many small appends and by one large one. */
+static void test_putf_grows(void **state)
+{
+    char want[5000], big[3000];
+    struct pc_sshbuf w;
+    size_t n = 0;
+    (void)state;
+    pc_sshbuf_init(&w, 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(pc_sshbuf_putf(&w, "%03d,", i), 0);
+        n += (size_t)snprintf(want + n, sizeof want - n, "%03d,", i);
+    }
+    assert_int_equal(n, 4000);
+    assert_bytes(&w, want, n);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w), want);
+    pc_sshbuf_free(&w);
+
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    pc_sshbuf_init_secret(&w, 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "[%s]", big), 0);
+    assert_int_equal(pc_sshbuf_len(&w), sizeof big + 1);
+    assert_int_equal(pc_sshbuf_ptr(&w)[0], '[');
+    assert_memory_equal(pc_sshbuf_ptr(&w) + 1, big, sizeof big - 1);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w) + sizeof big, "]");
+    pc_sshbuf_free(&w);
+}
+
+/* The writer's max holds for text too: a refused putf writes nothing and the error sticks. */
+static void test_putf_max(void **state)
+{
+    struct pc_sshbuf w;
+    unsigned char *out = NULL;
+    size_t n = 0;
+    (void)state;
+    pc_sshbuf_init(&w, 16);
+    assert_int_equal(pc_sshbuf_putf(&w, "%s", "0123456789"), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%06d", 42), 0); /* exactly 16 */
+    assert_int_equal(pc_sshbuf_putf(&w, "x"), PC_ERR_TOOBIG);
+    assert_bytes(&w, "0123456789000042", 16);
+    assert_string_equal((const char *)pc_sshbuf_ptr(&w), "0123456789000042");
+    assert_int_equal(pc_sshbuf_putf(&w, "%s", ""), PC_ERR_TOOBIG); /* sticky */
+    assert_int_equal(pc_sshbuf_put_raw(&w, "y", 1), PC_ERR_TOOBIG);
+    assert_int_equal(pc_sshbuf_len(&w), 16);
+    pc_sshbuf_free(&w);
+
+    /* One large refusal on a buffer that has not grown yet: unchanged as well. */
+    pc_sshbuf_init(&w, 300);
+    assert_int_equal(pc_sshbuf_putf(&w, "head;"), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%400s", "tail"), PC_ERR_TOOBIG);
+    assert_bytes(&w, "head;", 5);
+    assert_int_equal(pc_sshbuf_steal(&w, &out, &n), PC_ERR_TOOBIG);
+    pc_sshbuf_reset(&w);
+    assert_int_equal(pc_sshbuf_len(&w), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%295s", "tail"), 0);
+    assert_int_equal(pc_sshbuf_putf(&w, "%s", "head;"), 0); /* 300: the bound, not above */
+    assert_int_equal(pc_sshbuf_putf(&w, "."), PC_ERR_TOOBIG);
+    assert_int_equal(pc_sshbuf_len(&w), 300);
+    assert_int_equal(strlen((const char *)pc_sshbuf_ptr(&w)), 300);
+    pc_sshbuf_reset(&w);
+    assert_int_equal(pc_sshbuf_putf(&w, "%d", 7), 0);
+    assert_int_equal(pc_sshbuf_steal(&w, &out, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal((const char *)out, "7"); /* the stolen text keeps its NUL */
+    free(out);
+    pc_sshbuf_free(&w);
+
+    /* A reader cannot be written to. */
+    pc_sshbuf_init_reader(&w, "abc", 3);
+    assert_int_equal(pc_sshbuf_putf(&w, "%d", 1), PC_ERR_STATE);
+}
+
 static void test_base64_strict(void **state)
 {
     unsigned char *d = NULL;
@@ -345,6 +465,10 @@ int main(void)
         cmocka_unit_test(test_nested_buffer),
         cmocka_unit_test(test_writer_max),
         cmocka_unit_test(test_secret_buffer_grows),
+        cmocka_unit_test(test_putf_exact),
+        cmocka_unit_test(test_putf_embedded_formats),
+        cmocka_unit_test(test_putf_grows),
+        cmocka_unit_test(test_putf_max),
         cmocka_unit_test(test_base64_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,7 @@
  * (enrollment and reachability). See portcullis-agent(8). */
 #include "config.h"
 #include "ag_config.h"
-#include "ag_configure.h"
+#include "configure/agc.h"
 #include "ag_enroll.h"
 #include "ag_maint.h"
 #include "ag_principals.h"

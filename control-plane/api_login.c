@@ -3,7 +3,7 @@
  * and the second factor) and sessions. */
 #include "config.h"
 #include "api.h"
-#include "cp_ulogin.h"
+#include "cp_cert_login.h"
 #include "cp_userkeys.h"
 #include "cp_waiters.h"
 #include "pc_config.h"

@@ -2,7 +2,7 @@
 #include "config.h"
 #include "cp_push.h"
 #include "cp_audit.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_store.h"
 #include "cp_waiters.h"
 #include "cp_webhook.h"

@@ -4,7 +4,7 @@
 #include "api.h"
 #include "cp_ca.h"
 #include "cp_hosts.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_push.h"
 #include "cp_server.h"
 #include "cp_settings.h"

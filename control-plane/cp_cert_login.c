@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
-#include "cp_ulogin.h"
+#include "cp_cert_login.h"
 #include "cp_audit.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "cp_userkeys.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
 #include "cp_policy.h"

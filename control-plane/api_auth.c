@@ -2,7 +2,7 @@
 /* Endpoints for enrolled hosts (the agent): login transactions, TOTP, push, long-poll. */
 #include "config.h"
 #include "api.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_push.h"
 #include "cp_waiters.h"
 #include "pc_config.h"

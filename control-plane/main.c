@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = setup(&s, &key, &cert, err, sizeof err);
-    if (rc == PC_OK && (rc = cp_waiters_start()) != PC_OK)
+    if (rc == PC_OK && (rc = cp_waiters_start(cp_push_expire_due)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the long-poll thread");
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");

@@ -53,6 +53,23 @@ int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
     return PC_OK;
 }
 
+int ag_enroll_http(const struct ag_config *c, pc_http **h, char *err, size_t errsz)
+{
+    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
+                              .connect_timeout_ms = c->connect_timeout_ms,
+                              .timeout_ms = c->timeout_ms };
+    char *token = NULL;
+    int rc;
+
+    *h = NULL;
+    if ((rc = ag_enroll_read_token(c->host_token_file, &token, err, errsz)) != PC_OK)
+        return rc;
+    o.token = token;
+    rc = pc_http_new(&o, h, err, errsz);
+    pc_free_secret_str(token);
+    return rc;
+}
+
 /* Picks one value from the command line and the config: they must agree if both are set. */
 static int pick(const char *what, const char *cli, const char *conf, const char *path,
                 const char **out)

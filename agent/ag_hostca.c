@@ -2,7 +2,6 @@
 /* Host-side CA files, host certificate renewal and the sshd reload (see ag_hostca.h). */
 #include "config.h"
 #include "ag_hostca.h"
-#include "ag_enroll.h"
 #include "pc_cert.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -294,23 +293,6 @@ int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after,
     }
     pc_cert_free(cert);
     free(buf);
-    return rc;
-}
-
-int ag_hostca_http(const struct ag_config *c, pc_http **h, char *err, size_t errsz)
-{
-    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
-                              .connect_timeout_ms = c->connect_timeout_ms,
-                              .timeout_ms = c->timeout_ms };
-    char *token = NULL;
-    int rc;
-
-    *h = NULL;
-    if ((rc = ag_enroll_read_token(c->host_token_file, &token, err, errsz)) != PC_OK)
-        return rc;
-    o.token = token;
-    rc = pc_http_new(&o, h, err, errsz);
-    pc_free_secret_str(token);
     return rc;
 }
 

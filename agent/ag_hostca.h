@@ -54,8 +54,4 @@ int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t
  * AG_RELOAD_TIMEOUT_MS. PC_OK when it exited 0. Safe to call from a threaded process. */
 int ag_hostca_reload(const struct ag_config *c, char *err, size_t errsz);
 
-/* A pc_http handle for the control plane with the host token (for enroll-free commands and the
- * daemon's background work). */
-int ag_hostca_http(const struct ag_config *c, pc_http **h, char *err, size_t errsz);
-
 #endif

@@ -3,6 +3,7 @@
  * ag_maint.h). */
 #include "config.h"
 #include "ag_maint.h"
+#include "ag_enroll.h"
 #include "ag_ops.h"
 #include "ag_hostca.h"
 #include "ag_krl.h"
@@ -45,7 +46,7 @@ int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial
     int rc, changed = 0;
 
     *serial = 0;
-    if ((rc = ag_hostca_http(cfg, &h, err, errsz)) != PC_OK)
+    if ((rc = ag_enroll_http(cfg, &h, err, errsz)) != PC_OK)
         return rc;
     if ((rc = ag_hostca_mkdir(cfg, err, errsz)) == PC_OK)
         rc = ag_hostca_renew(cfg, h, &changed, serial, err, errsz);

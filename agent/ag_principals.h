@@ -10,7 +10,7 @@
  *    the backstop) and prints nothing on any error. */
 #ifndef AG_PRINCIPALS_H
 #define AG_PRINCIPALS_H
-#include "ag_ops.h"
+#include "ag_ops_call.h"
 #include <json-c/json.h>
 
 #define AG_PCACHE_MAX 4096               /* cached allows; the oldest goes first */

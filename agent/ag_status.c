@@ -3,7 +3,7 @@
 #include "config.h"
 #include "ag_status.h"
 #include "ag_enroll.h"
-#include "ag_ops.h"
+#include "ag_ops_call.h"
 #include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_http.h"

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* portcullis-agent: the host agent. Subcommands: run (the daemon behind pam_portcullis.so and
- * sshd's AuthorizedPrincipalsCommand), enroll (trade an enrollment token for the host token and
- * host certificate), renew (the host certificate, once), principals (sshd's helper), status
- * (enrollment and reachability). See portcullis-agent(8). */
+/* portcullis-agent: the host agent. Its commands are the table `commands` at the end of this
+ * file (name, function, one line of help): the usage, the dispatch and the error for a missing
+ * or unknown command all come from it. See portcullis-agent(8). */
 #include "config.h"
 #include "ag_config.h"
-#include "ag_configure.h"
+#include "configure/agc.h"
 #include "ag_enroll.h"
 #include "ag_maint.h"
 #include "ag_principals.h"
@@ -27,20 +26,16 @@
 
 #define EXIT_USAGE 2
 
-static const char usage_main[] =
+/* The main usage is usage_head, the table's commands, usage_tail (print_usage). */
+static const char usage_head[] =
     "Usage: portcullis-agent COMMAND [OPTIONS]\n"
     "\n"
     "The Portcullis host agent: answers pam_portcullis.so on a unix socket and talks to the\n"
     "control plane (portcullisd) over one pinned, persistent TLS connection pool.\n"
     "\n"
-    "Commands:\n"
-    "  run         serve the agent socket (the daemon; runs in the foreground)\n"
-    "  enroll      enroll this host with an enrollment token: host token, host certificate\n"
-    "  renew       renew the host certificate once and exit\n"
-    "  principals  sshd's AuthorizedPrincipalsCommand (asks the running agent)\n"
-    "  status      show whether this host is enrolled and the control plane is reachable\n"
-    "  configure   write sshd's and PAM's configuration (one checked, undoable transaction)\n"
-    "  unconfigure restore every file configure changed\n"
+    "Commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "Options:\n"
     "  -h, --help     show this help (COMMAND --help shows a command's options)\n"
@@ -428,31 +423,61 @@ out:
     return rc;
 }
 
+/* The commands, in the order the usage lists them. Each parses its own options, with its name
+ * as argv[0], and returns the exit status. */
+static const struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help; /* one line in the usage */
+} commands[] = {
+    { "run", cmd_run, "serve the agent socket (the daemon; runs in the foreground)" },
+    { "enroll", cmd_enroll,
+      "enroll this host with an enrollment token: host token, host certificate" },
+    { "renew", cmd_renew, "renew the host certificate once and exit" },
+    { "principals", ag_principals_cmd,
+      "sshd's AuthorizedPrincipalsCommand (asks the running agent)" },
+    { "status", cmd_status,
+      "show whether this host is enrolled and the control plane is reachable" },
+    { "configure", ag_configure_main,
+      "write sshd's and PAM's configuration (one checked, undoable transaction)" },
+    { "unconfigure", ag_unconfigure_main, "restore every file configure changed" },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *out)
+{
+    fputs(usage_head, out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].help);
+    fputs(usage_tail, out);
+}
+
+/* "what (run, enroll, …)" as a usage error. */
+static int command_error(const char *what)
+{
+    char msg[256];
+    size_t n = (size_t)snprintf(msg, sizeof msg, "%s (", what);
+
+    for (size_t i = 0; i < NCOMMANDS && n < sizeof msg; i++)
+        n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s", i ? ", " : "", commands[i].name);
+    if (n < sizeof msg)
+        snprintf(msg + n, sizeof msg - n, ")");
+    return usage_error("", msg);
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
     pc_log_init("portcullis-agent", PC_LOG_INFO);
     if (!cmd)
-        return usage_error("", "missing command (run, enroll, renew, principals, status)");
+        return command_error("missing command");
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
-        return fputs(usage_main, stdout), 0;
+        return print_usage(stdout), 0;
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
         return printf("portcullis-agent %s\n", PC_VERSION), 0;
-    /* Each command parses its own options, with argv[1] as its argv[0]. */
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "enroll") == 0)
-        return cmd_enroll(argc - 1, argv + 1);
-    if (strcmp(cmd, "status") == 0)
-        return cmd_status(argc - 1, argv + 1);
-    if (strcmp(cmd, "renew") == 0)
-        return cmd_renew(argc - 1, argv + 1);
-    if (strcmp(cmd, "principals") == 0)
-        return ag_principals_cmd(argc - 1, argv + 1);
-    if (strcmp(cmd, "configure") == 0)
-        return ag_configure_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "unconfigure") == 0)
-        return ag_unconfigure_main(argc - 1, argv + 1);
-    return usage_error("", "unknown command (run, enroll, renew, principals, status)");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    return command_error("unknown command");
 }

@@ -18,7 +18,7 @@ typedef void (*cp_handler)(struct cp_call *c, struct cp_resp *r);
 /* api_public.c */
 void api_health(struct cp_call *c, struct cp_resp *r);
 void api_enroll(struct cp_call *c, struct cp_resp *r);
-/* api_host.c */
+/* api_auth.c: the /v1/auth endpoints, the agent's PAM login transactions */
 void api_auth_begin(struct cp_call *c, struct cp_resp *r);
 void api_auth_totp(struct cp_call *c, struct cp_resp *r);
 void api_auth_push(struct cp_call *c, struct cp_resp *r);

@@ -3,7 +3,7 @@
  * and the second factor) and sessions. */
 #include "config.h"
 #include "api.h"
-#include "cp_ulogin.h"
+#include "cp_cert_login.h"
 #include "cp_userkeys.h"
 #include "cp_waiters.h"
 #include "pc_config.h"
@@ -97,7 +97,7 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
     struct pc_jerr e = { 0 };
     const char *user = NULL, *line = NULL;
     struct pc_sshkey *key = NULL;
-    struct cp_ulogin_start_res res;
+    struct cp_cert_login_start_res res;
     json_object *o, *factors;
     int64_t ttl = 0;
     int rc;
@@ -114,7 +114,7 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", "field 'public_key' must be an OpenSSH public key line");
         return;
     }
-    rc = cp_ulogin_start(c->source, user, key, ttl, &res);
+    rc = cp_cert_login_start(c->source, user, key, ttl, &res);
     pc_sshkey_free(key);
     if (rc == PC_ERR_AUTH) {
         cp_resp_error(r, 401, "unauthorized", "unknown or disabled user, or a key that is not "
@@ -140,7 +140,7 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
 }
 
 /* The certificate and the session (the 200 of finish, and the approved poll). */
-static void add_cert(json_object *o, const struct cp_ulogin_finish_res *res)
+static void add_cert(json_object *o, const struct cp_cert_login_finish_res *res)
 {
     json_object_object_add(o, "certificate", json_object_new_string(res->cert.line));
     json_object_object_add(o, "serial", json_object_new_int64((int64_t)res->cert.serial));
@@ -149,7 +149,7 @@ static void add_cert(json_object *o, const struct cp_ulogin_finish_res *res)
     json_object_object_add(o, "session_expires_at", json_object_new_int64(res->session_expires_at));
 }
 
-static void finish_reply(struct cp_resp *r, struct cp_ulogin_finish_res *res)
+static void finish_reply(struct cp_resp *r, struct cp_cert_login_finish_res *res)
 {
     json_object *o;
 
@@ -175,7 +175,7 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
     static const char *const fields[] = { "login_id", "signature", "code", "push", NULL };
     struct pc_jerr e = { 0 };
     const char *id = NULL, *sig = NULL, *code = NULL;
-    struct cp_ulogin_finish_res res;
+    struct cp_cert_login_finish_res res;
     int push = 0, rc;
 
     if (cp_body_check(c, r, fields))
@@ -199,12 +199,12 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
-    if ((rc = cp_ulogin_finish(c->source, id, sig, code, push, &res)) != PC_OK) {
+    if ((rc = cp_cert_login_finish(c->source, id, sig, code, push, &res)) != PC_OK) {
         cp_resp_from_err(r, rc, "login");
         return;
     }
     finish_reply(r, &res);
-    cp_ulogin_finish_res_wipe(&res);
+    cp_cert_login_finish_res_wipe(&res);
 }
 
 /* GET /v1/login/ID?wait=N — a pending push login parks the connection (no thread held) on its
@@ -213,7 +213,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
 {
     const char *id = c->seg[1];
     const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
-    struct cp_ulogin_poll_res res, peek;
+    struct cp_cert_login_poll_res res, peek;
     uint64_t wait = 0;
     json_object *o;
     int rc;
@@ -224,7 +224,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", msg);
         return;
     }
-    if (!pc_valid_hex(id, 32, 32) || (rc = cp_ulogin_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
+    if (!pc_valid_hex(id, 32, 32) || (rc = cp_cert_login_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
@@ -243,7 +243,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_waiters_suspend(w);
         /* A decision between the read and the listing would be missed: look again, without
          * collecting (the resumed request collects). */
-        if (cp_ulogin_poll(c->source, id, 0, &peek) == PC_OK && strcmp(peek.state, "pending") != 0)
+        if (cp_cert_login_poll(c->source, id, 0, &peek) == PC_OK && strcmp(peek.state, "pending") != 0)
             cp_waiters_notify(res.push_id);
         r->suspended = 1;
         return;
@@ -257,7 +257,7 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
     else if (res.fin.reason)
         json_object_object_add(o, "reason", json_object_new_string(res.fin.reason));
     cp_resp_json(r, 200, o);
-    cp_ulogin_finish_res_wipe(&res.fin);
+    cp_cert_login_finish_res_wipe(&res.fin);
 }
 
 void api_session(struct cp_call *c, struct cp_resp *r)

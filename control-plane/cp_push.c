@@ -2,7 +2,7 @@
 #include "config.h"
 #include "cp_push.h"
 #include "cp_audit.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_store.h"
 #include "cp_waiters.h"
 #include "cp_webhook.h"
@@ -78,7 +78,7 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
         if (strcmp(map[i].state, state) == 0) {
             row.action = map[i].action;
             row.result = map[i].result;
-            rc = cp_tx_set_state(db, p->txid, map[i].tx);
+            rc = cp_authtx_set_state(db, p->txid, map[i].tx);
             if (rc != PC_OK)
                 return rc;
         }
@@ -179,7 +179,7 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
     }
     if (rc != PC_ERR_NOTFOUND && rc != PC_OK)
         goto out;
-    if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
+    if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
     if ((rc = cp_push_insert(db, txid, user, host->host_id, host->hostname, actor, source, &np)) != PC_OK)

@@ -2,7 +2,8 @@
 /* Schema migrations. Each step runs in its own transaction together with the version bump;
  * never edit a released step, append a new one. */
 #include "config.h"
-#include "cp_store.h"
+#include "cp_schema.h"
+#include "cp_sql.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include <stdio.h>

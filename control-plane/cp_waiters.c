@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_waiters.h"
-#include "cp_push.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_time.h"
@@ -14,6 +13,7 @@ static struct cp_wait *head;
 static unsigned count;
 static int stopping, started;
 static pthread_t ticker;
+static void (*housekeeping_fn)(void);
 
 #define TICK_MS 200
 #define EXPIRE_EVERY_MS 1000
@@ -54,10 +54,10 @@ static void *tick(void *arg)
             if (w->deadline_ms <= now)
                 resume(w);
         }
-        if (now - last_expire >= EXPIRE_EVERY_MS) {
+        if (housekeeping_fn && now - last_expire >= EXPIRE_EVERY_MS) {
             last_expire = now;
             pthread_mutex_unlock(&lock); /* expiry notifies, which takes the lock */
-            cp_push_expire_due();
+            housekeeping_fn();
             pthread_mutex_lock(&lock);
         }
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -72,8 +72,9 @@ static void *tick(void *arg)
     return NULL;
 }
 
-int cp_waiters_start(void)
+int cp_waiters_start(void (*housekeeping)(void))
 {
+    housekeeping_fn = housekeeping;
     if (pthread_create(&ticker, NULL, tick, NULL) != 0)
         return PC_ERR_NOMEM;
     started = 1;

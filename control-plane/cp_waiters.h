@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Long-poll waiters. A waiting request holds no thread: its connection is suspended in
  * libmicrohttpd and listed here; a state change (cp_waiters_notify) or its deadline resumes it.
- * One background thread checks deadlines and expires overdue pushes. */
+ * One background thread checks deadlines and runs the caller's housekeeping (portcullisd:
+ * expiring overdue pushes, which notifies their waiters) about once a second. */
 #ifndef CP_WAITERS_H
 #define CP_WAITERS_H
 #include <microhttpd.h>
@@ -15,7 +16,9 @@ struct cp_wait {
     struct cp_wait *prev, *next;
 };
 
-int cp_waiters_start(void);
+/* housekeeping (may be NULL) runs on the background thread about once a second, without the
+ * waiters' lock (it may call cp_waiters_notify). */
+int cp_waiters_start(void (*housekeeping)(void));
 /* Resumes every waiter (their requests answer with the current state) and stops the thread. */
 void cp_waiters_stop(void);
 /* Lists w and suspends its connection; called from inside the access handler. */

@@ -4,7 +4,7 @@
 #include "api.h"
 #include "cp_ca.h"
 #include "cp_hosts.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_push.h"
 #include "cp_server.h"
 #include "cp_settings.h"
@@ -77,7 +77,7 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
 {
     char path[PATH_MAX];
     unsigned char skey[PC_SECRETBOX_KEY_BYTES];
-    struct cp_login_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
+    struct cp_authtx_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
                                    s->lockout_base, s->lockout_max, s->exempt_group };
     int rc;
 
@@ -102,7 +102,7 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
     if ((rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK)
         return rc;
     cp_hosts_configure(s->host_cert_ttl);
-    cp_login_configure(&lim);
+    cp_authtx_configure(&lim);
     cp_push_configure(s->push_ttl);
     return PC_OK;
 }
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = setup(&s, &key, &cert, err, sizeof err);
-    if (rc == PC_OK && (rc = cp_waiters_start()) != PC_OK)
+    if (rc == PC_OK && (rc = cp_waiters_start(cp_push_expire_due)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the long-poll thread");
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");

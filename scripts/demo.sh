@@ -69,7 +69,7 @@ echo "agent socket:  $PC_AGENT_SOCKET"
 echo "sshd:          127.0.0.1:$PC_SSH_PORT, PAM service $PC_PAM_FILE:"
 sed 's/^/                 /' "$PC_PAM_FILE"
 
-cli=$build/control-plane/cli/portcullis
+cli=$build/cli/portcullis
 say "Enrolling TOTP for user '$PC_DEMO_USER' (scan the QR code with an authenticator app)"
 uri=""
 if [ -x "$cli" ] && out=$("$cli" --url "$PC_URL" --pin "$PC_PIN" --token-file "$PC_TOKEN_FILE" \

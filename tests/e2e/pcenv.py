@@ -712,7 +712,7 @@ def start_daemon(data_dir, port=None, detach=False, log_path=None, pidfile=None,
 def build_paths(build_dir):
     return {
         "daemon": os.path.join(build_dir, "control-plane", "portcullisd"),
-        "cli": os.path.join(build_dir, "control-plane", "cli", "portcullis"),
+        "cli": os.path.join(build_dir, "cli", "portcullis"),
         "agent": os.path.join(build_dir, "agent", "portcullis-agent"),
         "module": os.path.join(build_dir, "pam_module", ".libs", "pam_portcullis.so"),
     }

@@ -30,7 +30,7 @@ from pcenv import harness  # noqa: E402
 BUILD_DIR = os.path.abspath(os.environ.get("PC_BUILD_DIR", os.path.join(pcenv.SRC_DIR, "build-main")))
 harness.BUILD_DIR = BUILD_DIR
 harness.DAEMON_BIN = os.path.join(BUILD_DIR, "control-plane", "portcullisd")
-harness.CLI_BIN = os.path.join(BUILD_DIR, "control-plane", "cli", "portcullis")
+harness.CLI_BIN = os.path.join(BUILD_DIR, "cli", "portcullis")
 PATHS = pcenv.build_paths(BUILD_DIR)
 
 TEST_TIMEOUT = int(os.environ.get("PC_E2E_TIMEOUT", "150"))

@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_DIR = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD_DIR = os.environ.get("PC_BUILD_DIR", os.path.join(SRC_DIR, "build-main"))
 DAEMON_BIN = os.path.join(BUILD_DIR, "control-plane", "portcullisd")
-CLI_BIN = os.path.join(BUILD_DIR, "control-plane", "cli", "portcullis")
+CLI_BIN = os.path.join(BUILD_DIR, "cli", "portcullis")
 
 START_TIMEOUT = 30.0      # seconds to wait for GET /v1/health after spawning
 STOP_TIMEOUT = 15.0       # seconds to wait for exit after SIGTERM

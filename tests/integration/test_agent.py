@@ -289,6 +289,31 @@ def test_help_for_every_command():
     assert rc == 2, (rc, err)
 
 
+def test_usage_lists_every_command_of_the_table():
+    """agent/main.c's usage, dispatch and missing/unknown-command errors come from one table:
+    the usage lists every command of the table in its order, each of them runs (its --help
+    exits 0), and both errors name exactly the same commands."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "agent", "main.c")
+    with open(src) as f:
+        table = re.search(r"\} commands\[\] = \{(.*?)\n\};", f.read(), re.S)
+    assert table, "no command table in %s" % src
+    names = re.findall(r'\{ "([a-z-]+)",', table.group(1))
+    assert set(names) >= {"run", "enroll", "renew", "principals", "status", "configure",
+                          "unconfigure"}, names
+    rc, out, err = run_agent("--help")
+    assert rc == 0, (rc, err)
+    section = out.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split()[0] for line in section.splitlines()]
+    assert listed == names, (listed, names)
+    for cmd in names:
+        rc, hout, err = run_agent(cmd, "--help")
+        assert rc == 0 and hout.startswith("Usage: portcullis-agent " + cmd), (cmd, rc, err)
+    for args, what in (((), "missing command"), (("frobnicate",), "unknown command")):
+        rc, _, err = run_agent(*args)
+        m = re.search(what + r" \(([^)]*)\)", err)
+        assert rc == 2 and m and m.group(1).split(", ") == names, (args, rc, err)
+
+
 class RefusingRun:
     """`portcullis-agent run` on a configuration that does not load: it must not exit (an agent
     that is gone looks "down" to pam_portcullis, and failmode=safe then admits everyone without

@@ -113,7 +113,7 @@ class Env:
         else:
             self.paths = {
                 "daemon": os.path.join(build, "control-plane", "portcullisd"),
-                "cli": os.path.join(build, "control-plane", "cli", "portcullis"),
+                "cli": os.path.join(build, "cli", "portcullis"),
                 "agent": os.path.join(build, "agent", "portcullis-agent"),
                 "module": os.path.join(build, "pam_module", ".libs", "pam_portcullis.so"),
             }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
-#include "cp_ulogin.h"
+#include "cp_cert_login.h"
 #include "cp_audit.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "cp_userkeys.h"
@@ -28,7 +28,7 @@ static int audit_login(sqlite3 *db, const char *action, const char *user, const 
     return cp_audit_add(db, &row);
 }
 
-static int insert_login(sqlite3 *db, const struct cp_ulogin_start_res *res, const char *user,
+static int insert_login(sqlite3 *db, const struct cp_cert_login_start_res *res, const char *user,
                         const char *fp, const unsigned char *chal, int64_t ttl, const char *source)
 {
     sqlite3_stmt *st = cp_prepare(db, "INSERT INTO logins(id, user_name, fingerprint, challenge,"
@@ -47,8 +47,8 @@ static int insert_login(sqlite3 *db, const struct cp_ulogin_start_res *res, cons
     return cp_exec_stmt(st);
 }
 
-int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey *key,
-                    int64_t ttl, struct cp_ulogin_start_res *res)
+int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
+                    int64_t ttl, struct cp_cert_login_start_res *res)
 {
     sqlite3 *db = cp_db();
     struct cp_user_rec u;
@@ -76,7 +76,7 @@ int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey
     }
     if (rc != PC_OK)
         goto out;
-    res->expires_at = pc_now() + CP_LOGIN_TTL;
+    res->expires_at = pc_now() + CP_CERT_LOGIN_TTL;
     res->push = u.push;
     if ((rc = pc_random_hex(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
         (rc = pc_random_bytes(chal, sizeof chal)) != PC_OK ||
@@ -141,7 +141,7 @@ static int set_login_state(sqlite3 *db, const char *id, const char *state)
     return cp_exec_stmt(st);
 }
 
-static void refuse(struct cp_ulogin_finish_res *res, unsigned status, const char *error,
+static void refuse(struct cp_cert_login_finish_res *res, unsigned status, const char *error,
                    const char *reason, const char *msg)
 {
     res->status = status;
@@ -153,7 +153,7 @@ static void refuse(struct cp_ulogin_finish_res *res, unsigned status, const char
 /* The key proof: the user is enabled, the key still registered, the signature right (sig
  * NULL: only the first two, when an approved push is collected). */
 static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
-                        struct cp_ulogin_finish_res *res)
+                        struct cp_cert_login_finish_res *res)
 {
     struct cp_user_rec u;
     struct pc_sshkey *key = NULL;
@@ -173,7 +173,7 @@ static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
     pc_wipe(&u, sizeof u);
 }
 
-static int create_session(sqlite3 *db, const char *user, struct cp_ulogin_finish_res *res)
+static int create_session(sqlite3 *db, const char *user, struct cp_cert_login_finish_res *res)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
     sqlite3_stmt *st;
@@ -194,7 +194,7 @@ static int create_session(sqlite3 *db, const char *user, struct cp_ulogin_finish
 }
 
 static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_terms *t,
-                 const char *source, struct cp_ulogin_finish_res *res)
+                 const char *source, struct cp_cert_login_finish_res *res)
 {
     struct pc_sshkey *key = NULL;
     struct cp_user_rec u;
@@ -229,7 +229,7 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
 
 /* After the proof: revocation and policy. PC_OK with res->status set on a refusal. */
 static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_terms *t,
-                        struct cp_ulogin_finish_res *res)
+                        struct cp_cert_login_finish_res *res)
 {
     char msg[160];
     int rc;
@@ -254,7 +254,7 @@ static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_
 /* A push login: the transaction (txid = login id, no host) and its push, in this transaction.
  * The login stays open and lives at least until the push ends plus COLLECT_GRACE. */
 static int send_push(sqlite3 *db, const char *id, const struct login_row *l, const char *source,
-                     struct cp_ulogin_finish_res *res)
+                     struct cp_cert_login_finish_res *res)
 {
     struct cp_user_rec u;
     char actor[80];
@@ -299,7 +299,7 @@ static int send_push(sqlite3 *db, const char *id, const struct login_row *l, con
 
 /* After the proof: revocation, policy, the code (or the push), then the certificate. */
 static int decide(sqlite3 *db, const char *id, const struct login_row *l, const char *code,
-                  int push, const char *source, struct cp_ulogin_finish_res *res)
+                  int push, const char *source, struct cp_cert_login_finish_res *res)
 {
     struct cp_login_terms t;
     const char *result = "deny", *reason = "wrong_code";
@@ -344,8 +344,8 @@ static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN +
     return rc;
 }
 
-int cp_ulogin_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, int push, struct cp_ulogin_finish_res *res)
+int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
+                     const char *code, int push, struct cp_cert_login_finish_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
@@ -393,12 +393,12 @@ out:
     if (sqlite3_get_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK)
-        cp_ulogin_finish_res_wipe(res);
+        cp_cert_login_finish_res_wipe(res);
     pc_wipe(&l, sizeof l);
     return rc;
 }
 
-void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res)
+void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res)
 {
     cp_issued_free(&res->cert);
     pc_wipe(res->session, sizeof res->session);
@@ -407,9 +407,9 @@ void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res)
 /* An open login whose push has ended (collect mode, in the caller's transaction): the
  * certificate once approved and still allowed, else the end of the login. Audited. */
 static int conclude(sqlite3 *db, const char *id, const struct login_row *l, const char *pstate,
-                    const char *source, struct cp_ulogin_poll_res *res)
+                    const char *source, struct cp_cert_login_poll_res *res)
 {
-    struct cp_ulogin_finish_res *f = &res->fin;
+    struct cp_cert_login_finish_res *f = &res->fin;
     struct cp_login_terms t;
     int rc = PC_OK;
 
@@ -438,8 +438,8 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
     return rc;
 }
 
-int cp_ulogin_poll(const char *source, const char *login_id, int collect,
-                   struct cp_ulogin_poll_res *res)
+int cp_cert_login_poll(const char *source, const char *login_id, int collect,
+                   struct cp_cert_login_poll_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
@@ -475,7 +475,7 @@ out:
     if (sqlite3_get_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK)
-        cp_ulogin_finish_res_wipe(&res->fin);
+        cp_cert_login_finish_res_wipe(&res->fin);
     pc_wipe(&l, sizeof l);
     return rc;
 }

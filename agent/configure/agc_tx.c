@@ -8,7 +8,7 @@
  * Commit renames the journal to the manifest (what unconfigure undoes). A journal found at
  * start means a run was interrupted: it is undone first. */
 #include "config.h"
-#include "ag_configure.h"
+#include "agc.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
 #include "cp_policy.h"
@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct cp_login_limits limits = { 1, 300, 5, 30, 3600, NULL };
+static struct cp_authtx_limits limits = { 1, 300, 5, 30, 3600, NULL };
 
-void cp_login_configure(const struct cp_login_limits *lim)
+void cp_authtx_configure(const struct cp_authtx_limits *lim)
 {
     limits = *lim;
 }
@@ -27,7 +27,7 @@ static void host_actor(const struct cp_identity *host, char *buf, size_t n)
     snprintf(buf, n, "host:%lld", (long long)host->host_id);
 }
 
-int cp_tx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz)
+int cp_authtx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz)
 {
     sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at FROM transactions"
                                       " WHERE txid = ? AND host_id = ?");
@@ -51,7 +51,7 @@ int cp_tx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, 
     return rc;
 }
 
-int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state)
+int cp_authtx_set_state(sqlite3 *db, const char *txid, const char *state)
 {
     sqlite3_stmt *st = cp_prepare(db, "UPDATE transactions SET state = ? WHERE txid = ?");
     if (!st)
@@ -110,7 +110,7 @@ static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2
     }
 }
 
-int cp_login_begin(const struct cp_identity *host, const char *source,
+int cp_authtx_begin(const struct cp_identity *host, const char *source,
                    const struct cp_begin_req *req, struct cp_begin_res *res)
 {
     sqlite3 *db = cp_db();
@@ -259,7 +259,7 @@ int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **
     return rc;
 }
 
-int cp_login_totp(const struct cp_identity *host, const char *source, const char *txid,
+int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
                   const char *code, const char **result, const char **reason)
 {
     sqlite3 *db = cp_db();
@@ -274,11 +274,11 @@ int cp_login_totp(const struct cp_identity *host, const char *source, const char
      * of N concurrent requests with the same code exactly one can succeed. */
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    if ((rc = cp_tx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
+    if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
     if ((rc = cp_totp_judge(db, user, code, result, reason)) != PC_OK)
         goto out;
-    if (strcmp(*result, "allow") == 0 && (rc = cp_tx_set_state(db, txid, "allowed")) != PC_OK)
+    if (strcmp(*result, "allow") == 0 && (rc = cp_authtx_set_state(db, txid, "allowed")) != PC_OK)
         goto out;
     host_actor(host, actor, sizeof actor);
     row.actor = actor;

@@ -4,7 +4,7 @@
  * (/etc/ssh/…): it runs in a private mount namespace with DIR/etc/ssh (and
  * DIR/etc/crypto-policies, if both exist) bind-mounted over the real ones. */
 #include "config.h"
-#include "ag_configure.h"
+#include "agc.h"
 #include "pc_err.h"
 #include "pc_sshd_config.h"
 #include <errno.h>

@@ -56,6 +56,9 @@ int cli_get_list(struct cli *c, const char *path, const char *key, const char *e
                  json_object **reply, json_object **list);
 int cli_valid_user(const char *name);
 
+/* ~/.config/portcullis/session (or $XDG_CONFIG_HOME/portcullis/session); 0 or PC_ERR_*. */
+int cli_session_path(char *out, size_t outsz);
+
 /* ---- cli.c: output ---- */
 
 /* Prints obj compactly on stdout followed by a newline. */
@@ -93,15 +96,12 @@ int cli_list(struct cli *c, const char *path, const char *key, const char *empty
  * scans on a dark terminal; quiet zone of 2 modules. */
 int cli_qr_print(FILE *out, const char *text);
 
-/* ~/.config/portcullis/session (or $XDG_CONFIG_HOME/portcullis/session); 0 or PC_ERR_*. */
-int cli_session_path(char *out, size_t outsz);
+/* ---- cmd_userkey.c: helpers shared by the CA commands ---- */
 /* The first line of a public key file (FILE, or FILE.pub if FILE is a private key), without
  * the newline; *line is malloc'ed. Reports its own errors. */
 int cli_read_pubkey(const char *path, char **line);
 /* Percent-escapes everything but [A-Za-z0-9._~-] (for fingerprints in paths). */
 void cli_url_escape(char *dst, size_t dstsz, const char *s);
-/* Prints a DURATION-checked value or reports the usage error. */
-int cli_parse_duration(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out);
 
 /* ---- commands (argv[0] is the command word) ---- */
 int cmd_user(struct cli *c, int argc, char **argv);
@@ -117,12 +117,16 @@ int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_ssh_config(struct cli *c, int argc, char **argv);
 int cmd_login(struct cli *c, int argc, char **argv);
 
-/* ---- main.c: the command line ---- */
-void cli_print_usage(FILE *out);
+/* ---- cli_args.c: the commands' arguments ---- */
 /* If argv[*i] is the option name ("--name V" or "--name=V"): *val = V, *i moves past it,
  * returns 1. Returns 0 if it is not that option, CLI_EUSAGE (reported) if V is missing. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 /* Reports an argument that starts with '-' but is no option of cmd; returns CLI_EUSAGE. */
 int cli_bad_opt(const char *cmd, const char *arg);
+/* Prints a DURATION-checked value or reports the usage error. */
+int cli_parse_duration(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out);
+
+/* ---- main.c: the command line ---- */
+void cli_print_usage(FILE *out);
 
 #endif

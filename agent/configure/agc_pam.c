@@ -14,7 +14,7 @@
  *     auth substack common-auth
  *     auth [success=ok ignore=ignore default=die] pam_portcullis.so */
 #include "config.h"
-#include "ag_configure.h"
+#include "agc.h"
 #include "pc_err.h"
 #include <stdio.h>
 #include <string.h>

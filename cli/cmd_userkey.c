@@ -2,7 +2,6 @@
 /* portcullis user key add|list|delete, and helpers shared by the CA commands. */
 #include "config.h"
 #include "cli.h"
-#include "pc_config.h"
 #include "pc_fs.h"
 #include <errno.h>
 #include <stdio.h>
@@ -10,28 +9,6 @@
 #include <string.h>
 
 #define PUBKEY_FILE_MAX (64 * 1024)
-
-int cli_session_path(char *out, size_t outsz)
-{
-    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    int n;
-
-    if (xdg && *xdg == '/')
-        n = snprintf(out, outsz, "%s/portcullis/session", xdg);
-    else if (home && *home)
-        n = snprintf(out, outsz, "%s/.config/portcullis/session", home);
-    else
-        return PC_ERR_NOTFOUND;
-    return n > 0 && (size_t)n < outsz ? PC_OK : PC_ERR_INVAL;
-}
-
-int cli_parse_duration(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out)
-{
-    if (pc_parse_duration(v, min, max, out) != PC_OK)
-        return cli_usage_err("%s takes a DURATION between %llds and %llds, not '%.100s'", opt,
-                             (long long)min, (long long)max, v);
-    return PC_OK;
-}
 
 void cli_url_escape(char *dst, size_t dstsz, const char *s)
 {

@@ -4,14 +4,14 @@
  * rollback on any failure), and undoes it byte for byte. See portcullis-agent(8), CONFIGURE.
  *
  * The pieces:
- *   ag_configure.c       command line, the configure and unconfigure flows
- *   ag_configure_tx.c    journal, backups, restore, crash-test hook
- *   ag_configure_sshd.c  what to write into sshd_config (drop-in or marked block)
- *   ag_configure_pam.c   what to write into /etc/pam.d/sshd (and sudo)
- *   ag_configure_run.c   running sshd -V/-t/-T (in a mount namespace under --root), reload,
- *                        diff */
-#ifndef AG_CONFIGURE_H
-#define AG_CONFIGURE_H
+ *   agc_configure.c    command line, the configure and unconfigure flows
+ *   agc_tx.c           journal, backups, restore, crash-test hook
+ *   agc_sshd.c         what to write into sshd_config (drop-in or marked block)
+ *   agc_pam.c          what to write into /etc/pam.d/sshd (and sudo)
+ *   agc_run.c          running sshd -V/-t/-T (in a mount namespace under --root), reload,
+ *                      diff */
+#ifndef AGC_H
+#define AGC_H
 #include "pc_sshbuf.h"
 #include <limits.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@
 int ag_configure_main(int argc, char **argv);
 int ag_unconfigure_main(int argc, char **argv);
 
-/* ---- shared by the ag_configure_*.c files ---- */
+/* ---- shared by the agc_*.c files ---- */
 #define AGC_SSHD_CONFIG "/etc/ssh/sshd_config"
 #define AGC_DROPIN_DIR "/etc/ssh/sshd_config.d"
 #define AGC_DROPIN "/etc/ssh/sshd_config.d/00-portcullis.conf"
@@ -75,7 +75,7 @@ struct agc_file *agc_plan_file(struct agc_plan *p, const struct agc_opts *o, con
                                char *err, size_t errsz);
 void agc_plan_free(struct agc_plan *p);
 
-/* ag_configure_sshd.c */
+/* agc_sshd.c */
 int agc_plan_sshd(struct agc_plan *p, const struct agc_opts *o, int force_block, char *err,
                   size_t errsz);
 /* After writing: does our own parser see every directive of ours winning? */
@@ -85,10 +85,10 @@ int agc_check_effective(const struct agc_plan *p, const struct agc_opts *o, cons
                         char *err, size_t errsz);
 void agc_principals_command(const struct agc_opts *o, char *buf, size_t bufsz);
 
-/* ag_configure_pam.c */
+/* agc_pam.c */
 int agc_plan_pam(struct agc_plan *p, const struct agc_opts *o, char *err, size_t errsz);
 
-/* ag_configure_tx.c */
+/* agc_tx.c */
 struct agc_tx {
     const struct agc_opts *o;
     char journal[PATH_MAX], manifest[PATH_MAX], backup[PATH_MAX];
@@ -109,7 +109,7 @@ int agc_tx_forget(const struct agc_opts *o, const char *list, char *err, size_t 
 int agc_tx_diff_undo(const struct agc_opts *o, const char *list, char *err, size_t errsz);
 void agc_state_paths(const struct agc_opts *o, char *journal, char *manifest, char *backup);
 
-/* ag_configure_run.c */
+/* agc_run.c */
 /* Runs argv (argv[0] looked up in PATH); with ns_root set, inside a private mount namespace
  * with ns_root/etc/ssh bind-mounted over /etc/ssh. With out, stdout (and stderr if
  * with_stderr) is captured there (NUL-terminated, truncated); else both are inherited. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Login transactions: begin (decide allow / deny / challenge) and TOTP verification with
  * atomic replay protection and lockout. */
-#ifndef CP_LOGIN_H
-#define CP_LOGIN_H
+#ifndef CP_AUTHTX_H
+#define CP_AUTHTX_H
 #include "cp_tokens.h"
 #include <sqlite3.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@ struct cp_begin_res {
     const char *reason;
 };
 
-struct cp_login_limits {
+struct cp_authtx_limits {
     unsigned totp_window;
     int64_t tx_ttl;
     unsigned lockout_threshold;
@@ -26,25 +26,25 @@ struct cp_login_limits {
     const char *exempt_group;  /* "" or NULL: nobody */
 };
 
-void cp_login_configure(const struct cp_login_limits *lim);
+void cp_authtx_configure(const struct cp_authtx_limits *lim);
 
-int cp_login_begin(const struct cp_identity *host, const char *source,
+int cp_authtx_begin(const struct cp_identity *host, const char *source,
                    const struct cp_begin_req *req, struct cp_begin_res *res);
 /* PC_OK with *result "allow"/"deny" and *reason; PC_ERR_NOTFOUND for an unknown txid (or one
  * of another host); PC_ERR_STATE when the transaction is finished or expired. */
-int cp_login_totp(const struct cp_identity *host, const char *source, const char *txid,
+int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
                   const char *code, const char **result, const char **reason);
 
 /* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
  * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure.
  * Shared by sshd logins (auth/totp) and `portcullis login` (login/finish). *result is "allow"
- * or "deny"; *reason as for cp_login_totp. */
+ * or "deny"; *reason as for cp_authtx_totp. */
 int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **result,
                   const char **reason);
 
 /* Shared with the push path: loads an open transaction of this host, in the caller's
  * transaction. user gets the user name. */
-int cp_tx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz);
-int cp_tx_set_state(sqlite3 *db, const char *txid, const char *state);
+int cp_authtx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz);
+int cp_authtx_set_state(sqlite3 *db, const char *txid, const char *state);
 
 #endif

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* `portcullis login`: proof of key possession (SSHSIG over a server challenge) plus a second
  * factor → a short-lived user certificate and a session token. Sessions live here too. */
-#ifndef CP_ULOGIN_H
-#define CP_ULOGIN_H
+#ifndef CP_CERT_LOGIN_H
+#define CP_CERT_LOGIN_H
 #include "cp_ca.h"
 #include "cp_push.h"
 #include "pc_rand.h"
 #include <stdint.h>
 
-#define CP_LOGIN_TTL 300
+#define CP_CERT_LOGIN_TTL 300
 #define CP_SESSION_TTL 28800
 
-struct cp_ulogin_start_res {
+struct cp_cert_login_start_res {
     char login_id[33];
     char *challenge;   /* base64 of 32 random bytes, malloc'ed */
     int64_t expires_at;
@@ -19,10 +19,10 @@ struct cp_ulogin_start_res {
 };
 
 /* PC_ERR_AUTH for an unknown or disabled user or an unregistered key (audited). */
-int cp_ulogin_start(const char *source, const char *user, const struct pc_sshkey *key,
-                    int64_t ttl, struct cp_ulogin_start_res *res);
+int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
+                    int64_t ttl, struct cp_cert_login_start_res *res);
 
-struct cp_ulogin_finish_res {
+struct cp_cert_login_finish_res {
     unsigned status;          /* 200, 202 (push sent), or the error status */
     const char *error;        /* error code when status >= 400 */
     const char *reason;       /* for 401s: "wrong_code", "bad_signature" … */
@@ -35,23 +35,23 @@ struct cp_ulogin_finish_res {
 
 /* PC_OK with res->status set (200, 202 or an error the caller reports), or a store error.
  * push: ask for a push approval instead of checking code (the login's txid is its id). */
-int cp_ulogin_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, int push, struct cp_ulogin_finish_res *res);
-void cp_ulogin_finish_res_wipe(struct cp_ulogin_finish_res *res);
+int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
+                     const char *code, int push, struct cp_cert_login_finish_res *res);
+void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res);
 
-struct cp_ulogin_poll_res {
+struct cp_cert_login_poll_res {
     /* "pending", "approved" (certificate in fin, once), "done" (a push login whose certificate
      * was delivered), "denied" or "expired". A TOTP login is "approved" once finished. */
     char state[16];
     int64_t expires_at;
     char push_id[CP_PUSH_ID_LEN + 1];   /* "" for a login without a push */
-    struct cp_ulogin_finish_res fin;    /* fin.status 200: the certificate and session */
+    struct cp_cert_login_finish_res fin;    /* fin.status 200: the certificate and session */
 };
 
 /* The state of a login. With collect, an approved push is turned into the certificate and the
  * session (exactly once), and a denied or expired push ends the login, each audited
  * login.finish; without it nothing is written. PC_ERR_NOTFOUND for an unknown login. */
-int cp_ulogin_poll(const char *source, const char *login_id, int collect,
-                   struct cp_ulogin_poll_res *res);
+int cp_cert_login_poll(const char *source, const char *login_id, int collect,
+                   struct cp_cert_login_poll_res *res);
 
 #endif

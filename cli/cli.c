@@ -8,6 +8,7 @@
 #include "pc_valid.h"
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -324,4 +325,18 @@ const char *cli_field_time(json_object *obj, const char *key, char *buf, size_t 
     if (t <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%SZ", &tm))
         return "-";
     return buf;
+}
+
+int cli_session_path(char *out, size_t outsz)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int n;
+
+    if (xdg && *xdg == '/')
+        n = snprintf(out, outsz, "%s/portcullis/session", xdg);
+    else if (home && *home)
+        n = snprintf(out, outsz, "%s/.config/portcullis/session", home);
+    else
+        return PC_ERR_NOTFOUND;
+    return n > 0 && (size_t)n < outsz ? PC_OK : PC_ERR_INVAL;
 }

@@ -4,7 +4,7 @@
  * → our parser agrees → sshd -t → sshd -T shows every directive in effect → reload → commit.
  * Any failure undoes every file from the backups; sshd is only reloaded after validation. */
 #include "config.h"
-#include "ag_configure.h"
+#include "agc.h"
 #include "pc_err.h"
 #include <getopt.h>
 #include <pwd.h>

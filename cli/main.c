@@ -83,30 +83,6 @@ void cli_print_usage(FILE *out)
 "Exit status: 0 success, 1 failure, 2 usage error. See portcullis(1).\n", out);
 }
 
-int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-    } else if (*i + 1 < argc) {
-        *val = argv[++*i];
-    } else {
-        return cli_usage_err("option %s needs a value", name);
-    }
-    if (!**val)
-        return cli_usage_err("option %s needs a non-empty value", name);
-    return 1;
-}
-
-int cli_bad_opt(const char *cmd, const char *arg)
-{
-    return cli_usage_err("unknown option '%.100s' for '%s'", arg, cmd);
-}
-
 static const char *env(const char *name)
 {
     const char *v = getenv(name);

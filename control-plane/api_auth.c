@@ -2,7 +2,7 @@
 /* Endpoints for enrolled hosts (the agent): login transactions, TOTP, push, long-poll. */
 #include "config.h"
 #include "api.h"
-#include "cp_login.h"
+#include "cp_authtx.h"
 #include "cp_push.h"
 #include "cp_waiters.h"
 #include "pc_config.h"
@@ -32,7 +32,7 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if ((rc = cp_login_begin(&c->id, c->source, &req, &res)) != PC_OK) {
+    if ((rc = cp_authtx_begin(&c->id, c->source, &req, &res)) != PC_OK) {
         cp_resp_from_err(r, rc, "transaction");
         return;
     }
@@ -78,7 +78,7 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
-    if ((rc = cp_login_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
+    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
         tx_error(r, rc);
         return;
     }

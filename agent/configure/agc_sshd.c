@@ -4,7 +4,7 @@
  * includes that folder before any Match; otherwise into a marked block at the top of the main
  * file. sshd takes the first value of a keyword, so written first we win at global scope. */
 #include "config.h"
-#include "ag_configure.h"
+#include "agc.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_sshd_config.h"

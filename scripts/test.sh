@@ -41,7 +41,7 @@ build() { # dir, configure args...
   local dir=$1; shift
   mkdir -p "$dir"
   (cd "$dir" && "$src/configure" -q --enable-test-hooks --enable-werror "$@" >/dev/null &&
-     make -s -j"$jobs" >/dev/null && make -s -j"$jobs" check >/dev/null) ||
+     make -s -j"$jobs" >/dev/null && make -s -j"$jobs" check TESTS= >/dev/null) ||
      { echo "build in $dir failed"; (cd "$dir" && make -j1 2>&1 | tail -40); exit 1; }
 }
 phase "build (plain)"

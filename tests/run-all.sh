@@ -8,18 +8,13 @@ build=$(cd "$1" && pwd)
 label=$2
 src=$(cd "$(dirname "$0")/.." && pwd)
 passed=0 failed=0 skipped=0
+. "$src/tests/lib/results.sh"
 
-add_counts() { # parses "N passed, N failed[, N skipped]" from the last matching line of $1
-  local line
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-  if [ -z "$line" ]; then
+add_counts() { # add_counts FILE NAME: adds FILE's result line ("N passed, N failed[, N skipped]")
+  if ! results_read "$1"; then
     echo "[$label] FAIL $2: produced no result line"; failed=$((failed + 1)); return
   fi
-  passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
-  failed=$((failed + $(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
-  if echo "$line" | grep -q skipped; then
-    skipped=$((skipped + $(echo "$line" | sed -E 's/.* ([0-9]+) skipped.*/\1/')))
-  fi
+  passed=$((passed + R_PASSED)) failed=$((failed + R_FAILED)) skipped=$((skipped + R_SKIPPED))
 }
 
 out=$(mktemp)
@@ -58,14 +53,14 @@ done
 
 # Integration tests: real daemons on loopback.
 PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2>&1
-sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+results_hide "$out" | sed "s/^/[$label] /"
 add_counts "$out" integration
 
 # Every other suite: tests/<name>/run.sh prints one line per test and "N passed, N failed".
 for suite in "$src"/tests/*/run.sh; do
   [ -x "$suite" ] || continue
   PC_BUILD_DIR="$build" "$suite" >"$out" 2>&1
-  sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+  results_hide "$out" | sed "s/^/[$label] /"
   add_counts "$out" "$(basename "$(dirname "$suite")")"
 done
 rm -f "$out"

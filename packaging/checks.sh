@@ -2,9 +2,11 @@
 # Sourced by the package check scripts (test-deb.sh, test-rpm.sh, test-packages.sh): counting
 # and the check helpers, so every script prints the same "PASS name" / "FAIL name" lines (a
 # failure's output indented under it) and ends with "N passed, N failed". Set CHECKS_NAME first
-# (message prefix).
+# (message prefix). The result lines are read by tests/lib/results.sh (found from $0: every
+# caller is in packaging/).
 # shellcheck shell=sh
 PASS=0 FAIL=0 SKIP=0
+. "$(dirname "$0")/../tests/lib/results.sh"
 
 say() { printf '%s: %s\n' "$CHECKS_NAME" "$*"; }
 die() { printf '%s: error: %s\n' "$CHECKS_NAME" "$*" >&2; exit 2; }
@@ -22,14 +24,11 @@ check_not() { # check_not NAME COMMAND...: PASS when COMMAND fails
     if out=$("$@" 2>&1); then bad "$name" "$out"; else ok "$name"; fi
 }
 add_counts() { # add_counts FILE NAME: adds FILE's last "N passed, N failed[, N skipped]" line
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-    if [ -z "$line" ]; then
+    if ! results_read "$1"; then
         bad "$2: produced no result line"
         return
     fi
-    # shellcheck disable=SC2046
-    set -- $(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
-    PASS=$((PASS + $1)) FAIL=$((FAIL + $2)) SKIP=$((SKIP + ${3:-0}))
+    PASS=$((PASS + R_PASSED)) FAIL=$((FAIL + R_FAILED)) SKIP=$((SKIP + R_SKIPPED))
 }
 finish() {
     printf '%d passed, %d failed\n' "$PASS" "$FAIL"

@@ -43,7 +43,7 @@ suite() { # NAME COMMAND...: runs one suite, shows its lines, counts its result
     name=$1; shift
     out=$(mktemp)
     "$@" >"$out" 2>&1
-    grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
+    results_hide "$out"
     add_counts "$out" "$name"
     rm -f "$out"
 }

@@ -8,56 +8,59 @@ build=$(cd "$1" && pwd)
 label=$2
 src=$(cd "$(dirname "$0")/.." && pwd)
 passed=0 failed=0 skipped=0
+. "$src/tests/lib/results.sh"
 
-add_counts() { # parses "N passed, N failed[, N skipped]" from the last matching line of $1
-  local line
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-  if [ -z "$line" ]; then
+add_counts() { # add_counts FILE NAME: adds FILE's result line ("N passed, N failed[, N skipped]")
+  if ! results_read "$1"; then
     echo "[$label] FAIL $2: produced no result line"; failed=$((failed + 1)); return
   fi
-  passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
-  failed=$((failed + $(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
-  if echo "$line" | grep -q skipped; then
-    skipped=$((skipped + $(echo "$line" | sed -E 's/.* ([0-9]+) skipped.*/\1/')))
-  fi
+  passed=$((passed + R_PASSED)) failed=$((failed + R_FAILED)) skipped=$((skipped + R_SKIPPED))
 }
 
 out=$(mktemp)
-# Unit tests: cmocka programs; each test counts once.
+# Unit tests: cmocka programs, run by `make check` (Makefile.am: TESTS, and the environment they
+# get); each program's output is in its .log, automake's verdict in its .trs. Each test counts once.
+rm -f "$build"/tests/unit/test_*.log "$build"/tests/unit/test_*.trs
+make -C "$build" check >"$out" 2>&1
 for t in "$build"/tests/unit/test_*; do
   [ -x "$t" ] && [ -f "$t" ] || continue
   name=$(basename "$t")
-  "$t" >"$out" 2>&1
-  rc=$?
-  p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
-  f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
-  k=$(grep -E '^\[  SKIPPED \] [0-9]+ test' "$out" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  if [ ! -f "$t.trs" ] || [ ! -f "$t.log" ]; then
+    echo "[$label] FAIL unit $name: make check did not run it"
+    [ -s "$out" ] && tail -n 30 "$out" | sed 's/^/    /' && : >"$out"   # make's output, once
+    failed=$((failed + 1))
+    continue
+  fi
+  p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$t.log" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$t.log" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
+  k=$(grep -E '^\[  SKIPPED \] [0-9]+ test' "$t.log" | sed -E 's/.*\] ([0-9]+) test.*/\1/' | tail -n 1)
   p=${p:-0} f=${f:-0} k=${k:-0}
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a crash counts as a failure
+  # a crash (or any exit but 0 and 77, automake's SKIP) counts as a failure
+  if [ "$f" -eq 0 ] && ! grep -qE '^:test-result: (PASS|SKIP)$' "$t.trs"; then f=1; fi
   if [ "$k" -gt 0 ]; then
     # a skipped test prints its reason on the line before its "[  SKIPPED ] name"
     echo "[$label] unit $name: $p passed, $f failed, $k skipped"
     awk '/^\[==========\] [0-9]+ test/ { exit }
          /^\[  SKIPPED \] [A-Za-z_0-9]+$/ {
            print "    SKIP " $4 ": " (prev ~ /^\[/ ? "(the test printed no reason)" : prev) }
-         { prev = $0 }' "$out" | sed "s/^/[$label]/"
+         { prev = $0 }' "$t.log" | sed "s/^/[$label]/"
   else
     echo "[$label] unit $name: $p passed, $f failed"
   fi
-  [ "$f" -gt 0 ] && sed 's/^/    /' "$out"
+  [ "$f" -gt 0 ] && sed 's/^/    /' "$t.log"
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
 
 # Integration tests: real daemons on loopback.
 PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2>&1
-sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+results_hide "$out" | sed "s/^/[$label] /"
 add_counts "$out" integration
 
 # Every other suite: tests/<name>/run.sh prints one line per test and "N passed, N failed".
 for suite in "$src"/tests/*/run.sh; do
   [ -x "$suite" ] || continue
   PC_BUILD_DIR="$build" "$suite" >"$out" 2>&1
-  sed "s/^/[$label] /" "$out" | grep -vE '^\[[a-z]+\] [0-9]+ passed, [0-9]+ failed'
+  results_hide "$out" | sed "s/^/[$label] /"
   add_counts "$out" "$(basename "$(dirname "$suite")")"
 done
 rm -f "$out"

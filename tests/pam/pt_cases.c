@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Test cases of tests/unit/test_pam.c: the failure table against a fake agent, then the real
- * chain (agent → faultproxy → portcullisd), then the log audit. Included from test_pam.c. */
+/* Test cases of tests/unit/test_pam.c: the failure table against a fake agent
+ * (tests/pam/pt_pam.c). The real chain and the log audit are in pt_real.c. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pt.h"
 
 #define CH_TOTP "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\"]}"
 #define CH_BOTH                                                                            \
@@ -45,7 +54,7 @@ static void expect_failmode(enum fa_mode mode, const char *reply, const char *re
     }
 }
 
-static void test_fake_begin_fields(void **state)
+void test_fake_begin_fields(void **state)
 {
     struct fake_agent fa = { .nreplies = 1, .replies = { ALLOW } };
     struct pt_items it = { .rhost = "192.0.2.7", .tty = "ssh",
@@ -78,7 +87,7 @@ static void test_fake_begin_fields(void **state)
     fa_stop(&fa);
 }
 
-static void test_fake_actions(void **state)
+void test_fake_actions(void **state)
 {
     static const struct {
         const char *reply;
@@ -113,7 +122,7 @@ static void test_fake_actions(void **state)
         }
 }
 
-static void test_fake_error_table(void **state)
+void test_fake_error_table(void **state)
 {
     static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server" };
     /* busy: the agent is up and answering, only at its limit; that is not "down" */
@@ -148,7 +157,7 @@ static void test_fake_error_table(void **state)
         }
 }
 
-static void test_fake_tls_midflow_denies(void **state)
+void test_fake_tls_midflow_denies(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, "{\"ok\":false,\"error\":\"tls\"}" } };
     struct pt_conv cv = { .answers = { "135790" }, .nanswers = 1 };
@@ -162,7 +171,7 @@ static void test_fake_tls_midflow_denies(void **state)
     pt_result_free(&r);
 }
 
-static void test_fake_malformed_frames(void **state)
+void test_fake_malformed_frames(void **state)
 {
     (void)state;
     expect_failmode(FA_GARBAGE, ALLOW, "agent_malformed");
@@ -176,7 +185,7 @@ static void test_fake_malformed_frames(void **state)
 /* The user dawdles at the prompt until little of the login's time is left, and the agent is
  * slow to judge the code: running out of the user's time must deny, never admit under
  * failmode=safe (found in review: a wrong code could otherwise be admitted). */
-static void test_fake_user_spent_the_deadline_denies(void **state)
+void test_fake_user_spent_the_deadline_denies(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("deny", "wrong_code") },
                              .slow_ms = 6000 };
@@ -194,7 +203,7 @@ static void test_fake_user_spent_the_deadline_denies(void **state)
     pt_result_free(&r);
 }
 
-static void test_fake_hang_timeout_option(void **state)
+void test_fake_hang_timeout_option(void **state)
 {
     for (int safe = 0; safe <= 1; safe++) {
         struct fake_agent fa = { .nreplies = 1, .replies = { ALLOW } };
@@ -210,7 +219,7 @@ static void test_fake_hang_timeout_option(void **state)
     }
 }
 
-static void test_socket_missing_and_refused(void **state)
+void test_socket_missing_and_refused(void **state)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     char path[PT_PATH], args[2 * PT_PATH];
@@ -236,7 +245,7 @@ static void test_socket_missing_and_refused(void **state)
     unlink(path);
 }
 
-static void test_fake_totp_retries(void **state)
+void test_fake_totp_retries(void **state)
 {
     (void)state;
     for (int tries = 2; tries <= 3; tries++) {
@@ -263,7 +272,7 @@ static void test_fake_totp_retries(void **state)
     }
 }
 
-static void test_fake_malformed_code_not_sent(void **state)
+void test_fake_malformed_code_not_sent(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("allow", "ok") } };
     struct pt_conv cv = { .answers = { "abcdef", "12345", "" }, .nanswers = 3 };
@@ -277,7 +286,7 @@ static void test_fake_malformed_code_not_sent(void **state)
     pt_result_free(&r);
 }
 
-static void test_fake_push_flows(void **state)
+void test_fake_push_flows(void **state)
 {
     static const struct {
         const char *extra, *r0, *r3, *answer;
@@ -321,7 +330,7 @@ static void test_fake_push_flows(void **state)
     }
 }
 
-static void test_fake_push_off_uses_code(void **state)
+void test_fake_push_off_uses_code(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_BOTH, TOTP("allow", "ok") } };
     struct pt_conv cv = { .answers = { "246801" }, .nanswers = 1 };
@@ -337,7 +346,7 @@ static void test_fake_push_off_uses_code(void **state)
     pt_result_free(&r);
 }
 
-static void test_fake_push_deadline(void **state)
+void test_fake_push_deadline(void **state)
 {
     struct fake_agent fa = { .nreplies = 3, .replies = { CH_PUSH, PUSH_47, STATE("pending") } };
     struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
@@ -351,18 +360,3 @@ static void test_fake_push_deadline(void **state)
     assert_log_has(r, "push_timeout");
     pt_result_free(&r);
 }
-
-#include "pt_real.c"
-
-#define PT_CASES                                                                           \
-    cmocka_unit_test(test_fake_begin_fields), cmocka_unit_test(test_fake_actions),          \
-        cmocka_unit_test(test_fake_error_table), cmocka_unit_test(test_fake_tls_midflow_denies), \
-        cmocka_unit_test(test_fake_malformed_frames),                                      \
-        cmocka_unit_test(test_fake_hang_timeout_option),                                   \
-        cmocka_unit_test(test_fake_user_spent_the_deadline_denies),                        \
-        cmocka_unit_test(test_socket_missing_and_refused),                                 \
-        cmocka_unit_test(test_fake_totp_retries),                                          \
-        cmocka_unit_test(test_fake_malformed_code_not_sent),                               \
-        cmocka_unit_test(test_fake_push_flows), cmocka_unit_test(test_fake_push_off_uses_code), \
-        cmocka_unit_test(test_fake_push_deadline), PT_REAL_CASES,                          \
-        cmocka_unit_test(test_no_secret_in_logs)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Harness for tests/unit/test_pam.c (included from it: the Makefile builds test_pam from that
- * one file). Starts the real components — portcullisd, tests/faultproxy.py, portcullis-agent —
- * drives the admin API with curl, runs the module through pam_wrapper/libpamtest with a
- * scripted conversation, and captures everything the module logs (pam_wrapper routes
- * pam_syslog to stderr at PAM_WRAPPER_DEBUGLEVEL=4; each PAM run's stderr goes to a file). */
+/* Harness for tests/unit/test_pam.c (declared in tests/pam/pt.h). Starts the real components
+ * — portcullisd, tests/faultproxy.py, portcullis-agent — drives the admin API with curl, makes
+ * TOTP codes, and sets pam_wrapper up (tests/pam/pt_pam.c runs the module under it and captures
+ * everything the module logs: pam_wrapper routes pam_syslog to stderr at
+ * PAM_WRAPPER_DEBUGLEVEL=4; each PAM run's stderr goes to a file). */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,44 +28,23 @@
 #include <security/pam_appl.h>
 
 #include "pc_totp.h"
+#include "pt.h"
 
-#define PT_PATH 1024
+struct pt_env E;
 
-struct pt_env {
-    char root[PT_PATH];       /* temp dir of this run */
-    char build[PT_PATH];      /* PC_BUILD_DIR */
-    char src[PT_PATH];        /* PC_SRC_DIR */
-    char module[PT_PATH];     /* the built pam_portcullis.so */
-    char data[PT_PATH];       /* portcullisd data dir */
-    char pin[128];
-    char admin_hdr[PT_PATH];  /* file with "Authorization: Bearer …" (curl -H @file) */
-    char cp_url[128];         /* https://127.0.0.1:CP */
-    char mode_file[PT_PATH];  /* faultproxy mode */
-    char agent_sock[PT_PATH];
-    char log_all[PT_PATH];    /* everything the module logged during the run */
-    char host_token[128];
-    pid_t cp_pid, proxy_pid, agent_pid;
-    int have_agent;           /* the whole real chain is up */
-    char why_no_agent[256];
-    char pwrap_dir[PT_PATH];  /* pam_wrapper's private copy of the service dir (live) */
-};
-
-static struct pt_env E;
-static int service_counter;
-
-static void pt_die(const char *what)
+void pt_die(const char *what)
 {
     fprintf(stderr, "test_pam: %s: %s\n", what, strerror(errno));
     exit(2);
 }
 
-static int pt_path(char *out, const char *a, const char *b)
+int pt_path(char *out, const char *a, const char *b)
 {
     int n = snprintf(out, PT_PATH, "%s/%s", a, b);
     return (n < 0 || n >= PT_PATH) ? -1 : 0;
 }
 
-static char *pt_read_file(const char *path, size_t *len)
+char *pt_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -93,7 +74,7 @@ static char *pt_read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int pt_write_file(const char *path, const char *text, mode_t mode)
+int pt_write_file(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     size_t n = strlen(text);
@@ -122,14 +103,14 @@ static int pt_free_port(void)
     return port;
 }
 
-static void pt_sleep_ms(long ms)
+void pt_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
 
-static long pt_now_ms(void)
+long pt_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -137,7 +118,7 @@ static long pt_now_ms(void)
 }
 
 /* Spawns argv with stdout+stderr to logfile, without pam_wrapper in its environment. */
-static pid_t pt_spawn(char *const argv[], const char *logfile)
+pid_t pt_spawn(char *const argv[], const char *logfile)
 {
     pid_t pid = fork();
 
@@ -162,7 +143,7 @@ static pid_t pt_spawn(char *const argv[], const char *logfile)
     return pid;
 }
 
-static void pt_stop(pid_t *pid)
+void pt_stop(pid_t *pid)
 {
     if (*pid <= 0)
         return;
@@ -179,7 +160,7 @@ static void pt_stop(pid_t *pid)
     *pid = 0;
 }
 
-static int pt_alive(pid_t pid)
+int pt_alive(pid_t pid)
 {
     return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0;
 }
@@ -188,8 +169,8 @@ static int pt_alive(pid_t pid)
 
 /* METHOD path with an optional JSON body; auth: 1 admin token, 0 none. Returns the HTTP status
  * (0 on failure) and the parsed body in *out (NULL if not JSON). */
-static int pt_api(const char *method, const char *path, const char *body, int auth,
-                  json_object **out)
+int pt_api(const char *method, const char *path, const char *body, int auth,
+           json_object **out)
 {
     static int counter;
     int id = __atomic_add_fetch(&counter, 1, __ATOMIC_SEQ_CST);
@@ -223,19 +204,13 @@ static int pt_api(const char *method, const char *path, const char *body, int au
     return (int)strtol(status, NULL, 10);
 }
 
-static const char *pt_jstr(json_object *o, const char *key)
+const char *pt_jstr(json_object *o, const char *key)
 {
     json_object *v = NULL;
     return (o && json_object_object_get_ex(o, key, &v)) ? json_object_get_string(v) : NULL;
 }
 
 /* ---- TOTP secrets ------------------------------------------------------------------------ */
-
-struct pt_user {
-    char name[40];
-    unsigned char secret[64];
-    size_t secret_len;
-};
 
 static int pt_b32_decode(const char *in, unsigned char *out, size_t outsz, size_t *outlen)
 {
@@ -267,8 +242,8 @@ static int pt_b32_decode(const char *in, unsigned char *out, size_t outsz, size_
 }
 
 /* Creates a fresh user (groups: a JSON array text), with TOTP unless totp == 0. */
-static int pt_user_create(struct pt_user *u, const char *prefix, const char *groups, int push,
-                          int totp)
+int pt_user_create(struct pt_user *u, const char *prefix, const char *groups, int push,
+                   int totp)
 {
     static int counter;
     char body[256], path[128];
@@ -299,11 +274,10 @@ static int pt_user_create(struct pt_user *u, const char *prefix, const char *gro
     return 0;
 }
 
-/* Every code the tests typed, to prove none reached a log. */
-static char pt_typed[256][12];
-static int pt_ntyped;
+char pt_typed[256][12];
+int pt_ntyped;
 
-static void pt_code(const struct pt_user *u, long offset_steps, char out[12])
+void pt_code(const struct pt_user *u, long offset_steps, char out[12])
 {
     int64_t t = (int64_t)time(NULL) + offset_steps * PC_TOTP_PERIOD;
     if (pc_totp_code(u->secret, u->secret_len, t, out, 12) != 0)
@@ -311,7 +285,7 @@ static void pt_code(const struct pt_user *u, long offset_steps, char out[12])
 }
 
 /* A 6-digit code that matches none of the steps now-4..now+4. */
-static void pt_wrong_code(const struct pt_user *u, char out[12])
+void pt_wrong_code(const struct pt_user *u, char out[12])
 {
     for (int k = 0; k < 1000; k++) {
         int clash = 0;
@@ -328,7 +302,7 @@ static void pt_wrong_code(const struct pt_user *u, char out[12])
 
 /* ---- bringing the real chain up -------------------------------------------------------- */
 
-static int pt_wait_file(const char *path, long ms)
+int pt_wait_file(const char *path, long ms)
 {
     struct stat st;
     for (long t = 0; t < ms; t += 100) {
@@ -390,7 +364,7 @@ static int pt_start_cp(void)
     return -1;
 }
 
-static void pt_set_mode(const char *mode)
+void pt_set_mode(const char *mode)
 {
     char tmp[PT_PATH + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", E.mode_file);
@@ -471,7 +445,7 @@ static int pt_enroll_and_start_agent(int proxy_port)
     return 0;
 }
 
-static int pt_group_setup(void **state)
+int pt_group_setup(void **state)
 {
     int proxy_port = 0;
 
@@ -492,7 +466,7 @@ static int pt_group_setup(void **state)
     return 0;
 }
 
-static int pt_group_teardown(void **state)
+int pt_group_teardown(void **state)
 {
     (void)state;
     pt_stop(&E.agent_pid);
@@ -540,7 +514,7 @@ static void pt_find_pwrap_dir(void)
 }
 
 /* Fills E from the environment; the first time, sets pam_wrapper up and re-executes. */
-static void pt_prepare(char **argv)
+void pt_prepare(char **argv)
 {
     const char *v;
 

@@ -1,34 +1,28 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Running pam_portcullis.so under pam_wrapper with a scripted conversation, and a fake agent
- * (an in-process unix-socket server speaking lib/pc_frame) for the failure table.
- * Included from tests/unit/test_pam.c after tests/pam/pt_harness.c. */
+ * (an in-process unix-socket server speaking lib/pc_frame) for the failure table. */
+#include "config.h"
+
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpamtest.h>
 
 #include "pc_frame.h"
 #include "pc_time.h"
+#include "pt.h"
+
+struct pt_libpam P;
+static int service_counter;
 
 /* ---- the conversation ------------------------------------------------------------------ */
-
-enum pt_push_action { PT_PUSH_NONE, PT_PUSH_APPROVE, PT_PUSH_WRONG_MATCH, PT_PUSH_DENY };
-
-struct pt_conv {
-    const struct pt_user *user;
-    const char *answers[10]; /* "@code" (current code), "@wrong", "@last" (previous answer), text */
-    int nanswers, idx;
-    char prompts[10][256];
-    int nprompts;
-    int echo_on;        /* prompts with echo on (must stay 0) */
-    int info;           /* PAM_TEXT_INFO / PAM_ERROR_MSG seen */
-    enum pt_push_action push;
-    char match[16];
-    char last[12];
-    pthread_t approver;
-    int approver_started;
-    int approve_status; /* HTTP status of the approve/deny call */
-    int think_ms;       /* the user waits this long before each answer */
-};
 
 static void *pt_approver(void *arg)
 {
@@ -146,19 +140,7 @@ static int pt_conv_fn(int n, const struct pam_message **msg, struct pam_response
     return PAM_SUCCESS;
 }
 
-/* libpam's own entry points, looked up at run time (libpamtest loads libpam; the Makefile does
- * not link the test against -lpam directly). Under LD_PRELOAD these are pam_wrapper's. */
-struct pt_libpam {
-    int (*start)(const char *, const char *, const struct pam_conv *, pam_handle_t **);
-    int (*set_item)(pam_handle_t *, int, const void *);
-    int (*putenv)(pam_handle_t *, const char *);
-    int (*authenticate)(pam_handle_t *, int);
-    int (*end)(pam_handle_t *, int);
-    const char *(*strerror)(pam_handle_t *, int);
-};
-static struct pt_libpam P;
-
-static void pt_libpam_load(void)
+void pt_libpam_load(void)
 {
     *(void **)&P.start = dlsym(RTLD_DEFAULT, "pam_start");
     *(void **)&P.set_item = dlsym(RTLD_DEFAULT, "pam_set_item");
@@ -174,23 +156,11 @@ static void pt_libpam_load(void)
 
 /* ---- one PAM run ----------------------------------------------------------------------- */
 
-struct pt_result {
-    int rc;     /* what pam_authenticate returned */
-    long ms;
-    char *log;  /* what the module logged during the run (pam_wrapper → stderr) */
-};
-
-static void pt_result_free(struct pt_result *r)
+void pt_result_free(struct pt_result *r)
 {
     free(r->log);
     r->log = NULL;
 }
-
-struct pt_items {
-    const char *rhost, *tty, *auth_info;
-    int direct; /* call the module's pam_sm_authenticate itself: its exact return code, which
-                   the stack would turn into PAM_PERM_DENIED for a lone PAM_IGNORE */
-};
 
 typedef int (*pt_sm_fn)(pam_handle_t *, int, int, const char **);
 
@@ -215,8 +185,8 @@ static int pt_call_module(pam_handle_t *ph, const char *args)
 /* pam_authenticate for user with "auth required pam_portcullis.so ARGS". With items, the
  * handle is driven directly (pam_start under pam_wrapper) to set PAM_RHOST/PAM_TTY and
  * SSH_AUTH_INFO_0 first; otherwise through libpamtest. */
-static struct pt_result pt_pam_items(const char *user, const char *args, struct pt_conv *cv,
-                                     const struct pt_items *items)
+struct pt_result pt_pam_items(const char *user, const char *args, struct pt_conv *cv,
+                              const struct pt_items *items)
 {
     struct pt_result res = { .rc = -1 };
     char svc[64], svcpath[PT_PATH], line[2 * PT_PATH], logf[PT_PATH];
@@ -284,42 +254,12 @@ static struct pt_result pt_pam_items(const char *user, const char *args, struct 
     return res;
 }
 
-static struct pt_result pt_pam(const char *user, const char *args, struct pt_conv *cv)
+struct pt_result pt_pam(const char *user, const char *args, struct pt_conv *cv)
 {
     return pt_pam_items(user, args, cv, NULL);
 }
 
-#define assert_log_has(res, text)                                                          \
-    do {                                                                                   \
-        if (!strstr((res).log, (text)))                                                    \
-            fail_msg("log lacks \"%s\"; it was:\n%s", (text), (res).log);                  \
-    } while (0)
-
-#define assert_rc(res, expected)                                                           \
-    do {                                                                                   \
-        if ((res).rc != (expected))                                                        \
-            fail_msg("pam_authenticate returned %d (%s), expected %d (%s); log:\n%s",      \
-                     (res).rc, P.strerror(NULL, (res).rc), (expected),                      \
-                     P.strerror(NULL, (expected)), (res).log);                           \
-    } while (0)
-
 /* ---- a fake agent ---------------------------------------------------------------------- */
-
-/* FA_SLOW: the first request is answered at once, later ones after slow_ms. */
-enum fa_mode { FA_REPLY, FA_HANG, FA_CLOSE, FA_GARBAGE, FA_TOOBIG, FA_NOTOBJ, FA_SLOW };
-
-struct fake_agent {
-    char path[PT_PATH];
-    int lfd;
-    pthread_t th;
-    enum fa_mode mode;
-    const char *replies[10]; /* reply to the i-th request; the last one repeats */
-    int nreplies;
-    json_object *reqs[16];
-    int nreqs;
-    int slow_ms;
-    volatile int stop;
-};
 
 static void fa_send_raw(int fd, uint32_t n, const char *body, size_t len)
 {
@@ -395,7 +335,7 @@ static void *fa_thread(void *arg)
     return NULL;
 }
 
-static void fa_start(struct fake_agent *fa, enum fa_mode mode)
+void fa_start(struct fake_agent *fa, enum fa_mode mode)
 {
     static int counter;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -410,7 +350,7 @@ static void fa_start(struct fake_agent *fa, enum fa_mode mode)
     pthread_create(&fa->th, NULL, fa_thread, fa);
 }
 
-static void fa_stop(struct fake_agent *fa)
+void fa_stop(struct fake_agent *fa)
 {
     fa->stop = 1;
     pthread_join(fa->th, NULL);
@@ -422,7 +362,7 @@ static void fa_stop(struct fake_agent *fa)
 }
 
 /* The op of the i-th request the fake agent received, or "". */
-static const char *fa_op(const struct fake_agent *fa, int i)
+const char *fa_op(const struct fake_agent *fa, int i)
 {
     const char *s = i < fa->nreqs ? pt_jstr(fa->reqs[i], "op") : NULL;
     return s ? s : "";

@@ -16,26 +16,11 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "../pam/pt_harness.c"
-#include "../pam/pt_pam.c"
-
-#define NEED_AGENT()                                                                       \
-    do {                                                                                   \
-        if (!E.have_agent) {                                                               \
-            fprintf(stderr, "skipped: %s\n", E.why_no_agent);                              \
-            skip();                                                                        \
-        }                                                                                  \
-    } while (0)
-
-static char args_buf[2 * PT_PATH];
-
-/* "socket=<real agent socket> " + extra */
-static const char *real(const char *extra)
-{
-    snprintf(args_buf, sizeof args_buf, "socket=%s %s", E.agent_sock, extra ? extra : "");
-    return args_buf;
-}
+#include "../pam/pt.h"
 
 /* ---- the built object ------------------------------------------------------------------ */
 
@@ -173,8 +158,6 @@ static void test_debug_option_logs_more(void **state)
     fa_stop(&fa);
 }
 
-#include "../pam/pt_cases.c"
-
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -183,7 +166,35 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_options_deny),
         cmocka_unit_test(test_good_options_accepted),
         cmocka_unit_test(test_debug_option_logs_more),
-        PT_CASES
+        /* tests/pam/pt_cases.c: the fake agent */
+        cmocka_unit_test(test_fake_begin_fields),
+        cmocka_unit_test(test_fake_actions),
+        cmocka_unit_test(test_fake_error_table),
+        cmocka_unit_test(test_fake_tls_midflow_denies),
+        cmocka_unit_test(test_fake_malformed_frames),
+        cmocka_unit_test(test_fake_hang_timeout_option),
+        cmocka_unit_test(test_fake_user_spent_the_deadline_denies),
+        cmocka_unit_test(test_socket_missing_and_refused),
+        cmocka_unit_test(test_fake_totp_retries),
+        cmocka_unit_test(test_fake_malformed_code_not_sent),
+        cmocka_unit_test(test_fake_push_flows),
+        cmocka_unit_test(test_fake_push_off_uses_code),
+        cmocka_unit_test(test_fake_push_deadline),
+        /* tests/pam/pt_real.c: the real chain */
+        cmocka_unit_test(test_real_right_code),
+        cmocka_unit_test(test_real_wrong_codes_maxtries),
+        cmocka_unit_test(test_real_wrong_then_right),
+        cmocka_unit_test(test_real_replay_refused),
+        cmocka_unit_test(test_real_exempt_ignore),
+        cmocka_unit_test(test_real_unknown_and_disabled),
+        cmocka_unit_test(test_real_push),
+        cmocka_unit_test(test_real_push_off),
+        cmocka_unit_test(test_real_failure_table),
+        cmocka_unit_test(test_real_reset_is_failmode),
+        cmocka_unit_test(test_real_timeout_option),
+        cmocka_unit_test(test_real_broken_agent_conf_denies),
+        /* last: audits everything the module logged during the run */
+        cmocka_unit_test(test_no_secret_in_logs),
     };
 
     (void)argc;

@@ -261,6 +261,7 @@ def host_token_prints_the_one_line():
     import json
     j = json.loads(out)
     E.command = j["command"]
+    E.token = j["token"]
     want = (r"curl -fsSk --pinnedpubkey %s %s/v1/setup\.sh \| sudo bash -s -- --token %s"
             % (re.escape(E.pin), re.escape(E.public_url), j["token"]))
     assert re.fullmatch(want, E.command), "%s\n!~ %s" % (E.command, want)
@@ -270,20 +271,56 @@ def host_token_prints_the_one_line():
                                  text, re.M), text
 
 
-def run_setup():
+class PsWatch:
+    """What any local user sees: nobody runs `ps -eo args` in a loop (until stop())."""
+
+    def __init__(self):
+        self.out = open(os.path.join(E.tmp, "ps-watch.out"), "w+b")
+        self.p = subprocess.Popen(["runuser", "-u", "nobody", "--", "sh", "-c",
+                                   "while :; do ps -eo args; echo =====; done"],
+                                  stdin=subprocess.DEVNULL, stdout=self.out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self):
+        """The text nobody saw."""
+        try:
+            os.killpg(self.p.pid, 15)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=10)
+        self.out.seek(0)
+        text = self.out.read().decode("utf-8", "replace")
+        self.out.close()
+        return text
+
+
+def run_setup(watch=False):
+    """Runs the printed line (plus --agent-path or --package, and --no-service); with watch,
+    sets E.seen to what an unprivileged `ps -eo args` loop saw meanwhile."""
     cmd = E.command
     if not shutil.which("sudo"):
         cmd = cmd.replace("| sudo bash", "| bash")
     if E.pkg_dir:
-        cmd += " --package %s --no-service" % E.debs["portcullis-agent"]
+        opts = "--package %s --no-service" % E.debs["portcullis-agent"]
     else:
-        cmd += " --agent-path %s --no-service" % AGENT
-    return sh(["bash", "-c", cmd], check=False, timeout=180)
+        opts = "--agent-path %s --no-service" % AGENT
+    # the options go to setup.sh: after "bash -s --" (or after "bash -s -- --token T")
+    cmd += (" -- " if cmd.endswith("bash -s") else " ") + opts
+    # as typed into a shell: from a file (bash -c CMD would put the line into bash's argv)
+    line = os.path.join(E.tmp, "line.sh")
+    with open(os.open(line, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(cmd + "\n")
+    w = PsWatch() if watch else None
+    try:
+        return sh(["bash", line], check=False, timeout=180)
+    finally:
+        if w:
+            E.seen = w.stop()
 
 
 def setup_sh_enrolls_and_configures():
     E.before = snapshot(["/etc/ssh", "/etc/pam.d"])
-    rc, out = run_setup()
+    rc, out = run_setup(watch=True)
     with open(os.path.join(E.tmp, "setup-1.out"), "w") as f:
         f.write(out)
     assert rc == 0, "setup.sh exited %d:\n%s" % (rc, out)
@@ -306,6 +343,18 @@ def setup_sh_enrolls_and_configures():
                  "authorizedprincipalscommand %s principals %%u %%i %%s %%f" % E.agent,
                  "authorizedprincipalscommanduser portcullis-principals"):
         assert want in t, "sshd -T lacks %r:\n%s\nsetup.sh said:\n%s" % (want, t, out)
+
+
+def token_never_in_the_process_list():
+    """The enrollment token never shows in `ps` for other users during the whole install: not in
+    the argv of sudo or bash (sudo also logs that), nor of portcullis-agent enroll."""
+    samples = E.seen.count("=====\n")
+    # the loop really watched the install: it saw the agent at work
+    assert samples >= 3 and E.agent in E.seen, \
+        "the ps loop saw %d samples and no %s:\n%s" % (samples, E.agent, E.seen[-3000:])
+    hits = sorted(set(line for line in E.seen.splitlines() if E.token in line))
+    assert not hits, "an unprivileged user saw the enrollment token in ps (%d samples):\n%s" % (
+        samples, "\n".join(hits))
 
 
 def setup_sh_twice_changes_nothing():
@@ -429,11 +478,13 @@ def remove_while_configured_unconfigures_first():
 
 if os.environ.get("PC_PACKAGE_DIR"):
     TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
-             setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
+             token_never_in_the_process_list, setup_sh_twice_changes_nothing,
+             login_with_certificate_and_totp,
              remove_refused_while_unconfigure_fails, remove_while_configured_unconfigures_first]
 else:
     TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
-             setup_sh_twice_changes_nothing, login_with_certificate_and_totp,
+             token_never_in_the_process_list, setup_sh_twice_changes_nothing,
+             login_with_certificate_and_totp,
              unconfigure_restores_files]
 
 

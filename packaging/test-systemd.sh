@@ -190,7 +190,7 @@ first_boot() {
     command -v sudo >/dev/null 2>&1 || cmd=$(printf '%s\n' "$cmd" | sed 's/| *sudo /| /')
     printf 'enrollment line: %s\n' "$cmd" >>"$LOG"
     case $cmd in
-    *"https://127.0.0.1:8443/v1/setup.sh"*"--token "*) ok "portcullis host token --json prints the setup.sh line with the public URL" ;;
+    *"https://127.0.0.1:8443/v1/setup.sh && echo "*"; } | "*"bash -s") ok "portcullis host token --json prints the setup.sh line with the public URL" ;;
     *) bad "portcullis host token --json prints the setup.sh line with the public URL" "command: $cmd" ;;
     esac
     if out=$(bash -c "$cmd" </dev/null 2>&1); then

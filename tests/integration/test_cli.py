@@ -144,9 +144,10 @@ def test_host_token_json_command():
     assert re.fullmatch(r"[0-9a-f]{64}", j["token"]), j
     assert abs(j["expires_at"] - (time.time() + 3600)) <= 10, j
     cmd = j["command"]
-    # issue 5's one line: curl -fsSk --pinnedpubkey PIN URL/v1/setup.sh | sudo bash -s -- --token T
-    assert re.fullmatch(r"curl -fsSk --pinnedpubkey %s https://127\.0\.0\.1:%d/v1/setup\.sh \| "
-                        r"sudo bash -s -- --token %s" % (re.escape(D.pin), D.port, j["token"]),
+    # issue 5's one line, the token after the script on bash's stdin (issue 11: in no argv):
+    # { curl -fsSk --pinnedpubkey PIN URL/v1/setup.sh && echo T; } | sudo bash -s
+    assert re.fullmatch(r"\{ curl -fsSk --pinnedpubkey %s https://127\.0\.0\.1:%d/v1/setup\.sh "
+                        r"&& echo %s; \} \| sudo bash -s" % (re.escape(D.pin), D.port, j["token"]),
                         cmd), "not the installer one-liner of issue 5: %s" % cmd
     assert j["token"] in cmd, "command lacks the token: %s" % cmd
     assert D.url in cmd or "127.0.0.1:%d" % D.port in cmd, "command lacks the URL: %s" % cmd

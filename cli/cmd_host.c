@@ -88,9 +88,11 @@ static int make_token(struct cli *c, json_object *labels, int64_t ttl)
                        "points at portcullisd");
     }
     json_object_object_get_ex(reply, "expires_at", &expires);
-    /* -k: the pin, not a CA, vouches for the server; pin, URL and token need no quoting */
-    snprintf(cmd, sizeof cmd, "curl -fsSk --pinnedpubkey %s %s/v1/setup.sh | sudo bash -s -- "
-             "--token %s", pin, url, t);
+    /* -k: the pin, not a CA, vouches for the server; pin, URL and token need no quoting. The
+     * token follows the script on bash's stdin (setup.sh reads it): echo is a shell builtin, so
+     * it is in no argv (ps, sudo's log); && keeps it from bash when the download fails. */
+    snprintf(cmd, sizeof cmd, "{ curl -fsSk --pinnedpubkey %s %s/v1/setup.sh && echo %s; } | "
+             "sudo bash -s", pin, url, t);
     if (c->json) {
         out = json_object_new_object();
         if (out) {

@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # Portcullis installer: turns this server into one protected by Portcullis.
 #
-#   curl -fsSk --pinnedpubkey sha256//PIN https://CP:PORT/v1/setup.sh | sudo bash -s -- --token TOKEN
+#   { curl -fsSk --pinnedpubkey sha256//PIN https://CP:PORT/v1/setup.sh && echo TOKEN; } | sudo bash -s
 #
+# The enrollment token is the line after the script on standard input (echo is a shell builtin,
+# so the token is in no process's argv, which every local user sees in ps and sudo logs), or
+# from --token-file FILE, or typed at a prompt on the terminal (not echoed).
 # portcullisd serves this file at /v1/setup.sh with its own URL and pin filled in below.
 # Steps (each one is skipped when already done, so a second run changes nothing):
 #   1. install the portcullis-agent package (apt-get / dnf from a repository you configured,
@@ -24,10 +27,16 @@ PRINCIPALS_USER=portcullis-principals
 
 usage() {
     cat <<'EOF'
-Usage: setup.sh --token TOKEN [--url URL] [--pin PIN] [--package FILE] [--no-service]
+Usage: { curl ... /v1/setup.sh && echo TOKEN; } | sudo bash -s [-- OPTION...]
+       setup.sh [--token-file FILE] [--url URL] [--pin PIN] [--package FILE] [--no-service]
                 [--breakglass-group GROUP] [--agent-path PATH] [--no-reload]
 
-  --token TOKEN            one-time enrollment token (portcullis host token)
+The one-time enrollment token (portcullis host token) is read from --token-file, else from
+the line after the script on standard input, else from a prompt on the terminal (not echoed).
+
+  --token-file FILE        read the enrollment token from the first line of FILE
+  --token TOKEN            the token on the command line: visible to every local user in ps
+                           and logged by sudo (kept for old scripts; a warning says so)
   --url URL                the control plane, https://HOST:PORT (default: where this script came from)
   --pin PIN                its key pin, sha256//BASE64 (default: the pin of that server)
   --package FILE           install portcullis-agent from this .deb or .rpm
@@ -39,18 +48,21 @@ EOF
 }
 
 say() { echo "portcullis setup: $*"; }
+warn() { echo "portcullis setup: warning: $*" >&2; }
 die() { echo "portcullis setup: error: $*" >&2; exit 1; }
 
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)"; }
 
 parse_args() {
-    url=$PORTCULLIS_URL_DEFAULT pin=$PORTCULLIS_PIN_DEFAULT token='' package='' service=yes
+    url=$PORTCULLIS_URL_DEFAULT pin=$PORTCULLIS_PIN_DEFAULT token='' token_file='' package=''
+    service=yes
     breakglass='' agent='' reload=yes
     while [ $# -gt 0 ]; do
         case $1 in
         --url) need_value "$@"; url=$2; shift 2 ;;
         --pin) need_value "$@"; pin=$2; shift 2 ;;
         --token) need_value "$@"; token=$2; shift 2 ;;
+        --token-file) need_value "$@"; token_file=$2; shift 2 ;;
         --package) need_value "$@"; package=$2; shift 2 ;;
         --breakglass-group) need_value "$@"; breakglass=$2; shift 2 ;;
         --agent-path) need_value "$@"; agent=$2; shift 2 ;;
@@ -62,6 +74,41 @@ parse_args() {
     done
     [ -n "$url" ] || die "--url is required (this script was not downloaded from portcullisd)"
     [ -n "$pin" ] || die "--pin is required (portcullisd --print-pin on the control plane)"
+}
+
+# Sets token (maybe empty: enroll() then prompts) from --token-file, --token or the line after
+# the script on stdin. Runs before any other command, so none of them can read that line first.
+read_token() {
+    if [ -n "$token_file" ]; then
+        [ -r "$token_file" ] || die "--token-file $token_file: cannot read it"
+        IFS= read -r token <"$token_file" || true
+        [ -n "$token" ] || die "--token-file $token_file holds no token"
+    elif [ -n "$token" ]; then
+        warn "--token puts the enrollment token in the process list (ps) of every local user" \
+            "and in sudo's log: pipe it in after the script or use --token-file FILE"
+    elif [ ! -t 0 ]; then
+        # curl ... && echo TOKEN: bash reads a piped script as it runs it, so the rest of stdin
+        # is what came after the script
+        IFS= read -r token || true
+    fi
+    check_token
+}
+
+# The token is one word of printable characters (a CR from a file written on Windows is dropped).
+check_token() {
+    token=${token%$'\r'}
+    case $token in
+    *[![:graph:]]*) die "the enrollment token has spaces or control characters: not a token" ;;
+    esac
+}
+
+# Asks for the token on the terminal (echo off), when there is one.
+prompt_token() {
+    (exec </dev/tty) 2>/dev/null || return 0
+    printf 'portcullis setup: enrollment token (portcullis host token; not shown): ' >/dev/tty
+    IFS= read -rs token </dev/tty || token=''
+    printf '\n' >/dev/tty
+    check_token
 }
 
 # Sets distro to debian, rhel or amazon (from /etc/os-release).
@@ -145,7 +192,10 @@ enroll() {
         say "already enrolled (the host token exists): kept"
         return
     fi
-    [ -n "$token" ] || die "--token is required to enroll (portcullis host token)"
+    [ -n "$token" ] || prompt_token
+    [ -n "$token" ] || die "no enrollment token: pipe it in after the script" \
+        "({ curl ... && echo TOKEN; } | sudo bash -s), use --token-file FILE, or run this on a" \
+        "terminal to be asked for it (portcullis host token makes one)"
     # the token goes through stdin, not the process list
     printf '%s\n' "$token" | "$agent" enroll --config "$CONFIG" --url "$url" --pin "$pin" --token -
 }
@@ -185,7 +235,8 @@ configure() {
 
 main() {
     parse_args "$@"
-    [ "$(id -u)" = 0 ] || die "run this as root (... | sudo bash -s -- --token ...)"
+    [ "$(id -u)" = 0 ] || die "run this as root ({ curl ... && echo TOKEN; } | sudo bash -s)"
+    read_token
     detect_distro
     install_package
     ensure_principals_user
@@ -197,5 +248,6 @@ main() {
 }
 
 # Everything above is only definitions: bash has read the whole script before anything runs,
-# so nothing below can swallow the rest of a piped script from stdin.
-main "$@"
+# so nothing below can swallow the rest of a piped script from stdin. What follows this line on
+# stdin (the token) is data: exit before bash would read it as commands.
+main "$@"; exit

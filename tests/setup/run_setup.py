@@ -20,6 +20,7 @@ Prints PASS/FAIL lines and "N passed, N failed"."""
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -435,6 +436,135 @@ def unconfigure_restores_files():
     assert rc == 1 and "not configured" in st, st
 
 
+# ---- how setup.sh takes the token (a stand-in agent records what enroll got) -----------------
+
+SETUP_SH = os.path.join(SRC, "setup-scripts", "setup.sh")
+TOKEN = "c0ffee" * 10 + "beef"
+FAKE_AGENT = """#!/bin/sh
+# stands in for portcullis-agent: records what enroll got (argv, stdin)
+d=$(dirname "$0")
+case $1 in
+status) [ -e "$d/enrolled" ] && echo '{"enrolled": true}' || echo '{"enrolled": false}' ;;
+enroll) printf '%s\\n' "$*" >"$d/enroll.args"; cat >"$d/enroll.stdin" ;;
+configure) exit 0 ;;
+*) exit 1 ;;
+esac
+"""
+
+
+def fake_setup(shell, args=(), tty_input=None):
+    """Runs `shell` (a bash line; $SETUP is setup.sh, $OPTS its options for the stand-in agent)
+    with no terminal, or on a new pty answering a prompt with tty_input. Returns (rc, output,
+    what enroll got on stdin or None, enroll's argv or None)."""
+    d = os.path.join(E.tmp, "fake")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d, 0o755)
+    fake = os.path.join(d, "portcullis-agent")
+    with open(fake, "w") as f:
+        f.write(FAKE_AGENT)
+    os.chmod(fake, 0o755)
+    if "enrolled" in args:
+        open(os.path.join(d, "enrolled"), "w").close()
+    env = dict(os.environ, SETUP=SETUP_SH, OPTS="--url %s --pin %s --agent-path %s --no-service"
+               % (E.public_url, E.pin, fake))
+    line = os.path.join(d, "line.sh")
+    with open(line, "w") as f:
+        f.write(shell + "\n")
+    if tty_input is None:
+        r = subprocess.run(["bash", line], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=60, env=env, start_new_session=True)   # no controlling tty
+        rc, out = r.returncode, (r.stdout + r.stderr).decode("utf-8", "replace")
+    else:
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve("/bin/bash", ["bash", line], env)
+        buf = b""
+        answered = False
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if not answered and b"not shown): " in buf:
+                os.write(fd, tty_input.encode() + b"\n")
+                answered = True
+        os.close(fd)
+        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        out = buf.decode("utf-8", "replace")
+    got = args_got = None
+    if os.path.exists(os.path.join(d, "enroll.stdin")):
+        with open(os.path.join(d, "enroll.stdin")) as f:
+            got = f.read()
+        with open(os.path.join(d, "enroll.args")) as f:
+            args_got = f.read()
+    return rc, out, got, args_got
+
+
+def token_after_the_script_on_stdin():
+    """The printed line's form: the token is the line after the script; enroll gets it on stdin,
+    never in argv; what follows the token is never run as commands."""
+    rc, out, got, args = fake_setup(
+        "{ cat \"$SETUP\" && echo %s; echo 'echo RAN-AFTER-THE-SCRIPT'; } | bash -s -- $OPTS" % TOKEN)
+    assert rc == 0 and got == TOKEN + "\n", "rc %d, enroll got %r:\n%s" % (rc, got, out)
+    assert TOKEN not in args and "--token -" in args, args
+    assert "RAN-AFTER" not in out and "warning" not in out, out
+    # already enrolled: the token is not needed, and still never run as a command
+    rc, out, got, _ = fake_setup("{ cat \"$SETUP\" && echo %s; } | bash -s -- $OPTS" % TOKEN,
+                                 args=("enrolled",))
+    assert rc == 0 and got is None and "already enrolled" in out, out
+    assert "command not found" not in out and TOKEN not in out, out
+
+
+def token_from_token_file():
+    tf = os.path.join(E.tmp, "enroll.token")
+    with open(os.open(tf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(TOKEN + "\r\n")
+    rc, out, got, args = fake_setup("bash \"$SETUP\" $OPTS --token-file %s" % tf)
+    assert rc == 0 and got == TOKEN + "\n", "rc %d, enroll got %r:\n%s" % (rc, got, out)
+    assert TOKEN not in args and TOKEN not in out, out
+    for bad, why in (("/nonexistent/token", "cannot read"), ("/dev/null", "holds no token")):
+        rc, out, got, _ = fake_setup("bash \"$SETUP\" $OPTS --token-file %s" % bad)
+        assert rc != 0 and why in out and got is None, "%s: rc %d\n%s" % (bad, rc, out)
+
+
+def token_prompted_on_the_terminal():
+    """curl ... | sudo bash -s without the token, on a terminal: asked for it, not echoed."""
+    rc, out, got, args = fake_setup("cat \"$SETUP\" | bash -s -- $OPTS", tty_input=TOKEN)
+    assert rc == 0 and got == TOKEN + "\n", "rc %d, enroll got %r:\n%s" % (rc, got, out)
+    assert "enrollment token" in out and TOKEN not in out, "the token was echoed:\n%s" % out
+
+
+def no_token_no_terminal_fails():
+    rc, out, got, _ = fake_setup("cat \"$SETUP\" | bash -s -- $OPTS")
+    assert rc != 0 and got is None and "no enrollment token" in out and "--token-file" in out, \
+        "rc %d\n%s" % (rc, out)
+
+
+def token_garbage_refused():
+    """A line with spaces or control characters is no token: refused before enroll."""
+    for junk in ("%s; rm -rf /" % TOKEN, "\x1b]0;x\x07" + TOKEN):
+        rc, out, got, _ = fake_setup("{ cat \"$SETUP\"; printf '%%s\\n' %s; } | bash -s -- $OPTS"
+                                     % shlex.quote(junk))
+        assert rc != 0 and got is None and "not a token" in out, "%r: rc %d\n%s" % (junk, rc, out)
+
+
+def token_on_the_command_line_warns():
+    """--token still works (old scripts) but says that ps and sudo's log show it."""
+    rc, out, got, _ = fake_setup("bash \"$SETUP\" $OPTS --token %s" % TOKEN)
+    assert rc == 0 and got == TOKEN + "\n", "rc %d, enroll got %r:\n%s" % (rc, got, out)
+    assert "warning: --token puts the enrollment token in the process list (ps)" in out, out
+
+
+TOKEN_INTAKE = [token_after_the_script_on_stdin, token_from_token_file,
+                token_prompted_on_the_terminal, no_token_no_terminal_fails, token_garbage_refused,
+                token_on_the_command_line_warns]
+
+
 # ---- package mode: removing the agent package while sshd uses it ---------------------------
 
 BROKEN = "/etc/ssh/sshd_config.d/99-pc-test-broken.conf"
@@ -481,18 +611,21 @@ if os.environ.get("PC_PACKAGE_DIR"):
     TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
              token_never_in_the_process_list, setup_sh_twice_changes_nothing,
              login_with_certificate_and_totp,
-             remove_refused_while_unconfigure_fails, remove_while_configured_unconfigures_first]
+             remove_refused_while_unconfigure_fails,
+             remove_while_configured_unconfigures_first] + TOKEN_INTAKE
 else:
     TESTS = [host_token_prints_the_one_line, setup_sh_enrolls_and_configures,
              token_never_in_the_process_list, setup_sh_twice_changes_nothing,
              login_with_certificate_and_totp,
-             unconfigure_restores_files]
+             unconfigure_restores_files] + TOKEN_INTAKE
 
 
 def inner(build):
     global E
     E = Env(build, os.environ.get("PC_PACKAGE_DIR") or None)
     passed = failed = 0
+    # FILTER... (substrings of test names): only those (the token-intake ones need nothing before)
+    tests = [t for t in TESTS if not sys.argv[1:] or any(a in t.__name__ for a in sys.argv[1:])]
     try:
         for k in () if E.pkg_dir else ("daemon", "cli", "agent", "module"):
             assert os.path.exists(E.paths[k]), "not built: %s" % E.paths[k]
@@ -501,10 +634,10 @@ def inner(build):
     except Exception:
         print("FAIL setup_environment\n    " + traceback.format_exc().replace("\n", "\n    "))
         E.stop_all()
-        print("0 passed, %d failed" % (len(TESTS) + 1))
+        print("0 passed, %d failed" % (len(tests) + 1))
         return 1
     broken = None
-    for t in TESTS:
+    for t in tests:
         if broken:
             print("FAIL %s: not run, %s failed" % (t.__name__, broken))
             failed += 1

@@ -594,7 +594,7 @@ def test_principals_allowed_refused_and_forbidden_peer():
     name, key, r = enrolled_person(D, h, accounts=("ubuntu",), hosts={"env": "prod"})
     fp = fingerprint(key + ".pub")
     rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp)
-    assert rc == 0 and out == "%s\n" % name, (rc, out, err, h.log())
+    assert rc == 0 and out == "restrict,pty,user-rc %s\n" % name, (rc, out, err, h.log())
     # another account, an unknown serial, another key id: nothing
     for args in (("root", name, r["serial"]), ("ubuntu", name, r["serial"] + 1000),
                  ("ubuntu", "someone-else", r["serial"])):
@@ -616,7 +616,7 @@ def test_principals_allowed_refused_and_forbidden_peer():
     h.start()
     rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp, preexec=as_nobody,
                                    sock=h.socket)
-    assert rc == 0 and out == "%s\n" % name, (rc, out, err)
+    assert rc == 0 and out == "restrict,pty,user-rc %s\n" % name, (rc, out, err)
     # malformed arguments are refused by the daemon (nothing printed)
     rc, out, err, _ = h.principals("-bad", name, r["serial"], fp)
     assert out == "" and rc == 1, (out, err)
@@ -752,10 +752,11 @@ def test_principals_answers_within_2s_when_daemon_hangs_or_is_absent():
             assert out == "" and rc == 1, (reply, rc, out, err)
         finally:
             fake.close()
-    fake = FakeAgent(sock, "reply", {"ok": True, "principals": ["alice", "ops@x"]})
+    fake = FakeAgent(sock, "reply", {"ok": True, "principals": ["alice", "ops@x"],
+                                     "options": {"extensions": []}})
     try:
         rc, out, err, secs = run_timed_principals(sock)
-        assert rc == 0 and out == "alice\nops@x\n", (rc, out, err)
+        assert rc == 0 and out == "restrict alice\nrestrict ops@x\n", (rc, out, err)
     finally:
         fake.close()
 
@@ -809,7 +810,7 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         fp = fingerprint(key + ".pub")
         args = ("ubuntu", name, r["serial"], fp)
         rc, out, err, _ = h.principals(*args)
-        assert out == "%s\n" % name, (out, err, h.log())
+        assert out == "restrict,pty,user-rc %s\n" % name, (out, err, h.log())
         t_stored = time.time()
         # TLS failure (wrong key): never the cache
         set_mode("wrongkey")
@@ -818,12 +819,12 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         # unreachable: the cached allow, within 2 s
         set_mode("dead")
         rc, out, err, secs = h.principals(*args)
-        assert out == "%s\n" % name and secs < 2.0, (out, err, secs, h.log())
+        assert out == "restrict,pty,user-rc %s\n" % name and secs < 2.0, (out, err, secs, h.log())
         assert "source=cache" in h.log()
         # a hanging control plane: the cache too, still within 2 s
         set_mode("hang")
         rc, out, err, secs = h.principals(*args)
-        assert out == "%s\n" % name and secs < 2.0, (out, err, secs)
+        assert out == "restrict,pty,user-rc %s\n" % name and secs < 2.0, (out, err, secs)
         # no cache for what was never allowed
         rc, out, err, _ = h.principals("root", name, r["serial"], fp)
         assert out == "", out
@@ -834,7 +835,8 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         assert out == "" and rc == 1, (out, err)
         # back up: allowed again; revoked: the control plane's deny wins over the cache
         set_mode("pass")
-        harness.wait_until(lambda: h.principals(*args)[1] == "%s\n" % name, timeout=10,
+        harness.wait_until(lambda: h.principals(*args)[1] == "restrict,pty,user-rc %s\n" % name,
+                           timeout=10,
                            what="allow after the control plane is back")
         st, b = d.admin("POST", "/v1/certs/revoke", {"serial": r["serial"]})
         assert st == 200, (st, b)

@@ -7,6 +7,7 @@
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_json.h"
+#include "pc_keyopts.h"
 #include "pc_log.h"
 #include "pc_time.h"
 #include "pc_valid.h"
@@ -18,6 +19,7 @@
 struct pentry {
     char *key;                 /* account \n key_id \n serial \n fingerprint */
     char *principals;          /* joined with \n */
+    char *options;             /* the control plane's "options" (JSON text) */
     int64_t stored_ms, expires_ms;
 };
 
@@ -46,6 +48,7 @@ static void entry_clear(struct pentry *e)
 {
     free(e->key);
     free(e->principals);
+    free(e->options);
     memset(e, 0, sizeof *e);
 }
 
@@ -76,15 +79,17 @@ static void remove_at(struct ag_pcache *c, unsigned i)
     memset(&c->e[c->n], 0, sizeof c->e[c->n]);
 }
 
-static void pcache_put(struct ag_pcache *c, const char *key, const char *principals, int64_t ttl_ms)
+static void pcache_put(struct ag_pcache *c, const char *key, const char *principals,
+                       const char *options, int64_t ttl_ms)
 {
     int64_t now = pc_now_ms();
-    char *k = strdup(key), *p = strdup(principals);
+    char *k = strdup(key), *p = strdup(principals), *o = strdup(options);
     int i;
 
-    if (!k || !p) {
+    if (!k || !p || !o) {
         free(k);
         free(p);
+        free(o);
         return;
     }
     pthread_mutex_lock(&c->lock);
@@ -97,7 +102,7 @@ static void pcache_put(struct ag_pcache *c, const char *key, const char *princip
                 oldest = j;
         remove_at(c, oldest);
     }
-    c->e[c->n++] = (struct pentry){ .key = k, .principals = p, .stored_ms = now,
+    c->e[c->n++] = (struct pentry){ .key = k, .principals = p, .options = o, .stored_ms = now,
                                     .expires_ms = now + ttl_ms };
     pthread_mutex_unlock(&c->lock);
 }
@@ -111,8 +116,9 @@ static void pcache_drop(struct ag_pcache *c, const char *key)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* A fresh entry's principals (malloc'ed) and its age, or NULL. Expired entries are removed. */
-static char *pcache_get(struct ag_pcache *c, const char *key, int64_t *age_ms)
+/* A fresh entry's principals (malloc'ed), its options (*options, malloc'ed) and its age, or
+ * NULL. Expired entries are removed. */
+static char *pcache_get(struct ag_pcache *c, const char *key, char **options, int64_t *age_ms)
 {
     int64_t now = pc_now_ms();
     char *p = NULL;
@@ -124,7 +130,13 @@ static char *pcache_get(struct ag_pcache *c, const char *key, int64_t *age_ms)
             remove_at(c, (unsigned)i);
         } else {
             p = strdup(c->e[i].principals);
+            *options = strdup(c->e[i].options);
             *age_ms = now - c->e[i].stored_ms;
+            if (!p || !*options) {
+                free(p);
+                free(*options);
+                p = *options = NULL;
+            }
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -175,7 +187,7 @@ static void put_escaped(char *out, size_t outsz, size_t *pos, const char *s)
     out[*pos] = '\0';
 }
 
-static json_object *reply_ok(const char *joined, int cached)
+static json_object *reply_ok(const char *joined, const char *options, int cached)
 {
     json_object *o = json_object_new_object(), *arr = json_object_new_array();
     const char *p = joined;
@@ -188,18 +200,23 @@ static json_object *reply_ok(const char *joined, int cached)
     }
     json_object_object_add(o, "ok", json_object_new_boolean(1));
     json_object_object_add(o, "principals", arr);
+    if (*joined)
+        json_object_object_add(o, "options", json_tokener_parse(options));
     json_object_object_add(o, "cached", json_object_new_boolean(cached));
     return o;
 }
 
-/* The control plane's principals, checked and joined with '\n' into out ("" for none). */
-static int take_principals(json_object *cp, char *out, size_t outsz, int64_t *cache_ttl)
+/* The control plane's principals, checked and joined with '\n' into out ("" for none), and
+ * with any principal their key options (checked by building them), as JSON text into opts. */
+static int take_principals(json_object *cp, char *out, size_t outsz, char *opts, size_t optssz,
+                           int64_t *cache_ttl)
 {
-    json_object *arr = NULL;
+    char line[PC_KEYOPTS_LINE_MAX];
+    json_object *arr = NULL, *o = NULL;
     struct pc_jerr je = { 0 };
     size_t n, pos = 0;
 
-    *out = '\0';
+    *out = *opts = '\0';
     if (pc_json_get_str_array(cp, "principals", 1, PC_CERT_MAX_PRINCIPALS, PC_CERT_NAME_MAX, &arr,
                               &je) != PC_OK ||
         pc_json_get_int(cp, "cache_ttl", 0, 0, 7 * 86400, cache_ttl, &je) != PC_OK)
@@ -215,6 +232,16 @@ static int take_principals(json_object *cp, char *out, size_t outsz, int64_t *ca
         memcpy(out + pos, s, len + 1);
         pos += len;
     }
+    if (n > 0) {
+        const char *txt;
+        if (!json_object_object_get_ex(cp, "options", &o) ||
+            pc_keyopts_build(o, line, sizeof line) != PC_OK)
+            return PC_ERR_PARSE;
+        txt = pc_json_dump(o);
+        if (strlen(txt) >= optssz)
+            return PC_ERR_PARSE;
+        memcpy(opts, txt, strlen(txt) + 1);
+    }
     return PC_OK;
 }
 
@@ -223,13 +250,14 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     static const char *const fields[] = { "op", "account", "key_id", "serial", "fingerprint", NULL };
     const char *account = NULL, *key_id = NULL, *serial = NULL, *fp = NULL, *code = NULL;
     char path[2048], key[1024], joined[PC_CERT_MAX_PRINCIPALS * 32], sa[72], sk[72];
+    char opts[4 * PC_KEYOPTS_LINE_MAX]; /* JSON text: escaping may double a value */
     json_object *cp = NULL, *out = NULL, *errobj = NULL;
     int64_t ttl = -1, age = 0;
     long budget = x->cfg->timeout_ms < AG_PRINCIPALS_CP_MS ? x->cfg->timeout_ms : AG_PRINCIPALS_CP_MS;
     struct pc_jerr je = { 0 };
     uint64_t sn;
     size_t pos;
-    char *hit;
+    char *hit, *hit_opts = NULL;
 
     if (pc_json_only_fields(req, fields, &je) != PC_OK ||
         pc_json_get_str(req, "account", 1, 64, &account, &je) != PC_OK ||
@@ -257,7 +285,7 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     errobj = ag_ops_cp_call(x, "principals", "GET", path, NULL, budget - x->cfg->timeout_ms,
                             AG_CALL_IDEMPOTENT, &cp);
     if (!errobj) {
-        if (take_principals(cp, joined, sizeof joined, &ttl) != PC_OK) {
+        if (take_principals(cp, joined, sizeof joined, opts, sizeof opts, &ttl) != PC_OK) {
             out = ag_ops_error(PC_AGENT_E_GARBAGE, "the control plane's reply is not what was expected "
                                "(principals)");
             goto out;
@@ -269,11 +297,11 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
             if (ttl >= 0 && ttl * 1000 < keep)
                 keep = ttl * 1000;
             if (keep > 0)
-                pcache_put(x->pcache, key, joined, keep);
+                pcache_put(x->pcache, key, joined, opts, keep);
         }
         pc_log(PC_LOG_INFO, "event=principals account=%s key_id=%s serial=%s result=%s source=control_plane",
                sa, sk, serial, *joined ? "allow" : "deny");
-        out = reply_ok(joined, 0);
+        out = reply_ok(joined, opts, 0);
         goto out;
     }
     {
@@ -283,11 +311,12 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     }
     if (code &&
         (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
-        (hit = pcache_get(x->pcache, key, &age)) != NULL) {
+        (hit = pcache_get(x->pcache, key, &hit_opts, &age)) != NULL) {
         pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=allow "
                "source=cache age_ms=%lld error=%s", sa, sk, serial, (long long)age, code);
-        out = reply_ok(hit, 1);
+        out = reply_ok(hit, hit_opts, 1);
         free(hit);
+        free(hit_opts);
         goto out;
     }
     pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=error error=%s",

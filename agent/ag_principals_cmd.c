@@ -8,6 +8,7 @@
 #include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_frame.h"
+#include "pc_keyopts.h"
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <getopt.h>
@@ -26,7 +27,9 @@ static const char usage[] =
     "  AuthorizedPrincipalsCommandUser root\n"
     "\n"
     "Asks the running agent (over its unix socket only) which principals of the certificate\n"
-    "with key id KEY_ID and serial SERIAL may log in as ACCOUNT, and prints them one per line.\n"
+    "with key id KEY_ID and serial SERIAL may log in as ACCOUNT, and prints them one per line,\n"
+    "each after the key options of the rule that matched on this host, e.g.\n"
+    "  restrict,pty,port-forwarding alice\n"
     "Answers within 2 seconds; on any error it prints nothing (sshd then refuses the key).\n"
     "\n"
     "Options:\n"
@@ -36,11 +39,13 @@ static const char usage[] =
     "\n"
     "Exit status: 0 answered (possibly with no principals), 1 error, 2 usage error.\n";
 
-/* The reply's principals, checked, as lines into out. */
+/* The reply's principals, checked, as lines "KEY-OPTIONS PRINCIPAL" into out: the options are
+ * built here from the reply's "options" (only the fixed set of pc_keyopts), never copied. */
 static int take_reply(json_object *reply, char *out, size_t outsz)
 {
-    json_object *ok = NULL, *arr = NULL;
-    size_t n, pos = 0;
+    json_object *ok = NULL, *arr = NULL, *opts = NULL;
+    char line[PC_KEYOPTS_LINE_MAX] = "";
+    size_t n, pos = 0, olen;
 
     *out = '\0';
     if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_is_type(ok, json_type_boolean) ||
@@ -48,6 +53,10 @@ static int take_reply(json_object *reply, char *out, size_t outsz)
         !json_object_is_type(arr, json_type_array))
         return PC_ERR_PARSE;
     n = json_object_array_length(arr);
+    if (n > 0 && (!json_object_object_get_ex(reply, "options", &opts) ||
+                  pc_keyopts_build(opts, line, sizeof line) != PC_OK))
+        return PC_ERR_PARSE;
+    olen = strlen(line);
     for (size_t i = 0; i < n; i++) {
         json_object *s = json_object_array_get_idx(arr, i);
         const char *p;
@@ -56,8 +65,11 @@ static int take_reply(json_object *reply, char *out, size_t outsz)
             return PC_ERR_PARSE;
         p = json_object_get_string(s);
         len = (size_t)json_object_get_string_len(s);
-        if (strlen(p) != len || !pc_valid_principal(p, len) || pos + len + 2 > outsz)
+        if (strlen(p) != len || !pc_valid_principal(p, len) || pos + olen + len + 3 > outsz)
             return PC_ERR_PARSE;
+        memcpy(out + pos, line, olen);
+        pos += olen;
+        out[pos++] = ' ';
         memcpy(out + pos, p, len);
         pos += len;
         out[pos++] = '\n';

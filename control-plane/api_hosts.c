@@ -25,8 +25,8 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r)
     const char *fp_arg = arg(c, "fingerprint");
     char fp[PC_SSHKEY_FP_SIZE + 8] = "";
     uint64_t serial = 0;
-    json_object *o, *arr;
-    int allowed = 0, rc = PC_OK;
+    json_object *o, *arr, *options = NULL;
+    int rc = PC_OK;
 
     if (!account || !key_id || !serial_s) {
         cp_resp_error(r, 400, "missing_field", "account, key_id and serial are required");
@@ -46,19 +46,21 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r)
     /* Names no rule could hold are simply not allowed. */
     if (serial > 0 && cp_user_name_valid(account) && cp_user_name_valid(key_id))
         rc = cp_host_principals(&c->id, account, key_id, (int64_t)serial, fp[0] ? fp : NULL,
-                                &allowed);
+                                &options);
     if (rc != PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot decide");
         return;
     }
     pc_log(PC_LOG_DEBUG, "event=principals host=%lld account=%s serial=%llu allowed=%d",
            (long long)c->id.host_id, cp_user_name_valid(account) ? account : "-",
-           (unsigned long long)serial, allowed);
+           (unsigned long long)serial, options != NULL);
     o = json_object_new_object();
     arr = json_object_new_array();
-    if (allowed)
+    if (options)
         json_object_array_add(arr, json_object_new_string(key_id));
     json_object_object_add(o, "principals", arr);
+    if (options)
+        json_object_object_add(o, "options", options); /* the reply owns it now */
     json_object_object_add(o, "cache_ttl", json_object_new_int(PRINCIPALS_CACHE_TTL));
     cp_resp_json(r, 200, o);
 }

@@ -152,19 +152,21 @@ static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *
 }
 
 int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
-                       int64_t serial, const char *fp, int *allowed)
+                       int64_t serial, const char *fp, json_object **options)
 {
     sqlite3 *db = cp_db();
     int rc = PC_OK;
 
-    *allowed = 0;
+    *options = NULL;
     if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return PC_ERR_STORE;
     if (cert_ok(db, key_id, serial, fp) && !cp_ca_key_id_revoked(db, key_id))
-        rc = cp_policy_allows(db, key_id, account, host->host_id, allowed);
+        rc = cp_policy_host_options(db, key_id, account, host->host_id, options);
     cp_tx_rollback(db); /* read only */
-    if (rc != PC_OK)
-        *allowed = 0;
+    if (rc != PC_OK) {
+        json_object_put(*options);
+        *options = NULL;
+    }
     return rc;
 }
 

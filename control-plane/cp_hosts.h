@@ -21,10 +21,11 @@ int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
 /* POST /v1/hosts/self/renew. */
 int cp_host_renew(const struct cp_identity *host, const char *source, const struct pc_sshkey *key,
                   struct cp_issued *out);
-/* GET /v1/hosts/self/principals: *allowed = 1 if certificate serial (key id, fingerprint
- * fp unless NULL) is ours, unrevoked, its user enabled, and a rule lets key_id in as account. */
+/* GET /v1/hosts/self/principals: *options (the caller's) is set if certificate serial (key
+ * id, fingerprint fp unless NULL) is ours, unrevoked, its user enabled, and a rule lets key_id
+ * in as account: the key options of the matching rules (cp_policy_host_options); else NULL. */
 int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
-                       int64_t serial, const char *fp, int *allowed);
+                       int64_t serial, const char *fp, json_object **options);
 /* PATCH /v1/hosts/{id}: replaces the labels; *out is the host. */
 int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
                        json_object **out);

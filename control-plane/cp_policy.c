@@ -4,6 +4,7 @@
 #include "cp_audit.h"
 #include "cp_store.h"
 #include "pc_err.h"
+#include "pc_keyopts.h"
 #include "pc_time.h"
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -174,6 +175,10 @@ static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e
         return jfail(e, "name", "must be 1-64 characters of A-Z a-z 0-9 _ . -");
     if (src && !cidrs_ok(src))
         return jfail(e, "source_address", "must be a comma-separated list of addresses or CIDRs");
+    /* It is printed inside command="…" of the principals line of the hosts the rule matches. */
+    if (cmd && !pc_keyopts_command_ok(cmd))
+        return jfail(e, "force_command", "must be 1-1024 characters of printable ASCII without "
+                     "'\"' or '\\'");
     json_object_object_add(canon, "name", json_object_new_string(name));
     json_object_object_add(canon, "require_2fa", json_object_new_boolean(req2fa));
     json_object_object_add(canon, "max_ttl", json_object_new_int64(max_ttl));
@@ -476,5 +481,58 @@ int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms
         if (want[k])
             t->ext[t->n_ext++] = known_ext[k];
     json_object_put(all);
+    return PC_OK;
+}
+
+/* The key options of the rules matching (person, account, host). */
+struct host_terms {
+    int matched, bad;
+    int want[CP_POLICY_EXT_MAX];
+    char source_address[1025], force_command[1025];
+    const char *conflict;
+};
+
+static void host_rule(json_object *pol, void *ctx)
+{
+    struct host_terms *t = ctx;
+    json_object *v;
+
+    merge_opt(pol, "source_address", t->source_address, sizeof t->source_address, !t->matched,
+              &t->conflict);
+    merge_opt(pol, "force_command", t->force_command, sizeof t->force_command, !t->matched,
+              &t->conflict);
+    /* A rule stored before force_command was checked for the line: it cannot be printed. */
+    if (json_object_object_get_ex(pol, "force_command", &v) &&
+        !pc_keyopts_command_ok(json_object_get_string(v)))
+        t->bad = 1;
+    t->matched++;
+    for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+        t->want[k] |= arr_has(pol, "extensions", known_ext[k]);
+}
+
+int cp_policy_host_options(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                           json_object **opts)
+{
+    struct host_terms t;
+    json_object *o, *ext;
+    int rc;
+
+    memset(&t, 0, sizeof t);
+    *opts = NULL;
+    if ((rc = each_match(db, person, account, host_id, host_rule, &t)) != PC_OK)
+        return rc;
+    if (!t.matched || t.conflict || t.bad)
+        return PC_OK;
+    o = json_object_new_object();
+    ext = json_object_new_array();
+    for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
+        if (t.want[k])
+            json_object_array_add(ext, json_object_new_string(known_ext[k]));
+    json_object_object_add(o, "extensions", ext);
+    if (t.source_address[0])
+        json_object_object_add(o, "source_address", json_object_new_string(t.source_address));
+    if (t.force_command[0])
+        json_object_object_add(o, "force_command", json_object_new_string(t.force_command));
+    *opts = o;
     return PC_OK;
 }

@@ -29,6 +29,13 @@ int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64
 int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64_t host_id,
                      int *ignore);
 
+/* What a login as account on host_id may do, for the key options of sshd's principals line:
+ * *opts = {"extensions": [permit-…], "source_address"?, "force_command"?} from the rules that
+ * match (person, account, host) — the union of their extensions; the two values only when every
+ * one of them sets the same (else, or when none matches, *opts = NULL: no principal). */
+int cp_policy_host_options(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                           json_object **opts);
+
 /* What a login certificate may carry, from every rule that names person. */
 struct cp_login_terms {
     int named;                     /* some rule names the person */

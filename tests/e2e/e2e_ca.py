@@ -123,7 +123,7 @@ UseDNS no
 PrintMotd no
 PrintLastLog no
 X11Forwarding no
-AllowTcpForwarding no
+AllowTcpForwarding yes
 LogLevel VERBOSE
 """ % {"port": s.port, "hostkey": s.hostkey, "run": self.dir, "ssh": self.ssh_dir,
        "helper": self.helper, "sock": self.agent.socket}
@@ -164,14 +164,16 @@ LogLevel VERBOSE
         """A login as account with who's key and certificate and a fresh TOTP code of who."""
         return self.login(account, self.keyfile[who], codes=[self.next_code(who)])
 
-    def login(self, account, key, secret=None, codes=(), timeout=60):
-        """login.exp → ssh account@127.0.0.1 'echo E2E-OK-$USER'; a run_e2e.Login."""
+    def login(self, account, key, secret=None, codes=(), timeout=60, ssh_opts=(),
+              remote="echo E2E-OK-$USER"):
+        """login.exp → ssh [ssh_opts] account@127.0.0.1 REMOTE; a run_e2e.Login."""
         cmd = ["expect", pcenv.LOGIN_EXP, "-timeout", str(timeout)]
         for c in codes:
             cmd += ["-code", c]
         if secret:
             cmd += ["-secret", secret]
-        cmd += ["--"] + self.ssh_cmd(account, key) + ["echo E2E-OK-$USER"]
+        ssh = self.ssh_cmd(account, key)
+        cmd += ["--"] + ssh[:-1] + list(ssh_opts) + ssh[-1:] + [remote]
         t0 = time.time()
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=timeout + 30)
@@ -435,10 +437,52 @@ def ca_host_cert_renewed_and_sshd_reloaded():
         assert served == [f.read().split()[1]], (served, r.stdout.decode())
 
 
+def ca_forwarding_and_pty_decided_by_this_hosts_rule():
+    """One certificate whose extensions are the union of dave's rules (dev: pty and port
+    forwarding; prod: nothing). The principals line carries `restrict` plus what the rule of
+    this host re-enables, so on the env=prod host sshd refuses the remote forward and the pty;
+    with the host's labels changed to env=dev, the same certificate gets both."""
+    c = env()
+    who = "dave"
+    if who not in c.keyfile:
+        c.keyfile[who] = os.path.join(c.keys, who)
+        _, c.secret[who] = ca.person_with_key(c.d, c.keyfile[who], name=who)
+        ca.add_policy(c.d, "dave-dev", users=[who], accounts=["ubuntu"], hosts={"env": "dev"},
+                      extensions=["permit-pty", "permit-port-forwarding"])
+        ca.add_policy(c.d, "dave-prod", users=[who], accounts=["ubuntu"], hosts={"env": "prod"},
+                      extensions=[])
+    key, cert, serial = cert_for(who)
+    info = ca.cert_info(cert)
+    assert "permit-port-forwarding" in info and "permit-pty" in info, info
+    st, hosts = c.d.admin("GET", "/v1/hosts")
+    hid = [h["host_id"] for h in hosts["hosts"] if h["hostname"] == c.hostname][0]
+    fwd = ["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:%d" % c.sshd.port]
+    pty = ["-tt"]
+    tty = "tty; echo E2E-OK-$USER"
+    # env=prod: dave-prod allows neither
+    l = c.login("ubuntu", key, codes=[c.next_code(who)], ssh_opts=fwd)
+    assert not l.marker and l.rc != 0 and "forwarding failed" in l.out, \
+        "remote forwarding should be refused on env=prod: " + l.describe()
+    l = c.login("ubuntu", key, codes=[c.next_code(who)], ssh_opts=pty, remote=tty)
+    assert "PTY allocation request failed" in l.out and "/dev/pts/" not in l.out, \
+        "a pty should be refused on env=prod: " + l.describe()
+    # the same host and certificate, now env=dev: dave-dev allows both
+    st, b = c.d.admin("PATCH", "/v1/hosts/%d" % hid, {"labels": {"env": "dev"}})
+    assert st == 200, (st, b)
+    try:
+        l = c.login("ubuntu", key, codes=[c.next_code(who)], ssh_opts=fwd + pty, remote=tty)
+        R.assert_in(l, " (remote forwarding and a pty on env=dev)")
+        assert "/dev/pts/" in l.out and "forwarding failed" not in l.out, l.describe()
+    finally:
+        st, b = c.d.admin("PATCH", "/v1/hosts/%d" % hid, {"labels": {"env": "prod"}})
+        assert st == 200, (st, b)
+
+
 TESTS = [ca_alice_logs_in_as_ubuntu_with_certificate_and_totp, ca_bob_not_allowed_here_is_refused,
          ca_alice_as_root_is_refused, ca_revoked_serial_refused_after_krl_sync,
          ca_expired_certificate_refused, ca_cached_allow_within_stale_time_then_refused,
-         ca_ssh_keygen_agrees_with_certs_and_krl, ca_host_cert_renewed_and_sshd_reloaded]
+         ca_ssh_keygen_agrees_with_certs_and_krl, ca_host_cert_renewed_and_sshd_reloaded,
+         ca_forwarding_and_pty_decided_by_this_hosts_rule]
 
 
 def register(run_e2e_module):

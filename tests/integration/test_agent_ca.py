@@ -594,7 +594,7 @@ def test_principals_allowed_refused_and_forbidden_peer():
     name, key, r = enrolled_person(D, h, accounts=("ubuntu",), hosts={"env": "prod"})
     fp = fingerprint(key + ".pub")
     rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp)
-    assert rc == 0 and out == "%s\n" % name, (rc, out, err, h.log())
+    assert rc == 0 and out == "restrict,pty,user-rc %s\n" % name, (rc, out, err, h.log())
     # another account, an unknown serial, another key id: nothing
     for args in (("root", name, r["serial"]), ("ubuntu", name, r["serial"] + 1000),
                  ("ubuntu", "someone-else", r["serial"])):
@@ -616,7 +616,7 @@ def test_principals_allowed_refused_and_forbidden_peer():
     h.start()
     rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp, preexec=as_nobody,
                                    sock=h.socket)
-    assert rc == 0 and out == "%s\n" % name, (rc, out, err)
+    assert rc == 0 and out == "restrict,pty,user-rc %s\n" % name, (rc, out, err)
     # malformed arguments are refused by the daemon (nothing printed)
     rc, out, err, _ = h.principals("-bad", name, r["serial"], fp)
     assert out == "" and rc == 1, (out, err)
@@ -626,6 +626,71 @@ def test_principals_allowed_refused_and_forbidden_peer():
     rc, out, err, _ = h.principals("ubuntu", "--socket=/nonexistent", r["serial"], fp)
     assert out == "" and rc == 0, (out, err)
     h.stop()
+
+
+def test_principals_prints_this_hosts_key_options():
+    """Each line is `restrict[,…] PRINCIPAL`: the key options of the rule that matched on this
+    host, so the certificate's union of extensions never applies as a whole. The same host with
+    its labels changed prints the other rule's options."""
+    h = Host(D, labels={"env": "opt-a"})
+    h.enroll()
+    h.start()
+    st, hosts = D.admin("GET", "/v1/hosts")
+    hid = [x["host_id"] for x in hosts["hosts"] if x["hostname"] == h.hostname][0]
+    key = os.path.join(h.dir, harness.unique_name("k"))
+    name, secret = person_with_key(D, key)
+    add_policy(D, "pa-" + name, users=[name], accounts=["ubuntu"], hosts={"env": "opt-a"},
+               extensions=["permit-pty"])
+    add_policy(D, "pb-" + name, users=[name], accounts=["ubuntu"], hosts={"env": "opt-b"},
+               extensions=["permit-pty", "permit-port-forwarding", "permit-X11-forwarding",
+                           "permit-agent-forwarding", "permit-user-rc"])
+    r = user_cert(D, name, secret, key)
+    fp = fingerprint(key + ".pub")
+    rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp)
+    assert rc == 0 and out == "restrict,pty %s\n" % name, (rc, out, err, h.log())
+    assert D.admin("PATCH", "/v1/hosts/%d" % hid, {"labels": {"env": "opt-b"}})[0] == 200
+    rc, out, err, _ = h.principals("ubuntu", name, r["serial"], fp)
+    assert rc == 0 and out == ("restrict,X11-forwarding,agent-forwarding,port-forwarding,pty,"
+                               "user-rc %s\n" % name), (rc, out, err)
+    # from= and command= of the rule, in their quotes
+    key2 = os.path.join(h.dir, harness.unique_name("k"))
+    name2, secret2 = person_with_key(D, key2)
+    add_policy(D, "pc-" + name2, users=[name2], accounts=["ubuntu"], hosts={"env": "opt-b"},
+               extensions=[], source_address="127.0.0.1,::1/128",
+               force_command="/usr/bin/id -u")
+    r2 = user_cert(D, name2, secret2, key2)
+    rc, out, err, _ = h.principals("ubuntu", name2, r2["serial"], fingerprint(key2 + ".pub"))
+    assert rc == 0 and out == ('restrict,from="127.0.0.1,::1/128",command="/usr/bin/id -u" %s\n'
+                               % name2), (rc, out, err)
+    h.stop()
+
+
+def test_principals_refuses_options_it_did_not_build():
+    """A daemon reply whose options are missing, unknown, or would break out of their quotes
+    prints nothing: only the fixed set of options, built by our code, reaches sshd."""
+    d = fresh_dir("fake-")
+    sock = os.path.join(d, "agent.sock")
+    for opts in (None, "restrict,pty", {"extensions": ["permitopen"]},
+                 {"extensions": ["permit-pty"], "force_command": '/bin/true",permitopen="*:*'},
+                 {"extensions": ["permit-pty"], "force_command": "/bin/true\\"},
+                 {"extensions": ["permit-pty"], "force_command": "/bin/true\nroot"},
+                 {"extensions": [], "source_address": '10.0.0.1" ,pty'},
+                 {"extensions": [], "source_address": "*"},
+                 {"extensions": [], "other": "x"}):
+        reply = {"ok": True, "principals": ["alice"]}
+        if opts is not None:
+            reply["options"] = opts
+        rc, out, err = principals_from_fake(sock, reply)
+        assert out == "" and rc == 1, (reply, rc, out, err)
+
+
+def principals_from_fake(sock, reply):
+    """(rc, stdout, stderr) of `portcullis-agent principals` against a daemon answering reply."""
+    fake = FakeAgent(sock, "reply", reply)
+    try:
+        return run_timed_principals(sock)[:3]
+    finally:
+        fake.close()
 
 
 class FakeAgent:
@@ -687,10 +752,11 @@ def test_principals_answers_within_2s_when_daemon_hangs_or_is_absent():
             assert out == "" and rc == 1, (reply, rc, out, err)
         finally:
             fake.close()
-    fake = FakeAgent(sock, "reply", {"ok": True, "principals": ["alice", "ops@x"]})
+    fake = FakeAgent(sock, "reply", {"ok": True, "principals": ["alice", "ops@x"],
+                                     "options": {"extensions": []}})
     try:
         rc, out, err, secs = run_timed_principals(sock)
-        assert rc == 0 and out == "alice\nops@x\n", (rc, out, err)
+        assert rc == 0 and out == "restrict alice\nrestrict ops@x\n", (rc, out, err)
     finally:
         fake.close()
 
@@ -744,7 +810,7 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         fp = fingerprint(key + ".pub")
         args = ("ubuntu", name, r["serial"], fp)
         rc, out, err, _ = h.principals(*args)
-        assert out == "%s\n" % name, (out, err, h.log())
+        assert out == "restrict,pty,user-rc %s\n" % name, (out, err, h.log())
         t_stored = time.time()
         # TLS failure (wrong key): never the cache
         set_mode("wrongkey")
@@ -753,12 +819,12 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         # unreachable: the cached allow, within 2 s
         set_mode("dead")
         rc, out, err, secs = h.principals(*args)
-        assert out == "%s\n" % name and secs < 2.0, (out, err, secs, h.log())
+        assert out == "restrict,pty,user-rc %s\n" % name and secs < 2.0, (out, err, secs, h.log())
         assert "source=cache" in h.log()
         # a hanging control plane: the cache too, still within 2 s
         set_mode("hang")
         rc, out, err, secs = h.principals(*args)
-        assert out == "%s\n" % name and secs < 2.0, (out, err, secs)
+        assert out == "restrict,pty,user-rc %s\n" % name and secs < 2.0, (out, err, secs)
         # no cache for what was never allowed
         rc, out, err, _ = h.principals("root", name, r["serial"], fp)
         assert out == "", out
@@ -769,7 +835,8 @@ def test_principals_cache_only_when_unreachable_and_only_while_fresh():
         assert out == "" and rc == 1, (out, err)
         # back up: allowed again; revoked: the control plane's deny wins over the cache
         set_mode("pass")
-        harness.wait_until(lambda: h.principals(*args)[1] == "%s\n" % name, timeout=10,
+        harness.wait_until(lambda: h.principals(*args)[1] == "restrict,pty,user-rc %s\n" % name,
+                           timeout=10,
                            what="allow after the control plane is back")
         st, b = d.admin("POST", "/v1/certs/revoke", {"serial": r["serial"]})
         assert st == 200, (st, b)

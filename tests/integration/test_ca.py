@@ -446,6 +446,73 @@ def test_principals_decisions():
     assert st == 400
 
 
+def principals_reply(host, account, key_id, serial):
+    q = {"account": account, "key_id": key_id, "serial": str(serial)}
+    st, b = D.api("GET", "/v1/hosts/self/principals?" + urllib.parse.urlencode(q), token=host[1])
+    assert st == 200, (st, b)
+    return b
+
+
+def test_principals_options_are_the_rules_of_this_host():
+    """The certificate carries the union of the person's extensions (sshd ANDs it with the
+    principals line), so what a login may do on a host must come from the rules that match
+    this host: prod's rule (pty only) never gets dev's port forwarding."""
+    p = Person()
+    add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "staging"},
+               extensions=["permit-pty", "permit-port-forwarding", "permit-agent-forwarding"])
+    add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+               extensions=["permit-pty"])
+    add_policy(users=[p.name], accounts=["backup"], hosts={"env": "prod"}, extensions=[])
+    b = p.login_ok()
+    listing = keygen_L(b["certificate"])
+    assert sorted(cert_block(listing, "Extensions")) == [
+        "permit-agent-forwarding", "permit-port-forwarding", "permit-pty"], listing
+    prod = principals_reply(HOST_PROD, "ubuntu", p.name, b["serial"])
+    assert prod["principals"] == [p.name], prod
+    assert prod["options"] == {"extensions": ["permit-pty"]}, prod
+    stage = principals_reply(HOST_STAGE, "ubuntu", p.name, b["serial"])
+    assert stage["options"] == {"extensions": ["permit-agent-forwarding",
+                                               "permit-port-forwarding", "permit-pty"]}, stage
+    # the account decides too: the backup rule on prod allows nothing at all
+    bk = principals_reply(HOST_PROD, "backup", p.name, b["serial"])
+    assert bk["principals"] == [p.name] and bk["options"] == {"extensions": []}, bk
+    # no principal, no options
+    none = principals_reply(HOST_PROD, "root", p.name, b["serial"])
+    assert none["principals"] == [] and "options" not in none, none
+
+
+def test_principals_options_source_address_and_force_command():
+    p = Person()
+    add_policy(users=[p.name], accounts=["deploy"], hosts={"env": "prod"},
+               source_address="127.0.0.1,10.0.0.0/8", force_command="/usr/bin/rsync --server",
+               extensions=["permit-port-forwarding"])
+    b = p.login_ok()
+    r = principals_reply(HOST_PROD, "deploy", p.name, b["serial"])
+    assert r["principals"] == [p.name], r
+    assert r["options"] == {"extensions": ["permit-port-forwarding"],
+                            "source_address": "127.0.0.1,10.0.0.0/8",
+                            "force_command": "/usr/bin/rsync --server"}, r
+    # two rules of this host that disagree on the forced command: no principal (the line can
+    # carry one command only, and picking either would widen the other)
+    add_policy(users=[p.name], accounts=["deploy"], hosts={"env": "prod"},
+               source_address="127.0.0.1,10.0.0.0/8", force_command="/bin/sh")
+    r = principals_reply(HOST_PROD, "deploy", p.name, b["serial"])
+    assert r["principals"] == [] and "options" not in r, r
+
+
+def test_policy_force_command_cannot_break_out_of_its_quotes():
+    """force_command ends up inside command="…" of a principals line: a quote, a backslash
+    (it escapes the closing quote) or a control character is refused when the rule is made."""
+    for cmd in ('/bin/echo "x"', '/bin/true",permitopen="*:*', "/bin/true\\", '/bin/a\\"b',
+                "/bin/true\nx", "/bin/true\tx", "/bin/\u00e9", "\x7f", ""):
+        body = {"name": "p-" + secrets.token_hex(4), "users": ["nobody-x"],
+                "accounts": ["ubuntu"], "force_command": cmd}
+        st, b = D.admin("POST", "/v1/policies", body)
+        assert st == 400 and b.get("error") == "bad_field" and "force_command" in b["message"], \
+            (cmd, st, b)
+    add_policy(users=["nobody-x"], accounts=["ubuntu"], force_command="/usr/bin/env -i LC=x y 'a b'")
+
+
 # ---- hosts -----------------------------------------------------------------------------------
 
 def test_host_enroll_certificate_and_renew():

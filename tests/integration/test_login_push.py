@@ -280,16 +280,20 @@ def test_own_session_approves_other_session_404():
     st, r = approve(D, push["push_id"], push["match"], token=other_sess)
     assert st == 404, (st, r)
     assert poll(D, lid)["state"] == "pending"
-    # p's own session lists and approves it
+    # p's own session lists it but may not approve it (a session never renews itself: issue
+    # 11); the admin does
     st, lst = D.api("GET", "/v1/approvals", token=sess)
     assert push["push_id"] in [x["push_id"] for x in lst["approvals"]], lst
     st, r = approve(D, push["push_id"], push["match"], token=sess)
+    assert st == 403, (st, r)
+    assert poll(D, lid)["state"] == "pending"
+    rows = [r for r in D.audit(user=p.name) if r["action"] == "push.approve"]
+    assert rows[-1]["actor"] == "session:%s" % p.name and rows[-1]["result"] == "deny", rows
+    st, r = approve(D, push["push_id"], push["match"])
     assert st == 200 and r["state"] == "approved", (st, r)
     b = poll(D, lid)
     assert b["state"] == "approved", b
     check_cert(b, p.name)
-    rows = [r for r in D.audit(user=p.name) if r["action"] == "push.approve"]
-    assert rows[-1]["actor"] == "session:%s" % p.name, rows
 
 
 def test_policy_checked_before_push_and_again_at_delivery():

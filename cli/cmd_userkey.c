@@ -111,7 +111,8 @@ static int key_delete(struct cli *c, const char *name, const char *fp)
     if (c->json)
         cli_print_json(reply);
     else
-        printf("deleted key %s of %s\n", cli_field(reply, "deleted", b, sizeof b), name);
+        printf("deleted key %s of %s; its certificates are revoked and its sessions ended\n",
+               cli_field(reply, "deleted", b, sizeof b), name);
     json_object_put(reply);
     return PC_OK;
 }

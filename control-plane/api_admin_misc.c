@@ -60,7 +60,12 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
         who.actor = actor;
         only = c->id.user;
     }
-    rc = cp_push_decide(&who, only, c->seg[1], approve, match, state);
+    rc = cp_push_decide(&who, only, c->seg[1], approve, match, c->id.expires_at, state);
+    if (rc == PC_ERR_AUTH) {
+        cp_resp_error(r, 403, "forbidden", "a session cannot approve a 'portcullis login' push "
+                      "(it would renew itself): an admin approves it");
+        return;
+    }
     if (rc == PC_ERR_STATE) {
         cp_resp_error(r, 409, "conflict", "the push is no longer pending (approved, denied or expired)");
         return;

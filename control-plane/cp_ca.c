@@ -161,6 +161,10 @@ int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *o
         (rc = pc_cert_validity(pc_now(), req->type == PC_CERT_USER ? -1 : 300, req->ttl, &va,
                                &vb)) != PC_OK)
         return rc;
+    if (req->not_after > 0 && vb > (uint64_t)req->not_after)
+        vb = (uint64_t)req->not_after;
+    if (vb <= va)
+        return PC_ERR_INVAL;
     if ((rc = insert_row(db, req, fp, va, vb, &out->serial)) != PC_OK)
         return rc;
     cr.type = req->type;
@@ -222,6 +226,44 @@ int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
                                        " revoked_at) VALUES (?1, 'user_deleted', ?2)", user)) != PC_OK)
         return rc;
     return cp_ca_bump_krl(db);
+}
+
+int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const char *actor,
+                          const char *source)
+{
+    struct cp_audit_row row = { .actor = actor, .action = "cert.revoke", .user = user,
+                                .result = "ok", .source = source };
+    char reason[512];
+    size_t n;
+    sqlite3_stmt *st;
+    int rc;
+
+    n = (size_t)snprintf(reason, sizeof reason, "key_deleted fingerprint=%s serials=", fp);
+    if (!(st = cp_prepare(db, "UPDATE certs SET revoked_at = ?3 WHERE kind = 'user' AND"
+                              " user_name = ?1 AND fingerprint = ?2 AND revoked_at = 0"
+                              " RETURNING serial")))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, user);
+    cp_bind_text(st, 2, fp);
+    sqlite3_bind_int64(st, 3, pc_now());
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n < sizeof reason) /* the list is cut short in the audit row, never in the KRL */
+            n += (size_t)snprintf(reason + n, sizeof reason - n, "%s%lld",
+                                  reason[n - 1] == '=' ? "" : ",",
+                                  (long long)sqlite3_column_int64(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return PC_ERR_STORE;
+    if (!(st = cp_prepare(db, "DELETE FROM sessions WHERE user_name = ?1 AND"
+                              " (fingerprint = ?2 OR fingerprint IS NULL)")))
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, user);
+    cp_bind_text(st, 2, fp);
+    if ((rc = cp_exec_stmt(st)) != PC_OK || (rc = cp_ca_bump_krl(db)) != PC_OK)
+        return rc;
+    row.reason = reason;
+    return cp_audit_add(db, &row);
 }
 
 int cp_ca_key_id_revoked(sqlite3 *db, const char *key_id)

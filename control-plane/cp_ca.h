@@ -27,6 +27,7 @@ struct cp_issue_req {
     const char *user_name;   /* user certificates */
     int64_t host_id;         /* host certificates */
     int64_t ttl;
+    int64_t not_after;       /* > 0: valid_before is never later (what vouched for it expires) */
     const struct pc_cert_opt *critical;
     size_t n_critical;
     const struct pc_cert_opt *extensions;
@@ -47,6 +48,12 @@ void cp_issued_free(struct cp_issued *i);
 /* In the caller's transaction: revokes every certificate of user, drops the user's sessions,
  * and (deleted) revokes the key id; bumps the KRL version. */
 int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted);
+/* In the caller's transaction, when user's key fp is deleted: revokes every user certificate
+ * issued to user for that key, ends the user's sessions created with it (and those whose key
+ * is unknown), bumps the KRL version, and audits cert.revoke (reason: the fingerprint and the
+ * serials) as actor. */
+int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const char *actor,
+                          const char *source);
 /* In the caller's transaction: the KRL changed (a user was enabled or disabled). */
 int cp_ca_bump_krl(sqlite3 *db);
 /* serial > 0: that certificate (PC_ERR_NOTFOUND if unknown); else every certificate with

@@ -173,7 +173,9 @@ static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
     pc_wipe(&u, sizeof u);
 }
 
-static int create_session(sqlite3 *db, const char *user, struct cp_cert_login_finish_res *res)
+/* The session remembers its key: deleting the key ends it. until (0: none) caps its expiry. */
+static int create_session(sqlite3 *db, const struct login_row *l, int64_t until,
+                          struct cp_cert_login_finish_res *res)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
     sqlite3_stmt *st;
@@ -183,18 +185,23 @@ static int create_session(sqlite3 *db, const char *user, struct cp_cert_login_fi
         (rc = pc_sha256_hex(res->session, strlen(res->session), hash)) != PC_OK)
         return rc;
     res->session_expires_at = pc_now() + CP_SESSION_TTL;
-    if (!(st = cp_prepare(db, "INSERT INTO sessions(hash, user_name, created_at, expires_at)"
-                              " VALUES (?,?,?,?)")))
+    if (until > 0 && res->session_expires_at > until)
+        res->session_expires_at = until;
+    if (!(st = cp_prepare(db, "INSERT INTO sessions(hash, user_name, created_at, expires_at,"
+                              " fingerprint) VALUES (?,?,?,?,?)")))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
-    cp_bind_text(st, 2, user);
+    cp_bind_text(st, 2, l->user);
     sqlite3_bind_int64(st, 3, pc_now());
     sqlite3_bind_int64(st, 4, res->session_expires_at);
+    cp_bind_text(st, 5, l->fp);
     return cp_exec_stmt(st);
 }
 
+/* The certificate and the session. until > 0: the approving credential's expiry, which
+ * neither may outlive (the caller has checked that it lies in the future). */
 static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_terms *t,
-                 const char *source, struct cp_cert_login_finish_res *res)
+                 int64_t until, const char *source, struct cp_cert_login_finish_res *res)
 {
     struct pc_sshkey *key = NULL;
     struct cp_user_rec u;
@@ -213,6 +220,7 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     snprintf(actor, sizeof actor, "user:%.64s", l->user);
     req.subject = key;
     req.ttl = l->ttl > 0 && l->ttl < t->max_ttl ? l->ttl : t->max_ttl;
+    req.not_after = until;
     if (t->force_command[0])
         crit[req.n_critical++] = (struct pc_cert_opt){ "force-command", t->force_command };
     if (t->source_address[0])
@@ -221,7 +229,7 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
         ext[i] = (struct pc_cert_opt){ t->ext[i], NULL };
     rc = cp_ca_issue(db, &req, &res->cert);
     if (rc == PC_OK)
-        rc = create_session(db, l->user, res);
+        rc = create_session(db, l, until, res);
     pc_sshkey_free(key);
     pc_wipe(&u, sizeof u);
     return rc;
@@ -317,16 +325,18 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
     }
     res->status = 200;
     res->reason = "totp_ok";
-    if ((rc = issue(db, l, &t, source, res)) == PC_OK)
+    if ((rc = issue(db, l, &t, 0, source, res)) == PC_OK)
         rc = set_login_state(db, id, "done");
     return rc;
 }
 
-/* The push of a login (txid = login id): PC_ERR_NOTFOUND when it has none. */
+/* The push of a login (txid = login id): PC_ERR_NOTFOUND when it has none. *approver: when
+ * the credential that approved it expires (0: never). */
 static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1],
-                     char state[16], int64_t *expires_at)
+                     char state[16], int64_t *expires_at, int64_t *approver)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id, state, expires_at FROM pushes WHERE txid = ?");
+    sqlite3_stmt *st = cp_prepare(db, "SELECT id, state, expires_at, approver_expires_at"
+                                      " FROM pushes WHERE txid = ?");
     int rc;
 
     if (!st)
@@ -336,6 +346,7 @@ static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN +
         snprintf(id, CP_PUSH_ID_LEN + 1, "%s", cp_col_text(st, 0));
         snprintf(state, 16, "%s", cp_col_text(st, 1));
         *expires_at = sqlite3_column_int64(st, 2);
+        *approver = sqlite3_column_int64(st, 3);
         rc = PC_OK;
     } else {
         rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
@@ -350,7 +361,7 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
     sqlite3 *db = cp_db();
     struct login_row l;
     char pid[CP_PUSH_ID_LEN + 1], pstate[16];
-    int64_t pexp;
+    int64_t pexp, approver;
     int rc;
 
     memset(res, 0, sizeof *res);
@@ -368,7 +379,7 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
         refuse(res, 410, "gone", "finished", "the login is finished or expired; start a new one");
         goto out;
     }
-    if ((rc = load_push(db, login_id, pid, pstate, &pexp)) != PC_ERR_NOTFOUND) {
+    if ((rc = load_push(db, login_id, pid, pstate, &pexp, &approver)) != PC_ERR_NOTFOUND) {
         if (rc == PC_OK)
             refuse(res, 410, "gone", "push_sent", "a push was already sent for this login: "
                    "poll GET /v1/login/ID, or start a new login");
@@ -407,7 +418,7 @@ void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res)
 /* An open login whose push has ended (collect mode, in the caller's transaction): the
  * certificate once approved and still allowed, else the end of the login. Audited. */
 static int conclude(sqlite3 *db, const char *id, const struct login_row *l, const char *pstate,
-                    const char *source, struct cp_cert_login_poll_res *res)
+                    int64_t approver, const char *source, struct cp_cert_login_poll_res *res)
 {
     struct cp_cert_login_finish_res *f = &res->fin;
     struct cp_login_terms t;
@@ -418,6 +429,9 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
                strcmp(pstate, "expired") == 0 ? "the push expired" : "the push was denied");
     else if (l->expires_at <= pc_now())
         refuse(f, 410, "gone", "expired", "the login expired before the certificate was fetched");
+    else if (approver > 0 && approver <= pc_now()) /* nothing may outlive the approver */
+        refuse(f, 401, "unauthorized", "approver_expired",
+               "the credential that approved the push expired before the certificate was fetched");
     else
         check_proof(db, l, NULL, f); /* the user and key may have changed since the approval */
     if (!f->status)
@@ -425,7 +439,7 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
     if (rc == PC_OK && !f->status) {
         f->status = 200;
         f->reason = "push_approved";
-        if ((rc = issue(db, l, &t, source, f)) == PC_OK)
+        if ((rc = issue(db, l, &t, approver, source, f)) == PC_OK)
             rc = set_login_state(db, id, "done");
     } else if (rc == PC_OK) {
         rc = set_login_state(db, id, "failed");
@@ -444,7 +458,7 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
     sqlite3 *db = cp_db();
     struct login_row l;
     char pstate[16] = "";
-    int64_t pexp = 0, now = pc_now();
+    int64_t pexp = 0, approver = 0, now = pc_now();
     int rc;
 
     memset(res, 0, sizeof *res);
@@ -453,7 +467,7 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
     if ((rc = load_login(db, login_id, &l)) != PC_OK)
         goto out;
     res->expires_at = l.expires_at;
-    rc = load_push(db, login_id, res->push_id, pstate, &pexp);
+    rc = load_push(db, login_id, res->push_id, pstate, &pexp, &approver);
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     if (rc == PC_ERR_NOTFOUND) /* a TOTP login, or one not finished yet */
@@ -468,7 +482,7 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
         snprintf(res->state, sizeof res->state, "%s", pexp <= now || l.expires_at <= now ? "expired" : "pending");
     else if (!collect)
         snprintf(res->state, sizeof res->state, "%s", pstate);
-    else if ((rc = conclude(db, login_id, &l, pstate, source, res)) == PC_OK)
+    else if ((rc = conclude(db, login_id, &l, pstate, approver, source, res)) == PC_OK)
         rc = cp_tx_commit(db);
     rc = rc == PC_ERR_NOTFOUND ? PC_OK : rc;
 out:

@@ -225,8 +225,30 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
     return rc;
 }
 
+/* A session may not approve a login push: audited, the push stays pending. */
+static int refuse_session(sqlite3 *db, const struct push_row *p, const struct cp_who *who)
+{
+    struct cp_audit_row row = { .actor = who->actor, .action = "push.approve", .user = p->user,
+                                .result = "deny", .reason = "login_push_needs_admin",
+                                .txid = p->txid, .source = who->source };
+    int rc = cp_audit_add(db, &row);
+    if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
+        rc = PC_ERR_AUTH;
+    return rc;
+}
+
+static int set_approver_expiry(sqlite3 *db, const char *id, int64_t expires_at)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE pushes SET approver_expires_at = ? WHERE id = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, expires_at);
+    cp_bind_text(st, 2, id);
+    return cp_exec_stmt(st);
+}
+
 int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
-                   int approve, const char *match, char state[16])
+                   int approve, const char *match, int64_t approver_expires_at, char state[16])
 {
     sqlite3 *db = cp_db();
     struct push_row p;
@@ -250,11 +272,15 @@ int cp_push_decide(const struct cp_who *who, const char *only_user, const char *
         rc = PC_ERR_STATE;
         goto out;
     }
+    if (approve && only_user && p.host_id == 0) {
+        rc = refuse_session(db, &p, who);
+        goto out;
+    }
     if (!approve)
         rc = finish(db, &p, "denied", who->actor, "denied_by_approver", who->source);
     else if (!match || strlen(match) != 2 || !pc_ct_equal(match, p.match, 2))
         rc = finish(db, &p, "denied", who->actor, "wrong_match", who->source);
-    else
+    else if ((rc = set_approver_expiry(db, p.id, approver_expires_at)) == PC_OK)
         rc = finish(db, &p, "approved", who->actor, "approved", who->source);
     if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
         changed = 1;

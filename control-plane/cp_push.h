@@ -36,9 +36,12 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
 int cp_push_status(const struct cp_identity *host, const char *push_id, char state[16],
                    int64_t *expires_at);
 /* Approve (with the match number) or deny. A wrong number denies. PC_ERR_STATE if final.
- * only_user (a session's user) or NULL (admin): another user's push is PC_ERR_NOTFOUND. */
+ * only_user (a session's user) or NULL (admin): another user's push is PC_ERR_NOTFOUND, and
+ * a session approving a `portcullis login` push (no host) is PC_ERR_AUTH, audited, the push
+ * left pending: a session never vouches for a new session. approver_expires_at (0: never) is
+ * stored with an approval; the login it approves yields nothing that outlives it. */
 int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
-                   int approve, const char *match, char state[16]);
+                   int approve, const char *match, int64_t approver_expires_at, char state[16]);
 /* Pending pushes, of only_user when not NULL. */
 int cp_push_list_pending(const char *only_user, json_object **out);
 /* Marks every overdue pending push expired (audited) and wakes its waiters. */

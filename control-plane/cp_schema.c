@@ -159,6 +159,13 @@ static const char *const migrations[] = {
      * when something changed. Existing stores start from the migration's time. */
     "ALTER TABLE krl_state ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;"
     "UPDATE krl_state SET changed_at = CAST(strftime('%s', 'now') AS INTEGER);",
+    /* 5: no credential outlives what vouched for it. sessions.fingerprint: the key the session
+     * was created with (deleting that key ends it; NULL for sessions from before, which any key
+     * deletion of their user ends). pushes.approver_expires_at: when the credential that
+     * approved the push expires (0: never); a login it approves ends no later. */
+    "ALTER TABLE sessions ADD COLUMN fingerprint TEXT;"
+    "CREATE INDEX sessions_fingerprint ON sessions(fingerprint);"
+    "ALTER TABLE pushes ADD COLUMN approver_expires_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -127,7 +127,7 @@ void cp_identify(const char *authorization, struct cp_identity *id)
         return;
     /* Hash lookup: the comparison happens on SHA-256 values, so timing reveals nothing
      * useful about the token itself. Enrollment tokens are not bearer credentials. */
-    st = cp_prepare(db, "SELECT t.kind, t.host_id, COALESCE(h.hostname, '') FROM tokens t"
+    st = cp_prepare(db, "SELECT t.kind, t.host_id, COALESCE(h.hostname, ''), t.expires_at FROM tokens t"
                         " LEFT JOIN hosts h ON h.id = t.host_id"
                         " WHERE t.hash = ? AND t.kind IN ('admin', 'host')"
                         " AND (t.expires_at = 0 OR t.expires_at > ?)");
@@ -143,6 +143,7 @@ void cp_identify(const char *authorization, struct cp_identity *id)
             id->host_id = sqlite3_column_int64(st, 1);
             snprintf(id->hostname, sizeof id->hostname, "%s", cp_col_text(st, 2));
         }
+        id->expires_at = sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
     if (id->kind == CP_CALLER_BAD)

@@ -16,7 +16,7 @@ struct cp_identity {
     int64_t host_id;         /* for CP_CALLER_HOST */
     char hostname[256];
     char user[64];           /* for CP_CALLER_SESSION */
-    int64_t expires_at;      /* for CP_CALLER_SESSION */
+    int64_t expires_at;      /* session, admin, host: when the credential expires (0: never) */
 };
 
 /* A host certificate to issue at enrollment (POST /v1/enroll with host_key). */

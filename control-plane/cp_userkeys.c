@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_userkeys.h"
 #include "cp_audit.h"
+#include "cp_ca.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_json.h"
@@ -150,7 +151,9 @@ int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp
         if (rc == PC_OK && sqlite3_changes(db) == 0)
             rc = PC_ERR_NOTFOUND;
     }
-    if (rc == PC_OK && (rc = audit_key(db, who, "key.delete", user, fp)) == PC_OK)
+    /* Nothing the key vouched for outlives it: its certificates, its sessions. */
+    if (rc == PC_OK && (rc = audit_key(db, who, "key.delete", user, fp)) == PC_OK &&
+        (rc = cp_ca_revoke_user_key(db, user, fp, who->actor, who->source)) == PC_OK)
         rc = cp_tx_commit(db);
     if (rc != PC_OK)
         cp_tx_rollback(db);

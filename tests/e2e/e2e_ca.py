@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import pcenv
 from pcenv import harness
@@ -478,11 +479,39 @@ def ca_forwarding_and_pty_decided_by_this_hosts_rule():
         assert st == 200, (st, b)
 
 
+def ca_deleted_key_certificate_refused_after_krl_sync():
+    """Issue 11, finding 7: `portcullis user key delete` revokes the key's certificates; sshd
+    refuses the certificate once the agent has synced the KRL. The key is registered again at
+    the end (a new login gets a new serial) for the tests that follow."""
+    c = env()
+    key, cert, serial = cert_for("alice")
+    l = c.login_ok("ubuntu", "alice")
+    R.assert_in(l, " (before the key is deleted)")
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+    keys = c.d.admin("GET", "/v1/users/alice/keys")[1]["keys"]
+    fp = [k["fingerprint"] for k in keys
+          if k["fingerprint"] in subprocess.run(["ssh-keygen", "-l", "-f", key + ".pub"],
+                                                capture_output=True, text=True).stdout][0]
+    st, b = c.d.admin("DELETE", "/v1/users/alice/keys/%s" % urllib.parse.quote(fp, safe=""))
+    assert st == 200, (st, b)
+    try:
+        harness.wait_until(lambda: c.krl_revoked(cert), timeout=10,
+                           what="the agent's revoked.krl to list serial %d" % serial)
+        l = c.login("ubuntu", key)
+        R.assert_refused(l, " (certificate of a deleted key, serial %d)" % serial)
+        assert not l.prompts, l.describe()
+    finally:
+        st, b = c.d.admin("POST", "/v1/users/alice/keys", {"public_key": pub})
+        assert st == 201, (st, b)
+
+
 TESTS = [ca_alice_logs_in_as_ubuntu_with_certificate_and_totp, ca_bob_not_allowed_here_is_refused,
          ca_alice_as_root_is_refused, ca_revoked_serial_refused_after_krl_sync,
          ca_expired_certificate_refused, ca_cached_allow_within_stale_time_then_refused,
          ca_ssh_keygen_agrees_with_certs_and_krl, ca_host_cert_renewed_and_sshd_reloaded,
-         ca_forwarding_and_pty_decided_by_this_hosts_rule]
+         ca_forwarding_and_pty_decided_by_this_hosts_rule,
+         ca_deleted_key_certificate_refused_after_krl_sync]
 
 
 def register(run_e2e_module):

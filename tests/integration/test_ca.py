@@ -626,6 +626,66 @@ def test_disable_and_delete_revoke_certificates_and_sessions():
     assert D.api("GET", "/v1/session", token=b2["session_token"])[0] == 401
 
 
+def test_key_delete_revokes_its_certificates_and_ends_its_sessions():
+    """Issue 11, finding 7: deleting a user's SSH key revokes every certificate issued for that
+    key (its serials go into the KRL hosts fetch) and ends the sessions created with it; the
+    user's other keys, and other users with the same key, keep theirs."""
+    p = Person()
+    add_policy(users=[p.name], accounts=["$user"])
+    priv2, pub2 = keygen()
+    st, k2 = D.admin("POST", "/v1/users/%s/keys" % p.name, {"public_key": pub2})
+    assert st == 201, (st, k2)
+    # another user who registered the very same key as p's first one
+    q = Person()
+    add_policy(users=[q.name], accounts=["$user"])
+    assert D.admin("POST", "/v1/users/%s/keys" % q.name, {"public_key": p.pub})[0] == 201
+    # one TOTP step per login (the replay guard): -1, 0, +1
+    a1 = p.login_ok(code=harness.totp_code(p.secret, offset=-1))
+    a2 = p.login_ok()
+    st, s = D.api("POST", "/v1/login/start", {"user": p.name, "public_key": pub2})
+    sig = sshsig(priv2, base64.b64decode(s["challenge"]))
+    st, b2 = D.api("POST", "/v1/login/finish", {"login_id": s["login_id"], "signature": sig,
+                                                "code": harness.totp_code(p.secret, offset=1)})
+    assert st == 200, (st, b2)
+    st, s = D.api("POST", "/v1/login/start", {"user": q.name, "public_key": p.pub})
+    sig = sshsig(p.priv, base64.b64decode(s["challenge"]))
+    st, bq = D.api("POST", "/v1/login/finish", {"login_id": s["login_id"], "signature": sig,
+                                                "code": harness.totp_code(q.secret)})
+    assert st == 200, (st, bq)
+    lines = [a1["certificate"], a2["certificate"], b2["certificate"], bq["certificate"]]
+    res, v0 = krl_check(lines)
+    assert not any(res.values()), res
+    for b in (a1, a2, b2, bq):
+        assert D.api("GET", "/v1/session", token=b["session_token"])[0] == 200
+    # the deletion, through the CLI
+    rc, out, err = _cli("user", "key", "delete", p.name, p.fp)
+    assert rc == 0 and p.fp in out, (out, err)
+    res, v1 = krl_check(lines)
+    assert v1 > v0, (v0, v1)
+    assert res[a1["certificate"]] and res[a2["certificate"]], "the deleted key's certificates"
+    assert not res[b2["certificate"]], "the user's other key keeps its certificate"
+    assert not res[bq["certificate"]], "another user's registration of the same key is untouched"
+    certs = {c["serial"]: c for c in D.admin("GET", "/v1/certs?user=%s" % p.name)[1]["certs"]}
+    assert certs[a1["serial"]]["revoked"] and certs[a2["serial"]]["revoked"], certs
+    assert not certs[b2["serial"]]["revoked"], certs
+    # the sessions created with the deleted key are refused; the others live on
+    for b in (a1, a2):
+        st, r = D.api("GET", "/v1/session", token=b["session_token"])
+        assert st == 401 and r["error"] == "unauthorized", (st, r)
+        st, r = D.api("GET", "/v1/approvals", token=b["session_token"])
+        assert st == 401, (st, r)
+    assert D.api("GET", "/v1/session", token=b2["session_token"])[0] == 200
+    assert D.api("GET", "/v1/session", token=bq["session_token"])[0] == 200
+    # the revocation is audited with the serials
+    rows = [r for r in D.audit(user=p.name) if r["action"] == "cert.revoke"]
+    assert rows and p.fp in rows[-1]["reason"], rows
+    for serial in (a1["serial"], a2["serial"]):
+        assert re.search(r"\b%d\b" % serial, rows[-1]["reason"]), rows
+    # the key can no longer log in
+    st, s = p.start()
+    assert st == 401, (st, s)
+
+
 # ---- auth/begin with policy ------------------------------------------------------------------
 
 def test_begin_uses_certificate_key_id_and_no_2fa_rules():

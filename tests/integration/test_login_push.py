@@ -280,16 +280,20 @@ def test_own_session_approves_other_session_404():
     st, r = approve(D, push["push_id"], push["match"], token=other_sess)
     assert st == 404, (st, r)
     assert poll(D, lid)["state"] == "pending"
-    # p's own session lists and approves it
+    # p's own session lists it but may not approve it (a session never renews itself: issue
+    # 11); the admin does
     st, lst = D.api("GET", "/v1/approvals", token=sess)
     assert push["push_id"] in [x["push_id"] for x in lst["approvals"]], lst
     st, r = approve(D, push["push_id"], push["match"], token=sess)
+    assert st == 403, (st, r)
+    assert poll(D, lid)["state"] == "pending"
+    rows = [r for r in D.audit(user=p.name) if r["action"] == "push.approve"]
+    assert rows[-1]["actor"] == "session:%s" % p.name and rows[-1]["result"] == "deny", rows
+    st, r = approve(D, push["push_id"], push["match"])
     assert st == 200 and r["state"] == "approved", (st, r)
     b = poll(D, lid)
     assert b["state"] == "approved", b
     check_cert(b, p.name)
-    rows = [r for r in D.audit(user=p.name) if r["action"] == "push.approve"]
-    assert rows[-1]["actor"] == "session:%s" % p.name, rows
 
 
 def test_policy_checked_before_push_and_again_at_delivery():
@@ -374,3 +378,129 @@ def test_cli_login_push():
             proc.wait()
     assert proc.returncode == 1 and "denied" in err, (out, err)
     assert not os.path.exists(p.priv + "-cert.pub")
+
+
+# ---- who may approve a `portcullis login --push` (issue 11, finding 2) ----------------------------
+
+def session_of(p):
+    """A session of p from a TOTP login."""
+    st, s = D.api("POST", "/v1/login/start", {"user": p.name, "public_key": p.pub})
+    assert st == 200, (st, s)
+    sig = sshsig(p.priv, base64.b64decode(s["challenge"]))
+    st, b = D.api("POST", "/v1/login/finish", {"login_id": s["login_id"], "signature": sig,
+                                               "code": harness.totp_code(p.secret)})
+    assert st == 200, (st, b)
+    return b["session_token"]
+
+
+def test_session_never_approves_its_own_login_push():
+    """A session approving its own user's login push would renew itself forever without a
+    second factor: refused (403), the login stays pending, and the admin can still approve."""
+    p = Person(D)
+    sess = session_of(p)
+    lid, push = p.push_ok()
+    st, r = approve(D, push["push_id"], push["match"], token=sess)
+    assert st == 403 and r["error"] == "forbidden", (st, r)
+    assert "admin" in r["message"], r
+    b = poll(D, lid)
+    assert b["state"] == "pending" and "certificate" not in b and "session_token" not in b, b
+    n_certs = len(D.admin("GET", "/v1/certs?user=%s" % p.name)[1]["certs"])
+    assert n_certs == 1, n_certs  # only the TOTP login's
+    # the refusal is audited and the push is untouched
+    rows = [r for r in D.audit(user=p.name) if r["action"] == "push.approve"]
+    assert rows and rows[-1]["result"] == "deny" and rows[-1]["actor"] == "session:%s" % p.name, rows
+    assert rows[-1]["reason"] == "login_push_needs_admin", rows
+    # the admin's approval still works and delivers the certificate once
+    st, r = approve(D, push["push_id"], push["match"])
+    assert st == 200 and r["state"] == "approved", (st, r)
+    b = poll(D, lid)
+    assert b["state"] == "approved", b
+    check_cert(b, p.name)
+    assert len(D.admin("GET", "/v1/certs?user=%s" % p.name)[1]["certs"]) == n_certs + 1
+    # the new session cannot approve the next login push either
+    lid2, push2 = p.push_ok()
+    st, r = approve(D, push2["push_id"], push2["match"], token=b["session_token"])
+    assert st == 403, (st, r)
+    assert poll(D, lid2)["state"] == "pending"
+    # denying its own login push stays allowed: it extends nothing
+    st, r = D.api("POST", "/v1/approvals/%s/deny" % push2["push_id"], {}, token=sess)
+    assert st == 200 and r["state"] == "denied", (st, r)
+    assert poll(D, lid2)["state"] == "denied"
+
+
+def test_approve_login_push_each_caller():
+    """POST /v1/approvals/ID/approve on a login push, for every kind of caller: only the admin
+    approves; nobody else changes the push."""
+    p, other = Person(D), Person(D)
+    own, others = session_of(p), session_of(other)
+    hid, host_tok = D.enroll_host()
+    lid, push = p.push_ok()
+    path = "/v1/approvals/%s/approve" % push["push_id"]
+    body = {"match": push["match"]}
+    for who, tok, want in (("none", None, 401), ("garbage", secrets.token_hex(32), 401),
+                           ("garbage-short", "xyz", 401), ("host", host_tok, 403),
+                           ("own session", own, 403), ("other user's session", others, 404)):
+        st, r = D.api("POST", path, body, token=tok)
+        assert st == want, "%s → %s %r (want %s)" % (who, st, r, want)
+        assert r["error"] == {401: "unauthorized", 403: "forbidden", 404: "not_found"}[st], (who, r)
+        b = poll(D, lid)
+        assert b["state"] == "pending" and "certificate" not in b, (who, b)
+    # hostile ids and bodies from the own session change nothing either
+    for bad_body in ({"match": push["match"], "extra": 1}, {}, {"match": "x" * 100}):
+        st, r = D.api("POST", path, bad_body, token=own)
+        assert st in (400, 403), (bad_body, st, r)
+    assert poll(D, lid)["state"] == "pending"
+    st, r = D.admin("POST", path, body)
+    assert st == 200 and r["state"] == "approved", (st, r)
+    b = poll(D, lid)
+    assert b["state"] == "approved", b
+    check_cert(b, p.name)
+
+
+def _set_admin_expiry(d, when):
+    import sqlite3
+    con = sqlite3.connect(d.db_path, timeout=30)
+    try:
+        with con:
+            n = con.execute("UPDATE tokens SET expires_at = ? WHERE kind = 'admin'", (when,)).rowcount
+        assert n == 1, n
+    finally:
+        con.close()
+
+
+def test_approval_never_outlives_the_approver():
+    """Whatever approves a login push, the certificate and the session it yields end no later
+    than the approving credential (here an admin token that expires); an approver that expired
+    before the certificate was fetched yields nothing."""
+    d = Daemon().start()
+    try:
+        p = Person(d)
+        until = int(time.time()) + 120
+        _set_admin_expiry(d, until)
+        lid, push = p.push_ok()
+        st, r = approve(d, push["push_id"], push["match"])
+        assert st == 200 and r["state"] == "approved", (st, r)
+        b = poll(d, lid)
+        assert b["state"] == "approved", b
+        assert b["valid_before"] <= until and b["session_expires_at"] <= until, (until, b)
+        assert b["valid_before"] >= until - 5, (until, b)
+        st, s = d.api("GET", "/v1/session", token=b["session_token"])
+        assert st == 200 and s["expires_at"] <= until, (st, s)
+        valid = [l for l in keygen_L(b["certificate"]).splitlines() if "Valid:" in l][0]
+        to = time.mktime(time.strptime(valid.split(" to ")[1].strip(), "%Y-%m-%dT%H:%M:%S"))
+        assert to <= until, (valid, until)
+        # the approver expires between the approval and the fetch: denied, nothing issued
+        until = int(time.time()) + 3
+        _set_admin_expiry(d, until)
+        lid, push = p.push_ok()
+        st, r = approve(d, push["push_id"], push["match"])
+        assert st == 200 and r["state"] == "approved", (st, r)
+        harness.wait_until(lambda: time.time() > until + 1, timeout=10, what="approver expiry")
+        b = poll(d, lid)
+        assert b["state"] == "denied" and "certificate" not in b and "session_token" not in b, b
+        assert b.get("reason") == "approver_expired", b
+        _set_admin_expiry(d, 0)
+        certs = d.admin("GET", "/v1/certs?user=%s" % p.name)[1]["certs"]
+        assert len(certs) == 1, certs
+    finally:
+        d.kill()

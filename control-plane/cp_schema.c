@@ -159,6 +159,12 @@ static const char *const migrations[] = {
      * when something changed. Existing stores start from the migration's time. */
     "ALTER TABLE krl_state ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;"
     "UPDATE krl_state SET changed_at = CAST(strftime('%s', 'now') AS INTEGER);",
+    /* 5: retention (cp_retention.c) deletes by expiry: indexes, so each batch finds its rows
+     * without a table scan under the write lock. */
+    "CREATE INDEX transactions_expires ON transactions(expires_at);"
+    "CREATE INDEX pushes_expires ON pushes(expires_at);"
+    "CREATE INDEX logins_expires ON logins(expires_at);"
+    "CREATE INDEX sessions_expires ON sessions(expires_at);",
 };
 
 static int current_version(sqlite3 *db, int *version)

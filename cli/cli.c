@@ -5,6 +5,7 @@
 #include "pc_fs.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_term.h"
 #include "pc_valid.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -242,27 +243,18 @@ int cli_valid_user(const char *name)
 
 void cli_print_json(json_object *obj)
 {
-    puts(pc_json_dump(obj));
+    char *safe = pc_term_json(pc_json_dump(obj));
+
+    if (safe)
+        puts(safe);
+    free(safe);
 }
 
+/* Controls and malformed UTF-8 become '?', format characters (bidi overrides, zero-width
+ * characters) are dropped: see lib/pc_term.h. */
 void cli_sanitize(char *dst, size_t dstsz, const char *s)
 {
-    size_t n = 0;
-
-    if (!dstsz)
-        return;
-    for (; *s && n + 1 < dstsz; s++) {
-        unsigned char ch = (unsigned char)*s;
-        /* C0, DEL, and C1 (U+0080..U+009F, UTF-8 C2 80..C2 9F) could drive the terminal. */
-        if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
-            s++;
-            ch = '?';
-        } else if (ch < 0x20 || ch == 0x7f) {
-            ch = '?';
-        }
-        dst[n++] = (char)ch;
-    }
-    dst[n] = '\0';
+    pc_term_safe(dst, dstsz, s);
 }
 
 /* Appends "sep" and s (sanitized) to buf, keeping it terminated. */

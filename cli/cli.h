@@ -68,7 +68,9 @@ void cli_print_json(json_object *obj);
 const char *cli_field(json_object *obj, const char *key, char *buf, size_t bufsz);
 /* An EPOCH field as "YYYY-MM-DDTHH:MM:SSZ" (UTC); 0/absent -> "-". */
 const char *cli_field_time(json_object *obj, const char *key, char *buf, size_t bufsz);
-/* Copies s replacing C0/C1 control characters by '?'. */
+/* Copies s for the terminal (lib/pc_term.h): controls become '?', format characters (bidi
+ * overrides, zero-width characters) are dropped. Everything the CLI prints that came from the
+ * server goes through this or cli_print_json. */
 void cli_sanitize(char *dst, size_t dstsz, const char *s);
 
 /* ---- cli_table.c: the list commands' tables ---- */

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "api.h"
 #include "cp_cert_login.h"
+#include "cp_users.h"
 #include "cp_userkeys.h"
 #include "cp_waiters.h"
 #include "pc_config.h"
@@ -108,6 +109,12 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
         pc_json_get_str(c->body, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &e) != PC_OK ||
         pc_json_get_int(c->body, "ttl", 0, 60, 604800, &ttl, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
+        return;
+    }
+    /* Checked before anything is stored: no such name can be a user, and the refusal's audit
+     * row would carry whatever bytes were sent. */
+    if (!cp_user_name_valid(user)) {
+        cp_resp_error(r, 400, "bad_field", "field 'user' must be a user name");
         return;
     }
     if (cp_userkey_parse(line, &key, NULL) != PC_OK) {

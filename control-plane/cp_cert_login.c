@@ -4,6 +4,7 @@
 #include "cp_audit.h"
 #include "cp_authtx.h"
 #include "cp_policy.h"
+#include "cp_refusals.h"
 #include "cp_store.h"
 #include "cp_userkeys.h"
 #include "pc_err.h"
@@ -68,6 +69,10 @@ int cp_cert_login_start(const char *source, const char *user, const struct pc_ss
         why = "disabled";
     else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, fp, &reg)) == PC_ERR_NOTFOUND)
         why = "unregistered_key";
+    if (why && !cp_refusal_note(source)) {
+        rc = PC_ERR_AUTH; /* counted, summed up in the audit log later (cp_refusals.h) */
+        goto out;
+    }
     if (why) {
         rc = audit_login(db, "login.start", user, "deny", why, NULL, source);
         rc = rc == PC_OK ? cp_tx_commit(db) : rc;

@@ -166,6 +166,12 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN fingerprint TEXT;"
     "CREATE INDEX sessions_fingerprint ON sessions(fingerprint);"
     "ALTER TABLE pushes ADD COLUMN approver_expires_at INTEGER NOT NULL DEFAULT 0;",
+    /* 6: retention (cp_retention.c) deletes by expiry: indexes, so each batch finds its rows
+     * without a table scan under the write lock. */
+    "CREATE INDEX transactions_expires ON transactions(expires_at);"
+    "CREATE INDEX pushes_expires ON pushes(expires_at);"
+    "CREATE INDEX logins_expires ON logins(expires_at);"
+    "CREATE INDEX sessions_expires ON sessions(expires_at);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_server.h"
 #include "api.h"
+#include "cp_refusals.h"
 #include "cp_request.h"
 #include "cp_waiters.h"
 #include "pc_err.h"
@@ -151,6 +152,12 @@ static int caller_allowed(enum access access, struct cp_call *c, struct cp_resp 
     return 0;
 }
 
+/* Endpoints whose refusals are written to the store for anyone who asks (cp_refusals.h). */
+static int refusal_counted(cp_handler h)
+{
+    return h == api_enroll || h == api_login_start;
+}
+
 /* Finds the route, checks the caller, parses the body, runs the handler. */
 static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
 {
@@ -175,6 +182,13 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
             cp_resp_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
         else
             cp_resp_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (refusal_counted(rt->handler) && cp_refusal_throttled(c->source)) {
+        cp_resp_error(r, 429, "too_many_requests",
+                      "too many refused requests from this address: try again later");
+        snprintf(r->header_name, sizeof r->header_name, "Retry-After");
+        snprintf(r->header_value, sizeof r->header_value, "%d", CP_REFUSAL_WINDOW);
         return;
     }
     cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),

@@ -38,6 +38,9 @@ void cp_settings_usage(FILE *f)
         "                            into /v1/setup.sh and reported by /v1/info (default: the Host\n"
         "                            header of each setup.sh request)\n"
         "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
+        "  --retention DURATION      delete login transactions, pushes, logins and sessions this\n"
+        "                            long after they expired (1h-3650d, default 30d); audit rows\n"
+        "                            are kept\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
         "  --log-level LEVEL         debug, info (default), warning or error\n"
@@ -150,6 +153,7 @@ static void set_defaults(struct cp_settings *s)
     s->max_wait = 120;
     set_copy(s->ca_key_type, sizeof s->ca_key_type, "ed25519");
     s->host_cert_ttl = 30 * 86400;
+    s->retention = 30 * 86400;
 }
 
 static int parse_ca_type(const char *v, struct cp_settings *s)
@@ -163,7 +167,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
 {
     enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
            O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION, O_CATYPE,
-           O_HOSTTTL, O_PUBURL };
+           O_HOSTTTL, O_PUBURL, O_RETENTION };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -179,6 +183,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "ca-key-type", required_argument, NULL, O_CATYPE },
         { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
         { "public-url", required_argument, NULL, O_PUBURL },
+        { "retention", required_argument, NULL, O_RETENTION },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
         { "log-level", required_argument, NULL, O_LOG },
@@ -223,6 +228,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             if (rc == PC_OK)
                 rc = set_copy(s->public_url, sizeof s->public_url, optarg);
             break;
+        case O_RETENTION: rc = pc_parse_duration(optarg, 3600, 3650 * 86400, &s->retention); break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;

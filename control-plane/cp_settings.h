@@ -27,6 +27,7 @@ struct cp_settings {
     char ca_key_type[16];         /* "ed25519" (default), "ecdsa" or "rsa": for new CA keys */
     int64_t host_cert_ttl;        /* validity of host certificates */
     char public_url[256];         /* https://HOST[:PORT] clients use; "" = from the Host header */
+    int64_t retention;            /* finished transactions, pushes, logins, sessions kept this long */
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

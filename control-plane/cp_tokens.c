@@ -3,6 +3,7 @@
 #include "cp_tokens.h"
 #include "cp_audit.h"
 #include "cp_hosts.h"
+#include "cp_refusals.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -257,10 +258,10 @@ out:
     }
     return rc;
 refused:
-    /* The refusal is audited in its own transaction. */
+    /* The refusal is audited in its own transaction, or only counted (cp_refusals.h). */
     row.result = "deny";
     row.reason = "bad_token";
-    if (cp_tx_begin(db) == PC_OK) {
+    if (cp_refusal_note(who->source) && cp_tx_begin(db) == PC_OK) {
         if (cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK)
             cp_tx_rollback(db);
     }

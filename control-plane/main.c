@@ -6,6 +6,8 @@
 #include "cp_hosts.h"
 #include "cp_authtx.h"
 #include "cp_push.h"
+#include "cp_refusals.h"
+#include "cp_retention.h"
 #include "cp_server.h"
 #include "cp_settings.h"
 #include "cp_store.h"
@@ -104,7 +106,20 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
     cp_hosts_configure(s->host_cert_ttl);
     cp_authtx_configure(&lim);
     cp_push_configure(s->push_ttl);
+    cp_retention_configure(s->retention);
     return PC_OK;
+}
+
+/* About once a second on the waiters' thread: overdue pushes, the summaries of closed refusal
+ * windows, and once a minute (first at start) the pruning of old rows. */
+static void housekeeping(void)
+{
+    static unsigned tick;
+
+    cp_push_expire_due();
+    cp_refusal_flush();
+    if (tick++ % 60 == 0)
+        cp_retention_prune();
 }
 
 int main(int argc, char **argv)
@@ -137,7 +152,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = setup(&s, &key, &cert, err, sizeof err);
-    if (rc == PC_OK && (rc = cp_waiters_start(cp_push_expire_due)) != PC_OK)
+    if (rc == PC_OK && (rc = cp_waiters_start(housekeeping)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the long-poll thread");
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");

@@ -462,10 +462,12 @@ class Daemon:
         return self._ctx
 
     def request(self, method, path, body=None, token=None, raw=None, headers=None,
-                timeout=HTTP_TIMEOUT):
-        """Full exchange: returns (status, parsed_json_or_NonJSON, headers_dict, raw_bytes)."""
+                timeout=HTTP_TIMEOUT, source=None):
+        """Full exchange: returns (status, parsed_json_or_NonJSON, headers_dict, raw_bytes).
+        source: the client's loopback address (e.g. "127.0.0.9"; default 127.0.0.1)."""
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=self.ssl_context())
+                                           context=self.ssl_context(),
+                                           source_address=(source, 0) if source else None)
         hdrs = {"Host": "127.0.0.1:%d" % self.port}
         if raw is not None:
             data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
@@ -498,10 +500,10 @@ class Daemon:
         return status, parsed, rhdrs, rawbody
 
     def api(self, method, path, body=None, token=None, raw=None, headers=None,
-            timeout=HTTP_TIMEOUT):
+            timeout=HTTP_TIMEOUT, source=None):
         """Returns (status, json). body is JSON-encoded; raw (bytes/str) is sent as is."""
         st, parsed, _, _ = self.request(method, path, body=body, token=token, raw=raw,
-                                        headers=headers, timeout=timeout)
+                                        headers=headers, timeout=timeout, source=source)
         return st, parsed
 
     def admin(self, method, path, body=None, raw=None, timeout=HTTP_TIMEOUT):

@@ -323,3 +323,26 @@ def test_unreachable_daemon():
     port = harness.free_port()
     rc, out, err = run_cli(D, "user", "list", url="https://127.0.0.1:%d" % port, timeout=60)
     assert rc != 0 and err.strip(), "unreachable daemon: rc %d err %r" % (rc, err)
+
+
+def test_server_text_printed_without_bidi_or_format_characters():
+    # A host may send any user name; the refusal's audit row carries it as sent. The CLI must
+    # not let a right-to-left override (or other format/control characters) reach the
+    # terminal: dropped in tables, escaped in --json output.
+    tag = harness.unique_name("bidi")
+    sent = tag + "\u202egnp.exe\u2066\u200b\ufeff\u0085x"
+    st, b = D.begin(HOST, sent)
+    assert st == 200 and b["action"] == "deny", (st, b)
+    out, _ = _ok("audit", "--limit", "50")
+    line = [l for l in out.splitlines() if tag in l]
+    assert line, "audit row not printed:\n%s" % out
+    for ch in "\u202e\u2066\u200b\ufeff\u0085":
+        assert ch not in out, "U+%04X printed by 'portcullis audit':\n%r" % (ord(ch), line)
+    assert tag + "gnp.exe?x" in line[0], line
+    rc, jout, err = run_cli(D, "--json", "audit", "--limit", "50")
+    assert rc == 0, err
+    for ch in "\u202e\u2066\u200b\ufeff\u0085":
+        assert ch not in jout, "U+%04X printed by 'portcullis --json audit'" % ord(ch)
+    rows = json.loads(jout)
+    rows = rows["audit"] if isinstance(rows, dict) else rows
+    assert any(r.get("user") == sent for r in rows), "--json output lost the data"

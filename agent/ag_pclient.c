@@ -41,6 +41,8 @@ static const char usage[] =
 static int connect_agent(const char *path, int64_t deadline)
 {
     struct sockaddr_un sa;
+    /* path is never NULL: cppcheck misses that ag_config_init sets cfg.socket */
+    /* cppcheck-suppress nullPointerRedundantCheck */
     size_t n = strlen(path);
     int fd;
 

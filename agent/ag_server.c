@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct server {
@@ -498,7 +499,7 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
             if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
                 pc_log(PC_LOG_WARN, "event=accept_failed error=\"%s\"", strerror(errno));
             if (errno == EMFILE || errno == ENFILE)
-                usleep(100 * 1000);
+                nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
             continue;
         }
         admit(s, fd);

@@ -201,7 +201,7 @@ static int await_push(struct cli *c, const struct largs *a, const char *login_id
 {
     char path[96], match[8], state[16], t[64];
     long status = 0;
-    int rc = PC_OK;
+    int rc;
 
     cli_field(sent, "match", match, sizeof match);
     /* --json keeps stdout for the reply: the number goes to stderr then */

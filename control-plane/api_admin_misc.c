@@ -159,15 +159,14 @@ void api_audit(struct cp_call *c, struct cp_resp *r)
     uint64_t since = 0, limit = 1000;
     json_object *arr = NULL, *o;
     sqlite3 *db = cp_db();
-    int rc;
 
     if ((since_s && pc_parse_uint(since_s, 0, UINT64_C(1) << 40, &since) != PC_OK) ||
         (limit_s && pc_parse_uint(limit_s, 1, 100000, &limit) != PC_OK)) {
         cp_resp_error(r, 400, "bad_field", "since must be epoch seconds, limit 1-100000");
         return;
     }
-    if (!db || (rc = cp_audit_query(db, user && *user ? user : NULL, (int64_t)since,
-                                    (int64_t)limit, &arr)) != PC_OK) {
+    if (!db || cp_audit_query(db, user && *user ? user : NULL, (int64_t)since, (int64_t)limit,
+                              &arr) != PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot read the audit log");
         return;
     }

@@ -228,9 +228,12 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     req.not_after = until;
     if (t->force_command[0])
         crit[req.n_critical++] = (struct pc_cert_opt){ "force-command", t->force_command };
+    /* req.critical and req.extensions point to crit and ext: cppcheck misses it */
     if (t->source_address[0])
+        /* cppcheck-suppress unreadVariable */
         crit[req.n_critical++] = (struct pc_cert_opt){ "source-address", t->source_address };
     for (size_t i = 0; i < t->n_ext; i++)
+        /* cppcheck-suppress unreadVariable */
         ext[i] = (struct pc_cert_opt){ t->ext[i], NULL };
     rc = cp_ca_issue(db, &req, &res->cert);
     if (rc == PC_OK)
@@ -390,7 +393,6 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
                    "poll GET /v1/login/ID, or start a new login");
         goto out;
     }
-    rc = PC_OK;
     check_proof(db, &l, signature, res);
     if (res->status) /* a failed proof ends the login: sign a fresh challenge */
         rc = set_login_state(db, login_id, "failed");

@@ -194,9 +194,9 @@ static int current_version(sqlite3 *db, int *version)
 int cp_schema_migrate(sqlite3 *db, char *err, size_t errsz)
 {
     const int newest = (int)(sizeof migrations / sizeof migrations[0]);
-    int version, rc;
+    int version;
 
-    if ((rc = cp_tx_begin(db)) != PC_OK || (rc = current_version(db, &version)) != PC_OK) {
+    if (cp_tx_begin(db) != PC_OK || current_version(db, &version) != PC_OK) {
         cp_tx_rollback(db);
         snprintf(err, errsz, "cannot read the schema version: %s", sqlite3_errmsg(db));
         return PC_ERR_STORE;

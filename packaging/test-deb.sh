@@ -109,10 +109,13 @@ check "no /etc/portcullis/agent.conf written by the package" test ! -e /etc/port
 check "/etc/ssh/portcullis exists" test -d /etc/ssh/portcullis
 
 # users and directories
+# shellcheck disable=SC2016  # the single-quoted script is for sh -c: it expands there
 check "system user portcullis" sh -c 'getent passwd portcullis | awk -F: "{ exit !(\$3 < 1000) }"'
+# shellcheck disable=SC2016  # the single-quoted script is for sh -c: it expands there
 check "system user portcullis-principals" sh -c \
     'getent passwd portcullis-principals | awk -F: "{ exit !(\$3 < 1000) }"'
 check "group portcullis-principals" getent group portcullis-principals
+# shellcheck disable=SC2016  # the single-quoted script is for sh -c: it expands there
 check "/var/lib/portcullis is portcullis:portcullis 0700" sh -c \
     '[ "$(stat -c %U:%G:%a /var/lib/portcullis)" = portcullis:portcullis:700 ]'
 
@@ -138,6 +141,7 @@ check "dpkg -r portcullis-server" dpkg -r portcullis-server
 check "server removed: /var/lib/portcullis kept" test -f /var/lib/portcullis/tls.key
 check "dpkg -P portcullis-server" dpkg -P portcullis-server
 # configure/ (sshd/PAM backups) belongs to the agent: the server's purge leaves it.
+# shellcheck disable=SC2016  # the single-quoted script is for sh -c: it expands there
 check "server purged: its state in /var/lib/portcullis gone" sh -c \
     '[ -z "$(find /var/lib/portcullis -mindepth 1 -maxdepth 1 ! -name configure 2>/dev/null)" ]'
 check "dpkg -P portcullis-agent" dpkg -P portcullis-agent

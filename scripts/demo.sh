@@ -46,6 +46,7 @@ if [ -n "${PC_DEMO_BUILD:-}" ]; then
 else
   say "Building into build/demo"
   cd "$src"
+  # shellcheck disable=SC3013  # -nt: dash's and bash's test both have it
   if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
     autoreconf -fi
   fi

@@ -7,13 +7,15 @@
 # Every program that scripts/, tests/, setup-scripts/ and packaging/ run must come from a package
 # here (or one these depend on, or the base image): scripts/check-deps.py checks it in CI.
 set -eu
-# The last two lines are for the packages: make deb, make rpm and packaging/test-*.sh
-# (lintian, rpmlint; systemd-nspawn boots a container to run the units under systemd).
+# The line of shellcheck, cppcheck and clang-format is for scripts/lint.sh. The last two are for the
+# packages: make deb, make rpm and packaging/test-*.sh (lintian, rpmlint; systemd-nspawn boots a
+# container to run the units under systemd).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
   openssh-server openssh-client expect oathtool sqlite3 curl python3 procps iproute2 util-linux sudo git
+  shellcheck cppcheck clang-format
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file"
 if [ "${1:-}" = "--list" ]; then

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # The README's test command: installs what is needed, checks that every program the scripts and
 # tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, runs the
+# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, the
+# integration tests against a ThreadSanitizer build (scripts/test-tsan.sh), runs the
 # demo end to end (tests/demo/check.sh: scripts/demo.sh, its 2FA login, demo.sh stop), then
 # the package tests (packaging/test-packages.sh: .deb and .rpm built from a dist tarball,
 # installed in private namespaces and a systemd container — this machine is not changed).
@@ -33,6 +34,8 @@ suite() {
 phase "dependency check (scripts/check-deps.py)"
 suite deps /usr/bin/python3 scripts/check-deps.py
 suite deps-selftest /usr/bin/python3 tests/deps/test_check_deps.py
+phase "lint (scripts/lint.sh: clang-format, cppcheck, shellcheck, SPDX lines)"
+suite lint scripts/lint.sh
 phase "autoreconf"
 autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
 
@@ -63,6 +66,8 @@ tests/run-all.sh "$src/build/plain" plain | tee -a "$results"
 phase "tests (sanitizers)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
+phase "ThreadSanitizer: build/tsan, integration tests (scripts/test-tsan.sh)"
+suite tsan scripts/test-tsan.sh "$src/build/tsan"
 phase "demo (tests/demo/check.sh: scripts/demo.sh, its login, demo.sh stop)"
 suite demo tests/demo/check.sh
 phase "tests (packages)"

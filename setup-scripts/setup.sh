@@ -115,7 +115,9 @@ prompt_token() {
 detect_distro() {
     local id='' like=''
     if [ -r /etc/os-release ]; then
+        # shellcheck source=/dev/null  # the host's file, not ours
         id=$(. /etc/os-release && echo "${ID:-}")
+        # shellcheck source=/dev/null  # the host's file, not ours
         like=$(. /etc/os-release && echo "${ID_LIKE:-}")
     fi
     case " $id $like " in

@@ -100,7 +100,8 @@ static const char *finish_opts(struct agc_opts *o, const char *root, const char 
         o->agent_path[n] = '\0';
     if (!safe_word(o->agent_path, 1))
         return "--agent-path: an absolute path of letters, digits and ./_-+ is needed";
-    if (!user)
+    if (!user) /* configure is single-threaded: getpwnam's static buffer is fine */
+        /* cppcheck-suppress getpwnamCalled */
         user = getpwnam("portcullis-principals") ? "portcullis-principals" : "nobody";
     if (!safe_word(user, 0))
         return "--principals-user: not a valid user name";

@@ -162,3 +162,17 @@ def test_auth_callers():
     # ... nor does its attempt count as a failure of A or lock anything
     st, r = D.submit_totp(a, txid, totp_code(sec))
     assert st == 200 and r["result"] == "allow", (st, r)
+
+
+def test_fleet_threshold_must_exceed_host_threshold():
+    """At or below --lockout-threshold one host alone could lock a person everywhere."""
+    import subprocess
+    import tempfile
+    for args in (["--lockout-threshold", "5", "--lockout-fleet-threshold", "5"],
+                 ["--lockout-fleet-threshold", "3"], ["--auth-rate", "0"],
+                 ["--lockout-fleet-threshold", "1001"]):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.run([harness.DAEMON_BIN, "--data-dir", tmp + "/d", "--listen",
+                                "127.0.0.1:%d" % harness.free_port()] + args,
+                               capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and args[-2] in p.stderr, (args, p.returncode, p.stderr)

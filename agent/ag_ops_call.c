@@ -51,6 +51,8 @@ const char *ag_ops_code_for(int rc, long status)
         return PC_AGENT_E_REJECTED;
     if (status >= 500 && status <= 599)
         return PC_AGENT_E_SERVER;
+    if (status == 429) /* the control plane answered, refusing this host's rate: deny, never failmode */
+        return PC_AGENT_E_RATE_LIMITED;
     if (status >= 400 && status <= 499)
         return PC_AGENT_E_BAD_REQUEST;
     return PC_AGENT_E_GARBAGE;

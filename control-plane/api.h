@@ -23,6 +23,9 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r);
 void api_auth_totp(struct cp_call *c, struct cp_resp *r);
 void api_auth_push(struct cp_call *c, struct cp_resp *r);
 void api_push_poll(struct cp_call *c, struct cp_resp *r);
+/* 1 (with a 429 rate_limited and Retry-After in r) when the calling host is over its
+ * --auth-rate; else 0, and the request is counted. */
+int api_auth_over_rate(struct cp_call *c, struct cp_resp *r);
 /* api_admin_users.c */
 void api_users_list(struct cp_call *c, struct cp_resp *r);
 void api_users_add(struct cp_call *c, struct cp_resp *r);

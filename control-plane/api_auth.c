@@ -4,14 +4,33 @@
 #include "api.h"
 #include "cp_authtx.h"
 #include "cp_push.h"
+#include "cp_ratelimit.h"
 #include "cp_waiters.h"
 #include "pc_config.h"
 #include "pc_err.h"
+#include "pc_log.h"
 #include "pc_rand.h"
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <stdio.h>
 #include <string.h>
+
+int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
+{
+    int64_t retry = 1;
+    char msg[128];
+
+    if (cp_ratelimit_take(c->id.host_id, &retry))
+        return 0;
+    snprintf(msg, sizeof msg, "this host is over its rate of login requests (--auth-rate); retry"
+             " in %lld s", (long long)retry);
+    cp_resp_error(r, 429, "rate_limited", msg);
+    snprintf(r->header_name, sizeof r->header_name, "Retry-After");
+    snprintf(r->header_value, sizeof r->header_value, "%lld", (long long)retry);
+    pc_log(PC_LOG_WARN, "event=rate_limited host_id=%lld host=%s retry_after=%lld",
+           (long long)c->id.host_id, c->id.hostname, (long long)retry);
+    return 1;
+}
 
 void api_auth_begin(struct cp_call *c, struct cp_resp *r)
 {

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct cp_authtx_limits limits = { 1, 300, 5, 30, 3600, NULL };
+static struct cp_authtx_limits limits = { 1, 300, 5, 30, 3600, NULL, 20 };
 
 void cp_authtx_configure(const struct cp_authtx_limits *lim)
 {
@@ -171,34 +171,108 @@ out:
     return rc;
 }
 
-/* Counts a failure and, past the threshold, locks with a doubling back-off. */
-static int record_failure(sqlite3 *db, const struct cp_user_rec *u)
+/* The lock after `over` failures beyond a threshold: base, doubled per further failure, capped. */
+static int64_t backoff(int64_t over)
 {
-    int64_t failures = u->failures + 1, lock = 0;
-    sqlite3_stmt *st;
-
-    if (failures >= limits.lockout_threshold) {
-        int64_t extra = failures - limits.lockout_threshold;
-        lock = limits.lockout_base;
-        for (int64_t i = 0; i < extra && lock < limits.lockout_max; i++)
-            lock *= 2;
-        if (lock > limits.lockout_max)
-            lock = limits.lockout_max;
-    }
-    st = cp_prepare(db, "UPDATE users SET failures = ?, locked_until = ? WHERE id = ?");
-    if (!st)
-        return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, failures);
-    sqlite3_bind_int64(st, 2, lock ? pc_now() + lock : 0);
-    sqlite3_bind_int64(st, 3, u->id);
-    return cp_exec_stmt(st);
+    int64_t lock = limits.lockout_base;
+    for (int64_t i = 0; i < over && lock < limits.lockout_max; i++)
+        lock *= 2;
+    return lock > limits.lockout_max ? limits.lockout_max : lock;
 }
 
-/* Records the accepted step only if it is newer than any accepted before: the replay guard. */
-static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, uint64_t step, int *fresh)
+/* This (person, host)'s live count and lock; zeros when none or past the window. */
+static int host_failures(sqlite3 *db, int64_t user_id, int64_t host_id, int64_t *failures,
+                         int64_t *locked_until)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, failures = 0,"
-                                      " locked_until = 0 WHERE id = ? AND totp_last_step < ?");
+    sqlite3_stmt *st = cp_prepare(db, "SELECT failures, locked_until FROM auth_failures"
+                                      " WHERE user_id = ? AND host_id = ?"
+                                      " AND MAX(last_failure_at, locked_until) >= ?");
+    int rc;
+
+    *failures = *locked_until = 0;
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *failures = sqlite3_column_int64(st, 0);
+        *locked_until = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+}
+
+/* The fleet-wide count: each host counts at most lockout_threshold, so one host alone, however
+ * long it keeps guessing, never reaches lockout_fleet_threshold (which is larger). */
+static int fleet_failures(sqlite3 *db, int64_t user_id, int64_t *n)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT COALESCE(SUM(MIN(failures, ?)), 0) FROM auth_failures"
+                                      " WHERE user_id = ? AND MAX(last_failure_at, locked_until) >= ?");
+    int rc;
+
+    *n = 0;
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, limits.lockout_threshold);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? PC_OK : PC_ERR_STORE;
+}
+
+/* Counts a failure of the person on host_id (0: `portcullis login`). Past lockout_threshold the
+ * person is locked on that host; past lockout_fleet_threshold (summed over hosts, see above)
+ * on every host. Both locks back off by doubling. */
+static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id)
+{
+    int64_t failures = 0, lock = 0, fleet = 0, now = pc_now();
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = host_failures(db, u->id, host_id, &failures, &lock)) != PC_OK)
+        return rc;
+    failures++;
+    lock = failures >= limits.lockout_threshold ? now + backoff(failures - limits.lockout_threshold)
+                                                : 0;
+    st = cp_prepare(db, "INSERT INTO auth_failures(user_id, host_id, failures, last_failure_at,"
+                        " locked_until) VALUES (?,?,?,?,?) ON CONFLICT (user_id, host_id) DO UPDATE"
+                        " SET failures = excluded.failures, last_failure_at = excluded.last_failure_at,"
+                        " locked_until = excluded.locked_until");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, u->id);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, failures);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, lock);
+    if ((rc = cp_exec_stmt(st)) != PC_OK || (rc = fleet_failures(db, u->id, &fleet)) != PC_OK)
+        return rc;
+    if (fleet < limits.lockout_fleet_threshold)
+        return PC_OK;
+    st = cp_prepare(db, "UPDATE users SET locked_until = ? WHERE id = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, now + backoff(fleet - limits.lockout_fleet_threshold));
+    sqlite3_bind_int64(st, 2, u->id);
+    if ((rc = cp_exec_stmt(st)) == PC_OK)
+        pc_log(PC_LOG_WARN, "event=fleet_lock user_id=%lld failures=%lld",
+               (long long)u->id, (long long)fleet);
+    return rc;
+}
+
+/* Records the accepted step only if it is newer than any accepted before: the replay guard.
+ * A fresh step also ends this host's count (other hosts' counts stay: a success here says
+ * nothing about the codes another host sent). */
+static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id,
+                          uint64_t step, int *fresh)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, locked_until = 0"
+                                      " WHERE id = ? AND totp_last_step < ?");
     int rc;
 
     if (!st)
@@ -208,16 +282,23 @@ static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, uint64_t ste
     sqlite3_bind_int64(st, 3, (int64_t)step);
     rc = cp_exec_stmt(st);
     *fresh = rc == PC_OK && sqlite3_changes(db) == 1;
-    return rc;
+    if (!*fresh)
+        return rc;
+    if (!(st = cp_prepare(db, "DELETE FROM auth_failures WHERE user_id = ? AND host_id = ?")))
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, u->id);
+    sqlite3_bind_int64(st, 2, host_id);
+    return cp_exec_stmt(st);
 }
 
-int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **result,
-                      const char **reason)
+int cp_totp_judge(sqlite3 *db, const char *user, int64_t host_id, const char *code,
+                  const char **result, const char **reason)
 {
     struct cp_user_rec u;
     unsigned char seed[64];
     size_t seedlen = 0;
     uint64_t step = 0;
+    int64_t host_fails = 0, host_lock = 0;
     int rc, fresh = 0;
 
     *result = "deny";
@@ -226,14 +307,16 @@ int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **
         *reason = "unknown_user";
         return PC_OK;
     }
-    if (rc != PC_OK)
-        return rc;
+    if (rc != PC_OK || (rc = host_failures(db, u.id, host_id, &host_fails, &host_lock)) != PC_OK)
+        goto out;
     if (!u.enabled) {
         *reason = "disabled";
     } else if (!u.has_totp) {
         *reason = "no_totp";
     } else if (u.locked_until > pc_now()) {
-        *reason = "locked";
+        *reason = "locked_fleet"; /* failures from several hosts: locked everywhere */
+    } else if (host_lock > pc_now()) {
+        *reason = "locked"; /* failures from this host: locked here */
     } else if ((rc = cp_user_open_seed(user, &u, seed, sizeof seed, &seedlen)) != PC_OK) {
         pc_log(PC_LOG_ERR, "event=seed_open_failed user=%s (wrong secrets.key?)", user);
         *reason = "internal";
@@ -241,19 +324,20 @@ int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **
     } else {
         rc = pc_totp_verify(seed, seedlen, pc_now(), limits.totp_window, code, &step);
         if (rc == PC_OK) {
-            rc = mark_step_used(db, &u, step, &fresh);
+            rc = mark_step_used(db, &u, host_id, step, &fresh);
             if (rc == PC_OK && fresh) {
                 *result = "allow";
                 *reason = "totp_ok";
             } else if (rc == PC_OK) {
                 *reason = "replayed";
-                rc = record_failure(db, &u);
+                rc = record_failure(db, &u, host_id);
             }
         } else {
             *reason = "wrong_code";
-            rc = record_failure(db, &u);
+            rc = record_failure(db, &u, host_id);
         }
     }
+out:
     pc_wipe(seed, sizeof seed);
     pc_wipe(&u, sizeof u);
     return rc;
@@ -276,7 +360,7 @@ int cp_authtx_totp(const struct cp_identity *host, const char *source, const cha
         return PC_ERR_STORE;
     if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
-    if ((rc = cp_totp_judge(db, user, code, result, reason)) != PC_OK)
+    if ((rc = cp_totp_judge(db, user, host->host_id, code, result, reason)) != PC_OK)
         goto out;
     if (strcmp(*result, "allow") == 0 && (rc = cp_authtx_set_state(db, txid, "allowed")) != PC_OK)
         goto out;

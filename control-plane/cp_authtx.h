@@ -24,6 +24,8 @@ struct cp_authtx_limits {
     unsigned lockout_threshold;
     int64_t lockout_base, lockout_max;
     const char *exempt_group;  /* "" or NULL: nobody */
+    unsigned lockout_fleet_threshold; /* failures over all hosts, each counting at most
+                                       * lockout_threshold, before a lock on every host */
 };
 
 void cp_authtx_configure(const struct cp_authtx_limits *lim);
@@ -36,11 +38,12 @@ int cp_authtx_totp(const struct cp_identity *host, const char *source, const cha
                   const char *code, const char **result, const char **reason);
 
 /* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
- * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure.
- * Shared by sshd logins (auth/totp) and `portcullis login` (login/finish). *result is "allow"
- * or "deny"; *reason as for cp_authtx_totp. */
-int cp_totp_judge(sqlite3 *db, const char *user, const char *code, const char **result,
-                  const char **reason);
+ * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure
+ * against (user, host_id) and fleet-wide. Shared by sshd logins (auth/totp, the host's id) and
+ * `portcullis login` (login/finish, host_id 0). *result is "allow" or "deny"; *reason as for
+ * cp_authtx_totp: "locked" is the lock on this host, "locked_fleet" the lock on every host. */
+int cp_totp_judge(sqlite3 *db, const char *user, int64_t host_id, const char *code,
+                  const char **result, const char **reason);
 
 /* Shared with the push path: loads an open transaction of this host, in the caller's
  * transaction. user gets the user name. */

@@ -325,7 +325,7 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
         return rc;
     if (push)
         return send_push(db, id, l, source, res);
-    if ((rc = cp_totp_judge(db, l->user, code, &result, &reason)) != PC_OK)
+    if ((rc = cp_totp_judge(db, l->user, 0, code, &result, &reason)) != PC_OK)
         return rc;
     if (strcmp(result, "allow") != 0) {
         refuse(res, 401, "unauthorized", reason, "the code was not accepted");

@@ -172,6 +172,18 @@ static const char *const migrations[] = {
     "CREATE INDEX pushes_expires ON pushes(expires_at);"
     "CREATE INDEX logins_expires ON logins(expires_at);"
     "CREATE INDEX sessions_expires ON sessions(expires_at);",
+    /* 7: failed codes count per (person, host) first: wrong codes from one host lock the
+     * person on that host only (users.failures / locked_until keep the fleet-wide count and
+     * lock). host_id 0 is the control plane's own `portcullis login`, hence no foreign key to
+     * hosts: whatever deletes a host deletes its rows here too. */
+    "CREATE TABLE auth_failures ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  host_id INTEGER NOT NULL,"
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  last_failure_at INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (user_id, host_id));"
+    "CREATE INDEX auth_failures_host ON auth_failures(host_id);",
 };
 
 static int current_version(sqlite3 *db, int *version)

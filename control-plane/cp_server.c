@@ -195,6 +195,9 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
                 &c->id);
     if (!caller_allowed(rt->access, c, r))
         return;
+    /* the login endpoints: a host over its rate is refused before its body is even parsed */
+    if ((rt->handler == api_auth_begin || rt->handler == api_auth_totp) && api_auth_over_rate(c, r))
+        return;
     if (c->req->too_large) {
         cp_resp_error(r, 413, "too_large", "request body is larger than 64 KiB");
         return;

@@ -26,9 +26,15 @@ void cp_settings_usage(FILE *f)
         "  --totp-window N           accept codes N steps of 30 s either side of now (0-10, default 1)\n"
         "  --push-ttl DURATION       how long a push waits for approval (10s-10m, default 60s)\n"
         "  --tx-ttl DURATION         how long a login transaction stays open (30s-30m, default 5m)\n"
-        "  --lockout-threshold N     failed codes before a user is locked (1-100, default 5)\n"
+        "  --lockout-threshold N     failed codes from one host before the person is locked on\n"
+        "                            that host (1-100, default 5)\n"
+        "  --lockout-fleet-threshold N  failed codes, counting at most --lockout-threshold per\n"
+        "                            host, before the person is locked on every host (2-1000,\n"
+        "                            more than --lockout-threshold; default 20)\n"
         "  --lockout-base DURATION   first lock; doubles with each further failure (1s-1h, default 30s)\n"
         "  --lockout-max DURATION    longest lock (1s-1d, default 1h)\n"
+        "  --auth-rate N             auth/begin and auth/totp requests a host may make per minute\n"
+        "                            (bursts up to N; 1-100000, default 300)\n"
         "  --exempt-group GROUP      members of GROUP are not asked for a second factor: the PAM\n"
         "                            module answers PAM_IGNORE for them (default: nobody)\n"
         "  --ca-key-type TYPE        type of the CA keys made on first start: ed25519 (default),\n"
@@ -148,6 +154,8 @@ static void set_defaults(struct cp_settings *s)
     s->lockout_threshold = 5;
     s->lockout_base = 30;
     s->lockout_max = 3600;
+    s->lockout_fleet_threshold = 20;
+    s->auth_rate = 300;
     s->threads = 4;
     s->max_connections = 4096;
     s->max_wait = 120;
@@ -167,7 +175,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
 {
     enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
            O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION, O_CATYPE,
-           O_HOSTTTL, O_PUBURL, O_RETENTION };
+           O_HOSTTTL, O_PUBURL, O_RETENTION, O_LFLEET, O_AUTHRATE };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -178,6 +186,8 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "lockout-threshold", required_argument, NULL, O_LTHRESH },
         { "lockout-base", required_argument, NULL, O_LBASE },
         { "lockout-max", required_argument, NULL, O_LMAX },
+        { "lockout-fleet-threshold", required_argument, NULL, O_LFLEET },
+        { "auth-rate", required_argument, NULL, O_AUTHRATE },
         { "webhook-url", required_argument, NULL, O_HOOK },
         { "exempt-group", required_argument, NULL, O_EXEMPT },
         { "ca-key-type", required_argument, NULL, O_CATYPE },
@@ -213,6 +223,8 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         case O_LTHRESH: rc = parse_uint_into(optarg, 1, 100, &s->lockout_threshold); break;
         case O_LBASE: rc = pc_parse_duration(optarg, 1, 3600, &s->lockout_base); break;
         case O_LMAX: rc = pc_parse_duration(optarg, 1, 86400, &s->lockout_max); break;
+        case O_LFLEET: rc = parse_uint_into(optarg, 2, 1000, &s->lockout_fleet_threshold); break;
+        case O_AUTHRATE: rc = parse_uint_into(optarg, 1, 100000, &s->auth_rate); break;
         case O_HOOK:
             rc = validate_url(optarg);
             if (rc == PC_OK)
@@ -251,6 +263,13 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
     }
     if (!s->print_pin && !have_listen) {
         snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
+        return PC_ERR_INVAL;
+    }
+    if (s->lockout_fleet_threshold <= s->lockout_threshold) {
+        /* one host counts at most --lockout-threshold: at or below it, one host alone could
+         * lock a person everywhere */
+        snprintf(err, errsz, "--lockout-fleet-threshold (%u) must be more than --lockout-threshold"
+                 " (%u)", s->lockout_fleet_threshold, s->lockout_threshold);
         return PC_ERR_INVAL;
     }
     return PC_OK;

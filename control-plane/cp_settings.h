@@ -19,6 +19,9 @@ struct cp_settings {
     unsigned lockout_threshold;   /* failures before the first lock */
     int64_t lockout_base;         /* first lock, doubled per further failure */
     int64_t lockout_max;          /* cap */
+    unsigned lockout_fleet_threshold; /* failures (at most lockout_threshold per host) before a
+                                   * person is locked on every host */
+    unsigned auth_rate;           /* auth/begin + auth/totp requests per host per minute */
     char webhook_url[1024];       /* "" = none */
     unsigned threads;             /* HTTP worker threads */
     unsigned max_connections;

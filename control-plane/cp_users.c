@@ -119,17 +119,42 @@ static json_object *groups_of(sqlite3 *db, int64_t id)
     return arr;
 }
 
+/* What the admin sees: the failures counted on every host, and the latest lock anywhere (the
+ * fleet-wide lock or one host's). The audit rows say which host and which lock. */
+static void lock_summary(sqlite3 *db, const struct cp_user_rec *r, int64_t *failures,
+                         int64_t *locked_until)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT COALESCE(SUM(failures), 0), COALESCE(MAX(locked_until), 0)"
+                                      " FROM auth_failures WHERE user_id = ?"
+                                      " AND MAX(last_failure_at, locked_until) >= ?");
+    *failures = 0;
+    *locked_until = r->locked_until;
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int64(st, 2, pc_now() - CP_LOCKOUT_WINDOW);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *failures = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_int64(st, 1) > *locked_until)
+            *locked_until = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+}
+
 static json_object *user_json(sqlite3 *db, const char *name, const struct cp_user_rec *r)
 {
     json_object *o = json_object_new_object();
+    int64_t failures, locked_until;
+
+    lock_summary(db, r, &failures, &locked_until);
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "groups", groups_of(db, r->id));
     json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
     json_object_object_add(o, "push", json_object_new_boolean(r->push));
     json_object_object_add(o, "totp", json_object_new_boolean(r->has_totp));
-    json_object_object_add(o, "failures", json_object_new_int64(r->failures));
+    json_object_object_add(o, "failures", json_object_new_int64(failures));
     json_object_object_add(o, "locked_until",
-                           json_object_new_int64(r->locked_until > pc_now() ? r->locked_until : 0));
+                           json_object_new_int64(locked_until > pc_now() ? locked_until : 0));
     return o;
 }
 
@@ -381,6 +406,13 @@ int cp_user_totp_enroll(const struct cp_who *who, const char *name, int force, c
     }
     sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, r.id);
+    if ((rc = cp_exec_stmt(st)) != PC_OK)
+        goto out;
+    if (!(st = cp_prepare(db, "DELETE FROM auth_failures WHERE user_id = ?"))) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, r.id);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     if ((rc = audit_admin(db, who, "totp.enroll", name, r.has_totp ? "replaced" : "new")) != PC_OK)

@@ -13,6 +13,11 @@ struct cp_who {
     const char *source;
 };
 
+/* A (person, host) failure count starts over once this long has passed since its last failure
+ * and its lock (cp_authtx.c): old typos never add up to a lock, a host that keeps guessing
+ * keeps its back-off. */
+#define CP_LOCKOUT_WINDOW 86400
+
 struct cp_user_rec {
     int64_t id;
     int enabled;
@@ -20,7 +25,7 @@ struct cp_user_rec {
     int has_totp;
     int64_t last_step;
     int64_t failures;
-    int64_t locked_until;
+    int64_t locked_until;      /* the lock on every host (per-host locks: auth_failures) */
     unsigned char sealed[128]; /* sealed seed as stored */
     size_t sealed_len;
 };

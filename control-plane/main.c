@@ -8,6 +8,7 @@
 #include "cp_push.h"
 #include "cp_refusals.h"
 #include "cp_retention.h"
+#include "cp_ratelimit.h"
 #include "cp_server.h"
 #include "cp_settings.h"
 #include "cp_store.h"
@@ -80,7 +81,8 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
     char path[PATH_MAX];
     unsigned char skey[PC_SECRETBOX_KEY_BYTES];
     struct cp_authtx_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
-                                   s->lockout_base, s->lockout_max, s->exempt_group };
+                                   s->lockout_base, s->lockout_max, s->exempt_group,
+                                   s->lockout_fleet_threshold };
     int rc;
 
     umask(077);
@@ -105,6 +107,7 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
         return rc;
     cp_hosts_configure(s->host_cert_ttl);
     cp_authtx_configure(&lim);
+    cp_ratelimit_configure(s->auth_rate);
     cp_push_configure(s->push_ttl);
     cp_retention_configure(s->retention);
     return PC_OK;

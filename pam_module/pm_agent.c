@@ -26,6 +26,8 @@ static const struct {
     { PC_AGENT_E_CONFIG, PM_OUT_DENY },
     /* push_busy: the agent's share of connections for push long-polls is in use */
     { PC_AGENT_E_PUSH_BUSY, PM_OUT_DENY },
+    /* rate_limited: the control plane is up and refuses this host's rate of logins */
+    { PC_AGENT_E_RATE_LIMITED, PM_OUT_DENY },
 };
 
 int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,

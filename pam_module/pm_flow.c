@@ -144,7 +144,10 @@ static int verify_code(struct pm_login *l, const char *code, int *pam_rc)
                           strcmp(reason, "replayed") == 0 ? "replayed" : "wrong_code");
             ret = 0;
         } else {
-            *pam_rc = deny(l->c, reason && strcmp(reason, "locked") == 0 ? "locked" : "totp_denied",
+            /* locked: on this host; locked_fleet: on every host */
+            *pam_rc = deny(l->c, reason && strcmp(reason, "locked") == 0         ? "locked"
+                                 : reason && strcmp(reason, "locked_fleet") == 0 ? "locked_fleet"
+                                                                                  : "totp_denied",
                            PAM_AUTH_ERR);
             ret = -1;
         }

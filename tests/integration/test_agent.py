@@ -1077,6 +1077,9 @@ def test_garbage_server_and_status_mapping():
             (totp, 403, b'{"error":"forbidden","message":"x"}', "rejected"),
             (totp, 404, b'{"error":"not_found","message":"x"}', "bad_request"),
             (totp, 410, b'{"error":"gone","message":"x"}', "bad_request"),
+            # a host over its rate: named, so the module denies with a clear reason
+            (begin, 429, b'{"error":"rate_limited","message":"x"}', "rate_limited"),
+            (totp, 429, b'{"error":"rate_limited","message":"x"}', "rate_limited"),
             (begin, 302, b'{}', "garbage"),
         ]
         for req, st, body, want in cases:

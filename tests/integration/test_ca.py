@@ -774,6 +774,7 @@ def test_authorization_matrix_for_ca_endpoints():
         ("GET", "/v1/users", None, adm(200)),
         ("POST", "/v1/tokens", {}, adm(201)),
         ("POST", "/v1/auth/begin", {"user": "x"}, hst(200)),
+        ("POST", "/v1/auth/totp", {"txid": "0" * 32, "code": "123456"}, hst(404)),
         ("POST", "/v1/login/start", {"user": "no_such", "public_key": p.pub},
          {k: 401 for k in ("none", "bad", "host", "admin", "session")}),
         ("GET", "/v1/login/%s" % ("0" * 32), None, {k: 404 for k in ("none", "bad", "host",

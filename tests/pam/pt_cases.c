@@ -129,7 +129,7 @@ void test_fake_error_table(void **state)
     /* config: the agent is up, refusing everything because its agent.conf did not load */
     static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
                                         "forbidden", "busy", "config", "push_busy",
-                                        "no_such_code" };
+                                        "rate_limited", "no_such_code" };
     char reply[160];
 
     (void)state;
@@ -153,6 +153,8 @@ void test_fake_error_table(void **state)
             }
             if (strcmp(deny[i], "push_busy") == 0) /* named, not agent_unknown_error */
                 assert_log_has(r, "reason=push_busy");
+            if (strcmp(deny[i], "rate_limited") == 0) /* a host over its auth rate */
+                assert_log_has(r, "reason=rate_limited");
             pt_result_free(&r);
         }
 }

@@ -281,11 +281,15 @@ static json_object *op_status(struct ag_ctx *x, json_object *req)
     static const char *const fields[] = { "op", NULL };
     struct ag_probe pr;
     struct pc_jerr je = { 0 };
+    json_object *o;
 
     if (pc_json_only_fields(req, fields, &je) != PC_OK)
         return bad_request(je.message);
     ag_status_probe(x->cfg, &pr);
-    return ag_status_reply(x->cfg, &pr);
+    o = ag_status_reply(x->cfg, &pr);
+    /* how long a login's connection may stay idle: the module's longest timeout= fits */
+    json_object_object_add(o, "login_idle_s", json_object_new_int(PC_AGENT_LOGIN_IDLE_MS / 1000));
+    return o;
 }
 
 /* The agent's configuration did not load: whatever was asked, by whomever, the answer is the

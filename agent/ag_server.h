@@ -6,9 +6,12 @@
 #define AG_SERVER_H
 #include "ag_config.h"
 #include "ag_ops.h"
+#include "pc_agent_proto.h"
 #include <stddef.h>
 
-#define AG_CLIENT_IDLE_MS 120000   /* a client must send its next request within this */
+/* Root's clients (logins) must send their next request within this: never shorter than the
+ * longest login the module allows (lib/pc_agent_proto.h). */
+#define AG_CLIENT_IDLE_MS PC_AGENT_LOGIN_IDLE_MS
 /* Callers other than root (socket_group members: monitoring, the principals helper) get a
  * small quota of their own, a short idle time and one request per connection, so they can
  * never hold the slots that root's logins need. */

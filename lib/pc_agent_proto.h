@@ -36,6 +36,14 @@
 #define PC_AGENT_E_PUSH_BUSY "push_busy"     /* max_push_waits long-polls are in flight */
 #define PC_AGENT_E_RATE_LIMITED "rate_limited" /* this host is over portcullisd's --auth-rate (429) */
 
+/* The longest login the module allows (its timeout= option, in seconds). */
+#define PC_AGENT_LOGIN_MAX_S 600
+/* How long the agent keeps a login's connection (root's) open between two requests: the
+ * longest login plus a margin. A user may spend the whole login at a prompt; an agent that
+ * closed the connection first made the next request fail, and failmode=safe admitted the
+ * code typed after it (issue 11). The status reply reports it (login_idle_s). */
+#define PC_AGENT_LOGIN_IDLE_MS ((PC_AGENT_LOGIN_MAX_S + 30) * 1000)
+
 /* A full backlog (EAGAIN) is retried this often until the deadline. */
 #define PC_AGENT_RETRY_MS 50
 

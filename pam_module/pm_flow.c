@@ -20,6 +20,15 @@ struct pm_login {
 
 int pm_flow_fail(struct pm_ctx *c, int outcome, const char *reason)
 {
+    if (outcome == PM_OUT_FAILMODE && c->prompted) {
+        /* The user has seen a prompt: the agent was up when the login began, and a failure
+         * now (the agent closed the connection, garbage, an outage) must never turn whatever
+         * was typed into an admission. */
+        pm_log_error(c->pamh, "the agent failed after the prompt (%s); denying whatever "
+                     "failmode says", reason ? reason : "-");
+        pm_log_result(c, LOG_ERR, "deny", "agent_error_after_prompt");
+        return PAM_AUTH_ERR;
+    }
     if (outcome == PM_OUT_FAILMODE && c->opt->failmode_safe) {
         pm_log_failmode_admit(c, reason);
         return PAM_SUCCESS;
@@ -96,6 +105,7 @@ static int ask(struct pm_ctx *c, const char *prompt, char **answer)
     rc = pam_get_item(c->pamh, PAM_CONV, (const void **)&conv);
     if (rc != PAM_SUCCESS || !conv || !conv->conv)
         return PAM_CONV_ERR;
+    c->prompted = 1; /* from here on every agent failure denies (pm_flow_fail) */
     rc = conv->conv(1, &msgp, &resp, conv->appdata_ptr);
     if (rc == PAM_SUCCESS && resp && resp[0].resp)
         *answer = resp[0].resp;

@@ -17,7 +17,9 @@
  * PAM_AUTH_ERR, PAM_IGNORE, PAM_MAXTRIES or PAM_CONV_ERR. */
 int pm_flow_run(struct pm_ctx *c);
 
-/* The PAM code for an agent failure: failmode=safe admits (logged loudly), else deny. */
+/* The PAM code for an agent failure: failmode=safe admits (logged loudly), else deny. Once the
+ * user has been shown a prompt (c->prompted) every failure denies, whatever failmode says
+ * (reason agent_error_after_prompt). */
 int pm_flow_fail(struct pm_ctx *c, int outcome, const char *reason);
 
 #endif

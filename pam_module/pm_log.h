@@ -17,6 +17,7 @@ struct pm_ctx {
     char txid[80];
     int64_t start_ms;    /* pc_now_ms() at entry */
     int64_t deadline_ms; /* the one deadline of this login */
+    int prompted;        /* the user has been shown a prompt: failmode no longer applies */
 };
 
 /* The decision line: "user=U rhost=R service=S txid=X result=RESULT reason=REASON ms=N". */

@@ -13,6 +13,9 @@
 _Static_assert(sizeof PC_AGENT_SOCKET_DEFAULT <= PM_SOCKET_MAX + 1,
                "the configured runstatedir makes the default socket path too long");
 
+_Static_assert(PC_AGENT_LOGIN_IDLE_MS > PC_AGENT_LOGIN_MAX_S * 1000L,
+               "the agent would close a login's connection before the longest timeout= ends");
+
 enum { OPT_SOCKET, OPT_FAILMODE, OPT_TRIES, OPT_PUSH, OPT_TIMEOUT, OPT_DEBUG, OPT_COUNT };
 static const char *const opt_names[OPT_COUNT] = { "socket", "failmode", "tries",
                                                   "push",   "timeout",  "debug" };
@@ -62,7 +65,8 @@ static int set_value(struct pm_options *o, int which, const char *val)
             return PC_ERR_INVAL;
         return PC_OK;
     case OPT_TIMEOUT:
-        return parse_int(val, 1, 600, &o->timeout_s);
+        /* never longer than the agent keeps a login's connection (PC_AGENT_LOGIN_IDLE_MS) */
+        return parse_int(val, 1, PC_AGENT_LOGIN_MAX_S, &o->timeout_s);
     default:
         return PC_ERR_INVAL;
     }

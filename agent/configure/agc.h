@@ -47,9 +47,12 @@ struct agc_opts {
 /* Texts (new file contents, the journal) are pc_sshbuf writers bounded by AGC_MAX_TEXT. */
 #define AGC_MAX_TEXT PC_SSHBUF_HARD_MAX
 
-/* One file of the change set. Paths are as sshd names them (no root prefix). */
+/* One file of the change set. Paths are as sshd names them (no root prefix). A symlink is
+ * written through: path is the file it leads to (within the root), link the name it was asked
+ * for by, so the link itself is never replaced and the journal backs up its target. */
 struct agc_file {
     char path[PATH_MAX];
+    char link[PATH_MAX]; /* "" unless path was reached through a symlink */
     int existed;
     mode_t mode;
     char *old;     /* current content (NULL if it does not exist) */

@@ -28,25 +28,108 @@ int agc_path(const struct agc_opts *o, const char *path, char *buf, size_t bufsz
     return n < 0 || (size_t)n >= bufsz ? PC_ERR_TOOBIG : PC_OK;
 }
 
+/* Follows path (as sshd names it) through symlinks to the file they lead to, within the root:
+ * an absolute target is taken below o->root, a relative one from the link's directory, and
+ * the directory part is resolved by the kernel (realpath) and must stay below the root. *out is
+ * path itself when it is not a symlink (or does not exist). A dangling link, a loop, or a
+ * target outside the root is an error: configure never creates a file a link merely names. */
+static int follow_links(const struct agc_opts *o, const char *path, char *out, size_t outsz,
+                        char *err, size_t errsz)
+{
+    char cur[PATH_MAX], real[PATH_MAX], target[PATH_MAX], next[PATH_MAX], rroot[PATH_MAX];
+    char rdir[PATH_MAX], *slash;
+    size_t rlen;
+    struct stat st;
+    ssize_t n;
+
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
+        return PC_ERR_TOOBIG;
+    if (!realpath(o->root[0] ? o->root : "/", rroot)) {
+        snprintf(err, errsz, "%s: %s", o->root, strerror(errno));
+        return PC_ERR_IO;
+    }
+    rlen = strcmp(rroot, "/") == 0 ? 0 : strlen(rroot);
+    for (int hops = 0;; hops++) {
+        if (agc_path(o, cur, real, sizeof real) != PC_OK)
+            return PC_ERR_TOOBIG;
+        if (lstat(real, &st) != 0) {
+            if (hops == 0)
+                break; /* not there: a file configure creates */
+            snprintf(err, errsz, "%s%s: a symlink to %s, which does not exist", o->root, path,
+                     real);
+            return PC_ERR_NOTFOUND;
+        }
+        if (!S_ISLNK(st.st_mode))
+            break;
+        if (hops >= 16 || (n = readlink(real, target, sizeof target - 1)) <= 0) {
+            snprintf(err, errsz, "%s%s: too many symlinks, or one that cannot be read", o->root,
+                     path);
+            return PC_ERR_IO;
+        }
+        target[n] = '\0';
+        slash = strrchr(cur, '/'); /* cur is absolute: there is one */
+        if ((target[0] == '/' ? snprintf(next, sizeof next, "%s", target)
+                              : snprintf(next, sizeof next, "%.*s/%s", (int)(slash - cur), cur,
+                                         target)) >= (int)sizeof next)
+            return PC_ERR_TOOBIG;
+        /* the directory by the kernel, below the root; the last name as the link gives it */
+        slash = strrchr(next, '/');
+        *slash = '\0';
+        if (snprintf(real, sizeof real, "%s%s", o->root, next[0] ? next : "/") >= (int)sizeof real)
+            return PC_ERR_TOOBIG;
+        if (!realpath(real, rdir)) {
+            snprintf(err, errsz, "%s%s: a symlink into %s: %s", o->root, path, real,
+                     strerror(errno));
+            return PC_ERR_NOTFOUND;
+        }
+        if (strncmp(rdir, rroot, rlen) != 0 || (rdir[rlen] != '/' && rdir[rlen] != '\0') ||
+            strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0 || !slash[1]) {
+            snprintf(err, errsz, "%s%s: a symlink to %s, outside %s or not a file", o->root,
+                     path, target, o->root[0] ? o->root : "/");
+            return PC_ERR_INVAL;
+        }
+        if (snprintf(cur, sizeof cur, "%s/%s", strcmp(rdir + rlen, "/") == 0 ? "" : rdir + rlen,
+                     slash + 1) >= (int)sizeof cur)
+            return PC_ERR_TOOBIG;
+    }
+    if (strlen(cur) >= outsz)
+        return PC_ERR_TOOBIG;
+    memcpy(out, cur, strlen(cur) + 1);
+    return PC_OK;
+}
+
 struct agc_file *agc_plan_file(struct agc_plan *p, const struct agc_opts *o, const char *path,
                                char *err, size_t errsz)
 {
-    char real[PATH_MAX];
+    char real[PATH_MAX], to[PATH_MAX];
     struct agc_file *f;
     struct stat st;
     int rc;
 
     for (size_t i = 0; i < p->nfiles; i++)
-        if (strcmp(p->files[i].path, path) == 0)
+        if (strcmp(p->files[i].path, path) == 0 || strcmp(p->files[i].link, path) == 0)
             return &p->files[i];
-    if (p->nfiles >= AGC_MAX_FILES || strlen(path) >= sizeof f->path ||
-        agc_path(o, path, real, sizeof real) != PC_OK || strchr(path, '\n')) {
+    if (p->nfiles >= AGC_MAX_FILES || strlen(path) >= sizeof f->path || strchr(path, '\n')) {
         snprintf(err, errsz, "%s: cannot add to the change set", path);
         return NULL;
     }
+    if (follow_links(o, path, to, sizeof to, err, errsz) != PC_OK)
+        return NULL;
+    if (agc_path(o, to, real, sizeof real) != PC_OK || strchr(to, '\n')) {
+        snprintf(err, errsz, "%s: cannot add to the change set", to);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->nfiles; i++)
+        if (strcmp(p->files[i].path, to) == 0)
+            return &p->files[i]; /* two names of one file */
     f = &p->files[p->nfiles];
     memset(f, 0, sizeof *f);
-    memcpy(f->path, path, strlen(path) + 1);
+    memcpy(f->path, to, strlen(to) + 1);
+    if (strcmp(to, path) != 0) {
+        memcpy(f->link, path, strlen(path) + 1);
+        printf("%s%s is a symlink: writing through it to %s%s (the link stays)\n", o->root, path,
+               o->root, to);
+    }
     pc_sshbuf_init(&f->new, AGC_MAX_TEXT);
     f->mode = 0644;
     rc = pc_read_file(real, MAX_CONFIG_FILE, &f->old, &f->old_len);

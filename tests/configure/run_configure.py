@@ -9,7 +9,8 @@ copy of the layout is bind-mounted over /etc/ssh and /etc/pam.d, with freshly ge
 keys. The real machine's files are never written. Checks: sshd -T shows every directive of ours
 in effect, PAM (libpam through ctypes, pam_portcullis.so replaced by pam_debug.so) admits an
 exempt user with no prompt and refuses on an error, and unconfigure leaves every file byte-identical
-(sha256, mode, owner of the whole tree). Faults: a failing sshd -t, a lying sshd -T, a read-only
+(sha256, mode, owner of the whole tree; a symlink by its target, so one replaced by a file
+shows). Faults: a failing sshd -t, a lying sshd -T, a read-only
 file, a crash (abort) after every step of configure and unconfigure.
 
 Usage: PC_BUILD_DIR=BUILD tests/configure/run.sh [CASE...]
@@ -30,7 +31,10 @@ CORPUS = os.path.join(HERE, "corpus")
 BUILD = os.environ.get("PC_BUILD_DIR") or os.path.join(HERE, "..", "..", "build-conf")
 AGENT = os.path.join(os.path.abspath(BUILD), "agent", "portcullis-agent")
 AGENT_PATH = "/usr/sbin/portcullis-agent"
-TREES = ("/etc/ssh", "/etc/pam.d", "/etc/crypto-policies")
+TREES = ("/etc/ssh", "/etc/pam.d", "/etc/crypto-policies", "/etc/pam.d-vendor")
+# directories of a layout's etc/ that are bind-mounted copies; any other directory there (e.g.
+# pam.d-vendor, the target of a symlinked /etc/pam.d/sshd) is copied into the /etc overlay
+MOUNTED = ("ssh", "pam.d", "crypto-policies")
 EFFECTIVE = "user=root,host=localhost,addr=127.0.0.1"
 
 
@@ -56,7 +60,8 @@ def layout(name):
 
 
 def tree_state():
-    """sha256, mode, owner of every file and directory below TREES."""
+    """sha256 (a symlink: its target, never followed), mode, owner of every file, symlink and
+    directory below TREES."""
     out = {}
     for top in TREES:
         if not os.path.isdir(top):
@@ -69,6 +74,8 @@ def tree_state():
                 if stat.S_ISREG(st.st_mode):
                     with open(p, "rb") as f:
                         h = hashlib.sha256(f.read()).hexdigest()
+                elif stat.S_ISLNK(st.st_mode):
+                    h = "-> " + os.readlink(p)
                 out[p] = (h, st.st_mode, st.st_uid, st.st_gid)
     return out
 
@@ -109,11 +116,19 @@ class Env:
         if os.path.isdir(cp):
             shutil.rmtree("/etc/crypto-policies", ignore_errors=True)
             shutil.copytree(cp, "/etc/crypto-policies")
+        for n in os.listdir(src):
+            if n not in MOUNTED and os.path.isdir(os.path.join(src, n)):
+                shutil.rmtree("/etc/" + n, ignore_errors=True)
+                shutil.copytree(os.path.join(src, n), "/etc/" + n)
         if self.gen > 1:
             sh("umount", "/etc/ssh")
             sh("umount", "/etc/pam.d")
         sh("mount", "--bind", ssh, "/etc/ssh")
         sh("mount", "--bind", pam, "/etc/pam.d")
+        for link, target in layout(self.name).get("symlinks", {}).items():
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(target, link)
         self.state = os.path.join(base, "state")
         self.before = tree_state()
 
@@ -261,6 +276,11 @@ def case_layout(env, lay):
         check(not dropin and main.startswith("# BEGIN portcullis\n"), "expected the marked block")
     check_effective(keys)
     check_pam(env.tmp)
+    for link, target in lay.get("symlinks", {}).items():
+        check(os.path.islink(link) and os.readlink(link) == target,
+              "%s is no longer a symlink to %s" % (link, target))
+        with open(link) as f:  # through the link: its target
+            check("pam_portcullis.so" in f.read(), "%s -> %s lacks our line" % (link, target))
     for path in lay.get("changed", []):
         check(env.before.get(path, ("",))[0] != tree_state().get(path, ("",))[0],
               "%s not changed" % path)
@@ -404,22 +424,28 @@ def case_root(env, lay):
     """--root DIR: files below DIR; the agent validates in its own mount namespace."""
     root = os.path.join(env.tmp, "root")
     os.makedirs(os.path.join(root, "etc"))
-    shutil.copytree("/etc/ssh", os.path.join(root, "etc", "ssh"))
-    shutil.copytree("/etc/pam.d", os.path.join(root, "etc", "pam.d"))
-    if os.path.isdir("/etc/crypto-policies"):
-        shutil.copytree("/etc/crypto-policies", os.path.join(root, "etc", "crypto-policies"))
+    shutil.copytree("/etc/ssh", os.path.join(root, "etc", "ssh"), symlinks=True)
+    shutil.copytree("/etc/pam.d", os.path.join(root, "etc", "pam.d"), symlinks=True)
+    for extra in ("/etc/crypto-policies", "/etc/pam.d-vendor"):
+        if os.path.isdir(extra):
+            shutil.copytree(extra, root + extra, symlinks=True)
     # the real paths now hold something else: validation must not read them
     sh("mount", "-t", "tmpfs", "tmpfs", "/etc/ssh")
     if os.path.isdir("/etc/crypto-policies"):
         sh("mount", "-t", "tmpfs", "tmpfs", "/etc/crypto-policies")
     global TREES
-    saved, TREES = TREES, tuple(root + t for t in ("/etc/ssh", "/etc/pam.d",
-                                                     "/etc/crypto-policies"))
+    saved, TREES = TREES, tuple(root + t for t in TREES)
     try:
         before = tree_state()
         argv = [AGENT, "configure", "--root", root, "--agent-path", AGENT_PATH] + lay.get("args", [])
         p = subprocess.run(argv, capture_output=True, text=True)
         check(p.returncode == 0, "configure --root: %s" % p.stderr.strip())
+        for link, target in lay.get("symlinks", {}).items():
+            check(os.path.islink(root + link) and os.readlink(root + link) == target,
+                  "%s is no longer a symlink to %s" % (root + link, target))
+            t = target if not target.startswith("/") else root + target
+            with open(os.path.join(os.path.dirname(root + link), t)) as f:
+                check("pam_portcullis.so" in f.read(), "%s -> %s lacks our line" % (link, t))
         check("sshd not reloaded (--root)" in p.stdout, "stdout: " + p.stdout)
         check(os.path.exists(root + "/etc/ssh/sshd_config.d/00-portcullis.conf") or
               lay["mode"] == "block", "drop-in missing under root")
@@ -433,7 +459,39 @@ def case_root(env, lay):
         TREES = saved
 
 
+def case_symlink_refused(env, lay):
+    """A symlinked file configure cannot write through is refused, and nothing changes: a
+    dangling link (configure never creates what a link merely names), a loop, and under --root a
+    link that leads out of the root."""
+    os.rename("/etc/pam.d/sshd", "/etc/pam.d/sshd.saved")
+    for target, msg in (("sshd-missing", "which does not exist"),
+                        ("sshd", "too many symlinks")):
+        os.symlink(target, "/etc/pam.d/sshd")
+        before = tree_state()
+        p = env.agent("configure")
+        check(p.returncode == 1 and msg in p.stderr,
+              "link to %s: exit %d: %s" % (target, p.returncode, p.stderr.strip()))
+        same_tree(before, "after refusing a link to %s" % target)
+        os.remove("/etc/pam.d/sshd")
+    os.rename("/etc/pam.d/sshd.saved", "/etc/pam.d/sshd")
+    root = os.path.join(env.tmp, "root")
+    os.makedirs(os.path.join(root, "etc"))
+    shutil.copytree("/etc/ssh", os.path.join(root, "etc", "ssh"))
+    shutil.copytree("/etc/pam.d", os.path.join(root, "etc", "pam.d"), symlinks=True)
+    os.remove(root + "/etc/pam.d/sshd")
+    os.symlink("../../../../../../../../etc/pam.d/login", root + "/etc/pam.d/sshd")
+    with open("/etc/pam.d/login", "rb") as f:
+        outside = f.read()
+    p = subprocess.run([AGENT, "configure", "--root", root, "--agent-path", AGENT_PATH],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "outside" in p.stderr,
+          "link out of --root: exit %d: %s" % (p.returncode, p.stderr.strip()))
+    with open("/etc/pam.d/login", "rb") as f:
+        check(f.read() == outside, "configure --root wrote outside the root")
+
+
 FAULTS = {
+    "symlink-refused": case_symlink_refused,
     "sshd-t-fails": case_sshd_t_fails,
     "sshd-T-overridden": case_sshd_T_overridden,
     "readonly-file": case_readonly,
@@ -452,12 +510,14 @@ def cases():
         out.append(("layout-" + name, name, "layout"))
         if "refuse_without" in lay:
             out.append(("refuse-" + name, name, "refuse"))
-    for f in ("sshd-t-fails", "sshd-T-overridden", "readonly-file", "dry-run", "twice"):
+    for f in ("sshd-t-fails", "sshd-T-overridden", "readonly-file", "dry-run", "twice",
+              "symlink-refused"):
         out.append((f, "debian12", f))
-    for name in ("debian12", "rhel9", "legacy-noinclude"):
+    for name in ("debian12", "rhel9", "legacy-noinclude", "symlink-pam"):
         out.append(("crash-configure-" + name, name, "crash-configure"))
     out.append(("crash-unconfigure-debian12", "debian12", "crash-unconfigure"))
-    for name in ("debian12", "rhel9", "legacy-noinclude"):
+    out.append(("crash-unconfigure-symlink-pam", "symlink-pam", "crash-unconfigure"))
+    for name in ("debian12", "rhel9", "legacy-noinclude", "symlink-pam"):
         out.append(("root-" + name, name, "root"))
     return out
 

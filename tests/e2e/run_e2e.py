@@ -647,7 +647,8 @@ def control_plane_resets_safe_admitted_loudly():
 
 
 def killed_mid_login(u, failmode, expect_in):
-    """portcullisd answers begin, then is killed while the user is at the code prompt."""
+    """portcullisd answers begin, then is killed while the user is at the code prompt. The
+    prompt has been shown: failmode no longer applies, every failmode refuses (issue 11)."""
     secret = E.fresh_user(u)
     E.pam(failmode=failmode)
     t0 = time.time()
@@ -675,7 +676,11 @@ def killed_mid_login(u, failmode, expect_in):
         if not failmode_lines(u, mark):
             raise AssertionError("admitted without the loud failmode line\n%s" % context())
     else:
-        assert_refused(l, " under failmode=secure")
+        assert_refused(l, " under failmode=%s" % failmode)
+        bad = any_failmode_line(mark)
+        if bad:
+            raise AssertionError("failmode=%s, killed after the prompt, but the module logged a "
+                                 "fail-open line: %r" % (failmode, bad))
 
 
 @test
@@ -684,8 +689,10 @@ def control_plane_killed_mid_login_secure_refused():
 
 
 @test
-def control_plane_killed_mid_login_safe_admitted_loudly():
-    killed_mid_login("pctest6", "safe", True)
+def control_plane_killed_mid_login_safe_refused():
+    """It used to admit (failmode=safe after the prompt): a code typed at a prompt is never
+    admitted unchecked."""
+    killed_mid_login("pctest6", "safe", False)
 
 
 @test

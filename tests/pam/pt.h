@@ -133,6 +133,9 @@ struct fake_agent {
     json_object *reqs[16];
     int nreqs;
     int slow_ms;
+    int after;               /* the fault mode starts at this request (0: the first); before it
+                                FA_REPLY. FA_CLOSE with after > 0 closes once the reply to
+                                request after-1 is sent, as an agent ending an idle connection */
     volatile int stop;
 };
 
@@ -174,6 +177,8 @@ void test_fake_malformed_code_not_sent(void **state);
 void test_fake_push_flows(void **state);
 void test_fake_push_off_uses_code(void **state);
 void test_fake_push_deadline(void **state);
+void test_fake_failure_after_prompt_denies(void **state);
+void test_fake_failure_before_prompt_is_failmode(void **state);
 
 /* ---- pt_real.c: the real chain; test_no_secret_in_logs runs last ------------------------ */
 
@@ -189,6 +194,7 @@ void test_real_failure_table(void **state);
 void test_real_reset_is_failmode(void **state);
 void test_real_timeout_option(void **state);
 void test_real_broken_agent_conf_denies(void **state);
+void test_real_agent_idle_covers_module_timeout(void **state);
 void test_no_secret_in_logs(void **state);
 
 #endif

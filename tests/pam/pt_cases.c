@@ -362,3 +362,97 @@ void test_fake_push_deadline(void **state)
     assert_log_has(r, "push_timeout");
     pt_result_free(&r);
 }
+
+/* Issue 11, finding 3: once the user has been shown a prompt, failmode no longer applies. The
+ * agent ends a root connection that stays idle too long; a user who typed a wrong code after a
+ * long prompt found the connection closed, and failmode=safe admitted the wrong code. Every
+ * agent failure after the first prompt denies, under every failmode. */
+void test_fake_failure_after_prompt_denies(void **state)
+{
+    static const struct {
+        const char *name;
+        enum fa_mode mode;
+        int after;
+        const char *r0, *r1, *r2, *answer;
+    } t[] = {
+        /* the agent closed the idle connection before the code was sent */
+        { "idle close", FA_CLOSE, 1, CH_TOTP, NULL, NULL, "111111" },
+        { "frame too big", FA_TOOBIG, 1, CH_TOTP, NULL, NULL, "111111" },
+        { "garbage", FA_GARBAGE, 1, CH_TOTP, NULL, NULL, "111111" },
+        { "not an object", FA_NOTOBJ, 1, CH_TOTP, NULL, NULL, "111111" },
+        { "hang", FA_HANG, 1, CH_TOTP, NULL, NULL, "111111" },
+        { "unreachable", FA_REPLY, 0, CH_TOTP, "{\"ok\":false,\"error\":\"unreachable\"}", NULL,
+          "111111" },
+        { "server", FA_REPLY, 0, CH_TOTP, "{\"ok\":false,\"error\":\"server\"}", NULL, "111111" },
+        { "malformed result", FA_REPLY, 0, CH_TOTP, TOTP("maybe", "x"), NULL, "111111" },
+        /* a push: the prompt is shown, then push_wait fails */
+        { "push_wait close", FA_CLOSE, 2, CH_PUSH, PUSH_47, NULL, "" },
+        { "push_wait unreachable", FA_REPLY, 0, CH_PUSH, PUSH_47,
+          "{\"ok\":false,\"error\":\"unreachable\"}", "" },
+        { "push_wait malformed", FA_REPLY, 0, CH_PUSH, PUSH_47, STATE("bogus"), "" },
+    };
+
+    (void)state;
+    snprintf(pt_typed[pt_ntyped++], 12, "111111");
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        for (int safe = 1; safe >= 0; safe--) {
+            struct fake_agent fa = { .after = t[i].after };
+            struct pt_conv cv = { .answers = { t[i].answer }, .nanswers = 1 };
+            struct pt_result r;
+            fa.replies[fa.nreplies++] = t[i].r0;
+            if (t[i].r1)
+                fa.replies[fa.nreplies++] = t[i].r1;
+            if (t[i].r2)
+                fa.replies[fa.nreplies++] = t[i].r2;
+            r = fake_run(&fa, t[i].mode, safe ? "failmode=safe timeout=3" : "timeout=3", &cv);
+            fa_stop(&fa);
+            if (r.rc != PAM_AUTH_ERR || strstr(r.log, "admitting"))
+                fail_msg("%s after the prompt, safe=%d: pam_authenticate gave %d; log:\n%s",
+                         t[i].name, safe, r.rc, r.log);
+            assert_int_equal(cv.nprompts, 1);
+            assert_log_has(r, "result=deny reason=agent_error_after_prompt");
+            pt_result_free(&r);
+        }
+}
+
+/* Before any prompt an agent failure is still the failmode's to decide (unchanged): the begin
+ * request, and a push request that fails before the push prompt is shown. */
+void test_fake_failure_before_prompt_is_failmode(void **state)
+{
+    static const struct {
+        const char *name;
+        enum fa_mode mode;
+        int after;
+        const char *r0, *r1, *reason;
+    } t[] = {
+        { "begin close", FA_CLOSE, 0, ALLOW, NULL, "agent_closed" },
+        { "begin unreachable", FA_REPLY, 0, "{\"ok\":false,\"error\":\"unreachable\"}", NULL,
+          "unreachable" },
+        { "push close", FA_CLOSE, 1, CH_PUSH, NULL, "agent_closed" },
+        { "push garbage", FA_GARBAGE, 1, CH_BOTH, NULL, "agent_malformed" },
+        { "push unreachable", FA_REPLY, 0, CH_PUSH, "{\"ok\":false,\"error\":\"unreachable\"}",
+          "unreachable" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        for (int safe = 0; safe <= 1; safe++) {
+            struct fake_agent fa = { .after = t[i].after };
+            struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
+            struct pt_result r;
+            fa.replies[fa.nreplies++] = t[i].r0;
+            if (t[i].r1)
+                fa.replies[fa.nreplies++] = t[i].r1;
+            r = fake_run(&fa, t[i].mode, safe ? "failmode=safe timeout=3" : "timeout=3", &cv);
+            fa_stop(&fa);
+            if (r.rc != (safe ? PAM_SUCCESS : PAM_AUTH_ERR))
+                fail_msg("%s before any prompt, safe=%d: pam_authenticate gave %d; log:\n%s",
+                         t[i].name, safe, r.rc, r.log);
+            assert_int_equal(cv.nprompts, 0);
+            assert_log_has(r, t[i].reason);
+            if (safe)
+                assert_log_has(r, "failmode=safe: admitting alice without a second factor");
+            assert_null(strstr(r.log, "agent_error_after_prompt"));
+            pt_result_free(&r);
+        }
+}

@@ -273,13 +273,16 @@ static void fa_serve(struct fake_agent *fa, int fd)
 {
     for (;;) {
         json_object *req = NULL, *rep;
+        if (fa->mode == FA_CLOSE && fa->after > 0 && fa->nreqs >= fa->after)
+            return; /* the idle connection ends before the next request */
         if (pc_frame_read(fd, pc_now_ms() + 20000, &req) != 0)
             return;
         if (fa->nreqs < 16)
             fa->reqs[fa->nreqs++] = req;
         else
             json_object_put(req);
-        switch (fa->mode) {
+        enum fa_mode mode = fa->nreqs - 1 < fa->after ? FA_REPLY : fa->mode;
+        switch (mode) {
         case FA_HANG:
             while (!fa->stop) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };

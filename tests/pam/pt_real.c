@@ -6,7 +6,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "pc_agent_proto.h"
+#include "pc_frame.h"
+#include "pc_time.h"
 #include "pt.h"
 
 #define NEED_AGENT()                                                                       \
@@ -323,6 +327,47 @@ void test_real_broken_agent_conf_denies(void **state)
     if (E.host_token[0] && strstr(agent_log, E.host_token))
         fail_msg("the host token appears in the refusing agent's log");
     free(agent_log);
+}
+
+/* Issue 11, finding 3: the agent must keep a login's connection open at least as long as the
+ * module may spend on a login (its timeout=), or a user who spends it at the prompt finds the
+ * connection closed (it was 120 s against a timeout of up to 600 s). The real agent reports its
+ * idle limit for root's connections in the status reply; the module must refuse every timeout=
+ * longer than that, and accept its documented maximum of 600. (Waiting for the limit itself
+ * would take minutes.) */
+void test_real_agent_idle_covers_module_timeout(void **state)
+{
+    json_object *req = json_object_new_object(), *rep = NULL, *v = NULL;
+    char args[2 * PT_PATH];
+    int fd = -1, idle_s;
+    struct pt_result r;
+
+    (void)state;
+    NEED_AGENT();
+    json_object_object_add(req, "op", json_object_new_string("status"));
+    assert_int_equal(pc_agent_connect(E.agent_sock, pc_now_ms() + 10000, &fd), 0);
+    assert_int_equal(pc_frame_write(fd, req, pc_now_ms() + 10000), 0);
+    assert_int_equal(pc_frame_read(fd, pc_now_ms() + 10000, &rep), 0);
+    close(fd);
+    json_object_put(req);
+    if (!json_object_object_get_ex(rep, "login_idle_s", &v) || !json_object_is_type(v, json_type_int))
+        fail_msg("the agent's status reply has no login_idle_s: %s",
+                 json_object_to_json_string(rep));
+    idle_s = json_object_get_int(v);
+    json_object_put(rep);
+    if (idle_s < 600)
+        fail_msg("the agent closes an idle login connection after %d s; the module's timeout= "
+                 "goes up to 600 s", idle_s);
+    snprintf(args, sizeof args, "socket=%s/none.sock timeout=600", E.root);
+    r = pt_pam("alice", args, NULL);
+    assert_null(strstr(r.log, "bad value for option 'timeout'"));
+    assert_log_has(r, "agent_socket_missing");
+    pt_result_free(&r);
+    snprintf(args, sizeof args, "socket=%s/none.sock timeout=%d", E.root, idle_s + 1);
+    r = pt_pam("alice", args, NULL);
+    assert_rc(r, PAM_AUTH_ERR);
+    assert_log_has(r, "bad value for option 'timeout'");
+    pt_result_free(&r);
 }
 
 /* Nothing typed, and no token, in anything the module logged during the whole run. */

@@ -180,6 +180,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fake_push_flows),
         cmocka_unit_test(test_fake_push_off_uses_code),
         cmocka_unit_test(test_fake_push_deadline),
+        cmocka_unit_test(test_fake_failure_after_prompt_denies),
+        cmocka_unit_test(test_fake_failure_before_prompt_is_failmode),
         /* tests/pam/pt_real.c: the real chain */
         cmocka_unit_test(test_real_right_code),
         cmocka_unit_test(test_real_wrong_codes_maxtries),
@@ -193,6 +195,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_reset_is_failmode),
         cmocka_unit_test(test_real_timeout_option),
         cmocka_unit_test(test_real_broken_agent_conf_denies),
+        cmocka_unit_test(test_real_agent_idle_covers_module_timeout),
         /* last: audits everything the module logged during the run */
         cmocka_unit_test(test_no_secret_in_logs),
     };

@@ -159,6 +159,13 @@ static const char *const migrations[] = {
      * when something changed. Existing stores start from the migration's time. */
     "ALTER TABLE krl_state ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;"
     "UPDATE krl_state SET changed_at = CAST(strftime('%s', 'now') AS INTEGER);",
+    /* 5: a host is what its enrollment token says: the token carries the hostname and host
+     * principals (JSON array); a deleted host keeps its row (certificates and audit name it)
+     * with deleted_at set, and only hosts with deleted_at = 0 hold their hostname. */
+    "ALTER TABLE tokens ADD COLUMN hostname TEXT;"
+    "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX hosts_hostname ON hosts(hostname);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -70,7 +70,7 @@ class CAEnv:
                                      "principals_stale = %d" % STALE,
                                      "reload_command = kill -HUP $(cat %s/sshd.pid)" % self.dir])
         self.hostname = "ca-e2e-%d" % os.getpid()
-        tok = self.d.create_token(labels={"env": "prod"})
+        tok = self.d.create_token(labels={"env": "prod"}, hostname=self.hostname)
         self.agent.write_config(with_server=False)
         pcenv.run([self.paths["agent"], "enroll", "--config", self.agent.config, "--url",
                    self.proxy.url, "--pin", self.pin, "--token", tok, "--hostname",

@@ -256,7 +256,7 @@ E = None
 # the tests (in order; each builds on the previous)
 
 def host_token_prints_the_one_line():
-    rc, out = E.cli("host", "token", "--label", "env=setup", "--json")
+    rc, out = E.cli("host", "token", "--hostname", "setup-host", "--label", "env=setup", "--json")
     assert rc == 0, out
     import json
     j = json.loads(out)
@@ -264,7 +264,7 @@ def host_token_prints_the_one_line():
     want = (r"curl -fsSk --pinnedpubkey %s %s/v1/setup\.sh \| sudo bash -s -- --token %s"
             % (re.escape(E.pin), re.escape(E.public_url), j["token"]))
     assert re.fullmatch(want, E.command), "%s\n!~ %s" % (E.command, want)
-    rc, text = E.cli("host", "token", "--label", "env=other")
+    rc, text = E.cli("host", "token", "--hostname", "setup-other", "--label", "env=other")
     assert rc == 0 and re.search(r"^  curl -fsSk --pinnedpubkey sha256//\S+ https://127\.0\.0\.1:"
                                  r"\d+/v1/setup\.sh \| sudo bash -s -- --token [0-9a-f]{64}$",
                                  text, re.M), text

@@ -152,7 +152,7 @@ class Host:
 
     def __init__(self, d, labels=None, extra=(), url=None, pin=None, hostname=None,
                  principals=None):
-        self.principals = principals  # the host principals its enrollment token names
+        self.token_principals = principals  # the host principals its enrollment token names
         self.d = d
         self.dir = fresh_dir("host-")
         self.hostname = hostname or ("h-" + harness.unique_name("h").replace("_", "-"))
@@ -180,7 +180,7 @@ class Host:
         if force:  # an enrolled name is taken until the admin deletes its host
             self.d.delete_host(self.hostname)
         tok = self.d.create_token(labels=self.labels or {}, hostname=self.hostname,
-                                  principals=self.principals)
+                                  principals=self.token_principals)
         args = ["enroll", "--config", self.conf, "--token", tok, "--hostname", self.hostname]
         if force:
             args.append("--force")

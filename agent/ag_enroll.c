@@ -134,14 +134,15 @@ static int take_ca(json_object *reply, json_object **ca)
 
 static int call_enroll(const char *url, const char *pin, const char *cafile,
                        const struct ag_config *cfg, const char *host_key, const char *token,
-                       const char *hostname, char **host_token, int64_t *host_id, json_object **ca)
+                       const char *hostname, char **host_token, int64_t *host_id, json_object **ca,
+                       char *name, size_t namesz)
 {
     long connect_ms = cfg->connect_timeout_ms, timeout_ms = cfg->timeout_ms;
     struct pc_http_opts o = { .base_url = url, .pin = pin, .cafile = cafile,
                               .connect_timeout_ms = connect_ms, .timeout_ms = timeout_ms };
     char err[ERRSZ] = "";
     json_object *body = NULL, *reply = NULL;
-    const char *ht = NULL, *ecode = NULL;
+    const char *ht = NULL, *ecode = NULL, *hn = NULL;
     struct pc_jerr je = { 0 };
     pc_http *h = NULL;
     long status = 0;
@@ -154,7 +155,8 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
     }
     body = json_object_new_object();
     json_object_object_add(body, "token", json_object_new_string(token));
-    json_object_object_add(body, "hostname", json_object_new_string(hostname));
+    if (hostname) /* else the token's name, which the control plane answers with */
+        json_object_object_add(body, "hostname", json_object_new_string(hostname));
     add_host_key(body, cfg, host_key);
     rc = pc_http_call(h, "POST", "/v1/enroll", body, 0, &status, &reply, err, sizeof err);
     if (rc != PC_OK) {
@@ -165,6 +167,14 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
     if (status == 401) {
         fprintf(stderr, "portcullis-agent: the enrollment token was refused (unknown, already used "
                 "or expired): ask an admin for a new one ('portcullis host token')\n");
+        rc = PC_ERR_AUTH;
+        goto out;
+    }
+    if (status == 403 || status == 409) {
+        fprintf(stderr, "portcullis-agent: enrollment refused: %s\n", status == 403 ?
+                "the token was made for another host name or other principals (pass --hostname "
+                "only with the token's name, or leave it out)" :
+                "a host with the token's name is already enrolled (portcullis host delete NAME)");
         rc = PC_ERR_AUTH;
         goto out;
     }
@@ -184,6 +194,13 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
         rc = PC_ERR_PARSE;
         goto out;
     }
+    if (pc_json_get_str(reply, "hostname", 0, 253, &hn, &je) != PC_OK || (hn && !pc_valid_hostname(hn))) {
+        fprintf(stderr, "portcullis-agent: enrollment failed: the control plane's hostname is "
+                "malformed\n");
+        rc = PC_ERR_PARSE;
+        goto out;
+    }
+    snprintf(name, namesz, "%s", hn ? hn : hostname ? hostname : "?");
     if ((rc = take_ca(reply, ca)) != PC_OK)
         goto out;
     if (!(*host_token = strdup(ht)))
@@ -279,7 +296,7 @@ fail:
 int ag_enroll_run(const struct ag_enroll_args *a)
 {
     struct ag_config cfg;
-    char err[ERRSZ] = "", hostbuf[256], *host_token = NULL, *line = NULL, *host_key = NULL;
+    char err[ERRSZ] = "", name[256] = "", *host_token = NULL, *line = NULL, *host_key = NULL;
     json_object *ca = NULL;
     const char *url = NULL, *pin = NULL, *cafile = NULL, *hostname = a->hostname;
     int64_t host_id = 0;
@@ -316,15 +333,8 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         fprintf(stderr, "portcullis-agent: the enrollment token is empty or has invalid characters\n");
         goto out;
     }
-    if (!hostname) {
-        if (gethostname(hostbuf, sizeof hostbuf) != 0) {
-            fprintf(stderr, "portcullis-agent: cannot read the host name: pass --hostname\n");
-            goto out;
-        }
-        hostbuf[sizeof hostbuf - 1] = '\0';
-        hostname = hostbuf;
-    }
-    if (!pc_valid_hostname(hostname)) {
+    /* The token names the host; --hostname only confirms it (a different name is refused). */
+    if (hostname && !pc_valid_hostname(hostname)) {
         fprintf(stderr, "portcullis-agent: invalid host name '%.64s' (letters, digits, '-', '.', '_')\n",
                 hostname);
         goto out;
@@ -339,7 +349,7 @@ int ag_enroll_run(const struct ag_enroll_args *a)
     if ((rc = read_host_key(&cfg, &host_key)) != PC_OK)
         goto out;
     rc = call_enroll(url, pin, cafile, &cfg, host_key, a->token, hostname, &host_token,
-                     &host_id, &ca);
+                     &host_id, &ca, name, sizeof name);
     if (rc != PC_OK)
         goto out;
     n = strlen(host_token) + 2;
@@ -356,7 +366,7 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         goto out;
     }
     printf("enrolled as host %lld (%s); host token written to %s\n", (long long)host_id,
-           hostname, cfg.host_token_file);
+           name, cfg.host_token_file);
     if (!cfg.url || (!cfg.pin && !cfg.cafile)) {
         rc = ag_config_append_server(a->config, cfg.url ? NULL : url,
                                      (cfg.pin || cfg.cafile) ? NULL : pin,

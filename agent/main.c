@@ -87,7 +87,7 @@ static const char usage_enroll[] =
     "  -p, --pin PIN        server key pin, sha256//BASE64 (default: pin from the config)\n"
     "      --cafile FILE    trust this CA file instead of a pin\n"
     "  -t, --token TOKEN    the enrollment token; '-' reads it from standard input\n"
-    "  -n, --hostname NAME  name to register (default: this machine's host name)\n"
+    "  -n, --hostname NAME  the token's host name, to check (default: the token's)\n"
     "  -f, --force          enroll again, replacing the existing host token\n"
     "  -h, --help           show this help\n"
     "\n"

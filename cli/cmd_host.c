@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* portcullis host token [--label K=V]... [--ttl DURATION] | host list */
+/* portcullis host token --hostname NAME [--principal P]... [--label K=V]... [--ttl DURATION] |
+ * host list | host delete NAME */
 #include "config.h"
 #include "cli.h"
 #include "pc_config.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #define TTL_MIN 60
 #define TTL_MAX (30 * 86400)
 #define MAX_LABELS 32
+#define MAX_PRINCIPALS 63
+#define TOKEN_USAGE "portcullis host token --hostname NAME [--principal P]... " \
+                    "[--label KEY=VALUE]... [--ttl DURATION]"
 
 /* Only characters that need no quoting inside '…' and that curl takes in --pinnedpubkey. */
 static int pin_ok(const char *p)
@@ -61,7 +67,8 @@ static int get_pin_url(struct cli *c, char *pin, size_t pinsz, char *url, size_t
     return rc;
 }
 
-static int make_token(struct cli *c, json_object *labels, int64_t ttl)
+static int make_token(struct cli *c, const char *hostname, json_object *princ, json_object *labels,
+                      int64_t ttl)
 {
     char pin[1100], url[300], cmd[2600], exp[64];
     json_object *body, *reply = NULL, *tok, *expires = NULL, *out;
@@ -73,6 +80,9 @@ static int make_token(struct cli *c, json_object *labels, int64_t ttl)
     body = json_object_new_object();
     if (!body)
         return cli_err(PC_ERR_NOMEM, "out of memory");
+    json_object_object_add(body, "hostname", json_object_new_string(hostname));
+    if (json_object_array_length(princ) > 0)
+        json_object_object_add(body, "principals", json_object_get(princ));
     json_object_object_add(body, "labels", json_object_get(labels));
     if (ttl > 0)
         json_object_object_add(body, "ttl", json_object_new_int64(ttl));
@@ -105,8 +115,8 @@ static int make_token(struct cli *c, json_object *labels, int64_t ttl)
             rc = cli_err(PC_ERR_NOMEM, "out of memory");
         }
     } else {
-        printf("Enrollment token (single use, valid until %s):\n  %s\n\n"
-               "To enroll a host, run this on it as a user who may sudo:\n  %s\n",
+        printf("Enrollment token for host %s (single use, valid until %s):\n  %s\n\n"
+               "To enroll a host, run this on it as a user who may sudo:\n  %s\n", hostname,
                cli_field_time(reply, "expires_at", exp, sizeof exp), t, cmd);
     }
     pc_wipe(cmd, sizeof cmd);
@@ -144,13 +154,24 @@ static int add_label(json_object *labels, const char *kv)
 
 static int host_token(struct cli *c, int argc, char **argv)
 {
-    json_object *labels = json_object_new_object();
-    const char *v;
+    json_object *labels = json_object_new_object(), *princ = json_object_new_array();
+    const char *v, *hostname = NULL;
     int64_t ttl = 0;
-    int rc = labels ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory"), r;
+    int rc = labels && princ ? PC_OK : cli_err(PC_ERR_NOMEM, "out of memory"), r;
 
     for (int i = 2; i < argc && rc == PC_OK; i++) {
-        if ((r = cli_opt(argc, argv, &i, "--label", &v)) != 0)
+        if ((r = cli_opt(argc, argv, &i, "--hostname", &v)) != 0)
+            rc = r < 0 ? r : hostname ? cli_usage_err("--hostname is given twice") :
+                 pc_valid_hostname(v) ? (hostname = v, PC_OK) :
+                 cli_usage_err("--hostname '%.100s' is not a host name", v);
+        else if ((r = cli_opt(argc, argv, &i, "--principal", &v)) != 0)
+            rc = r < 0 ? r : !pc_valid_principal(v, strlen(v)) ?
+                 cli_usage_err("--principal '%.100s' is not a host name or address", v) :
+                 json_object_array_length(princ) >= MAX_PRINCIPALS ?
+                 cli_usage_err("too many principals (at most %d)", MAX_PRINCIPALS) :
+                 json_object_array_add(princ, json_object_new_string(v)) == 0 ? PC_OK :
+                 cli_err(PC_ERR_NOMEM, "out of memory");
+        else if ((r = cli_opt(argc, argv, &i, "--label", &v)) != 0)
             rc = r < 0 ? r : add_label(labels, v);
         else if ((r = cli_opt(argc, argv, &i, "--ttl", &v)) != 0)
             rc = r < 0 ? r : pc_parse_duration(v, TTL_MIN, TTL_MAX, &ttl) == PC_OK ? PC_OK :
@@ -158,21 +179,71 @@ static int host_token(struct cli *c, int argc, char **argv)
         else if (argv[i][0] == '-')
             rc = cli_bad_opt("host token", argv[i]);
         else
-            rc = cli_usage_err("unexpected argument '%.100s': usage: portcullis host token "
-                               "[--label KEY=VALUE]... [--ttl DURATION]", argv[i]);
+            rc = cli_usage_err("unexpected argument '%.100s': usage: " TOKEN_USAGE, argv[i]);
     }
+    if (rc == PC_OK && !hostname)
+        rc = cli_usage_err("the host's name is missing: usage: " TOKEN_USAGE);
     if (rc == PC_OK)
-        rc = make_token(c, labels, ttl);
+        rc = make_token(c, hostname, princ, labels, ttl);
     json_object_put(labels);
+    json_object_put(princ);
     return rc;
+}
+
+/* Finds the enrolled host named name (GET /v1/hosts) and deletes it (DELETE /v1/hosts/ID). */
+static int host_delete(struct cli *c, int argc, char **argv)
+{
+    json_object *reply = NULL, *hosts, *out = NULL, *rev;
+    int64_t id = 0;
+    char path[64];
+    int rc;
+
+    if (argc != 3 || argv[2][0] == '-')
+        return argc > 2 && argv[2][0] == '-' ? cli_bad_opt("host delete", argv[2])
+                                             : cli_usage_err("usage: portcullis host delete NAME");
+    if (!pc_valid_hostname(argv[2]))
+        return cli_usage_err("'%.100s' is not a host name", argv[2]);
+    if ((rc = cli_call(c, "GET", "/v1/hosts", NULL, &reply, NULL)) != PC_OK)
+        return rc;
+    if (!json_object_object_get_ex(reply, "hosts", &hosts) ||
+        !json_object_is_type(hosts, json_type_array)) {
+        json_object_put(reply);
+        return cli_err(PC_ERR_PARSE, "the server's reply has no hosts list: check --url");
+    }
+    for (size_t i = 0; i < json_object_array_length(hosts) && !id; i++) {
+        json_object *h = json_object_array_get_idx(hosts, i), *n, *v;
+        if (json_object_object_get_ex(h, "hostname", &n) &&
+            strcmp(json_object_get_string(n), argv[2]) == 0 &&
+            json_object_object_get_ex(h, "host_id", &v))
+            id = json_object_get_int64(v);
+    }
+    json_object_put(reply);
+    if (id <= 0)
+        return cli_err(PC_ERR_NOTFOUND, "no enrolled host is named '%s' (portcullis host list)",
+                       argv[2]);
+    snprintf(path, sizeof path, "/v1/hosts/%lld", (long long)id);
+    if ((rc = cli_call(c, "DELETE", path, NULL, &out, NULL)) != PC_OK)
+        return rc;
+    if (c->json)
+        cli_print_json(out);
+    else
+        printf("host %s (id %lld) deleted; its host token no longer works and %zu host "
+               "certificate(s) are revoked (refresh clients' KRL: portcullis ssh-config "
+               "--krl-file)\n", argv[2], (long long)id,
+               json_object_object_get_ex(out, "revoked", &rev) &&
+               json_object_is_type(rev, json_type_array) ? json_object_array_length(rev) : 0);
+    json_object_put(out);
+    return PC_OK;
 }
 
 int cmd_host(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_err("'host' needs a subcommand: token or list");
+        return cli_usage_err("'host' needs a subcommand: token, list or delete");
     if (strcmp(argv[1], "token") == 0)
         return host_token(c, argc, argv);
+    if (strcmp(argv[1], "delete") == 0)
+        return host_delete(c, argc, argv);
     if (strcmp(argv[1], "list") != 0)
         return cli_usage_err("unknown subcommand 'host %.100s'", argv[1]);
     if (argc > 2)

@@ -47,6 +47,7 @@ int api_labels_valid(json_object *labels);
 void api_ca_user_pub(struct cp_call *c, struct cp_resp *r);
 void api_ca_host_pub(struct cp_call *c, struct cp_resp *r);
 void api_krl(struct cp_call *c, struct cp_resp *r);
+void api_krl_host(struct cp_call *c, struct cp_resp *r);
 void api_certs_list(struct cp_call *c, struct cp_resp *r);
 void api_certs_revoke(struct cp_call *c, struct cp_resp *r);
 void api_policies_list(struct cp_call *c, struct cp_resp *r);
@@ -64,6 +65,7 @@ void api_session(struct cp_call *c, struct cp_resp *r);
 void api_host_principals(struct cp_call *c, struct cp_resp *r);
 void api_host_renew(struct cp_call *c, struct cp_resp *r);
 void api_host_patch(struct cp_call *c, struct cp_resp *r);
+void api_host_delete(struct cp_call *c, struct cp_resp *r);
 /* api_setup.c: GET /v1/setup.sh, the installer with this server's URL and pin */
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
 

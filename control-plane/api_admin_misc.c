@@ -3,12 +3,14 @@
 #include "config.h"
 #include "api.h"
 #include "cp_audit.h"
+#include "cp_hosts.h"
 #include "cp_push.h"
 #include "cp_store.h"
 #include "cp_tokens.h"
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include "pc_valid.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -106,19 +108,34 @@ int api_labels_valid(json_object *labels)
 
 void api_tokens_create(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "labels", "ttl", NULL };
+    static const char *const fields[] = { "hostname", "principals", "labels", "ttl", NULL };
     struct pc_jerr e = { 0 };
     struct cp_who who = { "admin", c->source };
-    json_object *labels = NULL, *o;
+    json_object *labels = NULL, *princ = NULL, *o;
+    const char *hostname = NULL;
     int64_t ttl = 3600, expires_at = 0;
     char token[65];
     int rc;
 
     if (cp_body_check(c, r, fields))
         return;
-    if (pc_json_get_int(c->body, "ttl", 0, 60, 2592000, &ttl, &e) != PC_OK) {
+    if (pc_json_get_str(c->body, "hostname", 1, 253, &hostname, &e) != PC_OK ||
+        pc_json_get_str_array(c->body, "principals", 0, CP_HOST_MAX_PRINCIPALS - 1, 255, &princ,
+                              &e) != PC_OK ||
+        pc_json_get_int(c->body, "ttl", 0, 60, 2592000, &ttl, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
         return;
+    }
+    if (!pc_valid_hostname(hostname)) {
+        cp_resp_error(r, 400, "bad_field", "field 'hostname' must be a host name");
+        return;
+    }
+    for (size_t i = 0; princ && i < json_object_array_length(princ); i++) {
+        json_object *p = json_object_array_get_idx(princ, i);
+        if (!pc_valid_principal(json_object_get_string(p), (size_t)json_object_get_string_len(p))) {
+            cp_resp_error(r, 400, "bad_field", "field 'principals' holds an invalid name or address");
+            return;
+        }
     }
     if (json_object_object_get_ex(c->body, "labels", &labels) &&
         (!json_object_is_type(labels, json_type_object) || !api_labels_valid(labels))) {
@@ -126,13 +143,20 @@ void api_tokens_create(struct cp_call *c, struct cp_resp *r)
                       "field 'labels' must be an object of at most 32 string values");
         return;
     }
-    if ((rc = cp_enroll_token_create(&who, labels, ttl, token, &expires_at)) != PC_OK) {
+    rc = cp_enroll_token_create(&who, hostname, princ, labels, ttl, token, &expires_at);
+    if (rc == PC_ERR_EXISTS) {
+        cp_resp_error(r, 409, "conflict", "a host with this name is enrolled: delete it first "
+                      "(portcullis host delete)");
+        return;
+    }
+    if (rc != PC_OK) {
         cp_resp_from_err(r, rc, "token");
         return;
     }
     o = json_object_new_object();
     json_object_object_add(o, "token", json_object_new_string(token));
     json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    json_object_object_add(o, "hostname", json_object_new_string(hostname));
     pc_wipe(token, sizeof token);
     cp_resp_json(r, 201, o);
 }

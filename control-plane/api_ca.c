@@ -33,20 +33,32 @@ void api_ca_host_pub(struct cp_call *c, struct cp_resp *r)
     pub_reply(r, cp_ca_host_line());
 }
 
-void api_krl(struct cp_call *c, struct cp_resp *r)
+static void krl_reply(struct cp_resp *r, int host_only)
 {
     unsigned char *krl = NULL;
     size_t len = 0;
     uint64_t version = 0;
-    (void)c;
 
-    if (cp_ca_krl(&krl, &len, &version) != PC_OK) {
+    if ((host_only ? cp_ca_krl_host(&krl, &len, &version) : cp_ca_krl(&krl, &len, &version)) !=
+        PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot build the KRL");
         return;
     }
     cp_resp_raw(r, 200, "application/octet-stream", krl, len);
     snprintf(r->header_name, sizeof r->header_name, "X-KRL-Version");
     snprintf(r->header_value, sizeof r->header_value, "%llu", (unsigned long long)version);
+}
+
+void api_krl(struct cp_call *c, struct cp_resp *r)
+{
+    (void)c;
+    krl_reply(r, 0);
+}
+
+void api_krl_host(struct cp_call *c, struct cp_resp *r)
+{
+    (void)c;
+    krl_reply(r, 1);
 }
 
 void api_certs_list(struct cp_call *c, struct cp_resp *r)

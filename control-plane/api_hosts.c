@@ -87,6 +87,11 @@ void api_host_renew(struct cp_call *c, struct cp_resp *r)
     }
     rc = cp_host_renew(&c->id, c->source, key, &is);
     pc_sshkey_free(key);
+    if (rc == PC_ERR_STATE) {
+        cp_resp_error(r, 403, "forbidden", "this is not the host key enrolled for this host: "
+                      "a new host key needs a new enrollment token");
+        return;
+    }
     if (rc != PC_OK) {
         cp_resp_from_err(r, rc, "host certificate");
         return;
@@ -122,6 +127,24 @@ void api_host_patch(struct cp_call *c, struct cp_resp *r)
         return;
     }
     if ((rc = cp_host_set_labels(&who, (int64_t)id, labels, &out)) != PC_OK) {
+        cp_resp_from_err(r, rc, "host");
+        return;
+    }
+    cp_resp_json(r, 200, out);
+}
+
+void api_host_delete(struct cp_call *c, struct cp_resp *r)
+{
+    struct cp_who who = { "admin", c->source };
+    json_object *out = NULL;
+    uint64_t id = 0;
+    int rc;
+
+    if (pc_parse_uint(c->seg[1], 1, UINT64_C(1) << 62, &id) != PC_OK) {
+        cp_resp_error(r, 404, "not_found", "host not found");
+        return;
+    }
+    if ((rc = cp_host_delete(&who, (int64_t)id, &out)) != PC_OK) {
         cp_resp_from_err(r, rc, "host");
         return;
     }

@@ -47,10 +47,12 @@ static int enroll_cert_args(struct cp_call *c, struct cp_resp *r, struct pc_sshk
     return 0;
 }
 
-static json_object *enroll_reply(int64_t host_id, char *host_token, const char *cert_line)
+static json_object *enroll_reply(int64_t host_id, const char *hostname, char *host_token,
+                                 const char *cert_line)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "host_id", json_object_new_int64(host_id));
+    json_object_object_add(o, "hostname", json_object_new_string(hostname));
     json_object_object_add(o, "host_token", json_object_new_string(host_token));
     if (cert_line) {
         json_object_object_add(o, "host_certificate", json_object_new_string(cert_line));
@@ -68,33 +70,40 @@ void api_enroll(struct cp_call *c, struct cp_resp *r)
     struct cp_who who = { "enroll", c->source };
     struct pc_sshkey *key = NULL;
     struct cp_enroll_cert cert = { 0 };
-    char host_token[65];
+    char host_token[65], name[256] = "";
     int64_t host_id = 0;
     int rc;
 
     if (cp_body_check(c, r, fields))
         return;
     if (pc_json_get_str(c->body, "token", 1, 128, &token, &e) != PC_OK ||
-        pc_json_get_str(c->body, "hostname", 1, 253, &hostname, &e) != PC_OK) {
+        pc_json_get_str(c->body, "hostname", 0, 253, &hostname, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
         return;
     }
-    if (!pc_valid_hostname(hostname)) {
+    if (hostname && !pc_valid_hostname(hostname)) {
         cp_resp_error(r, 400, "bad_field", "field 'hostname' must be a host name");
         return;
     }
     if (enroll_cert_args(c, r, &key, &cert.principals))
         return;
     cert.host_key = key;
-    rc = cp_host_enroll(&who, token, hostname, key ? &cert : NULL, &host_id, host_token);
+    rc = cp_host_enroll(&who, token, hostname, key ? &cert : NULL, &host_id, host_token, name,
+                        sizeof name);
     pc_sshkey_free(key);
     if (rc == PC_ERR_AUTH)
         cp_resp_error(r, 401, "unauthorized",
                       "enrollment token unknown, already used or expired: ask for a new one");
+    else if (rc == PC_ERR_STATE)
+        cp_resp_error(r, 403, "forbidden", "the enrollment token names another hostname or other "
+                      "principals: a host enrolls as its token says (send none to take them)");
+    else if (rc == PC_ERR_EXISTS)
+        cp_resp_error(r, 409, "conflict", "a host with this name is enrolled: delete it first "
+                      "(portcullis host delete)");
     else if (rc != PC_OK)
         cp_resp_from_err(r, rc, "host");
     else
-        cp_resp_json(r, 200, enroll_reply(host_id, host_token, cert.line));
+        cp_resp_json(r, 200, enroll_reply(host_id, name, host_token, cert.line));
     free(cert.line);
     pc_wipe(host_token, sizeof host_token);
 }

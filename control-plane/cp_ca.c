@@ -423,7 +423,7 @@ static uint64_t krl_version(sqlite3 *db, uint64_t *changed_at)
     return v;
 }
 
-int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
+static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *version)
 {
     sqlite3 *db = cp_db();
     struct lists l = { 0 };
@@ -439,7 +439,7 @@ int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
     cp_tx_rollback(db); /* read only */
     if (rc == PC_OK) {
         memset(sec, 0, sizeof sec);
-        if (l.n_user || l.n_ids) {
+        if (!host_only && (l.n_user || l.n_ids)) {
             sec[spec.n_certs].ca = user_ca;
             sec[spec.n_certs].serials = l.user_serials;
             sec[spec.n_certs].n_serials = l.n_user;
@@ -463,6 +463,16 @@ int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
     free(l.user_serials);
     free(l.host_serials);
     return rc;
+}
+
+int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version)
+{
+    return build_krl(0, out, len, version);
+}
+
+int cp_ca_krl_host(unsigned char **out, size_t *len, uint64_t *version)
+{
+    return build_krl(1, out, len, version);
 }
 
 static json_object *cert_json(sqlite3_stmt *st)

@@ -62,6 +62,9 @@ int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
                  json_object **revoked);
 /* The current KRL bytes and version. */
 int cp_ca_krl(unsigned char **out, size_t *len, uint64_t *version);
+/* GET /v1/krl/host: the same, with only the host CA's revoked certificates (for a client's
+ * RevokedHostKeys). */
+int cp_ca_krl_host(unsigned char **out, size_t *len, uint64_t *version);
 /* Certificates, optionally of one user, oldest first. */
 int cp_ca_list(const char *user, json_object **out);
 /* 1 if key id is revoked by key id (admin revocation or deleted user), or its user disabled. */

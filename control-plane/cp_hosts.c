@@ -111,6 +111,27 @@ int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
     return rc;
 }
 
+/* PC_OK if key is the host key enrolled for host_id; PC_ERR_STATE for any other (or none). */
+static int is_enrolled_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey *key)
+{
+    sqlite3_stmt *st;
+    char *line = NULL;
+    int rc;
+
+    if ((rc = pc_sshkey_to_line(key, NULL, &line)) != PC_OK)
+        return rc;
+    if (!(st = cp_prepare(db, "SELECT 1 FROM hosts WHERE id = ? AND host_key = ? AND deleted_at = 0"))) {
+        free(line);
+        return PC_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, host_id);
+    cp_bind_text(st, 2, line);
+    rc = sqlite3_step(st) == SQLITE_ROW ? PC_OK : PC_ERR_STATE;
+    sqlite3_finalize(st);
+    free(line);
+    return rc;
+}
+
 int cp_host_renew(const struct cp_identity *host, const char *source, const struct pc_sshkey *key,
                   struct cp_issued *out)
 {
@@ -119,9 +140,12 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
     int rc;
 
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
+    memset(out, 0, sizeof *out);
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    rc = cp_host_cert_issue(db, host->host_id, host->hostname, key, NULL, 0, actor, source, out);
+    rc = is_enrolled_key(db, host->host_id, key);
+    if (rc == PC_OK)
+        rc = cp_host_cert_issue(db, host->host_id, host->hostname, key, NULL, 0, actor, source, out);
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
     if (rc != PC_OK) {
@@ -172,7 +196,8 @@ int cp_host_principals(const struct cp_identity *host, const char *account, cons
 
 static int host_json(sqlite3 *db, int64_t id, json_object **out)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT hostname, labels, enrolled_at FROM hosts WHERE id = ?");
+    sqlite3_stmt *st = cp_prepare(db, "SELECT hostname, labels, enrolled_at FROM hosts WHERE id = ?"
+                                      " AND deleted_at = 0");
     int rc;
 
     if (!st)
@@ -206,7 +231,8 @@ int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels
 
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    st = cp_prepare(db, "UPDATE hosts SET labels = ? WHERE id = ? RETURNING hostname");
+    st = cp_prepare(db, "UPDATE hosts SET labels = ? WHERE id = ? AND deleted_at = 0"
+                        " RETURNING hostname");
     if (!st) {
         cp_tx_rollback(db);
         return PC_ERR_STORE;
@@ -224,4 +250,80 @@ int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels
         return rc;
     }
     return host_json(db, id, out);
+}
+
+/* Marks host id's unrevoked host certificates revoked, adding their serials to arr. */
+static int revoke_host_certs(sqlite3 *db, int64_t id, json_object *arr)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE certs SET revoked_at = ? WHERE host_id = ? AND"
+                                      " kind = 'host' AND revoked_at = 0 RETURNING serial");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, pc_now());
+    sqlite3_bind_int64(st, 2, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_array_add(arr, json_object_new_int64(sqlite3_column_int64(st, 0)));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+}
+
+int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    char reason[64], name[256] = "";
+    struct cp_audit_row row = { .actor = who->actor, .action = "host.delete", .result = "ok",
+                                .host = name, .reason = reason, .source = who->source };
+    json_object *revoked = json_object_new_array();
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!revoked || !db || cp_tx_begin(db) != PC_OK) {
+        json_object_put(revoked);
+        return PC_ERR_STORE;
+    }
+    st = cp_prepare(db, "UPDATE hosts SET deleted_at = ? WHERE id = ? AND deleted_at = 0"
+                        " RETURNING hostname");
+    rc = PC_ERR_STORE;
+    if (st) {
+        sqlite3_bind_int64(st, 1, pc_now());
+        sqlite3_bind_int64(st, 2, id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            snprintf(name, sizeof name, "%s", cp_col_text(st, 0));
+        rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        sqlite3_finalize(st);
+    }
+    /* The host token stops working now; its certificates go into the KRL. */
+    if (rc == PC_OK && (st = cp_prepare(db, "DELETE FROM tokens WHERE host_id = ? AND kind = 'host'"))) {
+        sqlite3_bind_int64(st, 1, id);
+        rc = cp_exec_stmt(st);
+    } else if (rc == PC_OK) {
+        rc = PC_ERR_STORE;
+    }
+    /* Its per-(person, host) failure counts (cp_authtx.c) go with it: a host id is never reused,
+     * but nothing should keep rows for a host that no longer exists. */
+    if (rc == PC_OK && (st = cp_prepare(db, "DELETE FROM auth_failures WHERE host_id = ?"))) {
+        sqlite3_bind_int64(st, 1, id);
+        rc = cp_exec_stmt(st);
+    } else if (rc == PC_OK) {
+        rc = PC_ERR_STORE;
+    }
+    if (rc == PC_OK)
+        rc = revoke_host_certs(db, id, revoked);
+    snprintf(reason, sizeof reason, "host_id=%lld certs_revoked=%zu", (long long)id,
+             json_object_array_length(revoked));
+    if (rc == PC_OK && (rc = cp_ca_bump_krl(db)) == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK) {
+        cp_tx_rollback(db);
+        json_object_put(revoked);
+        return rc;
+    }
+    *out = json_object_new_object();
+    json_object_object_add(*out, "host_id", json_object_new_int64(id));
+    json_object_object_add(*out, "hostname", json_object_new_string(name));
+    json_object_object_add(*out, "revoked", revoked);
+    return PC_OK;
 }

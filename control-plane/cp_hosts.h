@@ -29,5 +29,9 @@ int cp_host_principals(const struct cp_identity *host, const char *account, cons
 /* PATCH /v1/hosts/{id}: replaces the labels; *out is the host. */
 int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
                        json_object **out);
+/* DELETE /v1/hosts/{id}: the host is deleted (its name free again), its host token removed and
+ * its host certificates revoked (KRL bumped); audited host.delete. *out: host_id, hostname and
+ * the revoked serials. PC_ERR_NOTFOUND for no such (or an already deleted) host. */
+int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out);
 
 #endif

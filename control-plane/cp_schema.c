@@ -184,6 +184,13 @@ static const char *const migrations[] = {
     "  locked_until INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (user_id, host_id));"
     "CREATE INDEX auth_failures_host ON auth_failures(host_id);",
+    /* 8: a host is what its enrollment token says: the token carries the hostname and host
+     * principals (JSON array); a deleted host keeps its row (certificates and audit name it)
+     * with deleted_at set, and only hosts with deleted_at = 0 hold their hostname. */
+    "ALTER TABLE tokens ADD COLUMN hostname TEXT;"
+    "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX hosts_hostname ON hosts(hostname);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -19,7 +19,8 @@
 #include <strings.h>
 
 static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_t host_id,
-                        const char *labels, int64_t expires_at)
+                        const char *labels, int64_t expires_at, const char *hostname,
+                        const char *principals)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
     sqlite3_stmt *st;
@@ -27,7 +28,7 @@ static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_
     if (pc_sha256_hex(token, strlen(token), hash) != PC_OK)
         return PC_ERR_CRYPTO;
     st = cp_prepare(db, "INSERT OR IGNORE INTO tokens(hash, kind, host_id, labels, created_at,"
-                        " expires_at) VALUES (?,?,?,?,?,?)");
+                        " expires_at, hostname, principals) VALUES (?,?,?,?,?,?,?,?)");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
@@ -39,6 +40,8 @@ static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_
     cp_bind_text(st, 4, labels ? labels : "{}");
     sqlite3_bind_int64(st, 5, pc_now());
     sqlite3_bind_int64(st, 6, expires_at);
+    cp_bind_text(st, 7, hostname);
+    cp_bind_text(st, 8, principals ? principals : "[]");
     return cp_exec_stmt(st);
 }
 
@@ -81,7 +84,7 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
         return rc;
     }
     /* The file is the admin credential: whatever it holds is registered (once). */
-    rc = insert_token(db, token, "admin", 0, NULL, 0);
+    rc = insert_token(db, token, "admin", 0, NULL, 0, NULL, NULL);
     pc_wipe(token, sizeof token);
     if (rc != PC_OK)
         snprintf(err, errsz, "cannot store the admin token hash");
@@ -151,35 +154,89 @@ void cp_identify(const char *authorization, struct cp_identity *id)
         identify_session(db, hash, id);
 }
 
-int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_t ttl,
-                           char token[65], int64_t *expires_at)
+int cp_host_name_taken(sqlite3 *db, const char *hostname)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM hosts WHERE hostname = ? AND deleted_at = 0");
+    int taken;
+
+    if (!st)
+        return 1; /* fail closed */
+    cp_bind_text(st, 1, hostname);
+    taken = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return taken;
+}
+
+/* The token's principals: hostname, then extra (or, without extra, the first label). */
+static int token_principals(const char *hostname, json_object *extra, json_object **out)
+{
+    json_object *arr = json_object_new_array();
+    const char *dot = strchr(hostname, '.');
+    char first[256];
+
+    if (!arr)
+        return PC_ERR_NOMEM;
+    json_object_array_add(arr, json_object_new_string(hostname));
+    if (!extra && dot && dot > hostname && (size_t)(dot - hostname) < sizeof first) {
+        memcpy(first, hostname, (size_t)(dot - hostname));
+        first[dot - hostname] = '\0';
+        json_object_array_add(arr, json_object_new_string(first));
+    }
+    for (size_t i = 0; extra && i < json_object_array_length(extra); i++) {
+        const char *p = json_object_get_string(json_object_array_get_idx(extra, i));
+        int dup = 0;
+        for (size_t j = 0; j < json_object_array_length(arr); j++)
+            dup |= strcmp(json_object_get_string(json_object_array_get_idx(arr, j)), p) == 0;
+        if (!dup)
+            json_object_array_add(arr, json_object_new_string(p));
+    }
+    if (json_object_array_length(arr) > CP_HOST_MAX_PRINCIPALS) {
+        json_object_put(arr);
+        return PC_ERR_INVAL;
+    }
+    *out = arr;
+    return PC_OK;
+}
+
+int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_object *principals,
+                           json_object *labels, int64_t ttl, char token[65], int64_t *expires_at)
 {
     sqlite3 *db = cp_db();
     struct cp_audit_row row = { .actor = who->actor, .action = "token.create", .result = "ok",
-                                .source = who->source };
+                                .host = hostname, .source = who->source };
+    json_object *princ = NULL;
     char reason[96];
     int rc;
 
     if (!db)
         return PC_ERR_STORE;
-    if ((rc = pc_token_new(token)) != PC_OK)
+    if ((rc = token_principals(hostname, principals, &princ)) != PC_OK)
         return rc;
+    if ((rc = pc_token_new(token)) != PC_OK) {
+        json_object_put(princ);
+        return rc;
+    }
     *expires_at = pc_now() + ttl;
     snprintf(reason, sizeof reason, "enroll ttl=%lld", (long long)ttl);
     row.reason = reason;
-    if (cp_tx_begin(db) != PC_OK)
+    if (cp_tx_begin(db) != PC_OK) {
+        json_object_put(princ);
         return PC_ERR_STORE;
-    if ((rc = insert_token(db, token, "enroll", 0, labels ? pc_json_dump(labels) : "{}",
-                           *expires_at)) != PC_OK ||
+    }
+    rc = cp_host_name_taken(db, hostname) ? PC_ERR_EXISTS : PC_OK;
+    if (rc != PC_OK ||
+        (rc = insert_token(db, token, "enroll", 0, labels ? pc_json_dump(labels) : "{}",
+                           *expires_at, hostname, pc_json_dump(princ))) != PC_OK ||
         (rc = cp_audit_add(db, &row)) != PC_OK ||
         (rc = cp_tx_commit(db)) != PC_OK) {
         cp_tx_rollback(db);
         pc_wipe(token, 65);
     }
+    json_object_put(princ);
     return rc;
 }
 
-static int enroll_cert(sqlite3 *db, int64_t host_id, const char *hostname,
+static int enroll_cert(sqlite3 *db, int64_t host_id, const char *hostname, json_object *princ,
                        struct cp_enroll_cert *cert, const char *source)
 {
     struct cp_issued is;
@@ -187,21 +244,51 @@ static int enroll_cert(sqlite3 *db, int64_t host_id, const char *hostname,
     int rc;
 
     snprintf(actor, sizeof actor, "host:%lld", (long long)host_id);
-    rc = cp_host_cert_issue(db, host_id, hostname, cert->host_key, cert->principals, 1, actor,
-                            source, &is);
+    rc = cp_host_cert_issue(db, host_id, hostname, cert->host_key, princ, 1, actor, source, &is);
     if (rc == PC_OK)
         cert->line = is.line;
     return rc;
 }
 
+/* What the request may add to the token: nothing. A hostname or principal it names must be the
+ * token's own (sending none takes the token's). */
+static const char *request_mismatch(const char *want, json_object *princ, const char *hostname,
+                                    const struct cp_enroll_cert *cert)
+{
+    if (hostname && strcmp(hostname, want) != 0)
+        return "hostname_mismatch";
+    for (size_t i = 0; cert && cert->principals && i < json_object_array_length(cert->principals); i++) {
+        const char *p = json_object_get_string(json_object_array_get_idx(cert->principals, i));
+        int found = 0;
+        for (size_t j = 0; j < json_object_array_length(princ); j++)
+            found |= strcmp(json_object_get_string(json_object_array_get_idx(princ, j)), p) == 0;
+        if (!found)
+            return "principal_mismatch";
+    }
+    return NULL;
+}
+
+static int store_principals(sqlite3 *db, int64_t host_id, json_object *princ)
+{
+    sqlite3_stmt *st = cp_prepare(db, "UPDATE hosts SET principals = ? WHERE id = ?");
+    if (st) {
+        cp_bind_text(st, 1, pc_json_dump(princ));
+        sqlite3_bind_int64(st, 2, host_id);
+    }
+    return cp_exec_stmt(st);
+}
+
 int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
-                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65])
+                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65],
+                   char *name_out, size_t name_sz)
 {
     sqlite3 *db = cp_db();
     char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
-    char labels[4096] = "{}";
+    char labels[4096] = "{}", name[256] = "";
     struct cp_audit_row row = { .actor = "enroll", .action = "host.enroll", .host = hostname,
                                 .source = who->source };
+    json_object *princ = NULL;
+    const char *why = "bad_token";
     sqlite3_stmt *st;
     int rc = PC_ERR_AUTH, found = 0;
 
@@ -213,7 +300,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
         return PC_ERR_STORE;
     /* Claim the token in the same statement that checks it: single use even under races. */
     st = cp_prepare(db, "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND kind = 'enroll'"
-                        " AND used_at = 0 AND expires_at > ?1 RETURNING labels");
+                        " AND used_at = 0 AND expires_at > ?1 RETURNING labels, hostname, principals");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
@@ -223,27 +310,50 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     if (sqlite3_step(st) == SQLITE_ROW) {
         found = 1;
         snprintf(labels, sizeof labels, "%s", cp_col_text(st, 0));
+        snprintf(name, sizeof name, "%s", cp_col_text(st, 1));
+        princ = json_tokener_parse(cp_col_text(st, 2));
     }
     sqlite3_finalize(st);
+    /* A token from before hostnames were bound to tokens names no host: it enrolls none. */
+    if (found && (!name[0] || !pc_valid_hostname(name) || !princ ||
+                  !json_object_is_type(princ, json_type_array))) {
+        found = 0;
+        why = "token_without_hostname";
+    }
+    if (found && (why = request_mismatch(name, princ, hostname, cert)) != NULL) {
+        cp_tx_rollback(db); /* the token stays unused: its holder may still enroll as it says */
+        rc = PC_ERR_STATE;
+        goto deny;
+    }
     if (!found) {
+        why = why ? why : "bad_token";
         cp_tx_rollback(db);
         goto refused;
+    }
+    row.host = name;
+    if (cp_host_name_taken(db, name)) {
+        cp_tx_rollback(db);
+        why = "hostname_taken";
+        rc = PC_ERR_EXISTS;
+        goto deny;
     }
     st = cp_prepare(db, "INSERT INTO hosts(hostname, labels, enrolled_at) VALUES (?, ?, ?)");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
     }
-    cp_bind_text(st, 1, hostname);
+    cp_bind_text(st, 1, name);
     cp_bind_text(st, 2, labels);
     sqlite3_bind_int64(st, 3, pc_now());
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     *host_id = sqlite3_last_insert_rowid(db);
     if ((rc = pc_token_new(host_token)) != PC_OK ||
-        (rc = insert_token(db, host_token, "host", *host_id, NULL, 0)) != PC_OK)
+        (rc = insert_token(db, host_token, "host", *host_id, NULL, 0, NULL, NULL)) != PC_OK)
         goto out;
-    if (cert && (rc = enroll_cert(db, *host_id, hostname, cert, who->source)) != PC_OK)
+    if (cert && (rc = enroll_cert(db, *host_id, name, princ, cert, who->source)) != PC_OK)
+        goto out;
+    if (!cert && (rc = store_principals(db, *host_id, princ)) != PC_OK)
         goto out;
     snprintf(idbuf, sizeof idbuf, "host_id=%lld", (long long)*host_id);
     row.result = "ok";
@@ -251,21 +361,26 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     if ((rc = cp_audit_add(db, &row)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);
+    snprintf(name_out, name_sz, "%s", name);
 out:
     if (rc != PC_OK) {
         cp_tx_rollback(db);
         pc_wipe(host_token, 65);
     }
+    json_object_put(princ);
     return rc;
 refused:
+    rc = PC_ERR_AUTH;
+deny:
     /* The refusal is audited in its own transaction, or only counted (cp_refusals.h). */
+    json_object_put(princ);
     row.result = "deny";
-    row.reason = "bad_token";
+    row.reason = why;
     if (cp_refusal_note(who->source) && cp_tx_begin(db) == PC_OK) {
         if (cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK)
             cp_tx_rollback(db);
     }
-    return PC_ERR_AUTH;
+    return rc;
 }
 
 int cp_hosts_list(json_object **out)
@@ -274,7 +389,8 @@ int cp_hosts_list(json_object **out)
     sqlite3_stmt *st;
     json_object *arr;
 
-    if (!db || !(st = cp_prepare(db, "SELECT id, hostname, labels, enrolled_at FROM hosts ORDER BY id")))
+    if (!db || !(st = cp_prepare(db, "SELECT id, hostname, labels, enrolled_at FROM hosts"
+                                     " WHERE deleted_at = 0 ORDER BY id")))
         return PC_ERR_STORE;
     arr = json_object_new_array();
     while (sqlite3_step(st) == SQLITE_ROW) {

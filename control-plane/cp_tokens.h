@@ -5,6 +5,7 @@
 #include "cp_users.h"
 #include "pc_sshkey.h"
 #include <json-c/json.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,12 +32,19 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz);
 /* Classifies the value of an Authorization header (may be NULL). */
 void cp_identify(const char *authorization, struct cp_identity *id);
 
-/* A single-use enrollment token with labels (JSON object as text) valid ttl seconds. */
-int cp_enroll_token_create(const struct cp_who *who, json_object *labels, int64_t ttl,
-                           char token[65], int64_t *expires_at);
-/* Redeems an enrollment token: PC_ERR_AUTH if unknown, used or expired. */
+/* A single-use enrollment token for host hostname (host principals: hostname and principals, or
+ * hostname and its first label without them; checked), with labels, valid ttl seconds.
+ * PC_ERR_EXISTS if an enrolled host has that name. */
+int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_object *principals,
+                           json_object *labels, int64_t ttl, char token[65], int64_t *expires_at);
+/* Redeems an enrollment token as the host it names (copied to name_out): PC_ERR_AUTH if unknown,
+ * used or expired; PC_ERR_STATE (token left unused) if hostname (may be NULL) or a principal of
+ * cert differs from the token's; PC_ERR_EXISTS if an enrolled host has the name. */
 int cp_host_enroll(const struct cp_who *who, const char *token, const char *hostname,
-                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65]);
+                   struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65],
+                   char *name_out, size_t name_sz);
+/* 1 if an enrolled (not deleted) host has this name (or on error). */
+int cp_host_name_taken(sqlite3 *db, const char *hostname);
 int cp_hosts_list(json_object **out);
 
 #endif

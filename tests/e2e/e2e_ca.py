@@ -30,6 +30,8 @@ from pcenv import harness
 import test_agent_ca as ca      # tests/integration: login flow, ssh-keygen helpers
 
 SERVICE = "portcullis-test-ca-sshd"
+DOMAIN = "e2e.test"              # portcullis ssh-config --domain
+DOMAIN_NAME = "pcca." + DOMAIN   # a host principal in it (the client's HostKeyAlias)
 STALE = 5                        # principals_stale of the agent, seconds
 R = None                         # the run_e2e module (Login, assert_in, …)
 C = None                         # the environment
@@ -71,7 +73,10 @@ class CAEnv:
                                      "principals_stale = %d" % STALE,
                                      "reload_command = kill -HUP $(cat %s/sshd.pid)" % self.dir])
         self.hostname = "ca-e2e-%d" % os.getpid()
-        tok = self.d.create_token(labels={"env": "prod"})
+        # the token names the host and its principals (the agent's host_principals, and a name
+        # in a domain for ssh-config --domain: see ca_host_krl_refuses_revoked_and_deleted_host)
+        tok = self.d.create_token(labels={"env": "prod"}, hostname=self.hostname,
+                                  principals=["127.0.0.1", "localhost", DOMAIN_NAME])
         self.agent.write_config(with_server=False)
         pcenv.run([self.paths["agent"], "enroll", "--config", self.agent.config, "--url",
                    self.proxy.url, "--pin", self.pin, "--token", tok, "--hostname",
@@ -506,12 +511,94 @@ def ca_deleted_key_certificate_refused_after_krl_sync():
         assert st == 201, (st, b)
 
 
+def _client_config():
+    """`portcullis ssh-config --domain --krl-file` (the real CLI, admin-free): its
+    @cert-authority line into a known_hosts, its RevokedHostKeys line into an ssh_config."""
+    c = env()
+    d = os.path.join(c.dir, "client")
+    os.makedirs(d, exist_ok=True)
+    krl = os.path.join(d, "host.krl")
+    r = subprocess.run([c.paths["cli"], "--url", c.d.url, "--pin", c.pin, "ssh-config",
+                        "--domain", DOMAIN, "--krl-file", krl], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out + r.stderr.decode()
+    ca_lines = [l for l in out.splitlines() if l.startswith("@cert-authority ")]
+    rev = [l for l in out.splitlines() if l.startswith("RevokedHostKeys ")]
+    assert len(ca_lines) == 1 and ca_lines[0].split()[1] == "*." + DOMAIN, out
+    assert rev == ["RevokedHostKeys %s" % krl] and os.path.exists(krl), out
+    kh = os.path.join(d, "known_hosts")
+    pcenv.write_file(kh, ca_lines[0] + "\n", 0o644)
+    conf = os.path.join(d, "ssh_config")
+    pcenv.write_file(conf, "\n".join([
+        "Host *", "  " + rev[0], "  UserKnownHostsFile %s" % kh,
+        "  GlobalKnownHostsFile /dev/null", "  StrictHostKeyChecking yes",
+        "  HostKeyAlias %s" % DOMAIN_NAME, "  BatchMode yes", "  IdentitiesOnly yes",
+        "  IdentityFile /dev/null", "  PreferredAuthentications publickey",
+        "  ConnectTimeout 20", ""]), 0o644)
+    return conf
+
+
+def _host_key_verdict(conf):
+    """Connects with ssh -F conf: 'accepted' when the host certificate was accepted (the login
+    then fails for want of a key), 'refused' when host key verification failed."""
+    c = env()
+    r = subprocess.run(["ssh", "-F", conf, "-p", str(c.sshd.port), "ubuntu@127.0.0.1", "true"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    err = r.stderr.decode(errors="replace")
+    if "Host key verification failed" in err:
+        return "refused", err
+    if "Permission denied" in err:
+        return "accepted", err
+    return "other", err
+
+
+def ca_host_krl_refuses_revoked_and_deleted_host():
+    """A client set up with `portcullis ssh-config --domain --krl-file` accepts the host's
+    certificate, refuses it once its serial is revoked, accepts the renewed one, and refuses
+    the host after `portcullis host delete` (last: the host token is gone afterwards)."""
+    c = env()
+    host_cert = os.path.join(c.ssh_dir, "host-cert.pub")
+    verdict, err = _host_key_verdict(_client_config())
+    assert verdict == "accepted", err
+    # the serial revoked (portcullis cert revoke): refused with the refreshed KRL
+    serial = ca.cert_serial(host_cert)
+    r = subprocess.run([c.paths["cli"], "--url", c.d.url, "--pin", c.pin, "--token-file",
+                        c.d.path("admin.token"), "cert", "revoke", "--serial", str(serial)],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    verdict, err = _host_key_verdict(_client_config())
+    assert verdict == "refused" and "revoked" in err.lower(), (verdict, err)
+    # the host renews (its enrolled key only) and sshd serves the new certificate: accepted
+    off = c.sshd.proc.log_size()
+    r = subprocess.run([c.paths["agent"], "renew", "--config", c.agent.config],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    harness.wait_until(lambda: "Received SIGHUP" in c.sshd.proc.log_since(off), timeout=10,
+                       what="sshd to be reloaded by reload_command")
+    pcenv.wait_port(c.sshd.port, banner=b"SSH-2.0-")
+    assert ca.cert_serial(host_cert) > serial
+    verdict, err = _host_key_verdict(_client_config())
+    assert verdict == "accepted", err
+    # portcullis host delete: every certificate of the host is refused
+    r = subprocess.run([c.paths["cli"], "--url", c.d.url, "--pin", c.pin, "--token-file",
+                        c.d.path("admin.token"), "host", "delete", c.hostname],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "deleted" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
+    verdict, err = _host_key_verdict(_client_config())
+    assert verdict == "refused" and "revoked" in err.lower(), (verdict, err)
+    rows = [x for x in c.d.audit(since=time.time() - 600) if x["action"] == "host.delete"]
+    assert rows and rows[-1]["host"] == c.hostname, rows
+
+
 TESTS = [ca_alice_logs_in_as_ubuntu_with_certificate_and_totp, ca_bob_not_allowed_here_is_refused,
          ca_alice_as_root_is_refused, ca_revoked_serial_refused_after_krl_sync,
          ca_expired_certificate_refused, ca_cached_allow_within_stale_time_then_refused,
          ca_ssh_keygen_agrees_with_certs_and_krl, ca_host_cert_renewed_and_sshd_reloaded,
          ca_forwarding_and_pty_decided_by_this_hosts_rule,
-         ca_deleted_key_certificate_refused_after_krl_sync]
+         ca_deleted_key_certificate_refused_after_krl_sync,
+         ca_host_krl_refuses_revoked_and_deleted_host]  # last: it deletes the host
+
 
 
 def register(run_e2e_module):

@@ -534,8 +534,11 @@ class Daemon:
         secret, _ = self.enroll_totp(name)
         return name, secret
 
-    def create_token(self, labels=None, ttl=None):
-        body = {}
+    def create_token(self, labels=None, ttl=None, hostname=None, principals=None):
+        """An enrollment token for hostname (a new unique name when not given)."""
+        body = {"hostname": hostname or ("host-" + unique_name("h").replace("_", "-"))}
+        if principals is not None:
+            body["principals"] = principals
         if labels is not None:
             body["labels"] = labels
         if ttl is not None:
@@ -547,10 +550,20 @@ class Daemon:
     def enroll_host(self, hostname=None, labels=None):
         """Creates an enrollment token as admin and enrolls; returns (host_id, host_token)."""
         hostname = hostname or ("host-" + unique_name("h").replace("_", "-"))
-        tok = self.create_token(labels=labels)
+        tok = self.create_token(labels=labels, hostname=hostname)
         st, b = self.api("POST", "/v1/enroll", {"token": tok, "hostname": hostname})
         assert st == 200, "POST /v1/enroll → %s %r" % (st, b)
         return b["host_id"], b["host_token"]
+
+    def delete_host(self, hostname):
+        """Deletes the enrolled host of that name (admin); returns the DELETE reply."""
+        st, b = self.admin("GET", "/v1/hosts")
+        assert st == 200, (st, b)
+        ids = [h["host_id"] for h in b["hosts"] if h["hostname"] == hostname]
+        assert ids, "no host %s in %r" % (hostname, b)
+        st, b = self.admin("DELETE", "/v1/hosts/%d" % ids[0])
+        assert st == 200, "DELETE host %s → %s %r" % (hostname, st, b)
+        return b
 
     def begin(self, host_token, user, **extra):
         body = {"user": user}

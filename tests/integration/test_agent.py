@@ -444,7 +444,7 @@ def test_enroll_writes_0600_token_and_refuses_overwrite():
     conf = write_conf(os.path.join(d, "agent.conf"), [
         "# kept", "host_token_file = %s" % os.path.join(d, "host.token"), "log_level = info"])
     before = open(conf).read()
-    tok = D.create_token()
+    tok = D.create_token(hostname="enroll-test-1")
     rc, out, err = run_agent("enroll", "--config", conf, "--url", D.url, "--pin", D.pin,
                              "--token", tok, "--hostname", "enroll-test-1")
     assert rc == 0, (rc, out, err)
@@ -463,7 +463,7 @@ def test_enroll_writes_0600_token_and_refuses_overwrite():
     st, hosts = D.admin("GET", "/v1/hosts")
     assert any(h["hostname"] == "enroll-test-1" for h in hosts["hosts"]), hosts
     # second enrollment without --force: refused, token untouched, new token not spent
-    tok2 = D.create_token()
+    tok2 = D.create_token(hostname="enroll-test-2")
     rc, out, err = run_agent("enroll", "--config", conf, "--token", tok2,
                              "--hostname", "enroll-test-2")
     assert rc == 1, (rc, out, err)
@@ -499,7 +499,7 @@ def test_enroll_refused_token_and_stdin_token():
                        ["host_token_file = %s" % os.path.join(d, "stdin.token")])
     rc, out, err = run_agent("enroll", "--config", conf2, "--url", D.url, "--pin", D.pin,
                              "--token", "-", "--hostname", "stdin-host",
-                             stdin=(D.create_token() + "\n").encode())
+                             stdin=(D.create_token(hostname="stdin-host") + "\n").encode())
     assert rc == 0, (rc, out, err)
     text = open(conf2).read()
     assert "url = %s" % D.url in text and "pin = %s" % D.pin in text, text

@@ -150,7 +150,9 @@ def run_agent(*args, timeout=60, env=None, preexec=None):
 class Host:
     """An enrolled host: its own dir, host key, agent.conf, ssh_dir; `run` on demand."""
 
-    def __init__(self, d, labels=None, extra=(), url=None, pin=None, hostname=None):
+    def __init__(self, d, labels=None, extra=(), url=None, pin=None, hostname=None,
+                 principals=None):
+        self.token_principals = principals  # the host principals its enrollment token names
         self.d = d
         self.dir = fresh_dir("host-")
         self.hostname = hostname or ("h-" + harness.unique_name("h").replace("_", "-"))
@@ -175,7 +177,10 @@ class Host:
         return os.path.join(self.ssh_dir, name)
 
     def enroll(self, force=False):
-        tok = self.d.create_token(labels=self.labels or {})
+        if force:  # an enrolled name is taken until the admin deletes its host
+            self.d.delete_host(self.hostname)
+        tok = self.d.create_token(labels=self.labels or {}, hostname=self.hostname,
+                                  principals=self.token_principals)
         args = ["enroll", "--config", self.conf, "--token", tok, "--hostname", self.hostname]
         if force:
             args.append("--force")
@@ -265,7 +270,8 @@ def ca_key(d, kind):
 # enroll and config
 
 def test_enroll_writes_host_cert_user_ca_host_ca_and_krl():
-    h = Host(D, labels={"env": "prod"}, extra=["host_principals = web1.example, 127.0.0.1"])
+    h = Host(D, labels={"env": "prod"}, extra=["host_principals = web1.example, 127.0.0.1"],
+             principals=["web1.example", "127.0.0.1"])
     out = h.enroll()
     assert os.path.isdir(h.ssh_dir) and harness.file_mode(h.ssh_dir) == 0o755, out
     for name in ("user_ca.pub", "host-cert.pub", "host_ca.pub", "revoked.krl"):
@@ -293,6 +299,23 @@ def test_enroll_writes_host_cert_user_ca_host_ca_and_krl():
     assert harness.file_mode(h.token_file) == 0o600
 
 
+def test_enroll_takes_the_tokens_name_and_refuses_another():
+    h = Host(D)
+    tok = D.create_token(hostname=h.hostname)
+    # --hostname other than the token's: refused, nothing written, token not spent
+    rc, out, err = run_agent("enroll", "--config", h.conf, "--token", tok, "--hostname",
+                             "github.com")
+    assert rc == 1 and "another host name" in err, (rc, out, err)
+    assert not os.path.exists(h.token_file)
+    # no --hostname (as setup.sh runs it): the host is the token's name
+    rc, out, err = run_agent("enroll", "--config", h.conf, "--token", tok)
+    assert rc == 0 and "(%s)" % h.hostname in out, (rc, out, err)
+    assert "Key ID: \"host:%s\"" % h.hostname in cert_info(h.path("host-cert.pub"))
+    # no second host with that name while this one is enrolled
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": h.hostname})
+    assert st == 409, (st, b)
+
+
 def test_enroll_merges_existing_user_ca_keys():
     h = Host(D)
     os.makedirs(h.ssh_dir, mode=0o755)
@@ -315,7 +338,7 @@ def test_enroll_merges_existing_user_ca_keys():
 def test_enroll_refuses_missing_explicit_host_key_and_none_skips():
     h = Host(D)
     os.unlink(h.host_key + ".pub")
-    tok = D.create_token()
+    tok = D.create_token(hostname=h.hostname)
     rc, out, err = run_agent("enroll", "--config", h.conf, "--token", tok, "--hostname", h.hostname)
     assert rc == 1 and h.host_key in err, (rc, out, err)
     assert not os.path.exists(h.token_file)

@@ -99,7 +99,7 @@ def test_admin_changes_are_audited():
     assert st == 200, (st, b)
     D.enroll_totp(name)
     D.enroll_totp(name, force=True)
-    st, b = D.admin("POST", "/v1/tokens", {"labels": {"a": "b"}, "ttl": 300})
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": "audit-1", "labels": {"a": "b"}, "ttl": 300})
     assert st == 201
     st, b = D.admin("DELETE", "/v1/users/%s" % name)
     assert st == 200 and b == {"deleted": name}, (st, b)
@@ -141,7 +141,7 @@ def test_audit_query_filters():
 
 def test_no_secrets_in_debug_log():
     # full cycle: token → enroll → user → TOTP enroll → right/wrong/replayed codes → push → approve
-    etok = D.create_token(labels={"x": "y"})
+    etok = D.create_token(labels={"x": "y"}, hostname="logcheck")
     st, eb = D.api("POST", "/v1/enroll", {"token": etok, "hostname": "logcheck"})
     assert st == 200
     htok = eb["host_token"]

@@ -122,7 +122,8 @@ def admin_cases():
         return "/v1/approvals/%s/deny" % p["push_id"], {}
 
     def tokens():
-        return "/v1/tokens", {"labels": {"role": "web"}, "ttl": 600}
+        return "/v1/tokens", {"hostname": "authz-" + secrets.token_hex(4),
+                              "labels": {"role": "web"}, "ttl": 600}
 
     def hosts():
         return "/v1/hosts", None
@@ -210,9 +211,10 @@ def test_public_health_for_all_callers():
 
 
 def test_public_enroll_for_all_callers():
-    for tok in [None, D.admin_token, HOST_TOKEN, secrets.token_hex(32)]:
-        et = D.create_token()
-        st, b = D.api("POST", "/v1/enroll", {"token": et, "hostname": "pub-enroll"}, token=tok)
+    for i, tok in enumerate([None, D.admin_token, HOST_TOKEN, secrets.token_hex(32)]):
+        et = D.create_token(hostname="pub-enroll-%d" % i)
+        st, b = D.api("POST", "/v1/enroll", {"token": et, "hostname": "pub-enroll-%d" % i},
+                      token=tok)
         assert st == 200, "enroll with Authorization %r → %s %r" % (tok and tok[:8], st, b)
         assert isinstance(b.get("host_id"), int) and len(b.get("host_token", "")) == 64, b
         st, b = D.begin(b["host_token"], "nobody_here")

@@ -158,9 +158,9 @@ def principals(host, account, key_id, serial, fp=None):
     return b["principals"]
 
 
-def krl_check(cert_lines):
-    """Fetches /v1/krl and returns ({line: revoked?}, version)."""
-    st, _, hdrs, raw = D.request("GET", "/v1/krl")
+def krl_check(cert_lines, path="/v1/krl"):
+    """Fetches the KRL at path and returns ({line: revoked?}, version)."""
+    st, _, hdrs, raw = D.request("GET", path)
     assert st == 200 and hdrs.get("content-type") == "application/octet-stream", (st, hdrs)
     assert raw.startswith(b"SSHKRL\n\0"), raw[:16]
     d = tempfile.mkdtemp(dir=TMP)
@@ -517,8 +517,9 @@ def test_policy_force_command_cannot_break_out_of_its_quotes():
 
 def test_host_enroll_certificate_and_renew():
     _, hpub = keygen()
-    tok = D.create_token(labels={"env": "prod"})
     hn = "db-" + secrets.token_hex(3)
+    tok = D.create_token(labels={"env": "prod"}, hostname=hn,
+                         principals=[hn + ".example.com", "127.0.0.1"])
     st, b = D.api("POST", "/v1/enroll", {"token": tok, "hostname": hn, "host_key": hpub,
                                          "principals": [hn + ".example.com", "127.0.0.1"]})
     assert st == 200, (st, b)
@@ -531,18 +532,22 @@ def test_host_enroll_certificate_and_renew():
     va, vb = parse_valid(listing)
     assert abs((vb - int(time.time())) - 30 * 86400) <= 10
     serial = int(cert_field(listing, "Serial"))
-    # renew (same principals), also with a new key
+    # renew (same principals) the enrolled key; another key is refused (it needs a new token)
     _, hpub2 = keygen()
     st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": hpub2}, token=b["host_token"])
+    assert st == 403 and r["error"] == "forbidden", (st, r)
+    st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": hpub}, token=b["host_token"])
     assert st == 200 and r["serial"] > serial, (st, r)
     listing = keygen_L(r["host_certificate"])
     assert cert_block(listing, "Principals") == [hn, hn + ".example.com", "127.0.0.1"]
     assert D.api("POST", "/v1/hosts/self/renew", {"host_key": "x"}, token=b["host_token"])[0] == 400
     # without host_key: as before
-    st, b2 = D.api("POST", "/v1/enroll", {"token": D.create_token(), "hostname": "plain"})
-    assert st == 200 and "host_certificate" not in b2 and set(b2) == {"host_id", "host_token"}
+    st, b2 = D.api("POST", "/v1/enroll", {"token": D.create_token(hostname="plain"),
+                                          "hostname": "plain"})
+    assert st == 200 and "host_certificate" not in b2 and \
+        set(b2) == {"host_id", "host_token", "hostname"}, b2
     # bad inputs are refused before the token is used
-    tok = D.create_token()
+    tok = D.create_token(hostname="h")
     assert D.api("POST", "/v1/enroll", {"token": tok, "hostname": "h", "host_key": "nope"})[0] == 400
     assert D.api("POST", "/v1/enroll", {"token": tok, "hostname": "h", "host_key": hpub,
                                         "principals": ["a b"]})[0] == 400
@@ -551,10 +556,238 @@ def test_host_enroll_certificate_and_renew():
     assert any(x["kind"] == "host" and x["key_id"] == "host:" + hn for x in c["certs"])
 
 
+# ---- a host is what its enrollment token says (issue 11, finding 1) ---------------------------
+
+def _session():
+    p = Person()
+    add_policy(users=[p.name], accounts=["$user"])
+    return p.login_ok()["session_token"]
+
+
+def _enroll_with_key(hostname, **token_kw):
+    priv, pub = keygen()
+    tok = D.create_token(hostname=hostname, **token_kw)
+    st, b = D.api("POST", "/v1/enroll", {"token": tok, "host_key": pub})
+    assert st == 200, (st, b)
+    return priv, pub, b
+
+
+def test_token_names_the_host_and_its_principals():
+    # the token carries the name: POST /v1/tokens requires a valid hostname and principals
+    st, b = D.admin("POST", "/v1/tokens", {"labels": {"env": "prod"}})
+    assert st == 400 and b["error"] == "missing_field" and "hostname" in b["message"], (st, b)
+    for bad in ({"hostname": "a b"}, {"hostname": ""}, {"hostname": "x/y"},
+                {"hostname": "ok1", "principals": ["a b"]}, {"hostname": "ok1", "principals": "x"},
+                {"hostname": "ok1", "principals": ["x"] * 64}):
+        st, b = D.admin("POST", "/v1/tokens", bad)
+        assert st == 400 and b["error"] in ("bad_field", "missing_field"), (bad, st, b)
+    # default principals: NAME and its first label; the request may leave the name out
+    hn = "db1-%s.prod.example.net" % secrets.token_hex(2)
+    _, _, b = _enroll_with_key(hn)
+    assert b["hostname"] == hn, b
+    listing = keygen_L(b["host_certificate"])
+    assert cert_block(listing, "Principals") == [hn, hn.split(".")[0]], listing
+    assert cert_field(listing, "Key ID") == '"host:%s"' % hn
+    # --principal: NAME and the given ones (no first label added)
+    hn2 = "web-" + secrets.token_hex(2) + ".example.net"
+    _, _, b = _enroll_with_key(hn2, principals=["www.example.net", "10.0.0.7"])
+    assert cert_block(keygen_L(b["host_certificate"]), "Principals") == \
+        [hn2, "www.example.net", "10.0.0.7"]
+
+
+def test_enroll_cannot_choose_another_name_or_principals():
+    hn = "named-" + secrets.token_hex(3)
+    _, hpub = keygen()
+    tok = D.create_token(hostname=hn)
+    since = int(time.time()) - 1
+    for body in ({"hostname": "github.com"}, {"hostname": "db1.prod.example.net"},
+                 {"hostname": hn, "host_key": hpub, "principals": ["github.com"]},
+                 {"host_key": hpub, "principals": [hn, "db1.prod.example.net"]}):
+        body["token"] = tok
+        st, b = D.api("POST", "/v1/enroll", body)
+        assert st == 403 and b["error"] == "forbidden", (body, st, b)
+    rows = [r for r in D.audit(since=since) if r["action"] == "host.enroll" and
+            r["host"] in (None, hn, "github.com", "db1.prod.example.net")]
+    assert len(rows) == 4 and all(r["result"] == "deny" for r in rows), rows
+    assert {r["reason"] for r in rows} == {"hostname_mismatch", "principal_mismatch"}, rows
+    st, h = D.admin("GET", "/v1/hosts")
+    assert not [x for x in h["hosts"] if x["hostname"] in ("github.com", "db1.prod.example.net")]
+    # the refusals did not spend the token: it still enrolls the host it names
+    st, b = D.api("POST", "/v1/enroll", {"token": tok, "hostname": hn, "host_key": hpub,
+                                         "principals": [hn]})
+    assert st == 200 and b["hostname"] == hn, (st, b)
+    assert cert_block(keygen_L(b["host_certificate"]), "Principals") == [hn]
+
+
+def test_active_hostname_is_unique_until_deleted():
+    hn = "uniq-" + secrets.token_hex(3)
+    t1, t2 = D.create_token(hostname=hn), D.create_token(hostname=hn)
+    st, b1 = D.api("POST", "/v1/enroll", {"token": t1})
+    assert st == 200, (st, b1)
+    # a second host by that name: refused at enrollment (the earlier token) and at token creation
+    st, b = D.api("POST", "/v1/enroll", {"token": t2})
+    assert st == 409 and b["error"] == "conflict", (st, b)
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": hn})
+    assert st == 409 and b["error"] == "conflict", (st, b)
+    st, h = D.admin("GET", "/v1/hosts")
+    assert [x["hostname"] for x in h["hosts"]].count(hn) == 1, h
+    # deleted: the name is free again (t2 was not spent by the 409)
+    D.delete_host(hn)
+    st, b2 = D.api("POST", "/v1/enroll", {"token": t2})
+    assert st == 200 and b2["host_id"] != b1["host_id"], (st, b2)
+
+
+def test_renew_signs_only_the_enrolled_host_key():
+    _, pub, b = _enroll_with_key("renew-" + secrets.token_hex(3))
+    _, _, other = _enroll_with_key("renew-" + secrets.token_hex(3))
+    _, pub2 = keygen()
+    sess = _session()
+    serial = int(cert_field(keygen_L(b["host_certificate"]), "Serial"))
+    # another key (a fresh one, or the other host's enrolled key): 403, nothing issued
+    n_certs = len(D.admin("GET", "/v1/certs")[1]["certs"])
+    for key, tok in ((pub2, b["host_token"]), (pub, other["host_token"])):
+        st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": key}, token=tok)
+        assert st == 403 and r["error"] == "forbidden", (st, r)
+    assert len(D.admin("GET", "/v1/certs")[1]["certs"]) == n_certs
+    # callers that are not the host
+    for tok, want in ((None, 401), (secrets.token_hex(32), 401), ("zz", 401),
+                      (D.admin_token, 403), (sess, 403)):
+        st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": pub}, token=tok)
+        assert st == want, (tok and tok[:8], st, r)
+    # the host with its own enrolled key
+    st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": pub}, token=b["host_token"])
+    assert st == 200 and r["serial"] > serial, (st, r)
+    # revoking a serial is not undone by renewing: the key stays the enrolled one, and the
+    # old serial stays in the KRL
+    st, _ = D.admin("POST", "/v1/certs/revoke", {"serial": serial})
+    assert st == 200
+    res, _ = krl_check([b["host_certificate"], r["host_certificate"]], "/v1/krl/host")
+    assert res == {b["host_certificate"]: True, r["host_certificate"]: False}, res
+    # a host enrolled without a host key cannot get a certificate for any key by renewing
+    tok = D.create_token(hostname="nokey-" + secrets.token_hex(3))
+    st, nk = D.api("POST", "/v1/enroll", {"token": tok})
+    assert st == 200 and "host_certificate" not in nk
+    st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": pub2}, token=nk["host_token"])
+    assert st == 403 and r["error"] == "forbidden", (st, r)
+
+
+def test_host_delete_revokes_token_and_certificates():
+    hn = "gone-" + secrets.token_hex(3)
+    _, pub, b = _enroll_with_key(hn)
+    st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": pub}, token=b["host_token"])
+    assert st == 200
+    _, _, keep = _enroll_with_key("kept-" + secrets.token_hex(3))
+    sess = _session()
+    st, hosts = D.admin("GET", "/v1/hosts")
+    hid = [x["host_id"] for x in hosts["hosts"] if x["hostname"] == hn][0]
+    path = "/v1/hosts/%d" % hid
+    # only the admin may delete; others change nothing
+    for tok, want in ((None, 401), (secrets.token_hex(32), 401), ("garbage", 401),
+                      (b["host_token"], 403), (keep["host_token"], 403), (sess, 403)):
+        st, x = D.api("DELETE", path, token=tok)
+        assert st == want, (tok and tok[:8], st, x)
+    assert D.begin(b["host_token"], "nobody_here")[0] == 200
+    res, v0 = krl_check([b["host_certificate"], r["host_certificate"]], "/v1/krl/host")
+    assert not any(res.values()), res
+    since = int(time.time()) - 1
+    st, x = D.admin("DELETE", path)
+    assert st == 200 and x["hostname"] == hn and x["host_id"] == hid, (st, x)
+    assert sorted(x["revoked"]) == sorted(int(cert_field(keygen_L(c), "Serial"))
+                                          for c in (b["host_certificate"], r["host_certificate"]))
+    # its host token is dead, its certificates are in the host KRL (and the full KRL)
+    assert D.begin(b["host_token"], "nobody_here")[0] == 401
+    assert D.api("POST", "/v1/hosts/self/renew", {"host_key": pub}, token=b["host_token"])[0] == 401
+    for p in ("/v1/krl/host", "/v1/krl"):
+        res, v1 = krl_check([b["host_certificate"], r["host_certificate"],
+                             keep["host_certificate"]], p)
+        assert res == {b["host_certificate"]: True, r["host_certificate"]: True,
+                       keep["host_certificate"]: False}, (p, res)
+        assert v1 > v0
+    assert D.begin(keep["host_token"], "nobody_here")[0] == 200
+    rows = [row for row in D.audit(since=since) if row["action"] == "host.delete" and
+            row["host"] == hn]
+    assert len(rows) == 1 and rows[0]["host"] == hn and rows[0]["result"] == "ok" and \
+        rows[0]["actor"] == "admin" and "certs_revoked=2" in rows[0]["reason"], rows
+    st, hosts = D.admin("GET", "/v1/hosts")
+    assert hn not in [h["hostname"] for h in hosts["hosts"]]
+    # gone: deleting again, unknown or malformed ids, and labels of a deleted host → 404
+    for p in (path, "/v1/hosts/999999", "/v1/hosts/self", "/v1/hosts/-1", "/v1/hosts/0x1"):
+        assert D.admin("DELETE", p)[0] == 404, p
+    assert D.admin("PATCH", path, {"labels": {}})[0] == 404
+
+
+def test_host_krl_holds_only_host_certificates():
+    p = Person()
+    add_policy(users=[p.name], accounts=["$user"])
+    uc = p.login_ok()["certificate"]
+    _, _, b = _enroll_with_key("hkrl-" + secrets.token_hex(3))
+    for c in (uc, b["host_certificate"]):
+        assert D.admin("POST", "/v1/certs/revoke",
+                       {"serial": int(cert_field(keygen_L(c), "Serial"))})[0] == 200
+    res, _ = krl_check([uc, b["host_certificate"]], "/v1/krl/host")
+    assert res == {uc: False, b["host_certificate"]: True}, res
+    res, _ = krl_check([uc, b["host_certificate"]], "/v1/krl")
+    assert res == {uc: True, b["host_certificate"]: True}, res
+    # public, like /v1/krl: every caller gets the same bytes
+    sess = _session()
+    bodies = set()
+    for tok in (None, secrets.token_hex(32), b["host_token"], D.admin_token, sess):
+        st, _, hdrs, raw = D.request("GET", "/v1/krl/host", token=tok)
+        assert st == 200 and hdrs.get("content-type") == "application/octet-stream", st
+        bodies.add(raw)
+    assert len(bodies) == 1
+
+
+def test_cli_host_token_delete_and_ssh_config():
+    rc, out, err = run_cli(D, "host", "token", "--label", "env=prod", "--ttl", "1h")
+    assert rc == 2 and "--hostname" in err, (rc, out, err)
+    rc, out, err = run_cli(D, "host", "token", "--hostname", "a b")
+    assert rc == 2, (rc, out, err)
+    hn = "cli-" + secrets.token_hex(3) + ".example.net"
+    rc, out, err = run_cli(D, "host", "token", "--hostname", hn, "--principal", "alias.example.net",
+                           "--label", "env=prod", "--ttl", "1h", json_out=True)
+    assert rc == 0, (rc, out, err)
+    tok = json.loads(out)["token"]
+    _, hpub = keygen()
+    st, b = D.api("POST", "/v1/enroll", {"token": tok, "host_key": hpub})
+    assert st == 200 and b["hostname"] == hn, (st, b)
+    assert cert_block(keygen_L(b["host_certificate"]), "Principals") == [hn, "alias.example.net"]
+    rc, out, err = run_cli(D, "host", "token", "--hostname", hn)
+    assert rc != 0 and "enrolled" in err, (rc, out, err)
+    # ssh-config: scoped to the domain, with the host KRL written for RevokedHostKeys
+    d = tempfile.mkdtemp(dir=TMP)
+    krl = os.path.join(d, "host.krl")
+    rc, out, err = run_cli(D, "ssh-config", "--domain", "example.net", "--krl-file", krl)
+    assert rc == 0, (rc, out, err)
+    ca = D.api("GET", "/v1/ca/host.pub")[1]["public_key"]
+    assert "@cert-authority *.example.net %s\n" % ca in out, out
+    assert "RevokedHostKeys %s\n" % krl in out and "warning" not in err, (out, err)
+    with open(krl, "rb") as f:
+        assert f.read() == D.request("GET", "/v1/krl/host")[3]
+    rc, out, err = run_cli(D, "ssh-config")
+    assert rc == 0 and "@cert-authority * " in out and "warning" in err and "--domain" in err
+    for bad in (["--domain", "*.x"], ["--domain", "a b"], ["--krl-file", "a b"], ["extra"]):
+        rc, out, err = run_cli(D, "ssh-config", *bad)
+        assert rc == 2, (bad, rc, out, err)
+    # host delete NAME: the certificate goes into the KRL that ssh-config writes
+    rc, out, err = run_cli(D, "host", "delete", hn)
+    assert rc == 0 and "deleted" in out, (rc, out, err)
+    rc, out, err = run_cli(D, "host", "delete", hn)
+    assert rc != 0 and "no enrolled host" in err, (rc, out, err)
+    rc, out, err = run_cli(D, "ssh-config", "--domain", "example.net", "--krl-file", krl)
+    assert rc == 0, (rc, out, err)
+    cert = os.path.join(d, "h-cert.pub")
+    with open(cert, "w") as f:
+        f.write(b["host_certificate"] + "\n")
+    r = subprocess.run(["ssh-keygen", "-Q", "-f", krl, cert], capture_output=True, text=True)
+    assert "REVOKED" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_host_cert_ttl_option():
     d = Daemon(args=["--host-cert-ttl", "2h"]).start()
     _, hpub = keygen()
-    st, b = d.api("POST", "/v1/enroll", {"token": d.create_token(), "hostname": "h1", "host_key": hpub})
+    st, b = d.api("POST", "/v1/enroll", {"token": d.create_token(hostname="h1"), "hostname": "h1",
+                                         "host_key": hpub})
     assert st == 200, b
     va, vb = parse_valid(keygen_L(b["host_certificate"]))
     assert abs(vb - int(time.time()) - 7200) <= 10
@@ -772,7 +1005,7 @@ def test_authorization_matrix_for_ca_endpoints():
         ("POST", "/v1/approvals/%s/approve" % ("0" * 32), {"match": "11"}, ses(404)),
         ("POST", "/v1/approvals/%s/deny" % ("0" * 32), {}, ses(404)),
         ("GET", "/v1/users", None, adm(200)),
-        ("POST", "/v1/tokens", {}, adm(201)),
+        ("POST", "/v1/tokens", {"hostname": "ca-authz-" + secrets.token_hex(3)}, adm(201)),
         ("POST", "/v1/auth/begin", {"user": "x"}, hst(200)),
         ("POST", "/v1/auth/totp", {"txid": "0" * 32, "code": "123456"}, hst(404)),
         ("POST", "/v1/login/start", {"user": "no_such", "public_key": p.pub},

@@ -138,7 +138,8 @@ def test_totp_enroll_qr_has_a_four_module_quiet_zone():
 
 
 def test_host_token_json_command():
-    j = cli_json(D, "host", "token", "--label", "env=prod", "--label", "role=web", "--ttl", "1h")
+    j = cli_json(D, "host", "token", "--hostname", "from-cli", "--label", "env=prod", "--label",
+                 "role=web", "--ttl", "1h")
     for k in ("token", "expires_at", "command"):
         assert k in j, "host token --json lacks %s: %r" % (k, j)
     assert re.fullmatch(r"[0-9a-f]{64}", j["token"]), j
@@ -158,7 +159,7 @@ def test_host_token_json_command():
     assert mine and mine[0]["labels"] == {"env": "prod", "role": "web"}, mine
     out, _ = _ok("host", "list")
     assert "from-cli" in out, out
-    rc, out, err = run_cli(D, "host", "token", "--label", "novalue")
+    rc, out, err = run_cli(D, "host", "token", "--hostname", "x1", "--label", "novalue")
     assert rc != 0, "--label without '=' accepted"
 
 

@@ -22,16 +22,17 @@ def teardown_module():
 
 def test_token_create_reply():
     t0 = time.time()
-    st, b = D.admin("POST", "/v1/tokens", {"labels": {"env": "prod"}, "ttl": 600})
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": "reply-1", "labels": {"env": "prod"},
+                                           "ttl": 600})
     assert st == 201, (st, b)
     assert re.fullmatch(r"[0-9a-f]{64}", b["token"]), "token is not 256-bit hex: %r" % b["token"]
     assert abs(b["expires_at"] - (t0 + 600)) <= 5, "expires_at %r not now+600" % b["expires_at"]
-    st, b = D.admin("POST", "/v1/tokens", {})
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": "reply-2"})
     assert st == 201, (st, b)
     assert abs(b["expires_at"] - (time.time() + 3600)) <= 5, "default ttl is not 3600: %r" % b
-    st, b = D.admin("POST", "/v1/tokens", {"ttl": 60})
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": "reply-3", "ttl": 60})
     assert st == 201, (st, b)
-    st, b = D.admin("POST", "/v1/tokens", {"ttl": 2592000})
+    st, b = D.admin("POST", "/v1/tokens", {"hostname": "reply-4", "ttl": 2592000})
     assert st == 201, (st, b)
     tokens = set()
     for _ in range(5):
@@ -40,7 +41,7 @@ def test_token_create_reply():
 
 
 def test_enroll_single_use():
-    tok = D.create_token()
+    tok = D.create_token(hostname="single-1")
     st, b = D.api("POST", "/v1/enroll", {"token": tok, "hostname": "single-1"})
     assert st == 200, (st, b)
     assert isinstance(b["host_id"], int) and re.fullmatch(r"[0-9a-f]{64}", b["host_token"]), b
@@ -53,14 +54,14 @@ def test_enroll_single_use():
 
 def test_enroll_concurrent_single_use():
     import threading
-    tok = D.create_token()
+    tok = D.create_token(hostname="race")
     n = 10
     barrier = threading.Barrier(n)
     res = [None] * n
 
     def w(i):
         barrier.wait(30)
-        res[i] = D.api("POST", "/v1/enroll", {"token": tok, "hostname": "race-%d" % i})
+        res[i] = D.api("POST", "/v1/enroll", {"token": tok, "hostname": "race"})
 
     ts = [threading.Thread(target=w, args=(i,), daemon=True) for i in range(n)]
     for t in ts:
@@ -81,8 +82,8 @@ def test_enroll_bad_token_401():
 def test_expired_token_with_fake_clock():
     d = Daemon(env={"PC_FAKE_NOW": "+0"}).start()
     try:
-        short = d.create_token(ttl=60)
-        longer = d.create_token(ttl=3600)
+        short = d.create_token(ttl=60, hostname="late")
+        longer = d.create_token(ttl=3600, hostname="ontime")
         d.restart(env={"PC_FAKE_NOW": "+120"})
         st, b = d.api("POST", "/v1/enroll", {"token": short, "hostname": "late"})
         assert st == 401 and b.get("error") == "unauthorized", "expired token → %s %r" % (st, b)
@@ -105,7 +106,7 @@ def test_host_token_works_for_begin():
 
 
 def test_tokens_stored_hashed():
-    tok = D.create_token()
+    tok = D.create_token(hostname="hashed")
     unused = D.create_token()
     st, b = D.api("POST", "/v1/enroll", {"token": tok, "hostname": "hashed"})
     assert st == 200
@@ -138,7 +139,8 @@ def test_labels_and_hosts_list():
 
 def test_enroll_audit_rows():
     since = int(time.time()) - 1
-    st, tb = D.admin("POST", "/v1/tokens", {"labels": {"k": "v"}, "ttl": 600})
+    st, tb = D.admin("POST", "/v1/tokens", {"hostname": "audited", "labels": {"k": "v"},
+                                            "ttl": 600})
     assert st == 201
     st, eb = D.api("POST", "/v1/enroll", {"token": tb["token"], "hostname": "audited"})
     assert st == 200

@@ -46,7 +46,7 @@ def endpoints():
     adm = D.admin_token
     return [
         ("POST", "/v1/enroll", None, {"token": "00" * 32, "hostname": "h1"},
-         ["token", "hostname"], {"token": 5, "hostname": ["x"]}),
+         ["token"], {"token": 5, "hostname": ["x"]}),
         ("POST", "/v1/auth/begin", HOST_TOKEN, {"user": USER}, ["user"],
          {"user": 5, "rhost": 7, "service": True, "auth_info": {}, "tty": 1.5}),
         ("POST", "/v1/auth/totp", HOST_TOKEN, {"txid": TXID, "code": "123456"}, ["txid", "code"],
@@ -60,7 +60,7 @@ def endpoints():
         ("POST", "/v1/approvals/%s/approve" % PUSH_ID, adm, {"match": "00"}, ["match"],
          {"match": 12}),
         ("POST", "/v1/approvals/%s/deny" % PUSH_ID, adm, {}, [], {}),
-        ("POST", "/v1/tokens", adm, {"ttl": 3600}, [],
+        ("POST", "/v1/tokens", adm, {"hostname": "m1", "ttl": 3600}, ["hostname"],
          {"ttl": "3600", "labels": ["a"]}),
     ]
 
@@ -163,10 +163,10 @@ def test_invalid_values():
         ("POST", "/v1/users", {"name": "a" * 33}, "name"),
         ("POST", "/v1/users", {"name": ""}, "name"),
         ("POST", "/v1/users", {"name": "ok_name", "groups": [""]}, "groups"),
-        ("POST", "/v1/tokens", {"ttl": 59}, "ttl"),
-        ("POST", "/v1/tokens", {"ttl": 2592001}, "ttl"),
-        ("POST", "/v1/tokens", {"ttl": -1}, "ttl"),
-        ("POST", "/v1/tokens", {"labels": {"k": 5}}, "labels"),
+        ("POST", "/v1/tokens", {"hostname": "m1", "ttl": 59}, "ttl"),
+        ("POST", "/v1/tokens", {"hostname": "m1", "ttl": 2592001}, "ttl"),
+        ("POST", "/v1/tokens", {"hostname": "m1", "ttl": -1}, "ttl"),
+        ("POST", "/v1/tokens", {"hostname": "m1", "labels": {"k": 5}}, "labels"),
     ]
     for method, path, body, field in cases:
         st, b = D.admin(method, path, body)
@@ -267,8 +267,8 @@ def string_templates():
         ("POST", "/v1/users", D.admin_token, b'{"name":"%s"}', "name"),
         ("PATCH", "/v1/users/" + USER, D.admin_token, b'{"groups":["%s"]}', "groups"),
         ("POST", "/v1/approvals/%s/approve" % PUSH_ID, D.admin_token, b'{"match":"%s"}', "match"),
-        ("POST", "/v1/tokens", D.admin_token, b'{"labels":{"k":"%s"}}', "labels"),
-        ("POST", "/v1/tokens", D.admin_token, b'{"labels":{"%s":"v"}}', "labels"),
+        ("POST", "/v1/tokens", D.admin_token, b'{"labels":{"k":"%s"},"hostname":"m1"}', "labels"),
+        ("POST", "/v1/tokens", D.admin_token, b'{"labels":{"%s":"v"},"hostname":"m1"}', "labels"),
     ]
 
 

@@ -411,7 +411,7 @@ static int pt_enroll_and_start_agent(int proxy_port)
         snprintf(E.why_no_agent, sizeof E.why_no_agent, "%s is not built", bin);
         return -1;
     }
-    st = pt_api("POST", "/v1/tokens", "{\"ttl\":600}", 1, &r);
+    st = pt_api("POST", "/v1/tokens", "{\"ttl\":600,\"hostname\":\"pamtest\"}", 1, &r);
     s = pt_jstr(r, "token");
     snprintf(text, sizeof text, "{\"token\":\"%s\",\"hostname\":\"pamtest\"}", s ? s : "");
     json_object_put(r);

@@ -257,7 +257,7 @@ E = None
 # the tests (in order; each builds on the previous)
 
 def host_token_prints_the_one_line():
-    rc, out = E.cli("host", "token", "--label", "env=setup", "--json")
+    rc, out = E.cli("host", "token", "--hostname", "setup-host", "--label", "env=setup", "--json")
     assert rc == 0, out
     import json
     j = json.loads(out)
@@ -267,7 +267,7 @@ def host_token_prints_the_one_line():
     want = (r"\{ curl -fsSk --pinnedpubkey %s %s/v1/setup\.sh && echo %s; \} \| sudo bash -s"
             % (re.escape(E.pin), re.escape(E.public_url), j["token"]))
     assert re.fullmatch(want, E.command), "%s\n!~ %s" % (E.command, want)
-    rc, text = E.cli("host", "token", "--label", "env=other")
+    rc, text = E.cli("host", "token", "--hostname", "setup-other", "--label", "env=other")
     assert rc == 0 and re.search(r"^  \{ curl -fsSk --pinnedpubkey sha256//\S+ https://127\.0\.0\."
                                  r"1:\d+/v1/setup\.sh && echo [0-9a-f]{64}; \} \| sudo bash -s$",
                                  text, re.M), text

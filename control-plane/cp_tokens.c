@@ -372,11 +372,14 @@ out:
 refused:
     rc = PC_ERR_AUTH;
 deny:
-    /* The refusal is audited in its own transaction, or only counted (cp_refusals.h). */
+    /* The refusal is audited in its own transaction. A caller without a valid token is only
+     * counted past the first few (cp_refusals.h); one who holds a valid token and asks for
+     * other names is always audited in full: the admin gave that token to someone. */
     json_object_put(princ);
     row.result = "deny";
     row.reason = why;
-    if (cp_refusal_note(who->source) && cp_tx_begin(db) == PC_OK) {
+    if ((strcmp(why, "bad_token") != 0 || cp_refusal_note(who->source)) &&
+        cp_tx_begin(db) == PC_OK) {
         if (cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK)
             cp_tx_rollback(db);
     }

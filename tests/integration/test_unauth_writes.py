@@ -77,7 +77,7 @@ def test_enroll_flood_aggregated_and_throttled():
     orow = _rows(D, since, source=other, action="host.enroll")
     assert orow and orow[0]["result"] == "deny" and orow[0]["reason"] == "bad_token", orow
     # a good enroll token from another address still works
-    tok = D.create_token()
+    tok = D.create_token(hostname="after-flood")
     st, b = _post_from(D, other, "/v1/enroll", {"token": tok, "hostname": "after-flood"})
     assert st == 200 and len(b.get("host_token", "")) == 64, (st, b)
     # a host's authenticated calls from the throttled address are unaffected

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # The README's test command: installs what is needed, checks that every program the scripts and
 # tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, runs the
+# AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, fuzzes
+# every parser of untrusted bytes for 30 s each (tests/fuzz/run.sh), runs the
 # demo end to end (tests/demo/check.sh: scripts/demo.sh, its 2FA login, demo.sh stop), then
 # the package tests (packaging/test-packages.sh: .deb and .rpm built from a dist tarball,
 # installed in private namespaces and a systemd container — this machine is not changed).
@@ -63,6 +64,10 @@ tests/run-all.sh "$src/build/plain" plain | tee -a "$results"
 phase "tests (sanitizers)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
+phase "fuzz (tests/fuzz: each libFuzzer target 30 s on its corpus, $jobs at a time)"
+# shellcheck disable=SC2016  # $1 is the inner shell's
+suite fuzz bash -c 'tests/fuzz/build.sh "$1" >/dev/null && exec tests/fuzz/run.sh "$1" 30' _ \
+  "$src/build/fuzz"
 phase "demo (tests/demo/check.sh: scripts/demo.sh, its login, demo.sh stop)"
 suite demo tests/demo/check.sh
 phase "tests (packages)"

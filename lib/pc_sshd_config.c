@@ -200,9 +200,12 @@ fail:
 static int parse_file(struct parse_ctx *p, const char *name, unsigned depth, const char *match,
                       const char *from, unsigned from_line);
 
-/* Include: each argument is a glob, relative to /etc/ssh; matches are read in sorted order. */
-static int do_include(struct parse_ctx *p, const struct pc_sshd_directive *d, const char *match)
+/* Include: each argument is a glob, relative to /etc/ssh; matches are read in sorted order.
+ * The included files add directives, and add_directive() may move p->c->d, so the Include
+ * directive is copied first: its strings are separate blocks and stay where they are. */
+static int do_include(struct parse_ctx *p, const struct pc_sshd_directive *dp, const char *match)
 {
+    const struct pc_sshd_directive inc = *dp, *d = &inc;
     char pat[4096];
     size_t rootlen = strlen(p->root);
     int rc = PC_OK;

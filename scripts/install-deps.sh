@@ -10,6 +10,8 @@ set -eu
 # The line of shellcheck, cppcheck and clang-format is for scripts/lint.sh. The last two are for the
 # packages: make deb, make rpm and packaging/test-*.sh (lintian, rpmlint; systemd-nspawn boots a
 # container to run the units under systemd).
+# clang, libclang-rt-14-dev (the libFuzzer and sanitizer runtimes) and llvm (llvm-symbolizer,
+# for readable crash traces) build and run the fuzz targets: tests/fuzz/, make fuzz.
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -17,7 +19,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   openssh-server openssh-client expect oathtool sqlite3 curl python3 procps iproute2 util-linux sudo git
   shellcheck cppcheck clang-format
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
-  rpm rpmlint rpm2cpio cpio file"
+  rpm rpmlint rpm2cpio cpio file
+  clang libclang-rt-14-dev llvm"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

@@ -3,7 +3,8 @@
 # The README's test command: installs what is needed, checks that every program the scripts and
 # tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, the
-# integration tests against a ThreadSanitizer build (scripts/test-tsan.sh), runs the
+# integration tests against a ThreadSanitizer build (scripts/test-tsan.sh), fuzzes every parser
+# of untrusted bytes for 30 s each (tests/fuzz/run.sh), runs the
 # demo end to end (tests/demo/check.sh: scripts/demo.sh, its 2FA login, demo.sh stop), then
 # the package tests (packaging/test-packages.sh: .deb and .rpm built from a dist tarball,
 # installed in private namespaces and a systemd container — this machine is not changed).
@@ -68,6 +69,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   tests/run-all.sh "$src/build/asan" asan | tee -a "$results"
 phase "ThreadSanitizer: build/tsan, integration tests (scripts/test-tsan.sh)"
 suite tsan scripts/test-tsan.sh "$src/build/tsan"
+phase "fuzz (tests/fuzz: each libFuzzer target 30 s on its corpus, $jobs at a time)"
+# shellcheck disable=SC2016  # $1 is the inner shell's
+suite fuzz bash -c 'tests/fuzz/build.sh "$1" >/dev/null && exec tests/fuzz/run.sh "$1" 30' _ \
+  "$src/build/fuzz"
 phase "demo (tests/demo/check.sh: scripts/demo.sh, its login, demo.sh stop)"
 suite demo tests/demo/check.sh
 phase "tests (packages)"

@@ -145,6 +145,39 @@ static void test_include_glob_sorted_relative(void **state)
     pc_sshd_config_free(&c);
 }
 
+/* An Include whose first file adds enough directives to move the directive array
+ * (realloc) must still read its remaining matches and arguments: found by the sshd_config
+ * fuzz target (tests/fuzz/corpus/sshd_config/regress-include-realloc), a use after free. */
+static void test_include_after_array_grows(void **state)
+{
+    struct pc_sshd_config c;
+    const struct pc_sshd_directive *d;
+    char big[8192];
+    size_t off = 0;
+    (void)state;
+    for (int i = 0; i < 300; i++)
+        off += (size_t)snprintf(big + off, sizeof big - off, "SetEnv V%d=x\n", i);
+    put("/etc/ssh/sshd_config", "Include sshd_config.d/*.conf extra.conf\nUsePAM yes\n");
+    put("/etc/ssh/sshd_config.d/10-big.conf", big);
+    put("/etc/ssh/sshd_config.d/20-late.conf", "PasswordAuthentication no\n");
+    put("/etc/ssh/extra.conf", "KbdInteractiveAuthentication yes\n");
+    assert_int_equal(load(&c), PC_OK);
+    assert_int_equal(c.nfiles, 4);
+    assert_string_equal(c.files[2], "/etc/ssh/sshd_config.d/20-late.conf");
+    assert_string_equal(c.files[3], "/etc/ssh/extra.conf");
+    d = pc_sshd_config_global(&c, "passwordauthentication");
+    assert_non_null(d);
+    assert_string_equal(d->file, "/etc/ssh/sshd_config.d/20-late.conf");
+    assert_int_equal(d->depth, 1);
+    d = pc_sshd_config_global(&c, "kbdinteractiveauthentication");
+    assert_non_null(d);
+    assert_string_equal(d->file, "/etc/ssh/extra.conf");
+    assert_int_equal(d->depth, 1);
+    assert_int_equal(c.n, 1 + 300 + 1 + 1 + 1);
+    assert_string_equal(global(&c, "usepam"), "yes");
+    pc_sshd_config_free(&c);
+}
+
 static void test_match_scope(void **state)
 {
     struct pc_sshd_config c;
@@ -317,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keywords_forms_quotes_comments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_value_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_glob_sorted_relative, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_include_after_array_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_match_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_ends_inside_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_inside_match_inherits, setup, teardown),

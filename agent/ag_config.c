@@ -107,7 +107,8 @@ int ag_config_check_pin(const char *pin, char *err, size_t errsz)
             goto bad;
     return PC_OK;
 bad:
-    snprintf(err, errsz, "the pin must look like sha256//BASE64 (as printed by portcullisd --print-pin)");
+    snprintf(err, errsz,
+             "the pin must look like sha256//BASE64 (as printed by portcullisd --print-pin)");
     return PC_ERR_INVAL;
 }
 
@@ -134,21 +135,22 @@ static int set_group(struct ag_config *c, const char *v, char *err, size_t errsz
     return set_str(&c->socket_group, v);
 }
 
-static int set_duration_ms(long *slot, const char *key, const char *v, int64_t max_s,
-                           char *err, size_t errsz)
+static int set_duration_ms(long *slot, const char *key, const char *v, int64_t max_s, char *err,
+                           size_t errsz)
 {
     int64_t s;
     if (pc_parse_duration(v, 1, max_s, &s) != PC_OK) {
-        snprintf(err, errsz, "%s: '%.64s' is not a duration between 1s and %llds (e.g. 10, 10s, 1m)",
-                 key, v, (long long)max_s);
+        snprintf(err, errsz,
+                 "%s: '%.64s' is not a duration between 1s and %llds (e.g. 10, 10s, 1m)", key, v,
+                 (long long)max_s);
         return PC_ERR_INVAL;
     }
     *slot = (long)(s * 1000);
     return PC_OK;
 }
 
-static int set_count(unsigned *slot, const char *key, const char *v, uint64_t max,
-                     char *err, size_t errsz)
+static int set_count(unsigned *slot, const char *key, const char *v, uint64_t max, char *err,
+                     size_t errsz)
 {
     uint64_t n;
     if (pc_parse_uint(v, 1, max, &n) != PC_OK) {
@@ -188,14 +190,16 @@ static int set_host_principals(struct ag_config *c, const char *v, char *err, si
             end--;
         n = (size_t)(end - start);
         if (!pc_valid_principal(start, n)) {
-            snprintf(err, errsz, "host_principals: '%.*s' is not a host name or address "
+            snprintf(err, errsz,
+                     "host_principals: '%.*s' is not a host name or address "
                      "(letters, digits, . _ @ + $ : -; comma-separated, no empty entries)",
                      /* cppcheck-suppress knownConditionTrueFalse ; n can exceed 64 */
                      (int)(n > 64 ? 64 : n), start);
             return PC_ERR_INVAL;
         }
         for (unsigned i = 0; i < c->n_host_principals; i++) {
-            if (strlen(c->host_principals[i]) == n && memcmp(c->host_principals[i], start, n) == 0) {
+            if (strlen(c->host_principals[i]) == n &&
+                memcmp(c->host_principals[i], start, n) == 0) {
                 snprintf(err, errsz, "host_principals: '%.*s' is listed twice", (int)n, start);
                 return PC_ERR_INVAL;
             }
@@ -229,7 +233,8 @@ static int set_principals_user(struct ag_config *c, const char *v, char *err, si
     } else if (getpwnam_r(v, &pw, buf, sizeof buf, &res) == 0 && res) {
         c->principals_uid = res->pw_uid;
     } else {
-        snprintf(err, errsz, "principals_user: no such user '%.64s' (a user name or a numeric uid)", v);
+        snprintf(err, errsz, "principals_user: no such user '%.64s' (a user name or a numeric uid)",
+                 v);
         return PC_ERR_INVAL;
     }
     return set_str(&c->principals_user, v);
@@ -300,8 +305,9 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
     if (strcmp(key, "pin") == 0 || strcmp(key, "cafile") == 0) {
         int is_pin = key[0] == 'p';
         if (is_pin ? c->cafile != NULL : c->pin != NULL) {
-            snprintf(err, errsz, "'%s' conflicts with '%s' set earlier: set exactly one of pin and cafile",
-                     key, is_pin ? "cafile" : "pin");
+            snprintf(err, errsz,
+                     "'%s' conflicts with '%s' set earlier: set exactly one of pin and cafile", key,
+                     is_pin ? "cafile" : "pin");
             return PC_ERR_INVAL;
         }
         if (is_pin)
@@ -390,8 +396,10 @@ static int resolve_push_waits(struct ag_config *c, const char *path, char *err, 
     }
     if (c->max_push_waits <= c->max_connections)
         return PC_OK;
-    snprintf(msg, sizeof msg, "max_push_waits: %u is more than max_connections (%u); push "
-             "long-polls may hold at most the whole pool", c->max_push_waits, c->max_connections);
+    snprintf(msg, sizeof msg,
+             "max_push_waits: %u is more than max_connections (%u); push "
+             "long-polls may hold at most the whole pool",
+             c->max_push_waits, c->max_connections);
     if (pc_config_parse_file(path, on_locate, &l, err, errsz) == PC_OK)
         snprintf(err, errsz, "%s: %s", path, msg); /* the file changed since: no line to name */
     return PC_ERR_INVAL;
@@ -490,8 +498,10 @@ void ag_config_error_where(const char *path, const char *err, char *out, size_t 
 int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz)
 {
     if (!c->url) {
-        snprintf(err, errsz, "%s: 'url' is not set (run 'portcullis-agent enroll' or add url = https://HOST:PORT)",
-                 c->path);
+        snprintf(
+            err, errsz,
+            "%s: 'url' is not set (run 'portcullis-agent enroll' or add url = https://HOST:PORT)",
+            c->path);
         return PC_ERR_INVAL;
     }
     if (!c->pin && !c->cafile) {
@@ -501,8 +511,8 @@ int ag_config_require_server(const struct ag_config *c, char *err, size_t errsz)
     return PC_OK;
 }
 
-int ag_config_append_server(const char *path, const char *url, const char *pin,
-                            const char *cafile, char *err, size_t errsz)
+int ag_config_append_server(const char *path, const char *url, const char *pin, const char *cafile,
+                            char *err, size_t errsz)
 {
     struct stat st;
     char *old = NULL, *buf = NULL;
@@ -531,9 +541,9 @@ int ag_config_append_server(const char *path, const char *url, const char *pin,
     }
     n = (size_t)snprintf(buf, cap, "%s%s# written by portcullis-agent enroll\n%s%s%s%s%s%s%s%s%s",
                          old ? old : "", (oldlen > 0 && old[oldlen - 1] != '\n') ? "\n" : "",
-                         url ? "url = " : "", url ? url : "", url ? "\n" : "",
-                         pin ? "pin = " : "", pin ? pin : "", pin ? "\n" : "",
-                         cafile ? "cafile = " : "", cafile ? cafile : "", cafile ? "\n" : "");
+                         url ? "url = " : "", url ? url : "", url ? "\n" : "", pin ? "pin = " : "",
+                         pin ? pin : "", pin ? "\n" : "", cafile ? "cafile = " : "",
+                         cafile ? cafile : "", cafile ? "\n" : "");
     rc = pc_write_file_atomic(path, buf, n, have ? (st.st_mode & 07777) : 0644);
     if (rc != PC_OK) {
         snprintf(err, errsz, "cannot write %s: %s", path, pc_strerror(rc));

@@ -16,15 +16,15 @@
 #define AG_MAX_HOST_PRINCIPALS 32
 
 struct ag_config {
-    char *path;               /* the file read (or that would have been read) */
-    char *url;                /* https://host:port, NULL if unset */
-    char *pin;                /* sha256//BASE64, NULL if unset */
-    char *cafile;             /* PEM file, NULL if unset; exactly one of pin / cafile */
+    char *path;   /* the file read (or that would have been read) */
+    char *url;    /* https://host:port, NULL if unset */
+    char *pin;    /* sha256//BASE64, NULL if unset */
+    char *cafile; /* PEM file, NULL if unset; exactly one of pin / cafile */
     char *host_token_file;
     char *socket;
-    char *socket_group;       /* NULL → root */
-    gid_t socket_gid;         /* resolved from socket_group (0 if unset) */
-    long timeout_ms;          /* total per control-plane call */
+    char *socket_group; /* NULL → root */
+    gid_t socket_gid;   /* resolved from socket_group (0 if unset) */
+    long timeout_ms;    /* total per control-plane call */
     long connect_timeout_ms;
     unsigned max_connections; /* pool size to the control plane */
     unsigned max_push_waits;  /* push_wait long-polls in flight at once (<= max_connections);
@@ -32,13 +32,13 @@ struct ag_config {
     unsigned max_clients;     /* concurrent PAM clients */
     enum pc_log_level log_level;
     /* certificate authority (host certificate, user CA, KRL, principals) */
-    char *host_key;           /* public host key file; NULL = "none" (no host certificate) */
+    char *host_key; /* public host key file; NULL = "none" (no host certificate) */
     char *host_principals[AG_MAX_HOST_PRINCIPALS]; /* extra names/addresses, NULL-terminated */
     unsigned n_host_principals;
-    char *ssh_dir;            /* user_ca.pub, host-cert.pub, host_ca.pub, revoked.krl */
-    long krl_interval_ms;     /* KRL + user CA sync period */
-    char *reload_command;     /* /bin/sh -c; NULL = never reload */
-    char *principals_user;    /* may ask op principals besides root; NULL = root only */
+    char *ssh_dir;         /* user_ca.pub, host-cert.pub, host_ca.pub, revoked.krl */
+    long krl_interval_ms;  /* KRL + user CA sync period */
+    char *reload_command;  /* /bin/sh -c; NULL = never reload */
+    char *principals_user; /* may ask op principals besides root; NULL = root only */
     uid_t principals_uid;
     long principals_stale_ms; /* a cached allow is used this long when the CP is unreachable */
 };
@@ -72,7 +72,7 @@ int ag_config_check_pin(const char *pin, char *err, size_t errsz);
 /* Appends `url = …` and `pin = …`/`cafile = …` (each only when given, i.e. non-NULL) to the
  * config file at path, keeping every existing line, its mode and owner; creates the file (0644)
  * if missing. Atomic (temp file + rename). */
-int ag_config_append_server(const char *path, const char *url, const char *pin,
-                            const char *cafile, char *err, size_t errsz);
+int ag_config_append_server(const char *path, const char *url, const char *pin, const char *cafile,
+                            char *err, size_t errsz);
 
 #endif

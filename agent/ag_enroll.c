@@ -55,7 +55,9 @@ int ag_enroll_read_token(const char *path, char **out, char *err, size_t errsz)
 
 int ag_enroll_http(const struct ag_config *c, pc_http **h, char *err, size_t errsz)
 {
-    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
+    struct pc_http_opts o = { .base_url = c->url,
+                              .pin = c->pin,
+                              .cafile = c->cafile,
                               .connect_timeout_ms = c->connect_timeout_ms,
                               .timeout_ms = c->timeout_ms };
     char *token = NULL;
@@ -75,8 +77,10 @@ static int pick(const char *what, const char *cli, const char *conf, const char 
                 const char **out)
 {
     if (cli && conf && strcmp(cli, conf) != 0) {
-        fprintf(stderr, "portcullis-agent: --%s differs from '%s' in %s: edit the config file or "
-                "leave --%s out\n", what, what, path, what);
+        fprintf(stderr,
+                "portcullis-agent: --%s differs from '%s' in %s: edit the config file or "
+                "leave --%s out\n",
+                what, what, path, what);
         return PC_ERR_INVAL;
     }
     *out = cli ? cli : conf;
@@ -138,8 +142,11 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
                        char *name, size_t namesz)
 {
     long connect_ms = cfg->connect_timeout_ms, timeout_ms = cfg->timeout_ms;
-    struct pc_http_opts o = { .base_url = url, .pin = pin, .cafile = cafile,
-                              .connect_timeout_ms = connect_ms, .timeout_ms = timeout_ms };
+    struct pc_http_opts o = { .base_url = url,
+                              .pin = pin,
+                              .cafile = cafile,
+                              .connect_timeout_ms = connect_ms,
+                              .timeout_ms = timeout_ms };
     char err[ERRSZ] = "";
     json_object *body = NULL, *reply = NULL;
     const char *ht = NULL, *ecode = NULL, *hn = NULL;
@@ -166,22 +173,25 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
     }
     if (status == 401) {
         fprintf(stderr, "portcullis-agent: the enrollment token was refused (unknown, already used "
-                "or expired): ask an admin for a new one ('portcullis host token')\n");
+                        "or expired): ask an admin for a new one ('portcullis host token')\n");
         rc = PC_ERR_AUTH;
         goto out;
     }
     if (status == 403 || status == 409) {
-        fprintf(stderr, "portcullis-agent: enrollment refused: %s\n", status == 403 ?
-                "the token was made for another host name or other principals (pass --hostname "
-                "only with the token's name, or leave it out)" :
-                "a host with the token's name is already enrolled (portcullis host delete NAME)");
+        fprintf(
+            stderr, "portcullis-agent: enrollment refused: %s\n",
+            status == 403
+                ? "the token was made for another host name or other principals (pass --hostname "
+                  "only with the token's name, or leave it out)"
+                : "a host with the token's name is already enrolled (portcullis host delete NAME)");
         rc = PC_ERR_AUTH;
         goto out;
     }
     if (status != 200) {
         if (reply)
             pc_json_get_str(reply, "error", 0, 32, &ecode, &je);
-        fprintf(stderr, "portcullis-agent: enrollment failed: the control plane answered HTTP %ld (%s)\n",
+        fprintf(stderr,
+                "portcullis-agent: enrollment failed: the control plane answered HTTP %ld (%s)\n",
                 status, ecode ? ecode : "no error code");
         rc = PC_ERR_AUTH;
         goto out;
@@ -190,13 +200,14 @@ static int call_enroll(const char *url, const char *pin, const char *cafile,
         !pc_valid_hex(ht, 32, 256) ||
         pc_json_get_int(reply, "host_id", 1, 1, INT64_MAX, host_id, &je) != PC_OK) {
         fprintf(stderr, "portcullis-agent: enrollment failed: the control plane's reply lacks a "
-                "host_token or host_id\n");
+                        "host_token or host_id\n");
         rc = PC_ERR_PARSE;
         goto out;
     }
-    if (pc_json_get_str(reply, "hostname", 0, 253, &hn, &je) != PC_OK || (hn && !pc_valid_hostname(hn))) {
+    if (pc_json_get_str(reply, "hostname", 0, 253, &hn, &je) != PC_OK ||
+        (hn && !pc_valid_hostname(hn))) {
         fprintf(stderr, "portcullis-agent: enrollment failed: the control plane's hostname is "
-                "malformed\n");
+                        "malformed\n");
         rc = PC_ERR_PARSE;
         goto out;
     }
@@ -217,7 +228,8 @@ out:
     }
     if (reply) {
         json_object *t = NULL;
-        if (json_object_object_get_ex(reply, "host_token", &t) && json_object_is_type(t, json_type_string))
+        if (json_object_object_get_ex(reply, "host_token", &t) &&
+            json_object_is_type(t, json_type_string))
             pc_wipe((void *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
         json_object_put(reply);
     }
@@ -241,8 +253,10 @@ static int read_host_key(const struct ag_config *cfg, char **line)
         return PC_OK;
     }
     if ((rc = ag_hostca_read_host_key(cfg, line, err, sizeof err)) != PC_OK)
-        fprintf(stderr, "portcullis-agent: %s (set host_key = none to enroll without a host "
-                "certificate)\n", err);
+        fprintf(stderr,
+                "portcullis-agent: %s (set host_key = none to enroll without a host "
+                "certificate)\n",
+                err);
     return rc;
 }
 
@@ -252,14 +266,14 @@ static int write_ca_files(const struct ag_config *cfg, const char *url, const ch
 {
     static const char *const order[] = { "host_ca", "host_certificate", "user_ca" };
     static const char *const files[] = { AG_HOST_CA_FILE, AG_HOST_CERT_FILE, AG_USER_CA_FILE };
-    struct ag_config k = *cfg;   /* shallow: the url/pin in use (maybe not yet in the file) */
+    struct ag_config k = *cfg; /* shallow: the url/pin in use (maybe not yet in the file) */
     char err[ERRSZ] = "";
     uint64_t version = 0;
     int rc, changed;
 
     if (!ca || !json_object_object_get_ex(ca, "host_certificate", NULL)) {
         fprintf(stderr, "portcullis-agent: enrolled, but the control plane sent no host "
-                "certificate (is it older than this agent?)\n");
+                        "certificate (is it older than this agent?)\n");
         return PC_ERR_STATE;
     }
     if ((rc = ag_hostca_mkdir(cfg, err, sizeof err)) != PC_OK)
@@ -270,9 +284,9 @@ static int write_ca_files(const struct ag_config *cfg, const char *url, const ch
         if (!json_object_object_get_ex(ca, order[i], &v))
             continue;
         line = json_object_get_string(v);
-        rc = i == 0 ? ag_hostca_write_host_ca(cfg, line, &changed, err, sizeof err) :
-             i == 1 ? ag_hostca_write_host_cert(cfg, line, &changed, err, sizeof err) :
-                      ag_hostca_merge_user_ca(cfg, line, &changed, err, sizeof err);
+        rc = i == 0   ? ag_hostca_write_host_ca(cfg, line, &changed, err, sizeof err)
+             : i == 1 ? ag_hostca_write_host_cert(cfg, line, &changed, err, sizeof err)
+                      : ag_hostca_merge_user_ca(cfg, line, &changed, err, sizeof err);
         if (rc != PC_OK)
             goto fail;
         printf("wrote %s/%s%s\n", cfg->ssh_dir, files[i], changed ? "" : " (unchanged)");
@@ -284,8 +298,8 @@ static int write_ca_files(const struct ag_config *cfg, const char *url, const ch
         printf("wrote %s/%s (KRL version %llu)\n", cfg->ssh_dir, AG_KRL_FILE,
                (unsigned long long)version);
     else
-        fprintf(stderr, "portcullis-agent: warning: %s; the agent will fetch the KRL when it runs\n",
-                err);
+        fprintf(stderr,
+                "portcullis-agent: warning: %s; the agent will fetch the KRL when it runs\n", err);
     return PC_OK;
 fail:
     fprintf(stderr, "portcullis-agent: enrolled, but %s: fix it and run 'portcullis-agent renew'\n",
@@ -325,22 +339,27 @@ int ag_enroll_run(const struct ag_enroll_args *a)
         goto out;
     }
     if ((pin && cafile) || (!pin && !cafile)) {
-        fprintf(stderr, "portcullis-agent: %s: give exactly one of --pin and --cafile (the config "
-                "%s may already set one)\n", pin ? "both a pin and a CA file" : "no pin", a->config);
+        fprintf(stderr,
+                "portcullis-agent: %s: give exactly one of --pin and --cafile (the config "
+                "%s may already set one)\n",
+                pin ? "both a pin and a CA file" : "no pin", a->config);
         goto out;
     }
     if (!pc_valid_bearer_token(a->token)) {
-        fprintf(stderr, "portcullis-agent: the enrollment token is empty or has invalid characters\n");
+        fprintf(stderr,
+                "portcullis-agent: the enrollment token is empty or has invalid characters\n");
         goto out;
     }
     /* The token names the host; --hostname only confirms it (a different name is refused). */
     if (hostname && !pc_valid_hostname(hostname)) {
-        fprintf(stderr, "portcullis-agent: invalid host name '%.64s' (letters, digits, '-', '.', '_')\n",
+        fprintf(stderr,
+                "portcullis-agent: invalid host name '%.64s' (letters, digits, '-', '.', '_')\n",
                 hostname);
         goto out;
     }
     if (stat(cfg.host_token_file, &st) == 0 && !a->force) {
-        fprintf(stderr, "portcullis-agent: this host is already enrolled (%s exists); refusing to "
+        fprintf(stderr,
+                "portcullis-agent: this host is already enrolled (%s exists); refusing to "
                 "overwrite it: pass --force to enroll again and replace the host token\n",
                 cfg.host_token_file);
         rc = PC_ERR_EXISTS;
@@ -348,8 +367,8 @@ int ag_enroll_run(const struct ag_enroll_args *a)
     }
     if ((rc = read_host_key(&cfg, &host_key)) != PC_OK)
         goto out;
-    rc = call_enroll(url, pin, cafile, &cfg, host_key, a->token, hostname, &host_token,
-                     &host_id, &ca, name, sizeof name);
+    rc = call_enroll(url, pin, cafile, &cfg, host_key, a->token, hostname, &host_token, &host_id,
+                     &ca, name, sizeof name);
     if (rc != PC_OK)
         goto out;
     n = strlen(host_token) + 2;
@@ -360,13 +379,14 @@ int ag_enroll_run(const struct ag_enroll_args *a)
     snprintf(line, n, "%s\n", host_token);
     if ((rc = ensure_parent(cfg.host_token_file)) != PC_OK ||
         (rc = pc_write_file_atomic(cfg.host_token_file, line, n - 1, 0600)) != PC_OK) {
-        fprintf(stderr, "portcullis-agent: enrolled, but cannot write the host token to %s (%s): "
+        fprintf(stderr,
+                "portcullis-agent: enrolled, but cannot write the host token to %s (%s): "
                 "fix the directory and enroll again with a new token and --force\n",
                 cfg.host_token_file, strerror(errno));
         goto out;
     }
-    printf("enrolled as host %lld (%s); host token written to %s\n", (long long)host_id,
-           name, cfg.host_token_file);
+    printf("enrolled as host %lld (%s); host token written to %s\n", (long long)host_id, name,
+           cfg.host_token_file);
     if (!cfg.url || (!cfg.pin && !cfg.cafile)) {
         rc = ag_config_append_server(a->config, cfg.url ? NULL : url,
                                      (cfg.pin || cfg.cafile) ? NULL : pin,

@@ -8,13 +8,13 @@
 #include <stddef.h>
 
 struct ag_enroll_args {
-    const char *config;        /* agent.conf path */
-    const char *url;           /* --url, or NULL to take it from the config */
-    const char *pin;           /* --pin, or NULL */
-    const char *cafile;        /* --cafile, or NULL */
-    const char *token;         /* the enrollment token (a secret) */
-    const char *hostname;      /* --hostname, or NULL for gethostname() */
-    int force;                 /* overwrite an existing enrollment */
+    const char *config;   /* agent.conf path */
+    const char *url;      /* --url, or NULL to take it from the config */
+    const char *pin;      /* --pin, or NULL */
+    const char *cafile;   /* --cafile, or NULL */
+    const char *token;    /* the enrollment token (a secret) */
+    const char *hostname; /* --hostname, or NULL for gethostname() */
+    int force;            /* overwrite an existing enrollment */
 };
 
 /* The `enroll` subcommand. Prints progress to stdout and problems to stderr; returns 0 or a

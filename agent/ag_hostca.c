@@ -56,8 +56,8 @@ int ag_hostca_mkdir(const struct ag_config *c, char *err, size_t errsz)
 }
 
 /* Writes path with data unless it holds exactly that already. */
-static int write_if_changed(const char *path, const char *data, size_t len, int *changed,
-                            char *err, size_t errsz)
+static int write_if_changed(const char *path, const char *data, size_t len, int *changed, char *err,
+                            size_t errsz)
 {
     char *old = NULL;
     size_t oldlen = 0;
@@ -132,8 +132,8 @@ static int line_has_key(const char *line, size_t n, const unsigned char *blob, s
     return same;
 }
 
-int ag_hostca_merge_user_ca(const struct ag_config *c, const char *line, int *changed,
-                            char *err, size_t errsz)
+int ag_hostca_merge_user_ca(const struct ag_config *c, const char *line, int *changed, char *err,
+                            size_t errsz)
 {
     char path[PATH_MAX], *old = NULL, *text = NULL, *type = NULL, *out = NULL;
     unsigned char *blob = NULL;
@@ -180,8 +180,8 @@ out:
     return rc;
 }
 
-int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed,
-                            char *err, size_t errsz)
+int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed, char *err,
+                            size_t errsz)
 {
     char path[PATH_MAX], *text = NULL, *out = NULL;
     size_t n;
@@ -223,8 +223,8 @@ static int read_key_file(const struct ag_config *c, const char *name, struct pc_
     return rc;
 }
 
-int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *changed,
-                              char *err, size_t errsz)
+int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *changed, char *err,
+                              size_t errsz)
 {
     char path[PATH_MAX], *host_line = NULL, *out = NULL;
     struct pc_sshkey *host = NULL, *ca = NULL;
@@ -240,14 +240,18 @@ int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *
     if ((rc = pc_sshkey_parse_line(host_line, &host, NULL)) != PC_OK)
         goto out;
     if ((rc = pc_cert_parse_line(line, &cert)) != PC_OK) {
-        snprintf(err, errsz, "the host certificate from the control plane does not parse or its "
-                 "signature does not verify (%s)", pc_strerror(rc));
+        snprintf(err, errsz,
+                 "the host certificate from the control plane does not parse or its "
+                 "signature does not verify (%s)",
+                 pc_strerror(rc));
         goto out;
     }
     rc = PC_ERR_INVAL;
     if (cert->type != PC_CERT_HOST || !pc_sshkey_equal(cert->subject, host)) {
-        snprintf(err, errsz, "the certificate from the control plane is not a host certificate "
-                 "for %s", c->host_key);
+        snprintf(err, errsz,
+                 "the certificate from the control plane is not a host certificate "
+                 "for %s",
+                 c->host_key);
         goto out;
     }
     if (read_key_file(c, AG_HOST_CA_FILE, &ca) == PC_OK && !pc_sshkey_equal(cert->ca, ca)) {
@@ -275,8 +279,7 @@ out:
     return rc;
 }
 
-int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after,
-                          uint64_t *valid_before)
+int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after, uint64_t *valid_before)
 {
     char path[PATH_MAX], *buf = NULL;
     struct pc_cert *cert = NULL;
@@ -296,8 +299,8 @@ int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after,
     return rc;
 }
 
-int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t *serial,
-                    char *err, size_t errsz)
+int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t *serial, char *err,
+                    size_t errsz)
 {
     char *host_line = NULL, herr[ERRSZ] = "";
     json_object *body = NULL, *reply = NULL;

@@ -31,24 +31,23 @@ int ag_hostca_read_host_key(const struct ag_config *c, char **line, char *err, s
 
 /* Adds the CA key line to user_ca.pub unless that key is already in it; every other line is
  * kept byte for byte (an organisation's own CA keys are never dropped). */
-int ag_hostca_merge_user_ca(const struct ag_config *c, const char *line, int *changed,
-                            char *err, size_t errsz);
+int ag_hostca_merge_user_ca(const struct ag_config *c, const char *line, int *changed, char *err,
+                            size_t errsz);
 /* Replaces host_ca.pub with the CA key line (checked to be a public key). */
-int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed,
-                            char *err, size_t errsz);
+int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed, char *err,
+                            size_t errsz);
 /* Checks the certificate line (a host certificate whose signature verifies, for the key in
  * host_key, signed by the key in host_ca.pub when that exists, valid now) and replaces
  * host-cert.pub with it. */
-int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *changed,
-                              char *err, size_t errsz);
+int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *changed, char *err,
+                              size_t errsz);
 /* The validity window of host-cert.pub. PC_ERR_NOTFOUND if there is none. */
-int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after,
-                          uint64_t *valid_before);
+int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after, uint64_t *valid_before);
 
 /* POST /v1/hosts/self/renew over h (which carries the host token) and writes host-cert.pub.
  * *serial gets the new certificate's serial. */
-int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t *serial,
-                    char *err, size_t errsz);
+int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t *serial, char *err,
+                    size_t errsz);
 
 /* Runs reload_command with /bin/sh -c (nothing if it is unset), waits up to
  * AG_RELOAD_TIMEOUT_MS. PC_OK when it exited 0. Safe to call from a threaded process. */

@@ -19,7 +19,9 @@
 static int fetch(const struct ag_config *c, const char *path, unsigned char **data, size_t *len,
                  long *status, char *err, size_t errsz)
 {
-    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
+    struct pc_http_opts o = { .base_url = c->url,
+                              .pin = c->pin,
+                              .cafile = c->cafile,
                               .connect_timeout_ms = c->connect_timeout_ms,
                               .timeout_ms = c->timeout_ms };
     char herr[512] = "";
@@ -35,8 +37,7 @@ static int fetch(const struct ag_config *c, const char *path, unsigned char **da
     return rc;
 }
 
-int ag_krl_sync(const struct ag_config *c, int *changed, uint64_t *version, char *err,
-                size_t errsz)
+int ag_krl_sync(const struct ag_config *c, int *changed, uint64_t *version, char *err, size_t errsz)
 {
     char path[PATH_MAX], *old = NULL;
     unsigned char *krl = NULL;
@@ -58,8 +59,10 @@ int ag_krl_sync(const struct ag_config *c, int *changed, uint64_t *version, char
         goto out;
     }
     if ((rc = pc_krl_check(krl, len, version)) != PC_OK) {
-        snprintf(err, errsz, "GET /v1/krl returned %zu bytes that are not an OpenSSH KRL: "
-                 "keeping %s", len, path);
+        snprintf(err, errsz,
+                 "GET /v1/krl returned %zu bytes that are not an OpenSSH KRL: "
+                 "keeping %s",
+                 len, path);
         goto out;
     }
     if (pc_read_file(path, AG_KRL_MAX, &old, &oldlen) == PC_OK && oldlen == len &&

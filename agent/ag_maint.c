@@ -31,10 +31,10 @@ struct ag_maint {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
-    int64_t next_sync_ms;         /* monotonic */
-    int64_t not_before;           /* wall clock (pc_now): no renewal attempt before this */
-    int64_t retry_s;              /* current backoff after a failed renewal */
-    uint64_t jitter_for;          /* valid_before the jitter was drawn for */
+    int64_t next_sync_ms; /* monotonic */
+    int64_t not_before;   /* wall clock (pc_now): no renewal attempt before this */
+    int64_t retry_s;      /* current backoff after a failed renewal */
+    uint64_t jitter_for;  /* valid_before the jitter was drawn for */
     int64_t jitter_s;
 };
 
@@ -78,7 +78,9 @@ static int have_file(const struct ag_config *c, const char *name)
 
 static void sync_user_ca(const struct ag_config *c)
 {
-    struct pc_http_opts o = { .base_url = c->url, .pin = c->pin, .cafile = c->cafile,
+    struct pc_http_opts o = { .base_url = c->url,
+                              .pin = c->pin,
+                              .cafile = c->cafile,
                               .connect_timeout_ms = c->connect_timeout_ms,
                               .timeout_ms = c->timeout_ms };
     char err[ERRSZ] = "";
@@ -94,7 +96,8 @@ static void sync_user_ca(const struct ag_config *c)
                            sizeof err)) == PC_OK) {
         if (status != 200 || !reply ||
             pc_json_get_str(reply, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &je) != PC_OK) {
-            snprintf(err, sizeof err, "GET /v1/ca/user.pub answered HTTP %ld without a key", status);
+            snprintf(err, sizeof err, "GET /v1/ca/user.pub answered HTTP %ld without a key",
+                     status);
             rc = PC_ERR_PARSE;
         } else {
             rc = ag_hostca_merge_user_ca(c, line, &changed, err, sizeof err);
@@ -114,14 +117,10 @@ static void sync_user_ca(const struct ag_config *c)
 static const char *krl_error_code(int rc)
 {
     switch (rc) {
-    case PC_ERR_TOOBIG:
-        return "too_big";      /* over AG_KRL_MAX */
-    case PC_ERR_STATE:
-        return "http_status";  /* an answer other than 200 */
-    case PC_ERR_IO:
-        return "io";           /* ssh_dir or the file could not be written */
-    default:
-        return ag_ops_code_for(rc, 0);
+    case PC_ERR_TOOBIG: return "too_big";    /* over AG_KRL_MAX */
+    case PC_ERR_STATE: return "http_status"; /* an answer other than 200 */
+    case PC_ERR_IO: return "io";             /* ssh_dir or the file could not be written */
+    default: return ag_ops_code_for(rc, 0);
     }
 }
 
@@ -132,8 +131,10 @@ static void sync_krl(const struct ag_config *c)
     int changed = 0, rc;
 
     if ((rc = ag_krl_sync(c, &changed, &version, err, sizeof err)) != PC_OK)
-        pc_log(PC_LOG_WARN, "event=krl_sync result=error error=%s detail=\"%s\" (the old KRL "
-               "stays)", krl_error_code(rc), err);
+        pc_log(PC_LOG_WARN,
+               "event=krl_sync result=error error=%s detail=\"%s\" (the old KRL "
+               "stays)",
+               krl_error_code(rc), err);
     else
         pc_log(changed ? PC_LOG_INFO : PC_LOG_DEBUG, "event=krl_sync result=%s version=%llu",
                changed ? "updated" : "unchanged", (unsigned long long)version);
@@ -151,12 +152,12 @@ static void maybe_renew(struct ag_maint *m)
         return;
     if (ag_hostca_cert_window(c, &va, &vb) != PC_OK) {
         if (!have_file(c, AG_HOST_CERT_FILE))
-            return;             /* this host has no host certificate: nothing to renew */
-        due = now;              /* unreadable: replace it */
+            return; /* this host has no host certificate: nothing to renew */
+        due = now;  /* unreadable: replace it */
     } else {
         int64_t life = vb > va ? (int64_t)(vb - va) : 0;
         if (vb == UINT64_MAX)
-            return;             /* "forever": nothing to renew */
+            return; /* "forever": nothing to renew */
         if (m->jitter_for != vb) {
             unsigned r = 0;
             unsigned bound = (unsigned)(life / 20 > 0 && life / 20 < 0x7fffffff ? life / 20 : 1);

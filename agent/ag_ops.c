@@ -71,7 +71,9 @@ static json_object *garbage(const char *what)
 
 static json_object *op_begin(struct ag_ctx *x, json_object *req)
 {
-    static const char *const fields[] = { "op", "user", "rhost", "service", "tty", "auth_info", NULL };
+    static const char *const fields[] = {
+        "op", "user", "rhost", "service", "tty", "auth_info", NULL
+    };
     static const char *const actions[] = { "challenge", "allow", "deny", "ignore", NULL };
     static const char *const factor_names[] = { "totp", "push", NULL };
     const char *user = NULL, *rhost = NULL, *service = NULL, *tty = NULL, *info = NULL;
@@ -217,8 +219,9 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, AG_CALL_IDEMPOTENT,
                               &cp)))
         goto out;
-    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK || !pc_valid_hex(push_id, 1, 64) ||
-        pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK || !is_digits(match, 2, 2) ||
+    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK ||
+        !pc_valid_hex(push_id, 1, 64) || pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK ||
+        !is_digits(match, 2, 2) ||
         pc_json_get_int(cp, "expires_at", 1, 1, INT64_MAX, &expires, &je) != PC_OK) {
         out = garbage("push: push_id, match or expires_at");
         goto out;
@@ -316,12 +319,15 @@ static json_object *refuse_config(struct ag_ctx *x, json_object *req, uid_t peer
     }
     pthread_mutex_unlock(&x->lock);
     if (log)
-        pc_log(PC_LOG_ERR, "event=request_refused error=config op=%s uid=%u refused=%u "
+        pc_log(PC_LOG_ERR,
+               "event=request_refused error=config op=%s uid=%u refused=%u "
                "config_error=\"%s\" detail=\"every request is refused until the configuration "
-               "is fixed and the agent restarted\"", ag_ops_log_safe(op, so, sizeof so),
-               (unsigned)peer_uid, n, x->config_error);
-    snprintf(msg, sizeof msg, "the host agent's configuration is invalid (%s): every request is "
-             "refused until it is fixed and the agent restarted", x->config_where);
+               "is fixed and the agent restarted\"",
+               ag_ops_log_safe(op, so, sizeof so), (unsigned)peer_uid, n, x->config_error);
+    snprintf(msg, sizeof msg,
+             "the host agent's configuration is invalid (%s): every request is "
+             "refused until it is fixed and the agent restarted",
+             x->config_where);
     return ag_ops_error(PC_AGENT_E_CONFIG, msg);
 }
 
@@ -343,9 +349,10 @@ void ag_ops_recheck_config(const struct ag_ctx *x)
                                : "nothing changes: the configuration loaded at the start stays in "
                                  "force, but a restart now would refuse every request");
     } else {
-        pc_log(PC_LOG_WARN, "event=reload result=valid file=%s detail=\"the agent does not "
-               "reload its configuration: restart it to use the file%s\"", path,
-               x->config_error ? " (until then every request is refused)" : "");
+        pc_log(PC_LOG_WARN,
+               "event=reload result=valid file=%s detail=\"the agent does not "
+               "reload its configuration: restart it to use the file%s\"",
+               path, x->config_error ? " (until then every request is refused)" : "");
     }
     ag_config_free(&fresh);
 }
@@ -369,7 +376,8 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
         if (peer_uid != 0 && !(x->cfg->principals_user && peer_uid == x->cfg->principals_uid)) {
             *close_after = 1;
             pc_log(PC_LOG_WARN, "event=forbidden op=principals uid=%u", (unsigned)peer_uid);
-            return ag_ops_error(PC_AGENT_E_FORBIDDEN, "principals requests are accepted from root and "
+            return ag_ops_error(PC_AGENT_E_FORBIDDEN,
+                                "principals requests are accepted from root and "
                                 "principals_user only");
         }
         return ag_principals_op(x, req);

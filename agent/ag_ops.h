@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 #include <sys/types.h>
 
-#define AG_PUSH_WAIT_MAX 60     /* push_wait's wait is capped at this many seconds */
+#define AG_PUSH_WAIT_MAX 60    /* push_wait's wait is capped at this many seconds */
 #define AG_CONFIG_LOG_MS 10000 /* a refusing agent logs refused requests at most this often */
 
 /* Reads the host token if present (a missing token is not an error: login requests get

@@ -29,17 +29,12 @@ json_object *ag_ops_error(const char *code, const char *message)
 const char *ag_ops_code_for(int rc, long status)
 {
     switch (rc) {
-    case PC_OK:
-        break;
-    case PC_ERR_TLS:
-        return PC_AGENT_E_TLS;
-    case PC_ERR_TIMEOUT:
-        return PC_AGENT_E_TIMEOUT;
-    case PC_ERR_NET:
-        return PC_AGENT_E_UNREACHABLE;
+    case PC_OK: break;
+    case PC_ERR_TLS: return PC_AGENT_E_TLS;
+    case PC_ERR_TIMEOUT: return PC_AGENT_E_TIMEOUT;
+    case PC_ERR_NET: return PC_AGENT_E_UNREACHABLE;
     case PC_ERR_PARSE:
-    case PC_ERR_TOOBIG:
-        return PC_AGENT_E_GARBAGE;
+    case PC_ERR_TOOBIG: return PC_AGENT_E_GARBAGE;
     case PC_ERR_STATE:
         return PC_AGENT_E_BUSY; /* every pooled connection stayed busy: our capacity, not the network */
     default:
@@ -51,7 +46,8 @@ const char *ag_ops_code_for(int rc, long status)
         return PC_AGENT_E_REJECTED;
     if (status >= 500 && status <= 599)
         return PC_AGENT_E_SERVER;
-    if (status == 429) /* the control plane answered, refusing this host's rate: deny, never failmode */
+    if (status ==
+        429) /* the control plane answered, refusing this host's rate: deny, never failmode */
         return PC_AGENT_E_RATE_LIMITED;
     if (status >= 400 && status <= 499)
         return PC_AGENT_E_BAD_REQUEST;
@@ -86,9 +82,13 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
         rc = ag_enroll_read_token(x->cfg->host_token_file, &token, err, sizeof err);
         if (rc == PC_OK) {
             struct ag_pool_opts o = {
-                .url = x->cfg->url, .pin = x->cfg->pin, .cafile = x->cfg->cafile,
-                .token = token, .connect_timeout_ms = x->cfg->connect_timeout_ms,
-                .max = x->cfg->max_connections, .max_long_polls = x->cfg->max_push_waits,
+                .url = x->cfg->url,
+                .pin = x->cfg->pin,
+                .cafile = x->cfg->cafile,
+                .token = token,
+                .connect_timeout_ms = x->cfg->connect_timeout_ms,
+                .max = x->cfg->max_connections,
+                .max_long_polls = x->cfg->max_push_waits,
             };
             rc = ag_pool_new(&o, &x->pool, err, sizeof err);
             if (rc == PC_OK)
@@ -116,7 +116,8 @@ static json_object *refuse_long_poll(ag_pool *p, const char *op, unsigned in_use
 
     pc_log(PC_LOG_WARN, "event=%s result=refused error=push_busy in_flight=%u max_push_waits=%u",
            op, in_use, ag_pool_long_poll_max(p));
-    snprintf(msg, sizeof msg, "%u push approvals are being waited for already (max_push_waits "
+    snprintf(msg, sizeof msg,
+             "%u push approvals are being waited for already (max_push_waits "
              "= %u): refused, so that other logins keep their connections to the control plane",
              in_use, ag_pool_long_poll_max(p));
     return ag_ops_error(PC_AGENT_E_PUSH_BUSY, msg);
@@ -124,9 +125,8 @@ static json_object *refuse_long_poll(ag_pool *p, const char *op, unsigned in_use
 
 /* One call to the control plane. On success (HTTP 200 with a JSON object) returns NULL and sets
  * *ok; otherwise returns the error reply. extra_ms is added to the configured timeout. */
-json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
-                           const char *path, json_object *body, long extra_ms, unsigned flags,
-                           json_object **ok)
+json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method, const char *path,
+                            json_object *body, long extra_ms, unsigned flags, json_object **ok)
 {
     char err[ERRSZ] = "", msg[ERRSZ + 64];
     json_object *errreply = NULL, *reply = NULL;

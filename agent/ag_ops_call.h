@@ -16,8 +16,8 @@ struct ag_pcache;
 struct ag_ctx {
     const struct ag_config *cfg;
     pthread_mutex_t lock;
-    ag_pool *pool;             /* NULL until the host token has been read */
-    struct ag_pcache *pcache;  /* op principals' cache of allows (ag_principals.h) */
+    ag_pool *pool;            /* NULL until the host token has been read */
+    struct ag_pcache *pcache; /* op principals' cache of allows (ag_principals.h) */
     /* Set when agent.conf did not load: every request is answered with the error "config"
      * (docs/AGENT-PROTOCOL.md) and nothing else is done. config_error is the whole scrubbed
      * message (logged), config_where its FILE:LINE (told to clients). */
@@ -28,17 +28,17 @@ struct ag_ctx {
 };
 
 /* flags of ag_ops_cp_call */
-#define AG_CALL_IDEMPOTENT 1   /* safe to send twice: retried once on PC_ERR_NET */
-#define AG_CALL_LONG_POLL 2    /* held open by the control plane (push_wait): admitted only
+#define AG_CALL_IDEMPOTENT 1 /* safe to send twice: retried once on PC_ERR_NET */
+#define AG_CALL_LONG_POLL \
+    2 /* held open by the control plane (push_wait): admitted only
                                   within max_push_waits, else the error "push_busy" */
 
 /* One call to the control plane over the pool. On success (HTTP 200 with a JSON object)
  * returns NULL and sets *ok (the caller puts it); otherwise returns the error reply
  * {"ok":false,"error":CODE,…}. extra_ms is added to the configured timeout (may be negative);
  * flags are AG_CALL_*. */
-json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method,
-                           const char *path, json_object *body, long extra_ms, unsigned flags,
-                           json_object **ok);
+json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method, const char *path,
+                            json_object *body, long extra_ms, unsigned flags, json_object **ok);
 /* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
 const char *ag_ops_log_safe(const char *s, char *buf, size_t n);
 

@@ -25,8 +25,8 @@ struct ag_pool {
     char *url, *pin, *cafile, *token;
     long connect_timeout_ms;
     unsigned max, count, nidle;
-    unsigned max_long, nlong;  /* long-poll lane: bound and admitted (see ag_pool.h) */
-    struct slot *idle;         /* stack of idle handles, nidle of them */
+    unsigned max_long, nlong; /* long-poll lane: bound and admitted (see ag_pool.h) */
+    struct slot *idle;        /* stack of idle handles, nidle of them */
 };
 
 static char *dup_or_null(const char *s, int *fail)
@@ -52,7 +52,7 @@ int ag_pool_new(const struct ag_pool_opts *o, ag_pool **out, char *err, size_t e
         goto nomem;
     p->max = o->max ? o->max : 1;
     /* the default (half the pool) is the configuration's (ag_config: max_push_waits) */
-    p->max_long = o->max_long_polls < 1       ? 1
+    p->max_long = o->max_long_polls < 1        ? 1
                   : o->max_long_polls > p->max ? p->max
                                                : o->max_long_polls;
     p->connect_timeout_ms = o->connect_timeout_ms;
@@ -139,8 +139,12 @@ unsigned ag_pool_long_poll_max(ag_pool *p)
 static int make_handle(ag_pool *p, pc_http **h, char *err, size_t errsz)
 {
     struct pc_http_opts o = {
-        .base_url = p->url, .pin = p->pin, .cafile = p->cafile, .token = p->token,
-        .connect_timeout_ms = p->connect_timeout_ms, .timeout_ms = 0,
+        .base_url = p->url,
+        .pin = p->pin,
+        .cafile = p->cafile,
+        .token = p->token,
+        .connect_timeout_ms = p->connect_timeout_ms,
+        .timeout_ms = 0,
     };
     return pc_http_new(&o, h, err, errsz);
 }
@@ -201,8 +205,8 @@ static void checkin(ag_pool *p, pc_http *h)
 }
 
 int ag_pool_call(ag_pool *p, const char *method, const char *path, json_object *body,
-                 int64_t deadline_ms, int idempotent, long *status, json_object **reply,
-                 char *err, size_t errsz)
+                 int64_t deadline_ms, int idempotent, long *status, json_object **reply, char *err,
+                 size_t errsz)
 {
     pc_http *h = NULL;
     int rc, attempts = idempotent ? 2 : 1;

@@ -15,10 +15,10 @@
 
 struct ag_pool_opts {
     const char *url, *pin, *cafile;
-    const char *token;         /* host token (copied; wiped on free) */
+    const char *token; /* host token (copied; wiped on free) */
     long connect_timeout_ms;
-    unsigned max;              /* at most this many handles (connections) */
-    unsigned max_long_polls;   /* long-polls admitted at once (see ag_pool_long_poll_enter),
+    unsigned max;            /* at most this many handles (connections) */
+    unsigned max_long_polls; /* long-polls admitted at once (see ag_pool_long_poll_enter),
                                   1..max (kept in that range); agent.conf's max_push_waits */
 };
 
@@ -32,8 +32,8 @@ void ag_pool_free(ag_pool *p);
  * returns the handle. With idempotent, a PC_ERR_NET failure is retried once if time is left.
  * Returns what pc_http_call returns, or PC_ERR_TIMEOUT if no handle came free in time. */
 int ag_pool_call(ag_pool *p, const char *method, const char *path, json_object *body,
-                 int64_t deadline_ms, int idempotent, long *status, json_object **reply,
-                 char *err, size_t errsz);
+                 int64_t deadline_ms, int idempotent, long *status, json_object **reply, char *err,
+                 size_t errsz);
 
 /* Long-polls (push_wait: a call held open by the control plane for up to a minute) have a lane
  * of their own: at most max_long_polls of them are admitted at once, so they can hold at most

@@ -17,9 +17,9 @@
 #include <string.h>
 
 struct pentry {
-    char *key;                 /* account \n key_id \n serial \n fingerprint */
-    char *principals;          /* joined with \n */
-    char *options;             /* the control plane's "options" (JSON text) */
+    char *key;        /* account \n key_id \n serial \n fingerprint */
+    char *principals; /* joined with \n */
+    char *options;    /* the control plane's "options" (JSON text) */
     int64_t stored_ms, expires_ms;
 };
 
@@ -102,8 +102,9 @@ static void pcache_put(struct ag_pcache *c, const char *key, const char *princip
                 oldest = j;
         remove_at(c, oldest);
     }
-    c->e[c->n++] = (struct pentry){ .key = k, .principals = p, .options = o, .stored_ms = now,
-                                    .expires_ms = now + ttl_ms };
+    c->e[c->n++] = (struct pentry){
+        .key = k, .principals = p, .options = o, .stored_ms = now, .expires_ms = now + ttl_ms
+    };
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -247,13 +248,16 @@ static int take_principals(json_object *cp, char *out, size_t outsz, char *opts,
 
 json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
 {
-    static const char *const fields[] = { "op", "account", "key_id", "serial", "fingerprint", NULL };
+    static const char *const fields[] = {
+        "op", "account", "key_id", "serial", "fingerprint", NULL
+    };
     const char *account = NULL, *key_id = NULL, *serial = NULL, *fp = NULL, *code = NULL;
     char path[2048], key[1024], joined[PC_CERT_MAX_PRINCIPALS * 32], sa[72], sk[72];
     char opts[4 * PC_KEYOPTS_LINE_MAX]; /* JSON text: escaping may double a value */
     json_object *cp = NULL, *out = NULL, *errobj = NULL;
     int64_t ttl = -1, age = 0;
-    long budget = x->cfg->timeout_ms < AG_PRINCIPALS_CP_MS ? x->cfg->timeout_ms : AG_PRINCIPALS_CP_MS;
+    long budget = x->cfg->timeout_ms < AG_PRINCIPALS_CP_MS ? x->cfg->timeout_ms
+                                                           : AG_PRINCIPALS_CP_MS;
     struct pc_jerr je = { 0 };
     uint64_t sn;
     size_t pos;
@@ -270,7 +274,8 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     if (!account_ok(account) || !printable(key_id, 255, 1) ||
         pc_parse_uint(serial, 0, UINT64_MAX, &sn) != PC_OK || !printable(fp, 128, 0)) {
         pc_log(PC_LOG_WARN, "event=request_refused op=principals message=\"bad field\"");
-        return ag_ops_error(PC_AGENT_E_BAD_REQUEST, "account, key_id, serial or fingerprint is malformed");
+        return ag_ops_error(PC_AGENT_E_BAD_REQUEST,
+                            "account, key_id, serial or fingerprint is malformed");
     }
     ag_ops_log_safe(account, sa, sizeof sa);
     ag_ops_log_safe(key_id, sk, sizeof sk);
@@ -286,7 +291,8 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
                             AG_CALL_IDEMPOTENT, &cp);
     if (!errobj) {
         if (take_principals(cp, joined, sizeof joined, opts, sizeof opts, &ttl) != PC_OK) {
-            out = ag_ops_error(PC_AGENT_E_GARBAGE, "the control plane's reply is not what was expected "
+            out = ag_ops_error(PC_AGENT_E_GARBAGE,
+                               "the control plane's reply is not what was expected "
                                "(principals)");
             goto out;
         }
@@ -299,8 +305,9 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
             if (keep > 0)
                 pcache_put(x->pcache, key, joined, opts, keep);
         }
-        pc_log(PC_LOG_INFO, "event=principals account=%s key_id=%s serial=%s result=%s source=control_plane",
-               sa, sk, serial, *joined ? "allow" : "deny");
+        pc_log(PC_LOG_INFO,
+               "event=principals account=%s key_id=%s serial=%s result=%s source=control_plane", sa,
+               sk, serial, *joined ? "allow" : "deny");
         out = reply_ok(joined, opts, 0);
         goto out;
     }
@@ -312,15 +319,17 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     if (code &&
         (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
         (hit = pcache_get(x->pcache, key, &hit_opts, &age)) != NULL) {
-        pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=allow "
-               "source=cache age_ms=%lld error=%s", sa, sk, serial, (long long)age, code);
+        pc_log(PC_LOG_WARN,
+               "event=principals account=%s key_id=%s serial=%s result=allow "
+               "source=cache age_ms=%lld error=%s",
+               sa, sk, serial, (long long)age, code);
         out = reply_ok(hit, hit_opts, 1);
         free(hit);
         free(hit_opts);
         goto out;
     }
-    pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=error error=%s",
-           sa, sk, serial, code ? code : "?");
+    pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=error error=%s", sa,
+           sk, serial, code ? code : "?");
     out = errobj;
     errobj = NULL;
 out:

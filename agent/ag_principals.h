@@ -13,10 +13,10 @@
 #include "ag_ops_call.h"
 #include <json-c/json.h>
 
-#define AG_PCACHE_MAX 4096               /* cached allows; the oldest goes first */
-#define AG_PRINCIPALS_CP_MS 1200         /* the daemon's budget for the control plane */
-#define AG_PRINCIPALS_DEADLINE_MS 1800   /* the helper's deadline for connect+write+read */
-#define AG_PRINCIPALS_ALARM_S 2          /* the helper's backstop */
+#define AG_PCACHE_MAX 4096             /* cached allows; the oldest goes first */
+#define AG_PRINCIPALS_CP_MS 1200       /* the daemon's budget for the control plane */
+#define AG_PRINCIPALS_DEADLINE_MS 1800 /* the helper's deadline for connect+write+read */
+#define AG_PRINCIPALS_ALARM_S 2        /* the helper's backstop */
 
 struct ag_pcache;
 

@@ -48,8 +48,9 @@ static int take_reply(json_object *reply, char *out, size_t outsz)
     size_t n, pos = 0, olen;
 
     *out = '\0';
-    if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_is_type(ok, json_type_boolean) ||
-        !json_object_get_boolean(ok) || !json_object_object_get_ex(reply, "principals", &arr) ||
+    if (!json_object_object_get_ex(reply, "ok", &ok) ||
+        !json_object_is_type(ok, json_type_boolean) || !json_object_get_boolean(ok) ||
+        !json_object_object_get_ex(reply, "principals", &arr) ||
         !json_object_is_type(arr, json_type_array))
         return PC_ERR_PARSE;
     n = json_object_array_length(arr);
@@ -94,15 +95,17 @@ static int ask(const char *sock, char **args, char *out, size_t outsz, const cha
         goto out;
     }
     if ((rc = pc_frame_write(fd, req, deadline)) != PC_OK) {
-        *why = rc == PC_ERR_TIMEOUT ? "the agent did not take the request in time" :
-                                      "cannot send to the agent";
+        *why = rc == PC_ERR_TIMEOUT ? "the agent did not take the request in time"
+                                    : "cannot send to the agent";
     } else if ((rc = pc_frame_read(fd, deadline, &reply)) != PC_OK) {
-        *why = rc == PC_ERR_TIMEOUT ? "the agent did not answer in time" :
-                                      "no valid answer from the agent";
+        *why = rc == PC_ERR_TIMEOUT ? "the agent did not answer in time"
+                                    : "no valid answer from the agent";
     } else if ((rc = take_reply(reply, out, outsz)) != PC_OK) {
         json_object *e = NULL;
-        *why = json_object_object_get_ex(reply, "error", &e) && json_object_is_type(e, json_type_string)
-                   ? json_object_get_string(e) : "a malformed answer from the agent";
+        *why = json_object_object_get_ex(reply, "error", &e) &&
+                       json_object_is_type(e, json_type_string)
+                   ? json_object_get_string(e)
+                   : "a malformed answer from the agent";
     }
     if (rc != PC_OK && reply && *why) {
         static char copy[64];
@@ -118,9 +121,10 @@ out:
 
 int ag_principals_cmd(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                          { "socket", required_argument, NULL, 's' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG, *sock = NULL, *why = NULL;
     char out[16384], err[1024] = "";
     struct ag_config cfg;
@@ -145,7 +149,8 @@ int ag_principals_cmd(int argc, char **argv)
     }
     if (optind != nopt || argc - nopt != 4) {
         fputs("portcullis-agent principals: expected ACCOUNT KEY_ID SERIAL FINGERPRINT "
-              "(sshd: %u %i %s %f)\n", stderr);
+              "(sshd: %u %i %s %f)\n",
+              stderr);
         return 2;
     }
     if (!sock) {

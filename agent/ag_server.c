@@ -27,16 +27,16 @@
 
 struct server {
     pthread_mutex_t lock;
-    pthread_cond_t idle;       /* signalled when a client ends */
+    pthread_cond_t idle; /* signalled when a client ends */
     struct ag_ctx *ctx;
     unsigned max, active;
-    unsigned nonroot_active;   /* of active: callers whose uid is not 0 */
-    int *fds;                  /* fds of active clients (-1 = free slot), max of them */
+    unsigned nonroot_active; /* of active: callers whose uid is not 0 */
+    int *fds;                /* fds of active clients (-1 = free slot), max of them */
     /* Client threads are joinable, one per slot: a slot's previous thread is joined when the
      * slot is reused, and every one at a drained stop, so no thread (nor the TLS library's
      * per-thread state, freed when a thread exits) outlives ag_server_run. */
     pthread_t *tids;
-    unsigned char *joinable;   /* tids[i] holds a thread not yet joined */
+    unsigned char *joinable; /* tids[i] holds a thread not yet joined */
 };
 
 struct client {
@@ -107,9 +107,10 @@ static int make_dir(const char *path, char *err, size_t errsz)
     /* We bind, chown and chmod by path: if anyone else could write the directory, they could
      * swap the socket for a symlink in between and have root chown a file of their choice. */
     if (!S_ISDIR(st.st_mode) || (st.st_mode & 022) != 0 || st.st_uid != geteuid()) {
-        snprintf(err, errsz, "the socket directory %s must be a directory owned by uid %u and "
-                 "writable by nobody else (mode %03o, owner %u)", dir, (unsigned)geteuid(),
-                 (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
+        snprintf(err, errsz,
+                 "the socket directory %s must be a directory owned by uid %u and "
+                 "writable by nobody else (mode %03o, owner %u)",
+                 dir, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
         return PC_ERR_INVAL;
     }
     return PC_OK;
@@ -154,8 +155,10 @@ static int take_activated(const struct ag_config *cfg, int refusing, struct ag_l
     if (n == 0)
         return 0;
     if (n != 1) {
-        snprintf(err, errsz, "socket activation: systemd passed %ld sockets, the agent takes "
-                 "exactly one (ListenStream=%s)", n, cfg->socket);
+        snprintf(err, errsz,
+                 "socket activation: systemd passed %ld sockets, the agent takes "
+                 "exactly one (ListenStream=%s)",
+                 n, cfg->socket);
         return PC_ERR_INVAL;
     }
     olen = sizeof val;
@@ -163,8 +166,7 @@ static int take_activated(const struct ag_config *cfg, int refusing, struct ag_l
         getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &val, &olen) != 0 || val != AF_UNIX ||
         (olen = sizeof val, getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &olen)) != 0 ||
         val != SOCK_STREAM ||
-        (olen = sizeof val, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &olen)) != 0 ||
-        !val) {
+        (olen = sizeof val, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &olen)) != 0 || !val) {
         snprintf(err, errsz, "socket activation: fd 3 is not a listening unix stream socket");
         return PC_ERR_INVAL;
     }
@@ -175,9 +177,11 @@ static int take_activated(const struct ag_config *cfg, int refusing, struct ag_l
         memcpy(path, bound.sun_path, sizeof bound.sun_path); /* path[] stays NUL-terminated */
     if (strcmp(path, cfg->socket) != 0) {
         if (!refusing || path[0] != '/') {
-            snprintf(err, errsz, "socket activation: systemd passed a socket bound to %.108s, "
+            snprintf(err, errsz,
+                     "socket activation: systemd passed a socket bound to %.108s, "
                      "but the configuration says socket = %s: make ListenStream= and 'socket' "
-                     "agree", path[0] ? path : "(nothing)", cfg->socket);
+                     "agree",
+                     path[0] ? path : "(nothing)", cfg->socket);
             return PC_ERR_INVAL;
         }
         pc_log(PC_LOG_WARN, "event=socket_activated_other_path socket=%s guessed=%s", path,
@@ -315,8 +319,9 @@ static void *client_main(void *arg)
 
     while (!close_after) {
         json_object *req = NULL, *reply;
-        int rc = pc_frame_read(c->fd, pc_now_ms() + (c->uid == 0 ? AG_CLIENT_IDLE_MS
-                                                                   : AG_NONROOT_IDLE_MS), &req);
+        int rc = pc_frame_read(c->fd,
+                               pc_now_ms() + (c->uid == 0 ? AG_CLIENT_IDLE_MS : AG_NONROOT_IDLE_MS),
+                               &req);
 
         if (rc == PC_ERR_IO)
             break; /* the peer closed: the normal end of a conversation */
@@ -392,7 +397,8 @@ static void admit(struct server *s, int fd)
     if (!c) {
         pc_log(PC_LOG_WARN, "event=busy pid=%ld uid=%u max_clients=%u", (long)cred.pid,
                (unsigned)cred.uid, s->max);
-        reply_and_forget(fd, ag_ops_error(PC_AGENT_E_BUSY, "the agent is serving its maximum of clients"), 200);
+        reply_and_forget(
+            fd, ag_ops_error(PC_AGENT_E_BUSY, "the agent is serving its maximum of clients"), 200);
         close(fd);
         return;
     }
@@ -472,7 +478,8 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
     for (unsigned i = 0; i < s->max; i++)
         s->fds[i] = -1;
     for (;;) {
-        struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
+        struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN },
+                               { .fd = sig_fd, .events = POLLIN } };
         int fd;
 
         if (poll(p, 2, -1) < 0) {

@@ -17,14 +17,14 @@
  * never hold the slots that root's logins need. */
 #define AG_NONROOT_IDLE_MS 2000
 #define AG_NONROOT_MAX 8
-#define AG_CLIENT_WRITE_MS 10000   /* a reply must be taken within this */
-#define AG_DRAIN_MS 5000           /* on stop, wait this long for requests in flight */
+#define AG_CLIENT_WRITE_MS 10000 /* a reply must be taken within this */
+#define AG_DRAIN_MS 5000         /* on stop, wait this long for requests in flight */
 
 struct ag_listener {
     int fd;
     char *path;
-    dev_t dev;                     /* identity of the socket file we created, so stop */
-    ino_t ino;                     /* unlinks ours and not a successor's */
+    dev_t dev; /* identity of the socket file we created, so stop */
+    ino_t ino; /* unlinks ours and not a successor's */
 };
 
 /* Creates the socket directory (0755) if missing, replaces a stale socket file (refuses if

@@ -25,7 +25,9 @@ static void probe_enrolled(const struct ag_config *cfg, struct ag_probe *pr)
 
 void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
 {
-    struct pc_http_opts o = { .base_url = cfg->url, .pin = cfg->pin, .cafile = cfg->cafile,
+    struct pc_http_opts o = { .base_url = cfg->url,
+                              .pin = cfg->pin,
+                              .cafile = cfg->cafile,
                               .connect_timeout_ms = cfg->connect_timeout_ms,
                               .timeout_ms = cfg->timeout_ms };
     char err[ERRSZ] = "";
@@ -79,8 +81,9 @@ json_object *ag_status_reply(const struct ag_config *cfg, const struct ag_probe 
     if (cfg->cafile)
         json_object_object_add(o, "cafile", json_object_new_string(cfg->cafile));
     if (!pr->reachable) {
-        json_object_object_add(o, "error", json_object_new_string(pr->error ? pr->error
-                                                                     : PC_AGENT_E_UNREACHABLE));
+        json_object_object_add(o, "error",
+                               json_object_new_string(pr->error ? pr->error
+                                                                : PC_AGENT_E_UNREACHABLE));
         json_object_object_add(o, "pin_mismatch", json_object_new_boolean(pr->pin_mismatch));
         json_object_object_add(o, "detail", json_object_new_string(pr->detail));
     }

@@ -8,14 +8,14 @@
 #include <stddef.h>
 
 struct ag_probe {
-    int enrolled;              /* host token file present, readable and well-formed */
-    int reachable;             /* GET /v1/health answered 200 {"status":"ok"} */
-    const char *error;         /* protocol error code when not reachable: tls, timeout,
+    int enrolled;            /* host token file present, readable and well-formed */
+    int reachable;           /* GET /v1/health answered 200 {"status":"ok"} */
+    const char *error;       /* protocol error code when not reachable: tls, timeout,
                                   unreachable, garbage, server, rejected, bad_request */
-    int pin_mismatch;          /* the TLS failure was the pin */
-    char enroll_detail[256];   /* why not enrolled */
-    char detail[512];          /* why not reachable, a sentence */
-    char version[64];          /* portcullisd's version when reachable */
+    int pin_mismatch;        /* the TLS failure was the pin */
+    char enroll_detail[256]; /* why not enrolled */
+    char detail[512];        /* why not reachable, a sentence */
+    char version[64];        /* portcullisd's version when reachable */
 };
 
 /* Fills pr; never fails (problems are described in pr). cfg must have url and pin/cafile. */

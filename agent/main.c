@@ -124,8 +124,7 @@ static const char usage_renew[] =
 
 static int usage_error(const char *cmd, const char *msg)
 {
-    fprintf(stderr, "portcullis-agent: %s\nRun 'portcullis-agent %s--help' for usage.\n", msg,
-            cmd);
+    fprintf(stderr, "portcullis-agent: %s\nRun 'portcullis-agent %s--help' for usage.\n", msg, cmd);
     return EXIT_USAGE;
 }
 
@@ -175,22 +174,25 @@ static int serve(const struct ag_config *cfg, const char *config_error, const ch
         goto out;
     }
     if (config_error) {
-        pc_log(PC_LOG_ERR, "event=start mode=refusing version=%s socket=%s config_error=\"%s\" "
+        pc_log(PC_LOG_ERR,
+               "event=start mode=refusing version=%s socket=%s config_error=\"%s\" "
                "detail=\"the configuration did not load: every request (logins, principals, "
                "status) is answered with error config, a deny, until %s is fixed and the agent "
-               "restarted\"", PC_VERSION, cfg->socket, config_error, cfg->path);
+               "restarted\"",
+               PC_VERSION, cfg->socket, config_error, cfg->path);
     } else {
         if (ag_enroll_read_token(cfg->host_token_file, &token, err, sizeof err) != PC_OK)
             pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
         pc_free_secret_str(token);
-        pc_log(PC_LOG_INFO, "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
+        pc_log(PC_LOG_INFO,
+               "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "
                "max_push_waits=%u max_clients=%u timeout_ms=%ld connect_timeout_ms=%ld",
                PC_VERSION, cfg->socket, cfg->url, cfg->pin ? cfg->pin : cfg->cafile,
                cfg->max_connections, cfg->max_push_waits, cfg->max_clients, cfg->timeout_ms,
                cfg->connect_timeout_ms);
         if (ag_maint_start(cfg, &maint) != PC_OK)
             pc_log(PC_LOG_ERR, "event=maint_failed error=\"cannot start the background thread: "
-                   "no KRL sync, no host certificate renewal\"");
+                               "no KRL sync, no host certificate renewal\"");
     }
     drained = ag_server_run(cfg, &ctx, &l, sig_fd);
     ag_maint_stop(maint);
@@ -224,9 +226,10 @@ static int serve_refusing(const char *path, char *err)
     }
     got = ag_config_salvage(&cfg, path);
     ag_config_error_where(path, err, where, sizeof where);
-    pc_log(PC_LOG_ERR, "event=config_error file=%s error=\"%s\" socket=%s socket_source=%s "
-           "socket_group=%s", where, err, cfg.socket,
-           (got & AG_SALVAGED_SOCKET) ? "config" : "default",
+    pc_log(PC_LOG_ERR,
+           "event=config_error file=%s error=\"%s\" socket=%s socket_source=%s "
+           "socket_group=%s",
+           where, err, cfg.socket, (got & AG_SALVAGED_SOCKET) ? "config" : "default",
            (got & AG_SALVAGED_GROUP) ? cfg.socket_group : "-");
     rc = serve(&cfg, err, where);
     ag_config_free(&cfg);
@@ -235,9 +238,10 @@ static int serve_refusing(const char *path, char *err)
 
 static int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                          { "check-config", no_argument, NULL, 't' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG;
     struct ag_config cfg;
     char err[1024] = "";
@@ -296,12 +300,15 @@ static char *read_token_stdin(void)
 
 static int cmd_enroll(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "url", required_argument, NULL, 'u' },
-        { "pin", required_argument, NULL, 'p' }, { "cafile", required_argument, NULL, 'C' },
-        { "token", required_argument, NULL, 't' }, { "hostname", required_argument, NULL, 'n' },
-        { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                          { "url", required_argument, NULL, 'u' },
+                                          { "pin", required_argument, NULL, 'p' },
+                                          { "cafile", required_argument, NULL, 'C' },
+                                          { "token", required_argument, NULL, 't' },
+                                          { "hostname", required_argument, NULL, 'n' },
+                                          { "force", no_argument, NULL, 'f' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     struct ag_enroll_args a = { .config = AG_DEFAULT_CONFIG };
     char *token = NULL;
     int c, rc = EXIT_USAGE;
@@ -323,7 +330,10 @@ static int cmd_enroll(int argc, char **argv)
                 goto out;
             }
             break;
-        case 'h': fputs(usage_enroll, stdout); rc = 0; goto out;
+        case 'h':
+            fputs(usage_enroll, stdout);
+            rc = 0;
+            goto out;
         default: rc = usage_error("enroll ", "invalid option"); goto out;
         }
     }
@@ -348,9 +358,10 @@ out:
 
 static int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                          { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG;
     int c, json = 0, rc;
 
@@ -375,9 +386,10 @@ static int cmd_status(int argc, char **argv)
 
 static int cmd_renew(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "no-reload", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                          { "no-reload", no_argument, NULL, 'n' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG;
     struct ag_config cfg;
     char err[1024] = "";

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    run(n / 10, __libc_free);   /* warm-up: heap grown, pages faulted in */
+    run(n / 10, __libc_free); /* warm-up: heap grown, pages faulted in */
     plain = run(n, __libc_free);
     wipe = run(n, free);
     printf("wipefree n=%ld glibc_ns_per_op=%.1f wipe_ns_per_op=%.1f ratio=%.2f\n", n,

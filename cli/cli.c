@@ -56,9 +56,11 @@ static int read_token(const char *path, char **out)
     if (rc == PC_ERR_NOTFOUND)
         return cli_err(rc, "the token file %s does not exist: check --token-file", path);
     if (rc == PC_ERR_TOOBIG)
-        return cli_err(rc, "the token file %s is too large to hold a token: check --token-file", path);
+        return cli_err(rc, "the token file %s is too large to hold a token: check --token-file",
+                       path);
     if (rc != PC_OK)
-        return cli_err(rc, "cannot read the token file %s (%s): check --token-file and its permissions",
+        return cli_err(rc,
+                       "cannot read the token file %s (%s): check --token-file and its permissions",
                        path, errno ? strerror(errno) : "not a regular file");
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         buf[--len] = '\0';
@@ -83,8 +85,10 @@ int cli_connect(struct cli *c)
     if (!c->url)
         return cli_err(PC_ERR_NOTFOUND, "no server given: pass --url or set PORTCULLIS_URL");
     if (!c->pin && !c->cafile)
-        return cli_err(PC_ERR_NOTFOUND, "no server key given: pass --pin (portcullisd --print-pin "
-                       "on the server prints it) or --cafile, or set PORTCULLIS_PIN or PORTCULLIS_CAFILE");
+        return cli_err(
+            PC_ERR_NOTFOUND,
+            "no server key given: pass --pin (portcullisd --print-pin "
+            "on the server prints it) or --cafile, or set PORTCULLIS_PIN or PORTCULLIS_CAFILE");
     if (!c->token_file && !c->no_token && c->session_ok &&
         cli_session_path(c->session_path, sizeof c->session_path) == PC_OK &&
         access(c->session_path, F_OK) == 0) {
@@ -92,9 +96,11 @@ int cli_connect(struct cli *c)
         c->using_session = 1;
     }
     if (!c->token_file && !c->no_token)
-        return cli_err(PC_ERR_NOTFOUND, "no admin token given: pass --token-file or set "
-                       "PORTCULLIS_TOKEN_FILE (portcullisd writes admin.token in its data directory)%s",
-                       c->session_ok ? ", or run 'portcullis login' for a session" : "");
+        return cli_err(
+            PC_ERR_NOTFOUND,
+            "no admin token given: pass --token-file or set "
+            "PORTCULLIS_TOKEN_FILE (portcullisd writes admin.token in its data directory)%s",
+            c->session_ok ? ", or run 'portcullis login' for a session" : "");
     if (!c->no_token && (rc = read_token(c->token_file, &token)) != PC_OK)
         return rc;
     o.base_url = c->url;
@@ -105,7 +111,8 @@ int cli_connect(struct cli *c)
     if (token)
         pc_free_secret_str(token);
     if (rc != PC_OK) {
-        const char *what = c->pin && strstr(err, "pin") ? "check --pin" : "check --url, --pin and --cafile";
+        const char *what = c->pin && strstr(err, "pin") ? "check --pin"
+                                                        : "check --url, --pin and --cafile";
         return cli_err(rc == CLI_EUSAGE ? PC_ERR_PARSE : rc, "%s: %s", err, what);
     }
     return PC_OK;
@@ -123,21 +130,19 @@ int cli_request(struct cli *c, const char *method, const char *path, json_object
         return rc;
     rc = pc_http_call(c->http, method, path, body, 0, status, reply, err, sizeof err);
     switch (rc) {
-    case PC_OK:
-        return PC_OK;
+    case PC_OK: return PC_OK;
     case PC_ERR_TLS:
         if (c->pin)
             return cli_err(rc, "%s; check --pin (portcullisd --print-pin on the server)", err);
-        return cli_err(rc, "%s: check --cafile, and that --url names the host in the server's "
-                       "certificate", err);
+        return cli_err(rc,
+                       "%s: check --cafile, and that --url names the host in the server's "
+                       "certificate",
+                       err);
     case PC_ERR_TIMEOUT:
-    case PC_ERR_NET:
-        return cli_err(rc, "%s: check --url and that portcullisd is running", err);
+    case PC_ERR_NET: return cli_err(rc, "%s: check --url and that portcullisd is running", err);
     case PC_ERR_PARSE:
-    case PC_ERR_TOOBIG:
-        return cli_err(rc, "%s: check that --url points at portcullisd", err);
-    default:
-        return cli_err(rc == CLI_EUSAGE ? PC_ERR_PARSE : rc, "%s", err);
+    case PC_ERR_TOOBIG: return cli_err(rc, "%s: check that --url points at portcullisd", err);
+    default: return cli_err(rc == CLI_EUSAGE ? PC_ERR_PARSE : rc, "%s", err);
     }
 }
 
@@ -151,12 +156,14 @@ int cli_check(struct cli *c, long status, json_object *reply, const char *hint)
         return PC_OK;
     if (status == 401 && c->using_session)
         return cli_err(PC_ERR_AUTH, "the session was refused or has expired: run 'portcullis "
-                       "login' again");
+                                    "login' again");
     if (status == 401 && !c->no_token)
         return cli_err(PC_ERR_AUTH, "the admin token was refused: check --token-file");
-    if (reply && json_object_object_get_ex(reply, "message", &m) && json_object_is_type(m, json_type_string))
+    if (reply && json_object_object_get_ex(reply, "message", &m) &&
+        json_object_is_type(m, json_type_string))
         cli_sanitize(msg, sizeof msg, json_object_get_string(m));
-    else if (reply && json_object_object_get_ex(reply, "error", &m) && json_object_is_type(m, json_type_string))
+    else if (reply && json_object_object_get_ex(reply, "error", &m) &&
+             json_object_is_type(m, json_type_string))
         cli_sanitize(msg, sizeof msg, json_object_get_string(m));
     else
         snprintf(msg, sizeof msg, "the server answered HTTP %ld", status);
@@ -173,8 +180,10 @@ int cli_check(struct cli *c, long status, json_object *reply, const char *hint)
     case 413: rc = PC_ERR_TOOBIG; break;
     default:
         if (status >= 500)
-            return cli_err(PC_ERR_STORE, "the server failed (HTTP %ld: %s): nothing was changed; "
-                           "see the portcullisd log", status, msg);
+            return cli_err(PC_ERR_STORE,
+                           "the server failed (HTTP %ld: %s): nothing was changed; "
+                           "see the portcullisd log",
+                           status, msg);
         return cli_err(PC_ERR_NET, "unexpected answer from the server (HTTP %ld: %s)", status, msg);
     }
     if (hint)
@@ -191,8 +200,10 @@ int cli_call(struct cli *c, const char *method, const char *path, json_object *b
     if (rc == PC_OK)
         rc = cli_check(c, status, *reply, hint);
     if (rc == PC_OK && !*reply)
-        rc = cli_err(PC_ERR_PARSE, "the server sent an empty reply (HTTP %ld): check that --url "
-                     "points at portcullisd", status);
+        rc = cli_err(PC_ERR_PARSE,
+                     "the server sent an empty reply (HTTP %ld): check that --url "
+                     "points at portcullisd",
+                     status);
     if (rc != PC_OK) {
         json_object_put(*reply);
         *reply = NULL;
@@ -216,8 +227,10 @@ int cli_get_list(struct cli *c, const char *path, const char *key, const char *e
     if (!json_object_object_get_ex(*reply, key, list) ||
         !json_object_is_type(*list, json_type_array)) {
         *list = NULL;
-        return cli_err(PC_ERR_PARSE, "the server's reply has no %s list: check that --url "
-                       "points at portcullisd", key);
+        return cli_err(PC_ERR_PARSE,
+                       "the server's reply has no %s list: check that --url "
+                       "points at portcullisd",
+                       key);
     }
     if (json_object_array_length(*list) == 0 && empty) {
         puts(empty);
@@ -279,28 +292,22 @@ const char *cli_field(json_object *obj, const char *key, char *buf, size_t bufsz
     if (!obj || !json_object_object_get_ex(obj, key, &v) || !v)
         return "-";
     switch (json_object_get_type(v)) {
-    case json_type_string:
-        cli_sanitize(buf, bufsz, json_object_get_string(v));
-        break;
-    case json_type_boolean:
-        return json_object_get_boolean(v) ? "yes" : "no";
-    case json_type_int:
-        snprintf(buf, bufsz, "%lld", (long long)json_object_get_int64(v));
-        break;
+    case json_type_string: cli_sanitize(buf, bufsz, json_object_get_string(v)); break;
+    case json_type_boolean: return json_object_get_boolean(v) ? "yes" : "no";
+    case json_type_int: snprintf(buf, bufsz, "%lld", (long long)json_object_get_int64(v)); break;
     case json_type_array:
         for (size_t i = 0; i < json_object_array_length(v); i++)
             append(buf, bufsz, ",", json_object_get_string(json_object_array_get_idx(v, i)));
         break;
     case json_type_object: {
-        json_object_object_foreach(v, k, val) {
+        json_object_object_foreach(v, k, val)
+        {
             append(buf, bufsz, ",", k);
             append(buf, bufsz, "=", json_object_get_string(val));
         }
         break;
     }
-    default:
-        cli_sanitize(buf, bufsz, json_object_get_string(v));
-        break;
+    default: cli_sanitize(buf, bufsz, json_object_get_string(v)); break;
     }
     return buf[0] ? buf : "-";
 }

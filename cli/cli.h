@@ -14,16 +14,16 @@
 
 struct cli {
     /* Global options (command line, else environment); NULL if not given. */
-    const char *url;          /* checked https://HOST[:PORT], no trailing '/' (in url_buf) */
+    const char *url; /* checked https://HOST[:PORT], no trailing '/' (in url_buf) */
     const char *pin;
     const char *cafile;
     const char *token_file;
-    int json;                 /* --json: machine-readable output on stdout */
+    int json; /* --json: machine-readable output on stdout */
     char url_buf[1024];
-    pc_http *http;            /* opened by cli_connect */
-    int no_token;             /* the command needs no token (login, ssh-config) */
-    int session_ok;           /* without --token-file, the saved session may be used */
-    int using_session;        /* set by cli_connect when it took the session */
+    pc_http *http;     /* opened by cli_connect */
+    int no_token;      /* the command needs no token (login, ssh-config) */
+    int session_ok;    /* without --token-file, the saved session may be used */
+    int using_session; /* set by cli_connect when it took the session */
     char session_path[4096];
 };
 
@@ -113,7 +113,7 @@ int cmd_approvals(struct cli *c, int argc, char **argv);
 int cmd_approve(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
-int cmd_user_key(struct cli *c, int argc, char **argv);   /* argv[0] = "key" */
+int cmd_user_key(struct cli *c, int argc, char **argv); /* argv[0] = "key" */
 int cmd_policy(struct cli *c, int argc, char **argv);
 int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_ssh_config(struct cli *c, int argc, char **argv);

@@ -35,7 +35,11 @@ int cli_qr_print(FILE *out, const char *text)
             int top_lit = !dark(q, x, y);
             /* The row below the last padded row is the terminal background (not lit). */
             int bot_lit = y + 1 < size && !dark(q, x, y + 1);
-            fputs(top_lit && bot_lit ? "\u2588" : top_lit ? "\u2580" : bot_lit ? "\u2584" : " ", out);
+            fputs(top_lit && bot_lit ? "\u2588"
+                  : top_lit          ? "\u2580"
+                  : bot_lit          ? "\u2584"
+                                     : " ",
+                  out);
         }
         fputc('\n', out);
     }

@@ -13,9 +13,9 @@
 
 static const struct cli_column cols[] = {
     { "TIME", "time", cli_field_time, 512 }, { "ACTOR", "actor", NULL, 512 },
-    { "ACTION", "action", NULL, 512 }, { "USER", "user", NULL, 512 },
-    { "HOST", "host", NULL, 512 }, { "RESULT", "result", NULL, 512 },
-    { "REASON", "reason", NULL, 512 }, { "TXID", "txid", NULL, 512 },
+    { "ACTION", "action", NULL, 512 },       { "USER", "user", NULL, 512 },
+    { "HOST", "host", NULL, 512 },           { "RESULT", "result", NULL, 512 },
+    { "REASON", "reason", NULL, 512 },       { "TXID", "txid", NULL, 512 },
     { "SOURCE", "source", NULL, 512 },
 };
 
@@ -38,7 +38,8 @@ int cmd_audit(struct cli *c, int argc, char **argv)
             return cli_bad_opt("audit", argv[i]);
         } else {
             return cli_usage_err("unexpected argument '%.100s': usage: portcullis audit "
-                                 "[--user NAME] [--since DURATION] [--limit N]", argv[i]);
+                                 "[--user NAME] [--since DURATION] [--limit N]",
+                                 argv[i]);
         }
     }
     if (user && !cli_valid_user(user))

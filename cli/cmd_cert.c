@@ -16,10 +16,13 @@
 static int cert_list(struct cli *c, int argc, char **argv)
 {
     static const struct cli_column cols[] = {
-        { "SERIAL", "serial", NULL, 512 }, { "KIND", "kind", NULL, 512 },
-        { "KEY-ID", "key_id", NULL, 512 }, { "PRINCIPALS", "principals", NULL, 512 },
+        { "SERIAL", "serial", NULL, 512 },
+        { "KIND", "kind", NULL, 512 },
+        { "KEY-ID", "key_id", NULL, 512 },
+        { "PRINCIPALS", "principals", NULL, 512 },
         { "VALID-AFTER", "valid_after", cli_field_time, 512 },
-        { "VALID-BEFORE", "valid_before", cli_field_time, 512 }, { "REVOKED", "revoked", NULL, 512 },
+        { "VALID-BEFORE", "valid_before", cli_field_time, 512 },
+        { "REVOKED", "revoked", NULL, 512 },
     };
     const char *user = NULL;
     char path[128];
@@ -52,13 +55,15 @@ static int cert_revoke(struct cli *c, int argc, char **argv)
                 return r;
             continue;
         }
-        return argv[i][0] == '-' ? cli_bad_opt("cert revoke", argv[i])
-                                 : cli_usage_err("usage: portcullis cert revoke --serial N | --key-id ID");
+        return argv[i][0] == '-'
+                   ? cli_bad_opt("cert revoke", argv[i])
+                   : cli_usage_err("usage: portcullis cert revoke --serial N | --key-id ID");
     }
     if ((serial != NULL) == (key_id != NULL))
         return cli_usage_err("usage: portcullis cert revoke --serial N | --key-id ID");
     if (serial && pc_parse_uint(serial, 1, UINT64_C(999999999999999), &n) != PC_OK)
-        return cli_usage_err("--serial takes a certificate serial (1 or more), not '%.100s'", serial);
+        return cli_usage_err("--serial takes a certificate serial (1 or more), not '%.100s'",
+                             serial);
     body = json_object_new_object();
     if (serial)
         json_object_object_add(body, "serial", json_object_new_int64((int64_t)n));
@@ -72,9 +77,11 @@ static int cert_revoke(struct cli *c, int argc, char **argv)
         cli_print_json(reply);
     } else {
         printf("revoked");
-        if (json_object_object_get_ex(reply, "revoked", &arr) && json_object_is_type(arr, json_type_array))
+        if (json_object_object_get_ex(reply, "revoked", &arr) &&
+            json_object_is_type(arr, json_type_array))
             for (size_t i = 0; i < json_object_array_length(arr); i++)
-                printf(" %lld", (long long)json_object_get_int64(json_object_array_get_idx(arr, i)));
+                printf(" %lld",
+                       (long long)json_object_get_int64(json_object_array_get_idx(arr, i)));
         printf("%s\n", key_id ? " (and every future certificate with this key id)" : "");
     }
     json_object_put(reply);
@@ -133,15 +140,18 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
         else if ((r = cli_opt(argc, argv, &i, "--krl-file", &v)) != 0)
             rc = r < 0 ? r : (krl_file = v, PC_OK);
         else
-            rc = argv[i][0] == '-' ? cli_bad_opt("ssh-config", argv[i])
-                 : cli_usage_err("usage: portcullis ssh-config [--domain DOMAIN] [--krl-file FILE]");
+            rc = argv[i][0] == '-'
+                     ? cli_bad_opt("ssh-config", argv[i])
+                     : cli_usage_err(
+                           "usage: portcullis ssh-config [--domain DOMAIN] [--krl-file FILE]");
     }
     if (rc != PC_OK)
         return rc;
     if (domain && (*domain == '.' || strchr(domain, '*') || !pc_valid_hostname(domain)))
         return cli_usage_err("--domain '%.100s' is not a domain name (e.g. example.net)", domain);
-    if (krl_file && (!*krl_file || strspn(krl_file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                          "qrstuvwxyz0123456789/._-+") != strlen(krl_file)))
+    if (krl_file &&
+        (!*krl_file || strspn(krl_file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                        "qrstuvwxyz0123456789/._-+") != strlen(krl_file)))
         return cli_usage_err("--krl-file takes a path of letters, digits and /._-+");
     if (krl_file && krl_file[0] != '/') {
         char cwd[PATH_MAX];
@@ -155,7 +165,8 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
     c->no_token = 1;
     if ((rc = cli_call(c, "GET", "/v1/ca/host.pub", NULL, &reply, NULL)) != PC_OK)
         return rc;
-    if (!json_object_object_get_ex(reply, "public_key", &k) || !json_object_is_type(k, json_type_string)) {
+    if (!json_object_object_get_ex(reply, "public_key", &k) ||
+        !json_object_is_type(k, json_type_string)) {
         json_object_put(reply);
         return cli_err(PC_ERR_PARSE, "the server's reply has no public_key: check --url");
     }
@@ -166,7 +177,7 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
     }
     if (!domain)
         fprintf(stderr, "portcullis: warning: without --domain the host CA is trusted for every "
-                "host name (*): pass --domain to scope it\n");
+                        "host name (*): pass --domain to scope it\n");
     if (c->json) {
         json_object_object_add(reply, "pattern", json_object_new_string(pattern));
         if (krl_file)
@@ -174,10 +185,12 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
         cli_print_json(reply);
     } else {
         printf("# add to ~/.ssh/known_hosts: trust host certificates of this Portcullis\n"
-               "@cert-authority %s %s\n", pattern, line);
+               "@cert-authority %s %s\n",
+               pattern, line);
         if (krl_file)
             printf("# add to ~/.ssh/config (the host KRL is in %s: run this again to refresh it)\n"
-                   "RevokedHostKeys %s\n", krl_path, krl_path);
+                   "RevokedHostKeys %s\n",
+                   krl_path, krl_path);
     }
     json_object_put(reply);
     return PC_OK;

@@ -14,8 +14,9 @@
 #define TTL_MAX (30 * 86400)
 #define MAX_LABELS 32
 #define MAX_PRINCIPALS 63
-#define TOKEN_USAGE "portcullis host token --hostname NAME [--principal P]... " \
-                    "[--label KEY=VALUE]... [--ttl DURATION]"
+#define TOKEN_USAGE \
+    "portcullis host token --hostname NAME [--principal P]... " \
+    "[--label KEY=VALUE]... [--ttl DURATION]"
 
 /* Only characters that need no quoting inside '…' and that curl takes in --pinnedpubkey. */
 static int pin_ok(const char *p)
@@ -31,7 +32,7 @@ static int url_ok(const char *u)
 {
     return strncmp(u, "https://", 8) == 0 && u[8] && strlen(u) < 256 &&
            strspn(u + 8, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
-           strlen(u + 8);
+               strlen(u + 8);
 }
 
 /* The pin and URL for the installer (GET /v1/info): the pin is --pin, else the server's own
@@ -48,12 +49,14 @@ static int get_pin_url(struct cli *c, char *pin, size_t pinsz, char *url, size_t
         return cli_err(PC_ERR_PARSE, "the pin must look like sha256//BASE64: check --pin");
     if ((rc = cli_call(c, "GET", "/v1/info", NULL, &reply, NULL)) != PC_OK)
         return rc;
-    if (!c->pin && (!json_object_object_get_ex(reply, "pin", &v) ||
-                    !json_object_is_type(v, json_type_string) || !pin_ok(json_object_get_string(v)) ||
-                    (size_t)snprintf(pin, pinsz, "%s", json_object_get_string(v)) >= pinsz))
+    if (!c->pin &&
+        (!json_object_object_get_ex(reply, "pin", &v) ||
+         !json_object_is_type(v, json_type_string) || !pin_ok(json_object_get_string(v)) ||
+         (size_t)snprintf(pin, pinsz, "%s", json_object_get_string(v)) >= pinsz))
         rc = cli_err(PC_ERR_PARSE, "the server did not say its pin (GET /v1/info): pass --pin "
-                     "(portcullisd --print-pin on the server)");
-    if (json_object_object_get_ex(reply, "public_url", &v) && json_object_is_type(v, json_type_string))
+                                   "(portcullisd --print-pin on the server)");
+    if (json_object_object_get_ex(reply, "public_url", &v) &&
+        json_object_is_type(v, json_type_string))
         snprintf(url, urlsz, "%s", json_object_get_string(v));
     else
         snprintf(url, urlsz, "%s", c->url);
@@ -62,8 +65,10 @@ static int get_pin_url(struct cli *c, char *pin, size_t pinsz, char *url, size_t
     while (n > 8 && url[n - 1] == '/')
         url[--n] = '\0';
     if (rc == PC_OK && !url_ok(url))
-        rc = cli_err(PC_ERR_PARSE, "'%.200s' is not an https://HOST[:PORT] URL a host can be "
-                     "enrolled with: use --url (or portcullisd --public-url)", url);
+        rc = cli_err(PC_ERR_PARSE,
+                     "'%.200s' is not an https://HOST[:PORT] URL a host can be "
+                     "enrolled with: use --url (or portcullisd --public-url)",
+                     url);
     return rc;
 }
 
@@ -90,19 +95,21 @@ static int make_token(struct cli *c, const char *hostname, json_object *princ, j
     json_object_put(body);
     if (rc != PC_OK)
         return rc;
-    if (!json_object_object_get_ex(reply, "token", &tok) || !json_object_is_type(tok, json_type_string) ||
-        !*(t = json_object_get_string(tok)) || strlen(t) > 256 ||
-        strspn(t, "0123456789abcdefABCDEF") != strlen(t)) {
+    if (!json_object_object_get_ex(reply, "token", &tok) ||
+        !json_object_is_type(tok, json_type_string) || !*(t = json_object_get_string(tok)) ||
+        strlen(t) > 256 || strspn(t, "0123456789abcdefABCDEF") != strlen(t)) {
         json_object_put(reply);
         return cli_err(PC_ERR_PARSE, "the server's reply has no hex token: check that --url "
-                       "points at portcullisd");
+                                     "points at portcullisd");
     }
     json_object_object_get_ex(reply, "expires_at", &expires);
     /* -k: the pin, not a CA, vouches for the server; pin, URL and token need no quoting. The
      * token follows the script on bash's stdin (setup.sh reads it): echo is a shell builtin, so
      * it is in no argv (ps, sudo's log); && keeps it from bash when the download fails. */
-    snprintf(cmd, sizeof cmd, "{ curl -fsSk --pinnedpubkey %s %s/v1/setup.sh && echo %s; } | "
-             "sudo bash -s", pin, url, t);
+    snprintf(cmd, sizeof cmd,
+             "{ curl -fsSk --pinnedpubkey %s %s/v1/setup.sh && echo %s; } | "
+             "sudo bash -s",
+             pin, url, t);
     if (c->json) {
         out = json_object_new_object();
         if (out) {
@@ -116,8 +123,8 @@ static int make_token(struct cli *c, const char *hostname, json_object *princ, j
         }
     } else {
         printf("Enrollment token for host %s (single use, valid until %s):\n  %s\n\n"
-               "To enroll a host, run this on it as a user who may sudo:\n  %s\n", hostname,
-               cli_field_time(reply, "expires_at", exp, sizeof exp), t, cmd);
+               "To enroll a host, run this on it as a user who may sudo:\n  %s\n",
+               hostname, cli_field_time(reply, "expires_at", exp, sizeof exp), t, cmd);
     }
     pc_wipe(cmd, sizeof cmd);
     json_object_put(reply);
@@ -127,8 +134,10 @@ static int make_token(struct cli *c, const char *hostname, json_object *princ, j
 static int list_hosts(struct cli *c)
 {
     static const struct cli_column cols[] = {
-        { "ID", "host_id", NULL, 512 }, { "HOSTNAME", "hostname", NULL, 512 },
-        { "ENROLLED", "enrolled_at", cli_field_time, 512 }, { "LABELS", "labels", NULL, 512 },
+        { "ID", "host_id", NULL, 512 },
+        { "HOSTNAME", "hostname", NULL, 512 },
+        { "ENROLLED", "enrolled_at", cli_field_time, 512 },
+        { "LABELS", "labels", NULL, 512 },
     };
 
     return cli_list(c, "/v1/hosts", "hosts", "no hosts are enrolled", cols,
@@ -161,21 +170,28 @@ static int host_token(struct cli *c, int argc, char **argv)
 
     for (int i = 2; i < argc && rc == PC_OK; i++) {
         if ((r = cli_opt(argc, argv, &i, "--hostname", &v)) != 0)
-            rc = r < 0 ? r : hostname ? cli_usage_err("--hostname is given twice") :
-                 pc_valid_hostname(v) ? (hostname = v, PC_OK) :
-                 cli_usage_err("--hostname '%.100s' is not a host name", v);
+            rc = r < 0      ? r
+                 : hostname ? cli_usage_err("--hostname is given twice")
+                 : pc_valid_hostname(v)
+                     ? (hostname = v, PC_OK)
+                     : cli_usage_err("--hostname '%.100s' is not a host name", v);
         else if ((r = cli_opt(argc, argv, &i, "--principal", &v)) != 0)
-            rc = r < 0 ? r : !pc_valid_principal(v, strlen(v)) ?
-                 cli_usage_err("--principal '%.100s' is not a host name or address", v) :
-                 json_object_array_length(princ) >= MAX_PRINCIPALS ?
-                 cli_usage_err("too many principals (at most %d)", MAX_PRINCIPALS) :
-                 json_object_array_add(princ, json_object_new_string(v)) == 0 ? PC_OK :
-                 cli_err(PC_ERR_NOMEM, "out of memory");
+            rc = r < 0 ? r
+                 : !pc_valid_principal(v, strlen(v))
+                     ? cli_usage_err("--principal '%.100s' is not a host name or address", v)
+                 : json_object_array_length(princ) >= MAX_PRINCIPALS
+                     ? cli_usage_err("too many principals (at most %d)", MAX_PRINCIPALS)
+                 : json_object_array_add(princ, json_object_new_string(v)) == 0
+                     ? PC_OK
+                     : cli_err(PC_ERR_NOMEM, "out of memory");
         else if ((r = cli_opt(argc, argv, &i, "--label", &v)) != 0)
             rc = r < 0 ? r : add_label(labels, v);
         else if ((r = cli_opt(argc, argv, &i, "--ttl", &v)) != 0)
-            rc = r < 0 ? r : pc_parse_duration(v, TTL_MIN, TTL_MAX, &ttl) == PC_OK ? PC_OK :
-                 cli_usage_err("--ttl '%.100s' is not a duration from 60s to 30d (e.g. 1h)", v);
+            rc = r < 0 ? r
+                 : pc_parse_duration(v, TTL_MIN, TTL_MAX, &ttl) == PC_OK
+                     ? PC_OK
+                     : cli_usage_err("--ttl '%.100s' is not a duration from 60s to 30d (e.g. 1h)",
+                                     v);
         else if (argv[i][0] == '-')
             rc = cli_bad_opt("host token", argv[i]);
         else
@@ -229,9 +245,12 @@ static int host_delete(struct cli *c, int argc, char **argv)
     else
         printf("host %s (id %lld) deleted; its host token no longer works and %zu host "
                "certificate(s) are revoked (refresh clients' KRL: portcullis ssh-config "
-               "--krl-file)\n", argv[2], (long long)id,
+               "--krl-file)\n",
+               argv[2], (long long)id,
                json_object_object_get_ex(out, "revoked", &rev) &&
-               json_object_is_type(rev, json_type_array) ? json_object_array_length(rev) : 0);
+                       json_object_is_type(rev, json_type_array)
+                   ? json_object_array_length(rev)
+                   : 0);
     json_object_put(out);
     return PC_OK;
 }

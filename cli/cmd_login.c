@@ -43,9 +43,10 @@ static int parse(int argc, char **argv, struct largs *a)
             if (r < 0 || (r = cli_parse_duration("--ttl", v, 60, 604800, &a->ttl)) != PC_OK)
                 return r;
         } else {
-            return argv[i][0] == '-' ? cli_bad_opt("login", argv[i])
-                                     : cli_usage_err("usage: portcullis login --user NAME [--key FILE] "
-                                                     "[--ttl DURATION] [--code-file FILE | --push]");
+            return argv[i][0] == '-'
+                       ? cli_bad_opt("login", argv[i])
+                       : cli_usage_err("usage: portcullis login --user NAME [--key FILE] "
+                                       "[--ttl DURATION] [--code-file FILE | --push]");
         }
     }
     if (a->push && a->code_file)
@@ -53,7 +54,8 @@ static int parse(int argc, char **argv, struct largs *a)
     if (!a->user || !cli_valid_user(a->user))
         return cli_usage_err("login needs --user NAME (a valid user name)");
     if (!a->key) {
-        if (!home || snprintf(a->keybuf, sizeof a->keybuf, "%s/.ssh/id_ed25519", home) >= (int)sizeof a->keybuf)
+        if (!home || snprintf(a->keybuf, sizeof a->keybuf, "%s/.ssh/id_ed25519", home) >=
+                         (int)sizeof a->keybuf)
             return cli_usage_err("HOME is not set: pass --key FILE");
         a->key = a->keybuf;
     }
@@ -74,15 +76,17 @@ static int run_sign(const char *key, const char *file)
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0)
             dup2(fd, STDOUT_FILENO); /* stdin and stderr stay: passphrase prompts */
-        execlp("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-n", "portcullis-login", "-f",
-               key, file, (char *)NULL);
+        execlp("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-n", "portcullis-login", "-f", key,
+               file, (char *)NULL);
         _exit(127);
     }
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return cli_err(PC_ERR_AUTH, "ssh-keygen -Y sign failed (exit %d): check --key %s and its "
-                       "passphrase", WIFEXITED(status) ? WEXITSTATUS(status) : -1, key);
+        return cli_err(PC_ERR_AUTH,
+                       "ssh-keygen -Y sign failed (exit %d): check --key %s and its "
+                       "passphrase",
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1, key);
     return PC_OK;
 }
 
@@ -129,7 +133,8 @@ static int read_code(const struct largs *a, char *code, size_t n)
     else
         f = stdin;
     if (!f)
-        return cli_err(PC_ERR_IO, "cannot read the code from %s: %s", a->code_file, strerror(errno));
+        return cli_err(PC_ERR_IO, "cannot read the code from %s: %s", a->code_file,
+                       strerror(errno));
     if (tty) {
         fprintf(f, "TOTP code for %s: ", a->user);
         fflush(f);
@@ -174,7 +179,8 @@ static int save(const struct largs *a, json_object *reply)
         memcpy(line + strlen(line), "\n", 2);
     if ((rc = pc_write_file_atomic(path, line, strlen(line), 0644)) != PC_OK)
         return cli_err(rc, "cannot write the certificate %s", path);
-    printf("certificate %s (serial %s), valid until %s\n", path, cli_field(reply, "serial", b, sizeof b),
+    printf("certificate %s (serial %s), valid until %s\n", path,
+           cli_field(reply, "serial", b, sizeof b),
            cli_field_time(reply, "valid_before", line, sizeof line));
     if (home && snprintf(dir, sizeof dir, "%s/.config", home) < (int)sizeof dir)
         mkdir(dir, 0700); /* an existing ~/.config keeps its mode */
@@ -191,13 +197,14 @@ static int save(const struct largs *a, json_object *reply)
     pc_wipe(tok, sizeof tok);
     if (rc != PC_OK)
         return cli_err(rc, "cannot write the session %s", dir);
-    printf("session saved in %s: 'portcullis approvals' and 'approve' now act for %s\n", dir, a->user);
+    printf("session saved in %s: 'portcullis approvals' and 'approve' now act for %s\n", dir,
+           a->user);
     return PC_OK;
 }
 
 /* Shows the match number, then long-polls the login until the push is decided. */
-static int await_push(struct cli *c, const struct largs *a, const char *login_id,
-                      json_object *sent, json_object **reply)
+static int await_push(struct cli *c, const struct largs *a, const char *login_id, json_object *sent,
+                      json_object **reply)
 {
     char path[96], match[8], state[16], t[64];
     long status = 0;
@@ -205,8 +212,10 @@ static int await_push(struct cli *c, const struct largs *a, const char *login_id
 
     cli_field(sent, "match", match, sizeof match);
     /* --json keeps stdout for the reply: the number goes to stderr then */
-    fprintf(c->json ? stderr : stdout, "Push sent to %s: approve the request and enter %s on "
-            "your device (until %s).\n", a->user, match, cli_field_time(sent, "expires_at", t, sizeof t));
+    fprintf(c->json ? stderr : stdout,
+            "Push sent to %s: approve the request and enter %s on "
+            "your device (until %s).\n",
+            a->user, match, cli_field_time(sent, "expires_at", t, sizeof t));
     fflush(c->json ? stderr : stdout);
     snprintf(path, sizeof path, "/v1/login/%s?wait=20", login_id);
     for (;;) {
@@ -249,7 +258,7 @@ static int finish(struct cli *c, const struct largs *a, const char *login_id, co
     json_object_put(body);
     if (rc == PC_OK && status != (a->push ? 202 : 200))
         rc = status == 401 || status == 403 || status == 410 ? refused(status, reply)
-                                                            : cli_check(c, status, reply, NULL);
+                                                             : cli_check(c, status, reply, NULL);
     if (rc == PC_OK && a->push) {
         sent = reply;
         reply = NULL;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POLICY_USAGE "policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n" \
+#define POLICY_USAGE \
+    "policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n" \
     "       [--no-2fa] [--max-ttl DURATION] [--extension permit-...]... [--source-address CIDRS]\n" \
     "       [--force-command CMD]"
 
@@ -45,8 +46,12 @@ static int add_host(json_object *body, const char *kv)
 /* One option of `policy add` at argv[*i]; 1 if consumed, 0 if unknown, <0 on error. */
 static int add_option(int argc, char **argv, int *i, json_object *body)
 {
-    static const struct { const char *opt, *key; } lists[] = {
-        { "--user", "users" }, { "--group", "groups" }, { "--account", "accounts" },
+    static const struct {
+        const char *opt, *key;
+    } lists[] = {
+        { "--user", "users" },
+        { "--group", "groups" },
+        { "--account", "accounts" },
         { "--extension", "extensions" },
     };
     const char *v;
@@ -99,8 +104,8 @@ static int policy_add(struct cli *c, int argc, char **argv)
         }
     }
     if (rc == PC_OK && (!name || !json_object_object_get_ex(body, "accounts", NULL)))
-        rc = cli_usage_err("a policy needs a NAME and at least one --account; usage: portcullis "
-                           POLICY_USAGE);
+        rc = cli_usage_err(
+            "a policy needs a NAME and at least one --account; usage: portcullis " POLICY_USAGE);
     if (rc == PC_OK) {
         json_object_object_add(body, "name", json_object_new_string(name));
         rc = cli_call(c, "POST", "/v1/policies", body, &reply, NULL);
@@ -129,11 +134,16 @@ static const char *options(json_object *p, const char *key, char *buf, size_t bu
 static int policy_list(struct cli *c)
 {
     static const struct cli_column cols[] = {
-        { "ID", "id", NULL, 512 }, { "NAME", "name", NULL, 512 },
-        { "USERS", "users", NULL, 512 }, { "GROUPS", "groups", NULL, 512 },
-        { "ACCOUNTS", "accounts", NULL, 512 }, { "HOSTS", "hosts", NULL, 512 },
-        { "2FA", "require_2fa", NULL, 512 }, { "MAX-TTL", "max_ttl", NULL, 512 },
-        { "EXTENSIONS", "extensions", NULL, 512 }, { "OPTIONS", "source_address", options, 1100 },
+        { "ID", "id", NULL, 512 },
+        { "NAME", "name", NULL, 512 },
+        { "USERS", "users", NULL, 512 },
+        { "GROUPS", "groups", NULL, 512 },
+        { "ACCOUNTS", "accounts", NULL, 512 },
+        { "HOSTS", "hosts", NULL, 512 },
+        { "2FA", "require_2fa", NULL, 512 },
+        { "MAX-TTL", "max_ttl", NULL, 512 },
+        { "EXTENSIONS", "extensions", NULL, 512 },
+        { "OPTIONS", "source_address", options, 1100 },
     };
 
     return cli_list(c, "/v1/policies", "policies", "no policies (nobody may log in)", cols,

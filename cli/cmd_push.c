@@ -30,8 +30,8 @@ static const char *expires_in(json_object *p, const char *key, char *buf, size_t
 int cmd_approvals(struct cli *c, int argc, char **argv)
 {
     static const struct cli_column cols[] = {
-        { "ID", "push_id", NULL, 256 }, { "USER", "user", NULL, 256 },
-        { "HOST", "host", NULL, 256 }, { "RHOST", "rhost", NULL, 256 },
+        { "ID", "push_id", NULL, 256 },      { "USER", "user", NULL, 256 },
+        { "HOST", "host", NULL, 256 },       { "RHOST", "rhost", NULL, 256 },
         { "SERVICE", "service", NULL, 256 }, { "EXPIRES", "expires_at", expires_in, 256 },
     };
     json_object *reply, *list = NULL;
@@ -68,8 +68,10 @@ static int decide(struct cli *c, const char *id, const char *verb, const char *m
     if (c->json)
         cli_print_json(reply);
     if (match && strcmp(st, "approved") != 0)
-        rc = cli_err(PC_ERR_AUTH, "the number did not match, so push %s is now %s: ask the user "
-                     "to log in again and read you the new number", id, st);
+        rc = cli_err(PC_ERR_AUTH,
+                     "the number did not match, so push %s is now %s: ask the user "
+                     "to log in again and read you the new number",
+                     id, st);
     else if (!c->json)
         printf("push %s: %s\n", id, st);
     json_object_put(reply);

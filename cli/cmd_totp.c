@@ -23,15 +23,18 @@ static int enroll(struct cli *c, const char *name, int force)
         return rc;
     if (status == 409 && !force) {
         json_object_put(reply);
-        return cli_err(PC_ERR_EXISTS, "%s already has TOTP; re-run with --force to replace it "
-                       "(the old codes stop working)", name);
+        return cli_err(PC_ERR_EXISTS,
+                       "%s already has TOTP; re-run with --force to replace it "
+                       "(the old codes stop working)",
+                       name);
     }
-    rc = cli_check(c, status, reply, status == 404 ? "list users with 'portcullis user list'" : NULL);
+    rc = cli_check(c, status, reply,
+                   status == 404 ? "list users with 'portcullis user list'" : NULL);
     if (rc == PC_OK && (!reply || !json_object_object_get_ex(reply, "uri", &uri) ||
                         !json_object_is_type(uri, json_type_string) ||
                         strncmp(json_object_get_string(uri), "otpauth://", 10) != 0))
         rc = cli_err(PC_ERR_PARSE, "the server's reply has no otpauth:// URI: check that --url "
-                     "points at portcullisd");
+                                   "points at portcullisd");
     if (rc != PC_OK) {
         json_object_put(reply);
         return rc;
@@ -52,10 +55,13 @@ static int enroll(struct cli *c, const char *name, int force)
         printf("Scan this QR code with %s's authenticator app:\n\n", name);
         rc = cli_qr_print(stdout, json_object_get_string(uri));
         if (rc != PC_OK)
-            fprintf(stderr, "portcullis: cannot draw the QR code (%s): enter the URI below "
-                    "by hand\n", pc_strerror(rc));
+            fprintf(stderr,
+                    "portcullis: cannot draw the QR code (%s): enter the URI below "
+                    "by hand\n",
+                    pc_strerror(rc));
         printf("\nOr enter this URI by hand (it contains the secret: do not store or share it):\n"
-               "%s\n", safe);
+               "%s\n",
+               safe);
         rc = PC_OK;
     }
     json_object_put(reply);

@@ -94,10 +94,13 @@ static void print_user(json_object *user)
 static int list_users(struct cli *c)
 {
     static const struct cli_column cols[] = {
-        { "NAME", "name", NULL, 256 }, { "ENABLED", "enabled", NULL, 256 },
-        { "TOTP", "totp", NULL, 256 }, { "PUSH", "push", NULL, 256 },
+        { "NAME", "name", NULL, 256 },
+        { "ENABLED", "enabled", NULL, 256 },
+        { "TOTP", "totp", NULL, 256 },
+        { "PUSH", "push", NULL, 256 },
         { "FAILURES", "failures", NULL, 256 },
-        { "LOCKED-UNTIL", "locked_until", cli_field_time, 256 }, { "GROUPS", "groups", NULL, 256 },
+        { "LOCKED-UNTIL", "locked_until", cli_field_time, 256 },
+        { "GROUPS", "groups", NULL, 256 },
     };
 
     return cli_list(c, "/v1/users", "users", "no users", cols, sizeof cols / sizeof cols[0]);
@@ -151,8 +154,10 @@ static int run(struct cli *c, int sub, struct uargs *u)
         json_object_object_add(body, "push", json_object_new_boolean(!u->no_push));
         if (json_object_array_length(u->keys) > 0)
             json_object_object_add(body, "ssh_keys", json_object_get(u->keys));
-        snprintf(done, sizeof done, "added user %s (push approval %s); next: portcullis totp "
-                 "enroll %s", name, u->no_push ? "off" : "on", name);
+        snprintf(done, sizeof done,
+                 "added user %s (push approval %s); next: portcullis totp "
+                 "enroll %s",
+                 name, u->no_push ? "off" : "on", name);
         rc = user_request(c, "POST", NULL, "", body, done);
     } else if (strcmp(s, "groups") == 0) {
         for (int i = 1; i < u->npos; i++)
@@ -201,7 +206,8 @@ int cmd_user(struct cli *c, int argc, char **argv)
         rc = cli_usage_err("wrong arguments; usage: portcullis %s", subs[sub].usage);
     if (rc == PC_OK && u.npos > 0 && !cli_valid_user(u.pos[0]))
         rc = cli_usage_err("'%.100s' is not a valid user name (lower-case letters, digits, "
-                           "'_', '.', '-'; at most 32; starting with a letter or '_')", u.pos[0]);
+                           "'_', '.', '-'; at most 32; starting with a letter or '_')",
+                           u.pos[0]);
     if (rc == PC_OK && strcmp(u.sub, "groups") == 0 && (u.npos > 1) == (u.none != 0))
         rc = cli_usage_err("wrong arguments; usage: portcullis %s", subs[sub].usage);
     if (rc == PC_OK && strcmp(u.sub, "push") == 0 && pc_parse_bool(u.pos[1], &u.push_on) != PC_OK)

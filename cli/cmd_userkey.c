@@ -51,7 +51,8 @@ int cli_read_pubkey(const char *path, char **line)
     buf[strcspn(buf, "\r\n")] = '\0';
     if (!*buf) {
         free(buf);
-        return cli_err(PC_ERR_PARSE, "%s: the first line is empty; expected an OpenSSH public key", path);
+        return cli_err(PC_ERR_PARSE, "%s: the first line is empty; expected an OpenSSH public key",
+                       path);
     }
     *line = buf;
     return PC_OK;
@@ -60,8 +61,10 @@ int cli_read_pubkey(const char *path, char **line)
 static int key_list(struct cli *c, const char *name)
 {
     static const struct cli_column cols[] = {
-        { "FINGERPRINT", "fingerprint", NULL, 256 }, { "TYPE", "type", NULL, 256 },
-        { "COMMENT", "comment", NULL, 256 }, { "ADDED", "added_at", cli_field_time, 256 },
+        { "FINGERPRINT", "fingerprint", NULL, 256 },
+        { "TYPE", "type", NULL, 256 },
+        { "COMMENT", "comment", NULL, 256 },
+        { "ADDED", "added_at", cli_field_time, 256 },
     };
     char path[128];
 
@@ -102,7 +105,8 @@ static int key_delete(struct cli *c, const char *name, const char *fp)
     int rc;
 
     if (strlen(fp) > 100)
-        return cli_usage_err("'%.100s…' is not a key fingerprint (see 'portcullis user key list')", fp);
+        return cli_usage_err("'%.100s…' is not a key fingerprint (see 'portcullis user key list')",
+                             fp);
     cli_url_escape(esc, sizeof esc, fp);
     snprintf(path, sizeof path, "/v1/users/%s/keys/%s", name, esc);
     rc = cli_call(c, "DELETE", path, NULL, &reply, "see 'portcullis user key list NAME'");
@@ -130,8 +134,9 @@ int cmd_user_key(struct cli *c, int argc, char **argv)
             return cli_bad_opt("user key", argv[i]);
     if (argc != want)
         return cli_usage_err("wrong arguments; usage: portcullis user key %s",
-                             want == 3 ? "list NAME" : strcmp(sub, "add") == 0 ? "add NAME FILE"
-                                                                              : "delete NAME FINGERPRINT");
+                             want == 3                 ? "list NAME"
+                             : strcmp(sub, "add") == 0 ? "add NAME FILE"
+                                                       : "delete NAME FINGERPRINT");
     if (!cli_valid_user(argv[2]))
         return cli_usage_err("'%.100s' is not a valid user name", argv[2]);
     if (strcmp(sub, "list") == 0)

@@ -14,80 +14,81 @@
 void cli_print_usage(FILE *out)
 {
     fputs(
-"Usage: portcullis [OPTIONS] COMMAND [ARGUMENTS]\n"
-"\n"
-"Administers a Portcullis control plane (portcullisd): users, TOTP, SSH keys, host\n"
-"enrollment, push approvals, policy, certificates and the audit log; and logs users in.\n"
-"\n"
-"Options (before or after the command):\n"
-"  --url URL          the control plane, https://HOST:PORT        [PORTCULLIS_URL]\n"
-"  --pin PIN          the server's key pin, sha256//BASE64         [PORTCULLIS_PIN]\n"
-"                     (portcullisd --print-pin prints it)\n"
-"  --cafile FILE      verify the server with this CA instead       [PORTCULLIS_CAFILE]\n"
-"  --token-file FILE  file holding the admin token (hex)           [PORTCULLIS_TOKEN_FILE]\n"
-"  --json             print JSON on stdout instead of text\n"
-"  -h, --help         print this help and exit\n"
-"  --version          print the version and exit\n"
-"\n"
-"Commands:\n"
-"  user add NAME [--group G]... [--no-push]\n"
-"                     create a user (push approval allowed unless --no-push)\n"
-"  user list          list users\n"
-"  user show NAME     show one user\n"
-"  user disable NAME  refuse the user's logins\n"
-"  user enable NAME   allow the user's logins again\n"
-"  user delete NAME   delete the user\n"
-"  user groups NAME G... | --none\n"
-"                     replace the user's groups (--none: no groups)\n"
-"  user push NAME on|off\n"
-"                     allow or forbid push approval for the user\n"
-"  user add NAME --ssh-key FILE ...\n"
-"                     also register SSH public keys (repeatable) for 'portcullis login'\n"
-"  user key add NAME FILE | user key list NAME | user key delete NAME FINGERPRINT\n"
-"                     manage a user's registered SSH public keys (delete also revokes\n"
-"                     the key's certificates and ends its sessions)\n"
-"  totp enroll NAME [--force]\n"
-"                     new TOTP secret: prints a QR code and the otpauth URI;\n"
-"                     --force replaces an existing one\n"
-"  host token --hostname NAME [--principal P]... [--label KEY=VALUE]... [--ttl DURATION]\n"
-"                     single-use host enrollment token (ttl 60s..30d, default 1h) for\n"
-"                     host NAME (its certificate names NAME and the P's, or NAME and its\n"
-"                     first label) and the command line that installs the agent on it\n"
-"  host list          list enrolled hosts\n"
-"  host delete NAME   delete a host: its host token and host certificates are revoked\n"
-"  approvals          list pending push approvals\n"
-"  approve ID --match NN\n"
-"                     approve a push; NN is the number shown to the user (a session\n"
-"                     approves no 'portcullis login --push': an admin does)\n"
-"  deny ID            deny a push\n"
-"  audit [--user NAME] [--since DURATION] [--limit N]\n"
-"                     read the audit log, newest last\n"
-"  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
-"         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
-"         [--source-address CIDRS] [--force-command CMD]\n"
-"                     let people log in as local accounts on hosts with these labels\n"
-"                     (account $user: the person's own name); nobody may log in without one\n"
-"  policy list | policy delete ID\n"
-"  cert list [--user NAME]\n"
-"                     certificates issued by the CA\n"
-"  cert revoke --serial N | --key-id ID\n"
-"                     revoke one certificate, or every certificate with a key id\n"
-"\n"
-"User commands (no admin token):\n"
-"  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE | --push]\n"
-"                     sign the server's challenge with ssh-keygen -Y sign (default key\n"
-"                     ~/.ssh/id_ed25519), enter the TOTP code, receive FILE-cert.pub and a\n"
-"                     session in ~/.config/portcullis/session that approvals, approve and\n"
-"                     deny use when no --token-file is given\n"
-"  ssh-config [--domain DOMAIN] [--krl-file FILE]\n"
-"                     print the @cert-authority line for ~/.ssh/known_hosts (for\n"
-"                     *.DOMAIN; without --domain for every host); --krl-file writes the\n"
-"                     host KRL to FILE and prints the RevokedHostKeys line for ssh_config\n"
-"\n"
-"DURATION is a number of seconds, or a number followed by s, m, h or d (90s, 5m, 2h, 7d).\n"
-"An option given on the command line overrides its environment variable; --pin or --cafile\n"
-"on the command line overrides both PORTCULLIS_PIN and PORTCULLIS_CAFILE.\n"
-"Exit status: 0 success, 1 failure, 2 usage error. See portcullis(1).\n", out);
+        "Usage: portcullis [OPTIONS] COMMAND [ARGUMENTS]\n"
+        "\n"
+        "Administers a Portcullis control plane (portcullisd): users, TOTP, SSH keys, host\n"
+        "enrollment, push approvals, policy, certificates and the audit log; and logs users in.\n"
+        "\n"
+        "Options (before or after the command):\n"
+        "  --url URL          the control plane, https://HOST:PORT        [PORTCULLIS_URL]\n"
+        "  --pin PIN          the server's key pin, sha256//BASE64         [PORTCULLIS_PIN]\n"
+        "                     (portcullisd --print-pin prints it)\n"
+        "  --cafile FILE      verify the server with this CA instead       [PORTCULLIS_CAFILE]\n"
+        "  --token-file FILE  file holding the admin token (hex)           [PORTCULLIS_TOKEN_FILE]\n"
+        "  --json             print JSON on stdout instead of text\n"
+        "  -h, --help         print this help and exit\n"
+        "  --version          print the version and exit\n"
+        "\n"
+        "Commands:\n"
+        "  user add NAME [--group G]... [--no-push]\n"
+        "                     create a user (push approval allowed unless --no-push)\n"
+        "  user list          list users\n"
+        "  user show NAME     show one user\n"
+        "  user disable NAME  refuse the user's logins\n"
+        "  user enable NAME   allow the user's logins again\n"
+        "  user delete NAME   delete the user\n"
+        "  user groups NAME G... | --none\n"
+        "                     replace the user's groups (--none: no groups)\n"
+        "  user push NAME on|off\n"
+        "                     allow or forbid push approval for the user\n"
+        "  user add NAME --ssh-key FILE ...\n"
+        "                     also register SSH public keys (repeatable) for 'portcullis login'\n"
+        "  user key add NAME FILE | user key list NAME | user key delete NAME FINGERPRINT\n"
+        "                     manage a user's registered SSH public keys (delete also revokes\n"
+        "                     the key's certificates and ends its sessions)\n"
+        "  totp enroll NAME [--force]\n"
+        "                     new TOTP secret: prints a QR code and the otpauth URI;\n"
+        "                     --force replaces an existing one\n"
+        "  host token --hostname NAME [--principal P]... [--label KEY=VALUE]... [--ttl DURATION]\n"
+        "                     single-use host enrollment token (ttl 60s..30d, default 1h) for\n"
+        "                     host NAME (its certificate names NAME and the P's, or NAME and its\n"
+        "                     first label) and the command line that installs the agent on it\n"
+        "  host list          list enrolled hosts\n"
+        "  host delete NAME   delete a host: its host token and host certificates are revoked\n"
+        "  approvals          list pending push approvals\n"
+        "  approve ID --match NN\n"
+        "                     approve a push; NN is the number shown to the user (a session\n"
+        "                     approves no 'portcullis login --push': an admin does)\n"
+        "  deny ID            deny a push\n"
+        "  audit [--user NAME] [--since DURATION] [--limit N]\n"
+        "                     read the audit log, newest last\n"
+        "  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
+        "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
+        "         [--source-address CIDRS] [--force-command CMD]\n"
+        "                     let people log in as local accounts on hosts with these labels\n"
+        "                     (account $user: the person's own name); nobody may log in without one\n"
+        "  policy list | policy delete ID\n"
+        "  cert list [--user NAME]\n"
+        "                     certificates issued by the CA\n"
+        "  cert revoke --serial N | --key-id ID\n"
+        "                     revoke one certificate, or every certificate with a key id\n"
+        "\n"
+        "User commands (no admin token):\n"
+        "  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE | --push]\n"
+        "                     sign the server's challenge with ssh-keygen -Y sign (default key\n"
+        "                     ~/.ssh/id_ed25519), enter the TOTP code, receive FILE-cert.pub and a\n"
+        "                     session in ~/.config/portcullis/session that approvals, approve and\n"
+        "                     deny use when no --token-file is given\n"
+        "  ssh-config [--domain DOMAIN] [--krl-file FILE]\n"
+        "                     print the @cert-authority line for ~/.ssh/known_hosts (for\n"
+        "                     *.DOMAIN; without --domain for every host); --krl-file writes the\n"
+        "                     host KRL to FILE and prints the RevokedHostKeys line for ssh_config\n"
+        "\n"
+        "DURATION is a number of seconds, or a number followed by s, m, h or d (90s, 5m, 2h, 7d).\n"
+        "An option given on the command line overrides its environment variable; --pin or --cafile\n"
+        "on the command line overrides both PORTCULLIS_PIN and PORTCULLIS_CAFILE.\n"
+        "Exit status: 0 success, 1 failure, 2 usage error. See portcullis(1).\n",
+        out);
 }
 
 static const char *env(const char *name)
@@ -103,20 +104,25 @@ static int check_url(struct cli *c, const char *url)
     size_t n = strlen(url);
 
     if (strncasecmp(url, "https://", 8) != 0)
-        return cli_err(PC_ERR_PARSE, "the server URL '%.200s' does not start with https://: "
-                       "pass --url https://HOST:PORT", url);
+        return cli_err(PC_ERR_PARSE,
+                       "the server URL '%.200s' does not start with https://: "
+                       "pass --url https://HOST:PORT",
+                       url);
     while (n > 8 && url[n - 1] == '/')
         n--;
     if (n == 8 || n >= sizeof c->url_buf)
-        return cli_err(PC_ERR_PARSE, "the server URL is empty or too long: pass --url https://HOST:PORT");
+        return cli_err(PC_ERR_PARSE,
+                       "the server URL is empty or too long: pass --url https://HOST:PORT");
     for (const char *p = url + 8; p < url + n; p++) {
         if (strchr("/?#@", *p))
-            return cli_err(PC_ERR_PARSE, "the server URL '%.200s' has a path or user part: "
-                           "pass just https://HOST:PORT", url);
+            return cli_err(PC_ERR_PARSE,
+                           "the server URL '%.200s' has a path or user part: "
+                           "pass just https://HOST:PORT",
+                           url);
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               strchr(".-_:[]%", *p)))
             return cli_err(PC_ERR_PARSE, "the server URL contains a character that is not "
-                           "allowed: pass --url https://HOST:PORT");
+                                         "allowed: pass --url https://HOST:PORT");
     }
     memcpy(c->url_buf, url, n);
     c->url_buf[n] = '\0';
@@ -131,8 +137,8 @@ struct globals {
 
 /* Takes the global options out of argv, wherever they are (up to a "--"); the rest, in order,
  * goes to rest[]. */
-static int parse_globals(int argc, char **argv, struct cli *c, struct globals *g,
-                         char **rest, int *nrest)
+static int parse_globals(int argc, char **argv, struct cli *c, struct globals *g, char **rest,
+                         int *nrest)
 {
     int dashdash = 0, r;
 
@@ -171,10 +177,12 @@ static const struct {
     const char *name;
     int (*fn)(struct cli *, int, char **);
 } commands[] = {
-    { "user", cmd_user }, { "totp", cmd_totp }, { "host", cmd_host },
-    { "approvals", cmd_approvals }, { "approve", cmd_approve }, { "deny", cmd_deny },
-    { "audit", cmd_audit }, { "policy", cmd_policy }, { "cert", cmd_cert },
-    { "ssh-config", cmd_ssh_config }, { "login", cmd_login },
+    { "user", cmd_user },       { "totp", cmd_totp },
+    { "host", cmd_host },       { "approvals", cmd_approvals },
+    { "approve", cmd_approve }, { "deny", cmd_deny },
+    { "audit", cmd_audit },     { "policy", cmd_policy },
+    { "cert", cmd_cert },       { "ssh-config", cmd_ssh_config },
+    { "login", cmd_login },
 };
 
 static int run(int argc, char **argv, struct cli *c)

@@ -64,12 +64,14 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
     }
     rc = cp_push_decide(&who, only, c->seg[1], approve, match, c->id.expires_at, state);
     if (rc == PC_ERR_AUTH) {
-        cp_resp_error(r, 403, "forbidden", "a session cannot approve a 'portcullis login' push "
+        cp_resp_error(r, 403, "forbidden",
+                      "a session cannot approve a 'portcullis login' push "
                       "(it would renew itself): an admin approves it");
         return;
     }
     if (rc == PC_ERR_STATE) {
-        cp_resp_error(r, 409, "conflict", "the push is no longer pending (approved, denied or expired)");
+        cp_resp_error(r, 409, "conflict",
+                      "the push is no longer pending (approved, denied or expired)");
         return;
     }
     if (rc != PC_OK) {
@@ -96,7 +98,8 @@ int api_labels_valid(json_object *labels)
 {
     if (json_object_object_length(labels) > 32)
         return 0;
-    json_object_object_foreach(labels, k, v) {
+    json_object_object_foreach(labels, k, v)
+    {
         if (strlen(k) == 0 || strlen(k) > 64 || !pc_text_is_clean(k, 0) ||
             !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 256 ||
             strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
@@ -133,7 +136,8 @@ void api_tokens_create(struct cp_call *c, struct cp_resp *r)
     for (size_t i = 0; princ && i < json_object_array_length(princ); i++) {
         json_object *p = json_object_array_get_idx(princ, i);
         if (!pc_valid_principal(json_object_get_string(p), (size_t)json_object_get_string_len(p))) {
-            cp_resp_error(r, 400, "bad_field", "field 'principals' holds an invalid name or address");
+            cp_resp_error(r, 400, "bad_field",
+                          "field 'principals' holds an invalid name or address");
             return;
         }
     }
@@ -145,7 +149,8 @@ void api_tokens_create(struct cp_call *c, struct cp_resp *r)
     }
     rc = cp_enroll_token_create(&who, hostname, princ, labels, ttl, token, &expires_at);
     if (rc == PC_ERR_EXISTS) {
-        cp_resp_error(r, 409, "conflict", "a host with this name is enrolled: delete it first "
+        cp_resp_error(r, 409, "conflict",
+                      "a host with this name is enrolled: delete it first "
                       "(portcullis host delete)");
         return;
     }

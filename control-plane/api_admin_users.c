@@ -52,7 +52,8 @@ void api_users_add(struct cp_call *c, struct cp_resp *r)
         rc = cp_userkey_parse(json_object_get_string(json_object_array_get_idx(keys, i)), &k, NULL);
         pc_sshkey_free(k);
         if (rc != PC_OK) {
-            cp_resp_error(r, 400, "bad_field", "field 'ssh_keys' holds a line that is not an "
+            cp_resp_error(r, 400, "bad_field",
+                          "field 'ssh_keys' holds a line that is not an "
                           "OpenSSH public key");
             return;
         }

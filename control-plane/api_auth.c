@@ -22,8 +22,10 @@ int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
 
     if (cp_ratelimit_take(c->id.host_id, &retry))
         return 0;
-    snprintf(msg, sizeof msg, "this host is over its rate of login requests (--auth-rate); retry"
-             " in %lld s", (long long)retry);
+    snprintf(msg, sizeof msg,
+             "this host is over its rate of login requests (--auth-rate); retry"
+             " in %lld s",
+             (long long)retry);
     cp_resp_error(r, 429, "rate_limited", msg);
     snprintf(r->header_name, sizeof r->header_name, "Retry-After");
     snprintf(r->header_value, sizeof r->header_value, "%lld", (long long)retry);
@@ -157,7 +159,8 @@ void api_push_poll(struct cp_call *c, struct cp_resp *r)
 
     if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
         char msg[96];
-        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
+        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds",
+                 (long long)cp_rt.settings->max_wait);
         cp_resp_error(r, 400, "bad_field", msg);
         return;
     }
@@ -182,7 +185,8 @@ void api_push_poll(struct cp_call *c, struct cp_resp *r)
         w->deadline_ms = c->req->wait_deadline_ms;
         cp_waiters_suspend(w);
         /* A decision made between the status read and the listing would be missed: look again. */
-        if (cp_push_status(&c->id, id, state, &expires_at) == PC_OK && strcmp(state, "pending") != 0)
+        if (cp_push_status(&c->id, id, state, &expires_at) == PC_OK &&
+            strcmp(state, "pending") != 0)
             cp_waiters_notify(id);
         r->suspended = 1;
         return;

@@ -21,7 +21,8 @@ static const char *arg(struct cp_call *c, const char *name)
 /* GET /v1/hosts/self/principals?account=A&key_id=K&serial=N&fingerprint=FP */
 void api_host_principals(struct cp_call *c, struct cp_resp *r)
 {
-    const char *account = arg(c, "account"), *key_id = arg(c, "key_id"), *serial_s = arg(c, "serial");
+    const char *account = arg(c, "account"), *key_id = arg(c, "key_id"),
+               *serial_s = arg(c, "serial");
     const char *fp_arg = arg(c, "fingerprint");
     char fp[PC_SSHKEY_FP_SIZE + 8] = "";
     uint64_t serial = 0;
@@ -88,7 +89,8 @@ void api_host_renew(struct cp_call *c, struct cp_resp *r)
     rc = cp_host_renew(&c->id, c->source, key, &is);
     pc_sshkey_free(key);
     if (rc == PC_ERR_STATE) {
-        cp_resp_error(r, 403, "forbidden", "this is not the host key enrolled for this host: "
+        cp_resp_error(r, 403, "forbidden",
+                      "this is not the host key enrolled for this host: "
                       "a new host key needs a new enrollment token");
         return;
     }
@@ -123,7 +125,8 @@ void api_host_patch(struct cp_call *c, struct cp_resp *r)
         return;
     }
     if (!json_object_is_type(labels, json_type_object) || !api_labels_valid(labels)) {
-        cp_resp_error(r, 400, "bad_field", "field 'labels' must be an object of at most 32 string values");
+        cp_resp_error(r, 400, "bad_field",
+                      "field 'labels' must be an object of at most 32 string values");
         return;
     }
     if ((rc = cp_host_set_labels(&who, (int64_t)id, labels, &out)) != PC_OK) {

@@ -49,7 +49,8 @@ void api_user_keys_add(struct cp_call *c, struct cp_resp *r)
     }
     rc = cp_userkey_add(&who, c->seg[1], line, fp, &type);
     if (rc == PC_ERR_PARSE) {
-        cp_resp_error(r, 400, "bad_field", "field 'public_key' must be an OpenSSH public key line "
+        cp_resp_error(r, 400, "bad_field",
+                      "field 'public_key' must be an OpenSSH public key line "
                       "(ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa >= 2048 bits)");
         return;
     }
@@ -124,7 +125,8 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
     rc = cp_cert_login_start(c->source, user, key, ttl, &res);
     pc_sshkey_free(key);
     if (rc == PC_ERR_AUTH) {
-        cp_resp_error(r, 401, "unauthorized", "unknown or disabled user, or a key that is not "
+        cp_resp_error(r, 401, "unauthorized",
+                      "unknown or disabled user, or a key that is not "
                       "registered for this user");
         return;
     }
@@ -227,11 +229,13 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
 
     if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
         char msg[96];
-        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
+        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds",
+                 (long long)cp_rt.settings->max_wait);
         cp_resp_error(r, 400, "bad_field", msg);
         return;
     }
-    if (!pc_valid_hex(id, 32, 32) || (rc = cp_cert_login_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
+    if (!pc_valid_hex(id, 32, 32) ||
+        (rc = cp_cert_login_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
@@ -250,7 +254,8 @@ void api_login_poll(struct cp_call *c, struct cp_resp *r)
         cp_waiters_suspend(w);
         /* A decision between the read and the listing would be missed: look again, without
          * collecting (the resumed request collects). */
-        if (cp_cert_login_poll(c->source, id, 0, &peek) == PC_OK && strcmp(peek.state, "pending") != 0)
+        if (cp_cert_login_poll(c->source, id, 0, &peek) == PC_OK &&
+            strcmp(peek.state, "pending") != 0)
             cp_waiters_notify(res.push_id);
         r->suspended = 1;
         return;

@@ -36,7 +36,8 @@ static int enroll_cert_args(struct cp_call *c, struct cp_resp *r, struct pc_sshk
     for (size_t i = 0; *princ && i < json_object_array_length(*princ); i++) {
         json_object *p = json_object_array_get_idx(*princ, i);
         if (!pc_valid_principal(json_object_get_string(p), (size_t)json_object_get_string_len(p))) {
-            cp_resp_error(r, 400, "bad_field", "field 'principals' holds an invalid name or address");
+            cp_resp_error(r, 400, "bad_field",
+                          "field 'principals' holds an invalid name or address");
             return 1;
         }
     }
@@ -95,10 +96,12 @@ void api_enroll(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 401, "unauthorized",
                       "enrollment token unknown, already used or expired: ask for a new one");
     else if (rc == PC_ERR_STATE)
-        cp_resp_error(r, 403, "forbidden", "the enrollment token names another hostname or other "
+        cp_resp_error(r, 403, "forbidden",
+                      "the enrollment token names another hostname or other "
                       "principals: a host enrolls as its token says (send none to take them)");
     else if (rc == PC_ERR_EXISTS)
-        cp_resp_error(r, 409, "conflict", "a host with this name is enrolled: delete it first "
+        cp_resp_error(r, 409, "conflict",
+                      "a host with this name is enrolled: delete it first "
                       "(portcullis host delete)");
     else if (rc != PC_OK)
         cp_resp_from_err(r, rc, "host");

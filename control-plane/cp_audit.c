@@ -7,9 +7,9 @@
 
 int cp_audit_add(sqlite3 *db, const struct cp_audit_row *r)
 {
-    sqlite3_stmt *st = cp_prepare(db,
-        "INSERT INTO audit(time, actor, action, user_name, host, result, reason, txid, source)"
-        " VALUES (?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = cp_prepare(
+        db, "INSERT INTO audit(time, actor, action, user_name, host, result, reason, txid, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?)");
     if (!st)
         return PC_ERR_STORE;
     sqlite3_bind_int64(st, 1, pc_now());
@@ -35,10 +35,10 @@ static void add_text(json_object *o, const char *key, sqlite3_stmt *st, int col)
 int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out)
 {
     /* Newest `limit` rows, returned oldest first. */
-    sqlite3_stmt *st = cp_prepare(db,
-        "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
-        " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
-        " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
+    sqlite3_stmt *st = cp_prepare(
+        db, "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
+            " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
+            " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
     json_object *arr;
     int rc;
 

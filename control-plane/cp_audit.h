@@ -8,14 +8,14 @@
 #include <stdint.h>
 
 struct cp_audit_row {
-    const char *actor;   /* "admin", "host:<id>", "system" */
-    const char *action;  /* e.g. "auth.totp" */
+    const char *actor;  /* "admin", "host:<id>", "system" */
+    const char *action; /* e.g. "auth.totp" */
     const char *user;
     const char *host;
-    const char *result;  /* "allow", "deny", "ok", "error", "challenge" … */
+    const char *result; /* "allow", "deny", "ok", "error", "challenge" … */
     const char *reason;
     const char *txid;
-    const char *source;  /* client address */
+    const char *source; /* client address */
 };
 
 int cp_audit_add(sqlite3 *db, const struct cp_audit_row *row);

@@ -111,13 +111,14 @@ static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2
 }
 
 int cp_authtx_begin(const struct cp_identity *host, const char *source,
-                   const struct cp_begin_req *req, struct cp_begin_res *res)
+                    const struct cp_begin_req *req, struct cp_begin_res *res)
 {
     sqlite3 *db = cp_db();
     struct cp_user_rec u;
     char person[64];
-    struct cp_audit_row row = { .action = "auth.begin", .user = person,
-                                .host = host->hostname, .source = source };
+    struct cp_audit_row row = {
+        .action = "auth.begin", .user = person, .host = host->hostname, .source = source
+    };
     char actor[48];
     sqlite3_stmt *st;
     int rc, found, no_2fa = 0;
@@ -150,8 +151,10 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     cp_bind_text(st, 5, req->service);
     cp_bind_text(st, 6, req->tty);
     cp_bind_text(st, 7, req->auth_info);
-    cp_bind_text(st, 8, strcmp(res->action, "challenge") == 0 ? "open" :
-                        strcmp(res->action, "deny") == 0 ? "denied" : "allowed");
+    cp_bind_text(st, 8,
+                 strcmp(res->action, "challenge") == 0 ? "open"
+                 : strcmp(res->action, "deny") == 0    ? "denied"
+                                                       : "allowed");
     sqlite3_bind_int64(st, 9, pc_now());
     sqlite3_bind_int64(st, 10, pc_now() + limits.tx_ttl);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
@@ -208,8 +211,9 @@ static int host_failures(sqlite3 *db, int64_t user_id, int64_t host_id, int64_t 
  * long it keeps guessing, never reaches lockout_fleet_threshold (which is larger). */
 static int fleet_failures(sqlite3 *db, int64_t user_id, int64_t *n)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT COALESCE(SUM(MIN(failures, ?)), 0) FROM auth_failures"
-                                      " WHERE user_id = ? AND MAX(last_failure_at, locked_until) >= ?");
+    sqlite3_stmt *st = cp_prepare(db,
+                                  "SELECT COALESCE(SUM(MIN(failures, ?)), 0) FROM auth_failures"
+                                  " WHERE user_id = ? AND MAX(last_failure_at, locked_until) >= ?");
     int rc;
 
     *n = 0;
@@ -239,10 +243,11 @@ static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host
     failures++;
     lock = failures >= limits.lockout_threshold ? now + backoff(failures - limits.lockout_threshold)
                                                 : 0;
-    st = cp_prepare(db, "INSERT INTO auth_failures(user_id, host_id, failures, last_failure_at,"
-                        " locked_until) VALUES (?,?,?,?,?) ON CONFLICT (user_id, host_id) DO UPDATE"
-                        " SET failures = excluded.failures, last_failure_at = excluded.last_failure_at,"
-                        " locked_until = excluded.locked_until");
+    st = cp_prepare(db,
+                    "INSERT INTO auth_failures(user_id, host_id, failures, last_failure_at,"
+                    " locked_until) VALUES (?,?,?,?,?) ON CONFLICT (user_id, host_id) DO UPDATE"
+                    " SET failures = excluded.failures, last_failure_at = excluded.last_failure_at,"
+                    " locked_until = excluded.locked_until");
     if (!st)
         return PC_ERR_STORE;
     sqlite3_bind_int64(st, 1, u->id);
@@ -260,16 +265,16 @@ static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host
     sqlite3_bind_int64(st, 1, now + backoff(fleet - limits.lockout_fleet_threshold));
     sqlite3_bind_int64(st, 2, u->id);
     if ((rc = cp_exec_stmt(st)) == PC_OK)
-        pc_log(PC_LOG_WARN, "event=fleet_lock user_id=%lld failures=%lld",
-               (long long)u->id, (long long)fleet);
+        pc_log(PC_LOG_WARN, "event=fleet_lock user_id=%lld failures=%lld", (long long)u->id,
+               (long long)fleet);
     return rc;
 }
 
 /* Records the accepted step only if it is newer than any accepted before: the replay guard.
  * A fresh step also ends this host's count (other hosts' counts stay: a success here says
  * nothing about the codes another host sent). */
-static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id,
-                          uint64_t step, int *fresh)
+static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id, uint64_t step,
+                          int *fresh)
 {
     sqlite3_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, locked_until = 0"
                                       " WHERE id = ? AND totp_last_step < ?");
@@ -344,12 +349,13 @@ out:
 }
 
 int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
-                  const char *code, const char **result, const char **reason)
+                   const char *code, const char **result, const char **reason)
 {
     sqlite3 *db = cp_db();
     char user[64] = "", actor[48];
-    struct cp_audit_row row = { .action = "auth.totp", .host = host->hostname, .txid = txid,
-                                .source = source };
+    struct cp_audit_row row = {
+        .action = "auth.totp", .host = host->hostname, .txid = txid, .source = source
+    };
     int rc;
 
     if (!db)

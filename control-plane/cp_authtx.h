@@ -13,8 +13,8 @@ struct cp_begin_req {
 
 struct cp_begin_res {
     char txid[33];
-    const char *action;   /* "challenge", "allow", "deny", "ignore" (exempt from 2FA) */
-    int totp, push;       /* factors offered */
+    const char *action; /* "challenge", "allow", "deny", "ignore" (exempt from 2FA) */
+    int totp, push;     /* factors offered */
     const char *reason;
 };
 
@@ -23,7 +23,7 @@ struct cp_authtx_limits {
     int64_t tx_ttl;
     unsigned lockout_threshold;
     int64_t lockout_base, lockout_max;
-    const char *exempt_group;  /* "" or NULL: nobody */
+    const char *exempt_group;         /* "" or NULL: nobody */
     unsigned lockout_fleet_threshold; /* failures over all hosts, each counting at most
                                        * lockout_threshold, before a lock on every host */
 };
@@ -31,11 +31,11 @@ struct cp_authtx_limits {
 void cp_authtx_configure(const struct cp_authtx_limits *lim);
 
 int cp_authtx_begin(const struct cp_identity *host, const char *source,
-                   const struct cp_begin_req *req, struct cp_begin_res *res);
+                    const struct cp_begin_req *req, struct cp_begin_res *res);
 /* PC_OK with *result "allow"/"deny" and *reason; PC_ERR_NOTFOUND for an unknown txid (or one
  * of another host); PC_ERR_STATE when the transaction is finished or expired. */
 int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
-                  const char *code, const char **result, const char **reason);
+                   const char *code, const char **result, const char **reason);
 
 /* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
  * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure

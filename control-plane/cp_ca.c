@@ -41,11 +41,15 @@ static int load_one(const char *dir, const char *name, enum pc_keytype t, struct
         return PC_ERR_INVAL;
     if (stat(path, &sb) == 0) {
         if ((rc = pc_sshkey_load_private(path, k)) != PC_OK)
-            snprintf(err, errsz, "%s: cannot load the CA key (%s; it must be an unencrypted PEM "
-                     "key readable only by its owner)", path, pc_strerror(rc));
+            snprintf(err, errsz,
+                     "%s: cannot load the CA key (%s; it must be an unencrypted PEM "
+                     "key readable only by its owner)",
+                     path, pc_strerror(rc));
         else if ((*k)->type != t)
-            pc_log(PC_LOG_WARN, "event=ca_key_type file=%s type=%s note=\"kept; --ca-key-type "
-                   "applies only to new keys\"", path, pc_sshkey_type_name((*k)->type));
+            pc_log(PC_LOG_WARN,
+                   "event=ca_key_type file=%s type=%s note=\"kept; --ca-key-type "
+                   "applies only to new keys\"",
+                   path, pc_sshkey_type_name((*k)->type));
         return rc;
     }
     if ((rc = pc_sshkey_generate(t, k)) != PC_OK ||
@@ -115,11 +119,13 @@ static json_object *principals_json(const char *const *p, size_t n)
 }
 
 /* Inserts the certs row first: AUTOINCREMENT hands out the serial the certificate carries. */
-static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *fp,
-                      uint64_t va, uint64_t vb, uint64_t *serial)
+static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *fp, uint64_t va,
+                      uint64_t vb, uint64_t *serial)
 {
     json_object *pj = principals_json(req->principals, req->n_principals);
-    sqlite3_stmt *st = cp_prepare(db, "INSERT INTO certs(kind, key_id, principals, user_name,"
+    sqlite3_stmt *st = cp_prepare(
+        db,
+        "INSERT INTO certs(kind, key_id, principals, user_name,"
         " host_id, fingerprint, valid_after, valid_before, issued_at) VALUES (?,?,?,?,?,?,?,?,?)");
     int rc;
 
@@ -150,8 +156,9 @@ static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *f
 int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *out)
 {
     struct pc_cert_req cr = { 0 };
-    struct cp_audit_row row = { .actor = req->actor, .action = "cert.issue", .result = "ok",
-                                .source = req->source };
+    struct cp_audit_row row = {
+        .actor = req->actor, .action = "cert.issue", .result = "ok", .source = req->source
+    };
     char fp[PC_SSHKEY_FP_SIZE], reason[160];
     uint64_t va, vb;
     int rc;
@@ -218,12 +225,16 @@ int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
 {
     int rc;
 
-    if ((rc = exec_text(db, "UPDATE certs SET revoked_at = ?2 WHERE user_name = ?1 AND"
-                            " revoked_at = 0", user)) != PC_OK ||
+    if ((rc = exec_text(db,
+                        "UPDATE certs SET revoked_at = ?2 WHERE user_name = ?1 AND"
+                        " revoked_at = 0",
+                        user)) != PC_OK ||
         (rc = exec_text(db, "DELETE FROM sessions WHERE user_name = ?1", user)) != PC_OK)
         return rc;
-    if (deleted && (rc = exec_text(db, "INSERT OR IGNORE INTO revoked_key_ids(key_id, why,"
-                                       " revoked_at) VALUES (?1, 'user_deleted', ?2)", user)) != PC_OK)
+    if (deleted && (rc = exec_text(db,
+                                   "INSERT OR IGNORE INTO revoked_key_ids(key_id, why,"
+                                   " revoked_at) VALUES (?1, 'user_deleted', ?2)",
+                                   user)) != PC_OK)
         return rc;
     return cp_ca_bump_krl(db);
 }
@@ -231,8 +242,9 @@ int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
 int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const char *actor,
                           const char *source)
 {
-    struct cp_audit_row row = { .actor = actor, .action = "cert.revoke", .user = user,
-                                .result = "ok", .source = source };
+    struct cp_audit_row row = {
+        .actor = actor, .action = "cert.revoke", .user = user, .result = "ok", .source = source
+    };
     char reason[512];
     size_t n;
     sqlite3_stmt *st;
@@ -316,8 +328,9 @@ int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
                  json_object **revoked)
 {
     sqlite3 *db = cp_db();
-    struct cp_audit_row row = { .actor = who->actor, .action = "cert.revoke", .result = "ok",
-                                .source = who->source };
+    struct cp_audit_row row = {
+        .actor = who->actor, .action = "cert.revoke", .result = "ok", .source = who->source
+    };
     json_object *arr = json_object_new_array();
     char reason[320];
     int rc;
@@ -339,8 +352,10 @@ int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
     } else {
         rc = revoke_where(db, "key_id = ?2 AND revoked_at = 0", 0, key_id, arr);
         if (rc == PC_OK)
-            rc = exec_text(db, "INSERT OR REPLACE INTO revoked_key_ids(key_id, why, revoked_at)"
-                               " VALUES (?1, 'admin', ?2)", key_id);
+            rc = exec_text(db,
+                           "INSERT OR REPLACE INTO revoked_key_ids(key_id, why, revoked_at)"
+                           " VALUES (?1, 'admin', ?2)",
+                           key_id);
         snprintf(reason, sizeof reason, "key_id=%.255s", key_id);
     }
     row.reason = reason;
@@ -484,8 +499,10 @@ static json_object *cert_json(sqlite3_stmt *st)
     json_object_object_add(o, "kind", json_object_new_string(cp_col_text(st, 1)));
     json_object_object_add(o, "key_id", json_object_new_string(cp_col_text(st, 2)));
     json_object_object_add(o, "principals", pr ? pr : json_object_new_array());
-    json_object_object_add(o, "user", sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
-                           json_object_new_string(cp_col_text(st, 4)));
+    json_object_object_add(o, "user",
+                           sqlite3_column_type(st, 4) == SQLITE_NULL
+                               ? NULL
+                               : json_object_new_string(cp_col_text(st, 4)));
     json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 5)));
     json_object_object_add(o, "valid_after", json_object_new_int64(sqlite3_column_int64(st, 6)));
     json_object_object_add(o, "valid_before", json_object_new_int64(sqlite3_column_int64(st, 7)));
@@ -501,11 +518,13 @@ int cp_ca_list(const char *user, json_object **out)
     json_object *arr;
     int rc;
 
-    if (!db || !(st = cp_prepare(db,
-        "SELECT serial, kind, key_id, principals, user_name, fingerprint, valid_after,"
-        " valid_before, issued_at, (revoked_at > 0 OR (kind = 'user' AND (key_id IN"
-        " (SELECT key_id FROM revoked_key_ids) OR key_id IN (SELECT name FROM users"
-        " WHERE enabled = 0)))) FROM certs WHERE (?1 IS NULL OR user_name = ?1) ORDER BY serial")))
+    if (!db ||
+        !(st = cp_prepare(
+              db,
+              "SELECT serial, kind, key_id, principals, user_name, fingerprint, valid_after,"
+              " valid_before, issued_at, (revoked_at > 0 OR (kind = 'user' AND (key_id IN"
+              " (SELECT key_id FROM revoked_key_ids) OR key_id IN (SELECT name FROM users"
+              " WHERE enabled = 0)))) FROM certs WHERE (?1 IS NULL OR user_name = ?1) ORDER BY serial")))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
     arr = json_object_new_array();

@@ -24,10 +24,10 @@ struct cp_issue_req {
     const char *key_id;
     const char *const *principals;
     size_t n_principals;
-    const char *user_name;   /* user certificates */
-    int64_t host_id;         /* host certificates */
+    const char *user_name; /* user certificates */
+    int64_t host_id;       /* host certificates */
     int64_t ttl;
-    int64_t not_after;       /* > 0: valid_before is never later (what vouched for it expires) */
+    int64_t not_after; /* > 0: valid_before is never later (what vouched for it expires) */
     const struct pc_cert_opt *critical;
     size_t n_critical;
     const struct pc_cert_opt *extensions;
@@ -36,7 +36,7 @@ struct cp_issue_req {
 };
 
 struct cp_issued {
-    char *line;              /* the -cert.pub line (malloc'ed) */
+    char *line; /* the -cert.pub line (malloc'ed) */
     uint64_t serial;
     int64_t valid_after, valid_before;
 };

@@ -23,8 +23,13 @@ static int audit_login(sqlite3 *db, const char *action, const char *user, const 
                        const char *reason, const char *login_id, const char *source)
 {
     char actor[80];
-    struct cp_audit_row row = { .actor = actor, .action = action, .user = user, .result = result,
-                                .reason = reason, .txid = login_id, .source = source };
+    struct cp_audit_row row = { .actor = actor,
+                                .action = action,
+                                .user = user,
+                                .result = result,
+                                .reason = reason,
+                                .txid = login_id,
+                                .source = source };
     snprintf(actor, sizeof actor, "user:%.64s", user);
     return cp_audit_add(db, &row);
 }
@@ -49,7 +54,7 @@ static int insert_login(sqlite3 *db, const struct cp_cert_login_start_res *res, 
 }
 
 int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
-                    int64_t ttl, struct cp_cert_login_start_res *res)
+                        int64_t ttl, struct cp_cert_login_start_res *res)
 {
     sqlite3 *db = cp_db();
     struct cp_user_rec u;
@@ -171,7 +176,7 @@ static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
     else if (cp_userkey_find(db, u.id, l->fp, &key) != PC_OK)
         refuse(res, 401, "unauthorized", "unregistered_key", "the key is no longer registered");
     else if (sig && pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key,
-                              PC_SSHSIG_NAMESPACE_LOGIN, &why) != PC_OK)
+                                     PC_SSHSIG_NAMESPACE_LOGIN, &why) != PC_OK)
         refuse(res, 401, "unauthorized", names[why <= PC_SSHSIG_BAD_SIGNATURE ? why : 1],
                "the signature does not prove possession of the registered key for this login");
     pc_sshkey_free(key);
@@ -213,9 +218,15 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     struct pc_cert_opt crit[2], ext[CP_POLICY_EXT_MAX];
     const char *princ[1] = { l->user };
     char actor[80];
-    struct cp_issue_req req = { .type = PC_CERT_USER, .key_id = l->user, .principals = princ,
-                                .n_principals = 1, .user_name = l->user, .critical = crit,
-                                .extensions = ext, .n_extensions = t->n_ext, .actor = actor,
+    struct cp_issue_req req = { .type = PC_CERT_USER,
+                                .key_id = l->user,
+                                .principals = princ,
+                                .n_principals = 1,
+                                .user_name = l->user,
+                                .critical = crit,
+                                .extensions = ext,
+                                .n_extensions = t->n_ext,
+                                .actor = actor,
                                 .source = source };
     int rc;
 
@@ -260,8 +271,8 @@ static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_
         snprintf(msg, sizeof msg, "no policy allows %s to log in anywhere", l->user);
         refuse(res, 403, "forbidden", "no_policy", msg);
     } else if (t->conflict) {
-        snprintf(msg, sizeof msg, "the rules that name %s disagree on %s: make them agree",
-                 l->user, t->conflict);
+        snprintf(msg, sizeof msg, "the rules that name %s disagree on %s: make them agree", l->user,
+                 t->conflict);
         refuse(res, 403, "forbidden", "policy_conflict", msg);
     }
     return PC_OK;
@@ -282,12 +293,14 @@ static int send_push(sqlite3 *db, const char *id, const struct login_row *l, con
     may_push = u.push;
     pc_wipe(&u, sizeof u);
     if (!may_push) {
-        refuse(res, 401, "unauthorized", "no_push", "push approval is off for this user: use a code");
+        refuse(res, 401, "unauthorized", "no_push",
+               "push approval is off for this user: use a code");
         return PC_OK;
     }
-    if (!(st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service,"
-                              " state, created_at, expires_at) VALUES (?,NULL,?,?,'portcullis-login',"
-                              "'open',?,?)")))
+    if (!(st = cp_prepare(db,
+                          "INSERT INTO transactions(txid, host_id, user_name, rhost, service,"
+                          " state, created_at, expires_at) VALUES (?,NULL,?,?,'portcullis-login',"
+                          "'open',?,?)")))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id);
     cp_bind_text(st, 2, l->user);
@@ -300,8 +313,9 @@ static int send_push(sqlite3 *db, const char *id, const struct login_row *l, con
     if ((rc = cp_push_insert(db, id, l->user, 0, NULL, actor, source, &res->push)) != PC_OK)
         return rc;
     for (int i = 0; i < 2; i++) { /* the transaction lasts as long as its push */
-        if (!(st = cp_prepare(db, i ? "UPDATE logins SET expires_at = MAX(expires_at, ?) WHERE id = ?"
-                                    : "UPDATE transactions SET expires_at = ? WHERE txid = ?")))
+        if (!(st = cp_prepare(db,
+                              i ? "UPDATE logins SET expires_at = MAX(expires_at, ?) WHERE id = ?"
+                                : "UPDATE transactions SET expires_at = ? WHERE txid = ?")))
             return PC_ERR_STORE;
         sqlite3_bind_int64(st, 1, res->push.expires_at + (i ? COLLECT_GRACE : 0));
         cp_bind_text(st, 2, id);
@@ -340,8 +354,8 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
 
 /* The push of a login (txid = login id): PC_ERR_NOTFOUND when it has none. *approver: when
  * the credential that approved it expires (0: never). */
-static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1],
-                     char state[16], int64_t *expires_at, int64_t *approver)
+static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1], char state[16],
+                     int64_t *expires_at, int64_t *approver)
 {
     sqlite3_stmt *st = cp_prepare(db, "SELECT id, state, expires_at, approver_expires_at"
                                       " FROM pushes WHERE txid = ?");
@@ -364,7 +378,7 @@ static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN +
 }
 
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, int push, struct cp_cert_login_finish_res *res)
+                         const char *code, int push, struct cp_cert_login_finish_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
@@ -389,7 +403,8 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
     }
     if ((rc = load_push(db, login_id, pid, pstate, &pexp, &approver)) != PC_ERR_NOTFOUND) {
         if (rc == PC_OK)
-            refuse(res, 410, "gone", "push_sent", "a push was already sent for this login: "
+            refuse(res, 410, "gone", "push_sent",
+                   "a push was already sent for this login: "
                    "poll GET /v1/login/ID, or start a new login");
         goto out;
     }
@@ -432,7 +447,8 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
     int rc = PC_OK;
 
     if (strcmp(pstate, "approved") != 0)
-        refuse(f, 401, "unauthorized", strcmp(pstate, "expired") == 0 ? "push_expired" : "push_denied",
+        refuse(f, 401, "unauthorized",
+               strcmp(pstate, "expired") == 0 ? "push_expired" : "push_denied",
                strcmp(pstate, "expired") == 0 ? "the push expired" : "the push was denied");
     else if (l->expires_at <= pc_now())
         refuse(f, 410, "gone", "expired", "the login expired before the certificate was fetched");
@@ -454,13 +470,15 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
     if (rc == PC_OK)
         rc = audit_login(db, "login.finish", l->user, f->status == 200 ? "allow" : "deny",
                          f->reason, id, source);
-    snprintf(res->state, sizeof res->state, "%s", f->status == 200 ? "approved"
-             : strcmp(pstate, "expired") == 0 || f->status == 410 ? "expired" : "denied");
+    snprintf(res->state, sizeof res->state, "%s",
+             f->status == 200                                     ? "approved"
+             : strcmp(pstate, "expired") == 0 || f->status == 410 ? "expired"
+                                                                  : "denied");
     return rc;
 }
 
 int cp_cert_login_poll(const char *source, const char *login_id, int collect,
-                   struct cp_cert_login_poll_res *res)
+                       struct cp_cert_login_poll_res *res)
 {
     sqlite3 *db = cp_db();
     struct login_row l;
@@ -478,15 +496,19 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     if (rc == PC_ERR_NOTFOUND) /* a TOTP login, or one not finished yet */
-        snprintf(res->state, sizeof res->state, "%s", strcmp(l.state, "done") == 0 ? "approved"
-                 : strcmp(l.state, "failed") == 0 ? "denied" : l.expires_at <= now ? "expired"
-                 : "pending");
+        snprintf(res->state, sizeof res->state, "%s",
+                 strcmp(l.state, "done") == 0     ? "approved"
+                 : strcmp(l.state, "failed") == 0 ? "denied"
+                 : l.expires_at <= now            ? "expired"
+                                                  : "pending");
     else if (strcmp(l.state, "done") == 0)
         snprintf(res->state, sizeof res->state, "done");
     else if (strcmp(l.state, "failed") == 0)
-        snprintf(res->state, sizeof res->state, "%s", strcmp(pstate, "expired") == 0 ? "expired" : "denied");
+        snprintf(res->state, sizeof res->state, "%s",
+                 strcmp(pstate, "expired") == 0 ? "expired" : "denied");
     else if (strcmp(pstate, "pending") == 0)
-        snprintf(res->state, sizeof res->state, "%s", pexp <= now || l.expires_at <= now ? "expired" : "pending");
+        snprintf(res->state, sizeof res->state, "%s",
+                 pexp <= now || l.expires_at <= now ? "expired" : "pending");
     else if (!collect)
         snprintf(res->state, sizeof res->state, "%s", pstate);
     else if ((rc = conclude(db, login_id, &l, pstate, approver, source, res)) == PC_OK)

@@ -13,30 +13,30 @@
 
 struct cp_cert_login_start_res {
     char login_id[33];
-    char *challenge;   /* base64 of 32 random bytes, malloc'ed */
+    char *challenge; /* base64 of 32 random bytes, malloc'ed */
     int64_t expires_at;
-    int push;          /* the user may log in by push */
+    int push; /* the user may log in by push */
 };
 
 /* PC_ERR_AUTH for an unknown or disabled user or an unregistered key (audited). */
 int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
-                    int64_t ttl, struct cp_cert_login_start_res *res);
+                        int64_t ttl, struct cp_cert_login_start_res *res);
 
 struct cp_cert_login_finish_res {
-    unsigned status;          /* 200, 202 (push sent), or the error status */
-    const char *error;        /* error code when status >= 400 */
-    const char *reason;       /* for 401s: "wrong_code", "bad_signature" … */
+    unsigned status;    /* 200, 202 (push sent), or the error status */
+    const char *error;  /* error code when status >= 400 */
+    const char *reason; /* for 401s: "wrong_code", "bad_signature" … */
     char message[160];
     struct cp_issued cert;
     char session[PC_TOKEN_HEX_LEN + 1];
     int64_t session_expires_at;
-    struct cp_push_new push;  /* when status is 202 */
+    struct cp_push_new push; /* when status is 202 */
 };
 
 /* PC_OK with res->status set (200, 202 or an error the caller reports), or a store error.
  * push: ask for a push approval instead of checking code (the login's txid is its id). */
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
-                     const char *code, int push, struct cp_cert_login_finish_res *res);
+                         const char *code, int push, struct cp_cert_login_finish_res *res);
 void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res);
 
 struct cp_cert_login_poll_res {
@@ -44,14 +44,14 @@ struct cp_cert_login_poll_res {
      * was delivered), "denied" or "expired". A TOTP login is "approved" once finished. */
     char state[16];
     int64_t expires_at;
-    char push_id[CP_PUSH_ID_LEN + 1];   /* "" for a login without a push */
-    struct cp_cert_login_finish_res fin;    /* fin.status 200: the certificate and session */
+    char push_id[CP_PUSH_ID_LEN + 1];    /* "" for a login without a push */
+    struct cp_cert_login_finish_res fin; /* fin.status 200: the certificate and session */
 };
 
 /* The state of a login. With collect, an approved push is turned into the certificate and the
  * session (exactly once), and a denied or expired push ends the login, each audited
  * login.finish; without it nothing is written. PC_ERR_NOTFOUND for an unknown login. */
 int cp_cert_login_poll(const char *source, const char *login_id, int collect,
-                   struct cp_cert_login_poll_res *res);
+                       struct cp_cert_login_poll_res *res);
 
 #endif

@@ -89,9 +89,14 @@ int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
     json_object *princ = NULL;
     const char *names[CP_HOST_MAX_PRINCIPALS + 1];
     char key_id[300];
-    struct cp_issue_req req = { .type = PC_CERT_HOST, .subject = key, .key_id = key_id,
-                                .principals = names, .host_id = host_id, .ttl = host_cert_ttl,
-                                .actor = actor, .source = source };
+    struct cp_issue_req req = { .type = PC_CERT_HOST,
+                                .subject = key,
+                                .key_id = key_id,
+                                .principals = names,
+                                .host_id = host_id,
+                                .ttl = host_cert_ttl,
+                                .actor = actor,
+                                .source = source };
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -120,7 +125,8 @@ static int is_enrolled_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey 
 
     if ((rc = pc_sshkey_to_line(key, NULL, &line)) != PC_OK)
         return rc;
-    if (!(st = cp_prepare(db, "SELECT 1 FROM hosts WHERE id = ? AND host_key = ? AND deleted_at = 0"))) {
+    if (!(st = cp_prepare(
+              db, "SELECT 1 FROM hosts WHERE id = ? AND host_key = ? AND deleted_at = 0"))) {
         free(line);
         return PC_ERR_STORE;
     }
@@ -145,7 +151,8 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
         return PC_ERR_STORE;
     rc = is_enrolled_key(db, host->host_id, key);
     if (rc == PC_OK)
-        rc = cp_host_cert_issue(db, host->host_id, host->hostname, key, NULL, 0, actor, source, out);
+        rc = cp_host_cert_issue(db, host->host_id, host->hostname, key, NULL, 0, actor, source,
+                                out);
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
     if (rc != PC_OK) {
@@ -158,10 +165,11 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
 /* The certificate row checks of the principals decision. */
 static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *fp)
 {
-    sqlite3_stmt *st = cp_prepare(db,
-        "SELECT 1 FROM certs c JOIN users u ON u.name = c.user_name AND u.enabled = 1"
-        " WHERE c.serial = ? AND c.kind = 'user' AND c.key_id = ? AND c.revoked_at = 0"
-        " AND c.valid_before > ? AND (?4 IS NULL OR c.fingerprint = ?4)");
+    sqlite3_stmt *st =
+        cp_prepare(db,
+                   "SELECT 1 FROM certs c JOIN users u ON u.name = c.user_name AND u.enabled = 1"
+                   " WHERE c.serial = ? AND c.kind = 'user' AND c.key_id = ? AND c.revoked_at = 0"
+                   " AND c.valid_before > ? AND (?4 IS NULL OR c.fingerprint = ?4)");
     int ok;
 
     if (!st)
@@ -209,7 +217,8 @@ static int host_json(sqlite3 *db, int64_t id, json_object **out)
         json_object_object_add(o, "host_id", json_object_new_int64(id));
         json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 0)));
         json_object_object_add(o, "labels", l ? l : json_object_new_object());
-        json_object_object_add(o, "enrolled_at", json_object_new_int64(sqlite3_column_int64(st, 2)));
+        json_object_object_add(o, "enrolled_at",
+                               json_object_new_int64(sqlite3_column_int64(st, 2)));
         *out = o;
         rc = PC_OK;
     } else {
@@ -219,13 +228,15 @@ static int host_json(sqlite3 *db, int64_t id, json_object **out)
     return rc;
 }
 
-int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
-                       json_object **out)
+int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels, json_object **out)
 {
     sqlite3 *db = cp_db();
     char reason[48];
-    struct cp_audit_row row = { .actor = who->actor, .action = "host.update", .result = "ok",
-                                .reason = reason, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "host.update",
+                                .result = "ok",
+                                .reason = reason,
+                                .source = who->source };
     sqlite3_stmt *st;
     int rc;
 
@@ -273,8 +284,12 @@ int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
 {
     sqlite3 *db = cp_db();
     char reason[64], name[256] = "";
-    struct cp_audit_row row = { .actor = who->actor, .action = "host.delete", .result = "ok",
-                                .host = name, .reason = reason, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "host.delete",
+                                .result = "ok",
+                                .host = name,
+                                .reason = reason,
+                                .source = who->source };
     json_object *revoked = json_object_new_array();
     sqlite3_stmt *st;
     int rc;
@@ -296,7 +311,8 @@ int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
         sqlite3_finalize(st);
     }
     /* The host token stops working now; its certificates go into the KRL. */
-    if (rc == PC_OK && (st = cp_prepare(db, "DELETE FROM tokens WHERE host_id = ? AND kind = 'host'"))) {
+    if (rc == PC_OK &&
+        (st = cp_prepare(db, "DELETE FROM tokens WHERE host_id = ? AND kind = 'host'"))) {
         sqlite3_bind_int64(st, 1, id);
         rc = cp_exec_stmt(st);
     } else if (rc == PC_OK) {

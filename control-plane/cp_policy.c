@@ -84,7 +84,8 @@ static int copy_hosts(json_object *body, json_object *canon, struct pc_jerr *e)
             json_object_put(out);
             return jfail(e, "hosts", "must be an object of at most 32 string labels");
         }
-        json_object_object_foreach(h, k, v) {
+        json_object_object_foreach(h, k, v)
+        {
             if (strlen(k) == 0 || strlen(k) > 64 || !pc_text_is_clean(k, 0) ||
                 !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 256 ||
                 strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v) ||
@@ -116,7 +117,8 @@ static int copy_extensions(json_object *body, json_object *canon, struct pc_jerr
                 if (strcmp(known_ext[k], s) == 0)
                     want[k] = found = 1;
             if (!found)
-                return jfail(e, "extensions", "may only hold permit-pty, permit-port-forwarding, "
+                return jfail(e, "extensions",
+                             "may only hold permit-pty, permit-port-forwarding, "
                              "permit-agent-forwarding, permit-X11-forwarding, permit-user-rc");
         }
     }
@@ -177,7 +179,8 @@ static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e
         return jfail(e, "source_address", "must be a comma-separated list of addresses or CIDRs");
     /* It is printed inside command="…" of the principals line of the hosts the rule matches. */
     if (cmd && !pc_keyopts_command_ok(cmd))
-        return jfail(e, "force_command", "must be 1-1024 characters of printable ASCII without "
+        return jfail(e, "force_command",
+                     "must be 1-1024 characters of printable ASCII without "
                      "'\"' or '\\'");
     json_object_object_add(canon, "name", json_object_new_string(name));
     json_object_object_add(canon, "require_2fa", json_object_new_boolean(req2fa));
@@ -191,8 +194,10 @@ static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e
 
 int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e)
 {
-    static const char *const fields[] = { "name", "users", "groups", "accounts", "hosts",
-        "require_2fa", "max_ttl", "extensions", "source_address", "force_command", NULL };
+    static const char *const fields[] = { "name",          "users",      "groups",
+                                          "accounts",      "hosts",      "require_2fa",
+                                          "max_ttl",       "extensions", "source_address",
+                                          "force_command", NULL };
     json_object *c = json_object_new_object(), *u, *g, *a;
     int rc;
 
@@ -223,8 +228,11 @@ int cp_policy_add(const struct cp_who *who, json_object *canon, json_object **ou
 {
     sqlite3 *db = cp_db();
     const char *name = json_object_get_string(json_object_object_get(canon, "name"));
-    struct cp_audit_row row = { .actor = who->actor, .action = "policy.add", .result = "ok",
-                                .reason = name, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "policy.add",
+                                .result = "ok",
+                                .reason = name,
+                                .source = who->source };
     sqlite3_stmt *st;
     int rc;
 
@@ -290,8 +298,11 @@ int cp_policy_delete(const struct cp_who *who, int64_t id)
 {
     sqlite3 *db = cp_db();
     char reason[96];
-    struct cp_audit_row row = { .actor = who->actor, .action = "policy.delete", .result = "ok",
-                                .reason = reason, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "policy.delete",
+                                .result = "ok",
+                                .reason = reason,
+                                .source = who->source };
     sqlite3_stmt *st;
     int rc;
 
@@ -376,8 +387,10 @@ static int hosts_match(json_object *pol, json_object *labels)
     json_object *h, *v;
     if (!json_object_object_get_ex(pol, "hosts", &h))
         return 1;
-    json_object_object_foreach(h, k, want) {
-        if (!json_object_object_get_ex(labels, k, &v) || !json_object_is_type(v, json_type_string) ||
+    json_object_object_foreach(h, k, want)
+    {
+        if (!json_object_object_get_ex(labels, k, &v) ||
+            !json_object_is_type(v, json_type_string) ||
             strcmp(json_object_get_string(v), json_object_get_string(want)) != 0)
             return 0;
     }

@@ -38,13 +38,13 @@ int cp_policy_host_options(sqlite3 *db, const char *person, const char *account,
 
 /* What a login certificate may carry, from every rule that names person. */
 struct cp_login_terms {
-    int named;                     /* some rule names the person */
-    int64_t max_ttl;               /* the largest max_ttl */
+    int named;                          /* some rule names the person */
+    int64_t max_ttl;                    /* the largest max_ttl */
     const char *ext[CP_POLICY_EXT_MAX]; /* union of extensions (static strings), sorted */
     size_t n_ext;
-    char source_address[1025];     /* the value every rule naming the person sets ("" = none) */
+    char source_address[1025]; /* the value every rule naming the person sets ("" = none) */
     char force_command[1025];
-    const char *conflict;          /* non-NULL: rules disagree on this option; issue nothing */
+    const char *conflict; /* non-NULL: rules disagree on this option; issue nothing */
 };
 int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t);
 

@@ -35,10 +35,12 @@ static int load(sqlite3 *db, const char *where, const char *key, struct push_row
     sqlite3_stmt *st;
     int rc;
 
-    snprintf(sql, sizeof sql,
-             "SELECT p.id, p.txid, p.user_name, COALESCE(h.hostname, ''), p.match, p.state,"
-             " COALESCE(p.host_id, 0), p.expires_at FROM pushes p LEFT JOIN hosts h ON h.id = p.host_id"
-             " WHERE %s = ?", where);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT p.id, p.txid, p.user_name, COALESCE(h.hostname, ''), p.match, p.state,"
+        " COALESCE(p.host_id, 0), p.expires_at FROM pushes p LEFT JOIN hosts h ON h.id = p.host_id"
+        " WHERE %s = ?",
+        where);
     if (!(st = cp_prepare(db, sql)))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, key);
@@ -64,13 +66,19 @@ static int load(sqlite3 *db, const char *where, const char *key, struct push_row
 static int finish(sqlite3 *db, struct push_row *p, const char *state, const char *actor,
                   const char *reason, const char *source)
 {
-    static const struct { const char *state, *action, *result, *tx; } map[] = {
+    static const struct {
+        const char *state, *action, *result, *tx;
+    } map[] = {
         { "approved", "push.approve", "allow", "allowed" },
         { "denied", "push.deny", "deny", "denied" },
         { "expired", "push.expire", "deny", "denied" },
     };
-    struct cp_audit_row row = { .actor = actor, .user = p->user, .host = p->host,
-                                .reason = reason, .txid = p->txid, .source = source };
+    struct cp_audit_row row = { .actor = actor,
+                                .user = p->user,
+                                .host = p->host,
+                                .reason = reason,
+                                .txid = p->txid,
+                                .source = source };
     sqlite3_stmt *st;
     int rc;
 
@@ -82,7 +90,8 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
             if (rc != PC_OK)
                 return rc;
         }
-    st = cp_prepare(db, "UPDATE pushes SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'");
+    st = cp_prepare(
+        db, "UPDATE pushes SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, state);
@@ -110,8 +119,13 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
                    const char *host, const char *actor, const char *source, struct cp_push_new *out)
 {
     struct cp_user_rec u;
-    struct cp_audit_row row = { .action = "push.create", .actor = actor, .user = user,
-                                .host = host, .txid = txid, .result = "pending", .source = source };
+    struct cp_audit_row row = { .action = "push.create",
+                                .actor = actor,
+                                .user = user,
+                                .host = host,
+                                .txid = txid,
+                                .result = "pending",
+                                .source = source };
     unsigned n;
     sqlite3_stmt *st;
     int rc;
@@ -122,7 +136,8 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
     if ((rc = pc_random_hex(out->id, sizeof out->id, CP_PUSH_ID_LEN / 2)) != PC_OK ||
         (rc = pc_random_uniform(90, &n)) != PC_OK)
         return rc;
-    snprintf(out->match, sizeof out->match, "%02u", n + 10); /* 10–99: two digits, no leading zero */
+    snprintf(out->match, sizeof out->match, "%02u",
+             n + 10); /* 10–99: two digits, no leading zero */
     out->expires_at = pc_now() + push_ttl;
     st = cp_prepare(db, "INSERT INTO pushes(id, txid, user_name, host_id, match, state, created_at,"
                         " expires_at) VALUES (?,?,?,?,?,'pending',?,?)");
@@ -140,7 +155,8 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
     sqlite3_bind_int64(st, 7, out->expires_at);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         return rc;
-    st = cp_prepare(db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
+    st = cp_prepare(
+        db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
     if (st) {
         cp_bind_text(st, 1, txid);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -182,7 +198,8 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
     if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
         goto out;
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
-    if ((rc = cp_push_insert(db, txid, user, host->host_id, host->hostname, actor, source, &np)) != PC_OK)
+    if ((rc = cp_push_insert(db, txid, user, host->host_id, host->hostname, actor, source, &np)) !=
+        PC_OK)
         goto out;
     rc = cp_tx_commit(db);
     created = rc == PC_OK;
@@ -228,9 +245,13 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
 /* A session may not approve a login push: audited, the push stays pending. */
 static int refuse_session(sqlite3 *db, const struct push_row *p, const struct cp_who *who)
 {
-    struct cp_audit_row row = { .actor = who->actor, .action = "push.approve", .user = p->user,
-                                .result = "deny", .reason = "login_push_needs_admin",
-                                .txid = p->txid, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "push.approve",
+                                .user = p->user,
+                                .result = "deny",
+                                .reason = "login_push_needs_admin",
+                                .txid = p->txid,
+                                .source = who->source };
     int rc = cp_audit_add(db, &row);
     if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
         rc = PC_ERR_AUTH;
@@ -302,12 +323,12 @@ int cp_push_list_pending(const char *only_user, json_object **out)
 
     if (!db)
         return PC_ERR_STORE;
-    st = cp_prepare(db,
-        "SELECT p.id, p.user_name, COALESCE(h.hostname, ''), COALESCE(t.rhost, ''),"
-        " COALESCE(t.service, ''), p.created_at, p.expires_at FROM pushes p"
-        " LEFT JOIN hosts h ON h.id = p.host_id LEFT JOIN transactions t ON t.txid = p.txid"
-        " WHERE p.state = 'pending' AND p.expires_at > ?1 AND (?2 IS NULL OR p.user_name = ?2)"
-        " ORDER BY p.created_at");
+    st = cp_prepare(
+        db, "SELECT p.id, p.user_name, COALESCE(h.hostname, ''), COALESCE(t.rhost, ''),"
+            " COALESCE(t.service, ''), p.created_at, p.expires_at FROM pushes p"
+            " LEFT JOIN hosts h ON h.id = p.host_id LEFT JOIN transactions t ON t.txid = p.txid"
+            " WHERE p.state = 'pending' AND p.expires_at > ?1 AND (?2 IS NULL OR p.user_name = ?2)"
+            " ORDER BY p.created_at");
     if (!st)
         return PC_ERR_STORE;
     sqlite3_bind_int64(st, 1, pc_now());
@@ -339,7 +360,8 @@ void cp_push_expire_due(void)
 
     if (!db)
         return;
-    st = cp_prepare(db, "SELECT id FROM pushes WHERE state = 'pending' AND expires_at <= ? LIMIT 64");
+    st = cp_prepare(db,
+                    "SELECT id FROM pushes WHERE state = 'pending' AND expires_at <= ? LIMIT 64");
     if (!st)
         return;
     sqlite3_bind_int64(st, 1, pc_now());

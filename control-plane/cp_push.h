@@ -17,7 +17,7 @@ struct cp_push_new {
     char id[CP_PUSH_ID_LEN + 1];
     char match[3];
     int64_t expires_at;
-    char rhost[256], service[64];   /* of the transaction, for the webhook */
+    char rhost[256], service[64]; /* of the transaction, for the webhook */
 };
 
 /* Inside the caller's transaction: a push for the open transaction txid of user, on host_id
@@ -25,7 +25,8 @@ struct cp_push_new {
  * actor. PC_ERR_AUTH when the user is disabled or may not use push. After the commit the
  * caller sends the webhook with cp_push_announce. */
 int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host_id,
-                   const char *host, const char *actor, const char *source, struct cp_push_new *out);
+                   const char *host, const char *actor, const char *source,
+                   struct cp_push_new *out);
 void cp_push_announce(const struct cp_push_new *p, const char *user, const char *host);
 
 /* Idempotent per txid. PC_ERR_NOTFOUND (unknown txid), PC_ERR_STATE (transaction finished),

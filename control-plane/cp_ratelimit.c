@@ -15,9 +15,9 @@
 #define PROBES 32
 
 struct bucket {
-    int64_t host_id;   /* 0 = free */
+    int64_t host_id; /* 0 = free */
     double tokens;
-    int64_t at_ms;     /* when tokens was computed */
+    int64_t at_ms; /* when tokens was computed */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -18,10 +18,10 @@
 #define OTHERS "other addresses"
 
 struct slot {
-    char key[KEY_MAX];   /* "" = free */
-    int64_t start_ms;    /* pc_now_ms() at the window's first refusal */
-    unsigned refused;    /* refusals in the window, audited or not */
-    unsigned counted;    /* refusals and 429s not audited in full: the summary's N */
+    char key[KEY_MAX]; /* "" = free */
+    int64_t start_ms;  /* pc_now_ms() at the window's first refusal */
+    unsigned refused;  /* refusals in the window, audited or not */
+    unsigned counted;  /* refusals and 429s not audited in full: the summary's N */
 };
 
 /* The last slot is shared by every address that finds the table full. */
@@ -158,8 +158,11 @@ void cp_refusal_flush(void)
     }
     for (size_t i = 0; i < n; i++) {
         char reason[160];
-        struct cp_audit_row row = { .actor = "system", .action = "refused.summary",
-                                    .result = "deny", .reason = reason, .source = out[i].key };
+        struct cp_audit_row row = { .actor = "system",
+                                    .action = "refused.summary",
+                                    .result = "deny",
+                                    .reason = reason,
+                                    .source = out[i].key };
         snprintf(reason, sizeof reason, "%u refused from %s in %llds", out[i].n, out[i].key,
                  (long long)window_s());
         if (cp_audit_add(db, &row) != PC_OK) {

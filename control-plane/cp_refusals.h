@@ -13,10 +13,10 @@
 #ifndef CP_REFUSALS_H
 #define CP_REFUSALS_H
 
-#define CP_REFUSAL_WINDOW 60    /* seconds (test builds: PC_TEST_REFUSAL_WINDOW) */
-#define CP_REFUSAL_AUDITED 3    /* refusals per address and window audited in full */
-#define CP_REFUSAL_LIMIT 100    /* refusals per address and window before 429 */
-#define CP_REFUSAL_SLOTS 4096   /* addresses tracked at once; the rest share one slot */
+#define CP_REFUSAL_WINDOW 60  /* seconds (test builds: PC_TEST_REFUSAL_WINDOW) */
+#define CP_REFUSAL_AUDITED 3  /* refusals per address and window audited in full */
+#define CP_REFUSAL_LIMIT 100  /* refusals per address and window before 429 */
+#define CP_REFUSAL_SLOTS 4096 /* addresses tracked at once; the rest share one slot */
 
 /* 1 when source is over its limit: answer 429 (the attempt is counted). */
 int cp_refusal_throttled(const char *source);

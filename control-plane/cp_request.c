@@ -59,9 +59,7 @@ void cp_resp_from_err(struct cp_resp *r, int err, const char *what)
         snprintf(msg, sizeof msg, "%s refused", what);
         cp_resp_error(r, 401, "unauthorized", msg);
         break;
-    default:
-        cp_resp_error(r, 500, "internal", "internal error; nothing was changed");
-        break;
+    default: cp_resp_error(r, 500, "internal", "internal error; nothing was changed"); break;
     }
 }
 

@@ -15,9 +15,9 @@
 
 /* Per-connection state kept by libmicrohttpd between callbacks. */
 struct cp_req {
-    struct pc_sshbuf body;      /* secret (codes, tokens), at most CP_MAX_BODY bytes */
+    struct pc_sshbuf body; /* secret (codes, tokens), at most CP_MAX_BODY bytes */
     int too_large;
-    int64_t wait_deadline_ms;   /* long-poll: set on the first pass, kept across resumes */
+    int64_t wait_deadline_ms; /* long-poll: set on the first pass, kept across resumes */
     struct cp_wait wait;
 };
 
@@ -30,17 +30,17 @@ struct cp_call {
     char pathbuf[512];
     struct cp_identity id;
     char source[64];
-    json_object *body;          /* parsed JSON object for POST/PATCH, else NULL */
-    const char *url;            /* the whole (unescaped) path, "/v1/…" */
+    json_object *body; /* parsed JSON object for POST/PATCH, else NULL */
+    const char *url;   /* the whole (unescaped) path, "/v1/…" */
 };
 
 struct cp_resp {
     unsigned status;
-    json_object *body;          /* owned; NULL → "{}" */
-    int suspended;              /* the handler parked the connection: send nothing now */
-    unsigned char *raw;         /* owned, malloc'ed: a non-JSON body (sent instead of body) */
+    json_object *body;  /* owned; NULL → "{}" */
+    int suspended;      /* the handler parked the connection: send nothing now */
+    unsigned char *raw; /* owned, malloc'ed: a non-JSON body (sent instead of body) */
     size_t raw_len;
-    const char *raw_type;       /* its Content-Type (static) */
+    const char *raw_type;                   /* its Content-Type (static) */
     char header_name[32], header_value[64]; /* one extra response header, if name is set */
 };
 

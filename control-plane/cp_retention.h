@@ -6,8 +6,8 @@
 #define CP_RETENTION_H
 #include <stdint.h>
 
-#define CP_RETENTION_BATCH 500    /* rows per DELETE: the write lock is held briefly */
-#define CP_RETENTION_BATCHES 20   /* DELETEs per table and run */
+#define CP_RETENTION_BATCH 500  /* rows per DELETE: the write lock is held briefly */
+#define CP_RETENTION_BATCHES 20 /* DELETEs per table and run */
 
 void cp_retention_configure(int64_t seconds);
 /* One run over every table (housekeeping thread, about once a minute). */

@@ -15,7 +15,7 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL UNIQUE,"
     "  enabled INTEGER NOT NULL DEFAULT 1,"
     "  push INTEGER NOT NULL DEFAULT 1,"
-    "  totp_seed BLOB,"                      /* AES-256-GCM sealed, see pc_secretbox.h */
+    "  totp_seed BLOB,"                             /* AES-256-GCM sealed, see pc_secretbox.h */
     "  totp_last_step INTEGER NOT NULL DEFAULT -1," /* newest accepted time step: replay guard */
     "  failures INTEGER NOT NULL DEFAULT 0,"
     "  locked_until INTEGER NOT NULL DEFAULT 0,"
@@ -30,7 +30,7 @@ static const char *const migrations[] = {
     "  labels TEXT NOT NULL DEFAULT '{}',"
     "  enrolled_at INTEGER NOT NULL);"
     "CREATE TABLE tokens ("
-    "  hash TEXT PRIMARY KEY,"               /* SHA-256 hex of the token; the token is never stored */
+    "  hash TEXT PRIMARY KEY," /* SHA-256 hex of the token; the token is never stored */
     "  kind TEXT NOT NULL CHECK (kind IN ('admin','enroll','host')),"
     "  host_id INTEGER REFERENCES hosts(id) ON DELETE CASCADE,"
     "  labels TEXT NOT NULL DEFAULT '{}',"
@@ -75,10 +75,10 @@ static const char *const migrations[] = {
     "  serial INTEGER PRIMARY KEY AUTOINCREMENT," /* 1, 2, …: serial 0 cannot be revoked in a KRL */
     "  kind TEXT NOT NULL CHECK (kind IN ('user','host')),"
     "  key_id TEXT NOT NULL,"
-    "  principals TEXT NOT NULL DEFAULT '[]',"  /* JSON array */
+    "  principals TEXT NOT NULL DEFAULT '[]'," /* JSON array */
     "  user_name TEXT,"
     "  host_id INTEGER,"
-    "  fingerprint TEXT NOT NULL,"              /* of the certified key */
+    "  fingerprint TEXT NOT NULL," /* of the certified key */
     "  valid_after INTEGER NOT NULL,"
     "  valid_before INTEGER NOT NULL,"
     "  issued_at INTEGER NOT NULL,"
@@ -94,13 +94,13 @@ static const char *const migrations[] = {
     "CREATE TABLE policies ("
     "  id INTEGER PRIMARY KEY,"
     "  name TEXT NOT NULL UNIQUE,"
-    "  body TEXT NOT NULL,"                     /* the canonical POLICY object as JSON */
+    "  body TEXT NOT NULL," /* the canonical POLICY object as JSON */
     "  created_at INTEGER NOT NULL);"
     "CREATE TABLE user_ssh_keys ("
     "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
     "  fingerprint TEXT NOT NULL,"
     "  type TEXT NOT NULL,"
-    "  public_key TEXT NOT NULL,"               /* TYPE BASE64, without comment */
+    "  public_key TEXT NOT NULL," /* TYPE BASE64, without comment */
     "  comment TEXT,"
     "  added_at INTEGER NOT NULL,"
     "  PRIMARY KEY (user_id, fingerprint));"
@@ -109,13 +109,13 @@ static const char *const migrations[] = {
     "  user_name TEXT NOT NULL,"
     "  fingerprint TEXT NOT NULL,"
     "  challenge BLOB NOT NULL,"
-    "  ttl INTEGER NOT NULL,"                   /* requested certificate TTL, 0 = default */
+    "  ttl INTEGER NOT NULL," /* requested certificate TTL, 0 = default */
     "  state TEXT NOT NULL CHECK (state IN ('open','done','failed')),"
     "  source TEXT,"
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL);"
     "CREATE TABLE sessions ("
-    "  hash TEXT PRIMARY KEY,"                  /* SHA-256 hex of the session token */
+    "  hash TEXT PRIMARY KEY," /* SHA-256 hex of the session token */
     "  user_name TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL);"
@@ -144,7 +144,7 @@ static const char *const migrations[] = {
     "  id TEXT PRIMARY KEY,"
     "  txid TEXT NOT NULL UNIQUE REFERENCES transactions(txid) ON DELETE CASCADE,"
     "  user_name TEXT NOT NULL,"
-    "  host_id INTEGER,"                        /* NULL: portcullis login */
+    "  host_id INTEGER," /* NULL: portcullis login */
     "  match TEXT NOT NULL,"
     "  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied','expired')),"
     "  created_at INTEGER NOT NULL,"

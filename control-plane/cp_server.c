@@ -110,9 +110,11 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t n)
     if (!ci || !ci->client_addr)
         return;
     if (ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)n);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
+                  (socklen_t)n);
     else if (ci->client_addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)n);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out,
+                  (socklen_t)n);
 }
 
 /* 401 without a valid token; 403 for a token of the wrong kind. */
@@ -124,8 +126,9 @@ static int caller_allowed(enum access access, struct cp_call *c, struct cp_resp 
     if (access == ANYONE)
         return 1;
     if (k == CP_CALLER_NONE || k == CP_CALLER_BAD) {
-        cp_resp_error(r, 401, "unauthorized", k == CP_CALLER_NONE ? "a bearer token is required"
-                                                                  : "the bearer token was not accepted");
+        cp_resp_error(r, 401, "unauthorized",
+                      k == CP_CALLER_NONE ? "a bearer token is required"
+                                          : "the bearer token was not accepted");
         return 0;
     }
     switch (access) {
@@ -193,7 +196,8 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
         snprintf(r->header_value, sizeof r->header_value, "%d", CP_REFUSAL_WINDOW);
         return;
     }
-    cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+    cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_AUTHORIZATION),
                 &c->id);
     if (!caller_allowed(rt->access, c, r))
         return;
@@ -238,8 +242,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cp_resp *r
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct cp_req *req = *con_cls;
     struct cp_call call;
@@ -319,8 +323,8 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
                     char *err, size_t errsz)
 {
     struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
     memset(&ss, 0, sizeof ss);
     if (inet_pton(AF_INET, s->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -336,19 +340,18 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         s6->sin6_port = htons(s->port);
         flags |= MHD_USE_IPv6;
     }
-    daemon_handle = MHD_start_daemon(flags, s->port, NULL, NULL, on_request, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-        MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-        MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
-        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_END);
+    daemon_handle =
+        MHD_start_daemon(flags, s->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_HTTPS_MEM_KEY,
+                         key_pem, MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
+                         "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_END);
     if (!daemon_handle) {
-        snprintf(err, errsz, "cannot listen on %s port %u (in use, or not an address of this machine?)",
+        snprintf(err, errsz,
+                 "cannot listen on %s port %u (in use, or not an address of this machine?)",
                  s->listen_addr, (unsigned)s->port);
         return PC_ERR_NET;
     }

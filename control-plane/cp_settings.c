@@ -11,7 +11,8 @@
 
 void cp_settings_usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "Usage: portcullisd --data-dir DIR --listen ADDR:PORT [options]\n"
         "       portcullisd --data-dir DIR --print-pin\n"
         "\n"
@@ -173,9 +174,30 @@ static int parse_ca_type(const char *v, struct cp_settings *s)
 
 int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
 {
-    enum { O_DATA = 256, O_LISTEN, O_PIN, O_WINDOW, O_PUSHTTL, O_TXTTL, O_LTHRESH, O_LBASE,
-           O_LMAX, O_HOOK, O_EXEMPT, O_THREADS, O_MAXCONN, O_LOG, O_HELP, O_VERSION, O_CATYPE,
-           O_HOSTTTL, O_PUBURL, O_RETENTION, O_LFLEET, O_AUTHRATE };
+    enum {
+        O_DATA = 256,
+        O_LISTEN,
+        O_PIN,
+        O_WINDOW,
+        O_PUSHTTL,
+        O_TXTTL,
+        O_LTHRESH,
+        O_LBASE,
+        O_LMAX,
+        O_HOOK,
+        O_EXEMPT,
+        O_THREADS,
+        O_MAXCONN,
+        O_LOG,
+        O_HELP,
+        O_VERSION,
+        O_CATYPE,
+        O_HOSTTTL,
+        O_PUBURL,
+        O_RETENTION,
+        O_LFLEET,
+        O_AUTHRATE
+    };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -212,10 +234,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         if (idx >= 0)
             snprintf(name, sizeof name, "--%s", opts[idx].name);
         else
-            snprintf(name, sizeof name, "%.40s", optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+            snprintf(name, sizeof name, "%.40s",
+                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
         switch (c) {
         case O_DATA: rc = set_copy(s->data_dir, sizeof s->data_dir, optarg); break;
-        case O_LISTEN: rc = parse_listen(optarg, s); have_listen = 1; break;
+        case O_LISTEN:
+            rc = parse_listen(optarg, s);
+            have_listen = 1;
+            break;
         case O_PIN: s->print_pin = 1; break;
         case O_WINDOW: rc = parse_uint_into(optarg, 0, 10, &s->totp_window); break;
         case O_PUSHTTL: rc = pc_parse_duration(optarg, 1, 600, &s->push_ttl); break;
@@ -268,8 +294,10 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
     if (s->lockout_fleet_threshold <= s->lockout_threshold) {
         /* one host counts at most --lockout-threshold: at or below it, one host alone could
          * lock a person everywhere */
-        snprintf(err, errsz, "--lockout-fleet-threshold (%u) must be more than --lockout-threshold"
-                 " (%u)", s->lockout_fleet_threshold, s->lockout_threshold);
+        snprintf(err, errsz,
+                 "--lockout-fleet-threshold (%u) must be more than --lockout-threshold"
+                 " (%u)",
+                 s->lockout_fleet_threshold, s->lockout_threshold);
         return PC_ERR_INVAL;
     }
     return PC_OK;

@@ -9,28 +9,28 @@
 
 struct cp_settings {
     char data_dir[PATH_MAX];
-    char listen_addr[64];         /* numeric IPv4/IPv6 address */
+    char listen_addr[64]; /* numeric IPv4/IPv6 address */
     uint16_t port;
     int print_pin;
-    int log_level;                /* enum pc_log_level */
-    unsigned totp_window;         /* accepted steps either side of now */
-    int64_t push_ttl;             /* seconds a push stays pending */
-    int64_t tx_ttl;               /* seconds a login transaction stays open */
-    unsigned lockout_threshold;   /* failures before the first lock */
-    int64_t lockout_base;         /* first lock, doubled per further failure */
-    int64_t lockout_max;          /* cap */
+    int log_level;                    /* enum pc_log_level */
+    unsigned totp_window;             /* accepted steps either side of now */
+    int64_t push_ttl;                 /* seconds a push stays pending */
+    int64_t tx_ttl;                   /* seconds a login transaction stays open */
+    unsigned lockout_threshold;       /* failures before the first lock */
+    int64_t lockout_base;             /* first lock, doubled per further failure */
+    int64_t lockout_max;              /* cap */
     unsigned lockout_fleet_threshold; /* failures (at most lockout_threshold per host) before a
                                    * person is locked on every host */
-    unsigned auth_rate;           /* auth/begin + auth/totp requests per host per minute */
-    char webhook_url[1024];       /* "" = none */
-    unsigned threads;             /* HTTP worker threads */
+    unsigned auth_rate;               /* auth/begin + auth/totp requests per host per minute */
+    char webhook_url[1024];           /* "" = none */
+    unsigned threads;                 /* HTTP worker threads */
     unsigned max_connections;
-    int64_t max_wait;             /* longest long-poll a client may ask for */
-    char exempt_group[65];        /* members are not subject to 2FA ("" = nobody) */
-    char ca_key_type[16];         /* "ed25519" (default), "ecdsa" or "rsa": for new CA keys */
-    int64_t host_cert_ttl;        /* validity of host certificates */
-    char public_url[256];         /* https://HOST[:PORT] clients use; "" = from the Host header */
-    int64_t retention;            /* finished transactions, pushes, logins, sessions kept this long */
+    int64_t max_wait;      /* longest long-poll a client may ask for */
+    char exempt_group[65]; /* members are not subject to 2FA ("" = nobody) */
+    char ca_key_type[16];  /* "ed25519" (default), "ecdsa" or "rsa": for new CA keys */
+    int64_t host_cert_ttl; /* validity of host certificates */
+    char public_url[256];  /* https://HOST[:PORT] clients use; "" = from the Host header */
+    int64_t retention;     /* finished transactions, pushes, logins, sessions kept this long */
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -5,7 +5,7 @@
 #define CP_SQL_H
 #include <sqlite3.h>
 
-int cp_tx_begin(sqlite3 *db);           /* BEGIN IMMEDIATE: takes the write lock up front */
+int cp_tx_begin(sqlite3 *db); /* BEGIN IMMEDIATE: takes the write lock up front */
 int cp_tx_commit(sqlite3 *db);
 void cp_tx_rollback(sqlite3 *db);
 

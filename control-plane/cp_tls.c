@@ -93,7 +93,8 @@ static int make_identity(const char *keypath, const char *certpath)
     X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 86400);
     X509_set_pubkey(x, k);
     name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"portcullisd", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"portcullisd", -1,
+                               -1, 0);
     X509_set_issuer_name(x, name);
     if (!add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
         !add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") ||

@@ -8,7 +8,8 @@
 #define CP_PIN_MAX 64
 
 /* Creates DIR/tls.key (0600) and DIR/tls.crt (0644) if missing; loads both as PEM. */
-int cp_tls_load_or_create(const char *dir, char **key_pem, char **cert_pem, char *err, size_t errsz);
+int cp_tls_load_or_create(const char *dir, char **key_pem, char **cert_pem, char *err,
+                          size_t errsz);
 /* "sha256//BASE64" of the certificate's public key. */
 int cp_tls_pin(const char *cert_pem, char pin[CP_PIN_MAX], char *err, size_t errsz);
 

@@ -125,16 +125,18 @@ void cp_identify(const char *authorization, struct cp_identity *id)
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
         return;
     tok = authorization + 7;
-    if (!pc_valid_hex(tok, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
+    if (!pc_valid_hex(tok, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) ||
+        pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
         return;
     if (!(db = cp_db()))
         return;
     /* Hash lookup: the comparison happens on SHA-256 values, so timing reveals nothing
      * useful about the token itself. Enrollment tokens are not bearer credentials. */
-    st = cp_prepare(db, "SELECT t.kind, t.host_id, COALESCE(h.hostname, ''), t.expires_at FROM tokens t"
-                        " LEFT JOIN hosts h ON h.id = t.host_id"
-                        " WHERE t.hash = ? AND t.kind IN ('admin', 'host')"
-                        " AND (t.expires_at = 0 OR t.expires_at > ?)");
+    st = cp_prepare(db,
+                    "SELECT t.kind, t.host_id, COALESCE(h.hostname, ''), t.expires_at FROM tokens t"
+                    " LEFT JOIN hosts h ON h.id = t.host_id"
+                    " WHERE t.hash = ? AND t.kind IN ('admin', 'host')"
+                    " AND (t.expires_at = 0 OR t.expires_at > ?)");
     if (!st)
         return;
     cp_bind_text(st, 1, hash);
@@ -202,8 +204,11 @@ int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_
                            json_object *labels, int64_t ttl, char token[65], int64_t *expires_at)
 {
     sqlite3 *db = cp_db();
-    struct cp_audit_row row = { .actor = who->actor, .action = "token.create", .result = "ok",
-                                .host = hostname, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = "token.create",
+                                .result = "ok",
+                                .host = hostname,
+                                .source = who->source };
     json_object *princ = NULL;
     char reason[96];
     int rc;
@@ -227,8 +232,7 @@ int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_
     if (rc != PC_OK ||
         (rc = insert_token(db, token, "enroll", 0, labels ? pc_json_dump(labels) : "{}",
                            *expires_at, hostname, pc_json_dump(princ))) != PC_OK ||
-        (rc = cp_audit_add(db, &row)) != PC_OK ||
-        (rc = cp_tx_commit(db)) != PC_OK) {
+        (rc = cp_audit_add(db, &row)) != PC_OK || (rc = cp_tx_commit(db)) != PC_OK) {
         cp_tx_rollback(db);
         pc_wipe(token, 65);
     }
@@ -257,7 +261,8 @@ static const char *request_mismatch(const char *want, json_object *princ, const 
 {
     if (hostname && strcmp(hostname, want) != 0)
         return "hostname_mismatch";
-    for (size_t i = 0; cert && cert->principals && i < json_object_array_length(cert->principals); i++) {
+    for (size_t i = 0; cert && cert->principals && i < json_object_array_length(cert->principals);
+         i++) {
         const char *p = json_object_get_string(json_object_array_get_idx(cert->principals, i));
         int found = 0;
         for (size_t j = 0; j < json_object_array_length(princ); j++)
@@ -285,8 +290,9 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     sqlite3 *db = cp_db();
     char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
     char labels[4096] = "{}", name[256] = "";
-    struct cp_audit_row row = { .actor = "enroll", .action = "host.enroll", .host = hostname,
-                                .source = who->source };
+    struct cp_audit_row row = {
+        .actor = "enroll", .action = "host.enroll", .host = hostname, .source = who->source
+    };
     json_object *princ = NULL;
     const char *why = "bad_token";
     sqlite3_stmt *st;
@@ -294,13 +300,15 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
 
     if (!db)
         return PC_ERR_STORE;
-    if (!pc_valid_hex(token, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) || pc_sha256_hex(token, strlen(token), hash) != PC_OK)
+    if (!pc_valid_hex(token, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN) ||
+        pc_sha256_hex(token, strlen(token), hash) != PC_OK)
         goto refused;
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
     /* Claim the token in the same statement that checks it: single use even under races. */
-    st = cp_prepare(db, "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND kind = 'enroll'"
-                        " AND used_at = 0 AND expires_at > ?1 RETURNING labels, hostname, principals");
+    st = cp_prepare(db,
+                    "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND kind = 'enroll'"
+                    " AND used_at = 0 AND expires_at > ?1 RETURNING labels, hostname, principals");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
@@ -319,8 +327,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
                   !json_object_is_type(princ, json_type_array))) {
         found = 0;
         why = "token_without_hostname";
-    }
-    if (found && (why = request_mismatch(name, princ, hostname, cert)) != NULL) {
+    } else if (found && (why = request_mismatch(name, princ, hostname, cert)) != NULL) {
         cp_tx_rollback(db); /* the token stays unused: its holder may still enroll as it says */
         rc = PC_ERR_STATE;
         goto deny;
@@ -402,7 +409,8 @@ int cp_hosts_list(json_object **out)
         json_object_object_add(o, "host_id", json_object_new_int64(sqlite3_column_int64(st, 0)));
         json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 1)));
         json_object_object_add(o, "labels", labels ? labels : json_object_new_object());
-        json_object_object_add(o, "enrolled_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(o, "enrolled_at",
+                               json_object_new_int64(sqlite3_column_int64(st, 3)));
         json_object_array_add(arr, o);
     }
     sqlite3_finalize(st);

@@ -9,22 +9,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum cp_caller { CP_CALLER_NONE = 0, CP_CALLER_BAD, CP_CALLER_HOST, CP_CALLER_ADMIN,
-                 CP_CALLER_SESSION };
+enum cp_caller {
+    CP_CALLER_NONE = 0,
+    CP_CALLER_BAD,
+    CP_CALLER_HOST,
+    CP_CALLER_ADMIN,
+    CP_CALLER_SESSION
+};
 
 struct cp_identity {
     enum cp_caller kind;
-    int64_t host_id;         /* for CP_CALLER_HOST */
+    int64_t host_id; /* for CP_CALLER_HOST */
     char hostname[256];
-    char user[64];           /* for CP_CALLER_SESSION */
-    int64_t expires_at;      /* session, admin, host: when the credential expires (0: never) */
+    char user[64];      /* for CP_CALLER_SESSION */
+    int64_t expires_at; /* session, admin, host: when the credential expires (0: never) */
 };
 
 /* A host certificate to issue at enrollment (POST /v1/enroll with host_key). */
 struct cp_enroll_cert {
     const struct pc_sshkey *host_key;
-    json_object *principals;  /* extra principals (strings, checked), may be NULL */
-    char *line;               /* out: the certificate line (malloc'ed) */
+    json_object *principals; /* extra principals (strings, checked), may be NULL */
+    char *line;              /* out: the certificate line (malloc'ed) */
 };
 
 /* Reads DIR/admin.token, creating it (0600) and its hash row on first start. */

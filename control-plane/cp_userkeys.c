@@ -31,7 +31,8 @@ int cp_userkey_insert(sqlite3 *db, int64_t user_id, const char *line, char fp[PC
 
     if ((rc = cp_userkey_parse(line, &k, &comment)) != PC_OK)
         return rc;
-    if ((rc = pc_sshkey_fingerprint(k, fp)) != PC_OK || (rc = pc_sshkey_to_line(k, NULL, &plain)) != PC_OK)
+    if ((rc = pc_sshkey_fingerprint(k, fp)) != PC_OK ||
+        (rc = pc_sshkey_to_line(k, NULL, &plain)) != PC_OK)
         goto out;
     *type = pc_sshkey_type_name(k->type);
     if (!(st = cp_prepare(db, "INSERT INTO user_ssh_keys(user_id, fingerprint, type, public_key,"
@@ -71,8 +72,12 @@ static int64_t user_id(sqlite3 *db, const char *name)
 static int audit_key(sqlite3 *db, const struct cp_who *who, const char *action, const char *user,
                      const char *fp)
 {
-    struct cp_audit_row row = { .actor = who->actor, .action = action, .user = user,
-                                .result = "ok", .reason = fp, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = action,
+                                .user = user,
+                                .result = "ok",
+                                .reason = fp,
+                                .source = who->source };
     return cp_audit_add(db, &row);
 }
 
@@ -116,8 +121,10 @@ int cp_userkey_list(const char *user, json_object **out)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 0)));
         json_object_object_add(o, "type", json_object_new_string(cp_col_text(st, 1)));
-        json_object_object_add(o, "comment", sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
-                               json_object_new_string(cp_col_text(st, 2)));
+        json_object_object_add(o, "comment",
+                               sqlite3_column_type(st, 2) == SQLITE_NULL
+                                   ? NULL
+                                   : json_object_new_string(cp_col_text(st, 2)));
         json_object_object_add(o, "added_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
         json_object_array_add(arr, o);
     }

@@ -52,9 +52,9 @@ static int group_name_valid(const char *g)
 
 int cp_user_load(sqlite3 *db, const char *name, struct cp_user_rec *rec)
 {
-    sqlite3_stmt *st = cp_prepare(db,
-        "SELECT id, enabled, push, totp_seed, totp_last_step, failures, locked_until"
-        " FROM users WHERE name = ?");
+    sqlite3_stmt *st =
+        cp_prepare(db, "SELECT id, enabled, push, totp_seed, totp_last_step, failures, locked_until"
+                       " FROM users WHERE name = ?");
     int rc;
 
     memset(rec, 0, sizeof *rec);
@@ -124,9 +124,10 @@ static json_object *groups_of(sqlite3 *db, int64_t id)
 static void lock_summary(sqlite3 *db, const struct cp_user_rec *r, int64_t *failures,
                          int64_t *locked_until)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT COALESCE(SUM(failures), 0), COALESCE(MAX(locked_until), 0)"
-                                      " FROM auth_failures WHERE user_id = ?"
-                                      " AND MAX(last_failure_at, locked_until) >= ?");
+    sqlite3_stmt *st =
+        cp_prepare(db, "SELECT COALESCE(SUM(failures), 0), COALESCE(MAX(locked_until), 0)"
+                       " FROM auth_failures WHERE user_id = ?"
+                       " AND MAX(last_failure_at, locked_until) >= ?");
     *failures = 0;
     *locked_until = r->locked_until;
     if (!st)
@@ -224,8 +225,12 @@ static int set_groups(sqlite3 *db, int64_t id, json_object *groups)
 static int audit_admin(sqlite3 *db, const struct cp_who *who, const char *action, const char *user,
                        const char *reason)
 {
-    struct cp_audit_row row = { .actor = who->actor, .action = action, .user = user,
-                                .result = "ok", .reason = reason, .source = who->source };
+    struct cp_audit_row row = { .actor = who->actor,
+                                .action = action,
+                                .user = user,
+                                .result = "ok",
+                                .reason = reason,
+                                .source = who->source };
     return cp_audit_add(db, &row);
 }
 
@@ -244,8 +249,9 @@ static int fresh_user_keys(sqlite3 *db, int64_t id, const char *name, json_objec
     for (size_t i = 0; ssh_keys && i < json_object_array_length(ssh_keys); i++) {
         char fp[PC_SSHKEY_FP_SIZE];
         const char *type;
-        rc = cp_userkey_insert(db, id, json_object_get_string(json_object_array_get_idx(ssh_keys, i)),
-                               fp, &type);
+        rc = cp_userkey_insert(db, id,
+                               json_object_get_string(json_object_array_get_idx(ssh_keys, i)), fp,
+                               &type);
         if (rc != PC_OK && rc != PC_ERR_EXISTS)
             return rc == PC_ERR_PARSE ? PC_ERR_PARSE : rc;
     }
@@ -328,8 +334,14 @@ int cp_user_update(const struct cp_who *who, const char *name, int enabled, json
         goto out;
     if (enabled == 1 && (rc = cp_ca_bump_krl(db)) != PC_OK)
         goto out;
-    snprintf(what, sizeof what, "%s%s%s", enabled == 0 ? "disabled " : enabled == 1 ? "enabled " : "",
-             groups ? "groups " : "", push == 0 ? "push_off" : push == 1 ? "push_on" : "");
+    snprintf(what, sizeof what, "%s%s%s",
+             enabled == 0   ? "disabled "
+             : enabled == 1 ? "enabled "
+                            : "",
+             groups ? "groups " : "",
+             push == 0   ? "push_off"
+             : push == 1 ? "push_on"
+                         : "");
     if ((rc = audit_admin(db, who, "user.update", name, what)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);

@@ -11,7 +11,7 @@
 struct cp_wait {
     struct MHD_Connection *conn;
     char push_id[40];
-    int64_t deadline_ms;  /* pc_now_ms() clock */
+    int64_t deadline_ms; /* pc_now_ms() clock */
     int listed;
     struct cp_wait *prev, *next;
 };

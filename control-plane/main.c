@@ -48,7 +48,8 @@ static void raise_fd_limit(unsigned want)
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_cur < want + 64) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want + 64 ? want + 64 : rl.rlim_max;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want + 64 ? want + 64
+                                                                              : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
@@ -80,14 +81,18 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
 {
     char path[PATH_MAX];
     unsigned char skey[PC_SECRETBOX_KEY_BYTES];
-    struct cp_authtx_limits lim = { s->totp_window, s->tx_ttl, s->lockout_threshold,
-                                   s->lockout_base, s->lockout_max, s->exempt_group,
-                                   s->lockout_fleet_threshold };
+    struct cp_authtx_limits lim = {
+        s->totp_window, s->tx_ttl,       s->lockout_threshold,      s->lockout_base,
+        s->lockout_max, s->exempt_group, s->lockout_fleet_threshold
+    };
     int rc;
 
     umask(077);
     if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
-        snprintf(err, errsz, "%s: cannot create the data directory (0700): %s; choose another with --data-dir DIR", s->data_dir, strerror(errno));
+        snprintf(
+            err, errsz,
+            "%s: cannot create the data directory (0700): %s; choose another with --data-dir DIR",
+            s->data_dir, strerror(errno));
         return PC_ERR_IO;
     }
     if ((rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||

@@ -34,7 +34,8 @@
 #define PC_AGENT_E_INTERNAL "internal"       /* a local fault of the agent */
 #define PC_AGENT_E_CONFIG "config"           /* agent.conf did not load: everything refused */
 #define PC_AGENT_E_PUSH_BUSY "push_busy"     /* max_push_waits long-polls are in flight */
-#define PC_AGENT_E_RATE_LIMITED "rate_limited" /* this host is over portcullisd's --auth-rate (429) */
+#define PC_AGENT_E_RATE_LIMITED \
+    "rate_limited" /* this host is over portcullisd's --auth-rate (429) */
 
 /* The longest login the module allows (its timeout= option, in seconds). */
 #define PC_AGENT_LOGIN_MAX_S 600

@@ -29,8 +29,8 @@ const struct pc_cert_opt pc_cert_default_user_extensions[] = {
     { "permit-port-forwarding", NULL }, { "permit-pty", NULL },
     { "permit-user-rc", NULL },
 };
-const size_t pc_cert_default_user_extensions_count =
-    sizeof pc_cert_default_user_extensions / sizeof pc_cert_default_user_extensions[0];
+const size_t pc_cert_default_user_extensions_count = sizeof pc_cert_default_user_extensions /
+                                                     sizeof pc_cert_default_user_extensions[0];
 
 const char *pc_cert_type_name(enum pc_keytype t)
 {
@@ -138,7 +138,8 @@ static int check_req(const struct pc_cert_req *req, const struct pc_sshkey *ca)
     if (req->n_principals == 0 || req->n_principals > PC_CERT_MAX_PRINCIPALS || !req->principals)
         return PC_ERR_INVAL;
     for (size_t i = 0; i < req->n_principals; i++) {
-        if (!req->principals[i] || !pc_valid_principal(req->principals[i], strlen(req->principals[i])))
+        if (!req->principals[i] ||
+            !pc_valid_principal(req->principals[i], strlen(req->principals[i])))
             return PC_ERR_INVAL;
         for (size_t j = 0; j < i; j++)
             if (strcmp(req->principals[i], req->principals[j]) == 0)
@@ -397,8 +398,7 @@ int pc_cert_parse_auth_info(const char *info, struct pc_cert **out)
         n = nl ? (size_t)(nl - p) : strlen(p);
         type = p + strlen(prefix);
         if (n > strlen(prefix) && strncmp(p, prefix, strlen(prefix)) == 0 &&
-            cert_key_type((const unsigned char *)type,
-                          strcspn(type, " \t\n")) != PC_KEY_UNKNOWN) {
+            cert_key_type((const unsigned char *)type, strcspn(type, " \t\n")) != PC_KEY_UNKNOWN) {
             if (!(line = strndup(type, n - strlen(prefix))))
                 return PC_ERR_NOMEM;
             rc = pc_cert_parse_line(line, out);

@@ -94,7 +94,7 @@ struct pc_cert {
     struct pc_sshkey *subject; /* subject public key */
     struct pc_sshkey *ca;      /* signature key (the CA) */
     char ca_fingerprint[PC_SSHKEY_FP_SIZE];
-    const char *sig_alg;       /* static: "ssh-ed25519", "rsa-sha2-512" … */
+    const char *sig_alg; /* static: "ssh-ed25519", "rsa-sha2-512" … */
     uint64_t serial;
     char *key_id;
     char **principals;

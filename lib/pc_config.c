@@ -36,8 +36,8 @@ static char *trim(char *s)
 }
 
 /* Parses one line (already NUL-terminated, without '\n'). */
-static int parse_line(char *line, char **keys, int *nkeys, pc_config_cb cb, void *ctx,
-                      char *err, size_t errsz)
+static int parse_line(char *line, char **keys, int *nkeys, pc_config_cb cb, void *ctx, char *err,
+                      size_t errsz)
 {
     char *t = trim(line), *eq, *key, *value;
 
@@ -52,7 +52,8 @@ static int parse_line(char *line, char **keys, int *nkeys, pc_config_cb cb, void
     key = trim(t);
     value = trim(eq + 1);
     if (!key_is_valid(key)) {
-        snprintf(err, errsz, "invalid key '%.64s' (keys are lower-case letters, digits and _)", key);
+        snprintf(err, errsz, "invalid key '%.64s' (keys are lower-case letters, digits and _)",
+                 key);
         return PC_ERR_PARSE;
     }
     for (int i = 0; i < *nkeys; i++) {
@@ -72,8 +73,8 @@ static int parse_line(char *line, char **keys, int *nkeys, pc_config_cb cb, void
     return cb(ctx, key, value, err, errsz);
 }
 
-int pc_config_parse_buffer(const char *name, const char *buf, size_t len,
-                           pc_config_cb cb, void *ctx, char *err, size_t errsz)
+int pc_config_parse_buffer(const char *name, const char *buf, size_t len, pc_config_cb cb,
+                           void *ctx, char *err, size_t errsz)
 {
     char line[PC_CONFIG_MAX_LINE + 1];
     char msg[512] = "";
@@ -185,8 +186,14 @@ int pc_parse_bool(const char *s, int *out)
     if (!s)
         return PC_ERR_INVAL;
     for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return PC_OK; }
-        if (strcasecmp(s, no[i]) == 0) { *out = 0; return PC_OK; }
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return PC_OK;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return PC_OK;
+        }
     }
     return PC_ERR_INVAL;
 }
@@ -201,10 +208,22 @@ int pc_parse_duration(const char *s, int64_t min, int64_t max, int64_t *out)
         return PC_ERR_INVAL;
     n = strlen(s);
     switch (s[n - 1]) {
-    case 's': mult = 1; n--; break;
-    case 'm': mult = 60; n--; break;
-    case 'h': mult = 3600; n--; break;
-    case 'd': mult = 86400; n--; break;
+    case 's':
+        mult = 1;
+        n--;
+        break;
+    case 'm':
+        mult = 60;
+        n--;
+        break;
+    case 'h':
+        mult = 3600;
+        n--;
+        break;
+    case 'd':
+        mult = 86400;
+        n--;
+        break;
     default: break;
     }
     if (n == 0 || n >= sizeof digits)

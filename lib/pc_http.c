@@ -24,10 +24,10 @@
 
 struct pc_http {
     CURL *curl;
-    char *base_url;            /* without trailing '/' */
-    char *token;               /* wiped on free */
-    char *auth_header;         /* "Authorization: Bearer …", wiped on free */
-    struct curl_slist hdr[4];  /* our own list nodes, so the auth header is never copied by
+    char *base_url;               /* without trailing '/' */
+    char *token;                  /* wiped on free */
+    char *auth_header;            /* "Authorization: Bearer …", wiped on free */
+    struct curl_slist hdr[4];     /* our own list nodes, so the auth header is never copied by
                                   curl_slist_append (whose copies are freed without a wipe) */
     struct curl_slist hdr_bin[3]; /* the same for pc_http_get (no JSON content type) */
     long connect_timeout_ms;
@@ -38,13 +38,13 @@ struct pc_http {
 _Static_assert(PC_HTTP_GET_MAX <= PC_SSHBUF_HARD_MAX, "a reply bound must fit a pc_sshbuf");
 
 struct reply_buf {
-    struct pc_sshbuf body;     /* secret (replies carry tokens, TOTP URIs): wiped on growth, free */
-    size_t max;                /* the reply's bound (body's max): more is PC_ERR_TOOBIG */
+    struct pc_sshbuf body; /* secret (replies carry tokens, TOTP URIs): wiped on growth, free */
+    size_t max;            /* the reply's bound (body's max): more is PC_ERR_TOOBIG */
     int too_big;
 };
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errsz, int rc,
+                                                      const char *fmt, ...)
 {
     va_list ap;
     if (err && errsz) {
@@ -90,12 +90,16 @@ static int setopts(pc_http *h, const struct pc_http_opts *o)
     CURLcode rc = CURLE_OK;
     size_t n = 0;
 
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+#define SET(opt, val) \
+    do { \
+        if (rc == CURLE_OK) \
+            rc = curl_easy_setopt(c, opt, val); \
+    } while (0)
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_PROXY, "");          /* never an https_proxy from the environment */
+    SET(CURLOPT_PROXY, ""); /* never an https_proxy from the environment */
     SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SET(CURLOPT_SSL_CIPHER_LIST, "HIGH:!aNULL:!eNULL:!kRSA:!PSK:!SRP:!MD5:!RC4:!3DES");
@@ -230,10 +234,8 @@ static int is_tls_error(CURLcode cc)
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CLIENTCERT:
-    case CURLE_USE_SSL_FAILED:
-        return 1;
-    default:
-        return 0;
+    case CURLE_USE_SSL_FAILED: return 1;
+    default: return 0;
     }
 }
 
@@ -257,10 +259,13 @@ static int map_curl_error(pc_http *h, CURLcode cc, const struct reply_buf *b, co
     const char *detail = h->curl_err[0] ? h->curl_err : curl_easy_strerror(cc);
 
     if (cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
-        return fail(err, errsz, PC_ERR_TLS, "the TLS key of %s does not match the pin", h->base_url);
+        return fail(err, errsz, PC_ERR_TLS, "the TLS key of %s does not match the pin",
+                    h->base_url);
     if (cc == CURLE_SSL_CONNECT_ERROR && handshake_cut(h, detail))
-        return fail(err, errsz, PC_ERR_NET, "%s closed or reset the connection during the TLS "
-                    "handshake (%s)", h->base_url, detail);
+        return fail(err, errsz, PC_ERR_NET,
+                    "%s closed or reset the connection during the TLS "
+                    "handshake (%s)",
+                    h->base_url, detail);
     if (is_tls_error(cc))
         return fail(err, errsz, PC_ERR_TLS, "TLS with %s failed (%s)", h->base_url, detail);
     if (cc == CURLE_OPERATION_TIMEDOUT)
@@ -297,8 +302,7 @@ static int set_method(CURL *c, const char *method, const char *json, size_t jlen
     return rc == CURLE_OK ? PC_OK : PC_ERR_NOMEM;
 }
 
-static int build_url(pc_http *h, const char *path, char *url, size_t urlsz, char *err,
-                     size_t errsz)
+static int build_url(pc_http *h, const char *path, char *url, size_t urlsz, char *err, size_t errsz)
 {
     if (!h || !path || path[0] != '/')
         return fail(err, errsz, PC_ERR_INVAL, "bad request (the path must start with '/')");

@@ -10,12 +10,12 @@
 #include <stddef.h>
 
 struct pc_http_opts {
-    const char *base_url;     /* "https://host:port" (no trailing path) */
-    const char *pin;          /* "sha256//…" or NULL */
-    const char *cafile;       /* PEM CA file or NULL; one of pin / cafile is required */
-    const char *token;        /* bearer token or NULL (copied, wiped on free) */
-    long connect_timeout_ms;  /* 0 → 5000 */
-    long timeout_ms;          /* total per call; 0 → 30000 */
+    const char *base_url;    /* "https://host:port" (no trailing path) */
+    const char *pin;         /* "sha256//…" or NULL */
+    const char *cafile;      /* PEM CA file or NULL; one of pin / cafile is required */
+    const char *token;       /* bearer token or NULL (copied, wiped on free) */
+    long connect_timeout_ms; /* 0 → 5000 */
+    long timeout_ms;         /* total per call; 0 → 30000 */
 };
 
 typedef struct pc_http pc_http;

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 4, 0)))
-static int failv(struct pc_jerr *e, const char *code, int rc, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int failv(struct pc_jerr *e, const char *code, int rc,
+                                                       const char *fmt, va_list ap)
 {
     if (e) {
         e->code = code;
@@ -18,8 +18,8 @@ static int failv(struct pc_jerr *e, const char *code, int rc, const char *fmt, v
     return rc;
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(struct pc_jerr *e, const char *code, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(struct pc_jerr *e, const char *code, int rc,
+                                                      const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -56,7 +56,8 @@ int pc_json_parse_object(const char *buf, size_t len, json_object **out, struct 
      * refuses it (json_object_is_type(NULL, json_type_object) is false). */
     if (jerr != json_tokener_success) {
         json_object_put(obj);
-        return fail(e, "bad_json", PC_ERR_PARSE, "malformed JSON: %s", json_tokener_error_desc(jerr));
+        return fail(e, "bad_json", PC_ERR_PARSE, "malformed JSON: %s",
+                    json_tokener_error_desc(jerr));
     }
     /* Only whitespace may follow the value. */
     for (; used < len; used++) {
@@ -75,7 +76,8 @@ int pc_json_parse_object(const char *buf, size_t len, json_object **out, struct 
 
 int pc_json_only_fields(json_object *obj, const char *const *allowed, struct pc_jerr *e)
 {
-    json_object_object_foreach(obj, key, val) {
+    json_object_object_foreach(obj, key, val)
+    {
         int known = 0;
         (void)val;
         for (const char *const *a = allowed; *a; a++)
@@ -117,8 +119,8 @@ int pc_text_is_clean(const char *s, int multiline)
     return 1;
 }
 
-static int get_string(json_object *obj, const char *key, int required, size_t maxlen,
-                      int multiline, const char **out, struct pc_jerr *e)
+static int get_string(json_object *obj, const char *key, int required, size_t maxlen, int multiline,
+                      const char **out, struct pc_jerr *e)
 {
     json_object *v;
     int rc;
@@ -201,7 +203,8 @@ int pc_json_get_str_array(json_object *obj, const char *key, int required, size_
         json_object *it = json_object_array_get_idx(v, i);
         const char *s;
         if (!json_object_is_type(it, json_type_string))
-            return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' must be an array of strings", key);
+            return fail(e, "bad_field", PC_ERR_INVAL, "field '%s' must be an array of strings",
+                        key);
         s = json_object_get_string(it);
         if ((size_t)json_object_get_string_len(it) != strlen(s) || strlen(s) == 0 ||
             strlen(s) > maxlen)
@@ -213,5 +216,6 @@ int pc_json_get_str_array(json_object *obj, const char *key, int required, size_
 
 const char *pc_json_dump(json_object *obj)
 {
-    return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return json_object_to_json_string_ext(obj,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }

@@ -30,15 +30,29 @@ static int utf8_seq(struct cur *c)
     unsigned char b0 = p[0], lo = 0x80, hi = 0xBF;
     int n;
 
-    if (b0 >= 0xC2 && b0 <= 0xDF) n = 1;
-    else if (b0 == 0xE0) { n = 2; lo = 0xA0; }
-    else if (b0 >= 0xE1 && b0 <= 0xEC) n = 2;
-    else if (b0 == 0xED) { n = 2; hi = 0x9F; }          /* no surrogates */
-    else if (b0 >= 0xEE && b0 <= 0xEF) n = 2;
-    else if (b0 == 0xF0) { n = 3; lo = 0x90; }
-    else if (b0 >= 0xF1 && b0 <= 0xF3) n = 3;
-    else if (b0 == 0xF4) { n = 3; hi = 0x8F; }
-    else return bad(c, "invalid UTF-8");
+    if (b0 >= 0xC2 && b0 <= 0xDF)
+        n = 1;
+    else if (b0 == 0xE0) {
+        n = 2;
+        lo = 0xA0;
+    } else if (b0 >= 0xE1 && b0 <= 0xEC)
+        n = 2;
+    else if (b0 == 0xED) {
+        n = 2;
+        hi = 0x9F;
+    } /* no surrogates */
+    else if (b0 >= 0xEE && b0 <= 0xEF)
+        n = 2;
+    else if (b0 == 0xF0) {
+        n = 3;
+        lo = 0x90;
+    } else if (b0 >= 0xF1 && b0 <= 0xF3)
+        n = 3;
+    else if (b0 == 0xF4) {
+        n = 3;
+        hi = 0x8F;
+    } else
+        return bad(c, "invalid UTF-8");
     if (c->end - p <= n)
         return bad(c, "invalid UTF-8");
     if (p[1] < lo || p[1] > hi)
@@ -71,8 +85,8 @@ static int string(struct cur *c, int is_key)
                 return bad(c, "unterminated string");
             ch = c->p[1];
             if (ch == 'u') {
-                if (c->end - c->p < 6 || !is_hex(c->p[2]) || !is_hex(c->p[3]) ||
-                    !is_hex(c->p[4]) || !is_hex(c->p[5]))
+                if (c->end - c->p < 6 || !is_hex(c->p[2]) || !is_hex(c->p[3]) || !is_hex(c->p[4]) ||
+                    !is_hex(c->p[5]))
                     return bad(c, "bad \\u escape");
                 /* json-c keys are C strings: it would cut a key at U+0000 silently. Values
                  * keep their length, and the field getters refuse them as bad_field. */
@@ -199,7 +213,8 @@ static int value(struct cur *c)
 
 int pc_json_validate(const char *buf, size_t len, int max_depth, const char **why)
 {
-    struct cur c = { (const unsigned char *)buf, (const unsigned char *)buf + len, 0, max_depth, NULL };
+    struct cur c = { (const unsigned char *)buf, (const unsigned char *)buf + len, 0, max_depth,
+                     NULL };
 
     if (!value(&c)) {
         *why = c.why ? c.why : "malformed JSON";

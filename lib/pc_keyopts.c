@@ -20,8 +20,7 @@ static const struct {
 int pc_keyopts_from_ok(const char *s)
 {
     size_t n = strlen(s);
-    return n > 0 && n <= PC_KEYOPTS_VALUE_MAX &&
-           strspn(s, "0123456789abcdefABCDEF.:/,") == n;
+    return n > 0 && n <= PC_KEYOPTS_VALUE_MAX && strspn(s, "0123456789abcdefABCDEF.:/,") == n;
 }
 
 int pc_keyopts_command_ok(const char *s)

@@ -122,7 +122,7 @@ static int put_cert_section(struct pc_sshbuf *out, const struct pc_krl_certs *c)
     }
     if (c->ca && (rc = pc_sshkey_put_blob(c->ca, &cak)) != 0)
         goto out;
-    pc_sshbuf_put_buf(&sec, &cak);      /* ca_key; empty: any CA */
+    pc_sshbuf_put_buf(&sec, &cak);       /* ca_key; empty: any CA */
     pc_sshbuf_put_string(&sec, NULL, 0); /* reserved */
     if ((rc = put_serials(&sec, serials, ns)) != 0)
         goto out;
@@ -143,7 +143,7 @@ out:
 
 static int put_key_hashes(struct pc_sshbuf *out, const struct pc_sshkey *const *keys, size_t n)
 {
-    unsigned char (*h)[32] = NULL;
+    unsigned char(*h)[32] = NULL;
     struct pc_sshbuf sec;
     size_t m = 0;
     int rc = PC_OK;
@@ -185,8 +185,8 @@ int pc_krl_encode(const struct pc_krl_spec *spec, unsigned char **out, size_t *l
     pc_sshbuf_put_u32(&b, KRL_FORMAT_VERSION);
     pc_sshbuf_put_u64(&b, spec->krl_version);
     pc_sshbuf_put_u64(&b, spec->generated_date);
-    pc_sshbuf_put_u64(&b, 0);            /* flags: none defined */
-    pc_sshbuf_put_string(&b, NULL, 0);   /* reserved */
+    pc_sshbuf_put_u64(&b, 0);          /* flags: none defined */
+    pc_sshbuf_put_string(&b, NULL, 0); /* reserved */
     pc_sshbuf_put_cstring(&b, spec->comment ? spec->comment : "");
     for (size_t i = 0; i < spec->n_certs; i++)
         if ((rc = put_cert_section(&b, &spec->certs[i])) != 0)

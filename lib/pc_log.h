@@ -7,7 +7,6 @@
 enum pc_log_level { PC_LOG_DEBUG = 0, PC_LOG_INFO, PC_LOG_WARN, PC_LOG_ERR };
 
 void pc_log_init(const char *ident, enum pc_log_level min_level);
-void pc_log(enum pc_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void pc_log(enum pc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

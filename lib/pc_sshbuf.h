@@ -25,9 +25,9 @@
 #include <stdint.h>
 #include <openssl/bn.h>
 
-#define PC_SSHBUF_DEFAULT_MAX (1024u * 1024u)       /* writers: default size bound */
-#define PC_SSHBUF_HARD_MAX (64u * 1024u * 1024u)    /* no buffer ever grows beyond this */
-#define PC_SSHBUF_MPINT_MAX_BYTES (16384 / 8 + 1)   /* 16384-bit magnitude plus the sign pad */
+#define PC_SSHBUF_DEFAULT_MAX (1024u * 1024u)     /* writers: default size bound */
+#define PC_SSHBUF_HARD_MAX (64u * 1024u * 1024u)  /* no buffer ever grows beyond this */
+#define PC_SSHBUF_MPINT_MAX_BYTES (16384 / 8 + 1) /* 16384-bit magnitude plus the sign pad */
 
 struct pc_sshbuf {
     unsigned char *data; /* writer: owned; reader: borrowed */

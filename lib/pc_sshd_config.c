@@ -20,7 +20,9 @@ struct parse_ctx {
     size_t errsz;
 };
 
-static const struct { const char *alias, *name; } aliases[] = {
+static const struct {
+    const char *alias, *name;
+} aliases[] = {
     { "challengeresponseauthentication", "kbdinteractiveauthentication" },
     { "pubkeyacceptedkeytypes", "pubkeyacceptedalgorithms" },
     { "hostbasedacceptedkeytypes", "hostbasedacceptedalgorithms" },
@@ -268,8 +270,10 @@ static int parse_line(struct parse_ctx *p, char *s, const char *name, unsigned l
         if (rc == PC_OK)
             set_err(p, name, lineno, "no argument after keyword \"%s\"", kw);
         else
-            set_err(p, name, lineno, "%s", rc == PC_ERR_PARSE ? "invalid quotes" :
-                    rc == PC_ERR_TOOBIG ? "too many arguments" : "out of memory");
+            set_err(p, name, lineno, "%s",
+                    rc == PC_ERR_PARSE    ? "invalid quotes"
+                    : rc == PC_ERR_TOOBIG ? "too many arguments"
+                                          : "out of memory");
         free(kw);
         return rc == PC_OK ? PC_ERR_PARSE : rc;
     }
@@ -294,8 +298,8 @@ static int parse_line(struct parse_ctx *p, char *s, const char *name, unsigned l
 }
 
 /* Splits buf into lines and parses each; refuses NUL bytes and over-long lines. */
-static int parse_buf(struct parse_ctx *p, char *buf, size_t len, const char *name,
-                     unsigned depth, const char *match)
+static int parse_buf(struct parse_ctx *p, char *buf, size_t len, const char *name, unsigned depth,
+                     const char *match)
 {
     char line[PC_SSHD_MAX_LINE];
     size_t off = 0;
@@ -345,8 +349,10 @@ static int parse_file(struct parse_ctx *p, const char *name, unsigned depth, con
     }
     rc = pc_read_file(path, PC_SSHD_MAX_FILE, &buf, &len);
     if (rc != PC_OK) {
-        set_err(p, name, 0, "%s", rc == PC_ERR_TOOBIG ? "file too large (limit 1 MiB)" :
-                rc == PC_ERR_NOTFOUND ? "no such file" : "cannot read (not a regular file?)");
+        set_err(p, name, 0, "%s",
+                rc == PC_ERR_TOOBIG     ? "file too large (limit 1 MiB)"
+                : rc == PC_ERR_NOTFOUND ? "no such file"
+                                        : "cannot read (not a regular file?)");
         return rc;
     }
     rc = add_file(p->c, name);
@@ -356,8 +362,8 @@ static int parse_file(struct parse_ctx *p, const char *name, unsigned depth, con
     return rc;
 }
 
-int pc_sshd_config_load(struct pc_sshd_config *c, const char *root, const char *path,
-                        char *err, size_t errsz)
+int pc_sshd_config_load(struct pc_sshd_config *c, const char *root, const char *path, char *err,
+                        size_t errsz)
 {
     struct parse_ctx p = { .c = c, .root = root ? root : "", .err = err, .errsz = errsz };
     int rc;

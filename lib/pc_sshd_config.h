@@ -9,22 +9,22 @@
 #define PC_SSHD_CONFIG_H
 #include <stddef.h>
 
-#define PC_SSHD_MAX_DEPTH 16          /* sshd's SERVCONF_MAX_DEPTH */
-#define PC_SSHD_MAX_LINE 8192         /* bytes per line, newline included */
+#define PC_SSHD_MAX_DEPTH 16           /* sshd's SERVCONF_MAX_DEPTH */
+#define PC_SSHD_MAX_LINE 8192          /* bytes per line, newline included */
 #define PC_SSHD_MAX_FILE (1024 * 1024) /* bytes per file */
-#define PC_SSHD_MAX_FILES 512         /* files per configuration */
+#define PC_SSHD_MAX_FILES 512          /* files per configuration */
 #define PC_SSHD_MAX_DIRECTIVES 100000
-#define PC_SSHD_MAX_ARGS 256          /* words per line */
+#define PC_SSHD_MAX_ARGS 256 /* words per line */
 
 struct pc_sshd_directive {
-    char *keyword;   /* lower case; the alias challengeresponseauthentication is resolved */
-    char **argv;     /* arguments with quotes removed; argc >= 1 */
+    char *keyword; /* lower case; the alias challengeresponseauthentication is resolved */
+    char **argv;   /* arguments with quotes removed; argc >= 1 */
     size_t argc;
-    char *file;      /* the path as sshd names it (without the root prefix) */
+    char *file; /* the path as sshd names it (without the root prefix) */
     unsigned line;
-    char *match;     /* criteria of the enclosing Match block; NULL at global scope.
+    char *match;    /* criteria of the enclosing Match block; NULL at global scope.
                       * For a "match" directive: its own criteria. */
-    unsigned depth;  /* 0 = the main file, 1 = included from it, … */
+    unsigned depth; /* 0 = the main file, 1 = included from it, … */
 };
 
 struct pc_sshd_config {
@@ -36,8 +36,8 @@ struct pc_sshd_config {
 
 /* Loads ROOT/PATH and everything it includes. root NULL, "" or "/" means the real system;
  * otherwise every absolute path in the configuration is read below root. */
-int pc_sshd_config_load(struct pc_sshd_config *c, const char *root, const char *path,
-                        char *err, size_t errsz);
+int pc_sshd_config_load(struct pc_sshd_config *c, const char *root, const char *path, char *err,
+                        size_t errsz);
 void pc_sshd_config_free(struct pc_sshd_config *c);
 
 /* The directive that wins for keyword (lower case) at global scope (first one outside any

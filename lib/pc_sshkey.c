@@ -121,8 +121,8 @@ static int ec_from_point(enum pc_keytype t, const unsigned char *q, size_t qlen,
         return PC_ERR_PARSE;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
                                                  (char *)(uintptr_t)key_types[i].group, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                                  (void *)(uintptr_t)q, qlen);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)q,
+                                                  qlen);
     params[2] = OSSL_PARAM_construct_end();
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
@@ -340,7 +340,8 @@ int pc_sshkey_put_fields(const struct pc_sshkey *k, struct pc_sshbuf *b)
     }
     if (is_ecdsa(k->type)) {
         if (EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, tmp,
-                                            sizeof tmp, &n) != 1 || n == 0 || tmp[0] != 0x04)
+                                            sizeof tmp, &n) != 1 ||
+            n == 0 || tmp[0] != 0x04)
             return PC_ERR_CRYPTO;
         pc_sshbuf_put_cstring(b, pc_sshkey_curve_name(k->type));
         return pc_sshbuf_put_string(b, tmp, n);

@@ -33,8 +33,8 @@ enum pc_keytype {
 #define PC_RSA_MIN_BITS 2048
 #define PC_RSA_MAX_BITS 16384
 #define PC_RSA_CA_BITS 3072
-#define PC_SSHKEY_BLOB_MAX 4096      /* largest public key blob we accept */
-#define PC_SSHKEY_LINE_MAX 16384     /* largest "TYPE BASE64 comment" line we accept */
+#define PC_SSHKEY_BLOB_MAX 4096  /* largest public key blob we accept */
+#define PC_SSHKEY_LINE_MAX 16384 /* largest "TYPE BASE64 comment" line we accept */
 /* "SHA256:" + 43 unpadded base64 characters + NUL */
 #define PC_SSHKEY_FP_SIZE 51
 
@@ -109,8 +109,8 @@ int pc_sshkey_public_dup(const struct pc_sshkey *k, struct pc_sshkey **out);
 
 /* ---- signatures (implemented in pc_sshsig.c) ------------------------------------------------ */
 /* Signs data with a private key; *sig is a malloc'ed SSH signature blob. */
-int pc_sshkey_sign(const struct pc_sshkey *k, const void *data, size_t len,
-                   unsigned char **sig, size_t *siglen);
+int pc_sshkey_sign(const struct pc_sshkey *k, const void *data, size_t len, unsigned char **sig,
+                   size_t *siglen);
 /* Appends the signature blob as an SSH string to b (what certificates need). */
 int pc_sshkey_sign_to_buf(const struct pc_sshkey *k, const void *data, size_t len,
                           struct pc_sshbuf *b);

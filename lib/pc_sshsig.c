@@ -112,8 +112,8 @@ out:
     return rc;
 }
 
-int pc_sshkey_sign(const struct pc_sshkey *k, const void *data, size_t len,
-                   unsigned char **sig, size_t *siglen)
+int pc_sshkey_sign(const struct pc_sshkey *k, const void *data, size_t len, unsigned char **sig,
+                   size_t *siglen)
 {
     struct pc_sshbuf b;
     int rc;
@@ -269,8 +269,9 @@ int pc_sshsig_dearmor(const char *armored, size_t len, unsigned char **blob, siz
 static int hash_message(const unsigned char *alg, size_t alen, const void *msg, size_t msglen,
                         unsigned char *md, unsigned int *mdlen)
 {
-    const EVP_MD *h = name_is(alg, alen, "sha512") ? EVP_sha512()
-                      : name_is(alg, alen, "sha256") ? EVP_sha256() : NULL;
+    const EVP_MD *h = name_is(alg, alen, "sha512")   ? EVP_sha512()
+                      : name_is(alg, alen, "sha256") ? EVP_sha256()
+                                                     : NULL;
     if (!h)
         return PC_ERR_PARSE;
     return EVP_Digest(msg, msglen, md, mdlen, h, NULL) == 1 ? PC_OK : PC_ERR_CRYPTO;
@@ -296,8 +297,7 @@ static int result(enum pc_sshsig_result r, enum pc_sshsig_result *why)
 }
 
 int pc_sshsig_verify(const char *armored, size_t len, const void *msg, size_t msglen,
-                     const struct pc_sshkey *expected, const char *ns,
-                     enum pc_sshsig_result *why)
+                     const struct pc_sshkey *expected, const char *ns, enum pc_sshsig_result *why)
 {
     unsigned char *blob = NULL, *want = NULL, magic[6], md[EVP_MAX_MD_SIZE];
     const unsigned char *pk = NULL, *sns = NULL, *res = NULL, *hash = NULL, *sig = NULL;
@@ -391,7 +391,8 @@ int pc_sshsig_sign(const struct pc_sshkey *key, const char *ns, const void *msg,
     }
     pos = (size_t)snprintf(s, cap, "%s\n", ARMOR_BEGIN);
     for (size_t i = 0; i < n; i += 70)
-        pos += (size_t)snprintf(s + pos, cap - pos, "%.*s\n", (int)(n - i < 70 ? n - i : 70), b64 + i);
+        pos += (size_t)snprintf(s + pos, cap - pos, "%.*s\n", (int)(n - i < 70 ? n - i : 70),
+                                b64 + i);
     snprintf(s + pos, cap - pos, "%s\n", ARMOR_END);
     *out = s;
     rc = PC_OK;

@@ -17,10 +17,10 @@
 /* Why a verification failed (the return code says it too, coarser). */
 enum pc_sshsig_result {
     PC_SSHSIG_OK = 0,
-    PC_SSHSIG_MALFORMED,      /* armor, base64, blob layout, version, hash name: PC_ERR_PARSE */
-    PC_SSHSIG_WRONG_KEY,      /* signed by a key other than the expected one: PC_ERR_AUTH */
-    PC_SSHSIG_WRONG_NAMESPACE,/* a signature made for another purpose: PC_ERR_INVAL */
-    PC_SSHSIG_BAD_SIGNATURE,  /* does not verify over this message, or ssh-rsa SHA-1: PC_ERR_CRYPTO */
+    PC_SSHSIG_MALFORMED,       /* armor, base64, blob layout, version, hash name: PC_ERR_PARSE */
+    PC_SSHSIG_WRONG_KEY,       /* signed by a key other than the expected one: PC_ERR_AUTH */
+    PC_SSHSIG_WRONG_NAMESPACE, /* a signature made for another purpose: PC_ERR_INVAL */
+    PC_SSHSIG_BAD_SIGNATURE, /* does not verify over this message, or ssh-rsa SHA-1: PC_ERR_CRYPTO */
 };
 
 /* Verifies an armored SSHSIG (text, len bytes; "-----BEGIN SSH SIGNATURE-----" … "-----END SSH
@@ -32,8 +32,7 @@ enum pc_sshsig_result {
  * an empty reserved string). Version must be exactly 1 (OpenSSH also takes 0; nobody writes it). Returns 0, or the code listed by the result above;
  * *why (optional) gets the detailed result. */
 int pc_sshsig_verify(const char *armored, size_t len, const void *msg, size_t msglen,
-                     const struct pc_sshkey *expected, const char *ns,
-                     enum pc_sshsig_result *why);
+                     const struct pc_sshkey *expected, const char *ns, enum pc_sshsig_result *why);
 
 /* Makes an armored SSHSIG (sha512) with a private key, as `ssh-keygen -Y sign` would
  * (70-column base64 lines, trailing newline). For tests and tools; *out is malloc'ed. */

@@ -6,7 +6,7 @@
 #define PC_TIME_H
 #include <stdint.h>
 
-int64_t pc_now(void);          /* seconds since the epoch */
-int64_t pc_now_ms(void);       /* monotonic milliseconds, for deadlines (never faked) */
+int64_t pc_now(void);    /* seconds since the epoch */
+int64_t pc_now_ms(void); /* monotonic milliseconds, for deadlines (never faked) */
 
 #endif

@@ -18,8 +18,8 @@ int pc_totp_code(const unsigned char *secret, size_t len, int64_t t, char *out, 
 {
     if (outsz < PC_TOTP_DIGITS + 1 || t < 0)
         return PC_ERR_INVAL;
-    if (oath_totp_generate((const char *)secret, len, (time_t)t, PC_TOTP_PERIOD, 0,
-                           PC_TOTP_DIGITS, out) != OATH_OK)
+    if (oath_totp_generate((const char *)secret, len, (time_t)t, PC_TOTP_PERIOD, 0, PC_TOTP_DIGITS,
+                           out) != OATH_OK)
         return PC_ERR_CRYPTO;
     return PC_OK;
 }

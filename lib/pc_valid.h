@@ -7,9 +7,9 @@
 #define PC_VALID_H
 #include <stddef.h>
 
-#define PC_HOSTNAME_MAX 253     /* a DNS name's longest text form */
+#define PC_HOSTNAME_MAX 253 /* a DNS name's longest text form */
 #define PC_BEARER_TOKEN_MAX 1024
-#define PC_PRINCIPAL_MAX 255    /* = PC_CERT_NAME_MAX */
+#define PC_PRINCIPAL_MAX 255 /* = PC_CERT_NAME_MAX */
 
 /* A host name as enrolled: 1..PC_HOSTNAME_MAX bytes of [A-Za-z0-9._-]. */
 int pc_valid_hostname(const char *s);

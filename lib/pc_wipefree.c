@@ -64,10 +64,10 @@ void *realloc(void *p, size_t n)
     }
     have = malloc_usable_size(p);
     if (n <= have)
-        return p;             /* shrinking (or growing within the chunk): keep it in place */
+        return p; /* shrinking (or growing within the chunk): keep it in place */
     q = malloc(n);
     if (!q) {
-        errno = ENOMEM;       /* p stays valid and untouched, as realloc promises */
+        errno = ENOMEM; /* p stays valid and untouched, as realloc promises */
         return NULL;
     }
     memcpy(q, p, have);

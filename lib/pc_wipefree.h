@@ -6,8 +6,7 @@
 /* Sanitizers that intercept malloc/free (ASan, and TSan/MSan/HWASan, which do the same) must
  * keep their own free: with one of them the interposer compiles to nothing. GCC says so with
  * __SANITIZE_*__, clang with __has_feature(). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
-    defined(__SANITIZE_HWADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
 #define PC_WIPEFREE_SANITIZER 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \

@@ -14,12 +14,17 @@ static const struct {
     const char *code;
     int outcome;
 } agent_errors[] = {
-    { PC_AGENT_E_UNREACHABLE, PM_OUT_FAILMODE }, { PC_AGENT_E_TIMEOUT, PM_OUT_FAILMODE },
-    { PC_AGENT_E_GARBAGE, PM_OUT_FAILMODE },     { PC_AGENT_E_SERVER, PM_OUT_FAILMODE },
+    { PC_AGENT_E_UNREACHABLE, PM_OUT_FAILMODE },
+    { PC_AGENT_E_TIMEOUT, PM_OUT_FAILMODE },
+    { PC_AGENT_E_GARBAGE, PM_OUT_FAILMODE },
+    { PC_AGENT_E_SERVER, PM_OUT_FAILMODE },
     /* busy: the agent is up but at its limit; local capacity, not the network: deny */
-    { PC_AGENT_E_BUSY, PM_OUT_DENY },            { PC_AGENT_E_TLS, PM_OUT_DENY },
-    { PC_AGENT_E_NOT_ENROLLED, PM_OUT_DENY },    { PC_AGENT_E_REJECTED, PM_OUT_DENY },
-    { PC_AGENT_E_BAD_REQUEST, PM_OUT_DENY },     { PC_AGENT_E_FORBIDDEN, PM_OUT_DENY },
+    { PC_AGENT_E_BUSY, PM_OUT_DENY },
+    { PC_AGENT_E_TLS, PM_OUT_DENY },
+    { PC_AGENT_E_NOT_ENROLLED, PM_OUT_DENY },
+    { PC_AGENT_E_REJECTED, PM_OUT_DENY },
+    { PC_AGENT_E_BAD_REQUEST, PM_OUT_DENY },
+    { PC_AGENT_E_FORBIDDEN, PM_OUT_DENY },
     { PC_AGENT_E_INTERNAL, PM_OUT_DENY },
     /* config: the agent is up but its agent.conf did not load; it refuses everything. An
      * admin's typo must never switch the second factor off: deny, whatever failmode says. */
@@ -30,38 +35,24 @@ static const struct {
     { PC_AGENT_E_RATE_LIMITED, PM_OUT_DENY },
 };
 
-int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,
-                     const char **reason)
+int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms, const char **reason)
 {
     int rc;
 
     a->full_ms = deadline_ms - pc_now_ms();
     rc = pc_agent_connect(path, deadline_ms, &a->fd);
     switch (rc) {
-    case PC_OK:
-        return PM_OUT_OK;
+    case PC_OK: return PM_OUT_OK;
     case PC_ERR_STATE:
         /* the agent is alive but its backlog stays full: capacity, not absence */
         *reason = "agent_busy";
         return PM_OUT_DENY;
-    case PC_ERR_INVAL:
-        *reason = "agent_socket_path_too_long";
-        break;
-    case PC_ERR_NOMEM:
-        *reason = "agent_socket_error";
-        break;
-    case PC_ERR_TIMEOUT:
-        *reason = "agent_connect_timeout";
-        break;
-    case PC_ERR_NOTFOUND:
-        *reason = "agent_socket_missing";
-        break;
-    case PC_ERR_NET:
-        *reason = "agent_refused";
-        break;
-    default:
-        *reason = "agent_connect_failed";
-        break;
+    case PC_ERR_INVAL: *reason = "agent_socket_path_too_long"; break;
+    case PC_ERR_NOMEM: *reason = "agent_socket_error"; break;
+    case PC_ERR_TIMEOUT: *reason = "agent_connect_timeout"; break;
+    case PC_ERR_NOTFOUND: *reason = "agent_socket_missing"; break;
+    case PC_ERR_NET: *reason = "agent_refused"; break;
+    default: *reason = "agent_connect_failed"; break;
     }
     return PM_OUT_FAILMODE;
 }
@@ -71,7 +62,8 @@ static int classify_error(json_object *reply, const char **reason)
     json_object *e = NULL;
     const char *code;
 
-    if (!json_object_object_get_ex(reply, "error", &e) || !json_object_is_type(e, json_type_string)) {
+    if (!json_object_object_get_ex(reply, "error", &e) ||
+        !json_object_is_type(e, json_type_string)) {
         *reason = "agent_malformed";
         return PM_OUT_FAILMODE;
     }
@@ -85,8 +77,8 @@ static int classify_error(json_object *reply, const char **reason)
     return PM_OUT_DENY;
 }
 
-int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms,
-                  json_object **reply, const char **reason)
+int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms, json_object **reply,
+                  const char **reason)
 {
     json_object *r = NULL, *ok = NULL;
     int64_t budget = deadline_ms - pc_now_ms();
@@ -153,5 +145,6 @@ void pm_agent_wipe_request(json_object *req, const char *key)
     if (text)
         pc_wipe((void *)(uintptr_t)text, strlen(text));
     if (json_object_object_get_ex(req, key, &v) && json_object_is_type(v, json_type_string))
-        pc_wipe((void *)(uintptr_t)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        pc_wipe((void *)(uintptr_t)json_object_get_string(v),
+                (size_t)json_object_get_string_len(v));
 }

@@ -29,8 +29,8 @@ int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms,
                      const char **reason);
 /* Sends req and reads one reply. PM_OUT_OK with *reply (ok:true; the caller puts it), else
  * PM_OUT_FAILMODE / PM_OUT_DENY with *reason (static text, never from the wire verbatim). */
-int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms,
-                  json_object **reply, const char **reason);
+int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms, json_object **reply,
+                  const char **reason);
 void pm_agent_close(struct pm_agent *a);
 
 /* Wipes the serialised form of req and the string value of key in req (it held a code). */

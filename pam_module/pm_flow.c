@@ -24,8 +24,10 @@ int pm_flow_fail(struct pm_ctx *c, int outcome, const char *reason)
         /* The user has seen a prompt: the agent was up when the login began, and a failure
          * now (the agent closed the connection, garbage, an outage) must never turn whatever
          * was typed into an admission. */
-        pm_log_error(c->pamh, "the agent failed after the prompt (%s); denying whatever "
-                     "failmode says", reason ? reason : "-");
+        pm_log_error(c->pamh,
+                     "the agent failed after the prompt (%s); denying whatever "
+                     "failmode says",
+                     reason ? reason : "-");
         pm_log_result(c, LOG_ERR, "deny", "agent_error_after_prompt");
         return PAM_AUTH_ERR;
     }
@@ -34,7 +36,8 @@ int pm_flow_fail(struct pm_ctx *c, int outcome, const char *reason)
         return PAM_SUCCESS;
     }
     if (reason && strcmp(reason, "config") == 0)
-        pm_log_error(c->pamh, "portcullis-agent reports that its configuration (agent.conf) is "
+        pm_log_error(c->pamh,
+                     "portcullis-agent reports that its configuration (agent.conf) is "
                      "invalid; denying whatever failmode says (the agent's log names the file "
                      "and line)");
     pm_log_result(c, LOG_ERR, "deny", reason);
@@ -63,8 +66,8 @@ static int copy_token(json_object *r, const char *key, char *out, size_t outsz, 
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         int ok = (ch >= '0' && ch <= '9') ||
-                 (!digits && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' ||
-                              ch == '_'));
+                 (!digits &&
+                  ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_'));
         if (!ok)
             return -1;
     }
@@ -155,9 +158,10 @@ static int verify_code(struct pm_login *l, const char *code, int *pam_rc)
             ret = 0;
         } else {
             /* locked: on this host; locked_fleet: on every host */
-            *pam_rc = deny(l->c, reason && strcmp(reason, "locked") == 0         ? "locked"
-                                 : reason && strcmp(reason, "locked_fleet") == 0 ? "locked_fleet"
-                                                                                  : "totp_denied",
+            *pam_rc = deny(l->c,
+                           reason && strcmp(reason, "locked") == 0         ? "locked"
+                           : reason && strcmp(reason, "locked_fleet") == 0 ? "locked_fleet"
+                                                                           : "totp_denied",
                            PAM_AUTH_ERR);
             ret = -1;
         }
@@ -253,12 +257,13 @@ static int challenge(struct pm_login *l)
         int v;
 
         if (pushing)
-            snprintf(prompt, sizeof prompt, "%sPush sent. Enter %s on your device to approve, "
-                     "then press Enter%s: ", attempt ? "Wrong code. " : "", l->match,
+            snprintf(prompt, sizeof prompt,
+                     "%sPush sent. Enter %s on your device to approve, "
+                     "then press Enter%s: ",
+                     attempt ? "Wrong code. " : "", l->match,
                      l->has_totp ? " \xe2\x80\x94 or type a code" : "");
         else
-            snprintf(prompt, sizeof prompt, "%sVerification code: ",
-                     attempt ? "Wrong code. " : "");
+            snprintf(prompt, sizeof prompt, "%sVerification code: ", attempt ? "Wrong code. " : "");
         if ((pam_rc = ask(c, prompt, &answer)) != PAM_SUCCESS)
             return deny(c, "conversation_failed", pam_rc);
         if (c->deadline_ms - pc_now_ms() < PM_MIN_CALL_MS) {
@@ -342,8 +347,12 @@ int pm_flow_run(struct pm_ctx *c)
         pam_rc = PAM_IGNORE;
     } else if (action && strcmp(action, "deny") == 0) {
         const char *why = str_field(r, "reason");
-        pam_rc = deny(c, why && (strcmp(why, "unknown_user") == 0 || strcmp(why, "disabled") == 0 ||
-                                 strcmp(why, "no_factor") == 0) ? why : "policy", PAM_AUTH_ERR);
+        pam_rc = deny(c,
+                      why && (strcmp(why, "unknown_user") == 0 || strcmp(why, "disabled") == 0 ||
+                              strcmp(why, "no_factor") == 0)
+                          ? why
+                          : "policy",
+                      PAM_AUTH_ERR);
     } else if (action && strcmp(action, "challenge") == 0 && c->txid[0]) {
         read_factors(&l, r);
         pam_rc = challenge(&l);

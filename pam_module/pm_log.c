@@ -52,8 +52,8 @@ void pm_log_result(const struct pm_ctx *c, int prio, const char *result, const c
     log_value(s, sizeof s, c->service);
     log_value(t, sizeof t, c->txid);
     log_value(r, sizeof r, reason);
-    pam_syslog(c->pamh, prio, "user=%s rhost=%s service=%s txid=%s result=%s reason=%s ms=%lld",
-               u, h, s, t, result, r, (long long)(pc_now_ms() - c->start_ms));
+    pam_syslog(c->pamh, prio, "user=%s rhost=%s service=%s txid=%s result=%s reason=%s ms=%lld", u,
+               h, s, t, result, r, (long long)(pc_now_ms() - c->start_ms));
 }
 
 void pm_log_failmode_admit(const struct pm_ctx *c, const char *reason)
@@ -62,8 +62,8 @@ void pm_log_failmode_admit(const struct pm_ctx *c, const char *reason)
 
     log_value(u, sizeof u, c->user);
     log_value(r, sizeof r, reason);
-    pam_syslog(c->pamh, LOG_ERR,
-               "failmode=safe: admitting %s without a second factor because %s", u, r);
+    pam_syslog(c->pamh, LOG_ERR, "failmode=safe: admitting %s without a second factor because %s",
+               u, r);
     pm_log_result(c, LOG_WARNING, "allow_failmode", reason);
 }
 

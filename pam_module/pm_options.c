@@ -54,8 +54,7 @@ static int set_value(struct pm_options *o, int which, const char *val)
         else
             return PC_ERR_INVAL;
         return PC_OK;
-    case OPT_TRIES:
-        return parse_int(val, 1, 10, &o->tries);
+    case OPT_TRIES: return parse_int(val, 1, 10, &o->tries);
     case OPT_PUSH:
         if (strcmp(val, "auto") == 0)
             o->push = 1;
@@ -67,8 +66,7 @@ static int set_value(struct pm_options *o, int which, const char *val)
     case OPT_TIMEOUT:
         /* never longer than the agent keeps a login's connection (PC_AGENT_LOGIN_IDLE_MS) */
         return parse_int(val, 1, PC_AGENT_LOGIN_MAX_S, &o->timeout_s);
-    default:
-        return PC_ERR_INVAL;
+    default: return PC_ERR_INVAL;
     }
 }
 

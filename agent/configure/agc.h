@@ -40,7 +40,7 @@ struct agc_opts {
     char agent_path[PATH_MAX];
     char principals_user[64];
     const char *breakglass_group;
-    const char *sshd;         /* sshd binary; NULL: "sshd" from PATH, then /usr/sbin/sshd */
+    const char *sshd; /* sshd binary; NULL: "sshd" from PATH, then /usr/sbin/sshd */
     int dry_run, no_reload, sudo, replace_authmethods;
 };
 
@@ -55,7 +55,7 @@ struct agc_file {
     char link[PATH_MAX]; /* "" unless path was reached through a symlink */
     int existed;
     mode_t mode;
-    char *old;     /* current content (NULL if it does not exist) */
+    char *old; /* current content (NULL if it does not exist) */
     size_t old_len;
     struct pc_sshbuf new; /* new content */
 };
@@ -65,10 +65,10 @@ struct agc_plan {
     size_t nfiles;
     char dirs[AGC_MAX_DIRS][PATH_MAX]; /* directories to create, parents first */
     size_t ndirs;
-    int dropin;                        /* 1: 00-portcullis.conf; 0: marked block in the main file */
+    int dropin; /* 1: 00-portcullis.conf; 0: marked block in the main file */
     char hostkeys[AGC_MAX_HOSTKEYS][PATH_MAX];
     size_t nhostkeys;
-    int major, minor;                  /* OpenSSH version; 0.0 if unknown */
+    int major, minor; /* OpenSSH version; 0.0 if unknown */
 };
 
 /* Joins the root and an sshd path into buf. */
@@ -120,8 +120,7 @@ int agc_spawn(char *const argv[], const char *ns_root, char *out, size_t outsz, 
               int *status);
 int agc_sshd_version(const struct agc_opts *o, int *major, int *minor);
 int agc_sshd_test(const struct agc_opts *o, char *err, size_t errsz);
-int agc_sshd_effective(const struct agc_opts *o, char *out, size_t outsz, char *err,
-                       size_t errsz);
+int agc_sshd_effective(const struct agc_opts *o, char *out, size_t outsz, char *err, size_t errsz);
 int agc_reload(const struct agc_opts *o, char *err, size_t errsz);
 int agc_print_diff(const char *path, const char *old, size_t old_len, const char *new_,
                    size_t new_len);

@@ -113,15 +113,19 @@ static const char *finish_opts(struct agc_opts *o, const char *root, const char 
 
 static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
 {
-    static const struct option opts[] = {
-        { "root", required_argument, NULL, 'r' }, { "dry-run", no_argument, NULL, 'n' },
-        { "no-reload", no_argument, NULL, 'N' }, { "breakglass-group", required_argument, NULL, 'b' },
-        { "sudo", no_argument, NULL, 's' }, { "agent-path", required_argument, NULL, 'a' },
-        { "principals-user", required_argument, NULL, 'u' },
-        { "replace-authmethods", no_argument, NULL, 'R' },
-        { "state-dir", required_argument, NULL, 'S' }, { "sshd", required_argument, NULL, 'D' },
-        { "status", no_argument, NULL, 'T' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    static const struct option opts[] = { { "root", required_argument, NULL, 'r' },
+                                          { "dry-run", no_argument, NULL, 'n' },
+                                          { "no-reload", no_argument, NULL, 'N' },
+                                          { "breakglass-group", required_argument, NULL, 'b' },
+                                          { "sudo", no_argument, NULL, 's' },
+                                          { "agent-path", required_argument, NULL, 'a' },
+                                          { "principals-user", required_argument, NULL, 'u' },
+                                          { "replace-authmethods", no_argument, NULL, 'R' },
+                                          { "state-dir", required_argument, NULL, 'S' },
+                                          { "sshd", required_argument, NULL, 'D' },
+                                          { "status", no_argument, NULL, 'T' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
     const char *cmd = configure ? "configure" : "unconfigure", *root = NULL, *state = NULL,
                *agent = NULL, *user = NULL, *msg;
     int c;
@@ -164,8 +168,7 @@ static void fail(const char *what, const char *err)
  * error and the manifest stays: unconfigure can be rerun once the admin has fixed sshd's
  * configuration, and a package removal that depends on it refuses instead of locking people
  * out. Not strict (recovering an interrupted run, whose changes sshd never loaded): a warning. */
-static int undo_all(const struct agc_opts *o, const char *list, int strict, char *err,
-                    size_t errsz)
+static int undo_all(const struct agc_opts *o, const char *list, int strict, char *err, size_t errsz)
 {
     int n = 0, rc = agc_tx_undo(o, list, &n, err, errsz);
     char terr[ERRSZ] = "";
@@ -175,13 +178,17 @@ static int undo_all(const struct agc_opts *o, const char *list, int strict, char
     printf("restored %d file%s\n", n, n == 1 ? "" : "s");
     if (agc_sshd_test(o, terr, sizeof terr) != PC_OK) {
         if (strict) {
-            snprintf(err, errsz, "the restored files are back, but they do not pass sshd -t, so "
+            snprintf(err, errsz,
+                     "the restored files are back, but they do not pass sshd -t, so "
                      "sshd was not reloaded and still runs with Portcullis: %s; fix sshd's "
-                     "configuration and run 'portcullis-agent unconfigure' again", terr);
+                     "configuration and run 'portcullis-agent unconfigure' again",
+                     terr);
             return PC_ERR_STATE;
         }
-        fprintf(stderr, "portcullis-agent: warning: the restored configuration does not pass "
-                "sshd -t, so sshd is not reloaded: %s\n", terr);
+        fprintf(stderr,
+                "portcullis-agent: warning: the restored configuration does not pass "
+                "sshd -t, so sshd is not reloaded: %s\n",
+                terr);
     } else if ((rc = agc_reload(o, err, errsz)) != PC_OK) {
         return rc;
     }
@@ -197,12 +204,16 @@ static int recover(const struct agc_opts *o, char *err, size_t errsz)
     if (access(journal, F_OK) != 0)
         return PC_OK;
     if (o->dry_run) {
-        snprintf(err, errsz, "an interrupted run left %s; run configure or unconfigure without "
-                 "--dry-run to restore the files first", journal);
+        snprintf(err, errsz,
+                 "an interrupted run left %s; run configure or unconfigure without "
+                 "--dry-run to restore the files first",
+                 journal);
         return PC_ERR_STATE;
     }
-    fprintf(stderr, "portcullis-agent: an earlier run was interrupted: restoring the files it "
-            "changed (%s)\n", journal);
+    fprintf(stderr,
+            "portcullis-agent: an earlier run was interrupted: restoring the files it "
+            "changed (%s)\n",
+            journal);
     return undo_all(o, journal, 0, err, errsz);
 }
 
@@ -216,8 +227,8 @@ static int print_plan(const struct agc_plan *p, const struct agc_opts *o)
 {
     int rc = PC_OK;
 
-    printf("# portcullis-agent configure --dry-run: %s\n", p->dropin ?
-           "drop-in " AGC_DROPIN : "marked block at the top of " AGC_SSHD_CONFIG);
+    printf("# portcullis-agent configure --dry-run: %s\n",
+           p->dropin ? "drop-in " AGC_DROPIN : "marked block at the top of " AGC_SSHD_CONFIG);
     for (size_t i = 0; i < p->ndirs; i++) {
         char real[PATH_MAX];
         struct stat st;
@@ -232,8 +243,8 @@ static int print_plan(const struct agc_plan *p, const struct agc_opts *o)
 }
 
 /* Writes the plan and validates it; the caller undoes the journal on failure. */
-static int apply(struct agc_tx *t, const struct agc_plan *p, const struct agc_opts *o,
-                 char *err, size_t errsz)
+static int apply(struct agc_tx *t, const struct agc_plan *p, const struct agc_opts *o, char *err,
+                 size_t errsz)
 {
     static char out[256 * 1024];
     int rc = PC_OK;
@@ -287,8 +298,10 @@ static int attempt(const struct agc_opts *o, int major, int minor, int force_blo
     if (rc == PC_OK)
         rc = agc_tx_commit(&t, err, errsz);
     if (rc != PC_OK && access(t.journal, F_OK) == 0 && undo_all(o, t.journal, 0, uerr, sizeof uerr))
-        fprintf(stderr, "portcullis-agent: restoring failed too: %s (the journal %s stays; "
-                "rerun to retry)\n", uerr, t.journal);
+        fprintf(stderr,
+                "portcullis-agent: restoring failed too: %s (the journal %s stays; "
+                "rerun to retry)\n",
+                uerr, t.journal);
     agc_tx_free(&t);
     agc_plan_free(&p);
     return rc;
@@ -303,17 +316,21 @@ static int configure(const struct agc_opts *o, char *err, size_t errsz)
         return rc;
     agc_state_paths(o, journal, manifest, backup);
     if (access(manifest, F_OK) == 0) {
-        snprintf(err, errsz, "already configured (%s exists); run 'portcullis-agent "
-                 "unconfigure' first", manifest);
+        snprintf(err, errsz,
+                 "already configured (%s exists); run 'portcullis-agent "
+                 "unconfigure' first",
+                 manifest);
         return PC_ERR_EXISTS;
     }
     if (agc_sshd_version(o, &major, &minor) != PC_OK)
         fprintf(stderr, "portcullis-agent: warning: cannot tell the OpenSSH version (sshd -V, "
-                "ssh -V); not relying on Include\n");
+                        "ssh -V); not relying on Include\n");
     rc = attempt(o, major, minor, 0, &dropin, err, errsz);
     if (rc == PC_ERR_STATE && dropin) {
-        fprintf(stderr, "portcullis-agent: %s\nportcullis-agent: the drop-in does not win; "
-                "writing a marked block at the top of %s instead\n", err, AGC_SSHD_CONFIG);
+        fprintf(stderr,
+                "portcullis-agent: %s\nportcullis-agent: the drop-in does not win; "
+                "writing a marked block at the top of %s instead\n",
+                err, AGC_SSHD_CONFIG);
         rc = attempt(o, major, minor, 1, &dropin, err, errsz);
     }
     if (rc == PC_OK && !o->dry_run)
@@ -329,7 +346,8 @@ static int status(const struct agc_opts *o)
     agc_state_paths(o, journal, manifest, backup);
     if (access(journal, F_OK) == 0) {
         printf("interrupted: %s exists; the next configure or unconfigure restores the files "
-               "first\n", journal);
+               "first\n",
+               journal);
         return 1;
     }
     if (access(manifest, F_OK) == 0) {

@@ -72,12 +72,13 @@ static int replacement(struct pc_sshbuf *b, const char *line, size_t len, const 
     if (rc != PC_OK)
         return rc;
     if (sudo)
-        rc = pc_sshbuf_putf(b, "auth substack %s\n"
+        rc = pc_sshbuf_putf(b,
+                            "auth substack %s\n"
                             "auth [success=ok ignore=ignore default=die] pam_portcullis.so\n",
                             stack);
     else
         rc = pc_sshbuf_putf(b, "auth [success=done ignore=ignore default=die] pam_portcullis.so\n"
-                            "auth required pam_permit.so\n");
+                               "auth required pam_permit.so\n");
     return rc == PC_OK ? pc_sshbuf_put_raw(b, PAM_END, strlen(PAM_END)) : rc;
 }
 
@@ -95,8 +96,10 @@ static int plan_one(struct agc_plan *p, const struct agc_opts *o, const char *pa
         return PC_ERR_NOTFOUND;
     }
     if (has_module(f->old)) {
-        snprintf(err, errsz, "%s%s already uses pam_portcullis.so; remove it or run "
-                 "'portcullis-agent unconfigure'", o->root, path);
+        snprintf(err, errsz,
+                 "%s%s already uses pam_portcullis.so; remove it or run "
+                 "'portcullis-agent unconfigure'",
+                 o->root, path);
         return PC_ERR_EXISTS;
     }
     for (const char *s = f->old; *s && rc == PC_OK;) {
@@ -115,9 +118,11 @@ static int plan_one(struct agc_plan *p, const struct agc_opts *o, const char *pa
         s += l + (s[l] == '\n');
     }
     if (rc == PC_OK && !done) {
-        snprintf(err, errsz, "%s%s: found no '@include common-auth' or 'auth substack|include "
+        snprintf(err, errsz,
+                 "%s%s: found no '@include common-auth' or 'auth substack|include "
                  "password-auth|system-auth' line to replace; add pam_portcullis.so by hand "
-                 "(see pam_portcullis(8))", o->root, path);
+                 "(see pam_portcullis(8))",
+                 o->root, path);
         return PC_ERR_NOTFOUND;
     }
     return rc;

@@ -182,8 +182,7 @@ int agc_sshd_test(const struct agc_opts *o, char *err, size_t errsz)
     return PC_OK;
 }
 
-int agc_sshd_effective(const struct agc_opts *o, char *out, size_t outsz, char *err,
-                       size_t errsz)
+int agc_sshd_effective(const struct agc_opts *o, char *out, size_t outsz, char *err, size_t errsz)
 {
     char bin[PATH_MAX];
     char *argv[] = { bin, "-T", "-C", EFFECTIVE_ARGS, "-f", AGC_SSHD_CONFIG, NULL };
@@ -259,8 +258,8 @@ int agc_reload(const struct agc_opts *o, char *err, size_t errsz)
     return PC_OK;
 }
 
-static int write_tmp(const char *dir, const char *name, const char *data, size_t len,
-                     char *path, size_t pathsz)
+static int write_tmp(const char *dir, const char *name, const char *data, size_t len, char *path,
+                     size_t pathsz)
 {
     FILE *f;
     int ok;

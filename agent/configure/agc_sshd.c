@@ -19,7 +19,9 @@
 #define BLOCK_END "# END portcullis\n"
 
 static const char *const default_hostkeys[] = {
-    "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
 };
 #define CERTIFIED_HOSTKEY "/etc/ssh/ssh_host_ed25519_key" /* agent's default host_key */
 
@@ -67,30 +69,39 @@ static int check_existing(const struct pc_sshd_config *c, const struct agc_opts 
     if ((w = pc_sshd_config_global(c, "authenticationmethods")) && value_of(w, v, sizeof v) == 0 &&
         strcmp(v, AGC_AUTH_METHODS) != 0 && strcasecmp(v, "any") != 0) {
         if (!o->replace_authmethods) {
-            snprintf(err, errsz, "%s:%u: AuthenticationMethods %s is set; Portcullis needs %s "
+            snprintf(err, errsz,
+                     "%s:%u: AuthenticationMethods %s is set; Portcullis needs %s "
                      "there. Rerun with --replace-authmethods to let ours take precedence, or "
-                     "remove that line", w->file, w->line, v, AGC_AUTH_METHODS);
+                     "remove that line",
+                     w->file, w->line, v, AGC_AUTH_METHODS);
             return PC_ERR_EXISTS;
         }
-        fprintf(stderr, "portcullis-agent: %s:%u: AuthenticationMethods %s is overridden by "
-                "ours (--replace-authmethods)\n", w->file, w->line, v);
+        fprintf(stderr,
+                "portcullis-agent: %s:%u: AuthenticationMethods %s is overridden by "
+                "ours (--replace-authmethods)\n",
+                w->file, w->line, v);
     }
     if ((w = pc_sshd_config_global(c, "revokedkeys")) && value_of(w, v, sizeof v) == 0 &&
         strcmp(v, AGC_KRL) != 0 && strcasecmp(v, "none") != 0) {
-        snprintf(err, errsz, "%s:%u: RevokedKeys %s is set and sshd reads only one file; merge "
-                 "it into %s or remove that line, then rerun", w->file, w->line, v, AGC_KRL);
+        snprintf(err, errsz,
+                 "%s:%u: RevokedKeys %s is set and sshd reads only one file; merge "
+                 "it into %s or remove that line, then rerun",
+                 w->file, w->line, v, AGC_KRL);
         return PC_ERR_EXISTS;
     }
     if ((w = pc_sshd_config_global(c, "authorizedprincipalscommand")) &&
         value_of(w, v, sizeof v) == 0 && strcmp(v, cmd) != 0 && strcasecmp(v, "none") != 0)
-        fprintf(stderr, "portcullis-agent: warning: %s:%u: AuthorizedPrincipalsCommand %s is "
-                "replaced by ours\n", w->file, w->line, v);
+        fprintf(stderr,
+                "portcullis-agent: warning: %s:%u: AuthorizedPrincipalsCommand %s is "
+                "replaced by ours\n",
+                w->file, w->line, v);
     for (size_t i = 0; i < c->n; i++)
         for (size_t k = 0; k < ne && c->d[i].match; k++)
             if (strcmp(c->d[i].keyword, e[k].kw) == 0)
-                fprintf(stderr, "portcullis-agent: warning: %s:%u: %s inside 'Match %s' "
-                        "overrides Portcullis for the connections it matches\n", c->d[i].file,
-                        c->d[i].line, c->d[i].keyword, c->d[i].match);
+                fprintf(stderr,
+                        "portcullis-agent: warning: %s:%u: %s inside 'Match %s' "
+                        "overrides Portcullis for the connections it matches\n",
+                        c->d[i].file, c->d[i].line, c->d[i].keyword, c->d[i].match);
     return PC_OK;
 }
 
@@ -195,15 +206,19 @@ static int plan_ca_files(struct agc_plan *p, const struct agc_opts *o,
     for (size_t i = 0; i < w->argc && rc == PC_OK; i++) {
         if (agc_path(o, w->argv[i], real, sizeof real) != PC_OK ||
             pc_read_file(real, 1024 * 1024, &keys, &len) != PC_OK) {
-            snprintf(err, errsz, "%s:%u: TrustedUserCAKeys %s: cannot read it to merge its "
-                     "keys into %s", w->file, w->line, w->argv[i], AGC_USER_CA);
+            snprintf(err, errsz,
+                     "%s:%u: TrustedUserCAKeys %s: cannot read it to merge its "
+                     "keys into %s",
+                     w->file, w->line, w->argv[i], AGC_USER_CA);
             return PC_ERR_IO;
         }
         rc = merge_lines(&ca->new, keys);
         free(keys);
     }
-    fprintf(stderr, "portcullis-agent: %s:%u: the keys of TrustedUserCAKeys %s are merged into "
-            "%s\n", w->file, w->line, w->argv[0], AGC_USER_CA);
+    fprintf(stderr,
+            "portcullis-agent: %s:%u: the keys of TrustedUserCAKeys %s are merged into "
+            "%s\n",
+            w->file, w->line, w->argv[0], AGC_USER_CA);
     return rc;
 }
 
@@ -237,20 +252,23 @@ static int directives_text(struct agc_plan *p, const struct agc_opts *o,
     int rc;
 
     agc_principals_command(o, cmd, sizeof cmd);
-    rc = pc_sshbuf_putf(d, "# Written by portcullis-agent configure; undone by "
-                        "portcullis-agent unconfigure.\nTrustedUserCAKeys %s\n", AGC_USER_CA);
+    rc = pc_sshbuf_putf(d,
+                        "# Written by portcullis-agent configure; undone by "
+                        "portcullis-agent unconfigure.\nTrustedUserCAKeys %s\n",
+                        AGC_USER_CA);
     if (rc == PC_OK)
         rc = plan_hostkeys(p, o, c, d);
     if (rc == PC_OK)
-        rc = pc_sshbuf_putf(d, "HostCertificate %s\nAuthorizedPrincipalsCommand %s\n"
+        rc = pc_sshbuf_putf(d,
+                            "HostCertificate %s\nAuthorizedPrincipalsCommand %s\n"
                             "AuthorizedPrincipalsCommandUser %s\nRevokedKeys %s\nUsePAM yes\n"
                             "KbdInteractiveAuthentication yes\nAuthenticationMethods %s\n",
                             AGC_HOST_CERT, cmd, o->principals_user, AGC_KRL, AGC_AUTH_METHODS);
     return rc;
 }
 
-static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct pc_sshbuf *d,
-                     char *err, size_t errsz)
+static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct pc_sshbuf *d, char *err,
+                     size_t errsz)
 {
     struct agc_file *m = agc_plan_file(p, o, AGC_SSHD_CONFIG, err, errsz), *f;
     int rc = PC_OK;
@@ -258,8 +276,10 @@ static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct pc_ssh
     if (!m)
         return PC_ERR_IO;
     if (m->old && strstr(m->old, BLOCK_BEGIN)) {
-        snprintf(err, errsz, "%s already holds a '# BEGIN portcullis' block (from an earlier "
-                 "run?); remove it, or run 'portcullis-agent unconfigure'", AGC_SSHD_CONFIG);
+        snprintf(err, errsz,
+                 "%s already holds a '# BEGIN portcullis' block (from an earlier "
+                 "run?); remove it, or run 'portcullis-agent unconfigure'",
+                 AGC_SSHD_CONFIG);
         return PC_ERR_EXISTS;
     }
     if (p->dropin) {
@@ -276,7 +296,8 @@ static int plan_main(struct agc_plan *p, const struct agc_opts *o, struct pc_ssh
         if (!ends_line(&m->new))
             rc = pc_sshbuf_put_raw(&m->new, "\n", 1);
         if (rc == PC_OK)
-            rc = pc_sshbuf_putf(&m->new, "# BEGIN portcullis break-glass\nMatch Group %s\n"
+            rc = pc_sshbuf_putf(&m->new,
+                                "# BEGIN portcullis break-glass\nMatch Group %s\n"
                                 "\tAuthenticationMethods publickey\n# END portcullis break-glass\n",
                                 o->breakglass_group);
     }
@@ -331,8 +352,8 @@ int agc_check_parsed(const struct agc_plan *p, const struct agc_opts *o, char *e
     for (size_t i = 0; i < ne && rc == PC_OK; i++) {
         const struct pc_sshd_directive *w = pc_sshd_config_global(&c, e[i].kw);
         if (!w || value_of(w, v, sizeof v) != PC_OK || strcasecmp(v, e[i].val) != 0) {
-            snprintf(err, errsz, "%s: the value in effect is '%s' (%s:%u), not ours (%s)",
-                     e[i].kw, w ? v : "unset", w ? w->file : "-", w ? w->line : 0, e[i].val);
+            snprintf(err, errsz, "%s: the value in effect is '%s' (%s:%u), not ours (%s)", e[i].kw,
+                     w ? v : "unset", w ? w->file : "-", w ? w->line : 0, e[i].val);
             rc = PC_ERR_STATE;
         }
     }

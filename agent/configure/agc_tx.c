@@ -84,8 +84,8 @@ static int follow_links(const struct agc_opts *o, const char *path, char *out, s
         }
         if (strncmp(rdir, rroot, rlen) != 0 || (rdir[rlen] != '/' && rdir[rlen] != '\0') ||
             strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0 || !slash[1]) {
-            snprintf(err, errsz, "%s%s: a symlink to %s, outside %s or not a file", o->root,
-                     path, target, o->root[0] ? o->root : "/");
+            snprintf(err, errsz, "%s%s: a symlink to %s, outside %s or not a file", o->root, path,
+                     target, o->root[0] ? o->root : "/");
             return PC_ERR_INVAL;
         }
         if (snprintf(cur, sizeof cur, "%s/%s", strcmp(rdir + rlen, "/") == 0 ? "" : rdir + rlen,
@@ -214,8 +214,8 @@ static void remove_tree(const char *path)
 
 static int journal_save(struct agc_tx *t, char *err, size_t errsz)
 {
-    if (pc_write_file_atomic(t->journal, pc_sshbuf_ptr(&t->text), pc_sshbuf_len(&t->text),
-                             0600) != PC_OK) {
+    if (pc_write_file_atomic(t->journal, pc_sshbuf_ptr(&t->text), pc_sshbuf_len(&t->text), 0600) !=
+        PC_OK) {
         snprintf(err, errsz, "%s: cannot write the journal: %s", t->journal, strerror(errno));
         return PC_ERR_IO;
     }
@@ -349,8 +349,8 @@ static int parse_entries(char *text, struct entry *e, size_t max, size_t *n)
     return PC_OK;
 }
 
-static int undo_file(const struct agc_opts *o, const struct entry *e, const char *backup,
-                     char *err, size_t errsz)
+static int undo_file(const struct agc_opts *o, const struct entry *e, const char *backup, char *err,
+                     size_t errsz)
 {
     char real[PATH_MAX], bak[PATH_MAX], *data = NULL, *cur = NULL;
     size_t len = 0, cur_len = 0;
@@ -369,8 +369,8 @@ static int undo_file(const struct agc_opts *o, const struct entry *e, const char
                     strerror(errno));
     } else if (pc_read_file(bak, MAX_CONFIG_FILE, &data, &len) != PC_OK) {
         rc = PC_ERR_IO;
-    } else if (pc_read_file(real, MAX_CONFIG_FILE, &cur, &cur_len) == PC_OK &&
-               cur_len == len && memcmp(cur, data, len) == 0 && stat(real, &st) == 0 &&
+    } else if (pc_read_file(real, MAX_CONFIG_FILE, &cur, &cur_len) == PC_OK && cur_len == len &&
+               memcmp(cur, data, len) == 0 && stat(real, &st) == 0 &&
                (st.st_mode & 07777) == e->mode && st.st_uid == e->uid && st.st_gid == e->gid) {
         rc = PC_OK; /* unchanged: nothing to write (it may be read-only) */
     } else if (pc_write_file_atomic(real, data, len, e->mode) != PC_OK ||

@@ -25,34 +25,50 @@ struct field {
 };
 
 struct endpoint {
-    const char *name; /* the handler */
+    /* cppcheck-suppress unusedStructMember ; name: the handler, for the reader */
+    const char *name;
     struct field f[6];
 };
 
 static const struct endpoint endpoints[] = {
-    { "api_auth_begin", { { "user", STR, 1, 64, 0, NONE }, { "rhost", STR, 0, 255, 0, NONE },
-        { "service", STR, 0, 64, 0, NONE }, { "tty", STR, 0, 64, 0, NONE },
+    { "api_auth_begin",
+      { { "user", STR, 1, 64, 0, NONE },
+        { "rhost", STR, 0, 255, 0, NONE },
+        { "service", STR, 0, 64, 0, NONE },
+        { "tty", STR, 0, 64, 0, NONE },
         { "auth_info", TEXT, 0, 16384, 0, NONE } } },
     { "api_auth_totp", { { "txid", STR, 1, 64, 0, HEX32 }, { "code", STR, 1, 16, 0, NONE } } },
     { "api_auth_push", { { "txid", STR, 1, 64, 0, HEX32 } } },
-    { "api_enroll", { { "token", STR, 1, 128, 0, BEARER }, { "hostname", STR, 1, 253, 0, HOSTNAME },
+    { "api_enroll",
+      { { "token", STR, 1, 128, 0, BEARER },
+        { "hostname", STR, 1, 253, 0, HOSTNAME },
         { "host_key", STR, 0, PC_SSHKEY_LINE_MAX, 0, KEYLINE },
         { "principals", STRS, 0, 63, 255, PRINCIPALS } } },
     { "api_host_renew", { { "host_key", STR, 1, PC_SSHKEY_LINE_MAX, 0, KEYLINE } } },
-    { "api_users_add", { { "name", STR, 1, 32, 0, NONE }, { "groups", STRS, 0, 64, 64, NONE },
-        { "push", BOOL, 0, 0, 0, NONE }, { "ssh_keys", STRS, 0, 32, PC_SSHKEY_LINE_MAX, KEYLINES } } },
-    { "api_user_patch", { { "enabled", BOOL, 0, 0, 0, NONE }, { "groups", STRS, 0, 64, 64, NONE },
+    { "api_users_add",
+      { { "name", STR, 1, 32, 0, NONE },
+        { "groups", STRS, 0, 64, 64, NONE },
+        { "push", BOOL, 0, 0, 0, NONE },
+        { "ssh_keys", STRS, 0, 32, PC_SSHKEY_LINE_MAX, KEYLINES } } },
+    { "api_user_patch",
+      { { "enabled", BOOL, 0, 0, 0, NONE },
+        { "groups", STRS, 0, 64, 64, NONE },
         { "push", BOOL, 0, 0, 0, NONE } } },
     { "api_user_totp", { { "force", BOOL, 0, 0, 0, NONE } } },
     { "api_approval_approve", { { "match", STR, 1, 8, 0, NONE } } },
-    { "api_tokens_create", { { "labels", ANY, 0, 0, 0, NONE }, { "ttl", INT, 0, 60, 2592000, NONE } } },
-    { "api_certs_revoke", { { "serial", INT, 0, 1, 999999999999999LL, NONE },
-        { "key_id", STR, 0, 255, 0, NONE } } },
+    { "api_tokens_create",
+      { { "labels", ANY, 0, 0, 0, NONE }, { "ttl", INT, 0, 60, 2592000, NONE } } },
+    { "api_certs_revoke",
+      { { "serial", INT, 0, 1, 999999999999999LL, NONE }, { "key_id", STR, 0, 255, 0, NONE } } },
     { "api_user_keys_add", { { "public_key", STR, 1, PC_SSHKEY_LINE_MAX, 0, KEYLINE } } },
-    { "api_login_start", { { "user", STR, 1, 64, 0, NONE },
-        { "public_key", STR, 1, PC_SSHKEY_LINE_MAX, 0, KEYLINE }, { "ttl", INT, 0, 60, 604800, NONE } } },
-    { "api_login_finish", { { "login_id", STR, 1, 64, 0, HEX32 },
-        { "signature", TEXT, 1, 65536, 0, NONE }, { "code", STR, 0, 16, 0, NONE },
+    { "api_login_start",
+      { { "user", STR, 1, 64, 0, NONE },
+        { "public_key", STR, 1, PC_SSHKEY_LINE_MAX, 0, KEYLINE },
+        { "ttl", INT, 0, 60, 604800, NONE } } },
+    { "api_login_finish",
+      { { "login_id", STR, 1, 64, 0, HEX32 },
+        { "signature", TEXT, 1, 65536, 0, NONE },
+        { "code", STR, 0, 16, 0, NONE },
         { "push", BOOL, 0, 0, 0, NONE } } },
 };
 
@@ -122,7 +138,8 @@ static int endpoint_check(json_object *body, const struct endpoint *ep)
         }
         for (size_t k = 0; arr && k < json_object_array_length(arr); k++) {
             json_object *it = json_object_array_get_idx(arr, k);
-            check_value(f->check, json_object_get_string(it), (size_t)json_object_get_string_len(it));
+            check_value(f->check, json_object_get_string(it),
+                        (size_t)json_object_get_string_len(it));
         }
     }
     return 0;

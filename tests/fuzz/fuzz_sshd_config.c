@@ -57,9 +57,14 @@ static void setup(void)
 
 static void query(const struct pc_sshd_config *c)
 {
-    static const char *const kws[] = { "authenticationmethods", "kbdinteractiveauthentication",
-                                       "usepam", "trustedusercakeys", "revokedkeys", "match",
-                                       "include", "authorizedprincipalsfile" };
+    static const char *const kws[] = { "authenticationmethods",
+                                       "kbdinteractiveauthentication",
+                                       "usepam",
+                                       "trustedusercakeys",
+                                       "revokedkeys",
+                                       "match",
+                                       "include",
+                                       "authorizedprincipalsfile" };
     char small[16], big[PC_SSHD_MAX_LINE];
 
     for (size_t i = 0; i < sizeof kws / sizeof kws[0]; i++) {

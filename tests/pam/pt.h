@@ -26,22 +26,22 @@
 /* ---- pt_harness.c ------------------------------------------------------------------------ */
 
 struct pt_env {
-    char root[PT_PATH];       /* temp dir of this run */
-    char build[PT_PATH];      /* PC_BUILD_DIR */
-    char src[PT_PATH];        /* PC_SRC_DIR */
-    char module[PT_PATH];     /* the built pam_portcullis.so */
-    char data[PT_PATH];       /* portcullisd data dir */
+    char root[PT_PATH];   /* temp dir of this run */
+    char build[PT_PATH];  /* PC_BUILD_DIR */
+    char src[PT_PATH];    /* PC_SRC_DIR */
+    char module[PT_PATH]; /* the built pam_portcullis.so */
+    char data[PT_PATH];   /* portcullisd data dir */
     char pin[128];
-    char admin_hdr[PT_PATH];  /* file with "Authorization: Bearer …" (curl -H @file) */
-    char cp_url[128];         /* https://127.0.0.1:CP */
-    char mode_file[PT_PATH];  /* faultproxy mode */
+    char admin_hdr[PT_PATH]; /* file with "Authorization: Bearer …" (curl -H @file) */
+    char cp_url[128];        /* https://127.0.0.1:CP */
+    char mode_file[PT_PATH]; /* faultproxy mode */
     char agent_sock[PT_PATH];
-    char log_all[PT_PATH];    /* everything the module logged during the run */
+    char log_all[PT_PATH]; /* everything the module logged during the run */
     char host_token[128];
     pid_t cp_pid, proxy_pid, agent_pid;
-    int have_agent;           /* the whole real chain is up */
+    int have_agent; /* the whole real chain is up */
     char why_no_agent[256];
-    char pwrap_dir[PT_PATH];  /* pam_wrapper's private copy of the service dir (live) */
+    char pwrap_dir[PT_PATH]; /* pam_wrapper's private copy of the service dir (live) */
 };
 extern struct pt_env E;
 
@@ -85,8 +85,8 @@ struct pt_conv {
     int nanswers, idx;
     char prompts[10][256];
     int nprompts;
-    int echo_on;        /* prompts with echo on (must stay 0) */
-    int info;           /* PAM_TEXT_INFO / PAM_ERROR_MSG seen */
+    int echo_on; /* prompts with echo on (must stay 0) */
+    int info;    /* PAM_TEXT_INFO / PAM_ERROR_MSG seen */
     enum pt_push_action push;
     char match[16];
     char last[12];
@@ -109,9 +109,9 @@ struct pt_libpam {
 extern struct pt_libpam P;
 
 struct pt_result {
-    int rc;     /* what pam_authenticate returned */
+    int rc; /* what pam_authenticate returned */
     long ms;
-    char *log;  /* what the module logged during the run (pam_wrapper → stderr) */
+    char *log; /* what the module logged during the run (pam_wrapper → stderr) */
 };
 
 struct pt_items {
@@ -133,7 +133,7 @@ struct fake_agent {
     json_object *reqs[16];
     int nreqs;
     int slow_ms;
-    int after;               /* the fault mode starts at this request (0: the first); before it
+    int after; /* the fault mode starts at this request (0: the first); before it
                                 FA_REPLY. FA_CLOSE with after > 0 closes once the reply to
                                 request after-1 is sent, as an agent ending an idle connection */
     volatile int stop;
@@ -148,18 +148,18 @@ void fa_start(struct fake_agent *fa, enum fa_mode mode);
 void fa_stop(struct fake_agent *fa);
 const char *fa_op(const struct fake_agent *fa, int i);
 
-#define assert_log_has(res, text)                                                          \
-    do {                                                                                   \
-        if (!strstr((res).log, (text)))                                                    \
-            fail_msg("log lacks \"%s\"; it was:\n%s", (text), (res).log);                  \
+#define assert_log_has(res, text) \
+    do { \
+        if (!strstr((res).log, (text))) \
+            fail_msg("log lacks \"%s\"; it was:\n%s", (text), (res).log); \
     } while (0)
 
-#define assert_rc(res, expected)                                                           \
-    do {                                                                                   \
-        if ((res).rc != (expected))                                                        \
-            fail_msg("pam_authenticate returned %d (%s), expected %d (%s); log:\n%s",      \
-                     (res).rc, P.strerror(NULL, (res).rc), (expected),                      \
-                     P.strerror(NULL, (expected)), (res).log);                           \
+#define assert_rc(res, expected) \
+    do { \
+        if ((res).rc != (expected)) \
+            fail_msg("pam_authenticate returned %d (%s), expected %d (%s); log:\n%s", (res).rc, \
+                     P.strerror(NULL, (res).rc), (expected), P.strerror(NULL, (expected)), \
+                     (res).log); \
     } while (0)
 
 /* ---- pt_cases.c: the fake agent ---------------------------------------------------------- */

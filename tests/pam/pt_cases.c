@@ -12,7 +12,7 @@
 #include "pt.h"
 
 #define CH_TOTP "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\"]}"
-#define CH_BOTH                                                                            \
+#define CH_BOTH \
     "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\",\"push\"]}"
 #define CH_PUSH "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"push\"]}"
 #define PUSH_47 "{\"ok\":true,\"push_id\":\"p1\",\"match\":\"47\",\"expires_at\":0}"
@@ -57,7 +57,8 @@ static void expect_failmode(enum fa_mode mode, const char *reply, const char *re
 void test_fake_begin_fields(void **state)
 {
     struct fake_agent fa = { .nreplies = 1, .replies = { ALLOW } };
-    struct pt_items it = { .rhost = "192.0.2.7", .tty = "ssh",
+    struct pt_items it = { .rhost = "192.0.2.7",
+                           .tty = "ssh",
                            .auth_info = "publickey ssh-ed25519-cert-v01@openssh.com AAAAC3Nz" };
     struct pt_result r;
 
@@ -108,8 +109,8 @@ void test_fake_actions(void **state)
             struct fake_agent fa = { .nreplies = 1, .replies = { t[i].reply } };
             struct pt_items direct = { .direct = 1 };
             fa_start(&fa, FA_REPLY);
-            struct pt_result r = pt_pam_items("alice", fake(&fa, safe ? "failmode=safe" : ""),
-                                              NULL, &direct);
+            struct pt_result r = pt_pam_items("alice", fake(&fa, safe ? "failmode=safe" : ""), NULL,
+                                              &direct);
             if (r.rc != (safe ? t[i].safe : t[i].secure))
                 fail_msg("reply %s safe=%d gave %d; log:\n%s", t[i].reply, safe, r.rc, r.log);
             pt_result_free(&r);
@@ -127,8 +128,8 @@ void test_fake_error_table(void **state)
     static const char *const failmode[] = { "unreachable", "timeout", "garbage", "server" };
     /* busy: the agent is up and answering, only at its limit; that is not "down" */
     /* config: the agent is up, refusing everything because its agent.conf did not load */
-    static const char *const deny[] = { "tls", "not_enrolled", "rejected", "bad_request",
-                                        "forbidden", "busy", "config", "push_busy",
+    static const char *const deny[] = { "tls",          "not_enrolled", "rejected", "bad_request",
+                                        "forbidden",    "busy",         "config",   "push_busy",
                                         "rate_limited", "no_such_code" };
     char reply[160];
 
@@ -161,7 +162,8 @@ void test_fake_error_table(void **state)
 
 void test_fake_tls_midflow_denies(void **state)
 {
-    struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, "{\"ok\":false,\"error\":\"tls\"}" } };
+    struct fake_agent fa = { .nreplies = 2,
+                             .replies = { CH_TOTP, "{\"ok\":false,\"error\":\"tls\"}" } };
     struct pt_conv cv = { .answers = { "135790" }, .nanswers = 1 };
     struct pt_result r;
 
@@ -189,7 +191,8 @@ void test_fake_malformed_frames(void **state)
  * failmode=safe (found in review: a wrong code could otherwise be admitted). */
 void test_fake_user_spent_the_deadline_denies(void **state)
 {
-    struct fake_agent fa = { .nreplies = 2, .replies = { CH_TOTP, TOTP("deny", "wrong_code") },
+    struct fake_agent fa = { .nreplies = 2,
+                             .replies = { CH_TOTP, TOTP("deny", "wrong_code") },
                              .slow_ms = 6000 };
     /* 4 of the 6 s spent typing: well past the agent's fair half (see pm_agent_call) */
     struct pt_conv cv = { .answers = { "000000" }, .nanswers = 1, .think_ms = 4000 };
@@ -251,9 +254,9 @@ void test_fake_totp_retries(void **state)
 {
     (void)state;
     for (int tries = 2; tries <= 3; tries++) {
-        struct fake_agent fa = { .nreplies = 4, .replies = { CH_TOTP, TOTP("deny", "wrong_code"),
-                                                             TOTP("deny", "replayed"),
-                                                             TOTP("allow", "ok") } };
+        struct fake_agent fa = { .nreplies = 4,
+                                 .replies = { CH_TOTP, TOTP("deny", "wrong_code"),
+                                              TOTP("deny", "replayed"), TOTP("allow", "ok") } };
         struct pt_conv cv = { .answers = { "123456", "234567", "34567890" }, .nanswers = 3 };
         char args[32];
         snprintf(args, sizeof args, "tries=%d", tries);

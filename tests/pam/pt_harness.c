@@ -169,8 +169,7 @@ int pt_alive(pid_t pid)
 
 /* METHOD path with an optional JSON body; auth: 1 admin token, 0 none. Returns the HTTP status
  * (0 on failure) and the parsed body in *out (NULL if not JSON). */
-int pt_api(const char *method, const char *path, const char *body, int auth,
-           json_object **out)
+int pt_api(const char *method, const char *path, const char *body, int auth, json_object **out)
 {
     static int counter;
     int id = __atomic_add_fetch(&counter, 1, __ATOMIC_SEQ_CST);
@@ -242,8 +241,7 @@ static int pt_b32_decode(const char *in, unsigned char *out, size_t outsz, size_
 }
 
 /* Creates a fresh user (groups: a JSON array text), with TOTP unless totp == 0. */
-int pt_user_create(struct pt_user *u, const char *prefix, const char *groups, int push,
-                   int totp)
+int pt_user_create(struct pt_user *u, const char *prefix, const char *groups, int push, int totp)
 {
     static int counter;
     char body[256], path[128];
@@ -326,8 +324,8 @@ static int pt_start_cp(void)
     {
         char bin[PT_PATH];
         pt_path(bin, E.build, "control-plane/portcullisd");
-        char *argv[] = { bin, "--data-dir", E.data, "--listen", listen, "--exempt-group",
-                         "exempt", NULL };
+        char *argv[] = { bin,    "--data-dir",     E.data,   "--listen",
+                         listen, "--exempt-group", "exempt", NULL };
         if (access(bin, X_OK) != 0)
             return -1;
         E.cp_pid = pt_spawn(argv, log);
@@ -386,9 +384,9 @@ static int pt_start_proxy(int *port)
     pt_path(key, E.data, "tls.key");
     snprintf(upstream, sizeof upstream, "%s", E.cp_url + strlen("https://"));
     pt_write_file(E.mode_file, "pass\n", 0600);
-    char *argv[] = { "/usr/bin/python3", py, "--mode-file", E.mode_file, "--upstream", upstream,
-                     "--cert", crt, "--key", key, "--port-file", portf, "--workdir", E.root,
-                     NULL };
+    char *argv[] = { "/usr/bin/python3", py,       "--mode-file", E.mode_file, "--upstream",
+                     upstream,           "--cert", crt,           "--key",     key,
+                     "--port-file",      portf,    "--workdir",   E.root,      NULL };
     if (access(py, R_OK) != 0)
         return -1;
     E.proxy_pid = pt_spawn(argv, log);

@@ -13,12 +13,12 @@
 #include "pc_time.h"
 #include "pt.h"
 
-#define NEED_AGENT()                                                                       \
-    do {                                                                                   \
-        if (!E.have_agent) {                                                               \
-            fprintf(stderr, "skipped: %s\n", E.why_no_agent);                              \
-            skip();                                                                        \
-        }                                                                                  \
+#define NEED_AGENT() \
+    do { \
+        if (!E.have_agent) { \
+            fprintf(stderr, "skipped: %s\n", E.why_no_agent); \
+            skip(); \
+        } \
     } while (0)
 
 static char args_buf[2 * PT_PATH];
@@ -57,7 +57,8 @@ void test_real_right_code(void **state)
 void test_real_wrong_codes_maxtries(void **state)
 {
     struct pt_user u;
-    struct pt_conv cv = { .user = &u, .answers = { "@wrong", "@wrong", "@wrong", "@code" },
+    struct pt_conv cv = { .user = &u,
+                          .answers = { "@wrong", "@wrong", "@wrong", "@code" },
                           .nanswers = 4 };
     struct pt_result r;
 
@@ -164,8 +165,9 @@ void test_real_push(void **state)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         struct pt_user u;
         mk_user(&u, NULL, 1);
-        struct pt_conv cv = { .user = &u, .answers = { t[i].answer }, .nanswers = 1,
-                              .push = t[i].act };
+        struct pt_conv cv = {
+            .user = &u, .answers = { t[i].answer }, .nanswers = 1, .push = t[i].act
+        };
         struct pt_result r = pt_pam(u.name, real(NULL), &cv);
         if (r.rc != t[i].rc)
             fail_msg("push case %zu gave %d; prompt '%s'; log:\n%s", i, r.rc, cv.prompts[0], r.log);
@@ -213,13 +215,13 @@ void test_real_failure_table(void **state)
             struct pt_user u;
             mk_user(&u, NULL, 0);
             struct pt_conv cv = { .user = &u, .answers = { "@code" }, .nanswers = 1 };
-            struct pt_result r = pt_pam(u.name, real(safe ? "failmode=safe timeout=10"
-                                                          : "timeout=10"), &cv);
+            struct pt_result r =
+                pt_pam(u.name, real(safe ? "failmode=safe timeout=10" : "timeout=10"), &cv);
             int want = safe ? t[i].safe : t[i].secure;
             if (r.rc != want) {
                 pt_set_mode("pass");
-                fail_msg("mode %s safe=%d gave %d, want %d; log:\n%s", t[i].mode, safe, r.rc,
-                         want, r.log);
+                fail_msg("mode %s safe=%d gave %d, want %d; log:\n%s", t[i].mode, safe, r.rc, want,
+                         r.log);
             }
             if (safe && want == PAM_SUCCESS && strcmp(t[i].mode, "slow 1") != 0)
                 assert_log_has(r, "failmode=safe: admitting");
@@ -290,10 +292,12 @@ void test_real_broken_agent_conf_denies(void **state)
     pt_path(sock, E.root, "broken-agent.sock");
     pt_path(log, E.root, "broken-agent.log");
     /* line 5 is the typo; the rest is valid (the agent never gets to use it) */
-    snprintf(text, sizeof text,
-             "url = https://127.0.0.1:9\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
-             "host_token_file = %s/host.token\nsocket = %s\ntimeout = 3 seconds\n"
-             "ssh_dir = %s/ssh\nhost_key = none\n", E.root, sock, E.root);
+    snprintf(
+        text, sizeof text,
+        "url = https://127.0.0.1:9\npin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+        "host_token_file = %s/host.token\nsocket = %s\ntimeout = 3 seconds\n"
+        "ssh_dir = %s/ssh\nhost_key = none\n",
+        E.root, sock, E.root);
     assert_int_equal(pt_write_file(conf, text, 0600), 0);
     char *argv[] = { bin, "run", "--config", conf, NULL };
     pid = pt_spawn(argv, log);
@@ -309,8 +313,8 @@ void test_real_broken_agent_conf_denies(void **state)
         struct pt_result r = pt_pam("alice", args, &cv);
         if (r.rc != PAM_AUTH_ERR) {
             pt_stop(&pid);
-            fail_msg("broken agent.conf, safe=%d: pam_authenticate gave %d; log:\n%s", safe,
-                     r.rc, r.log);
+            fail_msg("broken agent.conf, safe=%d: pam_authenticate gave %d; log:\n%s", safe, r.rc,
+                     r.log);
         }
         assert_log_has(r, "result=deny reason=config");
         assert_null(strstr(r.log, "admitting"));
@@ -350,14 +354,16 @@ void test_real_agent_idle_covers_module_timeout(void **state)
     assert_int_equal(pc_frame_read(fd, pc_now_ms() + 10000, &rep), 0);
     close(fd);
     json_object_put(req);
-    if (!json_object_object_get_ex(rep, "login_idle_s", &v) || !json_object_is_type(v, json_type_int))
+    if (!json_object_object_get_ex(rep, "login_idle_s", &v) ||
+        !json_object_is_type(v, json_type_int))
         fail_msg("the agent's status reply has no login_idle_s: %s",
                  json_object_to_json_string(rep));
     idle_s = json_object_get_int(v);
     json_object_put(rep);
     if (idle_s < 600)
         fail_msg("the agent closes an idle login connection after %d s; the module's timeout= "
-                 "goes up to 600 s", idle_s);
+                 "goes up to 600 s",
+                 idle_s);
     snprintf(args, sizeof args, "socket=%s/none.sock timeout=600", E.root);
     r = pt_pam("alice", args, NULL);
     assert_null(strstr(r.log, "bad value for option 'timeout'"));

@@ -106,7 +106,8 @@ int st_run(const char *const argv[], const char *stdin_data, struct st_result *r
     }
     close(in[1]);
     for (int open_fds = 2; open_fds > 0;) {
-        struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
+        struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
+                               { .fd = err[0], .events = POLLIN } };
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;

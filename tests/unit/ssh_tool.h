@@ -9,9 +9,9 @@
 #define ST_PATH_MAX 512
 
 struct st_result {
-    int status;   /* exit status, or 128 + signal number */
-    char *out;    /* stdout, NUL-terminated, malloc'ed */
-    char *err;    /* stderr, NUL-terminated, malloc'ed */
+    int status; /* exit status, or 128 + signal number */
+    char *out;  /* stdout, NUL-terminated, malloc'ed */
+    char *err;  /* stderr, NUL-terminated, malloc'ed */
 };
 
 /* Creates a fresh directory /tmp/pc-<tag>.XXXXXX into dir (size ST_PATH_MAX). 0 or -1. */

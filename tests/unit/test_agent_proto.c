@@ -63,27 +63,30 @@ static void test_default_socket_path(void **state)
     struct sockaddr_un sa;
     (void)state;
     assert_true(strlen(PC_AGENT_SOCKET_DEFAULT) < sizeof sa.sun_path);
-    assert_int_equal(strncmp(PC_AGENT_SOCKET_DEFAULT, PC_RUNSTATEDIR "/", strlen(PC_RUNSTATEDIR) + 1), 0);
+    assert_int_equal(strncmp(PC_AGENT_SOCKET_DEFAULT, PC_RUNSTATEDIR "/",
+                             strlen(PC_RUNSTATEDIR) + 1),
+                     0);
     assert_string_equal(PC_AGENT_SOCKET_DEFAULT + strlen(PC_RUNSTATEDIR), "/agent.sock");
 }
 
 static void test_names_distinct_and_plain(void **state)
 {
     static const char *const names[] = {
-        PC_AGENT_E_UNREACHABLE, PC_AGENT_E_TIMEOUT, PC_AGENT_E_GARBAGE, PC_AGENT_E_SERVER,
-        PC_AGENT_E_BUSY, PC_AGENT_E_TLS, PC_AGENT_E_NOT_ENROLLED, PC_AGENT_E_REJECTED,
-        PC_AGENT_E_BAD_REQUEST, PC_AGENT_E_FORBIDDEN, PC_AGENT_E_INTERNAL, PC_AGENT_E_CONFIG,
-        PC_AGENT_E_PUSH_BUSY, PC_AGENT_E_RATE_LIMITED,
+        PC_AGENT_E_UNREACHABLE,  PC_AGENT_E_TIMEOUT,      PC_AGENT_E_GARBAGE,
+        PC_AGENT_E_SERVER,       PC_AGENT_E_BUSY,         PC_AGENT_E_TLS,
+        PC_AGENT_E_NOT_ENROLLED, PC_AGENT_E_REJECTED,     PC_AGENT_E_BAD_REQUEST,
+        PC_AGENT_E_FORBIDDEN,    PC_AGENT_E_INTERNAL,     PC_AGENT_E_CONFIG,
+        PC_AGENT_E_PUSH_BUSY,    PC_AGENT_E_RATE_LIMITED,
     };
     static const char *const ops[] = {
-        PC_AGENT_OP_BEGIN, PC_AGENT_OP_TOTP, PC_AGENT_OP_PUSH, PC_AGENT_OP_PUSH_WAIT,
-        PC_AGENT_OP_PRINCIPALS, PC_AGENT_OP_STATUS,
+        PC_AGENT_OP_BEGIN,     PC_AGENT_OP_TOTP,       PC_AGENT_OP_PUSH,
+        PC_AGENT_OP_PUSH_WAIT, PC_AGENT_OP_PRINCIPALS, PC_AGENT_OP_STATUS,
     };
     size_t n = sizeof names / sizeof names[0], m = sizeof ops / sizeof ops[0];
     (void)state;
     for (size_t i = 0; i < n; i++) {
-        assert_true(strlen(names[i]) > 0 && strspn(names[i], "abcdefghijklmnopqrstuvwxyz_") ==
-                                                strlen(names[i]));
+        assert_true(strlen(names[i]) > 0 &&
+                    strspn(names[i], "abcdefghijklmnopqrstuvwxyz_") == strlen(names[i]));
         for (size_t j = i + 1; j < n; j++)
             assert_string_not_equal(names[i], names[j]);
     }
@@ -175,7 +178,7 @@ static void test_connect_backlog_full(void **state)
     }
     assert_int_equal(rc, PC_ERR_STATE);
     assert_true(pc_now_ms() - t0 >= 300 - PC_AGENT_RETRY_MS); /* it did wait */
-    assert_true(pc_now_ms() - t0 < 2000);                    /* and not past the deadline */
+    assert_true(pc_now_ms() - t0 < 2000);                     /* and not past the deadline */
     while (n > 0)
         close(fds[--n]);
     close(s);

@@ -27,7 +27,7 @@ static const struct {
     const char *file, *type;
     int bits;
 } subjects[] = {
-    { "ed", "ed25519", 0 }, { "p256", "ecdsa", 256 }, { "p384", "ecdsa", 384 },
+    { "ed", "ed25519", 0 },   { "p256", "ecdsa", 256 }, { "p384", "ecdsa", 384 },
     { "p521", "ecdsa", 521 }, { "rsa", "rsa", 2048 },
 };
 #define N_SUBJECTS (sizeof subjects / sizeof subjects[0])
@@ -105,7 +105,8 @@ static void fill_req(struct pc_cert_req *req, enum pc_cert_type type, const stru
         req->principals = host_principals;
         req->n_principals = 2;
     }
-    assert_int_equal(pc_cert_validity(pc_now(), -1, 3600, &req->valid_after, &req->valid_before), 0);
+    assert_int_equal(pc_cert_validity(pc_now(), -1, 3600, &req->valid_after, &req->valid_before),
+                     0);
 }
 
 static void fmt_time(uint64_t t, char *out, size_t n)
@@ -209,7 +210,8 @@ static void test_sign_matrix_checked_by_keygen(void **state)
                 fill_req(&req, (enum pc_cert_type)t, subject_keys[s], serial++);
                 assert_int_equal(pc_cert_sign_line(&req, cas[c], "alice@laptop", &line), 0);
                 assert_int_equal(strncmp(line, pc_cert_type_name(subject_keys[s]->type),
-                                         strlen(pc_cert_type_name(subject_keys[s]->type))), 0);
+                                         strlen(pc_cert_type_name(subject_keys[s]->type))),
+                                 0);
                 assert_int_equal(st_write(path, line, strlen(line)), 0);
                 assert_int_equal(st_run(argv, NULL, &r), 0);
                 if (r.status != 0)
@@ -230,17 +232,17 @@ static void test_refusals(void **state)
     struct pc_sshkey *pub = NULL, bogus = { PC_KEY_UNKNOWN, NULL, 0 };
     unsigned char *blob = NULL;
     size_t len = 0;
-    static const char *const bad_principals[] = { "a,b", "a b", "a\tb", "*", "ro?t", "-x", "",
-                                                  "a\"b", "!root", "alice\n" };
+    static const char *const bad_principals[] = { "a,b", "a b", "a\tb", "*",     "ro?t",
+                                                  "-x",  "",    "a\"b", "!root", "alice\n" };
     static const char *const dup[] = { "alice", "alice" };
     static const struct pc_cert_opt dup_opts[] = { { "permit-pty", NULL }, { "permit-pty", NULL } };
     static const struct pc_cert_opt bad_opt[] = { { "permit pty", NULL } };
     (void)state;
-#define EXPECT_REFUSED(mutation)                                                                  \
-    do {                                                                                          \
-        fill_req(&req, PC_CERT_USER, subject_keys[0], 5);                                         \
-        mutation;                                                                                 \
-        assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), PC_ERR_INVAL);                  \
+#define EXPECT_REFUSED(mutation) \
+    do { \
+        fill_req(&req, PC_CERT_USER, subject_keys[0], 5); \
+        mutation; \
+        assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), PC_ERR_INVAL); \
     } while (0)
     EXPECT_REFUSED(req.serial = 0);
     EXPECT_REFUSED(req.serial = PC_CERT_SERIAL_LIMIT);
@@ -331,9 +333,14 @@ static void test_parse_keygen_signed(void **state)
     st_path(cert, dir, "ed-cert.pub");
     assert_int_equal(st_keygen(ca, "ed25519", 0), 0);
     {
-        const char *argv[] = { "ssh-keygen", "-q", "-s", ca, "-I", "bob", "-n", "alice,root",
-                               "-z", "42", "-V", "20300101:20300201", "-O", "force-command=ls",
-                               key, NULL };
+        const char *argv[] = { "ssh-keygen", "-q",
+                               "-s",         ca,
+                               "-I",         "bob",
+                               "-n",         "alice,root",
+                               "-z",         "42",
+                               "-V",         "20300101:20300201",
+                               "-O",         "force-command=ls",
+                               key,          NULL };
         assert_int_equal(st_run(argv, NULL, &r), 0);
         assert_int_equal(r.status, 0);
         st_result_free(&r);
@@ -369,8 +376,11 @@ static void test_parse_keygen_signed(void **state)
     /* An RSA CA: rsa-sha2-512 by default is accepted; -t ssh-rsa (SHA-1) is refused. */
     assert_int_equal(st_keygen(rca, "rsa", 2048), 0);
     for (int sha1 = 0; sha1 <= 1; sha1++) {
-        const char *argv[] = { "ssh-keygen", "-q", "-s", rca, "-t", sha1 ? "ssh-rsa" : "rsa-sha2-512",
-                               "-h", "-I", "web1", "-n", "web1", "-z", "7", key, NULL };
+        const char *argv[] = { "ssh-keygen", "-q",   "-s",
+                               rca,          "-t",   sha1 ? "ssh-rsa" : "rsa-sha2-512",
+                               "-h",         "-I",   "web1",
+                               "-n",         "web1", "-z",
+                               "7",          key,    NULL };
         assert_int_equal(st_run(argv, NULL, &r), 0);
         assert_int_equal(r.status, 0);
         st_result_free(&r);

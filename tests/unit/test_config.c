@@ -19,16 +19,16 @@
 #include "pc_config.h"
 #include "pc_err.h"
 
-#define assert_contains(hay, needle)                                                   \
-    do {                                                                               \
-        if (!strstr((hay), (needle)))                                                  \
-            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));               \
+#define assert_contains(hay, needle) \
+    do { \
+        if (!strstr((hay), (needle))) \
+            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle)); \
     } while (0)
 
-#define assert_starts_with(s, prefix)                                                  \
-    do {                                                                               \
-        if (strncmp((s), (prefix), strlen(prefix)) != 0)                               \
-            fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix));              \
+#define assert_starts_with(s, prefix) \
+    do { \
+        if (strncmp((s), (prefix), strlen(prefix)) != 0) \
+            fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix)); \
     } while (0)
 
 /* ---- a recording callback ------------------------------------------------------------ */
@@ -39,9 +39,9 @@ struct seen {
     int n;
     char key[MAX_SEEN][64];
     char value[MAX_SEEN][4096];
-    const char *fail_key;   /* return fail_rc when this key is seen */
+    const char *fail_key; /* return fail_rc when this key is seen */
     int fail_rc;
-    const char *fail_msg;   /* written into err (NULL: write nothing) */
+    const char *fail_msg; /* written into err (NULL: write nothing) */
 };
 
 static int record(void *ctx, const char *key, const char *value, char *err, size_t errsz)
@@ -117,17 +117,16 @@ static void test_basic_grammar(void **state)
 {
     struct seen *s = seen_new();
     char err[256] = "untouched";
-    const char *text =
-        "# a comment\n"
-        "\n"
-        "   # an indented comment = with an equals sign\n"
-        "listen = 0.0.0.0:8443\n"
-        "  \t  \n"
-        "\t spaced_key \t=\t  a value with  inner  spaces \t \n"
-        "k9_x=v\n"
-        "url = https://x/?a=b&c=d\n"
-        "hash = abc # not a comment\n"
-        "last = no newline";
+    const char *text = "# a comment\n"
+                       "\n"
+                       "   # an indented comment = with an equals sign\n"
+                       "listen = 0.0.0.0:8443\n"
+                       "  \t  \n"
+                       "\t spaced_key \t=\t  a value with  inner  spaces \t \n"
+                       "k9_x=v\n"
+                       "url = https://x/?a=b&c=d\n"
+                       "hash = abc # not a comment\n"
+                       "last = no newline";
     (void)state;
 
     assert_int_equal(parse_str(text, s, err, sizeof err), PC_OK);
@@ -209,8 +208,8 @@ static void test_missing_equals(void **state)
 static void test_invalid_keys(void **state)
 {
     static const char *bad[] = {
-        "A = 1", "Key = 1", "a-b = 1", "a b = 1", "a.b = 1", " = 1", "=", "\xc3\xa4 = 1",
-        "a\tb = 1", "[section] = 1",
+        "A = 1", "Key = 1", "a-b = 1",      "a b = 1",  "a.b = 1",
+        " = 1",  "=",       "\xc3\xa4 = 1", "a\tb = 1", "[section] = 1",
     };
     (void)state;
 
@@ -403,8 +402,8 @@ static void test_small_err_buffer(void **state)
 
     memset(err, 'Z', sizeof err);
     assert_int_equal(parse_str("a = 1\na = 2\n", s, err, 8), PC_ERR_PARSE);
-    assert_string_equal(err, "t.conf:");  /* truncated to 7 + NUL */
-    assert_int_equal(err[8], 'Z');        /* nothing written past errsz */
+    assert_string_equal(err, "t.conf:"); /* truncated to 7 + NUL */
+    assert_int_equal(err[8], 'Z');       /* nothing written past errsz */
     free(s);
 }
 
@@ -500,8 +499,20 @@ static void test_file_too_big(void **state)
 static void test_parse_uint(void **state)
 {
     static const char *bad[] = {
-        "", "+1", "-1", " 1", "1 ", "1a", "a1", "0x10", "1.0", "1e3", "١",
-        "99999999999999999999", "18446744073709551616", "184467440737095516150",
+        "",
+        "+1",
+        "-1",
+        " 1",
+        "1 ",
+        "1a",
+        "a1",
+        "0x10",
+        "1.0",
+        "1e3",
+        "١",
+        "99999999999999999999",
+        "18446744073709551616",
+        "184467440737095516150",
     };
     uint64_t v = 0;
     (void)state;
@@ -538,8 +549,8 @@ static void test_parse_bool(void **state)
 {
     static const char *yes[] = { "yes", "true", "on", "1" };
     static const char *no[] = { "no", "false", "off", "0" };
-    static const char *bad[] = { "", "y", "n", "2", "01", " yes", "yes ", "yess", "of", "enable",
-                                 "-1", "truefalse" };
+    static const char *bad[] = { "",     "y",    "n",  "2",      "01", " yes",
+                                 "yes ", "yess", "of", "enable", "-1", "truefalse" };
     int b;
     (void)state;
 
@@ -562,13 +573,36 @@ static void test_parse_bool(void **state)
 
 static void test_parse_duration(void **state)
 {
-    static const struct { const char *s; int64_t want; } good[] = {
-        { "0", 0 }, { "90", 90 }, { "90s", 90 }, { "5m", 300 }, { "2h", 7200 },
-        { "7d", 604800 }, { "1d", 86400 }, { "0s", 0 }, { "3600", 3600 },
+    static const struct {
+        const char *s;
+        int64_t want;
+    } good[] = {
+        { "0", 0 },       { "90", 90 },    { "90s", 90 }, { "5m", 300 },    { "2h", 7200 },
+        { "7d", 604800 }, { "1d", 86400 }, { "0s", 0 },   { "3600", 3600 },
     };
     static const char *bad[] = {
-        "", "m", "s", "h", "d", "1x", "-1", "-5m", "+5m", "1.5h", " 5m", "5m ", "5 m", "5M", "5H",
-        "5mm", "5sm", "1h30m", "m5", "0x10", "5w", "99999999999999999999",
+        "",
+        "m",
+        "s",
+        "h",
+        "d",
+        "1x",
+        "-1",
+        "-5m",
+        "+5m",
+        "1.5h",
+        " 5m",
+        "5m ",
+        "5 m",
+        "5M",
+        "5H",
+        "5mm",
+        "5sm",
+        "1h30m",
+        "m5",
+        "0x10",
+        "5w",
+        "99999999999999999999",
         "999999999999999999d", /* would overflow int64 once multiplied */
     };
     int64_t v;

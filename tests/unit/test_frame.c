@@ -215,8 +215,9 @@ static void send_body(int fd, const char *body)
 static void test_not_an_object(void **state)
 {
     int *sv = *state;
-    static const char *const bad[] = { "[1,2]", "\"str\"", "42", "null", "{\"a\":", "{}x",
-                                       "{\"a\":1}{\"b\":2}", "\xff\xfe" };
+    static const char *const bad[] = {
+        "[1,2]", "\"str\"", "42", "null", "{\"a\":", "{}x", "{\"a\":1}{\"b\":2}", "\xff\xfe"
+    };
     json_object *got = NULL;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -101,7 +101,10 @@ static void make_subdir(char *buf, size_t sz, const char *name)
 
 static void test_write_content_and_mode(void **state)
 {
-    static const struct { const char *name; mode_t mode; } files[] = {
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } files[] = {
         { "a", 0600 }, { "b", 0640 }, { "c", 0644 }, { "d", 0400 }, { "e", 0755 },
     };
     static const char data[] = "line one\nline\0two\n";
@@ -316,7 +319,7 @@ static void test_random_hex(void **state)
     assert_true(is_lower_hex(buf, 16));
     assert_int_equal(buf[17], 'Z');
 
-    assert_int_equal(pc_random_hex(buf, 16, 8), PC_ERR_INVAL);  /* no room for the NUL */
+    assert_int_equal(pc_random_hex(buf, 16, 8), PC_ERR_INVAL); /* no room for the NUL */
     assert_int_equal(pc_random_hex(buf, sizeof buf, 64), PC_OK);
     assert_int_equal(strlen(buf), 128);
     assert_int_equal(pc_random_hex(buf, sizeof buf, 65), PC_ERR_INVAL);
@@ -333,8 +336,9 @@ static void test_sha256_hex(void **state)
     assert_string_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_int_equal(pc_sha256_hex("", 0, out), PC_OK);
     assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    assert_int_equal(
-        pc_sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, out), PC_OK);
+    assert_int_equal(pc_sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
+                                   out),
+                     PC_OK);
     assert_string_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
@@ -355,7 +359,7 @@ static void test_random_uniform(void **state)
         assert_true(v < 10);
         seen[v]++;
     }
-    for (int i = 0; i < 10; i++)  /* P(some value never drawn) < 1e-90 */
+    for (int i = 0; i < 10; i++) /* P(some value never drawn) < 1e-90 */
         assert_true(seen[i] > 0);
     for (int i = 0; i < 1000; i++) {
         assert_int_equal(pc_random_uniform(3, &v), PC_OK);

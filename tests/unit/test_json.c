@@ -14,10 +14,10 @@
 #include "pc_err.h"
 #include "pc_json.h"
 
-#define assert_starts_with(s, prefix)                                                  \
-    do {                                                                               \
-        if (strncmp((s), (prefix), strlen(prefix)) != 0)                               \
-            fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix));              \
+#define assert_starts_with(s, prefix) \
+    do { \
+        if (strncmp((s), (prefix), strlen(prefix)) != 0) \
+            fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix)); \
     } while (0)
 
 static void jerr_reset(struct pc_jerr *e)
@@ -100,8 +100,8 @@ static void test_parse_trailing_whitespace(void **state)
 
 static void test_parse_not_object(void **state)
 {
-    static const char *texts[] = { "[]", "[1,2]", "[{\"a\":1}]", "42 ", "\"s\"", "true ",
-                                   "null ", "1.5 " };
+    static const char *texts[] = { "[]",    "[1,2]", "[{\"a\":1}]", "42 ",
+                                   "\"s\"", "true ", "null ",       "1.5 " };
     struct pc_jerr e;
     (void)state;
 
@@ -118,9 +118,21 @@ static void test_parse_not_object(void **state)
 static void test_parse_malformed(void **state)
 {
     static const char *texts[] = {
-        "{", "}", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":tru}",
-        "{\"a\":01}", "{\"a\":\"unterminated}", "{\"a\":[1,2}", "{\"a\":1 \"b\":2}",
-        "{\"a\":\"\\x41\"}", "{\"a\":+1}", "{,}", "{\"a\":1 2}",
+        "{",
+        "}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{\"a\":tru}",
+        "{\"a\":01}",
+        "{\"a\":\"unterminated}",
+        "{\"a\":[1,2}",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\":\"\\x41\"}",
+        "{\"a\":+1}",
+        "{,}",
+        "{\"a\":1 2}",
     };
     struct pc_jerr e;
     (void)state;
@@ -133,8 +145,8 @@ static void test_parse_malformed(void **state)
 
 static void test_parse_trailing_garbage(void **state)
 {
-    static const char *texts[] = { "{}x", "{} x", "{}{}", "{\"a\":1}]", "{} \n,", "{}\n}",
-                                   "{} // comment", "{}\x0b" };
+    static const char *texts[] = { "{}x",    "{} x",  "{}{}",          "{\"a\":1}]",
+                                   "{} \n,", "{}\n}", "{} // comment", "{}\x0b" };
     struct pc_jerr e;
     (void)state;
 
@@ -209,12 +221,12 @@ static void test_parse_depth(void **state)
 static void test_parse_invalid_utf8(void **state)
 {
     static const char *texts[] = {
-        "{\"a\":\"\xff\"}",          /* never valid */
-        "{\"a\":\"\xc3\"}",          /* truncated 2-byte sequence */
-        "{\"a\":\"\xe2\x82\"}",      /* truncated 3-byte sequence */
-        "{\"a\":\"\x80\"}",          /* lone continuation byte */
-        "{\"\xfe\":1}",              /* in a key */
-        "{\"a\":\"ok\"} \xc3",       /* after the value */
+        "{\"a\":\"\xff\"}",     /* never valid */
+        "{\"a\":\"\xc3\"}",     /* truncated 2-byte sequence */
+        "{\"a\":\"\xe2\x82\"}", /* truncated 3-byte sequence */
+        "{\"a\":\"\x80\"}",     /* lone continuation byte */
+        "{\"\xfe\":1}",         /* in a key */
+        "{\"a\":\"ok\"} \xc3",  /* after the value */
     };
     struct pc_jerr e;
     json_object *o;
@@ -558,8 +570,7 @@ static void test_get_str_array(void **state)
         for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
             char want[80];
             jerr_reset(&e);
-            assert_int_equal(pc_json_get_str_array(o, wrong[i], 0, 4, 16, &arr, &e),
-                             PC_ERR_INVAL);
+            assert_int_equal(pc_json_get_str_array(o, wrong[i], 0, 4, 16, &arr, &e), PC_ERR_INVAL);
             assert_string_equal(e.code, "bad_field");
             snprintf(want, sizeof want, "field '%s' must be an array of strings", wrong[i]);
             assert_string_equal(e.message, want);

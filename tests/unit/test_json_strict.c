@@ -19,9 +19,15 @@ static int check(const char *s)
 static void test_accepts_rfc8259(void **state)
 {
     static const char *good[] = {
-        "{}", "[]", "{\"a\":1}", " {\"a\" : [1, -2.5e+3, 0, 0.0, 1E9, true, false, null]} ",
-        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}", "{\"caf\xc3\xa9\":\"\xf0\x9f\x94\x91\"}",
-        "\"x\"", "0", "{\"a\":{\"b\":{\"c\":[[]]}}}",
+        "{}",
+        "[]",
+        "{\"a\":1}",
+        " {\"a\" : [1, -2.5e+3, 0, 0.0, 1E9, true, false, null]} ",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}",
+        "{\"caf\xc3\xa9\":\"\xf0\x9f\x94\x91\"}",
+        "\"x\"",
+        "0",
+        "{\"a\":{\"b\":{\"c\":[[]]}}}",
         "{\"a\":\"x\\u0000\"}", /* in a value: the getters refuse it by length */
     };
     (void)state;
@@ -32,22 +38,43 @@ static void test_accepts_rfc8259(void **state)
 static void test_refuses_what_json_c_lets_through(void **state)
 {
     static const char *bad[] = {
-        "{'a':1}",                  /* single quotes */
+        "{'a':1}", /* single quotes */
         "{\"a\":'x'}",
-        "{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
-        "{\"a\":\"x\ny\"}",         /* raw control character in a string */
+        "{\"a\":NaN}",
+        "{\"a\":Infinity}",
+        "{\"a\":-Infinity}",
+        "{\"a\":\"x\ny\"}", /* raw control character in a string */
         "{\"a\":\"\x01\"}",
-        "{\"a\":\"\xc0\xaf\"}",     /* overlong '/' */
-        "{\"a\":\"\xe0\x80\xaf\"}", /* overlong 3-byte */
-        "{\"a\":\"\xed\xa0\x80\"}", /* UTF-16 surrogate */
+        "{\"a\":\"\xc0\xaf\"}",         /* overlong '/' */
+        "{\"a\":\"\xe0\x80\xaf\"}",     /* overlong 3-byte */
+        "{\"a\":\"\xed\xa0\x80\"}",     /* UTF-16 surrogate */
         "{\"a\":\"\xf4\x90\x80\x80\"}", /* above U+10FFFF */
         "{\"a\":\"\xff\"}",
-        "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}", "{\"a\":1e}",
-        "{\"a\":1,}", "[1,]", "{,}", "{\"a\"}", "{\"a\":}", "{a:1}",
-        "{\"a\":\"\\x41\"}", "{\"a\":\"\\u12\"}", "{\"a\":tru}", "{\"a\":nul}",
-        "{\"a\":1} x", "{\"a\":1}{}", "", "   ", "{", "[", "\"abc",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":+1}",
+        "{\"a\":1e}",
+        "{\"a\":1,}",
+        "[1,]",
+        "{,}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{a:1}",
+        "{\"a\":\"\\x41\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":tru}",
+        "{\"a\":nul}",
+        "{\"a\":1} x",
+        "{\"a\":1}{}",
+        "",
+        "   ",
+        "{",
+        "[",
+        "\"abc",
         "{\"a\":1 /* comment */}",
-        "{\"a\\u0000b\":1}", "{\"o\":{\"\\u0000\":1}}", /* U+0000 in a key */
+        "{\"a\\u0000b\":1}",
+        "{\"o\":{\"\\u0000\":1}}", /* U+0000 in a key */
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -79,7 +106,8 @@ static void test_control_characters_in_fields(void **state)
     struct pc_jerr e = { 0 };
     json_object *o = NULL;
     const char *s = NULL;
-    const char *body = "{\"user\":\"bob\\nfake log line\",\"info\":\"line1\\nline2\\tx\",\"esc\":\"\\u001b[2J\"}";
+    const char *body =
+        "{\"user\":\"bob\\nfake log line\",\"info\":\"line1\\nline2\\tx\",\"esc\":\"\\u001b[2J\"}";
     (void)state;
     assert_int_equal(pc_json_parse_object(body, strlen(body), &o, &e), PC_OK);
     assert_int_equal(pc_json_get_str(o, "user", 1, 64, &s, &e), PC_ERR_INVAL);

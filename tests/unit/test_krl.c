@@ -69,8 +69,12 @@ static void write_cert(uint64_t serial, const char *key_id, const char *name, ch
 {
     static const char *const principals[] = { "alice" };
     struct pc_cert_req req = {
-        .type = PC_CERT_USER, .subject = subject, .serial = serial, .key_id = key_id,
-        .principals = principals, .n_principals = 1,
+        .type = PC_CERT_USER,
+        .subject = subject,
+        .serial = serial,
+        .key_id = key_id,
+        .principals = principals,
+        .n_principals = 1,
     };
     char *line = NULL;
     assert_int_equal(pc_cert_validity(pc_now(), -1, 3600, &req.valid_after, &req.valid_before), 0);
@@ -150,12 +154,12 @@ static void test_keygen_query(void **state)
     write_cert(1, "erin", "c1-cert.pub", c1);
     write_cert(8, "frank", "c8-cert.pub", c8);
     write_cert(4, "grace", "c4-cert.pub", c4);
-    expect_query(krl, c5, 1);   /* inside the range 5-7 */
+    expect_query(krl, c5, 1); /* inside the range 5-7 */
     expect_query(krl, c2, 0);
-    expect_query(krl, cbob, 1); /* by key id */
-    expect_query(krl, c1, 1);   /* in the serial list */
-    expect_query(krl, c8, 0);   /* just past the range */
-    expect_query(krl, c4, 0);   /* just before it */
+    expect_query(krl, cbob, 1);                        /* by key id */
+    expect_query(krl, c1, 1);                          /* in the serial list */
+    expect_query(krl, c8, 0);                          /* just past the range */
+    expect_query(krl, c4, 0);                          /* just before it */
     expect_query(krl, st_path(p, dir, "lost.pub"), 1); /* plain key by SHA-256 hash */
     expect_query(krl, st_path(p, dir, "kept.pub"), 0);
     expect_query(krl, st_path(p, dir, "user.pub"), 0); /* the subject key itself is not revoked */
@@ -211,7 +215,7 @@ static void test_layout(void **state)
     pc_sshbuf_get_u64(&b, &v);
     assert_true(v == 1893456000);
     pc_sshbuf_get_u64(&b, &v);
-    assert_true(v == 0);                                  /* flags */
+    assert_true(v == 0);                                       /* flags */
     assert_int_equal(pc_sshbuf_get_expect_cstring(&b, ""), 0); /* reserved */
     assert_int_equal(pc_sshbuf_get_cstring(&b, &comment), 0);
     assert_string_equal(comment, "portcullis test");
@@ -343,8 +347,8 @@ static void test_refusals_and_any_ca(void **state)
     assert_int_equal(st_keygen(st_path(kca, dir, "kca"), "ed25519", 0), 0);
     st_path(key, dir, "user.pub");
     {
-        const char *argv[] = { "ssh-keygen", "-q", "-s", kca, "-I", "eve", "-n", "eve", "-z", "3",
-                               key, NULL };
+        const char *argv[] = { "ssh-keygen", "-q",  "-s", kca, "-I", "eve",
+                               "-n",         "eve", "-z", "3", key,  NULL };
         assert_int_equal(st_run(argv, NULL, &r), 0);
         assert_int_equal(r.status, 0);
         st_result_free(&r);
@@ -384,8 +388,10 @@ static void put_header(struct pc_sshbuf *b, uint32_t format, uint64_t version)
  * key hashes, no sections at all; every krl_version comes back. */
 static void test_check_roundtrip(void **state)
 {
-    static const uint64_t ranges[] = { 1, 2, 3, 10, 11, 12, 13, 14, 15, 100, 200, 201, 202,
-                                       UINT64_MAX - 2, UINT64_MAX - 1, UINT64_MAX };
+    static const uint64_t ranges[] = {
+        1,         2, 3, 10, 11, 12, 13, 14, 15, 100, 200, 201, 202, UINT64_MAX - 2, UINT64_MAX - 1,
+        UINT64_MAX
+    };
     static const uint64_t versions[] = { 0, 1, 3, (uint64_t)1 << 63, UINT64_MAX };
     static const char *const eve[] = { "eve" };
     struct pc_krl_spec spec;
@@ -438,8 +444,7 @@ static void test_check_reads_ssh_keygen(void **state)
     st_path(krl, dir, "kg.krl");
     st_path(lost, dir, "lost.pub");
     {
-        const char *argv[] = { "ssh-keygen", "-k", "-f", krl, "-z", "1234", "-s", kca, spec,
-                               NULL };
+        const char *argv[] = { "ssh-keygen", "-k", "-f", krl, "-z", "1234", "-s", kca, spec, NULL };
         assert_int_equal(st_run(argv, NULL, &r), 0);
         assert_int_equal(r.status, 0);
         st_result_free(&r);
@@ -474,8 +479,9 @@ static void test_check_truncated(void **state)
             check_ok(krl, cut, 3);
             boundaries++;
             /* type byte, then a uint32 length and that many bytes */
-            end += 1 + 4 + ((size_t)krl[end + 1] << 24 | (size_t)krl[end + 2] << 16 |
-                            (size_t)krl[end + 3] << 8 | krl[end + 4]);
+            end += 1 + 4 +
+                   ((size_t)krl[end + 1] << 24 | (size_t)krl[end + 2] << 16 |
+                    (size_t)krl[end + 3] << 8 | krl[end + 4]);
         } else {
             check_refused(krl, cut);
         }
@@ -521,9 +527,12 @@ static void test_check_bad_header(void **state)
  * an unknown type, a stray byte or a section longer than the KRL is refused. */
 static void test_check_sections(void **state)
 {
-    static const struct { uint8_t type; int ok; } cases[] = {
-        { 0, 0 }, { 1, 1 }, { 2, 1 }, { 3, 1 }, { 4, 0 }, { 5, 1 }, { 6, 0 },
-        { 0x20, 0 }, { 0x21, 0 }, { 0x23, 0 }, { 0xff, 0 },
+    static const struct {
+        uint8_t type;
+        int ok;
+    } cases[] = {
+        { 0, 0 }, { 1, 1 },    { 2, 1 },    { 3, 1 },    { 4, 0 },    { 5, 1 },
+        { 6, 0 }, { 0x20, 0 }, { 0x21, 0 }, { 0x23, 0 }, { 0xff, 0 },
     };
     struct pc_sshbuf b;
     (void)state;

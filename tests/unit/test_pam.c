@@ -51,8 +51,8 @@ static void test_exports_only_pam_sm(void **state)
 static void test_links_no_tls_http_db(void **state)
 {
     /* The sanitizer runtimes appear only in the ASan/UBSan build of the module. */
-    static const char *const allowed[] = { "libpam.so.", "libjson-c.so.", "libc.so.",
-                                           "ld-linux", "libasan.so.", "libubsan.so.", NULL };
+    static const char *const allowed[] = { "libpam.so.",  "libjson-c.so.", "libc.so.", "ld-linux",
+                                           "libasan.so.", "libubsan.so.",  NULL };
     char cmd[PT_PATH + 64], line[512];
     int n = 0;
     FILE *p;
@@ -84,10 +84,24 @@ static void test_links_no_tls_http_db(void **state)
 static void test_bad_options_deny(void **state)
 {
     static const char *const bad[] = {
-        "bogus",           "failmode=open",  "failmode=",     "failmode",      "tries=0",
-        "tries=11",        "tries=3x",       "tries=-1",      "tries= 3",      "push=on",
-        "timeout=0",       "timeout=601",    "timeout=abc",   "socket=relative/x.sock",
-        "debug=1",         "tries=3 tries=3", "socket=",      "Timeout=5",
+        "bogus",
+        "failmode=open",
+        "failmode=",
+        "failmode",
+        "tries=0",
+        "tries=11",
+        "tries=3x",
+        "tries=-1",
+        "tries= 3",
+        "push=on",
+        "timeout=0",
+        "timeout=601",
+        "timeout=abc",
+        "socket=relative/x.sock",
+        "debug=1",
+        "tries=3 tries=3",
+        "socket=",
+        "Timeout=5",
         "socket=/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
     };
@@ -113,11 +127,19 @@ static void test_bad_options_deny(void **state)
 
 static void test_good_options_accepted(void **state)
 {
-    struct fake_agent fa = { .nreplies = 1, .replies = { "{\"ok\":true,\"txid\":\"t1\","
-                                                         "\"action\":\"allow\",\"factors\":[]}" } };
-    static const char *const good[] = { "", "failmode=secure", "failmode=safe", "tries=1",
-                                        "tries=10", "push=auto", "push=off", "timeout=1",
-                                        "timeout=600", "debug",
+    struct fake_agent fa = { .nreplies = 1,
+                             .replies = { "{\"ok\":true,\"txid\":\"t1\","
+                                          "\"action\":\"allow\",\"factors\":[]}" } };
+    static const char *const good[] = { "",
+                                        "failmode=secure",
+                                        "failmode=safe",
+                                        "tries=1",
+                                        "tries=10",
+                                        "push=auto",
+                                        "push=off",
+                                        "timeout=1",
+                                        "timeout=600",
+                                        "debug",
                                         "failmode=safe tries=2 push=off timeout=5 debug" };
     char args[1024];
 
@@ -135,8 +157,9 @@ static void test_good_options_accepted(void **state)
 
 static void test_debug_option_logs_more(void **state)
 {
-    struct fake_agent fa = { .nreplies = 1, .replies = { "{\"ok\":true,\"txid\":\"t1\","
-                                                         "\"action\":\"allow\",\"factors\":[]}" } };
+    struct fake_agent fa = { .nreplies = 1,
+                             .replies = { "{\"ok\":true,\"txid\":\"t1\","
+                                          "\"action\":\"allow\",\"factors\":[]}" } };
     char args[1024];
     struct pt_result r;
 
@@ -203,6 +226,5 @@ int main(int argc, char **argv)
     (void)argc;
     pt_prepare(argv);
     pt_libpam_load();
-    return cmocka_run_group_tests_name("pam_portcullis", tests, pt_group_setup,
-                                       pt_group_teardown);
+    return cmocka_run_group_tests_name("pam_portcullis", tests, pt_group_setup, pt_group_teardown);
 }

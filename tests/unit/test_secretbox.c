@@ -20,10 +20,10 @@
 #include "pc_rand.h"
 #include "pc_secretbox.h"
 
-#define assert_contains(hay, needle)                                                   \
-    do {                                                                               \
-        if (!strstr((hay), (needle)))                                                  \
-            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));               \
+#define assert_contains(hay, needle) \
+    do { \
+        if (!strstr((hay), (needle))) \
+            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle)); \
     } while (0)
 
 #define VERSION_OFF 0
@@ -172,14 +172,14 @@ static void test_fresh_nonce(void **state)
 
 static void test_tamper_each_region(void **state)
 {
-    /* cppcheck-suppress unusedStructMember ; name: a label for the reader */
-    static const struct { const char *name; size_t off; } regions[] = {
-        { "nonce first", NONCE_OFF },
-        { "nonce last", NONCE_OFF + NONCE_LEN - 1 },
-        { "ciphertext first", CT_OFF },
-        { "ciphertext last", CT_OFF + sizeof seed - 1 },
-        { "tag first", CT_OFF + sizeof seed },
-        { "tag last", CT_OFF + sizeof seed + TAG_LEN - 1 },
+    static const struct {
+        /* cppcheck-suppress unusedStructMember ; name: a label for the reader */
+        const char *name;
+        size_t off;
+    } regions[] = {
+        { "nonce first", NONCE_OFF },          { "nonce last", NONCE_OFF + NONCE_LEN - 1 },
+        { "ciphertext first", CT_OFF },        { "ciphertext last", CT_OFF + sizeof seed - 1 },
+        { "tag first", CT_OFF + sizeof seed }, { "tag last", CT_OFF + sizeof seed + TAG_LEN - 1 },
     };
     unsigned char sealed[128], copy[128], out[64];
     size_t len, outlen;

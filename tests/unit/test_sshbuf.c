@@ -28,8 +28,8 @@ static void test_integers_roundtrip(void **state)
     uint32_t u32 = 0;
     uint64_t u64 = 0;
     int bo = -1;
-    static const unsigned char want[] = { 0xab, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
-                                          0x05, 0x06, 0x07, 0x08, 0x01, 0x00 };
+    static const unsigned char want[] = { 0xab, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03,
+                                          0x04, 0x05, 0x06, 0x07, 0x08, 0x01, 0x00 };
     (void)state;
     pc_sshbuf_init(&w, 0);
     pc_sshbuf_put_u8(&w, 0xab);
@@ -174,8 +174,8 @@ static void test_mpint_encoding(void **state)
     put_mpint_expect((const unsigned char[]){ 0, 0 }, 2, (const unsigned char[]){ 0, 0, 0, 0 }, 4);
     put_mpint_expect((const unsigned char[]){ 0x80 }, 1,
                      (const unsigned char[]){ 0, 0, 0, 2, 0x00, 0x80 }, 6);
-    put_mpint_expect((const unsigned char[]){ 0x7f }, 1, (const unsigned char[]){ 0, 0, 0, 1, 0x7f },
-                     5);
+    put_mpint_expect((const unsigned char[]){ 0x7f }, 1,
+                     (const unsigned char[]){ 0, 0, 0, 1, 0x7f }, 5);
     put_mpint_expect((const unsigned char[]){ 0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32, 0xa7 }, 8,
                      (const unsigned char[]){ 0, 0, 0, 8, 0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32,
                                               0xa7 },
@@ -309,7 +309,8 @@ static void test_putf_exact(void **state)
     (void)state;
     pc_sshbuf_init(&w, 0);
     assert_int_equal(pc_sshbuf_putf(&w, "%s=%d %04o %.*s|%%|%zu", "a", -42, 0644u, 3, "abcdef",
-                                    (size_t)7), 0);
+                                    (size_t)7),
+                     0);
     assert_bytes(&w, "a=-42 0644 abc|%|7", 18);
     assert_string_equal((const char *)pc_sshbuf_ptr(&w), "a=-42 0644 abc|%|7");
     assert_string_equal(pc_sshbuf_cstr(&w), "a=-42 0644 abc|%|7");
@@ -441,34 +442,26 @@ static void test_base64_strict(void **state)
     assert_int_equal(pc_base64_decode("Zg==", 4, &d, &n), 0);
     assert_int_equal(n, 1);
     free(d);
-    assert_int_equal(pc_base64_decode("Zm8", 3, &d, &n), PC_ERR_PARSE);   /* length */
-    assert_int_equal(pc_base64_decode("Zm9=", 4, &d, &n), PC_ERR_PARSE);  /* stray bits */
-    assert_int_equal(pc_base64_decode("Zh==", 4, &d, &n), PC_ERR_PARSE);  /* stray bits */
-    assert_int_equal(pc_base64_decode("Z=8=", 4, &d, &n), PC_ERR_PARSE);  /* inner '=' */
-    assert_int_equal(pc_base64_decode("Zm 8", 4, &d, &n), PC_ERR_PARSE);  /* space */
-    assert_int_equal(pc_base64_decode("Zm8*", 4, &d, &n), PC_ERR_PARSE);  /* alphabet */
+    assert_int_equal(pc_base64_decode("Zm8", 3, &d, &n), PC_ERR_PARSE);  /* length */
+    assert_int_equal(pc_base64_decode("Zm9=", 4, &d, &n), PC_ERR_PARSE); /* stray bits */
+    assert_int_equal(pc_base64_decode("Zh==", 4, &d, &n), PC_ERR_PARSE); /* stray bits */
+    assert_int_equal(pc_base64_decode("Z=8=", 4, &d, &n), PC_ERR_PARSE); /* inner '=' */
+    assert_int_equal(pc_base64_decode("Zm 8", 4, &d, &n), PC_ERR_PARSE); /* space */
+    assert_int_equal(pc_base64_decode("Zm8*", 4, &d, &n), PC_ERR_PARSE); /* alphabet */
     assert_int_equal(pc_base64_decode("Zg===", 5, &d, &n), PC_ERR_PARSE);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_integers_roundtrip),
-        cmocka_unit_test(test_bool_strict),
-        cmocka_unit_test(test_underflow_is_sticky),
-        cmocka_unit_test(test_string_bounds),
-        cmocka_unit_test(test_cstring_rules),
-        cmocka_unit_test(test_trailing_data),
-        cmocka_unit_test(test_mpint_encoding),
-        cmocka_unit_test(test_mpint_refusals),
-        cmocka_unit_test(test_bignum_roundtrip),
-        cmocka_unit_test(test_nested_buffer),
-        cmocka_unit_test(test_writer_max),
-        cmocka_unit_test(test_secret_buffer_grows),
-        cmocka_unit_test(test_putf_exact),
-        cmocka_unit_test(test_putf_embedded_formats),
-        cmocka_unit_test(test_putf_grows),
-        cmocka_unit_test(test_putf_max),
+        cmocka_unit_test(test_integers_roundtrip),  cmocka_unit_test(test_bool_strict),
+        cmocka_unit_test(test_underflow_is_sticky), cmocka_unit_test(test_string_bounds),
+        cmocka_unit_test(test_cstring_rules),       cmocka_unit_test(test_trailing_data),
+        cmocka_unit_test(test_mpint_encoding),      cmocka_unit_test(test_mpint_refusals),
+        cmocka_unit_test(test_bignum_roundtrip),    cmocka_unit_test(test_nested_buffer),
+        cmocka_unit_test(test_writer_max),          cmocka_unit_test(test_secret_buffer_grows),
+        cmocka_unit_test(test_putf_exact),          cmocka_unit_test(test_putf_embedded_formats),
+        cmocka_unit_test(test_putf_grows),          cmocka_unit_test(test_putf_max),
         cmocka_unit_test(test_base64_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,16 +88,15 @@ static void test_keywords_forms_quotes_comments(void **state)
 {
     struct pc_sshd_config c;
     (void)state;
-    put("/etc/ssh/sshd_config",
-        "# a comment\n"
-        "   \n"
-        "PORT 2222\n"
-        "usepam=yes\n"
-        "PasswordAuthentication = no\n"
-        "\tBanner \"/etc/my banner\"   \n"
-        "AcceptEnv LANG 'LC_*' # trailing comment\n"
-        "ChallengeResponseAuthentication no\n"
-        "Subsystem sftp /usr/lib/sftp\\ server\r\n");
+    put("/etc/ssh/sshd_config", "# a comment\n"
+                                "   \n"
+                                "PORT 2222\n"
+                                "usepam=yes\n"
+                                "PasswordAuthentication = no\n"
+                                "\tBanner \"/etc/my banner\"   \n"
+                                "AcceptEnv LANG 'LC_*' # trailing comment\n"
+                                "ChallengeResponseAuthentication no\n"
+                                "Subsystem sftp /usr/lib/sftp\\ server\r\n");
     assert_int_equal(load(&c), PC_OK);
     assert_string_equal(global(&c, "port"), "2222");
     assert_string_equal(global(&c, "usepam"), "yes");
@@ -184,12 +183,11 @@ static void test_match_scope(void **state)
     size_t pos = 0;
     const struct pc_sshd_directive *d;
     (void)state;
-    put("/etc/ssh/sshd_config",
-        "Include sshd_config.d/*.conf\n"
-        "match User bob\n"
-        "  AuthenticationMethods publickey\n"
-        "Match all\n"
-        "  X11Forwarding yes\n");
+    put("/etc/ssh/sshd_config", "Include sshd_config.d/*.conf\n"
+                                "match User bob\n"
+                                "  AuthenticationMethods publickey\n"
+                                "Match all\n"
+                                "  X11Forwarding yes\n");
     /* a Match in an included file ends with that file */
     put("/etc/ssh/sshd_config.d/10.conf", "Match Group admins\n  PermitTTY no\n");
     put("/etc/ssh/sshd_config.d/20.conf", "PermitTTY yes\n");
@@ -209,7 +207,8 @@ static void test_file_ends_inside_match(void **state)
 {
     struct pc_sshd_config c;
     (void)state;
-    put("/etc/ssh/sshd_config", "UsePAM yes\nMatch Address 10.0.0.0/8\n  PasswordAuthentication yes");
+    put("/etc/ssh/sshd_config",
+        "UsePAM yes\nMatch Address 10.0.0.0/8\n  PasswordAuthentication yes");
     assert_int_equal(load(&c), PC_OK);
     assert_string_equal(global(&c, "usepam"), "yes");
     assert_null(global(&c, "passwordauthentication"));
@@ -319,8 +318,8 @@ static void test_split_args_and_version(void **state)
     assert_string_equal(argv[3], "#x");
     pc_sshd_free_args(argv, argc);
     assert_int_equal(pc_sshd_split_args("'open", &argv, &argc), PC_ERR_PARSE);
-    assert_int_equal(pc_sshd_parse_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0", &ma,
-                                           &mi), PC_OK);
+    assert_int_equal(pc_sshd_parse_version("OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0", &ma, &mi),
+                     PC_OK);
     assert_int_equal(ma, 9);
     assert_int_equal(mi, 2);
     assert_int_equal(pc_sshd_parse_version("OpenSSH_7.4p1", &ma, &mi), PC_OK);

@@ -27,7 +27,7 @@ static const struct {
     int bits;
     enum pc_keytype want;
 } kinds[] = {
-    { "ed", "ed25519", 0, PC_KEY_ED25519 },     { "p256", "ecdsa", 256, PC_KEY_ECDSA_P256 },
+    { "ed", "ed25519", 0, PC_KEY_ED25519 },      { "p256", "ecdsa", 256, PC_KEY_ECDSA_P256 },
     { "p384", "ecdsa", 384, PC_KEY_ECDSA_P384 }, { "p521", "ecdsa", 521, PC_KEY_ECDSA_P521 },
     { "rsa", "rsa", 3072, PC_KEY_RSA },          { "rsa1k", "rsa", 1024, PC_KEY_RSA },
 };
@@ -275,7 +275,7 @@ static void test_sign_verify_roundtrip(void **state)
         assert_int_equal(nlen, strlen(pc_sshkey_sig_alg(ca_types[i])));
         assert_memory_equal(name, pc_sshkey_sig_alg(ca_types[i]), nlen);
         assert_int_equal(pc_sshkey_verify(pub, sig, siglen, msg, strlen(msg), &alg), 0);
-        assert_string_equal(alg, ca_types[i] == PC_KEY_RSA ? "rsa-sha2-512"
+        assert_string_equal(alg, ca_types[i] == PC_KEY_RSA       ? "rsa-sha2-512"
                                  : ca_types[i] == PC_KEY_ED25519 ? "ssh-ed25519"
                                                                  : "ecdsa-sha2-nistp256");
         /* Other message. */
@@ -298,8 +298,8 @@ static void test_sign_verify_roundtrip(void **state)
 }
 
 /* RSA signature blob made directly with OpenSSL for a given digest and SSH name. */
-static void rsa_blob(const struct pc_sshkey *k, const EVP_MD *md, const char *name,
-                     const char *msg, struct pc_sshbuf *out)
+static void rsa_blob(const struct pc_sshkey *k, const EVP_MD *md, const char *name, const char *msg,
+                     struct pc_sshbuf *out)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char sig[1024];
@@ -347,12 +347,9 @@ static void test_rsa_algorithms(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_keygen_keys),
-        cmocka_unit_test(test_refuse_small_rsa),
-        cmocka_unit_test(test_refuse_garbage),
-        cmocka_unit_test(test_refuse_bad_curve_points),
-        cmocka_unit_test(test_ca_keygen_save_load),
-        cmocka_unit_test(test_sign_verify_roundtrip),
+        cmocka_unit_test(test_parse_keygen_keys),   cmocka_unit_test(test_refuse_small_rsa),
+        cmocka_unit_test(test_refuse_garbage),      cmocka_unit_test(test_refuse_bad_curve_points),
+        cmocka_unit_test(test_ca_keygen_save_load), cmocka_unit_test(test_sign_verify_roundtrip),
         cmocka_unit_test(test_rsa_algorithms),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -255,7 +255,8 @@ static void test_blob_fields(void **state)
     /* Last signature byte flipped: bad signature. */
     blob[len - 1] ^= 0x10;
     text = rearmor(blob, len);
-    assert_int_equal(verify(text, message, keys[0], PC_SSHSIG_NAMESPACE_LOGIN, &why), PC_ERR_CRYPTO);
+    assert_int_equal(verify(text, message, keys[0], PC_SSHSIG_NAMESPACE_LOGIN, &why),
+                     PC_ERR_CRYPTO);
     assert_int_equal(why, PC_SSHSIG_BAD_SIGNATURE);
     free(text);
     blob[len - 1] ^= 0x10;
@@ -317,10 +318,13 @@ static void test_our_signer_checked_by_keygen(void **state)
         struct pc_sshkey *k = NULL;
         char *text = NULL;
         struct st_result r;
-        const char *argv[] = { "ssh-keygen", "-Y", "check-novalidate", "-n",
-                               PC_SSHSIG_NAMESPACE_LOGIN, "-s", sigpath, NULL };
+        const char *argv[] = {
+            "ssh-keygen", "-Y", "check-novalidate", "-n", PC_SSHSIG_NAMESPACE_LOGIN, "-s",
+            sigpath,      NULL
+        };
         assert_int_equal(pc_sshkey_generate(types[i], &k), 0);
-        assert_int_equal(pc_sshsig_sign(k, PC_SSHSIG_NAMESPACE_LOGIN, message, strlen(message), &text),
+        assert_int_equal(pc_sshsig_sign(k, PC_SSHSIG_NAMESPACE_LOGIN, message, strlen(message),
+                                        &text),
                          0);
         assert_int_equal(verify(text, message, k, PC_SSHSIG_NAMESPACE_LOGIN, NULL), 0);
         assert_int_equal(st_write(sigpath, text, strlen(text)), 0);

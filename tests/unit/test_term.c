@@ -28,23 +28,27 @@ static void test_plain_text_unchanged(void **state)
 {
     (void)state;
     check("", "");
-    check("alice host-1 10.0.0.1 [::1]:22 ~!@#$%^&*()", "alice host-1 10.0.0.1 [::1]:22 ~!@#$%^&*()");
-    check("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91");
+    check("alice host-1 10.0.0.1 [::1]:22 ~!@#$%^&*()",
+          "alice host-1 10.0.0.1 [::1]:22 ~!@#$%^&*()");
+    check("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91",
+          "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91");
     check("\xc2\xa0nbsp", "\xc2\xa0nbsp"); /* U+00A0 is a space, not a format character */
 }
 
 static void test_format_characters_dropped(void **state)
 {
     static const char *const cf[] = {
-        "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", /* 202A-E */
-        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9",                 /* 2066-9 */
-        "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", "\xe2\x80\x8f", /* 200B-F */
-        "\xe2\x81\xa0", "\xe2\x81\xa1", "\xe2\x81\xa4",                                 /* 2060-4 */
-        "\xef\xbb\xbf",          /* FEFF */
-        "\xd8\x9c",              /* 061C ARABIC LETTER MARK */
-        "\xc2\xad",              /* 00AD SOFT HYPHEN */
-        "\xf3\xa0\x80\x81",      /* E0001 LANGUAGE TAG */
-        "\xf3\xa0\x81\xbf",      /* E007F CANCEL TAG */
+        "\xe2\x80\xaa",     "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad",
+        "\xe2\x80\xae",                                                     /* 202A-E */
+        "\xe2\x81\xa6",     "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* 2066-9 */
+        "\xe2\x80\x8b",     "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e",
+        "\xe2\x80\x8f",                                     /* 200B-F */
+        "\xe2\x81\xa0",     "\xe2\x81\xa1", "\xe2\x81\xa4", /* 2060-4 */
+        "\xef\xbb\xbf",                                     /* FEFF */
+        "\xd8\x9c",                                         /* 061C ARABIC LETTER MARK */
+        "\xc2\xad",                                         /* 00AD SOFT HYPHEN */
+        "\xf3\xa0\x80\x81",                                 /* E0001 LANGUAGE TAG */
+        "\xf3\xa0\x81\xbf",                                 /* E007F CANCEL TAG */
     };
     (void)state;
     for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++) {
@@ -62,21 +66,41 @@ static void test_format_characters_dropped(void **state)
 static void test_controls_become_question_marks(void **state)
 {
     (void)state;
-    check("a\x01" "b\tc\nd\re\x1b[2Jf\x7fg", "a?b?c?d?e?[2Jf?g");
-    check("a\xc2\x80" "b\xc2\x9b" "c", "a?b?c");              /* C1: U+0080, U+009B (CSI) */
-    check("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", "a?b?c");      /* U+2028, U+2029 */
+    check("a\x01"
+          "b\tc\nd\re\x1b[2Jf\x7fg",
+          "a?b?c?d?e?[2Jf?g");
+    check("a\xc2\x80"
+          "b\xc2\x9b"
+          "c",
+          "a?b?c"); /* C1: U+0080, U+009B (CSI) */
+    check("a\xe2\x80\xa8"
+          "b\xe2\x80\xa9"
+          "c",
+          "a?b?c"); /* U+2028, U+2029 */
 }
 
 static void test_malformed_utf8(void **state)
 {
     (void)state;
-    check("a\x9b" "b", "a?b");               /* a lone C1 byte: CSI on an 8-bit terminal */
-    check("a\xc0\xaf" "b", "a??b");          /* overlong '/' */
-    check("a\xe0\x80\xae" "b", "a???b");     /* overlong */
-    check("a\xed\xa0\x80" "b", "a???b");     /* surrogate D800 */
-    check("a\xf4\x90\x80\x80" "b", "a????b"); /* above U+10FFFF */
-    check("a\xe2\x80", "a??");               /* truncated sequence at the end */
-    check("a\xff\xfe" "b", "a??b");
+    check("a\x9b"
+          "b",
+          "a?b"); /* a lone C1 byte: CSI on an 8-bit terminal */
+    check("a\xc0\xaf"
+          "b",
+          "a??b"); /* overlong '/' */
+    check("a\xe0\x80\xae"
+          "b",
+          "a???b"); /* overlong */
+    check("a\xed\xa0\x80"
+          "b",
+          "a???b"); /* surrogate D800 */
+    check("a\xf4\x90\x80\x80"
+          "b",
+          "a????b");           /* above U+10FFFF */
+    check("a\xe2\x80", "a??"); /* truncated sequence at the end */
+    check("a\xff\xfe"
+          "b",
+          "a??b");
 }
 
 static void test_truncation(void **state)
@@ -85,13 +109,17 @@ static void test_truncation(void **state)
     (void)state;
     pc_term_safe(out, sizeof out, "abcdefghij");
     assert_string_equal(out, "abcdefg");
-    pc_term_safe(out, sizeof out, "abcde\xc3\xa9" "f"); /* 5 + 2 bytes fit with the NUL: 8 */
+    pc_term_safe(out, sizeof out,
+                 "abcde\xc3\xa9"
+                 "f"); /* 5 + 2 bytes fit with the NUL: 8 */
     assert_string_equal(out, "abcde\xc3\xa9");
-    pc_term_safe(out, sizeof out, "abcdef\xc3\xa9");     /* é would not fit whole: dropped */
+    pc_term_safe(out, sizeof out, "abcdef\xc3\xa9"); /* é would not fit whole: dropped */
     assert_string_equal(out, "abcdef");
     pc_term_safe(out, 1, "abc");
     assert_string_equal(out, "");
-    pc_term_safe(out, sizeof out, "\xe2\x80\xae\xe2\x80\xae\xe2\x80\xae" "abc");
+    pc_term_safe(out, sizeof out,
+                 "\xe2\x80\xae\xe2\x80\xae\xe2\x80\xae"
+                 "abc");
     assert_string_equal(out, "abc");
 }
 

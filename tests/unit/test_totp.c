@@ -54,8 +54,7 @@ static void test_rfc6238_vectors(void **state)
         memset(out, 'X', sizeof out);
         code_at(vectors[i].t, out);
         if (strcmp(out, vectors[i].code) != 0)
-            fail_msg("t=%lld: got %s, RFC says %s", (long long)vectors[i].t, out,
-                     vectors[i].code);
+            fail_msg("t=%lld: got %s, RFC says %s", (long long)vectors[i].t, out, vectors[i].code);
     }
 }
 
@@ -84,7 +83,7 @@ static void test_code_bad_args(void **state)
 
 /* ---- pc_totp_verify -------------------------------------------------------------------- */
 
-#define T0 1111111111      /* RFC vector: step 37037037, code 050471 */
+#define T0 1111111111 /* RFC vector: step 37037037, code 050471 */
 #define S0 (T0 / 30)
 #define C0 "050471"
 
@@ -137,8 +136,7 @@ static void test_verify_two_steps_away(void **state)
 
     assert_int_equal(pc_totp_verify(rfc_secret, RFC_LEN, T0 + 60, 1, C0, &step), PC_ERR_AUTH);
     assert_int_equal(pc_totp_verify(rfc_secret, RFC_LEN, T0 - 60, 1, C0, &step), PC_ERR_AUTH);
-    assert_int_equal(pc_totp_verify(rfc_secret, RFC_LEN, (S0 + 2) * 30, 1, C0, &step),
-                     PC_ERR_AUTH);
+    assert_int_equal(pc_totp_verify(rfc_secret, RFC_LEN, (S0 + 2) * 30, 1, C0, &step), PC_ERR_AUTH);
     assert_int_equal(pc_totp_verify(rfc_secret, RFC_LEN, (S0 - 1) * 30 - 1, 1, C0, &step),
                      PC_ERR_AUTH);
     assert_int_equal(step, 4242); /* untouched on failure */
@@ -197,8 +195,8 @@ static void test_verify_wrong_code(void **state)
 
 static void test_verify_malformed_code(void **state)
 {
-    static const char *bad[] = { "12345", "1234567", "12a456", "", " 50471", "050471 ",
-                                 "+50471", "-50471", "05047\n", "0504.1", "0x0471" };
+    static const char *bad[] = { "12345",  "1234567", "12a456",  "",       " 50471", "050471 ",
+                                 "+50471", "-50471",  "05047\n", "0504.1", "0x0471" };
     uint64_t step = 4242;
     (void)state;
 
@@ -266,15 +264,15 @@ static void test_uri_no_padding(void **state)
 static void test_uri_percent_encoding(void **state)
 {
     (void)state;
-    check_uri("alice smith", rfc_secret, RFC_LEN,
-              "otpauth://totp/Portcullis:alice%20smith?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-              URI_TAIL);
+    check_uri(
+        "alice smith", rfc_secret, RFC_LEN,
+        "otpauth://totp/Portcullis:alice%20smith?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" URI_TAIL);
     check_uri("alice@example.com", rfc_secret, RFC_LEN,
               "otpauth://totp/Portcullis:alice%40example.com"
               "?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" URI_TAIL);
-    check_uri("dom:user", rfc_secret, RFC_LEN,
-              "otpauth://totp/Portcullis:dom%3Auser?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-              URI_TAIL);
+    check_uri(
+        "dom:user", rfc_secret, RFC_LEN,
+        "otpauth://totp/Portcullis:dom%3Auser?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" URI_TAIL);
     check_uri("a/b?c&d=e#f%+", (const unsigned char *)"1", 1,
               "otpauth://totp/Portcullis:a%2Fb%3Fc%26d%3De%23f%25%2B?secret=GE" URI_TAIL);
     /* unreserved characters stay as they are; UTF-8 is encoded byte by byte, upper-case hex */
@@ -303,20 +301,13 @@ static void test_uri_long_account(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc6238_vectors),
-        cmocka_unit_test(test_code_same_within_step),
-        cmocka_unit_test(test_code_bad_args),
-        cmocka_unit_test(test_verify_exact_step),
-        cmocka_unit_test(test_verify_window_one),
-        cmocka_unit_test(test_verify_two_steps_away),
-        cmocka_unit_test(test_verify_window_zero),
-        cmocka_unit_test(test_verify_wrong_code),
-        cmocka_unit_test(test_verify_malformed_code),
-        cmocka_unit_test(test_verify_near_epoch),
-        cmocka_unit_test(test_uri_known_secret),
-        cmocka_unit_test(test_uri_no_padding),
-        cmocka_unit_test(test_uri_percent_encoding),
-        cmocka_unit_test(test_uri_long_account),
+        cmocka_unit_test(test_rfc6238_vectors),       cmocka_unit_test(test_code_same_within_step),
+        cmocka_unit_test(test_code_bad_args),         cmocka_unit_test(test_verify_exact_step),
+        cmocka_unit_test(test_verify_window_one),     cmocka_unit_test(test_verify_two_steps_away),
+        cmocka_unit_test(test_verify_window_zero),    cmocka_unit_test(test_verify_wrong_code),
+        cmocka_unit_test(test_verify_malformed_code), cmocka_unit_test(test_verify_near_epoch),
+        cmocka_unit_test(test_uri_known_secret),      cmocka_unit_test(test_uri_no_padding),
+        cmocka_unit_test(test_uri_percent_encoding),  cmocka_unit_test(test_uri_long_account),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -23,11 +23,25 @@ static const char *rep(char *buf, char c, size_t n, const char *suffix)
 }
 
 static const char *const nasty[] = {
-    "a b", "a\tb", "a\nb", "a\rb", "a\x01" "b", "a\x7f" "b", "a\"b", "a\\b", "a/b", "a;b",
-    "caf\xc3\xa9",            /* é */
-    "a\xe2\x80\xae" "b",      /* U+202E RIGHT-TO-LEFT OVERRIDE */
-    "a\xe2\x81\xa6" "b",      /* U+2066 LEFT-TO-RIGHT ISOLATE */
-    "a\xc2\xa0" "b",          /* NO-BREAK SPACE */
+    "a b",
+    "a\tb",
+    "a\nb",
+    "a\rb",
+    "a\x01"
+    "b",
+    "a\x7f"
+    "b",
+    "a\"b",
+    "a\\b",
+    "a/b",
+    "a;b",
+    "caf\xc3\xa9", /* é */
+    "a\xe2\x80\xae"
+    "b", /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    "a\xe2\x81\xa6"
+    "b", /* U+2066 LEFT-TO-RIGHT ISOLATE */
+    "a\xc2\xa0"
+    "b", /* NO-BREAK SPACE */
 };
 
 static void test_hostname(void **state)
@@ -105,9 +119,9 @@ static void test_principal(void **state)
     assert_true(pc_valid_principal(rep(buf, 'p', PC_PRINCIPAL_MAX, ""), PC_PRINCIPAL_MAX));
     assert_false(pc_valid_principal(rep(buf, 'p', PC_PRINCIPAL_MAX + 1, ""), PC_PRINCIPAL_MAX + 1));
     assert_int_equal(PC_PRINCIPAL_MAX, PC_CERT_NAME_MAX);
-    assert_false(pc_valid_principal(withnul, 5));        /* a NUL within the length */
+    assert_false(pc_valid_principal(withnul, 5)); /* a NUL within the length */
     assert_true(pc_valid_principal(withnul, 2));
-    assert_true(pc_valid_principal("ab,cd", 2));         /* only s[0..len) counts */
+    assert_true(pc_valid_principal("ab,cd", 2)); /* only s[0..len) counts */
     assert_false(pc_valid_principal("ab,cd", 5));
     assert_false(pc_valid_principal("a*b", 3));
     for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++)

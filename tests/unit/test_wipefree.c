@@ -21,8 +21,8 @@
 
 #include "pc_wipefree.h"
 
-#define SZ 200          /* a tcache size: the chunk comes back on the next malloc(SZ) */
-#define META 16         /* tcache's next pointer and key */
+#define SZ 200  /* a tcache size: the chunk comes back on the next malloc(SZ) */
+#define META 16 /* tcache's next pointer and key */
 #define PAT 0xA5
 
 /* Keeps the compiler from dropping stores into a block that is then freed (dead stores before
@@ -68,7 +68,8 @@ static void need_same_chunk(void *q, uintptr_t was)
     if ((uintptr_t)q != was) {
         free(q);
         print_message("malloc(%d) did not hand back the chunk just freed (tcache off?): "
-                      "cannot observe the wipe\n", SZ);
+                      "cannot observe the wipe\n",
+                      SZ);
         skip();
     }
 }
@@ -104,7 +105,7 @@ static void test_free_wipes(void **state)
     uintptr_t was = (uintptr_t)p;
     assert_int_equal(count_pattern(p, SZ), SZ);
     free(p);
-    unsigned char *q = malloc(SZ);   /* nothing may allocate in between */
+    unsigned char *q = malloc(SZ); /* nothing may allocate in between */
     barrier(q);
     need_same_chunk(q, was);
     size_t left = count_pattern(q + META, SZ - META);
@@ -120,11 +121,11 @@ static void test_realloc_growth_wipes_old_block(void **state)
     unsigned char *p = filled(SZ);
     uintptr_t was = (uintptr_t)p;
     unsigned char *q = realloc(p, 4096);
-    unsigned char *r = malloc(SZ);   /* the old chunk, if tcache hands it back */
+    unsigned char *r = malloc(SZ); /* the old chunk, if tcache hands it back */
     barrier(r);
     assert_non_null(q);
     assert_true((uintptr_t)q != was);
-    assert_int_equal(count_pattern(q, SZ), SZ);   /* contents moved */
+    assert_int_equal(count_pattern(q, SZ), SZ); /* contents moved */
     need_same_chunk(r, was);
     size_t left = count_pattern(r + META, SZ - META);
     free(r);
@@ -157,10 +158,10 @@ static void test_realloc_edge_cases(void **state)
 {
     (void)state;
     skip_if_compiled_out();
-    unsigned char *p = realloc(NULL, 32);      /* NULL: malloc */
+    unsigned char *p = realloc(NULL, 32); /* NULL: malloc */
     assert_non_null(p);
     memset(p, PAT, 32);
-    assert_null(realloc(p, 0));               /* 0: free, NULL */
+    assert_null(realloc(p, 0)); /* 0: free, NULL */
     free(NULL);
     /* A request malloc cannot satisfy: NULL, and the old block untouched. (Called through a
      * volatile pointer: GCC's -Wuse-after-free does not know p survives a failed realloc.) */

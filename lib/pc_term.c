@@ -87,7 +87,8 @@ char *pc_term_json(const char *json)
     const unsigned char *p = (const unsigned char *)json;
     size_t n = 0;
     /* Each input byte becomes at most 6 output bytes ("\\uFFFD"); a 4-byte sequence at most 12. */
-    char *out = malloc(strlen(json) * 6 + 1);
+    size_t cap = strlen(json) * 6 + 1;
+    char *out = malloc(cap);
 
     if (!out)
         return NULL;
@@ -101,10 +102,11 @@ char *pc_term_json(const char *json)
         } else if (pc_term_is_format(cp) || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
                    cp == 0x2029) {
             if (cp >= 0x10000)
-                n += (size_t)sprintf(out + n, "\\u%04X\\u%04X", 0xD800 + ((cp - 0x10000) >> 10),
-                                     0xDC00 + ((cp - 0x10000) & 0x3ff));
+                n += (size_t)snprintf(out + n, cap - n, "\\u%04X\\u%04X",
+                                      0xD800 + ((cp - 0x10000) >> 10),
+                                      0xDC00 + ((cp - 0x10000) & 0x3ff));
             else
-                n += (size_t)sprintf(out + n, "\\u%04X", (unsigned)cp);
+                n += (size_t)snprintf(out + n, cap - n, "\\u%04X", (unsigned)cp);
             p += len;
         } else {
             memcpy(out + n, p, len);

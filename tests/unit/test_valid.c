@@ -14,11 +14,12 @@
 #include "pc_cert.h"
 #include "pc_valid.h"
 
-/* "x" repeated n times, then suffix, in buf. */
-static const char *rep(char *buf, char c, size_t n, const char *suffix)
+/* "x" repeated n times, then suffix, in buf of bufsz bytes. */
+static const char *rep(char *buf, size_t bufsz, char c, size_t n, const char *suffix)
 {
+    assert_true(n + strlen(suffix) < bufsz);
     memset(buf, c, n);
-    strcpy(buf + n, suffix);
+    memcpy(buf + n, suffix, strlen(suffix) + 1);
     return buf;
 }
 
@@ -51,8 +52,8 @@ static void test_hostname(void **state)
     assert_true(pc_valid_hostname("a"));
     assert_true(pc_valid_hostname("web-01.example.net"));
     assert_true(pc_valid_hostname("Web_01"));
-    assert_true(pc_valid_hostname(rep(buf, 'a', PC_HOSTNAME_MAX, "")));
-    assert_false(pc_valid_hostname(rep(buf, 'a', PC_HOSTNAME_MAX + 1, "")));
+    assert_true(pc_valid_hostname(rep(buf, sizeof buf, 'a', PC_HOSTNAME_MAX, "")));
+    assert_false(pc_valid_hostname(rep(buf, sizeof buf, 'a', PC_HOSTNAME_MAX + 1, "")));
     assert_false(pc_valid_hostname(""));
     assert_false(pc_valid_hostname("a:b"));
     assert_false(pc_valid_hostname("a@b"));
@@ -66,8 +67,8 @@ static void test_bearer_token(void **state)
     (void)state;
     assert_true(pc_valid_bearer_token("0123abcdef"));
     assert_true(pc_valid_bearer_token("!~AZaz09+/="));
-    assert_true(pc_valid_bearer_token(rep(buf, 'f', PC_BEARER_TOKEN_MAX, "")));
-    assert_false(pc_valid_bearer_token(rep(buf, 'f', PC_BEARER_TOKEN_MAX + 1, "")));
+    assert_true(pc_valid_bearer_token(rep(buf, sizeof buf, 'f', PC_BEARER_TOKEN_MAX, "")));
+    assert_false(pc_valid_bearer_token(rep(buf, sizeof buf, 'f', PC_BEARER_TOKEN_MAX + 1, "")));
     assert_false(pc_valid_bearer_token(""));
     assert_false(pc_valid_bearer_token("abc\r\nX-Injected: 1"));
     assert_false(pc_valid_bearer_token("abc "));
@@ -95,9 +96,9 @@ static void test_hex(void **state)
     assert_false(pc_valid_hex("0x12", 1, 64));
     assert_false(pc_valid_hex("12 ", 1, 64));
     assert_false(pc_valid_hex("-12", 1, 64));
-    assert_true(pc_valid_hex(rep(buf, 'a', 256, ""), 32, 256));
-    assert_false(pc_valid_hex(rep(buf, 'a', 257, ""), 32, 256));
-    assert_false(pc_valid_hex(rep(buf, 'a', 31, ""), 32, 256));
+    assert_true(pc_valid_hex(rep(buf, sizeof buf, 'a', 256, ""), 32, 256));
+    assert_false(pc_valid_hex(rep(buf, sizeof buf, 'a', 257, ""), 32, 256));
+    assert_false(pc_valid_hex(rep(buf, sizeof buf, 'a', 31, ""), 32, 256));
     for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++)
         assert_false(pc_valid_hex(nasty[i], 1, 64));
 }
@@ -116,8 +117,10 @@ static void test_principal(void **state)
     assert_true(pc_valid_principal("dash-last-", 10));
     assert_false(pc_valid_principal("-dash-first", 11)); /* would read as an option */
     assert_false(pc_valid_principal("", 0));
-    assert_true(pc_valid_principal(rep(buf, 'p', PC_PRINCIPAL_MAX, ""), PC_PRINCIPAL_MAX));
-    assert_false(pc_valid_principal(rep(buf, 'p', PC_PRINCIPAL_MAX + 1, ""), PC_PRINCIPAL_MAX + 1));
+    assert_true(
+        pc_valid_principal(rep(buf, sizeof buf, 'p', PC_PRINCIPAL_MAX, ""), PC_PRINCIPAL_MAX));
+    assert_false(pc_valid_principal(rep(buf, sizeof buf, 'p', PC_PRINCIPAL_MAX + 1, ""),
+                                    PC_PRINCIPAL_MAX + 1));
     assert_int_equal(PC_PRINCIPAL_MAX, PC_CERT_NAME_MAX);
     assert_false(pc_valid_principal(withnul, 5)); /* a NUL within the length */
     assert_true(pc_valid_principal(withnul, 2));

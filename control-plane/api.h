@@ -23,6 +23,8 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r);
 void api_auth_totp(struct cp_call *c, struct cp_resp *r);
 void api_auth_push(struct cp_call *c, struct cp_resp *r);
 void api_push_poll(struct cp_call *c, struct cp_resp *r);
+/* The long-polls' ?wait=SECONDS (0 when absent); on a bad value answers 400 and fails. */
+int api_wait_param(struct cp_call *c, struct cp_resp *r, uint64_t *wait);
 /* 1 (with a 429 rate_limited and Retry-After in r) when the calling host is over its
  * --auth-rate; else 0, and the request is counted. */
 int api_auth_over_rate(struct cp_call *c, struct cp_resp *r);

@@ -147,23 +147,30 @@ void api_auth_push(struct cp_call *c, struct cp_resp *r)
 
 /* GET /v1/auth/push/ID?wait=N — answers at once if final or wait is 0; otherwise parks the
  * connection (no thread held) until the state changes, the push expires or wait elapses. */
+int api_wait_param(struct cp_call *c, struct cp_resp *r, uint64_t *wait)
+{
+    const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
+    char msg[96];
+
+    *wait = 0;
+    if (!wait_s || pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, wait) == PC_OK)
+        return PC_OK;
+    snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
+    cp_resp_error(r, 400, "bad_field", msg);
+    return PC_ERR_INVAL;
+}
+
 void api_push_poll(struct cp_call *c, struct cp_resp *r)
 {
     const char *id = c->seg[2];
-    const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
     char state[16];
     int64_t expires_at = 0;
     uint64_t wait = 0;
     json_object *o;
     int rc;
 
-    if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds",
-                 (long long)cp_rt.settings->max_wait);
-        cp_resp_error(r, 400, "bad_field", msg);
+    if (api_wait_param(c, r, &wait) != PC_OK)
         return;
-    }
     if (strlen(id) > CP_PUSH_ID_LEN) {
         cp_resp_error(r, 404, "not_found", "no such push for this host");
         return;

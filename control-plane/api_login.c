@@ -221,19 +221,13 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
 void api_login_poll(struct cp_call *c, struct cp_resp *r)
 {
     const char *id = c->seg[1];
-    const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
     struct cp_cert_login_poll_res res, peek;
     uint64_t wait = 0;
     json_object *o;
     int rc;
 
-    if (wait_s && pc_parse_uint(wait_s, 0, (uint64_t)cp_rt.settings->max_wait, &wait) != PC_OK) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "wait must be 0-%lld seconds",
-                 (long long)cp_rt.settings->max_wait);
-        cp_resp_error(r, 400, "bad_field", msg);
+    if (api_wait_param(c, r, &wait) != PC_OK)
         return;
-    }
     if (!pc_valid_hex(id, 32, 32) ||
         (rc = cp_cert_login_poll(c->source, id, 1, &res)) == PC_ERR_NOTFOUND) {
         cp_resp_error(r, 404, "not_found", "no such login");

@@ -101,7 +101,9 @@ int cp_refusal_throttled(const char *source)
     source_key(source, key);
     pthread_mutex_lock(&lock);
     s = find(key, 0, pc_now_ms());
-    if (s && s->refused >= CP_REFUSAL_LIMIT) {
+    /* Only an address with a slot of its own is throttled: the shared slot of a full table
+     * bounds audit rows, but a 429 from it would lock out every address not yet seen. */
+    if (s && s != &slots[CP_REFUSAL_SLOTS] && s->refused >= CP_REFUSAL_LIMIT) {
         s->counted++;
         over = 1;
     }

@@ -219,3 +219,27 @@ def test_finished_rows_pruned_after_retention_audit_kept():
         assert d.health() == 200
     finally:
         d.kill()
+
+
+def test_full_address_table_never_throttles_a_new_address():
+    """Refusals from more addresses than the table tracks (CP_REFUSAL_SLOTS, 4096) share one
+    overflow slot. That slot bounds the audit rows, but it must never answer 429: otherwise an
+    attacker with 4096 sources (one IPv6 /48 is 65,536 /64s) plus 100 more refusals would lock
+    every new address out of enroll and login/start."""
+    from concurrent.futures import ThreadPoolExecutor
+    d = Daemon().start()
+    try:
+        # 4096 distinct sources fill the table, then 150 more distinct ones land in the shared slot
+        sources = ["127.%d.%d.%d" % (40 + i // 65536, (i // 256) % 256, i % 256 or 1)
+                   for i in range(4096 + 150)]
+        with ThreadPoolExecutor(max_workers=8) as ex:
+            statuses = list(ex.map(lambda s: _bad_enroll(d, s)[0], sources))
+        assert set(statuses) == {401}, "refusals from distinct addresses: %r" % sorted(set(statuses))
+        fresh = "127.99.0.7"
+        st, b = _bad_enroll(d, fresh)
+        assert st == 401, "a new address after the table filled got %s %r (want 401)" % (st, b)
+        tok = d.create_token(hostname="after-full-table")
+        st, b = _post_from(d, fresh, "/v1/enroll", {"token": tok, "hostname": "after-full-table"})
+        assert st == 200, (st, b)
+    finally:
+        d.kill()

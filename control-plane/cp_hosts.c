@@ -159,6 +159,20 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
         cp_tx_rollback(db);
         cp_issued_free(out);
     }
+    if (rc == PC_ERR_STATE) {
+        /* Another key than the enrolled one: refused, and the attempt audited in a transaction
+         * of its own (a host trying to certify a key it was not enrolled with). */
+        struct cp_audit_row row = { .actor = actor,
+                                    .action = "host.renew",
+                                    .result = "deny",
+                                    .reason = "not_enrolled_key",
+                                    .host = host->hostname,
+                                    .source = source };
+        if (cp_tx_begin(db) == PC_OK) {
+            if (cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK)
+                cp_tx_rollback(db);
+        }
+    }
     return rc;
 }
 

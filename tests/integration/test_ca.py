@@ -645,10 +645,16 @@ def test_renew_signs_only_the_enrolled_host_key():
     serial = int(cert_field(keygen_L(b["host_certificate"]), "Serial"))
     # another key (a fresh one, or the other host's enrolled key): 403, nothing issued
     n_certs = len(D.admin("GET", "/v1/certs")[1]["certs"])
+    since = int(time.time()) - 1
     for key, tok in ((pub2, b["host_token"]), (pub, other["host_token"])):
         st, r = D.api("POST", "/v1/hosts/self/renew", {"host_key": key}, token=tok)
         assert st == 403 and r["error"] == "forbidden", (st, r)
     assert len(D.admin("GET", "/v1/certs")[1]["certs"]) == n_certs
+    # each refusal is in the audit log: the event the rule exists for
+    mine = {b["hostname"], other["hostname"]}
+    rows = [x for x in D.audit(since=since) if x["action"] == "host.renew" and x["host"] in mine]
+    assert [(x["result"], x["reason"]) for x in rows] == [("deny", "not_enrolled_key")] * 2, rows
+    assert {x["host"] for x in rows} == mine, rows
     # callers that are not the host
     for tok, want in ((None, 401), (secrets.token_hex(32), 401), ("zz", 401),
                       (D.admin_token, 403), (sess, 403)):

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -289,7 +290,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
 {
     sqlite3 *db = cp_db();
     char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
-    char labels[4096] = "{}", name[256] = "";
+    char *labels = NULL, name[256] = ""; /* labels: up to ~20 KB of JSON (api_labels_valid) */
     struct cp_audit_row row = {
         .actor = "enroll", .action = "host.enroll", .host = hostname, .source = who->source
     };
@@ -317,7 +318,11 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     cp_bind_text(st, 2, hash);
     if (sqlite3_step(st) == SQLITE_ROW) {
         found = 1;
-        snprintf(labels, sizeof labels, "%s", cp_col_text(st, 0));
+        if (!(labels = strdup(cp_col_text(st, 0)))) {
+            sqlite3_finalize(st);
+            rc = PC_ERR_NOMEM;
+            goto out;
+        }
         snprintf(name, sizeof name, "%s", cp_col_text(st, 1));
         princ = json_tokener_parse(cp_col_text(st, 2));
     }
@@ -350,7 +355,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
         goto out;
     }
     cp_bind_text(st, 1, name);
-    cp_bind_text(st, 2, labels);
+    cp_bind_text(st, 2, labels[0] ? labels : "{}");
     sqlite3_bind_int64(st, 3, pc_now());
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
@@ -375,6 +380,7 @@ out:
         pc_wipe(host_token, 65);
     }
     json_object_put(princ);
+    free(labels);
     return rc;
 refused:
     rc = PC_ERR_AUTH;
@@ -383,6 +389,7 @@ deny:
      * counted past the first few (cp_refusals.h); one who holds a valid token and asks for
      * other names is always audited in full: the admin gave that token to someone. */
     json_object_put(princ);
+    free(labels);
     row.result = "deny";
     row.reason = why;
     if ((strcmp(why, "bad_token") != 0 || cp_refusal_note(who->source)) &&

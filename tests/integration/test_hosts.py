@@ -2,6 +2,7 @@
 """Host enrollment: single-use tokens, expiry (with PC_FAKE_NOW), host tokens, hashed storage,
 labels, audit."""
 import re
+import secrets
 import time
 
 import harness
@@ -159,3 +160,18 @@ def test_enroll_audit_rows():
         for v in r.values():
             if isinstance(v, str):
                 assert tb["token"] not in v and eb["host_token"] not in v, "token in audit: %r" % r
+
+
+def test_largest_token_labels_reach_the_host_whole():
+    """A token may carry 32 labels of 64-byte keys and 256-byte values (api_labels_valid); the
+    enrolled host must get all of them. json-c writes '/' as '\\/', so such labels are ~20 KB of
+    JSON: enrollment once copied them into 4 KiB and cut them to invalid JSON, which the host
+    then read as no labels at all (every label-scoped rule silently stopped matching)."""
+    labels = {("k%02d" % i) + "x" * 61: "/" * 256 for i in range(32)}
+    name = "biglabels-" + secrets.token_hex(3)
+    tok = D.create_token(hostname=name, labels=labels)
+    st, b = D.api("POST", "/v1/enroll", {"token": tok})
+    assert st == 200, (st, b)
+    st, hosts = D.admin("GET", "/v1/hosts")
+    got = [h["labels"] for h in hosts["hosts"] if h["hostname"] == name]
+    assert got == [labels], "labels of %s: %d of 32 came through" % (name, len(got[0]) if got else 0)

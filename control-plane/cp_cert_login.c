@@ -377,6 +377,22 @@ static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN +
     return rc;
 }
 
+/* Whether a login of that id exists, by a plain read: in WAL mode it takes no write lock, so
+ * unauthenticated callers naming random ids (login/finish and GET /v1/login/{id} are open to
+ * anyone) cannot queue up for the write lock that hosts' logins need. 1 yes, 0 no, <0 error. */
+static int login_known(sqlite3 *db, const char *id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM logins WHERE id = ?");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : PC_ERR_STORE;
+}
+
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
                          const char *code, int push, struct cp_cert_login_finish_res *res)
 {
@@ -388,6 +404,10 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
 
     memset(res, 0, sizeof *res);
     memset(&l, 0, sizeof l);
+    if (db && login_known(db, login_id) == 0) {
+        refuse(res, 404, "not_found", "unknown_login", "no such login");
+        return PC_OK;
+    }
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
     if ((rc = load_login(db, login_id, &l)) == PC_ERR_NOTFOUND) {
@@ -487,6 +507,8 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
     int rc;
 
     memset(res, 0, sizeof *res);
+    if (db && login_known(db, login_id) == 0)
+        return PC_ERR_NOTFOUND; /* as load_login would say, without the write lock */
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
     if ((rc = load_login(db, login_id, &l)) != PC_OK)

@@ -102,11 +102,17 @@ check_token() {
     esac
 }
 
-# Asks for the token on the terminal (echo off), when there is one.
+# Asks for the token on the terminal (echo off), when there is one. Echo goes off before the
+# prompt is shown: `read -s` alone turns it off only once read starts, so a token typed (or
+# pasted) right after the prompt appeared could still be echoed.
 prompt_token() {
+    local saved=''
     (exec </dev/tty) 2>/dev/null || return 0
+    saved=$(stty -g </dev/tty 2>/dev/null) || saved=''
+    stty -echo </dev/tty 2>/dev/null || true
     printf 'portcullis setup: enrollment token (portcullis host token; not shown): ' >/dev/tty
     IFS= read -rs token </dev/tty || token=''
+    if [ -n "$saved" ]; then stty "$saved" </dev/tty 2>/dev/null || true; fi
     printf '\n' >/dev/tty
     check_token
 }

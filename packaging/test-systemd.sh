@@ -185,7 +185,8 @@ first_boot() {
     cp -a /etc/ssh "$T/before/"
     cp -a /etc/pam.d/sshd "$T/before/pam.d/"
     pid0=$(ssh_pid) hup0=$(sighups)
-    cmd=$(portcullis --json host token --label env=systemd-test --ttl 10m 2>>"$LOG" |
+    cmd=$(portcullis --json host token --hostname "$(hostname)" --label env=systemd-test --ttl 10m \
+        2>>"$LOG" |
         sed -n 's/.*"command": *"\([^"]*\)".*/\1/p' | sed 's|\\/|/|g')
     command -v sudo >/dev/null 2>&1 || cmd=$(printf '%s\n' "$cmd" | sed 's/| *sudo /| /')
     printf 'enrollment line: %s\n' "$cmd" >>"$LOG"

@@ -7,6 +7,7 @@
 #include "pc_fs.h"
 #include "pc_json.h"
 #include "pc_mem.h"
+#include "pc_sshbuf.h"
 #include "pc_sshkey.h"
 #include "pc_time.h"
 #include <errno.h>
@@ -180,54 +181,162 @@ out:
     return rc;
 }
 
-int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed, char *err,
-                            size_t errsz)
+/* 1 if the line (n bytes) holds one of keys[]; sets *comment_ours when its comment is ours. */
+static int line_in_set(const char *line, size_t n, const char *ours, struct pc_sshkey *const *keys,
+                       size_t nkeys, int *comment_ours, size_t *which)
 {
-    char path[PATH_MAX], *text = NULL, *out = NULL;
-    size_t n;
+    char *copy = strndup(line, n), *comment = NULL;
+    struct pc_sshkey *k = NULL;
+    int in = 0;
+
+    *comment_ours = 0;
+    if (copy && pc_sshkey_parse_line(copy, &k, &comment) == PC_OK) {
+        *comment_ours = comment && strcmp(comment, ours) == 0;
+        for (size_t i = 0; i < nkeys && !in; i++)
+            if (pc_sshkey_equal(k, keys[i])) {
+                in = 1;
+                *which = i;
+            }
+    }
+    free(copy);
+    free(comment);
+    pc_sshkey_free(k);
+    return in;
+}
+
+/* Parses the control plane's key lines (1..AG_CA_SET_MAX public keys). */
+static int parse_set(const char *const *lines, size_t n, struct pc_sshkey **keys, char **texts)
+{
+    if (n < 1 || n > AG_CA_SET_MAX)
+        return PC_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (key_text(lines[i], &texts[i], &keys[i]) != PC_OK)
+            return PC_ERR_PARSE;
+    return PC_OK;
+}
+
+static void free_set(struct pc_sshkey **keys, char **texts)
+{
+    for (size_t i = 0; i < AG_CA_SET_MAX; i++) {
+        pc_sshkey_free(keys[i]);
+        free(texts[i]);
+    }
+}
+
+int ag_hostca_set_user_cas(const struct ag_config *c, const char *const *lines, size_t n,
+                           int *changed, char *err, size_t errsz)
+{
+    struct pc_sshkey *keys[AG_CA_SET_MAX] = { NULL };
+    char path[PATH_MAX], *texts[AG_CA_SET_MAX] = { NULL }, *old = NULL;
+    int present[AG_CA_SET_MAX] = { 0 };
+    struct pc_sshbuf out;
+    size_t oldlen = 0;
     int rc;
 
     *changed = 0;
-    if (ag_hostca_path(c, AG_HOST_CA_FILE, path, sizeof path) != PC_OK)
+    pc_sshbuf_init(&out, CA_FILE_MAX);
+    if (ag_hostca_path(c, AG_USER_CA_FILE, path, sizeof path) != PC_OK)
         return PC_ERR_INVAL;
-    if ((rc = key_text(line, &text, NULL)) != PC_OK) {
-        snprintf(err, errsz, "the host CA from the control plane is not a public key");
-        return rc;
+    if ((rc = parse_set(lines, n, keys, texts)) != PC_OK) {
+        snprintf(err, errsz, "the user CA set from the control plane is not 1 to %d public keys",
+                 AG_CA_SET_MAX);
+        goto out;
     }
-    n = strlen(text) + 32;
-    if (!(out = malloc(n))) {
-        free(text);
-        return PC_ERR_NOMEM;
+    rc = pc_read_file(path, CA_FILE_MAX, &old, &oldlen);
+    if (rc != PC_OK && rc != PC_ERR_NOTFOUND) {
+        snprintf(err, errsz, "cannot read %s: %s", path, pc_strerror(rc));
+        goto out;
     }
-    n = (size_t)snprintf(out, n, "%s portcullis-host-ca\n", text);
-    rc = write_if_changed(path, out, n, changed, err, errsz);
-    free(text);
-    free(out);
+    rc = PC_OK;
+    /* Every line is kept byte for byte except our own keys that left the set. */
+    for (const char *p = old; rc == PC_OK && p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t ln = nl ? (size_t)(nl - p) : strlen(p), which = 0;
+        int ours = 0, keep;
+        if (line_in_set(p, ln, "portcullis-user-ca", keys, n, &ours, &which)) {
+            keep = !(ours && present[which]); /* our own duplicate goes */
+            present[which] = 1;
+        } else {
+            keep = !ours; /* a key of ours that is no longer trusted goes */
+        }
+        if (keep && (rc = pc_sshbuf_put_raw(&out, p, ln)) == PC_OK)
+            rc = pc_sshbuf_put_raw(&out, "\n", 1);
+        p += ln + (nl ? 1 : 0);
+    }
+    for (size_t i = 0; rc == PC_OK && i < n; i++)
+        if (!present[i])
+            rc = pc_sshbuf_putf(&out, "%s portcullis-user-ca\n", texts[i]);
+    if (rc == PC_OK)
+        rc = write_if_changed(path, (const char *)pc_sshbuf_ptr(&out), pc_sshbuf_len(&out), changed,
+                              err, errsz);
+    else if (!*err)
+        snprintf(err, errsz, "out of memory");
+out:
+    free_set(keys, texts);
+    free(old);
+    pc_sshbuf_free(&out);
     return rc;
 }
 
-/* The key in ssh_dir/name, or NULL if the file is missing. */
-static int read_key_file(const struct ag_config *c, const char *name, struct pc_sshkey **k)
+int ag_hostca_write_host_cas(const struct ag_config *c, const char *const *lines, size_t n,
+                             int *changed, char *err, size_t errsz)
+{
+    struct pc_sshkey *keys[AG_CA_SET_MAX] = { NULL };
+    char path[PATH_MAX], *texts[AG_CA_SET_MAX] = { NULL };
+    struct pc_sshbuf out;
+    int rc;
+
+    *changed = 0;
+    pc_sshbuf_init(&out, CA_FILE_MAX);
+    if (ag_hostca_path(c, AG_HOST_CA_FILE, path, sizeof path) != PC_OK)
+        return PC_ERR_INVAL;
+    if ((rc = parse_set(lines, n, keys, texts)) != PC_OK) {
+        snprintf(err, errsz, "the host CA from the control plane is not 1 to %d public keys",
+                 AG_CA_SET_MAX);
+        goto out;
+    }
+    for (size_t i = 0; rc == PC_OK && i < n; i++)
+        rc = pc_sshbuf_putf(&out, "%s portcullis-host-ca\n", texts[i]);
+    if (rc == PC_OK)
+        rc = write_if_changed(path, (const char *)pc_sshbuf_ptr(&out), pc_sshbuf_len(&out), changed,
+                              err, errsz);
+out:
+    free_set(keys, texts);
+    pc_sshbuf_free(&out);
+    return rc;
+}
+
+int ag_hostca_write_host_ca(const struct ag_config *c, const char *line, int *changed, char *err,
+                            size_t errsz)
+{
+    return ag_hostca_write_host_cas(c, &line, 1, changed, err, errsz);
+}
+
+int ag_hostca_host_ca_has(const struct ag_config *c, const struct pc_sshkey *ca)
 {
     char path[PATH_MAX], *buf = NULL;
     size_t len = 0;
-    int rc;
+    int found = 0;
 
-    *k = NULL;
-    if (ag_hostca_path(c, name, path, sizeof path) != PC_OK)
-        return PC_ERR_INVAL;
-    rc = pc_read_file(path, PC_SSHKEY_LINE_MAX, &buf, &len);
-    if (rc == PC_OK)
-        rc = pc_sshkey_parse_line(buf, k, NULL);
+    if (ag_hostca_path(c, AG_HOST_CA_FILE, path, sizeof path) != PC_OK ||
+        pc_read_file(path, CA_FILE_MAX, &buf, &len) != PC_OK)
+        return -1;
+    for (const char *p = buf; !found && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t ln = nl ? (size_t)(nl - p) : strlen(p), which = 0;
+        int ours = 0;
+        found = line_in_set(p, ln, "", (struct pc_sshkey *const *)&ca, 1, &ours, &which);
+        p += ln + (nl ? 1 : 0);
+    }
     free(buf);
-    return rc;
+    return found;
 }
 
 int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *changed, char *err,
                               size_t errsz)
 {
     char path[PATH_MAX], *host_line = NULL, *out = NULL;
-    struct pc_sshkey *host = NULL, *ca = NULL;
+    struct pc_sshkey *host = NULL;
     struct pc_cert *cert = NULL;
     size_t n;
     int rc;
@@ -254,8 +363,8 @@ int ag_hostca_write_host_cert(const struct ag_config *c, const char *line, int *
                  c->host_key);
         goto out;
     }
-    if (read_key_file(c, AG_HOST_CA_FILE, &ca) == PC_OK && !pc_sshkey_equal(cert->ca, ca)) {
-        snprintf(err, errsz, "the host certificate is not signed by the host CA in %s/%s",
+    if (ag_hostca_host_ca_has(c, cert->ca) == 0) {
+        snprintf(err, errsz, "the host certificate is not signed by a host CA key in %s/%s",
                  c->ssh_dir, AG_HOST_CA_FILE);
         goto out;
     }
@@ -274,7 +383,6 @@ out:
     free(host_line);
     free(out);
     pc_sshkey_free(host);
-    pc_sshkey_free(ca);
     pc_cert_free(cert);
     return rc;
 }
@@ -297,6 +405,22 @@ int ag_hostca_cert_window(const struct ag_config *c, uint64_t *valid_after, uint
     pc_cert_free(cert);
     free(buf);
     return rc;
+}
+
+int ag_hostca_cert_ca_trusted(const struct ag_config *c)
+{
+    char path[PATH_MAX], *buf = NULL;
+    struct pc_cert *cert = NULL;
+    size_t len = 0;
+    int r = -1;
+
+    if (ag_hostca_path(c, AG_HOST_CERT_FILE, path, sizeof path) == PC_OK &&
+        pc_read_file(path, CA_FILE_MAX, &buf, &len) == PC_OK &&
+        pc_cert_parse_line(buf, &cert) == PC_OK)
+        r = ag_hostca_host_ca_has(c, cert->ca);
+    pc_cert_free(cert);
+    free(buf);
+    return r;
 }
 
 int ag_hostca_renew(const struct ag_config *c, pc_http *h, int *changed, int64_t *serial, char *err,

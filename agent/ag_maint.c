@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The daemon's background thread: KRL and user CA sync, host certificate renewal (see
+/* The daemon's background thread: KRL and CA key set sync, host certificate renewal (see
  * ag_maint.h). */
 #include "config.h"
 #include "ag_maint.h"
@@ -38,6 +38,8 @@ struct ag_maint {
     int64_t jitter_s;
 };
 
+static int sync_cas(const struct ag_config *c, pc_http *h);
+
 int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial, char *err,
                         size_t errsz)
 {
@@ -48,8 +50,12 @@ int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial
     *serial = 0;
     if ((rc = ag_enroll_http(cfg, &h, err, errsz)) != PC_OK)
         return rc;
-    if ((rc = ag_hostca_mkdir(cfg, err, errsz)) == PC_OK)
+    if ((rc = ag_hostca_mkdir(cfg, err, errsz)) == PC_OK) {
+        /* the CA sets first: a certificate from a new host CA must find it in host_ca.pub;
+         * a failed sync leaves the old files and the renewal says why if it matters */
+        sync_cas(cfg, h);
         rc = ag_hostca_renew(cfg, h, &changed, serial, err, errsz);
+    }
     pc_http_free(h);
     if (rc != PC_OK) {
         pc_log(PC_LOG_WARN, "event=host_cert_renew result=error detail=\"%s\"", err);
@@ -76,7 +82,76 @@ static int have_file(const struct ag_config *c, const char *name)
     return ag_hostca_path(c, name, path, sizeof path) == PC_OK && stat(path, &st) == 0;
 }
 
-static void sync_user_ca(const struct ag_config *c)
+/* GET path: the CA's trusted keys (public_keys, current first; public_key alone from a
+ * control plane without rotation) into lines[] (pointers into *reply). */
+static int fetch_ca_set(pc_http *h, const char *path, json_object **reply,
+                        const char *lines[AG_CA_SET_MAX], size_t *n, char *err, size_t errsz)
+{
+    struct pc_jerr je = { 0 };
+    json_object *arr = NULL;
+    long status = 0;
+    int rc;
+
+    *n = 0;
+    *reply = NULL;
+    if ((rc = pc_http_call(h, "GET", path, NULL, 0, &status, reply, err, errsz)) != PC_OK)
+        return rc;
+    if (status != 200 || !*reply) {
+        snprintf(err, errsz, "GET %s answered HTTP %ld", path, status);
+        return PC_ERR_PARSE;
+    }
+    if (json_object_object_get_ex(*reply, "public_keys", &arr)) {
+        size_t len = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+        if (len < 1 || len > AG_CA_SET_MAX) {
+            snprintf(err, errsz, "GET %s: public_keys is not 1 to %d keys", path, AG_CA_SET_MAX);
+            return PC_ERR_PARSE;
+        }
+        for (size_t i = 0; i < len; i++) {
+            json_object *k = json_object_array_get_idx(arr, i);
+            if (!json_object_is_type(k, json_type_string) ||
+                json_object_get_string_len(k) > PC_SSHKEY_LINE_MAX) {
+                snprintf(err, errsz, "GET %s: public_keys holds a non-key", path);
+                return PC_ERR_PARSE;
+            }
+            lines[(*n)++] = json_object_get_string(k);
+        }
+        return PC_OK;
+    }
+    if (pc_json_get_str(*reply, "public_key", 1, PC_SSHKEY_LINE_MAX, &lines[0], &je) != PC_OK) {
+        snprintf(err, errsz, "GET %s answered without a key", path);
+        return PC_ERR_PARSE;
+    }
+    *n = 1;
+    return PC_OK;
+}
+
+/* One CA file: user_ca.pub (user) or host_ca.pub (host), only where it exists already. */
+static int sync_one_ca(const struct ag_config *c, pc_http *h, int user)
+{
+    const char *path = user ? "/v1/ca/user.pub" : "/v1/ca/host.pub";
+    const char *lines[AG_CA_SET_MAX] = { NULL };
+    char err[ERRSZ] = "";
+    json_object *reply = NULL;
+    size_t n = 0;
+    int changed = 0, rc;
+
+    if (!have_file(c, user ? AG_USER_CA_FILE : AG_HOST_CA_FILE))
+        return PC_OK;
+    if ((rc = fetch_ca_set(h, path, &reply, lines, &n, err, sizeof err)) == PC_OK)
+        rc = user ? ag_hostca_set_user_cas(c, lines, n, &changed, err, sizeof err)
+                  : ag_hostca_write_host_cas(c, lines, n, &changed, err, sizeof err);
+    if (rc != PC_OK)
+        pc_log(PC_LOG_WARN, "event=%s_ca_sync result=error detail=\"%s\" (the old file stays)",
+               user ? "user" : "host", err);
+    else if (changed)
+        pc_log(PC_LOG_INFO, "event=%s_ca_sync result=updated keys=%zu", user ? "user" : "host", n);
+    json_object_put(reply);
+    return rc;
+}
+
+/* user_ca.pub and host_ca.pub to the control plane's current sets (CA rotation). h: a client
+ * to use, or NULL for a fresh one without a token (the keys are public). */
+static int sync_cas(const struct ag_config *c, pc_http *h)
 {
     struct pc_http_opts o = { .base_url = c->url,
                               .pin = c->pin,
@@ -84,31 +159,20 @@ static void sync_user_ca(const struct ag_config *c)
                               .connect_timeout_ms = c->connect_timeout_ms,
                               .timeout_ms = c->timeout_ms };
     char err[ERRSZ] = "";
-    json_object *reply = NULL;
-    const char *line = NULL;
-    struct pc_jerr je = { 0 };
-    pc_http *h = NULL;
-    long status = 0;
-    int changed = 0, rc;
+    pc_http *own = NULL;
+    int rc, rc2;
 
-    if ((rc = pc_http_new(&o, &h, err, sizeof err)) == PC_OK &&
-        (rc = pc_http_call(h, "GET", "/v1/ca/user.pub", NULL, 0, &status, &reply, err,
-                           sizeof err)) == PC_OK) {
-        if (status != 200 || !reply ||
-            pc_json_get_str(reply, "public_key", 1, PC_SSHKEY_LINE_MAX, &line, &je) != PC_OK) {
-            snprintf(err, sizeof err, "GET /v1/ca/user.pub answered HTTP %ld without a key",
-                     status);
-            rc = PC_ERR_PARSE;
-        } else {
-            rc = ag_hostca_merge_user_ca(c, line, &changed, err, sizeof err);
+    if (!h) {
+        if ((rc = pc_http_new(&o, &own, err, sizeof err)) != PC_OK) {
+            pc_log(PC_LOG_WARN, "event=ca_sync result=error detail=\"%s\"", err);
+            return rc;
         }
+        h = own;
     }
-    if (rc != PC_OK)
-        pc_log(PC_LOG_WARN, "event=user_ca_sync result=error detail=\"%s\"", err);
-    else if (changed)
-        pc_log(PC_LOG_INFO, "event=user_ca_sync result=updated");
-    json_object_put(reply);
-    pc_http_free(h);
+    rc = sync_one_ca(c, h, 1);
+    rc2 = sync_one_ca(c, h, 0);
+    pc_http_free(own);
+    return rc != PC_OK ? rc : rc2;
 }
 
 /* The class of a failed KRL sync, for its log line: the transport classes (tls, timeout,
@@ -166,6 +230,10 @@ static void maybe_renew(struct ag_maint *m)
             m->jitter_s = r;
         }
         due = (int64_t)va + life / 3 * 2 - m->jitter_s;
+        /* Signed by a host CA key that is no longer in host_ca.pub (the host missed a whole
+         * rotation, or it was finished early): clients no longer trust it, renew at once. */
+        if (ag_hostca_cert_ca_trusted(c) == 0)
+            due = now;
     }
     if (now < due)
         return;
@@ -194,7 +262,7 @@ static void *maint_main(void *arg)
         if (now >= m->next_sync_ms) {
             if (have_file(m->cfg, AG_USER_CA_FILE)) {
                 sync_krl(m->cfg);
-                sync_user_ca(m->cfg);
+                sync_cas(m->cfg, NULL);
             }
             m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
         }

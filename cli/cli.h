@@ -118,6 +118,7 @@ int cmd_policy(struct cli *c, int argc, char **argv);
 int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_ssh_config(struct cli *c, int argc, char **argv);
 int cmd_login(struct cli *c, int argc, char **argv);
+int cmd_ca(struct cli *c, int argc, char **argv); /* CA rotation */
 
 /* ---- cli_args.c: the commands' arguments ---- */
 /* If argv[*i] is the option name ("--name V" or "--name=V"): *val = V, *i moves past it,

@@ -129,7 +129,7 @@ static int write_host_krl(struct cli *c, const char *path)
  * domain (or any host), and with --krl-file the host KRL for ssh_config's RevokedHostKeys. */
 int cmd_ssh_config(struct cli *c, int argc, char **argv)
 {
-    json_object *reply, *k;
+    json_object *reply, *k, *keys = NULL;
     const char *domain = NULL, *krl_file = NULL, *v;
     char line[8192], pattern[300], krl_path[PATH_MAX];
     int rc = PC_OK, r;
@@ -170,7 +170,11 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
         json_object_put(reply);
         return cli_err(PC_ERR_PARSE, "the server's reply has no public_key: check --url");
     }
-    cli_sanitize(line, sizeof line, json_object_get_string(k));
+    /* During a host CA rotation's overlap, public_keys holds both keys: trust both. */
+    if (!json_object_object_get_ex(reply, "public_keys", &keys) ||
+        !json_object_is_type(keys, json_type_array) || json_object_array_length(keys) < 1 ||
+        json_object_array_length(keys) > 2)
+        keys = NULL;
     if (krl_file && (rc = write_host_krl(c, krl_path)) != PC_OK) {
         json_object_put(reply);
         return rc;
@@ -184,9 +188,14 @@ int cmd_ssh_config(struct cli *c, int argc, char **argv)
             json_object_object_add(reply, "krl_file", json_object_new_string(krl_path));
         cli_print_json(reply);
     } else {
-        printf("# add to ~/.ssh/known_hosts: trust host certificates of this Portcullis\n"
-               "@cert-authority %s %s\n",
-               pattern, line);
+        printf("# add to ~/.ssh/known_hosts: trust host certificates of this Portcullis\n");
+        for (size_t i = 0; i < (keys ? json_object_array_length(keys) : 1); i++) {
+            json_object *ki = keys ? json_object_array_get_idx(keys, i) : k;
+            if (!json_object_is_type(ki, json_type_string))
+                continue;
+            cli_sanitize(line, sizeof line, json_object_get_string(ki));
+            printf("@cert-authority %s %s\n", pattern, line);
+        }
         if (krl_file)
             printf("# add to ~/.ssh/config (the host KRL is in %s: run this again to refresh it)\n"
                    "RevokedHostKeys %s\n",

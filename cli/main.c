@@ -72,6 +72,12 @@ void cli_print_usage(FILE *out)
         "                     certificates issued by the CA\n"
         "  cert revoke --serial N | --key-id ID\n"
         "                     revoke one certificate, or every certificate with a key id\n"
+        "  ca rotate user|host [--overlap DURATION]\n"
+        "                     a new CA key signs from now on; the old one stays trusted until\n"
+        "                     'ca finish' (finish before the overlap, default 1d, needs --now)\n"
+        "  ca finish user|host [--now]\n"
+        "                     stop trusting the old key everywhere (the KRL revokes it)\n"
+        "  ca status          each CA's phase, keys, fingerprints and overlap end\n"
         "\n"
         "User commands (no admin token):\n"
         "  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE | --push]\n"
@@ -182,7 +188,7 @@ static const struct {
     { "approve", cmd_approve }, { "deny", cmd_deny },
     { "audit", cmd_audit },     { "policy", cmd_policy },
     { "cert", cmd_cert },       { "ssh-config", cmd_ssh_config },
-    { "login", cmd_login },
+    { "login", cmd_login },     { "ca", cmd_ca }, /* CA rotation */
 };
 
 static int run(int argc, char **argv, struct cli *c)

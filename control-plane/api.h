@@ -48,6 +48,10 @@ int api_labels_valid(json_object *labels);
 /* api_ca.c: CA keys, KRL, certificates, policies */
 void api_ca_user_pub(struct cp_call *c, struct cp_resp *r);
 void api_ca_host_pub(struct cp_call *c, struct cp_resp *r);
+/* CA rotation (admin): GET ca, POST ca/{user,host}/rotate, POST ca/{user,host}/finish */
+void api_ca_status(struct cp_call *c, struct cp_resp *r);
+void api_ca_rotate(struct cp_call *c, struct cp_resp *r);
+void api_ca_finish(struct cp_call *c, struct cp_resp *r);
 void api_krl(struct cp_call *c, struct cp_resp *r);
 void api_krl_host(struct cp_call *c, struct cp_resp *r);
 void api_certs_list(struct cp_call *c, struct cp_resp *r);

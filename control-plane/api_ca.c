@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static void pub_reply(struct cp_resp *r, const char *line)
+/* public_key: the current key (what signs); public_keys: every trusted key, current first
+ * (during a rotation's overlap also the previous one). */
+static void pub_reply(struct cp_resp *r, enum cp_ca_kind kind)
 {
+    const char *line = kind == CP_CA_USER ? cp_ca_user_line() : cp_ca_host_line();
     json_object *o;
     if (!line) {
         cp_resp_error(r, 500, "internal", "the CA is not loaded");
@@ -18,19 +21,110 @@ static void pub_reply(struct cp_resp *r, const char *line)
     }
     o = json_object_new_object();
     json_object_object_add(o, "public_key", json_object_new_string(line));
+    json_object_object_add(o, "public_keys", cp_ca_lines_json(kind));
     cp_resp_json(r, 200, o);
 }
 
 void api_ca_user_pub(struct cp_call *c, struct cp_resp *r)
 {
     (void)c;
-    pub_reply(r, cp_ca_user_line());
+    pub_reply(r, CP_CA_USER);
 }
 
 void api_ca_host_pub(struct cp_call *c, struct cp_resp *r)
 {
     (void)c;
-    pub_reply(r, cp_ca_host_line());
+    pub_reply(r, CP_CA_HOST);
+}
+
+/* ---- rotation (admin) ---------------------------------------------------------------- */
+
+/* seg[1] is "user" or "host"; anything else is 404. */
+static int kind_of(struct cp_call *c, struct cp_resp *r, enum cp_ca_kind *kind)
+{
+    if (strcmp(c->seg[1], "user") == 0)
+        *kind = CP_CA_USER;
+    else if (strcmp(c->seg[1], "host") == 0)
+        *kind = CP_CA_HOST;
+    else {
+        cp_resp_error(r, 404, "not_found", "no such CA: use user or host");
+        return 1;
+    }
+    return 0;
+}
+
+void api_ca_status(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *o = json_object_new_object(), *u = NULL, *h = NULL;
+    (void)c;
+    cp_ca_status(CP_CA_USER, &u);
+    cp_ca_status(CP_CA_HOST, &h);
+    json_object_object_add(o, "user", u);
+    json_object_object_add(o, "host", h);
+    cp_resp_json(r, 200, o);
+}
+
+void api_ca_rotate(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "overlap", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    enum cp_ca_kind kind;
+    int64_t overlap = CP_CA_OVERLAP_DEFAULT;
+    json_object *out = NULL;
+    int rc;
+
+    if (kind_of(c, r, &kind) || cp_body_check(c, r, fields))
+        return;
+    if (c->body &&
+        pc_json_get_int(c->body, "overlap", 0, 0, CP_CA_OVERLAP_MAX, &overlap, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    rc = cp_ca_rotate(&who, kind, overlap, &out);
+    if (rc == PC_ERR_EXISTS) {
+        cp_resp_error(r, 409, "rotation_in_progress",
+                      "this CA is already rotating: run 'portcullis ca finish' first");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "CA rotation");
+        return;
+    }
+    cp_resp_json(r, 200, out);
+}
+
+void api_ca_finish(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "now", NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { "admin", c->source };
+    enum cp_ca_kind kind;
+    json_object *out = NULL;
+    int now = 0, rc;
+
+    if (kind_of(c, r, &kind) || cp_body_check(c, r, fields))
+        return;
+    if (c->body && pc_json_get_bool(c->body, "now", 0, &now, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    rc = cp_ca_finish(&who, kind, now, &out);
+    if (rc == PC_ERR_NOTFOUND) {
+        cp_resp_error(r, 409, "no_rotation", "this CA is not rotating: nothing to finish");
+        return;
+    }
+    if (rc == PC_ERR_STATE) {
+        cp_resp_error(r, 409, "overlap_running",
+                      "the overlap has not ended yet: finish with now=true (--now) to remove "
+                      "the old key at once");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "CA rotation");
+        return;
+    }
+    cp_resp_json(r, 200, out);
 }
 
 static void krl_reply(struct cp_resp *r, int host_only)

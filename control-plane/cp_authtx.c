@@ -66,12 +66,11 @@ int cp_authtx_set_state(sqlite3 *db, const char *txid, const char *state)
 static void person_of(const struct cp_begin_req *req, char *out, size_t n)
 {
     struct pc_cert *cert = NULL;
-    const struct pc_sshkey *ca = cp_ca_user_key();
 
     snprintf(out, n, "%s", req->user);
-    if (!req->auth_info || !ca || pc_cert_parse_auth_info(req->auth_info, &cert) != PC_OK)
+    if (!req->auth_info || pc_cert_parse_auth_info(req->auth_info, &cert) != PC_OK)
         return;
-    if (cert->type == PC_CERT_USER && pc_sshkey_equal(cert->ca, ca) && cert->key_id &&
+    if (cert->type == PC_CERT_USER && cp_ca_user_trusts(cert->ca) && cert->key_id &&
         strlen(cert->key_id) < n && cp_user_name_valid(cert->key_id))
         snprintf(out, n, "%s", cert->key_id);
     pc_cert_free(cert);

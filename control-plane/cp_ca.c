@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_ca.h"
 #include "cp_audit.h"
+#include "cp_ca_keys.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_json.h"
@@ -13,96 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static struct pc_sshkey *user_ca, *host_ca;
-static char *user_line, *host_line;
-
-static int type_from_name(const char *type, enum pc_keytype *t)
-{
-    if (!type || strcmp(type, "ed25519") == 0)
-        *t = PC_KEY_ED25519;
-    else if (strcmp(type, "ecdsa") == 0)
-        *t = PC_KEY_ECDSA_P256;
-    else if (strcmp(type, "rsa") == 0)
-        *t = PC_KEY_RSA;
-    else
-        return PC_ERR_INVAL;
-    return PC_OK;
-}
-
-static int load_one(const char *dir, const char *name, enum pc_keytype t, struct pc_sshkey **k,
-                    char *err, size_t errsz)
-{
-    char path[PATH_MAX];
-    struct stat sb;
-    int rc;
-
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-        return PC_ERR_INVAL;
-    if (stat(path, &sb) == 0) {
-        if ((rc = pc_sshkey_load_private(path, k)) != PC_OK)
-            snprintf(err, errsz,
-                     "%s: cannot load the CA key (%s; it must be an unencrypted PEM "
-                     "key readable only by its owner)",
-                     path, pc_strerror(rc));
-        else if ((*k)->type != t)
-            pc_log(PC_LOG_WARN,
-                   "event=ca_key_type file=%s type=%s note=\"kept; --ca-key-type "
-                   "applies only to new keys\"",
-                   path, pc_sshkey_type_name((*k)->type));
-        return rc;
-    }
-    if ((rc = pc_sshkey_generate(t, k)) != PC_OK ||
-        (rc = pc_sshkey_save_private(*k, path)) != PC_OK) {
-        snprintf(err, errsz, "%s: cannot create the CA key: %s", path, pc_strerror(rc));
-        return rc;
-    }
-    pc_log(PC_LOG_INFO, "event=ca_key_created file=%s type=%s", path, pc_sshkey_type_name(t));
-    return PC_OK;
-}
-
-int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz)
-{
-    enum pc_keytype t;
-    int rc;
-
-    if (type_from_name(type, &t) != PC_OK) {
-        snprintf(err, errsz, "--ca-key-type must be ed25519, ecdsa or rsa");
-        return PC_ERR_INVAL;
-    }
-    if ((rc = load_one(dir, "ca_user.key", t, &user_ca, err, errsz)) != PC_OK ||
-        (rc = load_one(dir, "ca_host.key", t, &host_ca, err, errsz)) != PC_OK)
-        return rc;
-    if ((rc = pc_sshkey_to_line(user_ca, "portcullis-user-ca", &user_line)) != PC_OK ||
-        (rc = pc_sshkey_to_line(host_ca, "portcullis-host-ca", &host_line)) != PC_OK)
-        snprintf(err, errsz, "cannot encode the CA public keys");
-    return rc;
-}
-
-void cp_ca_free(void)
-{
-    pc_sshkey_free(user_ca); /* frees the EVP_PKEY, which cleanses its private part */
-    pc_sshkey_free(host_ca);
-    free(user_line);
-    free(host_line);
-    user_ca = host_ca = NULL;
-    user_line = host_line = NULL;
-}
-
-const char *cp_ca_user_line(void)
-{
-    return user_line;
-}
-
-const char *cp_ca_host_line(void)
-{
-    return host_line;
-}
-
-const struct pc_sshkey *cp_ca_user_key(void)
-{
-    return user_ca;
-}
 
 void cp_issued_free(struct cp_issued *i)
 {
@@ -186,8 +97,7 @@ int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *o
     cr.n_critical = req->n_critical;
     cr.extensions = req->extensions;
     cr.n_extensions = req->n_extensions;
-    rc = pc_cert_sign_line(&cr, req->type == PC_CERT_USER ? user_ca : host_ca, req->key_id,
-                           &out->line);
+    rc = cp_ca_sign_line(&cr, req->key_id, &out->line);
     if (rc != PC_OK)
         return rc;
     out->valid_after = (int64_t)va;
@@ -438,12 +348,16 @@ static uint64_t krl_version(sqlite3 *db, uint64_t *changed_at)
     return v;
 }
 
+/* One certificate section per trusted key of each CA (during a rotation's overlap both keys
+ * are trusted, and serials are unique across them), and every retired CA key revoked whole. */
 static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *version)
 {
     sqlite3 *db = cp_db();
     struct lists l = { 0 };
-    struct pc_krl_certs sec[2];
+    struct pc_krl_certs sec[4];
     struct pc_krl_spec spec = { 0 };
+    struct pc_sshkey *ucas[2] = { NULL, NULL }, *hcas[2] = { NULL, NULL }, **retired = NULL;
+    size_t n_ucas = 0, n_hcas = 0, n_retired = 0;
     uint64_t changed_at;
     int rc;
 
@@ -451,18 +365,22 @@ static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *
         return PC_ERR_STORE;
     rc = collect(db, &l);
     *version = krl_version(db, &changed_at);
+    if (rc == PC_OK)
+        rc = cp_ca_retired_public(host_only, &retired, &n_retired);
     cp_tx_rollback(db); /* read only */
+    if (rc == PC_OK && (rc = cp_ca_trusted_public(CP_CA_USER, ucas, &n_ucas)) == PC_OK)
+        rc = cp_ca_trusted_public(CP_CA_HOST, hcas, &n_hcas);
     if (rc == PC_OK) {
         memset(sec, 0, sizeof sec);
-        if (!host_only && (l.n_user || l.n_ids)) {
-            sec[spec.n_certs].ca = user_ca;
+        for (size_t i = 0; !host_only && (l.n_user || l.n_ids) && i < n_ucas; i++) {
+            sec[spec.n_certs].ca = ucas[i];
             sec[spec.n_certs].serials = l.user_serials;
             sec[spec.n_certs].n_serials = l.n_user;
             sec[spec.n_certs].key_ids = (const char *const *)l.ids;
             sec[spec.n_certs++].n_key_ids = l.n_ids;
         }
-        if (l.n_host) {
-            sec[spec.n_certs].ca = host_ca;
+        for (size_t i = 0; l.n_host && i < n_hcas; i++) {
+            sec[spec.n_certs].ca = hcas[i];
             sec[spec.n_certs].serials = l.host_serials;
             sec[spec.n_certs++].n_serials = l.n_host;
         }
@@ -470,8 +388,17 @@ static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *
         spec.generated_date = changed_at;
         spec.comment = "portcullis";
         spec.certs = sec;
+        spec.keys = (const struct pc_sshkey *const *)retired;
+        spec.n_keys = n_retired;
         rc = pc_krl_encode(&spec, out, len);
     }
+    for (size_t i = 0; i < 2; i++) {
+        pc_sshkey_free(ucas[i]);
+        pc_sshkey_free(hcas[i]);
+    }
+    for (size_t i = 0; i < n_retired; i++)
+        pc_sshkey_free(retired[i]);
+    free(retired);
     for (size_t i = 0; i < l.n_ids; i++)
         free(l.ids[i]);
     free(l.ids);

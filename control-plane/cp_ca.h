@@ -1,22 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The certificate authority: the user and host CA keys (DIR/ca_user.key, DIR/ca_host.key),
- * certificate issuance with serials from table certs, revocation and the KRL. */
+/* The certificate authority: certificate issuance with serials from table certs, revocation
+ * and the KRL (the keys and their rotation: cp_ca_keys.h). */
 #ifndef CP_CA_H
 #define CP_CA_H
+#include "cp_ca_keys.h"
 #include "cp_users.h"
 #include "pc_cert.h"
 #include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdint.h>
-
-/* Loads both CA keys, creating missing ones (PEM PKCS#8, 0600) of type "ed25519", "ecdsa"
- * (P-256) or "rsa" (3072 bits). */
-int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz);
-void cp_ca_free(void);
-/* "TYPE BASE64 portcullis-user-ca" / "… portcullis-host-ca". */
-const char *cp_ca_user_line(void);
-const char *cp_ca_host_line(void);
-const struct pc_sshkey *cp_ca_user_key(void);
 
 struct cp_issue_req {
     enum pc_cert_type type;

@@ -191,6 +191,18 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX hosts_hostname ON hosts(hostname);",
+    /* 9: CA rotations (cp_ca_keys.h): the old and the new public key ("TYPE BASE64") of each,
+     * its start, the planned end of its overlap and its finish (0 while both keys are
+     * trusted); at most one rotation per CA is open. */
+    "CREATE TABLE ca_rotations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('user','host')),"
+    "  old_key TEXT NOT NULL,"
+    "  new_key TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  overlap_end INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX ca_rotations_open ON ca_rotations(kind) WHERE finished_at = 0;",
 };
 
 static int current_version(sqlite3 *db, int *version)

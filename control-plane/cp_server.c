@@ -54,6 +54,9 @@ static const struct route routes[] = {
     { "GET", "audit", ADMIN_ONLY, api_audit },
     { "GET", "ca/user.pub", ANYONE, api_ca_user_pub },
     { "GET", "ca/host.pub", ANYONE, api_ca_host_pub },
+    { "GET", "ca", ADMIN_ONLY, api_ca_status },           /* CA rotation */
+    { "POST", "ca/*/rotate", ADMIN_ONLY, api_ca_rotate }, /* CA rotation */
+    { "POST", "ca/*/finish", ADMIN_ONLY, api_ca_finish }, /* CA rotation */
     { "GET", "krl", ANYONE, api_krl },
     { "GET", "krl/host", ANYONE, api_krl_host },
     { "GET", "certs", ADMIN_ONLY, api_certs_list },

@@ -4,6 +4,7 @@
 #include "ag_enroll.h"
 #include "ag_config.h"
 #include "ag_hostca.h"
+#include "ag_maint.h"
 #include "ag_krl.h"
 #include "pc_sshkey.h"
 #include "pc_err.h"
@@ -294,6 +295,8 @@ static int write_ca_files(const struct ag_config *cfg, const char *url, const ch
     k.url = (char *)url;
     k.pin = (char *)pin;
     k.cafile = (char *)cafile;
+    /* during a CA rotation's overlap the reply names only the new keys: trust the old too */
+    ag_maint_sync_cas(&k);
     if (ag_krl_sync(&k, &changed, &version, err, sizeof err) == PC_OK)
         printf("wrote %s/%s (KRL version %llu)\n", cfg->ssh_dir, AG_KRL_FILE,
                (unsigned long long)version);

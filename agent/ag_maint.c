@@ -40,6 +40,11 @@ struct ag_maint {
 
 static int sync_cas(const struct ag_config *c, pc_http *h);
 
+int ag_maint_sync_cas(const struct ag_config *cfg)
+{
+    return sync_cas(cfg, NULL);
+}
+
 int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial, char *err,
                         size_t errsz)
 {

@@ -29,4 +29,8 @@ void ag_maint_stop(struct ag_maint *m);
 int ag_maint_renew_once(const struct ag_config *cfg, int reload, int64_t *serial, char *err,
                         size_t errsz);
 
+/* user_ca.pub and host_ca.pub (where they exist) to the control plane's current CA key sets
+ * (both keys during a rotation's overlap); logs a failure and leaves the files. */
+int ag_maint_sync_cas(const struct ag_config *cfg);
+
 #endif

@@ -416,3 +416,19 @@ def test_user_ca_rewrite_survives_a_crash_half_way():
         assert rc == 0 and file_keys(h.path("user_ca.pub")) == [bare(org)] + keys_of(d, "user")
     finally:
         d.kill()
+
+
+def test_enrollment_during_the_overlap_trusts_both_keys():
+    d = fresh_daemon()
+    try:
+        assert d.admin("POST", "/v1/ca/user/rotate", {"overlap": 60})[0] == 200
+        assert d.admin("POST", "/v1/ca/host/rotate", {"overlap": 60})[0] == 200
+        h = ac.Host(d)
+        out = h.enroll()
+        # the old user CA still signs valid certificates during the overlap: a host enrolled
+        # now trusts them at once, not only from its first sync
+        assert sorted(file_keys(h.path("user_ca.pub"))) == sorted(keys_of(d, "user")), out
+        assert sorted(file_keys(h.path("host_ca.pub"))) == sorted(keys_of(d, "host")), out
+        assert signing_ca_fp(h.path("host-cert.pub")) == fp_of_line(h.dir, keys_of(d, "host")[0])
+    finally:
+        d.kill()

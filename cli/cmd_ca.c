@@ -18,7 +18,9 @@ static void print_one(json_object *ca)
     cli_field(ca, "ca", name, sizeof name);
     cli_field(ca, "phase", phase, sizeof phase);
     cli_field_time(ca, "since", since, sizeof since);
-    printf("%s CA: %s since %s", name, phase, since);
+    printf("%s CA: %s", name, phase);
+    if (strcmp(since, "-") != 0) /* 0: never rotated */
+        printf(" since %s", since);
     if (strcmp(phase, "overlap") == 0)
         printf(", overlap ends %s", cli_field_time(ca, "overlap_end", end, sizeof end));
     printf("\n");

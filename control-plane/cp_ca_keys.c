@@ -260,7 +260,11 @@ int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz)
         snprintf(err, errsz, "--ca-key-type must be ed25519, ecdsa or rsa");
         return PC_ERR_INVAL;
     }
-    if ((size_t)snprintf(ca_dir, sizeof ca_dir, "%s", dir) >= sizeof ca_dir || !db) {
+    if (!db) {
+        snprintf(err, errsz, "the CA needs the database open first");
+        return PC_ERR_STATE;
+    }
+    if ((size_t)snprintf(ca_dir, sizeof ca_dir, "%s", dir) >= sizeof ca_dir) {
         snprintf(err, errsz, "%s: the data directory path is too long", dir);
         return PC_ERR_INVAL;
     }

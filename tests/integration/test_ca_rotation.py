@@ -432,3 +432,83 @@ def test_enrollment_during_the_overlap_trusts_both_keys():
         assert signing_ca_fp(h.path("host-cert.pub")) == fp_of_line(h.dir, keys_of(d, "host")[0])
     finally:
         d.kill()
+
+
+class _CAServer:
+    """A stand-in control plane (the real one's TLS key, so the agent's pin matches) that
+    answers GET /v1/ca/user.pub and /v1/ca/host.pub with a body the test chooses, 404 else."""
+
+    def __init__(self, d):
+        import http.server
+        import ssl
+        import threading
+        srv = self
+        self.body = b"{}"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = srv.body if self.path.startswith("/v1/ca/") else b'{"error":"not_found"}'
+                self.send_response(200 if self.path.startswith("/v1/ca/") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(d.path("tls.crt"), d.path("tls.key"))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_agent_keeps_its_ca_files_when_the_answer_is_hostile():
+    import json
+    h = ac.Host(D)
+    h.enroll()
+    user_before = open(h.path("user_ca.pub"), "rb").read()
+    host_before = open(h.path("host_ca.pub"), "rb").read()
+    srv = _CAServer(D)
+    try:
+        text = open(h.conf).read().replace("url = %s" % D.url, "url = %s" % srv.url)
+        with open(h.conf, "w") as f:
+            f.write(text)
+        other = ac.keygen(os.path.join(h.dir, "other_ca"), "x")
+        cert = open(h.path("host-cert.pub")).read().strip()
+        bodies = [{"public_keys": []},
+                  {"public_keys": [other] * 5},
+                  {"public_keys": ["not a key"]},
+                  {"public_keys": [other, "ssh-ed25519 AAAA"]},
+                  {"public_keys": [cert]},
+                  {"public_keys": [7]},
+                  {"public_keys": "ssh-ed25519 AAAA"},
+                  {"public_keys": [other + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI x"]},
+                  {"public_keys": ["A" * 20000]},
+                  {"public_key": None},
+                  {}]
+        for body in bodies:
+            srv.body = json.dumps(body).encode()
+            rc, out, err = ac.run_agent("renew", "--config", h.conf)
+            assert rc == 1, (body, rc, out, err)
+            assert "event=user_ca_sync result=error" in err, (body, err)
+            assert "event=host_ca_sync result=error" in err, (body, err)
+            assert open(h.path("user_ca.pub"), "rb").read() == user_before, body
+            assert open(h.path("host_ca.pub"), "rb").read() == host_before, body
+        srv.body = b"<html>not json</html>"
+        rc, out, err = ac.run_agent("renew", "--config", h.conf)
+        assert rc == 1 and open(h.path("user_ca.pub"), "rb").read() == user_before, err
+        # a well-formed answer with another key is taken (the control plane is pinned)
+        srv.body = json.dumps({"public_key": other, "public_keys": [other]}).encode()
+        rc, out, err = ac.run_agent("renew", "--config", h.conf)
+        assert file_keys(h.path("user_ca.pub")) == [bare(other)], err
+    finally:
+        srv.stop()

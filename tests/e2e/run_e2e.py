@@ -813,6 +813,11 @@ import e2e_ca  # noqa: E402
 
 TESTS += e2e_ca.register(sys.modules[__name__])
 
+# access on request, on the CA tests' sshd: e2e_requests.py
+import e2e_requests  # noqa: E402
+
+TESTS += e2e_requests.register(sys.modules[__name__])
+
 
 # --------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include "pc_err.h"
 #include "pc_json.h"
 #include "pc_log.h"
+#include "pc_mem.h"
 #include "pc_rand.h"
 #include "pc_time.h"
 #include <stdio.h>
@@ -257,7 +258,7 @@ static int may_approve(sqlite3 *db, const char *who, const struct req_row *r, in
     if (rc != PC_OK)
         return rc;
     *ok = u.enabled && cp_user_in_group(db, u.id, r->group);
-    explicit_bzero(&u, sizeof u);
+    pc_wipe(&u, sizeof u);
     return PC_OK;
 }
 

@@ -106,9 +106,23 @@ static void enqueue(json_object *o, const char *summary, const char *what)
     char *body;
 
     if (slack_format) {
+        /* Slack reads &, < and > as markup (<!channel> pings everyone): the text people chose
+         * (a reason, a name) is escaped as Slack asks. */
+        char esc[5 * 1024 + 8];
+        size_t n = 0;
+        for (const char *p = summary; *p && n + 6 < sizeof esc; p++) {
+            const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+            if (rep) {
+                memcpy(esc + n, rep, strlen(rep));
+                n += strlen(rep);
+            } else {
+                esc[n++] = *p;
+            }
+        }
+        esc[n] = '\0';
         json_object_put(o);
         o = json_object_new_object();
-        json_object_object_add(o, "text", json_object_new_string(summary));
+        json_object_object_add(o, "text", json_object_new_string(esc));
     }
     body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);

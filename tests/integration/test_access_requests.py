@@ -456,7 +456,8 @@ def test_webhook_format_slack():
         alice = test_ca.Person(groups=[dev])
         tok = alice.login_ok()["session_token"]
         st, b = d.api("POST", "/v1/requests",
-                      {"account": "ubuntu", "duration": 600, "reason": "hotfix"}, token=tok)
+                      {"account": "ubuntu", "duration": 600, "reason": "hotfix <!channel> & co"},
+                      token=tok)
         assert st == 201, (st, b)
 
         def look():
@@ -467,7 +468,8 @@ def test_webhook_format_slack():
             return None
         j = harness.wait_until(look, what="slack webhook")
         assert list(j) == ["text"] and "request.create" in j["text"], j
-        assert alice.name in j["text"] and "hotfix" in j["text"], j
+        assert alice.name in j["text"] and "hotfix &lt;!channel&gt; &amp; co" in j["text"], j
+        assert "<" not in j["text"], j     # a reason never becomes Slack markup
     finally:
         test_ca.D = old_d
         d.kill()

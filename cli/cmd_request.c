@@ -30,7 +30,7 @@ static int add_host(json_object *hosts, const char *kv)
     return PC_OK;
 }
 
-static void print_request(struct cli *c, json_object *reply, const char *what)
+static void print_request(struct cli *c, json_object *reply)
 {
     char id[64], st[32], until[32];
 
@@ -41,10 +41,10 @@ static void print_request(struct cli *c, json_object *reply, const char *what)
     cli_field(reply, "id", id, sizeof id);
     cli_field(reply, "state", st, sizeof st);
     if (strcmp(st, "active") == 0)
-        printf("request %s %s: %s until %s\n", id, what, st,
+        printf("request %s: %s until %s\n", id, st,
                cli_field_time(reply, "ends_at", until, sizeof until));
     else
-        printf("request %s %s: %s\n", id, what, st);
+        printf("request %s: %s\n", id, st);
 }
 
 static int create(struct cli *c, int argc, char **argv)
@@ -94,7 +94,7 @@ static int create(struct cli *c, int argc, char **argv)
 }
 
 /* POST /v1/requests/ID/VERB with body (taken). */
-static int act(struct cli *c, const char *id, const char *verb, json_object *body, const char *done)
+static int act(struct cli *c, const char *id, const char *verb, json_object *body)
 {
     char path[128];
     json_object *reply = NULL;
@@ -104,7 +104,7 @@ static int act(struct cli *c, const char *id, const char *verb, json_object *bod
     rc = cli_call(c, "POST", path, body, &reply, "see 'portcullis requests'");
     json_object_put(body);
     if (rc == PC_OK)
-        print_request(c, reply, done);
+        print_request(c, reply);
     json_object_put(reply);
     return rc;
 }
@@ -135,7 +135,7 @@ static int approve(struct cli *c, int argc, char **argv)
     body = json_object_new_object();
     json_object_object_add(body, "code", json_object_new_string(code));
     pc_wipe(code, sizeof code);
-    return act(c, id, "approve", body, "approved");
+    return act(c, id, "approve", body);
 }
 
 static int deny_or_revoke(struct cli *c, int argc, char **argv, int deny)
@@ -164,7 +164,7 @@ static int deny_or_revoke(struct cli *c, int argc, char **argv, int deny)
     body = json_object_new_object();
     if (reason)
         json_object_object_add(body, "reason", json_object_new_string(reason));
-    return act(c, id, deny ? "deny" : "revoke", body, deny ? "denied" : "revoked");
+    return act(c, id, deny ? "deny" : "revoke", body);
 }
 
 int cmd_request(struct cli *c, int argc, char **argv)

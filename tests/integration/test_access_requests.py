@@ -5,6 +5,7 @@ approver's own TOTP, never by the requester; the principals decision during and 
 (and never on another host); certificates capped at the grant's end; expiry, revoke; the audit
 chain (?request=) and the webhook events, in JSON and Slack form."""
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -491,3 +492,44 @@ def test_cli_policy_request_and_audit_usage():
                                                 "--reason", "r")):
         rc, _, err = run_cli(D, *args)
         assert rc == 2, (args, rc, err)
+
+
+def session_home(p):
+    """A HOME whose ~/.config/portcullis/session is p's session (as `portcullis login` leaves)."""
+    home = tempfile.mkdtemp(dir=test_ca.TMP)
+    os.makedirs(os.path.join(home, ".config", "portcullis"))
+    path = os.path.join(home, ".config", "portcullis", "session")
+    with open(path, "w") as f:
+        f.write(p.session + "\n")
+    os.chmod(path, 0o600)
+    return home
+
+
+def test_cli_request_requests_approve_revoke_and_audit():
+    _, alice, bob, _ = setting()
+    ha, hb = session_home(alice), session_home(bob)
+    rc, out, err = run_cli(D, "request", "--account", "ubuntu", "--host", "role=db", "--for", "10m",
+                           "--reason", "INC-7", token_file="", env={"HOME": ha})
+    assert rc == 0 and len(out.strip()) == 32, (rc, out, err)
+    rid = out.strip()
+    rc, out, err = run_cli(D, "requests", token_file="", env={"HOME": hb})
+    assert rc == 0 and rid in out and "pending" in out and "INC-7" in out, (out, err)
+    code = os.path.join(test_ca.TMP, "code-" + alice.name)
+    with open(code, "w") as f:
+        f.write(alice.code(30) + "\n")
+    rc, out, err = run_cli(D, "request", "approve", rid, "--code-file", code, token_file="",
+                           env={"HOME": ha})
+    assert rc == 1 and "own request" in err, (rc, out, err)
+    with open(code, "w") as f:
+        f.write(bob.code(30) + "\n")
+    rc, out, err = run_cli(D, "request", "approve", rid, "--code-file", code, token_file="",
+                           env={"HOME": hb})
+    assert rc == 0 and "active until" in out, (rc, out, err)
+    assert who_may("proddb", alice)["principals"] == [alice.name]
+    rc, out, err = run_cli(D, "request", "revoke", rid, token_file="", env={"HOME": ha})
+    assert rc == 0 and "revoked" in out, (rc, out, err)
+    assert who_may("proddb", alice)["principals"] == []
+    j = harness.cli_json(D, "audit", "--request", rid)
+    assert [(r["action"], r["result"]) for r in j["audit"]] == [
+        ("request.create", "ok"), ("request.approve", "deny"), ("request.approve", "allow"),
+        ("grant.login", "allow"), ("grant.revoke", "ok")], j

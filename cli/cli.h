@@ -105,6 +105,11 @@ int cli_read_pubkey(const char *path, char **line);
 /* Percent-escapes everything but [A-Za-z0-9._~-] (for fingerprints in paths). */
 void cli_url_escape(char *dst, size_t dstsz, const char *s);
 
+/* ---- cmd_login.c ---- */
+/* A TOTP code of who: from code_file (not NULL), else the terminal with echo off, else a line of
+ * stdin. Reports its own errors. */
+int cli_read_code(const char *code_file, const char *who, char *code, size_t n);
+
 /* ---- commands (argv[0] is the command word) ---- */
 int cmd_user(struct cli *c, int argc, char **argv);
 int cmd_totp(struct cli *c, int argc, char **argv);
@@ -118,7 +123,9 @@ int cmd_policy(struct cli *c, int argc, char **argv);
 int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_ssh_config(struct cli *c, int argc, char **argv);
 int cmd_login(struct cli *c, int argc, char **argv);
-int cmd_ca(struct cli *c, int argc, char **argv); /* CA rotation */
+int cmd_ca(struct cli *c, int argc, char **argv);       /* CA rotation */
+int cmd_request(struct cli *c, int argc, char **argv);  /* request …, access on request */
+int cmd_requests(struct cli *c, int argc, char **argv); /* requests */
 
 /* ---- cli_args.c: the commands' arguments ---- */
 /* If argv[*i] is the option name ("--name V" or "--name=V"): *val = V, *i moves past it,

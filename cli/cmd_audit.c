@@ -21,7 +21,7 @@ static const struct cli_column cols[] = {
 
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
-    const char *user = NULL, *since = NULL, *limit = NULL;
+    const char *user = NULL, *since = NULL, *limit = NULL, *request = NULL;
     char path[256] = "/v1/audit";
     size_t n;
     int64_t back = 0;
@@ -31,17 +31,24 @@ int cmd_audit(struct cli *c, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if ((r = cli_opt(argc, argv, &i, "--user", &user)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--since", &since)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--limit", &limit)) != 0) {
+            (r = cli_opt(argc, argv, &i, "--limit", &limit)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--request", &request)) != 0) {
             if (r < 0)
                 return r;
         } else if (argv[i][0] == '-') {
             return cli_bad_opt("audit", argv[i]);
         } else {
             return cli_usage_err("unexpected argument '%.100s': usage: portcullis audit "
-                                 "[--user NAME] [--since DURATION] [--limit N]",
+                                 "[--user NAME] [--since DURATION] [--limit N] | --request ID",
                                  argv[i]);
         }
     }
+    if (request && (user || since || limit))
+        return cli_usage_err("--request ID shows one request's whole chain: no other option");
+    if (request && (strlen(request) != 32 || strspn(request, "0123456789abcdef") != 32))
+        return cli_usage_err("'%.100s' is not a request id (see 'portcullis requests')", request);
+    if (request)
+        snprintf(path, sizeof path, "/v1/audit?request=%s", request);
     if (user && !cli_valid_user(user))
         return cli_usage_err("'%.100s' is not a valid user name", user);
     if (since && pc_parse_duration(since, 1, SINCE_MAX, &back) != PC_OK)

@@ -119,24 +119,27 @@ static int sign_challenge(const char *key, const char *b64, char **sig)
     return rc;
 }
 
-/* The TOTP code: --code-file, else the terminal with echo off, else a line of stdin. */
 static int read_code(const struct largs *a, char *code, size_t n)
+{
+    return cli_read_code(a->code_file, a->user, code, n);
+}
+
+int cli_read_code(const char *code_file, const char *who, char *code, size_t n)
 {
     FILE *f = NULL;
     struct termios old, quiet;
     int tty = 0, ok;
 
-    if (a->code_file)
-        f = fopen(a->code_file, "r");
+    if (code_file)
+        f = fopen(code_file, "r");
     else if (isatty(STDIN_FILENO) && (f = fopen("/dev/tty", "r+")))
         tty = 1;
     else
         f = stdin;
     if (!f)
-        return cli_err(PC_ERR_IO, "cannot read the code from %s: %s", a->code_file,
-                       strerror(errno));
+        return cli_err(PC_ERR_IO, "cannot read the code from %s: %s", code_file, strerror(errno));
     if (tty) {
-        fprintf(f, "TOTP code for %s: ", a->user);
+        fprintf(f, "TOTP code for %s: ", who);
         fflush(f);
         tcgetattr(fileno(f), &old);
         quiet = old;

@@ -10,7 +10,7 @@
 #define POLICY_USAGE \
     "policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n" \
     "       [--no-2fa] [--max-ttl DURATION] [--extension permit-...]... [--source-address CIDRS]\n" \
-    "       [--force-command CMD]"
+    "       [--force-command CMD] [--requires-request --approver-group G [--max-duration D]]"
 
 static int add_str(json_object *body, const char *key, const char *v)
 {
@@ -60,6 +60,22 @@ static int add_option(int argc, char **argv, int *i, json_object *body)
 
     if (strcmp(argv[*i], "--no-2fa") == 0) {
         json_object_object_add(body, "require_2fa", json_object_new_boolean(0));
+        return 1;
+    }
+    /* access on request */
+    if (strcmp(argv[*i], "--requires-request") == 0) {
+        json_object_object_add(body, "requires_request", json_object_new_boolean(1));
+        return 1;
+    }
+    if ((r = cli_opt(argc, argv, i, "--approver-group", &v)) != 0) {
+        if (r > 0)
+            json_object_object_add(body, "approver_group", json_object_new_string(v));
+        return r;
+    }
+    if ((r = cli_opt(argc, argv, i, "--max-duration", &v)) != 0) {
+        if (r < 0 || (r = cli_parse_duration("--max-duration", v, 60, 604800, &ttl)) != PC_OK)
+            return r;
+        json_object_object_add(body, "max_duration", json_object_new_int64(ttl));
         return 1;
     }
     for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
@@ -144,6 +160,7 @@ static int policy_list(struct cli *c)
         { "MAX-TTL", "max_ttl", NULL, 512 },
         { "EXTENSIONS", "extensions", NULL, 512 },
         { "OPTIONS", "source_address", options, 1100 },
+        { "APPROVERS", "approver_group", NULL, 128 },
     };
 
     return cli_list(c, "/v1/policies", "policies", "no policies (nobody may log in)", cols,

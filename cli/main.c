@@ -62,11 +62,14 @@ void cli_print_usage(FILE *out)
         "  deny ID            deny a push\n"
         "  audit [--user NAME] [--since DURATION] [--limit N]\n"
         "                     read the audit log, newest last\n"
+        "  audit --request ID the chain of one access request (create, approve, logins, end)\n"
         "  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
         "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
         "         [--source-address CIDRS] [--force-command CMD]\n"
+        "         [--requires-request --approver-group G [--max-duration DURATION]]\n"
         "                     let people log in as local accounts on hosts with these labels\n"
-        "                     (account $user: the person's own name); nobody may log in without one\n"
+        "                     (account $user: the person's own name); nobody may log in without one;\n"
+        "                     with --requires-request only during an approved request's grant\n"
         "  policy list | policy delete ID\n"
         "  cert list [--user NAME]\n"
         "                     certificates issued by the CA\n"
@@ -78,6 +81,16 @@ void cli_print_usage(FILE *out)
         "  ca finish user|host [--now]\n"
         "                     stop trusting the old key everywhere (the KRL revokes it)\n"
         "  ca status          each CA's phase, keys, fingerprints and overlap end\n"
+        "\n"
+        "Access on request (a user's session; approvers and the admin list what waits for them):\n"
+        "  request --account A [--host KEY=VALUE]... --for DURATION --reason TEXT\n"
+        "                     ask for account A on hosts with these labels, under a rule added\n"
+        "                     with --requires-request; prints the request id\n"
+        "  requests           list my requests and those waiting for my approval\n"
+        "  request approve ID [--code-file FILE]\n"
+        "                     approve with your own TOTP code (never your own request)\n"
+        "  request deny ID --reason TEXT | request revoke ID\n"
+        "                     refuse a request; end a grant (or withdraw a request) now\n"
         "\n"
         "User commands (no admin token):\n"
         "  login --user NAME [--key FILE] [--ttl DURATION] [--code-file FILE | --push]\n"
@@ -189,6 +202,7 @@ static const struct {
     { "audit", cmd_audit },     { "policy", cmd_policy },
     { "cert", cmd_cert },       { "ssh-config", cmd_ssh_config },
     { "login", cmd_login },     { "ca", cmd_ca }, /* CA rotation */
+    { "request", cmd_request }, { "requests", cmd_requests },
 };
 
 static int run(int argc, char **argv, struct cli *c)
@@ -228,7 +242,8 @@ static int run(int argc, char **argv, struct cli *c)
             if (g.url && (rc = check_url(c, g.url)) != PC_OK)
                 return rc;
             /* Approvals work with a user's session from 'portcullis login' too. */
-            c->session_ok = strncmp(rest[0], "approv", 6) == 0 || strcmp(rest[0], "deny") == 0;
+            c->session_ok = strncmp(rest[0], "approv", 6) == 0 || strcmp(rest[0], "deny") == 0 ||
+                            strncmp(rest[0], "request", 7) == 0;
             return commands[i].fn(c, nrest, rest);
         }
     }

@@ -72,6 +72,12 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r);
 void api_host_renew(struct cp_call *c, struct cp_resp *r);
 void api_host_patch(struct cp_call *c, struct cp_resp *r);
 void api_host_delete(struct cp_call *c, struct cp_resp *r);
+/* api_access.c: access on request, /v1/requests */
+void api_request_create(struct cp_call *c, struct cp_resp *r);
+void api_requests_list(struct cp_call *c, struct cp_resp *r);
+void api_request_approve(struct cp_call *c, struct cp_resp *r);
+void api_request_deny(struct cp_call *c, struct cp_resp *r);
+void api_request_revoke(struct cp_call *c, struct cp_resp *r);
 /* api_setup.c: GET /v1/setup.sh, the installer with this server's URL and pin */
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
 

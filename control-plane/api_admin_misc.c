@@ -185,6 +185,7 @@ void api_audit(struct cp_call *c, struct cp_resp *r)
     const char *user = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "user");
     const char *since_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "since");
     const char *limit_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *request = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "request");
     uint64_t since = 0, limit = 1000;
     json_object *arr = NULL, *o;
     sqlite3 *db = cp_db();
@@ -194,8 +195,14 @@ void api_audit(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", "since must be epoch seconds, limit 1-100000");
         return;
     }
-    if (!db || cp_audit_query(db, user && *user ? user : NULL, (int64_t)since, (int64_t)limit,
-                              &arr) != PC_OK) {
+    /* ?request=ID: the chain of one access request (request.create … grant.expire) */
+    if (request && !pc_valid_hex(request, 32, 32)) {
+        cp_resp_error(r, 400, "bad_field", "request must be a request id (32 hex digits)");
+        return;
+    }
+    if (!db || (request ? cp_audit_query_txid(db, request, (int64_t)limit, &arr)
+                        : cp_audit_query(db, user && *user ? user : NULL, (int64_t)since,
+                                         (int64_t)limit, &arr)) != PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot read the audit log");
         return;
     }

@@ -2,11 +2,13 @@
 /* Host endpoints of the CA (principals decision, host certificate renewal) and host labels. */
 #include "config.h"
 #include "api.h"
+#include "cp_access.h"
 #include "cp_hosts.h"
 #include "cp_userkeys.h"
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include "pc_time.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r)
     const char *fp_arg = arg(c, "fingerprint");
     char fp[PC_SSHKEY_FP_SIZE + 8] = "";
     uint64_t serial = 0;
+    int64_t grant_until = 0, cache_ttl = PRINCIPALS_CACHE_TTL;
     json_object *o, *arr, *options = NULL;
     int rc = PC_OK;
 
@@ -47,7 +50,7 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r)
     /* Names no rule could hold are simply not allowed. */
     if (serial > 0 && cp_user_name_valid(account) && cp_user_name_valid(key_id))
         rc = cp_host_principals(&c->id, account, key_id, (int64_t)serial, fp[0] ? fp : NULL,
-                                &options);
+                                &options, &grant_until);
     if (rc != PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot decide");
         return;
@@ -62,7 +65,12 @@ void api_host_principals(struct cp_call *c, struct cp_resp *r)
     json_object_object_add(o, "principals", arr);
     if (options)
         json_object_object_add(o, "options", options); /* the reply owns it now */
-    json_object_object_add(o, "cache_ttl", json_object_new_int(PRINCIPALS_CACHE_TTL));
+    /* A grant's answer is cached at most CP_ACCESS_CACHE_TTL and never past the grant's end. */
+    if (grant_until > 0) {
+        int64_t left = grant_until - pc_now();
+        cache_ttl = left < CP_ACCESS_CACHE_TTL ? (left > 0 ? left : 0) : CP_ACCESS_CACHE_TTL;
+    }
+    json_object_object_add(o, "cache_ttl", json_object_new_int64(cache_ttl));
     cp_resp_json(r, 200, o);
 }
 

@@ -32,22 +32,12 @@ static void add_text(json_object *o, const char *key, sqlite3_stmt *st, int col)
         json_object_object_add(o, key, json_object_new_string(cp_col_text(st, col)));
 }
 
-int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out)
+/* The rows of a SELECT id, time, actor, action, user_name, host, result, reason, txid, source. */
+static int rows_json(sqlite3_stmt *st, json_object **out)
 {
-    /* Newest `limit` rows, returned oldest first. */
-    sqlite3_stmt *st = cp_prepare(
-        db, "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
-            " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
-            " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
-    json_object *arr;
+    json_object *arr = json_object_new_array();
     int rc;
 
-    if (!st)
-        return PC_ERR_STORE;
-    arr = json_object_new_array();
-    sqlite3_bind_int64(st, 1, since);
-    cp_bind_text(st, 2, user);
-    sqlite3_bind_int64(st, 3, limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
@@ -69,4 +59,34 @@ int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, 
     }
     *out = arr;
     return PC_OK;
+}
+
+int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out)
+{
+    /* Newest `limit` rows, returned oldest first. */
+    sqlite3_stmt *st = cp_prepare(
+        db, "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
+            " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
+            " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
+
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, since);
+    cp_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, limit);
+    return rows_json(st, out);
+}
+
+int cp_audit_query_txid(sqlite3 *db, const char *txid, int64_t limit, json_object **out)
+{
+    sqlite3_stmt *st =
+        cp_prepare(db,
+                   "SELECT id, time, actor, action, user_name, host, result, reason, txid, source"
+                   " FROM audit WHERE txid = ? ORDER BY id ASC LIMIT ?");
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, txid);
+    sqlite3_bind_int64(st, 2, limit);
+    return rows_json(st, out);
 }

@@ -21,5 +21,7 @@ struct cp_audit_row {
 int cp_audit_add(sqlite3 *db, const struct cp_audit_row *row);
 /* Rows with time >= since (and user == user if given), oldest first, at most limit. */
 int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out);
+/* The rows with this txid (a login transaction, or an access request's chain), oldest first. */
+int cp_audit_query_txid(sqlite3 *db, const char *txid, int64_t limit, json_object **out);
 
 #endif

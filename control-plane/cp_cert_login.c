@@ -237,6 +237,9 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     req.subject = key;
     req.ttl = l->ttl > 0 && l->ttl < t->max_ttl ? l->ttl : t->max_ttl;
     req.not_after = until;
+    /* Access that only grants give: the certificate ends with the grant. */
+    if (t->grant_until > 0 && (until <= 0 || t->grant_until < until))
+        req.not_after = t->grant_until;
     if (t->force_command[0])
         crit[req.n_critical++] = (struct pc_cert_opt){ "force-command", t->force_command };
     /* req.critical and req.extensions point to crit and ext: cppcheck misses it */

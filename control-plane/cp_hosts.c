@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_hosts.h"
+#include "cp_access.h"
 #include "cp_audit.h"
 #include "cp_policy.h"
 #include "cp_store.h"
@@ -198,20 +199,27 @@ static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *
 }
 
 int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
-                       int64_t serial, const char *fp, json_object **options)
+                       int64_t serial, const char *fp, json_object **options, int64_t *grant_until)
 {
     sqlite3 *db = cp_db();
+    struct cp_policy_grant g = { 0, "" };
     int rc = PC_OK;
 
     *options = NULL;
+    *grant_until = 0;
     if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return PC_ERR_STORE;
     if (cert_ok(db, key_id, serial, fp) && !cp_ca_key_id_revoked(db, key_id))
-        rc = cp_policy_host_options(db, key_id, account, host->host_id, options);
+        rc = cp_policy_host_grant_options(db, key_id, account, host->host_id, options, &g);
     cp_tx_rollback(db); /* read only */
     if (rc != PC_OK) {
         json_object_put(*options);
         *options = NULL;
+    }
+    /* In through an access request's grant only: the chain gets the login. */
+    if (rc == PC_OK && *options && g.until > 0) {
+        *grant_until = g.until;
+        cp_access_note_login(host, key_id, account, serial, g.request_id);
     }
     return rc;
 }

@@ -24,8 +24,10 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
 /* GET /v1/hosts/self/principals: *options (the caller's) is set if certificate serial (key
  * id, fingerprint fp unless NULL) is ours, unrevoked, its user enabled, and a rule lets key_id
  * in as account: the key options of the matching rules (cp_policy_host_options); else NULL. */
+/* *grant_until > 0: only an access request's grant let key_id in, until then (the login is
+ * audited as grant.login in its chain). */
 int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
-                       int64_t serial, const char *fp, json_object **options);
+                       int64_t serial, const char *fp, json_object **options, int64_t *grant_until);
 /* PATCH /v1/hosts/{id}: replaces the labels; *out is the host. */
 int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels,
                        json_object **out);

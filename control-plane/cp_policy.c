@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_policy.h"
+#include "cp_access.h"
 #include "cp_audit.h"
 #include "cp_store.h"
 #include "pc_err.h"
@@ -192,12 +193,58 @@ static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e
     return PC_OK;
 }
 
+/* ---- access on request: requires_request, approver_group, max_duration ------------------- */
+
+static int copy_request_terms(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    const char *grp = NULL;
+    int req = 0;
+    int64_t maxd = CP_ACCESS_DEFAULT_MAX;
+    int rc;
+
+    if ((rc = pc_json_get_bool(body, "requires_request", 0, &req, e)) != PC_OK ||
+        (rc = pc_json_get_str(body, "approver_group", 0, 64, &grp, e)) != PC_OK ||
+        (rc = pc_json_get_int(body, "max_duration", 0, CP_ACCESS_MIN_DURATION,
+                              CP_ACCESS_MAX_DURATION, &maxd, e)) != PC_OK)
+        return rc;
+    if (!req) {
+        if (grp || json_object_object_get_ex(body, "max_duration", NULL))
+            return jfail(e, "approver_group",
+                         "and 'max_duration' belong to a rule with requires_request");
+        return PC_OK;
+    }
+    if (!grp)
+        return jfail(e, "approver_group", "is required with requires_request");
+    if (!group_ok(grp))
+        return jfail(e, "approver_group", "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    json_object_object_add(canon, "requires_request", json_object_new_boolean(1));
+    json_object_object_add(canon, "approver_group", json_object_new_string(grp));
+    json_object_object_add(canon, "max_duration", json_object_new_int64(maxd));
+    return PC_OK;
+}
+
+static int requires_request(json_object *pol)
+{
+    json_object *v;
+    return json_object_object_get_ex(pol, "requires_request", &v) && json_object_get_boolean(v);
+}
+
 int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e)
 {
-    static const char *const fields[] = { "name",          "users",      "groups",
-                                          "accounts",      "hosts",      "require_2fa",
-                                          "max_ttl",       "extensions", "source_address",
-                                          "force_command", NULL };
+    static const char *const fields[] = { "name",
+                                          "users",
+                                          "groups",
+                                          "accounts",
+                                          "hosts",
+                                          "require_2fa",
+                                          "max_ttl",
+                                          "extensions",
+                                          "source_address",
+                                          "force_command",
+                                          "requires_request",
+                                          "approver_group",
+                                          "max_duration",
+                                          NULL };
     json_object *c = json_object_new_object(), *u, *g, *a;
     int rc;
 
@@ -206,7 +253,8 @@ int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e
         (rc = copy_names(body, "users", 0, user_ok, c, e)) != PC_OK ||
         (rc = copy_names(body, "groups", 0, group_ok, c, e)) != PC_OK ||
         (rc = copy_names(body, "accounts", 1, account_ok, c, e)) != PC_OK ||
-        (rc = copy_hosts(body, c, e)) != PC_OK || (rc = copy_extensions(body, c, e)) != PC_OK)
+        (rc = copy_hosts(body, c, e)) != PC_OK || (rc = copy_extensions(body, c, e)) != PC_OK ||
+        (rc = copy_request_terms(body, c, e)) != PC_OK)
         goto out;
     json_object_object_get_ex(c, "users", &u);
     json_object_object_get_ex(c, "groups", &g);
@@ -412,8 +460,21 @@ static int each_match(sqlite3 *db, const char *person, const char *account, int6
         json_object *p = json_object_array_get_idx(all, i);
         int acct = arr_has(p, "accounts", account) ||
                    (strcmp(account, person) == 0 && arr_has(p, "accounts", "$user"));
-        if (acct && names_person(db, p, person, uid) && hosts_match(p, labels))
-            fn(p, ctx);
+        int64_t until = 0;
+        if (!acct || !names_person(db, p, person, uid) || !hosts_match(p, labels))
+            continue;
+        /* A rule that requires a request allows nothing without an active grant of it for
+         * (person, account) whose own host selector this host matches too. */
+        if (requires_request(p)) {
+            char req_id[CP_ACCESS_ID_LEN + 1] = "";
+            if (cp_access_grant_until(db, json_object_get_int64(json_object_object_get(p, "id")),
+                                      person, account, labels, &until, req_id) != PC_OK ||
+                until == 0)
+                continue;
+            json_object_object_add(p, "grant_until", json_object_new_int64(until));
+            json_object_object_add(p, "grant_request", json_object_new_string(req_id));
+        }
+        fn(p, ctx);
     }
     json_object_put(labels);
     json_object_put(all);
@@ -470,6 +531,8 @@ int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms
     json_object *all = NULL;
     int64_t uid = user_id_of(db, person);
     int want[CP_POLICY_EXT_MAX] = { 0 };
+    int64_t grant_until = 0;
+    int standing = 0;
     int rc = load_all(db, &all);
 
     memset(t, 0, sizeof *t);
@@ -480,6 +543,19 @@ int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms
         int64_t ttl = json_object_get_int64(json_object_object_get(p, "max_ttl"));
         if (!names_person(db, p, person, uid))
             continue;
+        if (requires_request(p)) {
+            int64_t until = 0;
+            if (cp_access_person_grant_until(db,
+                                             json_object_get_int64(json_object_object_get(p, "id")),
+                                             person, &until) != PC_OK) {
+                rc = PC_ERR_STORE;
+                break;
+            }
+            if (until > grant_until)
+                grant_until = until;
+        } else {
+            standing = 1;
+        }
         merge_opt(p, "source_address", t->source_address, sizeof t->source_address, !t->named,
                   &t->conflict);
         merge_opt(p, "force_command", t->force_command, sizeof t->force_command, !t->named,
@@ -493,13 +569,18 @@ int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms
     for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
         if (want[k])
             t->ext[t->n_ext++] = known_ext[k];
+    /* Access that only grants give: a certificate issued now ends with the last grant. */
+    if (!standing)
+        t->grant_until = grant_until;
     json_object_put(all);
-    return PC_OK;
+    return rc;
 }
 
 /* The key options of the rules matching (person, account, host). */
 struct host_terms {
-    int matched, bad;
+    int matched, bad, standing;
+    int64_t grant_until;
+    char grant_request[CP_ACCESS_ID_LEN + 1];
     int want[CP_POLICY_EXT_MAX];
     char source_address[1025], force_command[1025];
     const char *conflict;
@@ -521,10 +602,25 @@ static void host_rule(json_object *pol, void *ctx)
     t->matched++;
     for (int k = 0; k < CP_POLICY_EXT_MAX; k++)
         t->want[k] |= arr_has(pol, "extensions", known_ext[k]);
+    if (json_object_object_get_ex(pol, "grant_until", &v)) {
+        if (json_object_get_int64(v) > t->grant_until) {
+            t->grant_until = json_object_get_int64(v);
+            snprintf(t->grant_request, sizeof t->grant_request, "%s",
+                     json_object_get_string(json_object_object_get(pol, "grant_request")));
+        }
+    } else {
+        t->standing = 1;
+    }
 }
 
 int cp_policy_host_options(sqlite3 *db, const char *person, const char *account, int64_t host_id,
                            json_object **opts)
+{
+    return cp_policy_host_grant_options(db, person, account, host_id, opts, NULL);
+}
+
+int cp_policy_host_grant_options(sqlite3 *db, const char *person, const char *account,
+                                 int64_t host_id, json_object **opts, struct cp_policy_grant *g)
 {
     struct host_terms t;
     json_object *o, *ext;
@@ -547,5 +643,49 @@ int cp_policy_host_options(sqlite3 *db, const char *person, const char *account,
     if (t.force_command[0])
         json_object_object_add(o, "force_command", json_object_new_string(t.force_command));
     *opts = o;
+    if (g && !t.standing) {
+        g->until = t.grant_until;
+        snprintf(g->request_id, sizeof g->request_id, "%s", t.grant_request);
+    }
     return PC_OK;
+}
+
+/* ---- access on request: the rule a request asks under --------------------------------------- */
+
+/* Every label the rule and the selector both name has one value: the grant's hosts (those
+ * matching both) can then exist. The selector only ever narrows the rule. */
+static int selector_compatible(json_object *pol, json_object *sel)
+{
+    json_object *h, *v;
+    if (!json_object_object_get_ex(pol, "hosts", &h))
+        return 1;
+    json_object_object_foreach(sel, k, want)
+    {
+        if (json_object_object_get_ex(h, k, &v) &&
+            strcmp(json_object_get_string(v), json_object_get_string(want)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int cp_policy_request_rule(sqlite3 *db, const char *person, const char *account, json_object *sel,
+                           json_object **rule)
+{
+    json_object *all = NULL;
+    int64_t uid = user_id_of(db, person);
+    int rc = load_all(db, &all);
+
+    *rule = NULL;
+    if (rc != PC_OK)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(all) && !*rule; i++) {
+        json_object *p = json_object_array_get_idx(all, i);
+        int acct = arr_has(p, "accounts", account) ||
+                   (strcmp(account, person) == 0 && arr_has(p, "accounts", "$user"));
+        if (requires_request(p) && acct && names_person(db, p, person, uid) &&
+            selector_compatible(p, sel))
+            *rule = json_object_get(p);
+    }
+    json_object_put(all);
+    return *rule ? PC_OK : PC_ERR_NOTFOUND;
 }

@@ -35,6 +35,16 @@ int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64
  * one of them sets the same (else, or when none matches, *opts = NULL: no principal). */
 int cp_policy_host_options(sqlite3 *db, const char *person, const char *account, int64_t host_id,
                            json_object **opts);
+/* Access on request: when only grants (rules with requires_request) let person in here,
+ * until = the latest end of those grants and request_id the grant's request; both 0/"" when a
+ * standing rule matches too. */
+struct cp_policy_grant {
+    int64_t until;
+    char request_id[33];
+};
+/* cp_policy_host_options, and *g (if not NULL, zeroed by the caller) as above. */
+int cp_policy_host_grant_options(sqlite3 *db, const char *person, const char *account,
+                                 int64_t host_id, json_object **opts, struct cp_policy_grant *g);
 
 /* What a login certificate may carry, from every rule that names person. */
 struct cp_login_terms {
@@ -45,7 +55,14 @@ struct cp_login_terms {
     char source_address[1025]; /* the value every rule naming the person sets ("" = none) */
     char force_command[1025];
     const char *conflict; /* non-NULL: rules disagree on this option; issue nothing */
+    int64_t grant_until;  /* > 0: only grants let the person in; no certificate outlives this */
 };
 int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t);
+
+/* The first rule (lowest id) with requires_request that names person, holds account (or $user
+ * for the person's own name) and whose hosts agree with the selector sel (a labels object) on
+ * every label both name. *rule (a reference) or PC_ERR_NOTFOUND. */
+int cp_policy_request_rule(sqlite3 *db, const char *person, const char *account, json_object *sel,
+                           json_object **rule);
 
 #endif

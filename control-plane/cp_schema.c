@@ -203,6 +203,30 @@ static const char *const migrations[] = {
     "  overlap_end INTEGER NOT NULL,"
     "  finished_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX ca_rotations_open ON ca_rotations(kind) WHERE finished_at = 0;",
+    /* 10: access on request (cp_access.h). A request is pending until expires_at; approved it
+     * is a grant from starts_at to ends_at. hosts: the requester's label selector (JSON), which
+     * only narrows the rule policy_id. Audit rows of a request carry its id as txid. */
+    "CREATE TABLE access_requests ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  account TEXT NOT NULL,"
+    "  hosts TEXT NOT NULL DEFAULT '{}',"
+    "  policy_id INTEGER NOT NULL,"
+    "  approver_group TEXT NOT NULL,"
+    "  duration INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN"
+    "    ('pending','active','denied','expired','revoked','ended')),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  decided_by TEXT,"
+    "  decided_at INTEGER NOT NULL DEFAULT 0,"
+    "  decision_reason TEXT,"
+    "  starts_at INTEGER NOT NULL DEFAULT 0,"
+    "  ends_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX access_requests_user ON access_requests(user_name, state);"
+    "CREATE INDEX access_requests_state ON access_requests(state, expires_at, ends_at);"
+    "CREATE INDEX audit_txid ON audit(txid);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -68,6 +68,12 @@ static const struct route routes[] = {
     { "POST", "login/finish", ANYONE, api_login_finish },
     { "GET", "login/*", ANYONE, api_login_poll },
     { "GET", "session", SESSION_ONLY, api_session },
+    /* access on request */
+    { "GET", "requests", ADMIN_OR_SESSION, api_requests_list },
+    { "POST", "requests", SESSION_ONLY, api_request_create },
+    { "POST", "requests/*/approve", SESSION_ONLY, api_request_approve },
+    { "POST", "requests/*/deny", ADMIN_OR_SESSION, api_request_deny },
+    { "POST", "requests/*/revoke", ADMIN_OR_SESSION, api_request_revoke },
 };
 
 static struct MHD_Daemon *daemon_handle;

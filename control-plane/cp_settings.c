@@ -45,6 +45,9 @@ void cp_settings_usage(FILE *f)
         "                            into /v1/setup.sh and reported by /v1/info (default: the Host\n"
         "                            header of each setup.sh request)\n"
         "  --webhook-url URL         POST a JSON notice here when a push is created (http or https)\n"
+        "                            and at each step of an access request\n"
+        "  --webhook-format FORMAT   json (default: the event object) or slack ({\"text\": …},\n"
+        "                            for a Slack incoming webhook)\n"
         "  --retention DURATION      delete login transactions, pushes, logins and sessions this\n"
         "                            long after they expired (1h-3650d, default 30d); audit rows\n"
         "                            are kept\n"
@@ -185,6 +188,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_LBASE,
         O_LMAX,
         O_HOOK,
+        O_HOOKFMT,
         O_EXEMPT,
         O_THREADS,
         O_MAXCONN,
@@ -211,6 +215,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "lockout-fleet-threshold", required_argument, NULL, O_LFLEET },
         { "auth-rate", required_argument, NULL, O_AUTHRATE },
         { "webhook-url", required_argument, NULL, O_HOOK },
+        { "webhook-format", required_argument, NULL, O_HOOKFMT },
         { "exempt-group", required_argument, NULL, O_EXEMPT },
         { "ca-key-type", required_argument, NULL, O_CATYPE },
         { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
@@ -255,6 +260,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             rc = validate_url(optarg);
             if (rc == PC_OK)
                 rc = set_copy(s->webhook_url, sizeof s->webhook_url, optarg);
+            break;
+        case O_HOOKFMT:
+            rc = strcmp(optarg, "json") == 0    ? (s->webhook_slack = 0, PC_OK)
+                 : strcmp(optarg, "slack") == 0 ? (s->webhook_slack = 1, PC_OK)
+                                                : PC_ERR_INVAL;
             break;
         case O_EXEMPT:
             rc = *optarg ? set_copy(s->exempt_group, sizeof s->exempt_group, optarg) : PC_ERR_INVAL;

@@ -23,6 +23,7 @@ struct cp_settings {
                                    * person is locked on every host */
     unsigned auth_rate;               /* auth/begin + auth/totp requests per host per minute */
     char webhook_url[1024];           /* "" = none */
+    int webhook_slack;                /* --webhook-format slack */
     unsigned threads;                 /* HTTP worker threads */
     unsigned max_connections;
     int64_t max_wait;      /* longest long-poll a client may ask for */

@@ -17,6 +17,7 @@ static pthread_cond_t ready = PTHREAD_COND_INITIALIZER;
 static char *queue[QUEUE_MAX];
 static unsigned q_head, q_len;
 static int stopping, started;
+static int slack_format; /* --webhook-format slack */
 static pthread_t worker;
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
@@ -99,22 +100,30 @@ void cp_webhook_stop(void)
     hook_url = NULL;
 }
 
-void cp_webhook_push_created(const char *push_id, const char *user, const char *host,
-                             const char *rhost, const char *service, int64_t expires_at)
+/* Queues o (taken) as the body: as it is, or for Slack as {"text": summary}. */
+static void enqueue(json_object *o, const char *summary, const char *what)
 {
-    json_object *o;
     char *body;
 
-    if (!started)
-        return;
-    o = json_object_new_object();
-    json_object_object_add(o, "event", json_object_new_string("push.created"));
-    json_object_object_add(o, "push_id", json_object_new_string(push_id));
-    json_object_object_add(o, "user", json_object_new_string(user));
-    json_object_object_add(o, "host", json_object_new_string(host));
-    json_object_object_add(o, "rhost", json_object_new_string(rhost));
-    json_object_object_add(o, "service", json_object_new_string(service));
-    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    if (slack_format) {
+        /* Slack reads &, < and > as markup (<!channel> pings everyone): the text people chose
+         * (a reason, a name) is escaped as Slack asks. */
+        char esc[5 * 1024 + 8];
+        size_t n = 0;
+        for (const char *p = summary; *p && n + 6 < sizeof esc; p++) {
+            const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+            if (rep) {
+                memcpy(esc + n, rep, strlen(rep));
+                n += strlen(rep);
+            } else {
+                esc[n++] = *p;
+            }
+        }
+        esc[n] = '\0';
+        json_object_put(o);
+        o = json_object_new_object();
+        json_object_object_add(o, "text", json_object_new_string(esc));
+    }
     body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     if (!body)
@@ -128,7 +137,63 @@ void cp_webhook_push_created(const char *push_id, const char *user, const char *
     }
     pthread_mutex_unlock(&lock);
     if (body) {
-        pc_log(PC_LOG_WARN, "event=webhook_dropped reason=queue_full push_id=%s", push_id);
+        pc_log(PC_LOG_WARN, "event=webhook_dropped reason=queue_full %s", what);
         free(body);
     }
+}
+
+void cp_webhook_push_created(const char *push_id, const char *user, const char *host,
+                             const char *rhost, const char *service, int64_t expires_at)
+{
+    json_object *o;
+    char summary[768], what[64];
+
+    if (!started)
+        return;
+    o = json_object_new_object();
+    json_object_object_add(o, "event", json_object_new_string("push.created"));
+    json_object_object_add(o, "push_id", json_object_new_string(push_id));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "host", json_object_new_string(host));
+    json_object_object_add(o, "rhost", json_object_new_string(rhost));
+    json_object_object_add(o, "service", json_object_new_string(service));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+    snprintf(summary, sizeof summary,
+             "Portcullis: %.64s is logging in to %.256s (%.64s from %.256s): approve push %s", user,
+             host, service, rhost, push_id);
+    snprintf(what, sizeof what, "push_id=%.40s", push_id);
+    enqueue(o, summary, what);
+}
+
+/* ---- access on request --------------------------------------------------------------------- */
+
+void cp_webhook_set_format(int slack)
+{
+    slack_format = slack;
+}
+
+void cp_webhook_request_event(const char *event, const char *request_id, const char *user,
+                              const char *account, const char *actor, int64_t ends_at,
+                              const char *detail)
+{
+    json_object *o;
+    char summary[1024], what[64];
+
+    if (!started)
+        return;
+    o = json_object_new_object();
+    json_object_object_add(o, "event", json_object_new_string(event));
+    json_object_object_add(o, "request_id", json_object_new_string(request_id));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "account", json_object_new_string(account));
+    json_object_object_add(o, "actor", json_object_new_string(actor));
+    if (ends_at > 0)
+        json_object_object_add(o, "ends_at", json_object_new_int64(ends_at));
+    if (detail)
+        json_object_object_add(o, "detail", json_object_new_string(detail));
+    snprintf(summary, sizeof summary,
+             "Portcullis %s: %.64s, account %.64s, request %s (by %.80s)%s%.512s", event, user,
+             account, request_id, actor, detail ? ": " : "", detail ? detail : "");
+    snprintf(what, sizeof what, "request_id=%.40s", request_id);
+    enqueue(o, summary, what);
 }

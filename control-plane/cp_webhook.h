@@ -11,4 +11,13 @@ void cp_webhook_stop(void);
 void cp_webhook_push_created(const char *push_id, const char *user, const char *host,
                              const char *rhost, const char *service, int64_t expires_at);
 
+/* Access on request (cp_access.h): request.create, request.approve, request.deny,
+ * request.expire, grant.login, grant.revoke, grant.expire … with the request's id, user and
+ * account, who did it (actor) and the grant's end (0: not shown). */
+void cp_webhook_request_event(const char *event, const char *request_id, const char *user,
+                              const char *account, const char *actor, int64_t ends_at,
+                              const char *detail);
+/* 1: every body is Slack's incoming-webhook payload {"text": "…"} instead of the event JSON. */
+void cp_webhook_set_format(int slack);
+
 #endif

@@ -16,6 +16,7 @@
 #include "cp_tokens.h"
 #include "cp_users.h"
 #include "cp_waiters.h"
+#include "cp_access.h"
 #include "cp_webhook.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -125,6 +126,7 @@ static void housekeeping(void)
     static unsigned tick;
 
     cp_push_expire_due();
+    cp_access_expire_due();
     cp_refusal_flush();
     if (tick++ % 60 == 0)
         cp_retention_prune();
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
     rc = setup(&s, &key, &cert, err, sizeof err);
     if (rc == PC_OK && (rc = cp_waiters_start(housekeeping)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the long-poll thread");
+    cp_webhook_set_format(s.webhook_slack);
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");
     if (rc == PC_OK)

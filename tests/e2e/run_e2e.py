@@ -813,6 +813,13 @@ import e2e_ca  # noqa: E402
 
 TESTS += e2e_ca.register(sys.modules[__name__])
 
+# access on request, on the CA tests' sshd: e2e_requests.py, before the CA test that deletes
+# that host
+import e2e_requests  # noqa: E402
+
+_at = TESTS.index(e2e_ca.ca_host_krl_refuses_revoked_and_deleted_host)
+TESTS[_at:_at] = e2e_requests.register(sys.modules[__name__])
+
 
 # --------------------------------------------------------------------------------------------
 

@@ -70,5 +70,7 @@ void api_host_patch(struct cp_call *c, struct cp_resp *r);
 void api_host_delete(struct cp_call *c, struct cp_resp *r);
 /* api_setup.c: GET /v1/setup.sh, the installer with this server's URL and pin */
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
+/* api_metrics.c: GET /metrics (outside /v1), admin token or --metrics-allow */
+void api_metrics(struct cp_call *c, struct cp_resp *r);
 
 #endif

@@ -62,6 +62,10 @@ void cli_print_usage(FILE *out)
         "  deny ID            deny a push\n"
         "  audit [--user NAME] [--since DURATION] [--limit N]\n"
         "                     read the audit log, newest last\n"
+        "  audit --user NAME --last-denial\n"
+        "                     explain the newest denied login of NAME (as explain does)\n"
+        "  explain TXID       the decision path of one login: the rules that matched or why\n"
+        "                     none did, the second factor, lockout, failmode\n"
         "  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
         "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
         "         [--source-address CIDRS] [--force-command CMD]\n"
@@ -182,7 +186,7 @@ static const struct {
     { "approve", cmd_approve }, { "deny", cmd_deny },
     { "audit", cmd_audit },     { "policy", cmd_policy },
     { "cert", cmd_cert },       { "ssh-config", cmd_ssh_config },
-    { "login", cmd_login },
+    { "login", cmd_login },     { "explain", cmd_explain },
 };
 
 static int run(int argc, char **argv, struct cli *c)

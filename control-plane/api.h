@@ -72,5 +72,7 @@ void api_host_delete(struct cp_call *c, struct cp_resp *r);
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
 /* api_metrics.c: GET /metrics (outside /v1), admin token or --metrics-allow */
 void api_metrics(struct cp_call *c, struct cp_resp *r);
+/* api_explain.c: GET /v1/audit/explain/{txid} */
+void api_audit_explain(struct cp_call *c, struct cp_resp *r);
 
 #endif

@@ -48,4 +48,9 @@ struct cp_login_terms {
 };
 int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t);
 
+/* The rules that let person log in as account on host_id: a JSON array of
+ * {"name", "require_2fa"} (empty when none does). */
+int cp_policy_matching(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                       json_object **rules);
+
 #endif

@@ -191,6 +191,13 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX hosts_hostname ON hosts(hostname);",
+    /* 9 (issue 18, `portcullis explain`): what auth/begin saw beside its audit row: the local
+     * account asked for and the rules that matched (JSON array of {name, require_2fa}) at that
+     * moment; kept as long as the transaction. */
+    "CREATE TABLE tx_explain ("
+    "  txid TEXT PRIMARY KEY REFERENCES transactions(txid) ON DELETE CASCADE,"
+    "  account TEXT NOT NULL,"
+    "  rules TEXT NOT NULL DEFAULT '[]');",
 };
 
 static int current_version(sqlite3 *db, int *version)

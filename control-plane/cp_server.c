@@ -53,6 +53,7 @@ static const struct route routes[] = {
     { "PATCH", "hosts/*", ADMIN_ONLY, api_host_patch },
     { "DELETE", "hosts/*", ADMIN_ONLY, api_host_delete },
     { "GET", "audit", ADMIN_ONLY, api_audit },
+    { "GET", "audit/explain/*", ADMIN_ONLY, api_audit_explain },
     { "GET", "ca/user.pub", ANYONE, api_ca_user_pub },
     { "GET", "ca/host.pub", ANYONE, api_ca_host_pub },
     { "GET", "krl", ANYONE, api_krl },

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "ag_config.h"
 #include "configure/agc.h"
+#include "ag_doctor.h"
 #include "ag_enroll.h"
 #include "ag_maint.h"
 #include "ag_principals.h"
@@ -463,6 +464,8 @@ static const struct command {
     { "configure", ag_configure_main,
       "write sshd's and PAM's configuration (one checked, undoable transaction)" },
     { "unconfigure", ag_unconfigure_main, "restore every file configure changed" },
+    { "doctor", ag_doctor_main,
+      "check sshd, PAM, the agent, the control plane, clock, host certificate and KRL" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

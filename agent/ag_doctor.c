@@ -71,9 +71,7 @@ struct doctor {
     struct result r[32];
     size_t n;
     struct ag_config cfg;
-    int cfg_ok;
     pc_http *http;
-    int64_t server_time;
     uint64_t server_krl_version;
 };
 

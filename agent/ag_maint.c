@@ -3,6 +3,7 @@
  * ag_maint.h). */
 #include "config.h"
 #include "ag_maint.h"
+#include "ag_metrics.h"
 #include "ag_enroll.h"
 #include "ag_ops.h"
 #include "ag_hostca.h"
@@ -207,6 +208,8 @@ static void sync_krl(const struct ag_config *c)
     else
         pc_log(changed ? PC_LOG_INFO : PC_LOG_DEBUG, "event=krl_sync result=%s version=%llu",
                changed ? "updated" : "unchanged", (unsigned long long)version);
+    if (rc == PC_OK)
+        ag_metrics_krl_synced();
 }
 
 /* Renews the host certificate when it is due (see ag_maint.h). */

@@ -2,6 +2,7 @@
 /* Request handlers for the agent's socket (see ag_ops.h and docs/AGENT-PROTOCOL.md). */
 #include "config.h"
 #include "ag_ops.h"
+#include "ag_metrics.h"
 #include "ag_principals.h"
 #include "ag_status.h"
 #include "pc_agent_proto.h"
@@ -371,6 +372,8 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
         return bad_request(je.message);
     if (strcmp(op, PC_AGENT_OP_STATUS) == 0)
         return op_status(x, req);
+    if (strcmp(op, PC_AGENT_OP_METRICS) == 0)
+        return ag_metrics_op(x, req, peer_uid);
     if (strcmp(op, PC_AGENT_OP_PRINCIPALS) == 0) {
         /* sshd's AuthorizedPrincipalsCommandUser: root or principals_user */
         if (peer_uid != 0 && !(x->cfg->principals_user && peer_uid == x->cfg->principals_uid)) {
@@ -384,7 +387,8 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
     }
     if (strcmp(op, PC_AGENT_OP_BEGIN) && strcmp(op, PC_AGENT_OP_TOTP) &&
         strcmp(op, PC_AGENT_OP_PUSH) && strcmp(op, PC_AGENT_OP_PUSH_WAIT))
-        return bad_request("unknown op (begin, totp, push, push_wait, principals, status)");
+        return bad_request("unknown op (begin, totp, push, push_wait, principals, status, "
+                           "metrics)");
     if (peer_uid != 0) {
         *close_after = 1;
         pc_log(PC_LOG_WARN, "event=forbidden op=%s uid=%u", op, (unsigned)peer_uid);

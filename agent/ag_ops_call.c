@@ -3,6 +3,7 @@
  * protocol's error replies (see ag_ops_call.h). */
 #include "config.h"
 #include "ag_ops_call.h"
+#include "ag_metrics.h"
 #include "ag_enroll.h"
 #include "pc_agent_proto.h"
 #include "pc_err.h"
@@ -130,7 +131,7 @@ json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method
 {
     char err[ERRSZ] = "", msg[ERRSZ + 64];
     json_object *errreply = NULL, *reply = NULL;
-    int64_t deadline = pc_now_ms() + x->cfg->timeout_ms + extra_ms;
+    int64_t deadline = pc_now_ms() + x->cfg->timeout_ms + extra_ms, t0;
     const char *code;
     long status = 0;
     unsigned in_use = 0;
@@ -142,8 +143,10 @@ json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method
         return errreply;
     if ((flags & AG_CALL_LONG_POLL) && !ag_pool_long_poll_enter(p, &in_use))
         return refuse_long_poll(p, op, in_use);
+    t0 = pc_now_ms();
     rc = ag_pool_call(p, method, path, body, deadline, (flags & AG_CALL_IDEMPOTENT) != 0, &status,
                       &reply, err, sizeof err);
+    pc_metric_observe_ms(&ag_m_cp_seconds, op, pc_now_ms() - t0);
     if (flags & AG_CALL_LONG_POLL)
         ag_pool_long_poll_leave(p);
     if (rc == PC_OK && status == 200 && reply) {

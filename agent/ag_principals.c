@@ -2,6 +2,7 @@
 /* The daemon's op "principals" and its cache of allows (see ag_principals.h). */
 #include "config.h"
 #include "ag_principals.h"
+#include "ag_metrics.h"
 #include "pc_agent_proto.h"
 #include "pc_cert.h"
 #include "pc_config.h"
@@ -319,6 +320,7 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     if (code &&
         (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
         (hit = pcache_get(x->pcache, key, &hit_opts, &age)) != NULL) {
+        pc_metric_inc(&ag_m_principals_cache, "hit", NULL, NULL);
         pc_log(PC_LOG_WARN,
                "event=principals account=%s key_id=%s serial=%s result=allow "
                "source=cache age_ms=%lld error=%s",
@@ -328,6 +330,9 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
         free(hit_opts);
         goto out;
     }
+    if (code &&
+        (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0))
+        pc_metric_inc(&ag_m_principals_cache, "miss", NULL, NULL);
     pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=error error=%s", sa,
            sk, serial, code ? code : "?");
     out = errobj;

@@ -2,6 +2,7 @@
 /* The unix-socket server (see ag_server.h). */
 #include "config.h"
 #include "ag_server.h"
+#include "ag_metrics.h"
 #include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_frame.h"
@@ -337,6 +338,7 @@ static void *client_main(void *arg)
             break;
         }
         reply = ag_ops_handle(c->s->ctx, req, c->uid, &close_after);
+        ag_metrics_call(req, reply);
         json_object_put(req);
         if (c->uid != 0)
             close_after = 1; /* one request per connection for non-root callers */

@@ -5,12 +5,14 @@
 #include "config.h"
 #include "ag_config.h"
 #include "configure/agc.h"
+#include "ag_doctor.h"
 #include "ag_enroll.h"
 #include "ag_maint.h"
 #include "ag_principals.h"
 #include "ag_ops.h"
 #include "ag_server.h"
 #include "ag_status.h"
+#include "ag_metrics.h"
 #include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_http.h"
@@ -97,7 +99,7 @@ static const char usage_enroll[] =
     "2 usage error.\n";
 
 static const char usage_status[] =
-    "Usage: portcullis-agent status [--config FILE] [--json]\n"
+    "Usage: portcullis-agent status [--config FILE] [--json | --metrics]\n"
     "\n"
     "Reports whether this host is enrolled (host token file present and readable) and\n"
     "whether the control plane answers GET /v1/health through the configured pin or CA file\n"
@@ -106,6 +108,8 @@ static const char usage_status[] =
     "Options:\n"
     "  -c, --config FILE  configuration file (default " AG_DEFAULT_CONFIG ")\n"
     "  -j, --json         print one JSON object instead of text\n"
+    "  -m, --metrics      print the running agent's metrics (Prometheus text, from its\n"
+    "                     socket; root only); exit 0 when the agent answered\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 enrolled and reachable, 1 otherwise (also on a configuration error),\n"
@@ -364,16 +368,19 @@ static int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
                                           { "json", no_argument, NULL, 'j' },
+                                          { "metrics", no_argument, NULL, 'm' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     const char *path = AG_DEFAULT_CONFIG;
-    int c, json = 0, rc;
+    int c, json = 0, metrics = 0, rc;
 
-    while ((c = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:jmh", opts, NULL)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'j')
             json = 1;
+        else if (c == 'm')
+            metrics = 1;
         else if (c == 'h')
             return fputs(usage_status, stdout), 0;
         else
@@ -381,6 +388,10 @@ static int cmd_status(int argc, char **argv)
     }
     if (optind != argc)
         return usage_error("status ", "status takes no arguments");
+    if (metrics && json)
+        return usage_error("status ", "--metrics and --json do not go together");
+    if (metrics)
+        return ag_metrics_cmd(path);
     if (pc_http_global_init() != PC_OK)
         return 1;
     rc = ag_status_run(path, json);
@@ -457,6 +468,8 @@ static const struct command {
     { "configure", ag_configure_main,
       "write sshd's and PAM's configuration (one checked, undoable transaction)" },
     { "unconfigure", ag_unconfigure_main, "restore every file configure changed" },
+    { "doctor", ag_doctor_main,
+      "check sshd, PAM, the agent, the control plane, clock, host certificate and KRL" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

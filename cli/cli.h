@@ -118,6 +118,9 @@ int cmd_approvals(struct cli *c, int argc, char **argv);
 int cmd_approve(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+/* cmd_explain.c */
+int cmd_explain(struct cli *c, int argc, char **argv);
+int cli_explain_last_denial(struct cli *c, const char *user);
 int cmd_user_key(struct cli *c, int argc, char **argv); /* argv[0] = "key" */
 int cmd_policy(struct cli *c, int argc, char **argv);
 int cmd_cert(struct cli *c, int argc, char **argv);

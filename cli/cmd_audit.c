@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* portcullis audit [--user NAME] [--since DURATION] [--limit N] */
+/* portcullis audit [--user NAME] [--since DURATION] [--limit N], audit --user NAME --last-denial */
 #include "config.h"
 #include "cli.h"
 #include "pc_config.h"
@@ -26,7 +26,7 @@ int cmd_audit(struct cli *c, int argc, char **argv)
     size_t n;
     int64_t back = 0;
     uint64_t lim = 0;
-    int r;
+    int r, last_denial = 0;
 
     for (int i = 1; i < argc; i++) {
         if ((r = cli_opt(argc, argv, &i, "--user", &user)) != 0 ||
@@ -35,6 +35,8 @@ int cmd_audit(struct cli *c, int argc, char **argv)
             (r = cli_opt(argc, argv, &i, "--request", &request)) != 0) {
             if (r < 0)
                 return r;
+        } else if (strcmp(argv[i], "--last-denial") == 0) {
+            last_denial = 1;
         } else if (argv[i][0] == '-') {
             return cli_bad_opt("audit", argv[i]);
         } else {
@@ -51,6 +53,10 @@ int cmd_audit(struct cli *c, int argc, char **argv)
         snprintf(path, sizeof path, "/v1/audit?request=%s", request);
     if (user && !cli_valid_user(user))
         return cli_usage_err("'%.100s' is not a valid user name", user);
+    if (last_denial && (!user || since || limit))
+        return cli_usage_err("--last-denial takes --user NAME and nothing else");
+    if (last_denial)
+        return cli_explain_last_denial(c, user);
     if (since && pc_parse_duration(since, 1, SINCE_MAX, &back) != PC_OK)
         return cli_usage_err("--since '%.100s' is not a duration (e.g. 90s, 30m, 1h, 7d)", since);
     if (limit && pc_parse_uint(limit, 1, LIMIT_MAX, &lim) != PC_OK)

@@ -63,6 +63,10 @@ void cli_print_usage(FILE *out)
         "  audit [--user NAME] [--since DURATION] [--limit N]\n"
         "                     read the audit log, newest last\n"
         "  audit --request ID the chain of one access request (create, approve, logins, end)\n"
+        "  audit --user NAME --last-denial\n"
+        "                     explain the newest denied login of NAME (as explain does)\n"
+        "  explain TXID       the decision path of one login: the rules that matched or why\n"
+        "                     none did, the second factor, lockout, failmode\n"
         "  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
         "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
         "         [--source-address CIDRS] [--force-command CMD]\n"
@@ -203,6 +207,7 @@ static const struct {
     { "cert", cmd_cert },       { "ssh-config", cmd_ssh_config },
     { "login", cmd_login },     { "ca", cmd_ca }, /* CA rotation */
     { "request", cmd_request }, { "requests", cmd_requests },
+    { "explain", cmd_explain },
 };
 
 static int run(int argc, char **argv, struct cli *c)

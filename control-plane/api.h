@@ -80,5 +80,9 @@ void api_request_deny(struct cp_call *c, struct cp_resp *r);
 void api_request_revoke(struct cp_call *c, struct cp_resp *r);
 /* api_setup.c: GET /v1/setup.sh, the installer with this server's URL and pin */
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
+/* api_metrics.c: GET /metrics (outside /v1), admin token or --metrics-allow */
+void api_metrics(struct cp_call *c, struct cp_resp *r);
+/* api_explain.c: GET /v1/audit/explain/{txid} */
+void api_audit_explain(struct cp_call *c, struct cp_resp *r);
 
 #endif

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "api.h"
 #include "cp_authtx.h"
+#include "cp_metrics.h"
 #include "cp_push.h"
 #include "cp_ratelimit.h"
 #include "cp_waiters.h"
@@ -41,6 +42,7 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     struct cp_begin_req req = { 0 };
     struct cp_begin_res res;
     json_object *o, *factors;
+    int64_t t0;
     int rc;
 
     if (cp_body_check(c, r, fields))
@@ -53,10 +55,13 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
+    t0 = pc_now_ms();
     if ((rc = cp_authtx_begin(&c->id, c->source, &req, &res)) != PC_OK) {
         cp_resp_from_err(r, rc, "transaction");
         return;
     }
+    pc_metric_observe_ms(&cp_m_verify_seconds, "begin", pc_now_ms() - t0);
+    pc_metric_inc(&cp_m_decisions, "begin", res.action, res.reason);
     o = json_object_new_object();
     factors = json_object_new_array();
     if (res.totp)
@@ -86,6 +91,7 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
     struct pc_jerr e = { 0 };
     const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
     json_object *o;
+    int64_t t0;
     int rc;
 
     if (cp_body_check(c, r, fields))
@@ -99,10 +105,13 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
+    t0 = pc_now_ms();
     if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
         tx_error(r, rc);
         return;
     }
+    pc_metric_observe_ms(&cp_m_verify_seconds, "totp", pc_now_ms() - t0);
+    pc_metric_inc(&cp_m_decisions, "totp", result, reason);
     o = json_object_new_object();
     json_object_object_add(o, "result", json_object_new_string(result));
     json_object_object_add(o, "reason", json_object_new_string(reason));

@@ -7,6 +7,7 @@
 #include "cp_userkeys.h"
 #include "pc_err.h"
 #include "pc_mem.h"
+#include "pc_time.h"
 #include "pc_valid.h"
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ void api_health(struct cp_call *c, struct cp_resp *r)
     (void)c;
     json_object_object_add(o, "status", json_object_new_string("ok"));
     json_object_object_add(o, "version", json_object_new_string(PC_VERSION));
+    json_object_object_add(o, "time", json_object_new_int64(pc_now())); /* doctor's clock check */
     cp_resp_json(r, 200, o);
 }
 

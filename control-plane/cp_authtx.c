@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_authtx.h"
+#include "cp_explain.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
 #include "cp_policy.h"
@@ -163,7 +164,8 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     row.result = res->action;
     row.reason = res->reason;
     row.txid = res->txid;
-    if ((rc = cp_audit_add(db, &row)) != PC_OK)
+    if ((rc = cp_audit_add(db, &row)) != PC_OK ||
+        (rc = cp_explain_note_begin(db, res->txid, req->user, person, host->host_id)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);
 out:

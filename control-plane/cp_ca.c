@@ -3,6 +3,7 @@
 #include "cp_ca.h"
 #include "cp_audit.h"
 #include "cp_ca_keys.h"
+#include "cp_metrics.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_json.h"
@@ -107,6 +108,7 @@ int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *o
              req->key_id, fp, (long long)req->ttl);
     row.user = req->user_name;
     row.reason = reason;
+    pc_metric_inc(&cp_m_certs_issued, req->type == PC_CERT_USER ? "user" : "host", NULL, NULL);
     if ((rc = cp_audit_add(db, &row)) != PC_OK)
         cp_issued_free(out);
     return rc;

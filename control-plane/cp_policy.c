@@ -689,3 +689,27 @@ int cp_policy_request_rule(sqlite3 *db, const char *person, const char *account,
     json_object_put(all);
     return *rule ? PC_OK : PC_ERR_NOTFOUND;
 }
+
+static void collect_rule(json_object *pol, void *ctx)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_get(json_object_object_get(pol, "name")));
+    json_object_object_add(o, "require_2fa",
+                           json_object_new_boolean(json_object_get_boolean(
+                               json_object_object_get(pol, "require_2fa"))));
+    json_object_array_add(ctx, o);
+}
+
+int cp_policy_matching(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                       json_object **rules)
+{
+    json_object *arr = json_object_new_array();
+    int rc = each_match(db, person, account, host_id, collect_rule, arr);
+
+    if (rc != PC_OK) {
+        json_object_put(arr);
+        return rc;
+    }
+    *rules = arr;
+    return PC_OK;
+}

@@ -65,4 +65,9 @@ int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms
 int cp_policy_request_rule(sqlite3 *db, const char *person, const char *account, json_object *sel,
                            json_object **rule);
 
+/* The rules that let person log in as account on host_id: a JSON array of
+ * {"name", "require_2fa"} (empty when none does). */
+int cp_policy_matching(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                       json_object **rules);
+
 #endif

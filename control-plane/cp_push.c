@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_push.h"
 #include "cp_audit.h"
+#include "cp_metrics.h"
 #include "cp_authtx.h"
 #include "cp_store.h"
 #include "cp_waiters.h"
@@ -102,6 +103,12 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
     if (sqlite3_changes(db) != 1)
         return PC_ERR_STATE;
     snprintf(p->state, sizeof p->state, "%s", state);
+    pc_metric_inc(&cp_m_push_decisions,
+                  strncmp(actor ? actor : "system", "session:", 8) == 0 ? "session"
+                  : actor && strcmp(actor, "admin") == 0 ? "admin"
+                                                         : "expiry",
+                  row.result, NULL);
+    pc_metric_inc(&cp_m_decisions, "push", row.result, reason);
     return cp_audit_add(db, &row);
 }
 

@@ -227,6 +227,13 @@ static const char *const migrations[] = {
     "CREATE INDEX access_requests_user ON access_requests(user_name, state);"
     "CREATE INDEX access_requests_state ON access_requests(state, expires_at, ends_at);"
     "CREATE INDEX audit_txid ON audit(txid);",
+    /* 11 (issue 18, `portcullis explain`): what auth/begin saw beside its audit row: the local
+     * account asked for and the rules that matched (JSON array of {name, require_2fa}) at that
+     * moment; kept as long as the transaction. */
+    "CREATE TABLE tx_explain ("
+    "  txid TEXT PRIMARY KEY REFERENCES transactions(txid) ON DELETE CASCADE,"
+    "  account TEXT NOT NULL,"
+    "  rules TEXT NOT NULL DEFAULT '[]');",
 };
 
 static int current_version(sqlite3 *db, int *version)

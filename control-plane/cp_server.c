@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_server.h"
 #include "api.h"
+#include "cp_metrics.h"
 #include "cp_refusals.h"
 #include "cp_request.h"
 #include "cp_waiters.h"
@@ -52,6 +53,7 @@ static const struct route routes[] = {
     { "PATCH", "hosts/*", ADMIN_ONLY, api_host_patch },
     { "DELETE", "hosts/*", ADMIN_ONLY, api_host_delete },
     { "GET", "audit", ADMIN_ONLY, api_audit },
+    { "GET", "audit/explain/*", ADMIN_ONLY, api_audit_explain },
     { "GET", "ca/user.pub", ANYONE, api_ca_user_pub },
     { "GET", "ca/host.pub", ANYONE, api_ca_host_pub },
     { "GET", "ca", ADMIN_ONLY, api_ca_status },           /* CA rotation */
@@ -135,6 +137,8 @@ static int caller_allowed(enum access access, struct cp_call *c, struct cp_resp 
     if (access == ANYONE)
         return 1;
     if (k == CP_CALLER_NONE || k == CP_CALLER_BAD) {
+        pc_metric_inc(&cp_m_refused_unauth, k == CP_CALLER_NONE ? "no_token" : "bad_token", NULL,
+                      NULL);
         cp_resp_error(r, 401, "unauthorized",
                       k == CP_CALLER_NONE ? "a bearer token is required"
                                           : "the bearer token was not accepted");
@@ -178,6 +182,10 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
     const struct route *rt = NULL;
     int path_known = 0;
 
+    if (strcmp(url, "/metrics") == 0) {
+        api_metrics(c, r);
+        return;
+    }
     if (!split_path(url, c)) {
         cp_resp_error(r, 404, "not_found", "no such endpoint");
         return;
@@ -199,6 +207,7 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
         return;
     }
     if (refusal_counted(rt->handler) && cp_refusal_throttled(c->source)) {
+        pc_metric_inc(&cp_m_refused_unauth, "throttled", NULL, NULL);
         cp_resp_error(r, 429, "too_many_requests",
                       "too many refused requests from this address: try again later");
         snprintf(r->header_name, sizeof r->header_name, "Retry-After");
@@ -316,6 +325,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        pc_metric_inc(&cp_m_tls_connections, NULL, NULL, NULL);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -349,15 +368,14 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         s6->sin6_port = htons(s->port);
         flags |= MHD_USE_IPv6;
     }
-    daemon_handle =
-        MHD_start_daemon(flags, s->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_HTTPS_MEM_KEY,
-                         key_pem, MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
-                         "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_END);
+    daemon_handle = MHD_start_daemon(
+        flags, s->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)s->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
     if (!daemon_handle) {
         snprintf(err, errsz,
                  "cannot listen on %s port %u (in use, or not an address of this machine?)",

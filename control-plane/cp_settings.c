@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_settings.h"
+#include "cp_metrics.h"
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
@@ -51,6 +52,8 @@ void cp_settings_usage(FILE *f)
         "  --retention DURATION      delete login transactions, pushes, logins and sessions this\n"
         "                            long after they expired (1h-3650d, default 30d); audit rows\n"
         "                            are kept\n"
+        "  --metrics-allow CIDR      addresses (ADDR/BITS or ADDR; repeatable, up to 32) that may\n"
+        "                            read GET /metrics without the admin token\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
         "  --log-level LEVEL         debug, info (default), warning or error\n"
@@ -175,6 +178,15 @@ static int parse_ca_type(const char *v, struct cp_settings *s)
     return set_copy(s->ca_key_type, sizeof s->ca_key_type, v);
 }
 
+static int add_metrics_allow(const char *v, struct cp_settings *s)
+{
+    struct cp_cidr c;
+
+    if (s->n_metrics_allow >= CP_METRICS_ALLOW_MAX || cp_cidr_parse(v, &c) != PC_OK)
+        return PC_ERR_INVAL;
+    return set_copy(s->metrics_allow[s->n_metrics_allow++], sizeof s->metrics_allow[0], v);
+}
+
 int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
 {
     enum {
@@ -200,7 +212,8 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_PUBURL,
         O_RETENTION,
         O_LFLEET,
-        O_AUTHRATE
+        O_AUTHRATE,
+        O_METRICS_ALLOW
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -221,6 +234,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
         { "public-url", required_argument, NULL, O_PUBURL },
         { "retention", required_argument, NULL, O_RETENTION },
+        { "metrics-allow", required_argument, NULL, O_METRICS_ALLOW },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
         { "log-level", required_argument, NULL, O_LOG },
@@ -277,6 +291,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
                 rc = set_copy(s->public_url, sizeof s->public_url, optarg);
             break;
         case O_RETENTION: rc = pc_parse_duration(optarg, 3600, 3650 * 86400, &s->retention); break;
+        case O_METRICS_ALLOW: rc = add_metrics_allow(optarg, s); break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;

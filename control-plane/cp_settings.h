@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#define CP_METRICS_ALLOW_MAX 32
+
 struct cp_settings {
     char data_dir[PATH_MAX];
     char listen_addr[64]; /* numeric IPv4/IPv6 address */
@@ -32,6 +34,9 @@ struct cp_settings {
     int64_t host_cert_ttl; /* validity of host certificates */
     char public_url[256];  /* https://HOST[:PORT] clients use; "" = from the Host header */
     int64_t retention;     /* finished transactions, pushes, logins, sessions kept this long */
+    /* --metrics-allow: addresses that may read /metrics without a token (CIDR text) */
+    char metrics_allow[CP_METRICS_ALLOW_MAX][64];
+    unsigned n_metrics_allow;
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -2,6 +2,7 @@
 /* Helpers on one SQLite connection (see cp_sql.h). */
 #include "config.h"
 #include "cp_sql.h"
+#include "cp_metrics.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include <stddef.h>
@@ -9,6 +10,7 @@
 int cp_tx_begin(sqlite3 *db)
 {
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        pc_metric_inc(&cp_m_store_errors, "begin", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_begin error=\"%s\"", sqlite3_errmsg(db));
         return PC_ERR_STORE;
     }
@@ -18,6 +20,7 @@ int cp_tx_begin(sqlite3 *db)
 int cp_tx_commit(sqlite3 *db)
 {
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        pc_metric_inc(&cp_m_store_errors, "commit", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_commit error=\"%s\"", sqlite3_errmsg(db));
         cp_tx_rollback(db);
         return PC_ERR_STORE;
@@ -35,6 +38,7 @@ sqlite3_stmt *cp_prepare(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        pc_metric_inc(&cp_m_store_errors, "prepare", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_prepare error=\"%s\"", sqlite3_errmsg(db));
         return NULL;
     }
@@ -54,8 +58,10 @@ int cp_exec_stmt(sqlite3_stmt *st)
     if (!st)
         return PC_ERR_STORE;
     rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        pc_metric_inc(&cp_m_store_errors, "step", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_step error=\"%s\"", sqlite3_errmsg(sqlite3_db_handle(st)));
+    }
     sqlite3_finalize(st);
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? PC_OK : PC_ERR_STORE;
 }

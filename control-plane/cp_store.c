@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_store.h"
+#include "cp_metrics.h"
 #include "cp_schema.h"
 #include "pc_err.h"
 #include "pc_log.h"
@@ -31,7 +32,7 @@ static int open_conn(const char *path, sqlite3 **out)
         sqlite3_close(db);
         return PC_ERR_STORE;
     }
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_handler(db, cp_metrics_busy_handler, NULL); /* 10 s, counted */
     if (sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
         SQLITE_OK) {
         sqlite3_close(db);

@@ -19,6 +19,7 @@
 #define PC_AGENT_OP_PUSH_WAIT "push_wait"
 #define PC_AGENT_OP_PRINCIPALS "principals"
 #define PC_AGENT_OP_STATUS "status"
+#define PC_AGENT_OP_METRICS "metrics" /* root only: the Prometheus text (ag_metrics.h) */
 
 /* The reply's "error". What the module does with each: pam_module/pm_agent.c. */
 #define PC_AGENT_E_UNREACHABLE "unreachable" /* the control plane cannot be reached */

@@ -633,6 +633,29 @@ def control_plane_stopped_safe_admitted_loudly():
     no_rows(audit, "the control plane was not listening")
 
 
+class ProxyStoppedMetered(ProxyStopped):
+    """ProxyStopped that reads the agent's metrics (issue 18) before the agent restarts."""
+    metrics = ""
+
+    def __exit__(self, *a):
+        r = subprocess.run([E.agent.binary, "status", "--metrics", "--config", E.agent.config],
+                           capture_output=True, text=True, timeout=30)
+        ProxyStoppedMetered.metrics = r.stdout if r.returncode == 0 else "exit %d: %s" % (
+            r.returncode, r.stderr)
+        super().__exit__(*a)
+
+
+@test
+def failmode_admission_shows_in_the_agents_metrics():
+    """The alert "failmode admitted someone" (docs/METRICS.md) fires on a real one: the agent,
+    restarted as the control plane went away, counts exactly this login's begin."""
+    down_case("pctest6", "safe", True, ProxyStoppedMetered)
+    m = ProxyStoppedMetered.metrics
+    want = 'portcullis_agent_failmode_replies_total{error="unreachable"} 1\n'
+    if want not in m:
+        raise AssertionError("agent metrics lack %r:\n%s" % (want, m))
+
+
 @test
 def control_plane_resets_secure_refused():
     """proxy `dead`: accepts and resets every connection."""

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The decision path of one login (see cp_explain.h). */
+#include "config.h"
+#include "cp_explain.h"
+#include "cp_audit.h"
+#include "cp_policy.h"
+#include "cp_sql.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_json.h"
+#include "pc_time.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int cp_explain_note_begin(sqlite3 *db, const char *txid, const char *account, const char *person,
+                          int64_t host_id)
+{
+    json_object *rules = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = cp_policy_matching(db, person, account, host_id, &rules)) != PC_OK)
+        return rc;
+    st = cp_prepare(db, "INSERT INTO tx_explain(txid, account, rules) VALUES (?,?,?)");
+    if (st) {
+        cp_bind_text(st, 1, txid);
+        cp_bind_text(st, 2, account);
+        cp_bind_text(st, 3, json_object_to_json_string_ext(rules, JSON_C_TO_STRING_PLAIN));
+    }
+    rc = cp_exec_stmt(st);
+    json_object_put(rules);
+    return rc;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+static void when(int64_t t, char *out, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(out, n, "%lld", (long long)t);
+}
+
+static void say(json_object *lines, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(json_object *lines, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_object_array_add(lines, json_object_new_string(buf));
+}
+
+/* The transaction's own row and what begin noted; PC_ERR_NOTFOUND if there is none. */
+static int load_tx(sqlite3 *db, const char *txid, json_object *o, int64_t *host_id)
+{
+    sqlite3_stmt *st =
+        cp_prepare(db, "SELECT t.user_name, t.rhost, t.service, t.state, t.created_at, t.host_id,"
+                       " h.hostname, e.account, e.rules FROM transactions t"
+                       " LEFT JOIN hosts h ON h.id = t.host_id"
+                       " LEFT JOIN tx_explain e ON e.txid = t.txid WHERE t.txid = ?");
+    static const char *const keys[] = { "user", "rhost", "service", "state" };
+    json_object *rules = NULL;
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, txid);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    json_object_object_add(o, "txid", json_object_new_string(txid));
+    for (int i = 0; i < 4; i++)
+        json_object_object_add(o, keys[i], json_object_new_string(cp_col_text(st, i)));
+    json_object_object_add(o, "started_at", json_object_new_int64(sqlite3_column_int64(st, 4)));
+    *host_id = sqlite3_column_int64(st, 5);
+    json_object_object_add(o, "host", json_object_new_string(cp_col_text(st, 6)));
+    if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+        const char *r = cp_col_text(st, 8);
+        json_object_object_add(o, "account", json_object_new_string(cp_col_text(st, 7)));
+        rules = json_tokener_parse(r); /* written by cp_explain_note_begin */
+        if (rules && json_object_is_type(rules, json_type_array))
+            json_object_object_add(o, "rules", rules);
+        else
+            json_object_put(rules);
+    }
+    sqlite3_finalize(st);
+    return PC_OK;
+}
+
+static void lock_state(sqlite3 *db, const char *user, int64_t host_id, json_object *o)
+{
+    sqlite3_stmt *st =
+        cp_prepare(db, "SELECT u.failures, u.locked_until, COALESCE(f.failures, 0),"
+                       " COALESCE(f.locked_until, 0) FROM users u LEFT JOIN auth_failures f"
+                       " ON f.user_id = u.id AND f.host_id = ?2 WHERE u.name = ?1");
+    json_object *l;
+
+    if (!st)
+        return;
+    cp_bind_text(st, 1, user);
+    sqlite3_bind_int64(st, 2, host_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        l = json_object_new_object();
+        json_object_object_add(l, "failures_fleet",
+                               json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(l, "locked_until_fleet",
+                               json_object_new_int64(sqlite3_column_int64(st, 1)));
+        json_object_object_add(l, "failures_host",
+                               json_object_new_int64(sqlite3_column_int64(st, 2)));
+        json_object_object_add(l, "locked_until_host",
+                               json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(o, "lock", l);
+    }
+    sqlite3_finalize(st);
+}
+
+static int audit_rows(sqlite3 *db, const char *txid, json_object *o)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT time, actor, action, result, reason FROM audit"
+                                      " WHERE txid = ? ORDER BY id LIMIT 200");
+    json_object *arr = json_object_new_array();
+    int rc;
+
+    if (!st) {
+        json_object_put(arr);
+        return PC_ERR_STORE;
+    }
+    cp_bind_text(st, 1, txid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "time", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(r, "actor", json_object_new_string(cp_col_text(st, 1)));
+        json_object_object_add(r, "action", json_object_new_string(cp_col_text(st, 2)));
+        json_object_object_add(r, "result", json_object_new_string(cp_col_text(st, 3)));
+        json_object_object_add(r, "reason", json_object_new_string(cp_col_text(st, 4)));
+        json_object_array_add(arr, r);
+    }
+    sqlite3_finalize(st);
+    json_object_object_add(o, "audit", arr);
+    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+}
+
+/* text with each '@' replaced by who, cut to n - 1 bytes. */
+static void fill(char *out, size_t n, const char *text, const char *who)
+{
+    size_t off = 0;
+
+    for (; *text && off + 1 < n; text++) {
+        const char *p = *text == '@' ? who : NULL;
+        if (!p) {
+            out[off++] = *text;
+            continue;
+        }
+        for (; *p && off + 1 < n; p++)
+            out[off++] = *p;
+    }
+    out[off] = '\0';
+}
+
+/* One sentence for one audit row of the login. */
+static void step_text(json_object *lines, json_object *row, const char *user)
+{
+    static const struct {
+        const char *action, *reason, *text;
+    } known[] = {
+        { "auth.begin", "second_factor_required", "the control plane asked for a second factor" },
+        { "auth.begin", "unknown_user",
+          "denied at once: @ is not a user of the control plane, so no second factor was asked" },
+        { "auth.begin", "disabled", "denied at once: the user @ is disabled" },
+        { "auth.begin", "no_factor",
+          "denied at once: @ has no second factor (no TOTP enrolled and push is off)" },
+        { "auth.begin", "policy_no_2fa",
+          "no second factor asked: every matching rule says require_2fa false; the PAM module "
+          "answered PAM_IGNORE and the rest of the PAM stack decided" },
+        { "auth.begin", "exempt",
+          "no second factor asked: @ is in the --exempt-group; the PAM module answered "
+          "PAM_IGNORE and the rest of the PAM stack decided" },
+        { "auth.totp", "totp_ok", "the TOTP code was right: allowed" },
+        { "auth.totp", "wrong_code", "a wrong TOTP code was entered: denied" },
+        { "auth.totp", "replayed", "the TOTP code had been used already (a replay): denied" },
+        { "auth.totp", "locked",
+          "the code was not checked: @ is locked on this host after too many wrong codes "
+          "(--lockout-threshold): denied" },
+        { "auth.totp", "locked_fleet",
+          "the code was not checked: @ is locked on every host after wrong codes from several "
+          "hosts (--lockout-fleet-threshold): denied" },
+        { "auth.totp", "no_totp", "a code was entered but @ has no TOTP enrolled: denied" },
+        { "auth.totp", "disabled", "the user @ was disabled meanwhile: denied" },
+        { "push.create", NULL, "a push approval was sent to the approvers" },
+        { "push.approve", "approved", "the push was approved by @ with the right number: allowed" },
+        { "push.deny", "denied_by_approver", "the push was denied by @" },
+        { "push.deny", "wrong_match", "@ typed a wrong number for the push: denied" },
+        { "push.expire", NULL, "nobody answered the push in time: denied" },
+    };
+    const char *action = str(row, "action"), *reason = str(row, "reason");
+    const char *actor = str(row, "actor");
+    char t[40], text[512];
+
+    when(json_object_get_int64(json_object_object_get(row, "time")), t, sizeof t);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(known[i].action, action) != 0 ||
+            (known[i].reason && strcmp(known[i].reason, reason) != 0))
+            continue;
+        /* '@' is the user, or for push decisions the approver */
+        fill(text, sizeof text, known[i].text, strncmp(action, "push.", 5) == 0 ? actor : user);
+        say(lines, "%s: %s.", t, text);
+        return;
+    }
+    say(lines, "%s: %s by %s: %s (%s).", t, action, actor, str(row, "result"), reason);
+}
+
+static void rules_text(json_object *o, json_object *lines)
+{
+    json_object *rules;
+    const char *user = str(o, "user"), *account = str(o, "account"), *host = str(o, "host");
+    char names[512] = "";
+    size_t n, off = 0;
+
+    if (!json_object_object_get_ex(o, "account", NULL)) {
+        say(lines, "Rules: not recorded for this login (it began before the control plane "
+                   "recorded them).");
+        return;
+    }
+    if (!json_object_object_get_ex(o, "rules", &rules) || !(n = json_object_array_length(rules))) {
+        say(lines,
+            "Rules: no rule lets %s log in as '%s' on %s (none names this person, or a group of "
+            "theirs, with this account and this host's labels). sshd's principals command "
+            "therefore gives a Portcullis certificate no principal for this account; add a rule "
+            "(portcullis policy add) if the login should work.",
+            user, account, host);
+        return;
+    }
+    for (size_t i = 0; i < n && off < sizeof names - 1; i++) {
+        json_object *r = json_object_array_get_idx(rules, i);
+        int w = snprintf(names + off, sizeof names - off, "%s'%s'%s", i ? ", " : "", str(r, "name"),
+                         json_object_get_boolean(json_object_object_get(r, "require_2fa"))
+                             ? ""
+                             : " (no second factor)");
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    say(lines, "Rules: %s may log in as '%s' on %s by the rule%s %s.", user, account, host,
+        n > 1 ? "s" : "", names);
+}
+
+static void lock_text(json_object *o, json_object *lines)
+{
+    json_object *l;
+    int64_t now = pc_now(), hu, fu;
+    char t[40];
+
+    if (!json_object_object_get_ex(o, "lock", &l)) {
+        say(lines, "Lockout now: %s is not a user of the control plane now.", str(o, "user"));
+        return;
+    }
+    hu = json_object_get_int64(json_object_object_get(l, "locked_until_host"));
+    fu = json_object_get_int64(json_object_object_get(l, "locked_until_fleet"));
+    if (fu > now) {
+        when(fu, t, sizeof t);
+        say(lines, "Lockout now: locked on every host until %s.", t);
+    } else if (hu > now) {
+        when(hu, t, sizeof t);
+        say(lines, "Lockout now: locked on %s until %s (%lld failed codes counted there).",
+            str(o, "host"), t,
+            (long long)json_object_get_int64(json_object_object_get(l, "failures_host")));
+    } else {
+        say(lines, "Lockout now: not locked (%lld failed codes counted on %s).",
+            (long long)json_object_get_int64(json_object_object_get(l, "failures_host")),
+            str(o, "host"));
+    }
+}
+
+int cp_explain_tx(const char *txid, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    json_object *o, *lines, *rows;
+    const char *state, *last;
+    size_t n;
+    int64_t host_id = 0;
+    char t[40];
+    int rc;
+
+    if (!db)
+        return PC_ERR_STORE;
+    o = json_object_new_object();
+    if ((rc = load_tx(db, txid, o, &host_id)) != PC_OK || (rc = audit_rows(db, txid, o)) != PC_OK) {
+        json_object_put(o);
+        return rc;
+    }
+    lock_state(db, str(o, "user"), host_id, o);
+    lines = json_object_new_array();
+    when(json_object_get_int64(json_object_object_get(o, "started_at")), t, sizeof t);
+    say(lines, "Login %s: %s%s%s%s on %s from %s (%s), %s.", txid, str(o, "user"),
+        json_object_object_get_ex(o, "account", NULL) ? " as '" : "", str(o, "account"),
+        json_object_object_get_ex(o, "account", NULL) ? "'" : "", str(o, "host"),
+        *str(o, "rhost") ? str(o, "rhost") : "an unknown address",
+        *str(o, "service") ? str(o, "service") : "unknown service", t);
+    rules_text(o, lines);
+    json_object_object_get_ex(o, "audit", &rows);
+    for (size_t i = 0; i < json_object_array_length(rows); i++)
+        step_text(lines, json_object_array_get_idx(rows, i), str(o, "user"));
+    state = str(o, "state");
+    n = json_object_array_length(rows);
+    last = n ? str(json_object_array_get_idx(rows, n - 1), "result") : "";
+    say(lines, "Outcome: %s.",
+        strcmp(state, "allowed") == 0  ? "allowed"
+        : strcmp(state, "denied") == 0 ? "denied"
+        : strcmp(last, "deny") == 0
+            ? "denied (the last answer was a refusal; the login stayed open for another try "
+              "until it expired)"
+            : "not finished (no code or push answer was given, or the login was abandoned)");
+    lock_text(o, lines);
+    say(lines, "Failmode/offline: not used; the control plane decided this login itself (a host "
+               "that cannot reach it decides by its PAM failmode or offline, and such logins "
+               "have no transaction here: see the host's syslog and "
+               "portcullis_agent_failmode_replies_total).");
+    json_object_object_add(o, "explanation", lines);
+    *out = o;
+    return PC_OK;
+}

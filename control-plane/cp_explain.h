@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* `portcullis explain TXID`: the decision path of one login as the control plane saw it, from
+ * its transaction, the audit rows with its txid, what auth/begin noted (the account and the
+ * rules that matched) and the lock state now, in sentences an admin can paste into a ticket. */
+#ifndef CP_EXPLAIN_H
+#define CP_EXPLAIN_H
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* In auth/begin's transaction: records account and the rules matching (person, account,
+ * host) now. */
+int cp_explain_note_begin(sqlite3 *db, const char *txid, const char *account, const char *person,
+                          int64_t host_id);
+/* {"txid","user","account","host","rhost","service","started_at","state","rules":[…],
+ *  "audit":[ROW…],"lock":{…},"explanation":[LINE…]}; PC_ERR_NOTFOUND for an unknown txid. */
+int cp_explain_tx(const char *txid, json_object **out);
+
+#endif

@@ -82,7 +82,9 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
         rc = ag_enroll_read_token(x->cfg->host_token_file, &token, err, sizeof err);
         if (rc == PC_OK) {
             struct ag_pool_opts o = {
-                .url = x->cfg->url,
+                .urls = (const char *const *)x->cfg->urls,
+                .n_urls = x->cfg->n_urls,
+                .failover_reserve_ms = x->cfg->timeout_ms / 2,
                 .pin = x->cfg->pin,
                 .cafile = x->cfg->cafile,
                 .token = token,
@@ -105,6 +107,14 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
         *errreply = ag_ops_error(PC_AGENT_E_NOT_ENROLLED,
                                  err[0] ? err : "this host is not enrolled");
     return p;
+}
+
+void ag_ops_pool_start(struct ag_ctx *x)
+{
+    json_object *errreply = NULL;
+
+    if (!get_pool(x, &errreply))
+        json_object_put(errreply);
 }
 
 /* A long-poll beyond the pool's long-poll lane: refused at once, without a connection. Waiting
@@ -142,8 +152,11 @@ json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method
         return errreply;
     if ((flags & AG_CALL_LONG_POLL) && !ag_pool_long_poll_enter(p, &in_use))
         return refuse_long_poll(p, op, in_use);
-    rc = ag_pool_call(p, method, path, body, deadline, (flags & AG_CALL_IDEMPOTENT) != 0, &status,
-                      &reply, err, sizeof err);
+    rc = ag_pool_call(p, method, path, body, deadline,
+                      ((flags & AG_CALL_IDEMPOTENT) ? AG_POOL_IDEMPOTENT : 0) |
+                          ((flags & AG_CALL_REPEATABLE) ? AG_POOL_REPEATABLE : 0) |
+                          ((flags & AG_CALL_MARK_RESEND) ? AG_POOL_MARK_RESEND : 0),
+                      &status, &reply, err, sizeof err);
     if (flags & AG_CALL_LONG_POLL)
         ag_pool_long_poll_leave(p);
     if (rc == PC_OK && status == 200 && reply) {

@@ -82,11 +82,11 @@ static void tx_error(struct cp_resp *r, int rc)
 
 void api_auth_totp(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "txid", "code", NULL };
+    static const char *const fields[] = { "txid", "code", "resend", NULL };
     struct pc_jerr e = { 0 };
     const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
     json_object *o;
-    int rc;
+    int rc, resend = 0;
 
     if (cp_body_check(c, r, fields))
         return;
@@ -95,11 +95,15 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
+    if (pc_json_get_bool(c->body, "resend", 0, &resend, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
     if (!pc_valid_hex(txid, 32, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
-    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
+    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, resend, &result, &reason)) != PC_OK) {
         tx_error(r, rc);
         return;
     }

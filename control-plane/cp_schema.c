@@ -191,6 +191,10 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX hosts_hostname ON hosts(hostname);",
+    /* 9 (agent failover): transactions.allowed_code: SHA-256 of "txid:code" of the code that
+     * allowed the transaction, so that the agent's resend of that same submission to another
+     * instance (the first copy may have been applied) is answered allow, not replay. */
+    "ALTER TABLE transactions ADD COLUMN allowed_code TEXT;",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -111,7 +111,7 @@ static int set_urls(struct ag_config *c, const char *v, char *err, size_t errsz)
     for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
         char e[160] = "";
         if (n == AG_MAX_URLS) {
-            snprintf(err, errsz, "url: more than %u URLs (at most %u instances)", AG_MAX_URLS,
+            snprintf(err, errsz, "url: more than %d URLs (at most %d instances)", AG_MAX_URLS,
                      AG_MAX_URLS);
             rc = PC_ERR_INVAL;
             goto out;

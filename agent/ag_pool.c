@@ -27,7 +27,6 @@ struct backend {
     int healthy;
     unsigned failures;   /* in a row */
     int64_t retry_at_ms; /* unhealthy: when the probe tries again */
-    int64_t last_ping_ms;
     int64_t last_ok;     /* unix time of the last success, 0: never */
     long latency_ms;     /* of the last success */
     int64_t last_err_at; /* unix time */

@@ -332,6 +332,35 @@ def test_resend_field_on_the_api():
     d.kill()
 
 
+def test_same_code_on_two_instances_at_once_one_allow():
+    """Two instances on one data dir verify the same code at the same moment (two logins of one
+    person, one on each instance): exactly one allow; the other is a replay refusal."""
+    a, b = pair()
+    _, host = a.enroll_host(hostname=harness.unique_name("fo-race"))
+    for _ in range(20):
+        user, secret = a.user_with_totp()
+        txa, txb = a.begin_txid(host, user), b.begin_txid(host, user)
+        code = harness.totp_code(secret)
+        out = {}
+        barrier = threading.Barrier(2)
+
+        def go(d, tx, k):
+            barrier.wait()
+            out[k] = d.submit_totp(host, tx, code)
+        ts = [threading.Thread(target=go, args=(a, txa, "a")),
+              threading.Thread(target=go, args=(b, txb, "b"))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        verdicts = sorted([out["a"][1]["result"], out["b"][1]["result"]])
+        assert out["a"][0] == 200 and out["b"][0] == 200, out
+        assert verdicts == ["allow", "deny"], out
+        assert "replayed" in (out["a"][1]["reason"], out["b"][1]["reason"]), out
+    a.kill()
+    b.kill()
+
+
 def test_one_url_dead_from_the_start():
     """The first URL refuses connections from the start: logins go to the other; the dead
     one is found once (one failover), not per login, and stays marked unhealthy."""

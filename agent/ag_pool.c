@@ -339,7 +339,8 @@ static int attempt(ag_pool *p, struct backend *b, const char *method, const char
     int64_t t0;
 
     *sent = 0;
-    rc = checkout(p, b, deadline_ms, &h, err, errsz);
+    /* a busy instance waits only this attempt's share, then the next instance is tried */
+    rc = checkout(p, b, pc_now_ms() + budget_ms, &h, err, errsz);
     if (rc != PC_OK)
         return rc;
     if (!h && (rc = make_handle(p, b, &h, err, errsz)) != PC_OK) {
@@ -413,9 +414,11 @@ int ag_pool_call(ag_pool *p, const char *method, const char *path, json_object *
             pc_log(PC_LOG_INFO, "event=failover method=%s to=%s", method, p->b[i].url);
         }
         tried |= 1u << i;
+        /* while another instance remains, keep some time for it: half of `timeout`, at most
+         * half of what is left (a short call like principals splits its budget) */
         budget = (long)left;
-        if (left_after > 0 && left - p->reserve_ms >= p->reserve_ms)
-            budget = (long)(left - p->reserve_ms);
+        if (left_after > 0)
+            budget = (long)(left - (p->reserve_ms < left / 2 ? p->reserve_ms : left / 2));
         if (*reply) {
             json_object_put(*reply);
             *reply = NULL;

@@ -31,7 +31,8 @@ struct ag_pool_opts {
     const char *token; /* host token (copied; wiped on free) */
     long connect_timeout_ms;
     /* Kept back for the next instance when a call fails over: an attempt gets the call's time
-     * left minus this while another instance is still to be tried (0: no reserve). */
+     * left minus this (at most half of that time) while another instance is still to be
+     * tried (0: no reserve). */
     long failover_reserve_ms;
     unsigned max;            /* at most this many handles (connections) per instance */
     unsigned max_long_polls; /* long-polls admitted at once (see ag_pool_long_poll_enter),

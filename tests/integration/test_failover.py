@@ -239,6 +239,9 @@ def test_kill_one_of_two_instances_while_50_logins_run():
     pool = agent.pool()
     assert pool[a.url]["state"] == "unhealthy" and pool[a.url]["last_error"], pool
     assert pool[b.url]["state"] == "healthy", pool
+    # calls met the dead instance and went on to the other inside their deadline
+    assert re.search(r"event=failover method=\w+ to=%s" % re.escape(b.url), agent.log()), \
+        agent.log()[-3000:]
     # every code was verified exactly once (no replay refusal, no double allow)
     for user, _ in users:
         rows = [r for r in b.audit(user=user) if r.get("action") == "auth.totp"]

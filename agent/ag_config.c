@@ -64,6 +64,8 @@ void ag_config_free(struct ag_config *c)
 {
     free(c->path);
     free(c->url);
+    for (unsigned i = 0; i < c->n_urls; i++)
+        free(c->urls[i]);
     free(c->pin);
     free(c->cafile);
     free(c->host_token_file);
@@ -93,6 +95,61 @@ int ag_config_check_url(const char *url, char *err, size_t errsz)
         }
     }
     return PC_OK;
+}
+
+/* url = URL[,| ]URL…: up to AG_MAX_URLS instances of one control plane (they share one TLS
+ * key, so the one pin or cafile holds for all). Each is checked like a single url; a URL listed
+ * twice is an error. The value replaces any earlier url line. */
+static int set_urls(struct ag_config *c, const char *v, char *err, size_t errsz)
+{
+    char *urls[AG_MAX_URLS] = { 0 }, *copy = strdup(v), *save = NULL, *tok;
+    unsigned n = 0;
+    int rc = PC_OK;
+
+    if (!copy)
+        return PC_ERR_NOMEM;
+    for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        char e[160] = "";
+        if (n == AG_MAX_URLS) {
+            snprintf(err, errsz, "url: more than %d URLs (at most %d instances)", AG_MAX_URLS,
+                     AG_MAX_URLS);
+            rc = PC_ERR_INVAL;
+            goto out;
+        }
+        if (ag_config_check_url(tok, e, sizeof e) != PC_OK) {
+            snprintf(err, errsz, "url: URL %u of the list: %s", n + 1, e);
+            rc = PC_ERR_INVAL;
+            goto out;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            if (strcasecmp(urls[i], tok) == 0) {
+                snprintf(err, errsz, "url: URL %u is listed twice (%.200s)", n + 1, tok);
+                rc = PC_ERR_INVAL;
+                goto out;
+            }
+        }
+        if (!(urls[n++] = strdup(tok))) {
+            rc = PC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (n == 0) {
+        snprintf(err, errsz, "url: no URL given");
+        rc = PC_ERR_INVAL;
+        goto out;
+    }
+    if ((rc = set_str(&c->url, urls[0])) != PC_OK)
+        goto out;
+    for (unsigned i = 0; i < c->n_urls; i++)
+        free(c->urls[i]);
+    memcpy(c->urls, urls, sizeof urls);
+    c->n_urls = n;
+    n = 0; /* moved */
+out:
+    for (unsigned i = 0; i < n; i++)
+        free(urls[i]);
+    free(copy);
+    return rc;
 }
 
 int ag_config_check_pin(const char *pin, char *err, size_t errsz)
@@ -301,7 +358,7 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
         return PC_ERR_INVAL;
     }
     if (strcmp(key, "url") == 0)
-        return then_set(ag_config_check_url(v, err, errsz), &c->url, v);
+        return set_urls(c, v, err, errsz);
     if (strcmp(key, "pin") == 0 || strcmp(key, "cafile") == 0) {
         int is_pin = key[0] == 'p';
         if (is_pin ? c->cafile != NULL : c->pin != NULL) {

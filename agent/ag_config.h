@@ -14,10 +14,13 @@
 #define AG_DEFAULT_SSH_DIR "/etc/ssh/portcullis"
 #define AG_DEFAULT_RELOAD "systemctl reload ssh || systemctl reload sshd"
 #define AG_MAX_HOST_PRINCIPALS 32
+#define AG_MAX_URLS 8 /* urls = in agent.conf: instances of one control plane */
 
 struct ag_config {
-    char *path;   /* the file read (or that would have been read) */
-    char *url;    /* https://host:port, NULL if unset */
+    char *path; /* the file read (or that would have been read) */
+    char *url;  /* the first of urls (enroll, KRL sync, renewal, logs), NULL if unset */
+    char *urls[AG_MAX_URLS]; /* control-plane instances (one TLS key: one pin), n_urls */
+    unsigned n_urls;
     char *pin;    /* sha256//BASE64, NULL if unset */
     char *cafile; /* PEM file, NULL if unset; exactly one of pin / cafile */
     char *host_token_file;

@@ -103,7 +103,9 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         json_object_object_add(body, "tty", json_object_new_string(tty));
     if (info)
         json_object_object_add(body, "auth_info", json_object_new_string(info));
-    if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, 0, &cp)))
+    /* A second copy on another instance only leaves an unused transaction (it expires). */
+    if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, AG_CALL_REPEATABLE,
+                              &cp)))
         goto out;
     if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !pc_valid_hex(txid, 1, 64) ||
         pc_json_get_str(cp, "action", 1, 16, &action, &je) != PC_OK || !one_of(action, actions) ||
@@ -173,7 +175,11 @@ static json_object *op_totp(struct ag_ctx *x, json_object *req)
     json_object_object_add(body, "txid", json_object_new_string(txid));
     jcode = json_object_new_string(code);
     json_object_object_add(body, "code", jcode);
-    if ((out = ag_ops_cp_call(x, "totp", "POST", "/v1/auth/totp", body, 0, 0, &cp)))
+    /* Never sent twice as if new: a code already verified would be refused as a replay. After a
+     * failure that may have been applied, another instance gets it marked "resend", and the
+     * control plane answers allow only for the same code on a transaction it already allowed. */
+    if ((out = ag_ops_cp_call(x, "totp", "POST", "/v1/auth/totp", body, 0, AG_CALL_MARK_RESEND,
+                              &cp)))
         goto out;
     if (pc_json_get_str(cp, "result", 1, 16, &result, &je) != PC_OK || !one_of(result, results) ||
         pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK) {
@@ -286,11 +292,17 @@ static json_object *op_status(struct ag_ctx *x, json_object *req)
     struct ag_probe pr;
     struct pc_jerr je = { 0 };
     json_object *o;
+    ag_pool *pool;
 
     if (pc_json_only_fields(req, fields, &je) != PC_OK)
         return bad_request(je.message);
     ag_status_probe(x->cfg, &pr);
     o = ag_status_reply(x->cfg, &pr);
+    pthread_mutex_lock(&x->lock);
+    pool = x->pool; /* set once, freed only after the server stopped */
+    pthread_mutex_unlock(&x->lock);
+    if (pool) /* the pool's view of each instance: state, last success, latency, last error */
+        json_object_object_add(o, "pool", ag_pool_describe(pool));
     /* how long a login's connection may stay idle: the module's longest timeout= fits */
     json_object_object_add(o, "login_idle_s", json_object_new_int(PC_AGENT_LOGIN_IDLE_MS / 1000));
     return o;

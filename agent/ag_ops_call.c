@@ -83,7 +83,9 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
         rc = ag_enroll_read_token(x->cfg->host_token_file, &token, err, sizeof err);
         if (rc == PC_OK) {
             struct ag_pool_opts o = {
-                .url = x->cfg->url,
+                .urls = (const char *const *)x->cfg->urls,
+                .n_urls = x->cfg->n_urls,
+                .failover_reserve_ms = x->cfg->timeout_ms / 2,
                 .pin = x->cfg->pin,
                 .cafile = x->cfg->cafile,
                 .token = token,
@@ -106,6 +108,14 @@ static ag_pool *get_pool(struct ag_ctx *x, json_object **errreply)
         *errreply = ag_ops_error(PC_AGENT_E_NOT_ENROLLED,
                                  err[0] ? err : "this host is not enrolled");
     return p;
+}
+
+void ag_ops_pool_start(struct ag_ctx *x)
+{
+    json_object *errreply = NULL;
+
+    if (!get_pool(x, &errreply))
+        json_object_put(errreply);
 }
 
 /* A long-poll beyond the pool's long-poll lane: refused at once, without a connection. Waiting
@@ -144,8 +154,11 @@ json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method
     if ((flags & AG_CALL_LONG_POLL) && !ag_pool_long_poll_enter(p, &in_use))
         return refuse_long_poll(p, op, in_use);
     t0 = pc_now_ms();
-    rc = ag_pool_call(p, method, path, body, deadline, (flags & AG_CALL_IDEMPOTENT) != 0, &status,
-                      &reply, err, sizeof err);
+    rc = ag_pool_call(p, method, path, body, deadline,
+                      ((flags & AG_CALL_IDEMPOTENT) ? AG_POOL_IDEMPOTENT : 0) |
+                          ((flags & AG_CALL_REPEATABLE) ? AG_POOL_REPEATABLE : 0) |
+                          ((flags & AG_CALL_MARK_RESEND) ? AG_POOL_MARK_RESEND : 0),
+                      &status, &reply, err, sizeof err);
     pc_metric_observe_ms(&ag_m_cp_seconds, op, pc_now_ms() - t0);
     if (flags & AG_CALL_LONG_POLL)
         ag_pool_long_poll_leave(p);

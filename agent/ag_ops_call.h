@@ -28,10 +28,17 @@ struct ag_ctx {
 };
 
 /* flags of ag_ops_cp_call */
-#define AG_CALL_IDEMPOTENT 1 /* safe to send twice: retried once on PC_ERR_NET */
+#define AG_CALL_IDEMPOTENT \
+    1 /* safe to send twice: retried once on PC_ERR_NET, and sent to
+                                another instance after any failure */
 #define AG_CALL_LONG_POLL \
     2 /* held open by the control plane (push_wait): admitted only
                                   within max_push_waits, else the error "push_busy" */
+
+#define AG_CALL_REPEATABLE \
+    4                         /* a second copy is harmless: another instance gets it after a
+                                failure that may have been applied (auth/begin) */
+#define AG_CALL_MARK_RESEND 8 /* another instance gets it with "resend": true (auth/totp) */
 
 /* One call to the control plane over the pool. On success (HTTP 200 with a JSON object)
  * returns NULL and sets *ok (the caller puts it); otherwise returns the error reply
@@ -39,6 +46,10 @@ struct ag_ctx {
  * flags are AG_CALL_*. */
 json_object *ag_ops_cp_call(struct ag_ctx *x, const char *op, const char *method, const char *path,
                             json_object *body, long extra_ms, unsigned flags, json_object **ok);
+/* Creates the pool now (it is otherwise made on first use) so that its probe thread opens and
+ * keeps a warm connection to each instance before the first login. Nothing on failure (the
+ * first call reports it). */
+void ag_ops_pool_start(struct ag_ctx *x);
 /* A copy of s for logs: only [A-Za-z0-9._@:-], anything else becomes '?'. */
 const char *ag_ops_log_safe(const char *s, char *buf, size_t n);
 

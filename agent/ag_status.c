@@ -8,7 +8,11 @@
 #include "pc_err.h"
 #include "pc_http.h"
 #include "pc_json.h"
+#include "pc_frame.h"
 #include "pc_mem.h"
+#include "pc_time.h"
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +27,9 @@ static void probe_enrolled(const struct ag_config *cfg, struct ag_probe *pr)
     pc_free_secret_str(token);
 }
 
-void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
+static void probe_url(const struct ag_config *cfg, const char *url, struct ag_url_probe *u)
 {
-    struct pc_http_opts o = { .base_url = cfg->url,
+    struct pc_http_opts o = { .base_url = url,
                               .pin = cfg->pin,
                               .cafile = cfg->cafile,
                               .connect_timeout_ms = cfg->connect_timeout_ms,
@@ -36,37 +40,65 @@ void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
     struct pc_jerr je = { 0 };
     pc_http *h = NULL;
     long status = 0;
+    int64_t t0;
     int rc;
 
-    memset(pr, 0, sizeof *pr);
-    probe_enrolled(cfg, pr);
     if ((rc = pc_http_new(&o, &h, err, sizeof err)) != PC_OK) {
-        pr->error = PC_AGENT_E_UNREACHABLE;
-        snprintf(pr->detail, sizeof pr->detail, "%s", err);
+        u->error = PC_AGENT_E_UNREACHABLE;
+        snprintf(u->detail, sizeof u->detail, "%s", err);
         goto out;
     }
+    t0 = pc_now_ms();
     rc = pc_http_call(h, "GET", "/v1/health", NULL, 0, &status, &reply, err, sizeof err);
     if (rc == PC_OK && status == 200 && reply &&
         pc_json_get_str(reply, "status", 1, 16, &st, &je) == PC_OK && strcmp(st, "ok") == 0) {
-        pr->reachable = 1;
+        u->reachable = 1;
+        u->latency_ms = (long)(pc_now_ms() - t0);
         if (pc_json_get_str(reply, "version", 0, 60, &ver, &je) == PC_OK && ver)
-            snprintf(pr->version, sizeof pr->version, "%s", ver);
+            snprintf(u->version, sizeof u->version, "%s", ver);
         goto out;
     }
-    pr->error = ag_ops_code_for(rc, status);
+    u->error = ag_ops_code_for(rc, status);
     if (rc == PC_OK && status == 200)
-        pr->error = PC_AGENT_E_GARBAGE;
+        u->error = PC_AGENT_E_GARBAGE;
     /* pc_http says "does not match the pin" only for CURLE_SSL_PINNEDPUBKEYNOTMATCH. */
-    pr->pin_mismatch = rc == PC_ERR_TLS && strstr(err, "does not match the pin") != NULL;
+    u->pin_mismatch = rc == PC_ERR_TLS && strstr(err, "does not match the pin") != NULL;
     if (rc != PC_OK)
-        snprintf(pr->detail, sizeof pr->detail, "%s", err);
+        snprintf(u->detail, sizeof u->detail, "%s", err);
     else
-        snprintf(pr->detail, sizeof pr->detail, "GET /v1/health answered HTTP %ld%s", status,
+        snprintf(u->detail, sizeof u->detail, "GET /v1/health answered HTTP %ld%s", status,
                  status == 200 ? " without status \"ok\"" : "");
 out:
     if (reply)
         json_object_put(reply);
     pc_http_free(h);
+}
+
+void ag_status_probe(const struct ag_config *cfg, struct ag_probe *pr)
+{
+    int first_bad = -1;
+
+    memset(pr, 0, sizeof *pr);
+    probe_enrolled(cfg, pr);
+    pr->n_urls = cfg->n_urls;
+    for (unsigned i = 0; i < cfg->n_urls; i++) {
+        struct ag_url_probe *u = &pr->urls[i];
+        probe_url(cfg, cfg->urls[i], u);
+        if (u->reachable && !pr->reachable) {
+            pr->reachable = 1;
+            snprintf(pr->version, sizeof pr->version, "%s", u->version);
+        }
+        if (!u->reachable &&
+            (first_bad < 0 || (strcmp(u->error, PC_AGENT_E_TLS) == 0 &&
+                               strcmp(pr->urls[first_bad].error, PC_AGENT_E_TLS) != 0)))
+            first_bad = (int)i;
+    }
+    if (first_bad >= 0) {
+        const struct ag_url_probe *u = &pr->urls[first_bad];
+        pr->error = u->error;
+        pr->pin_mismatch = u->pin_mismatch;
+        snprintf(pr->detail, sizeof pr->detail, "%s", u->detail);
+    }
 }
 
 json_object *ag_status_reply(const struct ag_config *cfg, const struct ag_probe *pr)
@@ -80,7 +112,25 @@ json_object *ag_status_reply(const struct ag_config *cfg, const struct ag_probe 
     json_object_object_add(o, "url", json_object_new_string(cfg->url ? cfg->url : ""));
     if (cfg->cafile)
         json_object_object_add(o, "cafile", json_object_new_string(cfg->cafile));
-    if (!pr->reachable) {
+    if (pr->n_urls > 0) {
+        json_object *a = json_object_new_array();
+        for (unsigned i = 0; i < pr->n_urls; i++) {
+            const struct ag_url_probe *u = &pr->urls[i];
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "url", json_object_new_string(cfg->urls[i]));
+            json_object_object_add(e, "reachable", json_object_new_boolean(u->reachable));
+            if (u->reachable) {
+                json_object_object_add(e, "latency_ms", json_object_new_int64(u->latency_ms));
+            } else {
+                json_object_object_add(e, "error", json_object_new_string(u->error));
+                json_object_object_add(e, "pin_mismatch", json_object_new_boolean(u->pin_mismatch));
+                json_object_object_add(e, "detail", json_object_new_string(u->detail));
+            }
+            json_object_array_add(a, e);
+        }
+        json_object_object_add(o, "urls", a);
+    }
+    if (!pr->reachable && pr->error) {
         json_object_object_add(o, "error",
                                json_object_new_string(pr->error ? pr->error
                                                                 : PC_AGENT_E_UNREACHABLE));
@@ -111,6 +161,77 @@ static void print_text(const struct ag_config *cfg, const struct ag_probe *pr)
     else
         printf("reachable: no: %s (%s)\n", pr->error ? pr->error : PC_AGENT_E_UNREACHABLE,
                pr->detail);
+    for (unsigned i = 0; i < pr->n_urls; i++) {
+        const struct ag_url_probe *u = &pr->urls[i];
+        if (u->reachable)
+            printf("instance:  %s healthy (%ld ms)\n", cfg->urls[i], u->latency_ms);
+        else
+            printf("instance:  %s unhealthy: %s%s (%s)\n", cfg->urls[i], u->error,
+                   u->pin_mismatch ? ", TLS pin mismatch" : "", u->detail);
+    }
+}
+
+static void print_time(const char *label, int64_t t)
+{
+    char buf[40] = "never";
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t > 0 && gmtime_r(&tt, &tm))
+        strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf(" %s %s", label, buf);
+}
+
+/* The running agent's view of each instance (its pool: state, last success, latency, last
+ * error), from its socket's status reply; nothing when the agent does not answer. */
+static json_object *ask_daemon_pool(const struct ag_config *cfg)
+{
+    int64_t deadline = pc_now_ms() + cfg->timeout_ms + 2000;
+    json_object *req = json_object_new_object(), *reply = NULL, *pool = NULL;
+    int fd = -1;
+
+    json_object_object_add(req, "op", json_object_new_string("status"));
+    if (pc_agent_connect(cfg->socket, deadline, &fd) == PC_OK &&
+        pc_frame_write(fd, req, deadline) == PC_OK &&
+        pc_frame_read(fd, deadline, &reply) == PC_OK && reply &&
+        json_object_object_get_ex(reply, "pool", &pool) &&
+        json_object_is_type(pool, json_type_array))
+        json_object_get(pool);
+    else
+        pool = NULL;
+    if (fd >= 0)
+        close(fd);
+    json_object_put(reply);
+    json_object_put(req);
+    return pool;
+}
+
+static void print_pool(json_object *pool)
+{
+    size_t n = json_object_array_length(pool);
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(pool, i), *v;
+        const char *url = "?", *state = "?", *lerr = "";
+        int64_t ok = 0, lat = 0, errat = 0;
+        if (json_object_object_get_ex(e, "url", &v))
+            url = json_object_get_string(v);
+        if (json_object_object_get_ex(e, "state", &v))
+            state = json_object_get_string(v);
+        if (json_object_object_get_ex(e, "last_success", &v))
+            ok = json_object_get_int64(v);
+        if (json_object_object_get_ex(e, "latency_ms", &v))
+            lat = json_object_get_int64(v);
+        if (json_object_object_get_ex(e, "last_error", &v))
+            lerr = json_object_get_string(v);
+        if (json_object_object_get_ex(e, "last_error_at", &v))
+            errat = json_object_get_int64(v);
+        printf("agent:     %s %s,", url, state);
+        print_time("last success", ok);
+        printf(" (%lld ms),", (long long)lat);
+        print_time("last error", errat);
+        printf("%s%s\n", *lerr ? ": " : "", lerr);
+    }
 }
 
 int ag_status_run(const char *config_path, int json)
@@ -118,6 +239,7 @@ int ag_status_run(const char *config_path, int json)
     struct ag_config cfg;
     struct ag_probe pr;
     char err[ERRSZ] = "";
+    json_object *pool = NULL;
     int rc = 1;
 
     if (ag_config_init(&cfg) != PC_OK)
@@ -136,8 +258,11 @@ int ag_status_run(const char *config_path, int json)
         goto out;
     }
     ag_status_probe(&cfg, &pr);
+    pool = ask_daemon_pool(&cfg);
     if (json) {
         json_object *o = ag_status_reply(&cfg, &pr);
+        if (pool)
+            json_object_object_add(o, "pool", json_object_get(pool));
         json_object_object_add(o, "host_token_file", json_object_new_string(cfg.host_token_file));
         if (pr.version[0])
             json_object_object_add(o, "version", json_object_new_string(pr.version));
@@ -145,9 +270,12 @@ int ag_status_run(const char *config_path, int json)
         json_object_put(o);
     } else {
         print_text(&cfg, &pr);
+        if (pool)
+            print_pool(pool);
     }
     rc = pr.enrolled && pr.reachable ? 0 : 1;
 out:
+    json_object_put(pool);
     ag_config_free(&cfg);
     return rc;
 }

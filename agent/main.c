@@ -191,6 +191,8 @@ static int serve(const struct ag_config *cfg, const char *config_error, const ch
     } else {
         if (ag_enroll_read_token(cfg->host_token_file, &token, err, sizeof err) != PC_OK)
             pc_log(PC_LOG_WARN, "event=not_enrolled detail=\"%s\"", err);
+        else
+            ag_ops_pool_start(&ctx); /* connections warm before the first login */
         pc_free_secret_str(token);
         pc_log(PC_LOG_INFO,
                "event=start version=%s socket=%s url=%s trust=%s max_connections=%u "

@@ -87,12 +87,12 @@ static void tx_error(struct cp_resp *r, int rc)
 
 void api_auth_totp(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "txid", "code", NULL };
+    static const char *const fields[] = { "txid", "code", "resend", NULL };
     struct pc_jerr e = { 0 };
     const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
     json_object *o;
     int64_t t0;
-    int rc;
+    int rc, resend = 0;
 
     if (cp_body_check(c, r, fields))
         return;
@@ -101,12 +101,16 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
+    if (pc_json_get_bool(c->body, "resend", 0, &resend, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
     if (!pc_valid_hex(txid, 32, 32)) {
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
     t0 = pc_now_ms();
-    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, &result, &reason)) != PC_OK) {
+    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, resend, &result, &reason)) != PC_OK) {
         tx_error(r, rc);
         return;
     }

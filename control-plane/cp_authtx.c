@@ -13,6 +13,7 @@
 #include "pc_rand.h"
 #include "pc_time.h"
 #include "pc_totp.h"
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -349,8 +350,70 @@ out:
     return rc;
 }
 
+/* What an allowed transaction keeps of the code that allowed it: SHA-256 of "txid:code"
+ * (the code is spent by then; the mark only recognises a resend of the same submission). */
+static int code_mark(const char *txid, const char *code, char out[PC_SHA256_HEX_LEN + 1])
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%s:%s", txid, code), rc;
+
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return PC_ERR_INVAL;
+    rc = pc_sha256_hex(buf, (size_t)n, out);
+    pc_wipe(buf, sizeof buf);
+    return rc;
+}
+
+/* A resend (the agent's first copy may have been applied on an instance that then failed):
+ * PC_OK when this host's transaction is allowed, not expired, and was allowed by this very
+ * code; PC_ERR_STATE otherwise (finished for another reason: a new verification would only be
+ * refused as a replay). */
+static int resend_of_allowed(sqlite3 *db, int64_t host_id, const char *txid, const char *code,
+                             char *user, size_t usersz)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at, allowed_code"
+                                      " FROM transactions WHERE txid = ? AND host_id = ?");
+    char mark[PC_SHA256_HEX_LEN + 1];
+    const char *have;
+    int rc = PC_ERR_STATE;
+
+    if (!st)
+        return PC_ERR_STORE;
+    if (code_mark(txid, code, mark) != PC_OK) {
+        sqlite3_finalize(st);
+        return PC_ERR_STATE;
+    }
+    cp_bind_text(st, 1, txid);
+    sqlite3_bind_int64(st, 2, host_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        have = cp_col_text(st, 3);
+        snprintf(user, usersz, "%s", cp_col_text(st, 0));
+        if (strcmp(cp_col_text(st, 1), "allowed") == 0 && sqlite3_column_int64(st, 2) > pc_now() &&
+            strlen(have) == PC_SHA256_HEX_LEN && CRYPTO_memcmp(have, mark, PC_SHA256_HEX_LEN) == 0)
+            rc = PC_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_allowed(sqlite3 *db, const char *txid, const char *code)
+{
+    char mark[PC_SHA256_HEX_LEN + 1];
+    sqlite3_stmt *st;
+
+    if (code_mark(txid, code, mark) != PC_OK)
+        return PC_ERR_INVAL;
+    st = cp_prepare(db, "UPDATE transactions SET state = 'allowed', allowed_code = ?"
+                        " WHERE txid = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, mark);
+    cp_bind_text(st, 2, txid);
+    return cp_exec_stmt(st);
+}
+
 int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
-                   const char *code, const char **result, const char **reason)
+                   const char *code, int resend, const char **result, const char **reason)
 {
     sqlite3 *db = cp_db();
     char user[64] = "", actor[48];
@@ -365,17 +428,26 @@ int cp_authtx_totp(const struct cp_identity *host, const char *source, const cha
      * of N concurrent requests with the same code exactly one can succeed. */
     if (cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
+    rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user);
+    if (rc == PC_ERR_STATE && resend) {
+        if ((rc = resend_of_allowed(db, host->host_id, txid, code, user, sizeof user)) != PC_OK)
+            goto out;
+        *result = "allow";
+        *reason = "totp_ok";
+        row.reason = "totp_ok_resend"; /* the audit tells the repeat from a verification */
+    } else if (rc != PC_OK) {
         goto out;
-    if ((rc = cp_totp_judge(db, user, host->host_id, code, result, reason)) != PC_OK)
-        goto out;
-    if (strcmp(*result, "allow") == 0 && (rc = cp_authtx_set_state(db, txid, "allowed")) != PC_OK)
-        goto out;
+    } else {
+        if ((rc = cp_totp_judge(db, user, host->host_id, code, result, reason)) != PC_OK)
+            goto out;
+        if (strcmp(*result, "allow") == 0 && (rc = set_allowed(db, txid, code)) != PC_OK)
+            goto out;
+    }
     host_actor(host, actor, sizeof actor);
     row.actor = actor;
     row.user = user;
     row.result = *result;
-    row.reason = *reason;
+    row.reason = row.reason ? row.reason : *reason;
     if ((rc = cp_audit_add(db, &row)) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);

@@ -33,9 +33,11 @@ void cp_authtx_configure(const struct cp_authtx_limits *lim);
 int cp_authtx_begin(const struct cp_identity *host, const char *source,
                     const struct cp_begin_req *req, struct cp_begin_res *res);
 /* PC_OK with *result "allow"/"deny" and *reason; PC_ERR_NOTFOUND for an unknown txid (or one
- * of another host); PC_ERR_STATE when the transaction is finished or expired. */
+ * of another host); PC_ERR_STATE when the transaction is finished or expired. With resend (the
+ * agent failed over after a copy that may have been applied): a transaction this same code
+ * already allowed answers allow again (audited with detail "resend"); nothing else changes. */
 int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
-                   const char *code, const char **result, const char **reason);
+                   const char *code, int resend, const char **result, const char **reason);
 
 /* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
  * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure

@@ -234,6 +234,10 @@ static const char *const migrations[] = {
     "  txid TEXT PRIMARY KEY REFERENCES transactions(txid) ON DELETE CASCADE,"
     "  account TEXT NOT NULL,"
     "  rules TEXT NOT NULL DEFAULT '[]');",
+    /* 12 (agent failover): transactions.allowed_code: SHA-256 of "txid:code" of the code that
+     * allowed the transaction, so that the agent's resend of that same submission to another
+     * instance (the first copy may have been applied) is answered allow, not replay. */
+    "ALTER TABLE transactions ADD COLUMN allowed_code TEXT;",
 };
 
 static int current_version(sqlite3 *db, int *version)

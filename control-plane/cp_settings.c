@@ -16,6 +16,7 @@ void cp_settings_usage(FILE *f)
         f,
         "Usage: portcullisd --data-dir DIR --listen ADDR:PORT [options]\n"
         "       portcullisd --data-dir DIR --print-pin\n"
+        "       portcullisd --data-dir DIR --backup FILE [--force]\n"
         "\n"
         "The Portcullis control plane: users, TOTP, push approvals, hosts, the SSH certificate\n"
         "authority, policy and audit over HTTPS.\n"
@@ -25,6 +26,9 @@ void cp_settings_usage(FILE *f)
         "                            CA keys, admin token (default " PC_LOCALSTATEDIR ")\n"
         "  --listen ADDR:PORT        numeric address to serve HTTPS on, e.g. 127.0.0.1:8443 or [::1]:8443\n"
         "  --print-pin               print the TLS public-key pin (sha256//BASE64) and exit\n"
+        "  --backup FILE             copy the database (consistent, also while a daemon runs) to\n"
+        "                            FILE (0600) and exit; FILE must not exist unless --force\n"
+        "  --force                   with --backup: replace an existing FILE\n"
         "  --totp-window N           accept codes N steps of 30 s either side of now (0-10, default 1)\n"
         "  --push-ttl DURATION       how long a push waits for approval (10s-10m, default 60s)\n"
         "  --tx-ttl DURATION         how long a login transaction stays open (30s-30m, default 5m)\n"
@@ -213,12 +217,16 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_RETENTION,
         O_LFLEET,
         O_AUTHRATE,
-        O_METRICS_ALLOW
+        O_METRICS_ALLOW,
+        O_BACKUP,
+        O_FORCE
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
         { "listen", required_argument, NULL, O_LISTEN },
         { "print-pin", no_argument, NULL, O_PIN },
+        { "backup", required_argument, NULL, O_BACKUP },
+        { "force", no_argument, NULL, O_FORCE },
         { "totp-window", required_argument, NULL, O_WINDOW },
         { "push-ttl", required_argument, NULL, O_PUSHTTL },
         { "tx-ttl", required_argument, NULL, O_TXTTL },
@@ -262,6 +270,10 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             have_listen = 1;
             break;
         case O_PIN: s->print_pin = 1; break;
+        case O_BACKUP:
+            rc = *optarg ? set_copy(s->backup_file, sizeof s->backup_file, optarg) : PC_ERR_INVAL;
+            break;
+        case O_FORCE: s->backup_force = 1; break;
         case O_WINDOW: rc = parse_uint_into(optarg, 0, 10, &s->totp_window); break;
         case O_PUSHTTL: rc = pc_parse_duration(optarg, 1, 600, &s->push_ttl); break;
         case O_TXTTL: rc = pc_parse_duration(optarg, 30, 1800, &s->tx_ttl); break;
@@ -312,7 +324,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         snprintf(err, errsz, "unexpected argument '%.200s' (see --help)", argv[optind]);
         return PC_ERR_INVAL;
     }
-    if (!s->print_pin && !have_listen) {
+    if (s->backup_force && !s->backup_file[0]) {
+        snprintf(err, errsz, "--force is only for --backup FILE (see --help)");
+        return PC_ERR_INVAL;
+    }
+    if (!s->print_pin && !s->backup_file[0] && !have_listen) {
         snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
         return PC_ERR_INVAL;
     }

@@ -14,6 +14,8 @@ struct cp_settings {
     char listen_addr[64]; /* numeric IPv4/IPv6 address */
     uint16_t port;
     int print_pin;
+    char backup_file[PATH_MAX];       /* --backup FILE: copy the store there and exit ("" = no) */
+    int backup_force;                 /* --force: --backup may replace an existing FILE */
     int log_level;                    /* enum pc_log_level */
     unsigned totp_window;             /* accepted steps either side of now */
     int64_t push_ttl;                 /* seconds a push stays pending */

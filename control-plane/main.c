@@ -2,6 +2,7 @@
 /* portcullisd: the Portcullis control plane. Thin: set up, serve, shut down cleanly. */
 #include "config.h"
 #include "api.h"
+#include "cp_backup.h"
 #include "cp_ca.h"
 #include "cp_hosts.h"
 #include "cp_authtx.h"
@@ -148,6 +149,13 @@ int main(int argc, char **argv)
     }
     if (s.print_pin)
         return print_pin(&s);
+    if (s.backup_file[0]) {
+        if (cp_backup_run(s.data_dir, s.backup_file, s.backup_force, err, sizeof err) != PC_OK) {
+            fprintf(stderr, "portcullisd: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
     pc_log_init("portcullisd", (enum pc_log_level)s.log_level);
     cp_rt.settings = &s;
     /* Block the stop signals in every thread; main collects them with sigwait. */

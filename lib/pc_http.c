@@ -343,6 +343,15 @@ static int perform(pc_http *h, const char *url, long timeout_ms, struct curl_sli
     return PC_OK;
 }
 
+int pc_http_request_sent(pc_http *h)
+{
+    long n = 0;
+
+    if (curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &n) != CURLE_OK)
+        return 1; /* unknown: assume the worst */
+    return n > 0;
+}
+
 int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz)
 {

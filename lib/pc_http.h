@@ -32,6 +32,10 @@ void pc_http_free(pc_http *h);
 int pc_http_call(pc_http *h, const char *method, const char *path, json_object *body,
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz);
 
+/* After a failed pc_http_call/pc_http_get: 1 if any byte of the request was sent (the server
+ * may have acted on it), 0 if the transfer failed before that (refused, TLS, connect timeout). */
+int pc_http_request_sent(pc_http *h);
+
 /* The largest size bound pc_http_get takes (the reply is held in a pc_sshbuf: at most
  * PC_SSHBUF_HARD_MAX). */
 #define PC_HTTP_GET_MAX (64u * 1024u * 1024u)

@@ -36,6 +36,9 @@ When the mode file's content changes, every open connection is closed (a client 
 persistent connection, like portcullis-agent, reconnects and meets the new mode).
   wrongkey   TLS with a freshly generated P-256 key/certificate (generated at start with
              `openssl req -x509 -newkey ec ...`): the client's pin does not match
+  mute       forward like pass, but discard everything upstream sends from now on: the
+             request reaches (and is applied by) portcullisd, its answer is lost. Switching
+             to mute keeps the open connections (a client's warm connection stays usable).
 
 Stop it with SIGTERM (or SIGINT). Exit status 0.
 """
@@ -85,6 +88,9 @@ def close_quietly(s):
         pass
 
 
+MUTED = [False]   # mode mute: upstream's bytes are dropped (set by watch_mode and serve)
+
+
 def pipe(src, dst, state=None, delay=0.0, mark=False):
     """Copies src → dst until EOF. mark: record when the client first sent data; delay: hold
     upstream's answers until delay seconds after that (one delay per connection)."""
@@ -93,6 +99,8 @@ def pipe(src, dst, state=None, delay=0.0, mark=False):
             data = src.recv(65536)
             if not data:
                 break
+            if not mark and MUTED[0]:
+                continue   # upstream → client while muted: the answer is lost
             if mark:
                 if state["first"] is None:
                     state["first"] = time.monotonic()
@@ -216,6 +224,11 @@ def watch_mode(path):
         time.sleep(0.1)
         cur = read_mode(path)
         if cur != last:
+            MUTED[0] = cur[0] == "mute"
+            if MUTED[0]:
+                log("mode changed to mute: connections kept, answers dropped")
+                last = cur
+                continue
             log("mode changed to %s: closing %d open connection(s)" % (cur[0], len(OPEN)))
             last = cur
             with OPEN_LOCK:
@@ -239,7 +252,8 @@ def handle(client, args, ctxs):
 def serve(client, args, ctxs):
     mode, arg = read_mode(args.mode_file)
     log("connection in mode %s" % mode)
-    if mode == "pass" and args.upstream:
+    if mode in ("pass", "mute") and args.upstream:
+        MUTED[0] = mode == "mute"
         forward(client, args.upstream)
     elif mode == "slow" and args.upstream:
         forward(client, args.upstream, delay=arg if arg is not None else 5.0)

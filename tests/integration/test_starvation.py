@@ -236,3 +236,213 @@ def test_attack_from_one_address_does_not_starve_hosts():
         if agent:
             agent.kill()
         d.kill()
+
+
+# --------------------------------------------------------------------------------------------
+# each limit on its own
+
+def test_per_address_limit_refuses_only_that_address():
+    """--max-per-address 4: the 5th connection without a valid token from one address is closed
+    at accept; another address, and the host's address, are served; a freed slot is reusable."""
+    d = Daemon(args=["--max-per-address", "4", "--handshake-timeout", "60s"]).start()
+    held = []
+    try:
+        _, host = d.enroll_host(hostname="peraddr-host")
+        a, b = "127.0.0.3", "127.0.0.4"
+        held = [half_open(d, a) for _ in range(4)]
+        time.sleep(0.3)
+        assert not any(closed_by_server(s, 0.2) for s in held), "held connections were cut"
+        # the 5th from a: closed at once, before any TLS (a request over it gets nothing)
+        fifth = half_open(d, a)
+        assert closed_by_server(fifth, 5), "5th connection from one address was kept"
+        fifth.close()
+        assert refused(d, a), "a request from the full address was answered"
+        # another address is unaffected, and so is the host's
+        st, body = tls_request(d, b)
+        assert st == 200 and body.get("status") == "ok", (st, body)
+        st, body = d.api("GET", "/v1/auth/push/nosuch", token=host)
+        assert st == 404, (st, body)
+        # the 4 held ones are still open; free one and a's request goes through
+        assert not any(closed_by_server(s, 0.1) for s in held)
+        held.pop().close()
+        harness.wait_until(lambda: not refused(d, a), timeout=10,
+                           what="a freed slot of the address")
+        # the refused connections were counted, not audited one by one
+        rows = [r for r in d.audit(limit=100000) if r["source"] == a]
+        assert rows == [], rows
+    finally:
+        for s in held:
+            s.close()
+        d.kill()
+
+
+def test_unauthenticated_cap_keeps_slots_for_hosts():
+    """--max-unauthenticated 6 of --max-connections 32: with 6 unauthenticated connections held
+    (from 3 addresses), a new address is refused, while the host's address, which authenticated
+    moments ago, still gets new connections and its logins work."""
+    d = Daemon(args=["--max-connections", "32", "--max-unauthenticated", "6",
+                     "--max-per-address", "2", "--handshake-timeout", "60s"]).start()
+    held = []
+    try:
+        _, host = d.enroll_host(hostname="cap-host")
+        user, secret = d.user_with_totp()
+        for src in ("127.0.0.11", "127.0.0.12", "127.0.0.13"):
+            held += [half_open(d, src), half_open(d, src)]
+        time.sleep(0.3)
+        assert refused(d, "127.0.0.14"), "a 7th unauthenticated connection was admitted"
+        # the host (127.0.0.1 proved itself: admin and host calls above) is not locked out
+        for _ in range(3):
+            st, body = d.api("GET", "/v1/health", token=host)
+            assert st == 200, (st, body)
+        r = d.login_totp(host, user, harness.totp_code(secret))
+        assert r.get("result") == "allow", r
+        # a proven connection does not count: freeing one unauthenticated slot lets one in
+        held.pop().close()
+        harness.wait_until(lambda: not refused(d, "127.0.0.14"), timeout=10,
+                           what="a freed unauthenticated slot")
+    finally:
+        for s in held:
+            s.close()
+        d.kill()
+
+
+def test_handshake_deadline_closes_stalled_connections():
+    """--handshake-timeout 2s (idle limit 60 s, so only the deadline can close them): a stalled
+    ClientHello, one trickled a byte every 0.5 s, a TCP connection that says nothing and a TLS
+    connection whose request headers never end are all closed within a few seconds; a normal
+    request right after works."""
+    d = Daemon(args=["--handshake-timeout", "2s", "--unauth-idle-timeout", "60s"]).start()
+    socks = []
+    try:
+        stalled = half_open(d, "127.0.0.5")
+        silent = half_open(d, "127.0.0.5", payload=b"")
+        trickled = half_open(d, "127.0.0.5", payload=PARTIAL_HELLO[:3])
+        raw = socket.create_connection(("127.0.0.1", d.port), source_address=("127.0.0.5", 0))
+        slow = d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        slow.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")  # no end of headers
+        socks = [stalled, silent, trickled, slow]
+        t0 = time.monotonic()
+        trickle = PARTIAL_HELLO[3:] + os.urandom(40)
+        closed_trickled = False
+        for i in range(16):  # 8 s of trickling
+            try:
+                trickled.send(trickle[i:i + 1])
+            except OSError:
+                closed_trickled = True
+                break
+            time.sleep(0.5)
+        closed_trickled = closed_trickled or closed_by_server(trickled, 0.1)
+        assert closed_trickled, "a trickled handshake outlived the deadline by seconds"
+        for name, s in (("stalled", stalled), ("silent", silent), ("slow headers", slow)):
+            assert closed_by_server(s, max(0.1, 10 - (time.monotonic() - t0))), (
+                "%s connection still open %.1f s after accept" % (name, time.monotonic() - t0))
+        st, body = tls_request(d, "127.0.0.5")
+        assert st == 200, (st, body)
+    finally:
+        for s in socks:
+            s.close()
+        d.kill()
+
+
+def test_authenticated_keepalive_and_longpoll_outlive_the_short_deadlines():
+    """Handshake and unauthenticated idle limits of 2 s, --idle-timeout 60s: an idle keep-alive
+    without a token is closed, the host's idle keep-alive is not (the same connection answers
+    after 5 s idle), and the host's 6 s long-poll answers on its connection."""
+    d = Daemon(args=["--handshake-timeout", "2s", "--unauth-idle-timeout", "2s",
+                     "--idle-timeout", "60s", "--push-ttl", "60s"]).start()
+    conns = []
+    try:
+        _, host = d.enroll_host(hostname="keepalive-host")
+        user = d.create_user(push=True)
+
+        def keepalive(token):
+            c = http.client.HTTPSConnection("127.0.0.1", d.port, timeout=30,
+                                            context=d.ssl_context())
+            conns.append(c)
+            hdrs = {"Authorization": "Bearer %s" % token} if token else {}
+            c.request("GET", "/v1/health", headers=hdrs)
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            return c
+
+        anon, hosted = keepalive(None), keepalive(host)
+        anon_sock, hosted_sock = anon.sock, hosted.sock
+        time.sleep(5)
+        assert closed_by_server(anon_sock, 1), "unauthenticated keep-alive outlived its limit"
+        hosted.request("GET", "/v1/health", headers={"Authorization": "Bearer %s" % host})
+        r = hosted.getresponse()
+        r.read()
+        assert r.status == 200 and hosted.sock is hosted_sock, "host keep-alive was cut"
+        # a long-poll of 6 s on the host's connection
+        _, push = d.create_push(host, user)
+        t0 = time.monotonic()
+        hosted.request("GET", "/v1/auth/push/%s?wait=6" % push["push_id"],
+                       headers={"Authorization": "Bearer %s" % host})
+        r = hosted.getresponse()
+        body = json.loads(r.read().decode())
+        assert r.status == 200 and body.get("state") == "pending", (r.status, body)
+        assert time.monotonic() - t0 >= 5 and hosted.sock is hosted_sock
+    finally:
+        for c in conns:
+            c.close()
+        d.kill()
+
+
+def test_unauthenticated_flood_gets_cheap_refusals_admin_cli_works():
+    """Bad bearer tokens and missing ones from one address: 401 at first, 429 once the address
+    is over its refusal limit, no audit row per request (one refused.summary row when the window
+    closes); meanwhile the admin's CLI works, and so do the admin and a host from the flooding
+    address itself."""
+    d = Daemon(env={"PC_TEST_REFUSAL_WINDOW": "8"}).start()
+    try:
+        _, host = d.enroll_host(hostname="flood-host")
+        src = "127.0.0.6"
+        since = int(time.time()) - 1
+        statuses = []
+        for i in range(150):
+            token = secrets.token_hex(32) if i % 2 else None
+            statuses.append(d.api("POST", "/v1/auth/begin", {"user": "root"}, token=token,
+                                  source=src)[0])
+        assert statuses[0] == 401 and statuses[-1] == 429, (statuses[:3], statuses[-3:])
+        first = statuses.index(429)
+        assert 90 <= first <= 110 and set(statuses[first:]) == {429}, statuses
+        st, h, hdrs, _ = d.request("GET", "/v1/hosts", source=src)
+        assert st == 429 and h.get("error") == "too_many_requests" and "retry-after" in hdrs
+        # no row per refused request
+        rows = [r for r in d.audit(since=since, limit=100000) if r["source"] == src]
+        assert rows == [], rows[:5]
+        # the admin's CLI (from the host address) and valid tokens from src still work
+        rc, out, err = harness.run_cli(d, "user", "list")
+        assert rc == 0, (rc, out, err)
+        st, body = d.api("GET", "/v1/hosts", token=d.admin_token, source=src)
+        assert st == 200, (st, body)
+        st, body = d.api("POST", "/v1/auth/begin", {"user": "nobody_here"}, token=host,
+                         source=src)
+        assert st == 200 and body.get("action") == "deny", (st, body)
+        # the window closes: one summary row counts them all (besides the host's own row)
+
+        def flood_rows():
+            return [r for r in d.audit(since=since, limit=100000)
+                    if r["source"] == src and r["actor"] != "host:1"]
+        harness.wait_until(flood_rows, timeout=20, what="summary row")
+        time.sleep(1.5)
+        rows = flood_rows()
+        assert len(rows) == 1 and rows[0]["action"] == "refused.summary", rows
+        assert rows[0]["reason"].startswith("151 refused from 127.0.0.6"), rows[0]
+    finally:
+        d.kill()
+
+
+def test_limit_flags_are_validated():
+    for args in (["--max-per-address", "0"], ["--handshake-timeout", "0"],
+                 ["--handshake-timeout", "61s"], ["--idle-timeout", "2h"],
+                 ["--unauth-idle-timeout", "0"], ["--max-unauthenticated", "0"],
+                 ["--max-connections", "64", "--max-unauthenticated", "64"]):
+        r = subprocess.run([harness.DAEMON_BIN, "--data-dir", "/nonexistent/x", "--listen",
+                            "127.0.0.1:1"] + args, capture_output=True, timeout=10)
+        assert r.returncode == 2 and b"--" in r.stderr, (args, r.returncode, r.stderr)
+    r = subprocess.run([harness.DAEMON_BIN, "--help"], capture_output=True, timeout=10)
+    for flag in (b"--max-per-address", b"--max-unauthenticated", b"--handshake-timeout",
+                 b"--unauth-idle-timeout", b"--idle-timeout"):
+        assert flag in r.stdout, flag

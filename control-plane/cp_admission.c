@@ -136,15 +136,20 @@ enum MHD_Result cp_admission_accept(void *cls, const struct sockaddr *sa, sockle
     struct addr *a;
     int64_t now = mono_ms();
     const char *why = NULL;
+    int known;
 
     (void)cls;
     (void)addrlen;
     addr_key_of(sa, key);
     pthread_mutex_lock(&lock);
     a = addr_find(key, 0);
-    if (a && a->unproven >= lim.per_address)
+    known = a && (a->proven || a->proven_until_ms > now);
+    /* A known address (a host, or hosts behind one NAT address, opening a burst of connections
+     * that prove themselves a moment later) may hold up to the overall cap. */
+    if (a && a->unproven >=
+                 (known && lim.max_unauth > lim.per_address ? lim.max_unauth : lim.per_address))
         why = "per_address";
-    else if (total_unproven >= lim.max_unauth && !(a && (a->proven || a->proven_until_ms > now)))
+    else if (!known && total_unproven >= lim.max_unauth)
         why = "unauthenticated";
     pthread_mutex_unlock(&lock);
     if (!why)

@@ -6,8 +6,9 @@
  * source address (IPv4 address, IPv6 /64: cp_refusal_source_key) and in all, so that the slots
  * above that cap stay for proven connections; a connection over a limit is closed at accept,
  * before any TLS work, and counted in the in-memory refusal summary (cp_refusals.h), never
- * written to the store per connection. An address that proved itself recently (a host
- * reconnecting) is admitted past the overall cap, still within the per-address one.
+ * written to the store per connection. An address that proved itself in the last 10 minutes
+ * (a host reconnecting, hosts behind one NAT address) is "known": it is admitted past the
+ * overall cap, and its per-address limit is the overall cap instead.
  *
  * Deadlines: from accept, a connection has handshake_s seconds to finish the TLS handshake and
  * send its first request's headers, else a background thread shuts it down. Unproven

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 64
+#define KEY_MAX CP_REFUSAL_KEY_MAX
 #define OTHERS "other addresses"
 
 struct slot {
@@ -126,6 +126,24 @@ int cp_refusal_note(const char *source)
         s->counted++;
     pthread_mutex_unlock(&lock);
     return audit;
+}
+
+void cp_refusal_source_key(const char *source, char key[CP_REFUSAL_KEY_MAX])
+{
+    source_key(source, key);
+}
+
+void cp_refusal_count(const char *source)
+{
+    char key[KEY_MAX];
+    struct slot *s;
+
+    source_key(source, key);
+    pthread_mutex_lock(&lock);
+    s = find(key, 1, pc_now_ms());
+    s->refused++;
+    s->counted++;
+    pthread_mutex_unlock(&lock);
 }
 
 struct summary {

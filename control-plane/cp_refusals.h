@@ -22,6 +22,12 @@
 int cp_refusal_throttled(const char *source);
 /* Records one refusal of source; 1 when it is to be audited in full, 0 when only counted. */
 int cp_refusal_note(const char *source);
+/* Records one refusal of source that is never audited in full, only summed up: a connection
+ * refused at accept, a request without a valid credential (cp_admission.h, cp_server.c). */
+void cp_refusal_count(const char *source);
+/* The address as counted (IPv4 as is, IPv6 by its /64); a key maps to itself. */
+#define CP_REFUSAL_KEY_MAX 64
+void cp_refusal_source_key(const char *source, char key[CP_REFUSAL_KEY_MAX]);
 /* Writes the summary rows of closed windows and frees their slots (housekeeping thread). */
 void cp_refusal_flush(void);
 

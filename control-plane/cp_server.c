@@ -3,6 +3,7 @@
 #include "cp_server.h"
 #include "api.h"
 #include "cp_metrics.h"
+#include "cp_admission.h"
 #include "cp_refusals.h"
 #include "cp_request.h"
 #include "cp_waiters.h"
@@ -117,15 +118,7 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, n, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    if (ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
-                  (socklen_t)n);
-    else if (ci->client_addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out,
-                  (socklen_t)n);
+    cp_admission_addr_string(ci ? ci->client_addr : NULL, out, n);
 }
 
 /* 401 without a valid token; 403 for a token of the wrong kind. */
@@ -176,10 +169,45 @@ static int refusal_counted(cp_handler h)
     return h == api_enroll || h == api_login_start;
 }
 
+/* ---- connection admission (cp_admission.h): throttled addresses, proven connections ---- */
+
+static void refuse_throttled(struct cp_resp *r)
+{
+    pc_metric_inc(&cp_m_refused_unauth, "throttled", NULL, NULL);
+    cp_resp_error(r, 429, "too_many_requests",
+                  "too many refused requests from this address: try again later");
+    snprintf(r->header_name, sizeof r->header_name, "Retry-After");
+    snprintf(r->header_value, sizeof r->header_value, "%d", CP_REFUSAL_WINDOW);
+}
+
+/* caller_allowed, plus: a valid credential makes the connection proven (its slot is then out
+ * of the unauthenticated clients' share, its idle limit the longer one); a request refused for
+ * want of one is counted per address in memory (never a store write) and, once the address is
+ * over its refusal limit, answered 429 (cp_refusals.h). */
+static int admitted_caller(enum access access, struct cp_call *c, struct cp_resp *r)
+{
+    enum cp_caller k = c->id.kind;
+
+    if (k == CP_CALLER_HOST || k == CP_CALLER_ADMIN || k == CP_CALLER_SESSION)
+        cp_admission_proven(c->conn);
+    if (access != ANYONE && k == CP_CALLER_BAD && cp_refusal_throttled(c->source)) {
+        refuse_throttled(r);
+        return 0;
+    }
+    if (caller_allowed(access, c, r))
+        return 1;
+    if (k == CP_CALLER_NONE || k == CP_CALLER_BAD)
+        cp_refusal_count(c->source);
+    return 0;
+}
+
+/* ---- end of connection admission ---- */
+
 /* Finds the route, checks the caller, parses the body, runs the handler. */
 static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
 {
     const struct route *rt = NULL;
+    const char *auth;
     int path_known = 0;
 
     if (strcmp(url, "/metrics") == 0) {
@@ -206,18 +234,14 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
             cp_resp_error(r, 404, "not_found", "no such endpoint");
         return;
     }
-    if (refusal_counted(rt->handler) && cp_refusal_throttled(c->source)) {
-        pc_metric_inc(&cp_m_refused_unauth, "throttled", NULL, NULL);
-        cp_resp_error(r, 429, "too_many_requests",
-                      "too many refused requests from this address: try again later");
-        snprintf(r->header_name, sizeof r->header_name, "Retry-After");
-        snprintf(r->header_value, sizeof r->header_value, "%d", CP_REFUSAL_WINDOW);
+    auth = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if ((refusal_counted(rt->handler) || (rt->access != ANYONE && (!auth || !*auth))) &&
+        cp_refusal_throttled(c->source)) {
+        refuse_throttled(r);
         return;
     }
-    cp_identify(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
-                                            MHD_HTTP_HEADER_AUTHORIZATION),
-                &c->id);
-    if (!caller_allowed(rt->access, c, r))
+    cp_identify(auth, &c->id);
+    if (!admitted_caller(rt->access, c, r))
         return;
     /* the login endpoints: a host over its rate is refused before its body is even parsed */
     if ((rt->handler == api_auth_begin || rt->handler == api_auth_totp) && api_auth_over_rate(c, r))
@@ -276,6 +300,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         pc_sshbuf_init_secret(&req->body, CP_MAX_BODY);
         *con_cls = req;
+        cp_admission_request_started(conn); /* headers in: the handshake deadline is met */
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -328,9 +353,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)conn;
-    (void)socket_context;
+    /* one notify callback per daemon: admission's bookkeeping (cp_admission.h), then the count */
+    cp_admission_notify(cls, conn, socket_context, toe);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED)
         pc_metric_inc(&cp_m_tls_connections, NULL, NULL, NULL);
 }
@@ -353,6 +377,10 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    const struct cp_admission_limits lim = { s->max_unauth, s->max_per_address,
+                                             (unsigned)s->handshake_timeout,
+                                             (unsigned)s->idle_timeout };
+    int rc;
 
     memset(&ss, 0, sizeof ss);
     if (inet_pton(AF_INET, s->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -368,15 +396,23 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         s6->sin6_port = htons(s->port);
         flags |= MHD_USE_IPv6;
     }
+    if ((rc = cp_admission_start(&lim)) != PC_OK) {
+        snprintf(err, errsz, "cannot start the connection deadline thread");
+        return rc;
+    }
+    /* The default timeout is the unauthenticated one; cp_admission_proven raises it per
+     * connection. Accept policy and connection notices: cp_admission.h. */
     daemon_handle = MHD_start_daemon(
-        flags, s->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, s->port, cp_admission_accept, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)s->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->unauth_idle_timeout,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
         "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+        NULL, MHD_OPTION_END);
     if (!daemon_handle) {
+        cp_admission_stop();
         snprintf(err, errsz,
                  "cannot listen on %s port %u (in use, or not an address of this machine?)",
                  s->listen_addr, (unsigned)s->port);
@@ -394,4 +430,5 @@ void cp_server_stop(void)
      * listen FD from epoll set"); MHD_stop_daemon closes the listener itself. */
     MHD_stop_daemon(daemon_handle);
     daemon_handle = NULL;
+    cp_admission_stop();
 }

@@ -60,6 +60,17 @@ void cp_settings_usage(FILE *f)
         "                            read GET /metrics without the admin token\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
+        "  --max-unauthenticated N   connections that have not (yet) presented a valid token, in\n"
+        "                            all (default a quarter of --max-connections); the other slots\n"
+        "                            stay for hosts, admins and sessions\n"
+        "  --max-per-address N       connections without a valid token from one address (an IPv6\n"
+        "                            address by its /64; 1-65536, default 64)\n"
+        "  --handshake-timeout DURATION  time from accept for the TLS handshake and the first\n"
+        "                            request's headers (1s-60s, default 5s)\n"
+        "  --unauth-idle-timeout DURATION  idle keep-alive of a connection without a valid token\n"
+        "                            (1s-10m, default 10s)\n"
+        "  --idle-timeout DURATION   idle keep-alive of a connection that presented a valid token\n"
+        "                            (1s-1h, default 60s); waiting long-polls are not idle\n"
         "  --log-level LEVEL         debug, info (default), warning or error\n"
         "  --help, --version\n"
         "\n"
@@ -170,6 +181,10 @@ static void set_defaults(struct cp_settings *s)
     s->threads = 4;
     s->max_connections = 4096;
     s->max_wait = 120;
+    s->max_per_address = 64;
+    s->handshake_timeout = 5;
+    s->unauth_idle_timeout = 10;
+    s->idle_timeout = 60;
     set_copy(s->ca_key_type, sizeof s->ca_key_type, "ed25519");
     s->host_cert_ttl = 30 * 86400;
     s->retention = 30 * 86400;
@@ -219,7 +234,12 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_AUTHRATE,
         O_METRICS_ALLOW,
         O_BACKUP,
-        O_FORCE
+        O_FORCE,
+        O_MAXUNAUTH,
+        O_PERADDR,
+        O_HSTIMEOUT,
+        O_UIDLE,
+        O_IDLE
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -245,6 +265,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "metrics-allow", required_argument, NULL, O_METRICS_ALLOW },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
+        { "max-unauthenticated", required_argument, NULL, O_MAXUNAUTH },
+        { "max-per-address", required_argument, NULL, O_PERADDR },
+        { "handshake-timeout", required_argument, NULL, O_HSTIMEOUT },
+        { "unauth-idle-timeout", required_argument, NULL, O_UIDLE },
+        { "idle-timeout", required_argument, NULL, O_IDLE },
         { "log-level", required_argument, NULL, O_LOG },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -306,6 +331,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         case O_METRICS_ALLOW: rc = add_metrics_allow(optarg, s); break;
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
+        case O_MAXUNAUTH: rc = parse_uint_into(optarg, 1, 65536, &s->max_unauth); break;
+        case O_PERADDR: rc = parse_uint_into(optarg, 1, 65536, &s->max_per_address); break;
+        case O_HSTIMEOUT: rc = pc_parse_duration(optarg, 1, 60, &s->handshake_timeout); break;
+        case O_UIDLE: rc = pc_parse_duration(optarg, 1, 600, &s->unauth_idle_timeout); break;
+        case O_IDLE: rc = pc_parse_duration(optarg, 1, 3600, &s->idle_timeout); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;
         case O_HELP: cp_settings_usage(stdout); return 1;
         case O_VERSION: printf("portcullisd %s\n", PC_VERSION); return 1;
@@ -330,6 +360,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
     }
     if (!s->print_pin && !s->backup_file[0] && !have_listen) {
         snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
+        return PC_ERR_INVAL;
+    }
+    if (s->max_unauth == 0)
+        s->max_unauth = s->max_connections / 4;
+    if (s->max_unauth >= s->max_connections) {
+        /* at or above it, unauthenticated clients could take every slot from the hosts */
+        snprintf(err, errsz, "--max-unauthenticated (%u) must be less than --max-connections (%u)",
+                 s->max_unauth, s->max_connections);
         return PC_ERR_INVAL;
     }
     if (s->lockout_fleet_threshold <= s->lockout_threshold) {

@@ -39,6 +39,13 @@ struct cp_settings {
     /* --metrics-allow: addresses that may read /metrics without a token (CIDR text) */
     char metrics_allow[CP_METRICS_ALLOW_MAX][64];
     unsigned n_metrics_allow;
+
+    /* connection admission (cp_admission.h) */
+    unsigned max_unauth;         /* unproven connections in all (0 = max_connections / 4) */
+    unsigned max_per_address;    /* unproven connections from one address (IPv6: its /64) */
+    int64_t handshake_timeout;   /* accept → TLS handshake done and first request headers in */
+    int64_t unauth_idle_timeout; /* idle limit before a connection presented a credential */
+    int64_t idle_timeout;        /* idle limit after */
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -65,6 +65,7 @@ void cli_print_usage(FILE *out)
         "  policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n"
         "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
         "         [--source-address CIDRS] [--force-command CMD]\n"
+        "         [--second-factor every-login|per-certificate]\n"
         "                     let people log in as local accounts on hosts with these labels\n"
         "                     (account $user: the person's own name); nobody may log in without one\n"
         "  policy list | policy delete ID\n"

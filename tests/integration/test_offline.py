@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Issue 13: logins that survive the control plane. Step 1: `portcullis login` certificates
+carry their second factor (extension 2fa@portcullis), and a rule saying
+second_factor per-certificate lets auth/begin answer allow (reason certificate_2fa) for such a
+certificate — only for the certificate sshd put in SSH_AUTH_INFO_0, from our user CA, valid,
+not revoked, issued by us to that person."""
+import base64
+import os
+import secrets
+import struct
+import subprocess
+import tempfile
+import time
+
+import harness
+import test_ca
+from harness import Daemon
+
+D = None
+TMP = None
+PROD = None    # (host_id, token, hostname), labels env=prod
+STAGE = None   # labels env=staging
+EXT = "2fa@portcullis"
+
+
+def setup_module():
+    global D, TMP, PROD, STAGE
+    if not test_ca.shutil.which("ssh-keygen"):
+        raise harness.Skip("ssh-keygen not installed")
+    # ECDSA: ssh-keygen reads its PEM key file (not an Ed25519 one), so tests can sign with it
+    D = Daemon(args=["--ca-key-type", "ecdsa"]).start()
+    TMP = tempfile.mkdtemp(prefix="pc-offline-")
+    harness._TMP_ROOTS.append(TMP)
+    # test_ca's helpers (Person, keygen, add_policy) work on its module globals
+    test_ca.D, test_ca.TMP = D, TMP
+    for name, labels in (("prod", {"env": "prod"}), ("stage", {"env": "staging"})):
+        hn = "off-%s-%s" % (name, secrets.token_hex(3))
+        hid, tok = D.enroll_host(hostname=hn, labels=labels)
+        if name == "prod":
+            PROD = (hid, tok, hn)
+        else:
+            STAGE = (hid, tok, hn)
+
+
+def teardown_module():
+    if D:
+        D.kill()
+
+
+# ---- a reader for the certificate's fields (ed25519 subject keys) -----------------------------
+
+def _str(b, o):
+    (n,) = struct.unpack(">I", b[o:o + 4])
+    return b[o + 4:o + 4 + n], o + 4 + n
+
+
+def cert_fields(line):
+    blob = base64.b64decode(line.split()[1])
+    t, o = _str(blob, 0)
+    assert t == b"ssh-ed25519-cert-v01@openssh.com", t
+    _, o = _str(blob, o)          # nonce
+    _, o = _str(blob, o)          # public key
+    serial, ctype = struct.unpack(">QI", blob[o:o + 12])
+    o += 12
+    key_id, o = _str(blob, o)
+    _, o = _str(blob, o)          # principals
+    va, vb = struct.unpack(">QQ", blob[o:o + 16])
+    o += 16
+    _, o = _str(blob, o)          # critical options
+    exts_raw, o = _str(blob, o)
+    exts, p = {}, 0
+    while p < len(exts_raw):
+        name, p = _str(exts_raw, p)
+        data, p = _str(exts_raw, p)
+        exts[name.decode()] = _str(data, 0)[0].decode() if data else None
+    return {"serial": serial, "key_id": key_id.decode(), "valid": (va, vb), "extensions": exts}
+
+
+def auth_info(cert_line):
+    """SSH_AUTH_INFO_0 as sshd writes it after a certificate login."""
+    return "publickey %s\n" % " ".join(cert_line.split()[:2])
+
+
+def begin(host, user, cert_line=None):
+    extra = {"auth_info": auth_info(cert_line)} if cert_line else {}
+    st, r = D.begin(host[1], user, **extra)
+    assert st == 200, (st, r)
+    return r
+
+
+def sign_with_our_ca(pub_line, key_id, serial, validity, ext=None):
+    """A certificate signed with the control plane's user CA key file by ssh-keygen."""
+    d = tempfile.mkdtemp(dir=TMP)
+    pub = os.path.join(d, "k.pub")
+    with open(pub, "w") as f:
+        f.write(pub_line + "\n")
+    args = ["ssh-keygen", "-q", "-s", D.path("ca_user.key"), "-I", key_id, "-n", key_id,
+            "-z", str(serial), "-V", validity]
+    if ext:
+        args += ["-O", "extension:%s=%s" % (EXT, ext)]
+    r = subprocess.run(args + [pub], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(d, "k-cert.pub")) as f:
+        return f.read().strip()
+
+
+# ---- the extension -------------------------------------------------------------------------
+
+def test_login_certificate_carries_time_and_method_of_its_second_factor():
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["$user"], extensions=["permit-pty"])
+    t0 = int(time.time())
+    b = p.login_ok()
+    f = cert_fields(b["certificate"])
+    assert f["serial"] == b["serial"] and f["key_id"] == p.name, f
+    assert set(f["extensions"]) == {"permit-pty", EXT}, f
+    v = f["extensions"][EXT]
+    assert v.startswith("time=") and v.endswith(",method=totp"), v
+    at = int(v[5:v.index(",")])
+    assert t0 - 5 <= at <= int(time.time()) + 5, (at, t0)
+
+
+def test_second_factor_option_is_validated_and_listed():
+    for bad in ("per-login", "", "PER-CERTIFICATE", 1, None, ["per-certificate"]):
+        st, b = D.admin("POST", "/v1/policies", {"name": "sf-" + secrets.token_hex(3),
+                                                 "users": ["x"], "accounts": ["x"],
+                                                 "second_factor": bad})
+        assert st == 400 and b["error"] == "bad_field", (bad, st, b)
+    a = test_ca.add_policy(users=["x"], accounts=["x"])
+    assert a["second_factor"] == "every-login", a
+    c = test_ca.add_policy(users=["x"], accounts=["x"], second_factor="per-certificate")
+    assert c["second_factor"] == "per-certificate", c
+    st, lst = D.admin("GET", "/v1/policies")
+    got = {p["id"]: p.get("second_factor") for p in lst["policies"]}
+    assert got[a["id"]] == "every-login" and got[c["id"]] == "per-certificate", got
+
+
+# ---- auth/begin with a per-certificate rule ---------------------------------------------------
+
+def test_per_certificate_rule_allows_the_certificate_without_a_prompt():
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "staging"})
+    b = p.login_ok()
+    r = begin(PROD, "ubuntu", b["certificate"])
+    assert r["action"] == "allow" and r["reason"] == "certificate_2fa", r
+    rows = [a for a in D.audit(user=p.name) if a["action"] == "auth.begin"]
+    assert rows and rows[-1]["result"] == "allow" and rows[-1]["reason"] == "certificate_2fa", rows
+    assert rows[-1]["host"] == PROD[2], rows[-1]
+    # every-login (the default) on the other host: the prompt as today
+    r = begin(STAGE, "ubuntu", b["certificate"])
+    assert r["action"] == "challenge", r
+    # an account no per-certificate rule covers: no allow (here: no rule at all → challenge)
+    r = begin(PROD, "root", b["certificate"])
+    assert r["action"] != "allow", r
+    # no certificate at all: the PAM user is the person (unknown) → deny, as before
+    r = begin(PROD, "ubuntu")
+    assert r["action"] == "deny", r
+
+
+def test_one_every_login_rule_among_the_matching_ones_prompts():
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], second_factor="per-certificate")
+    b = p.login_ok()
+    assert begin(PROD, "ubuntu", b["certificate"])["action"] == "allow"
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="every-login")
+    assert begin(PROD, "ubuntu", b["certificate"])["action"] == "challenge"
+    assert begin(STAGE, "ubuntu", b["certificate"])["action"] == "allow"
+
+
+def test_revoked_certificate_or_user_prompts_again():
+    p, q = test_ca.Person(), test_ca.Person()
+    for x in (p, q):
+        test_ca.add_policy(users=[x.name], accounts=["ubuntu"], second_factor="per-certificate")
+    b = p.login_ok()
+    assert begin(PROD, "ubuntu", b["certificate"])["action"] == "allow"
+    st, r = D.admin("POST", "/v1/certs/revoke", {"serial": b["serial"]})
+    assert st == 200, (st, r)
+    r = begin(PROD, "ubuntu", b["certificate"])
+    assert r["action"] == "challenge", r
+    # revocation by key id (disabling the user): deny, never allow
+    bq = q.login_ok()
+    assert begin(PROD, "ubuntu", bq["certificate"])["action"] == "allow"
+    st, r = D.admin("PATCH", "/v1/users/%s" % q.name, {"enabled": False})
+    assert st == 200, (st, r)
+    r = begin(PROD, "ubuntu", bq["certificate"])
+    assert r["action"] == "deny", r
+
+
+def test_certificates_that_do_not_prove_the_second_factor_prompt():
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], second_factor="per-certificate")
+    b = p.login_ok()
+    now = int(time.time())
+    ext = "time=%d,method=totp" % (now - 60)
+    good = sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h", ext)
+    # the same serial/key id re-signed by the CA key with our extension: accepted (the check
+    # is of the certificate, not of its bytes)
+    assert begin(PROD, "ubuntu", good)["action"] == "allow"
+    cases = {
+        "no extension": sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h"),
+        "expired": sign_with_our_ca(p.pub, p.name, b["serial"], "-2h:-1h", ext),
+        "not yet valid": sign_with_our_ca(p.pub, p.name, b["serial"], "+1h:+2h", ext),
+        "serial never issued": sign_with_our_ca(p.pub, p.name, 999999999, "-5m:+1h", ext),
+        "time in the future": sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h",
+                                               "time=%d,method=totp" % (now + 3600)),
+        "garbage value": sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h", "yes"),
+        "unknown method": sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h",
+                                           "time=%d,method=sms" % now),
+    }
+    for why, cert in cases.items():
+        r = begin(PROD, "ubuntu", cert)
+        assert r["action"] == "challenge", (why, r)
+    # another CA (ssh-keygen's own) with our extension: not ours, no allow
+    d = tempfile.mkdtemp(dir=TMP)
+    ca = os.path.join(d, "ca")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ca], check=True)
+    pub = os.path.join(d, "k.pub")
+    with open(pub, "w") as f:
+        f.write(p.pub + "\n")
+    subprocess.run(["ssh-keygen", "-q", "-s", ca, "-I", p.name, "-n", p.name, "-z",
+                    str(b["serial"]), "-O", "extension:%s=%s" % (EXT, ext), pub], check=True,
+                   capture_output=True)
+    with open(os.path.join(d, "k-cert.pub")) as f:
+        foreign = f.read().strip()
+    r = begin(PROD, "ubuntu", foreign)
+    assert r["action"] != "allow", r
+
+
+def test_a_certificate_proves_only_its_own_person():
+    """Bob's valid certificate with a per-certificate rule for bob never lets anyone else in:
+    the person is the certificate's key id, and the account must be one bob's rule allows."""
+    alice, bob = test_ca.Person(), test_ca.Person()
+    test_ca.add_policy(users=[bob.name], accounts=["bobacct"], second_factor="per-certificate")
+    test_ca.add_policy(users=[alice.name], accounts=["ubuntu"], second_factor="per-certificate")
+    bb = bob.login_ok()
+    r = begin(PROD, "ubuntu", bb["certificate"])
+    assert r["action"] != "allow", r
+    r = begin(PROD, "bobacct", bb["certificate"])
+    assert r["action"] == "allow", r
+    rows = [a for a in D.audit(user=alice.name) if a["action"] == "auth.begin"]
+    assert not rows, rows

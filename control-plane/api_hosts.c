@@ -3,6 +3,7 @@
 #include "config.h"
 #include "api.h"
 #include "cp_hosts.h"
+#include "cp_offline.h"
 #include "cp_userkeys.h"
 #include "pc_config.h"
 #include "pc_err.h"
@@ -152,4 +153,22 @@ void api_host_delete(struct cp_call *c, struct cp_resp *r)
         return;
     }
     cp_resp_json(r, 200, out);
+}
+
+/* GET /v1/hosts/self/offline (issue 13): what this host may decide while the control plane is
+ * unreachable; only about people allowed on this host. */
+void api_host_offline(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *o = NULL;
+    int rc = cp_offline_host_rules(&c->id, &o);
+
+    if (rc == PC_ERR_TOOBIG) {
+        cp_resp_error(r, 500, "internal", "too many people for one host's offline document");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot build the offline document");
+        return;
+    }
+    cp_resp_json(r, 200, o);
 }

@@ -65,6 +65,8 @@ static const struct route routes[] = {
     { "POST", "login/finish", ANYONE, api_login_finish },
     { "GET", "login/*", ANYONE, api_login_poll },
     { "GET", "session", SESSION_ONLY, api_session },
+    /* issue 13: logins that survive the control plane */
+    { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
 };
 
 static struct MHD_Daemon *daemon_handle;

@@ -242,3 +242,67 @@ def test_a_certificate_proves_only_its_own_person():
     assert r["action"] == "allow", r
     rows = [a for a in D.audit(user=alice.name) if a["action"] == "auth.begin"]
     assert not rows, rows
+
+
+# ---- GET /v1/hosts/self/offline --------------------------------------------------------------
+
+def offline_doc(host):
+    st, b = D.api("GET", "/v1/hosts/self/offline", token=host[1])
+    assert st == 200, (st, b)
+    return b
+
+
+def test_offline_document_holds_only_this_hosts_per_certificate_people():
+    p, q, r_, dis = (test_ca.Person() for _ in range(4))
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu", "$user"], hosts={"env": "prod"},
+                       second_factor="per-certificate", extensions=["permit-pty"])
+    test_ca.add_policy(users=[q.name], accounts=["ubuntu"], hosts={"env": "staging"},
+                       second_factor="per-certificate")
+    test_ca.add_policy(users=[r_.name], accounts=["ubuntu"], hosts={"env": "prod"})  # every-login
+    test_ca.add_policy(users=[dis.name], accounts=["ubuntu"], second_factor="per-certificate")
+    st, b = D.admin("PATCH", "/v1/users/%s" % dis.name, {"enabled": False})
+    assert st == 200, (st, b)
+    t0 = int(time.time())
+    doc = offline_doc(PROD)
+    assert abs(doc["generated_at"] - t0) <= 5, doc
+    mine = {(e["person"], e["account"]): e["options"] for e in doc["per_certificate"]}
+    assert mine.get((p.name, "ubuntu")) == {"extensions": ["permit-pty"]}, doc
+    assert (p.name, p.name) in mine, doc
+    people = {e["person"] for e in doc["per_certificate"]}
+    assert q.name not in people, "a staging-only person reached the prod host: %r" % doc
+    assert r_.name not in people, "an every-login person is in the offline document: %r" % doc
+    assert dis.name not in people, "a disabled person is in the offline document: %r" % doc
+    stage = {e["person"] for e in offline_doc(STAGE)["per_certificate"]}
+    assert q.name in stage and p.name not in stage, stage
+
+
+def test_offline_document_callers():
+    """Each kind of caller: only a host token reads it, and only its own document."""
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
+    session = p.login_ok()["session_token"]
+    path = "/v1/hosts/self/offline"
+    st, b = D.api("GET", path)
+    assert st == 401, ("no credential", st, b)
+    for garbage in ("x", "0" * 64, "Bearer", "\u00e9" * 10, "a" * 5000):
+        st, b = D.api("GET", path, token=garbage)
+        assert st in (400, 401), ("garbage token", garbage[:10], st, b)
+    st, b = D.api("GET", path, token=session)
+    assert st in (401, 403), ("user session", st, b)
+    st, b = D.admin("GET", path)
+    assert st in (401, 403), ("admin", st, b)
+    # another host: its own document, never prod's people
+    other = {e["person"] for e in offline_doc(STAGE)["per_certificate"]}
+    assert p.name not in other, other
+    assert p.name in {e["person"] for e in offline_doc(PROD)["per_certificate"]}
+    # a deleted host's token reads nothing
+    hn = "off-gone-" + secrets.token_hex(3)
+    hid, tok = D.enroll_host(hostname=hn, labels={"env": "prod"})
+    assert p.name in {e["person"] for e in offline_doc((hid, tok, hn))["per_certificate"]}
+    D.delete_host(hn)
+    st, b = D.api("GET", path, token=tok)
+    assert st == 401, ("deleted host", st, b)
+    # other methods are not routes
+    st, b = D.api("POST", path, {}, token=PROD[1])
+    assert st in (404, 405), ("POST", st, b)

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Issue 13: what a host needs to decide logins while the control plane is unreachable. */
+#ifndef CP_OFFLINE_H
+#define CP_OFFLINE_H
+#include "cp_tokens.h"
+#include <json-c/json.h>
+
+#define CP_OFFLINE_MAX_ENTRIES 4096 /* (person, account) pairs per host */
+
+/* GET /v1/hosts/self/offline for host: {"generated_at": N, "per_certificate": [{"person",
+ * "account", "options"}…]} — one entry per (person, account) that a rule lets log in on THIS
+ * host where every matching rule says second_factor per-certificate; enabled people only, not
+ * revoked by key id; the options are those the principals command prints for it. Only people
+ * allowed on this host appear (a host learns only what its logins need). */
+int cp_offline_host_rules(const struct cp_identity *host, json_object **out);
+
+#endif

@@ -7,6 +7,7 @@
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_time.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* Every account named by some rule ("$user" stands for the person). */
@@ -57,11 +58,29 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
     return PC_OK;
 }
 
+/* The user CA key(s) a certificate may come from, as public key lines. */
+static int user_ca_lines(json_object **out)
+{
+    const struct pc_sshkey *ca = cp_ca_user_key();
+    char *line = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!ca)
+        return PC_ERR_STATE;
+    if ((rc = pc_sshkey_to_line(ca, NULL, &line)) != PC_OK)
+        return rc;
+    *out = json_object_new_array();
+    json_object_array_add(*out, json_object_new_string(line));
+    free(line);
+    return PC_OK;
+}
+
 int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
 {
     sqlite3 *db = cp_db();
     json_object *rules = NULL, *accounts = json_object_new_object(), *arr = json_object_new_array(),
-                *o;
+                *o, *cas = NULL;
     sqlite3_stmt *st = NULL;
     int rc, step;
 
@@ -92,9 +111,10 @@ out:
         sqlite3_finalize(st);
     if (db && sqlite3_get_autocommit(db) == 0)
         cp_tx_rollback(db); /* read only */
-    if (rc == PC_OK) {
+    if (rc == PC_OK && (rc = user_ca_lines(&cas)) == PC_OK) {
         o = json_object_new_object();
         json_object_object_add(o, "generated_at", json_object_new_int64(pc_now()));
+        json_object_object_add(o, "user_ca", cas);
         json_object_object_add(o, "per_certificate", arr);
         *out = o;
     } else {

@@ -5,9 +5,12 @@ environment (its control plane, agent and sshd with certificates only):
   second_factor per-certificate logs in with no prompt; audit auth.begin allow certificate_2fa;
 - the same person's rule changed back to every-login: the code prompt as today.
 Hooked into run_e2e.py's TESTS by register()."""
+import json
 import os
+import time
 
 import e2e_ca
+from pcenv import harness
 import test_agent_ca as ca      # tests/integration: login flow, ssh-keygen helpers
 
 R = None                         # the run_e2e module
@@ -61,8 +64,87 @@ def off_every_login_rule_prompts_with_the_same_certificate():
                                                    ("auth.totp", "allow", None)])
 
 
+def _offline_doc_has(c, who):
+    path = os.path.join(c.ssh_dir, "offline.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return False
+    assert os.stat(path).st_mode & 0o077 == 0, "offline.json is readable by others"
+    return any(e["person"] == who for e in doc["per_certificate"])
+
+
+def _control_plane_down(c):
+    c.d.stop()
+    assert not c.d.alive()
+
+
+def _control_plane_up(c):
+    if not c.d.alive():
+        c.d.start()
+
+
+def off_control_plane_stopped_per_certificate_login_needs_no_prompt():
+    """The control plane stopped in the middle: dora's per-certificate certificate still logs in
+    without a prompt (principals and PAM step from the agent's offline document, the KRL fresh);
+    alice (every-login) gets failmode (secure: refused); once the KRL is older than
+    offline_krl_max_age, dora is refused too."""
+    c = e2e_ca.env()
+    who = _person(c, "pcoff-dora")
+    _rule(c, who, "per-certificate")
+    key, cert, serial = e2e_ca.cert_for(who)
+    akey, acert, aserial = e2e_ca.cert_for("alice")
+    harness.wait_until(lambda: _offline_doc_has(c, who), timeout=15,
+                       what="the agent's offline document to name %s" % who)
+    off = c.agent.proc.log_size()
+    _control_plane_down(c)
+    t_down = time.time()
+    try:
+        l = c.login("ubuntu", key)
+        R.assert_in(l, " (per-certificate, control plane stopped)")
+        assert not l.prompts, l.describe()
+        log = c.agent_log_since(off)
+        assert "source=offline" in log and "reason=certificate_2fa_offline" in log, log
+        # every-login: nothing to decide offline → failmode secure
+        l = c.login("ubuntu", akey, codes=["000000"])
+        R.assert_refused(l, " (every-login, control plane stopped, failmode secure)")
+        # the KRL ages (no sync while the control plane is down): beyond the limit, refused
+        time.sleep(max(0, t_down + e2e_ca.OFFLINE_KRL_MAX_AGE + 1.5 - time.time()))
+        off = c.agent.proc.log_size()
+        l = c.login("ubuntu", key)
+        R.assert_refused(l, " (KRL older than %ds)" % e2e_ca.OFFLINE_KRL_MAX_AGE)
+        assert "result=allow source=offline" not in c.agent_log_since(off)
+    finally:
+        _control_plane_up(c)
+    # online again: the audit holds dora's online rows only (offline rows: not uploaded yet)
+    l = c.login("ubuntu", key)
+    R.assert_in(l, " (control plane back)")
+
+
+def off_revoked_certificate_refused_offline():
+    """Revoked while online (the KRL synced), then the control plane stops: refused."""
+    c = e2e_ca.env()
+    who = _person(c, "pcoff-dora")
+    _rule(c, who, "per-certificate")
+    key, cert, serial = e2e_ca.cert_for(who)
+    harness.wait_until(lambda: _offline_doc_has(c, who), timeout=15, what="offline document")
+    st, b = c.d.admin("POST", "/v1/certs/revoke", {"serial": serial})
+    assert st == 200, (st, b)
+    harness.wait_until(lambda: c.krl_revoked(cert), timeout=15, what="the KRL to revoke it")
+    _control_plane_down(c)
+    try:
+        l = c.login("ubuntu", key)
+        R.assert_refused(l, " (revoked in the local KRL, control plane stopped)")
+        assert not l.prompts, l.describe()
+    finally:
+        _control_plane_up(c)
+
+
 TESTS = [off_per_certificate_login_needs_no_prompt,
-         off_every_login_rule_prompts_with_the_same_certificate]
+         off_every_login_rule_prompts_with_the_same_certificate,
+         off_control_plane_stopped_per_certificate_login_needs_no_prompt,
+         off_revoked_certificate_refused_offline]
 
 
 def register(run_e2e_module):

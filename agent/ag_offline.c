@@ -11,18 +11,23 @@
 #include "pc_json.h"
 #include "pc_keyopts.h"
 #include "pc_log.h"
+#include "pc_rand.h"
 #include "pc_sshkey.h"
 #include "pc_time.h"
 #include "pc_valid.h"
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ERRSZ 512
 #define MAX_CA_KEYS 8
+#define AG_OFFLINE_UPLOAD_CHUNK 200 /* events per POST: the control plane takes at most 200 */
 
 /* Names as the control plane's users: 1-64 of [A-Za-z0-9._-]. */
 static int name_ok(const char *s)
@@ -206,8 +211,158 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
     return rc;
 }
 
+/* ---- the event queue ----------------------------------------------------------------------- */
+
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int queue_append(const struct ag_config *c, const char *id, const char *user,
+                        const char *person, const char *action, const char *reason)
+{
+    char path[PATH_MAX];
+    json_object *ev = json_object_new_object();
+    const char *txt;
+    size_t len, off = 0;
+    int fd, rc = PC_OK;
+
+    json_object_object_add(ev, "id", json_object_new_string(id));
+    json_object_object_add(ev, "at", json_object_new_int64(pc_now()));
+    json_object_object_add(ev, "user", json_object_new_string(user));
+    json_object_object_add(ev, "person", json_object_new_string(person));
+    json_object_object_add(ev, "action", json_object_new_string(action));
+    json_object_object_add(ev, "reason", json_object_new_string(reason));
+    txt = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
+    len = strlen(txt);
+    if (ag_hostca_path(c, AG_OFFLINE_QUEUE, path, sizeof path) != PC_OK) {
+        json_object_put(ev);
+        return PC_ERR_INVAL;
+    }
+    pthread_mutex_lock(&queue_lock);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = PC_ERR_IO;
+    } else {
+        while (rc == PC_OK && off < len) {
+            ssize_t n = write(fd, txt + off, len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                rc = PC_ERR_IO;
+            else
+                off += (size_t)n;
+        }
+        if (rc == PC_OK && (write(fd, "\n", 1) != 1 || fsync(fd) != 0))
+            rc = PC_ERR_IO;
+        close(fd);
+    }
+    pthread_mutex_unlock(&queue_lock);
+    if (rc != PC_OK)
+        pc_log(PC_LOG_ERR, "event=offline_queue result=error file=%s (no offline decision)", path);
+    json_object_put(ev);
+    return rc;
+}
+
+/* The lines of a queue file that parse as objects, or NULL. */
+static json_object *queue_read(const char *path)
+{
+    char *txt = NULL, *line, *save = NULL;
+    size_t len = 0;
+    json_object *arr;
+
+    if (pc_read_file(path, AG_OFFLINE_MAX, &txt, &len) != PC_OK)
+        return NULL;
+    arr = json_object_new_array();
+    for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_object *ev = json_tokener_parse(line);
+        if (ev && json_object_is_type(ev, json_type_object))
+            json_object_array_add(arr, ev);
+        else
+            json_object_put(ev); /* a torn last line after a crash before fsync: never replied */
+    }
+    free(txt);
+    return arr;
+}
+
+int ag_offline_upload(const struct ag_config *c)
+{
+    char q[PATH_MAX], s[PATH_MAX], err[ERRSZ] = "";
+    struct stat st;
+    json_object *events = NULL, *body, *reply = NULL;
+    pc_http *h = NULL;
+    long status = 0;
+    int rc;
+
+    if (ag_hostca_path(c, AG_OFFLINE_QUEUE, q, sizeof q) != PC_OK ||
+        ag_hostca_path(c, AG_OFFLINE_SENDING, s, sizeof s) != PC_OK)
+        return PC_ERR_INVAL;
+    pthread_mutex_lock(&queue_lock);
+    if (stat(s, &st) != 0 && stat(q, &st) == 0 && rename(q, s) != 0)
+        pc_log(PC_LOG_WARN, "event=offline_upload result=error detail=\"cannot rename %s\"", q);
+    pthread_mutex_unlock(&queue_lock);
+    if (stat(s, &st) != 0)
+        return PC_OK; /* nothing queued */
+    if (!(events = queue_read(s)))
+        return PC_ERR_IO;
+    rc = PC_OK;
+    for (size_t i = 0; rc == PC_OK && i < json_object_array_length(events);
+         i += AG_OFFLINE_UPLOAD_CHUNK) {
+        json_object *chunk = json_object_new_array();
+        for (size_t j = i; j < i + AG_OFFLINE_UPLOAD_CHUNK && j < json_object_array_length(events);
+             j++)
+            json_object_array_add(chunk, json_object_get(json_object_array_get_idx(events, j)));
+        body = json_object_new_object();
+        json_object_object_add(body, "events", chunk);
+        if (!h)
+            rc = ag_enroll_http(c, &h, err, sizeof err);
+        if (rc == PC_OK)
+            rc = pc_http_call(h, "POST", "/v1/hosts/self/offline/events", body, 0, &status, &reply,
+                              err, sizeof err);
+        if (rc == PC_OK && status != 200) {
+            snprintf(err, sizeof err, "the control plane answered HTTP %ld", status);
+            rc = PC_ERR_STATE;
+        }
+        json_object_put(reply);
+        reply = NULL;
+        json_object_put(body);
+    }
+    if (rc == PC_OK && unlink(s) != 0)
+        rc = PC_ERR_IO;
+    if (rc == PC_OK)
+        pc_log(PC_LOG_INFO, "event=offline_upload result=ok events=%zu",
+               json_object_array_length(events));
+    else
+        pc_log(PC_LOG_WARN,
+               "event=offline_upload result=error detail=\"%s\" (kept for the next "
+               "try)",
+               err);
+    json_object_put(events);
+    pc_http_free(h);
+    return rc;
+}
+
+int64_t ag_offline_queued(const struct ag_config *c)
+{
+    const char *names[] = { AG_OFFLINE_QUEUE, AG_OFFLINE_SENDING };
+    int64_t n = 0;
+
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        json_object *arr;
+        if (ag_hostca_path(c, names[i], path, sizeof path) != PC_OK)
+            continue;
+        pthread_mutex_lock(&queue_lock);
+        arr = queue_read(path);
+        pthread_mutex_unlock(&queue_lock);
+        if (arr)
+            n += (int64_t)json_object_array_length(arr);
+        json_object_put(arr);
+    }
+    return n;
+}
+
+/* ---- decisions -------------------------------------------------------------------------------- */
+
 int ag_offline_begin(const struct ag_config *c, const char *user, const char *auth_info,
-                     const char **action, const char **reason)
+                     const char **action, const char **reason, char txid[33])
 {
     struct pc_cert *cert = NULL;
     json_object *doc = NULL;
@@ -224,7 +379,6 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
         !pc_cert_valid_at(cert, now) || pc_cert_2fa(cert, &at, method) != PC_OK || at > now ||
         !pair_options(doc, cert->key_id, user))
         goto out;
-    decided = 1;
     if (!krl_fresh(c)) {
         *action = "deny";
         *reason = "offline_krl_stale";
@@ -232,6 +386,9 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
         *action = "allow";
         *reason = "certificate_2fa_offline";
     }
+    /* queued (fsync'ed) before the reply; the id lets the control plane keep it once */
+    decided = name_ok(user) && pc_random_hex(txid, 33, 16) == PC_OK &&
+              queue_append(c, txid, user, cert->key_id, *action, *reason) == PC_OK;
 out:
     json_object_put(doc);
     pc_cert_free(cert);

@@ -32,9 +32,22 @@ void ag_offline_krl_verified(const struct ag_config *c);
 /* The KRL's age in seconds, or -1 if there is none. */
 int64_t ag_offline_krl_age(const struct ag_config *c);
 
-/* begin without the control plane: 1 decided (*action "allow"/"deny", *reason static), 0 not. */
+/* begin without the control plane: 1 decided (*action "allow"/"deny", *reason static, txid the
+ * event's id, 33 bytes), 0 not. A decision is appended to the event queue and fsync'ed before
+ * this returns; if that fails, nothing is decided (failmode applies). */
 int ag_offline_begin(const struct ag_config *c, const char *user, const char *auth_info,
-                     const char **action, const char **reason);
+                     const char **action, const char **reason, char txid[33]);
+
+/* The event queue: ssh_dir/offline-events.jsonl (0600, one JSON object a line, appended and
+ * fsync'ed per decision). Upload (maintenance thread, while online): the queue is renamed to
+ * offline-events.sending (unless that is still there from a failed or interrupted upload), POSTed
+ * to /v1/hosts/self/offline/events, and removed once the control plane answered 200; the
+ * control plane keeps each event id once, so a repeated upload is harmless. */
+#define AG_OFFLINE_QUEUE "offline-events.jsonl"
+#define AG_OFFLINE_SENDING "offline-events.sending"
+int ag_offline_upload(const struct ag_config *c);
+/* Queued events not yet uploaded (both files), for `status`. */
+int64_t ag_offline_queued(const struct ag_config *c);
 /* principals without the control plane: PC_OK with *opts (malloc'ed JSON text of the options)
  * if the pair is in the document and the KRL is fresh; PC_ERR_NOTFOUND otherwise. */
 int ag_offline_principals(const struct ag_config *c, const char *account, const char *key_id,

@@ -95,8 +95,7 @@ static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char
     char txid[33], su[72];
     json_object *out;
 
-    if (!cp_unreachable(err) || !ag_offline_begin(x->cfg, user, info, &action, &reason) ||
-        pc_random_hex(txid, sizeof txid, 16) != PC_OK)
+    if (!cp_unreachable(err) || !ag_offline_begin(x->cfg, user, info, &action, &reason, txid))
         return NULL;
     out = json_object_new_object();
     json_object_object_add(out, "ok", json_object_new_boolean(1));

@@ -127,6 +127,7 @@ static json_object *offline_json(const struct ag_config *cfg)
     json_object_object_add(o, "krl_age", json_object_new_int64(krl_age));
     json_object_object_add(o, "krl_max_age",
                            json_object_new_int64(cfg->offline_krl_max_age_ms / 1000));
+    json_object_object_add(o, "queued_events", json_object_new_int64(ag_offline_queued(cfg)));
     return o;
 }
 
@@ -146,6 +147,8 @@ static void offline_text(const struct ag_config *cfg)
         printf("krl:       verified %llds ago (offline decisions refuse after %lds)%s\n",
                (long long)krl_age, cfg->offline_krl_max_age_ms / 1000,
                krl_age * 1000 > cfg->offline_krl_max_age_ms ? ": STALE" : "");
+    printf("queued:    %lld offline decisions not uploaded yet\n",
+           (long long)ag_offline_queued(cfg));
 }
 
 /* ---- end of issue 13 ------------------------------------------------------------------------ */

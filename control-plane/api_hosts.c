@@ -155,6 +155,35 @@ void api_host_delete(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, out);
 }
 
+/* POST /v1/hosts/self/offline/events (issue 13): {"events":[…]} → {"added":N,"duplicates":M} */
+void api_host_offline_events(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "events", NULL };
+    struct pc_jerr e = { 0 };
+    json_object *events = NULL, *o;
+    int added = 0, dups = 0;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (!json_object_object_get_ex(c->body, "events", &events) ||
+        cp_offline_events_ok(events, &e) != PC_OK) {
+        if (!e.code) {
+            e.code = "bad_field";
+            snprintf(e.message, sizeof e.message, "field 'events' is required");
+        }
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (cp_offline_events_add(&c->id, events, &added, &dups) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot store the events");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "added", json_object_new_int(added));
+    json_object_object_add(o, "duplicates", json_object_new_int(dups));
+    cp_resp_json(r, 200, o);
+}
+
 /* GET /v1/hosts/self/offline (issue 13): what this host may decide while the control plane is
  * unreachable; only about people allowed on this host. */
 void api_host_offline(struct cp_call *c, struct cp_resp *r)

@@ -2,11 +2,15 @@
 /* Issue 13: the per-host offline document (see cp_offline.h). */
 #include "config.h"
 #include "cp_offline.h"
+#include "cp_audit.h"
 #include "cp_ca.h"
+#include "cp_users.h"
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "pc_err.h"
 #include "pc_time.h"
+#include "pc_valid.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,5 +126,116 @@ out:
     }
     json_object_put(rules);
     json_object_put(accounts);
+    return rc;
+}
+
+/* ---- offline events --------------------------------------------------------------------- */
+
+int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
+{
+    static const char *const fields[] = { "id", "at", "user", "person", "action", "reason", NULL };
+    static const char *const reasons[] = { "certificate_2fa_offline", "offline_krl_stale", NULL };
+    int64_t now = pc_now();
+
+    if (!events || !json_object_is_type(events, json_type_array) ||
+        json_object_array_length(events) > CP_OFFLINE_EVENTS_MAX) {
+        e->code = "bad_field";
+        snprintf(e->message, sizeof e->message, "field 'events' must be an array of at most %d",
+                 CP_OFFLINE_EVENTS_MAX);
+        return PC_ERR_INVAL;
+    }
+    for (size_t i = 0; i < json_object_array_length(events); i++) {
+        json_object *ev = json_object_array_get_idx(events, i);
+        const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
+        int64_t at = 0;
+        int known = 0;
+
+        if (!json_object_is_type(ev, json_type_object) ||
+            pc_json_only_fields(ev, fields, e) != PC_OK ||
+            pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
+            pc_json_get_int(ev, "at", 1, now - 30 * 86400, now + 300, &at, e) != PC_OK ||
+            pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
+            pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
+            pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
+            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK) {
+            if (!e->code)
+                e->code = "bad_field";
+            return PC_ERR_INVAL;
+        }
+        for (size_t k = 0; reasons[k]; k++)
+            known |= strcmp(reason, reasons[k]) == 0;
+        if (!pc_valid_hex(id, 32, 32) || !cp_user_name_valid(user) || !cp_user_name_valid(person) ||
+            !known || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) {
+            e->code = "bad_field";
+            snprintf(e->message, sizeof e->message,
+                     "event %zu: id (32 hex), user, person, action or reason is invalid", i);
+            return PC_ERR_INVAL;
+        }
+    }
+    return PC_OK;
+}
+
+/* 1 if the id was new (and is now stored), 0 if already there, <0 on error. */
+static int event_claim(sqlite3 *db, int64_t host_id, const char *id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "INSERT OR IGNORE INTO offline_events(id, host_id,"
+                                      " received_at) VALUES (?,?,?)");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, pc_now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return PC_ERR_STORE;
+    return sqlite3_changes(db) == 1;
+}
+
+int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
+                          int *dups)
+{
+    sqlite3 *db = cp_db();
+    char actor[48], reason[160];
+    int rc = PC_OK;
+
+    *added = *dups = 0;
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
+    for (size_t i = 0; rc == PC_OK && i < json_object_array_length(events); i++) {
+        json_object *ev = json_object_array_get_idx(events, i);
+        const char *id = json_object_get_string(json_object_object_get(ev, "id"));
+        struct cp_audit_row row = {
+            .actor = actor,
+            .action = "auth.offline",
+            .user = json_object_get_string(json_object_object_get(ev, "person")),
+            .host = host->hostname,
+            .result = json_object_get_string(json_object_object_get(ev, "action")),
+            .reason = reason,
+            .txid = id,
+            .source = "offline",
+        };
+        int r = event_claim(db, host->host_id, id);
+
+        if (r < 0) {
+            rc = r;
+        } else if (r == 0) {
+            (*dups)++;
+        } else {
+            snprintf(reason, sizeof reason, "%s account=%s at=%lld",
+                     json_object_get_string(json_object_object_get(ev, "reason")),
+                     json_object_get_string(json_object_object_get(ev, "user")),
+                     (long long)json_object_get_int64(json_object_object_get(ev, "at")));
+            rc = cp_audit_add(db, &row);
+            (*added)++;
+        }
+    }
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
     return rc;
 }

@@ -191,6 +191,12 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE hosts ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX hosts_hostname ON hosts(hostname);",
+    /* 9 (issue 13): offline decisions uploaded by hosts, by the event id the agent drew, so an
+     * upload repeated after a crash or a lost reply lands in the audit log once. */
+    "CREATE TABLE offline_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  host_id INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL);",
 };
 
 static int current_version(sqlite3 *db, int *version)

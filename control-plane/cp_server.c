@@ -67,6 +67,7 @@ static const struct route routes[] = {
     { "GET", "session", SESSION_ONLY, api_session },
     /* issue 13: logins that survive the control plane */
     { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
+    { "POST", "hosts/self/offline/events", HOST_ONLY, api_host_offline_events },
 };
 
 static struct MHD_Daemon *daemon_handle;

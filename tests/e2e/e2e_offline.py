@@ -98,6 +98,7 @@ def off_control_plane_stopped_per_certificate_login_needs_no_prompt():
     harness.wait_until(lambda: _offline_doc_has(c, who), timeout=15,
                        what="the agent's offline document to name %s" % who)
     off = c.agent.proc.log_size()
+    t0 = e2e_ca.audit_mark()
     _control_plane_down(c)
     t_down = time.time()
     try:
@@ -117,9 +118,61 @@ def off_control_plane_stopped_per_certificate_login_needs_no_prompt():
         assert "result=allow source=offline" not in c.agent_log_since(off)
     finally:
         _control_plane_up(c)
-    # online again: the audit holds dora's online rows only (offline rows: not uploaded yet)
+    # online again: the offline decision reaches the audit log once, with the host and
+    # source=offline (the agent uploads its queue at its next sync)
+    harness.wait_until(lambda: _offline_rows(who, t0), timeout=20,
+                       what="the offline decision in the audit log")
+    time.sleep(3)                # further syncs must not add it again
+    rows = _offline_rows(who, t0)
+    assert len(rows) == 1, R.fmt_rows(rows)
+    r = rows[0]
+    assert r["result"] == "allow" and r["source"] == "offline" and r["host"] == c.hostname, r
+    assert r["reason"].startswith("certificate_2fa_offline account=ubuntu"), r
+    assert _queued(c) == 0
     l = c.login("ubuntu", key)
     R.assert_in(l, " (control plane back)")
+
+
+def _offline_rows(who, since):
+    return [r for r in e2e_ca.audit(who, since) if r.get("action") == "auth.offline"]
+
+
+def _queued(c):
+    n = 0
+    for name in ("offline-events.jsonl", "offline-events.sending"):
+        try:
+            with open(os.path.join(c.ssh_dir, name)) as f:
+                n += sum(1 for line in f if line.strip())
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def off_kill_9_between_decision_and_upload_loses_no_event():
+    """An offline decision is on disk (fsync'ed) before the PAM reply: a kill -9 of the agent
+    before the upload loses nothing, and the restarted agent uploads it once."""
+    c = e2e_ca.env()
+    who = _person(c, "pcoff-dora")
+    _rule(c, who, "per-certificate")
+    key, cert, serial = e2e_ca.cert_for(who)
+    harness.wait_until(lambda: _offline_doc_has(c, who), timeout=15, what="offline document")
+    t0 = e2e_ca.audit_mark()
+    _control_plane_down(c)
+    try:
+        l = c.login("ubuntu", key)
+        R.assert_in(l, " (per-certificate, control plane stopped)")
+        assert _queued(c) == 1, "the decision is not queued on disk"
+        c.agent.proc.kill()          # SIGKILL: no chance to upload or flush anything
+        c.agent.start()
+        assert _queued(c) == 1, "the queue did not survive kill -9"
+    finally:
+        _control_plane_up(c)
+    harness.wait_until(lambda: _offline_rows(who, t0), timeout=20,
+                       what="the queued decision in the audit log")
+    time.sleep(3)
+    rows = _offline_rows(who, t0)
+    assert len(rows) == 1, R.fmt_rows(rows)
+    harness.wait_until(lambda: _queued(c) == 0, timeout=10, what="the queue to be emptied")
 
 
 def off_revoked_certificate_refused_offline():
@@ -144,6 +197,7 @@ def off_revoked_certificate_refused_offline():
 TESTS = [off_per_certificate_login_needs_no_prompt,
          off_every_login_rule_prompts_with_the_same_certificate,
          off_control_plane_stopped_per_certificate_login_needs_no_prompt,
+         off_kill_9_between_decision_and_upload_loses_no_event,
          off_revoked_certificate_refused_offline]
 
 

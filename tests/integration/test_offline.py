@@ -306,3 +306,72 @@ def test_offline_document_callers():
     # other methods are not routes
     st, b = D.api("POST", path, {}, token=PROD[1])
     assert st in (404, 405), ("POST", st, b)
+
+
+# ---- POST /v1/hosts/self/offline/events ------------------------------------------------------
+
+def _event(**kw):
+    ev = {"id": secrets.token_hex(16), "at": int(time.time()) - 60, "user": "ubuntu",
+          "person": "dora", "action": "allow", "reason": "certificate_2fa_offline"}
+    ev.update(kw)
+    return ev
+
+
+def _offline_rows(txid):
+    return [a for a in D.audit(since=time.time() - 3600) if a.get("txid") == txid]
+
+
+def test_offline_events_land_in_the_audit_once():
+    ev = _event()
+    path = "/v1/hosts/self/offline/events"
+    st, b = D.api("POST", path, {"events": [ev]}, token=PROD[1])
+    assert st == 200 and b == {"added": 1, "duplicates": 0}, (st, b)
+    rows = _offline_rows(ev["id"])
+    assert len(rows) == 1, rows
+    r = rows[0]
+    assert r["action"] == "auth.offline" and r["result"] == "allow" and r["user"] == "dora", r
+    assert r["host"] == PROD[2] and r["source"] == "offline", r
+    assert r["reason"].startswith("certificate_2fa_offline account=ubuntu"), r
+    # the same upload again (a lost reply, a crash before the queue was removed): kept once
+    st, b = D.api("POST", path, {"events": [ev, _event(action="deny",
+                                                       reason="offline_krl_stale")]},
+                  token=PROD[1])
+    assert st == 200 and b == {"added": 1, "duplicates": 1}, (st, b)
+    assert len(_offline_rows(ev["id"])) == 1
+    # another host sending that id: still once (ids are global)
+    st, b = D.api("POST", path, {"events": [ev]}, token=STAGE[1])
+    assert st == 200 and b == {"added": 0, "duplicates": 1}, (st, b)
+
+
+def test_offline_events_callers_and_hostile_input():
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["$user"])
+    session = p.login_ok()["session_token"]
+    path = "/v1/hosts/self/offline/events"
+    body = {"events": [_event()]}
+    for who, tok in (("none", None), ("garbage", "0" * 64), ("session", session),
+                     ("admin", D.admin_token)):
+        st, b = D.api("POST", path, body, token=tok)
+        assert st in (401, 403), (who, st, b)
+        assert not _offline_rows(body["events"][0]["id"]), who
+    bad = [
+        {"events": "x"}, {}, {"events": [1]}, {"events": [_event(id="zz")]},
+        {"events": [_event(id="A" * 31)]}, {"events": [_event(at=int(time.time()) + 3600)]},
+        {"events": [_event(at=1)]}, {"events": [_event(user="../etc")]},
+        {"events": [_event(person="")]}, {"events": [_event(action="ignore")]},
+        {"events": [_event(reason="totp_ok")]}, {"events": [_event(extra=1)]},
+        {"events": [_event() for _ in range(201)]}, {"events": [], "more": 1},
+    ]
+    for b_ in bad:
+        st, b = D.api("POST", path, b_, token=PROD[1])
+        assert st == 400, (str(b_)[:80], st, b)
+    st, b = D.api("POST", path, {"events": [_event() for _ in range(1000)]}, token=PROD[1])
+    assert st == 413, (st, b)
+    st, b = D.api("POST", path, raw=b"{not json", token=PROD[1])
+    assert st == 400, (st, b)
+    # one bad event refuses the whole upload: nothing of it lands
+    good = _event()
+    st, b = D.api("POST", path, {"events": [good, _event(action="maybe")]}, token=PROD[1])
+    assert st == 400 and not _offline_rows(good["id"]), (st, b)
+    st, b = D.api("POST", path, {"events": []}, token=PROD[1])
+    assert st == 200 and b == {"added": 0, "duplicates": 0}, (st, b)

@@ -97,6 +97,8 @@ def off_control_plane_stopped_per_certificate_login_needs_no_prompt():
     akey, acert, aserial = e2e_ca.cert_for("alice")
     harness.wait_until(lambda: _offline_doc_has(c, who), timeout=15,
                        what="the agent's offline document to name %s" % who)
+    online = c.login("ubuntu", key)          # the benchmark's online side, same run
+    R.assert_in(online, " (per-certificate, online)")
     off = c.agent.proc.log_size()
     t0 = e2e_ca.audit_mark()
     _control_plane_down(c)
@@ -107,6 +109,9 @@ def off_control_plane_stopped_per_certificate_login_needs_no_prompt():
         assert not l.prompts, l.describe()
         log = c.agent_log_since(off)
         assert "source=offline" in log and "reason=certificate_2fa_offline" in log, log
+        # the benchmark: a whole ssh login (handshake included), not asserted
+        print("bench: per-certificate login online %.3fs, offline %.3fs"
+              % (online.elapsed, l.elapsed), flush=True)
         # every-login: nothing to decide offline → failmode secure
         l = c.login("ubuntu", akey, codes=["000000"])
         R.assert_refused(l, " (every-login, control plane stopped, failmode secure)")

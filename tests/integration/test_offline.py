@@ -12,7 +12,12 @@ import subprocess
 import tempfile
 import time
 
+import json
+import socket
+
 import harness
+import test_agent
+import test_agent_ca
 import test_ca
 from harness import Daemon
 
@@ -43,6 +48,11 @@ def setup_module():
 
 
 def teardown_module():
+    for a in test_agent_ca.AGENTS:
+        try:
+            a.stop()
+        except Exception:
+            pass
     if D:
         D.kill()
 
@@ -375,3 +385,84 @@ def test_offline_events_callers_and_hostile_input():
     assert st == 400 and not _offline_rows(good["id"]), (st, b)
     st, b = D.api("POST", path, {"events": []}, token=PROD[1])
     assert st == 200 and b == {"added": 0, "duplicates": 0}, (st, b)
+
+
+# ---- the agent's offline decisions, at its socket (as pam_portcullis asks) ------------------
+
+def _agent_begin(h, user, cert_line):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(h.socket)
+        return test_agent.call(s, {"op": "begin", "user": user, "rhost": "127.0.0.1",
+                                   "service": "sshd", "tty": "ssh",
+                                   "auth_info": auth_info(cert_line)})
+
+
+def _doc_names(h, person):
+    try:
+        with open(h.path("offline.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return any(e["person"] == person for e in doc["per_certificate"])
+
+
+def test_agent_decides_offline_only_for_proven_per_certificate_logins():
+    """The control plane stopped: the agent allows a per-certificate certificate of ours for a
+    pair of its document; a certificate without our extension, expired, from another CA, or for
+    an account the rule does not name is not decided (the module's failmode applies); the
+    allow is queued on disk and reaches the audit log once when the control plane is back."""
+    test_agent_ca.ROOT = TMP
+    os.chmod(TMP, 0o755)
+    h = test_agent_ca.Host(D, labels={"env": "prod"}, extra=["krl_interval = 1"])
+    h.enroll()
+    h.start()
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
+    b = p.login_ok()
+    now = int(time.time())
+    ext = "time=%d,method=totp" % (now - 60)
+    no_ext = sign_with_our_ca(p.pub, p.name, b["serial"], "-5m:+1h")
+    expired = sign_with_our_ca(p.pub, p.name, b["serial"], "-2h:-1h", ext)
+    d = tempfile.mkdtemp(dir=TMP)
+    ca = os.path.join(d, "ca")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ca], check=True)
+    pub = os.path.join(d, "k.pub")
+    with open(pub, "w") as f:
+        f.write(p.pub + "\n")
+    subprocess.run(["ssh-keygen", "-q", "-s", ca, "-I", p.name, "-n", p.name, "-O",
+                    "extension:%s=%s" % (EXT, ext), pub], check=True, capture_output=True)
+    with open(os.path.join(d, "k-cert.pub")) as f:
+        foreign = f.read().strip()
+    harness.wait_until(lambda: _doc_names(h, p.name), timeout=20, what="the offline document")
+    assert os.stat(h.path("offline.json")).st_mode & 0o077 == 0
+    t_mark = max([a["id"] for a in D.audit(since=time.time() - 3600)] or [0])
+    D.stop()
+    try:
+        r = _agent_begin(h, "ubuntu", b["certificate"])
+        assert r.get("ok") is True and r["action"] == "allow", r
+        assert r["reason"] == "certificate_2fa_offline", r
+        for why, cert, user in (("no extension", no_ext, "ubuntu"),
+                                ("expired", expired, "ubuntu"),
+                                ("another CA", foreign, "ubuntu"),
+                                ("an account no rule names", b["certificate"], "root")):
+            r = _agent_begin(h, user, cert)
+            assert r.get("ok") is False and r.get("error") in ("unreachable", "timeout"), (why, r)
+        with open(h.path("offline-events.jsonl")) as f:
+            queued = [json.loads(line) for line in f if line.strip()]
+        assert len(queued) == 1 and queued[0]["person"] == p.name, queued
+        assert queued[0]["user"] == "ubuntu" and queued[0]["action"] == "allow", queued
+    finally:
+        D.start()
+
+    def uploaded():
+        return [a for a in D.audit(since=time.time() - 3600)
+                if a["id"] > t_mark and a["action"] == "auth.offline"]
+    harness.wait_until(uploaded, timeout=30, what="the queued decision in the audit log")
+    time.sleep(2.5)              # later syncs must not add it again
+    rows = uploaded()
+    assert len(rows) == 1 and rows[0]["user"] == p.name and rows[0]["host"] == h.hostname, rows
+    assert rows[0]["source"] == "offline" and rows[0]["txid"] == queued[0]["id"], rows
+    assert not os.path.exists(h.path("offline-events.jsonl"))
+    assert not os.path.exists(h.path("offline-events.sending"))

@@ -198,8 +198,8 @@ static void *maint_main(void *arg)
             if (have_file(m->cfg, AG_USER_CA_FILE)) {
                 sync_krl(m->cfg);
                 sync_user_ca(m->cfg);
-                if (ag_offline_sync(m->cfg) == PC_OK) /* issue 13: online again */
-                    ag_offline_upload(m->cfg);
+                ag_offline_sync(m->cfg);   /* issue 13 */
+                ag_offline_upload(m->cfg); /* a no-op without queued decisions */
             }
             m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
         }

@@ -42,6 +42,23 @@ static int name_ok(const char *s)
     return 1;
 }
 
+static int fingerprints_ok(json_object *e)
+{
+    json_object *arr = NULL;
+    struct pc_jerr je = { 0 };
+    return pc_json_get_str_array(e, "fingerprints", 1, 64, PC_SSHKEY_FP_SIZE, &arr, &je) == PC_OK;
+}
+
+/* 1 if fp is one of the entry's registered key fingerprints. */
+static int fp_registered(json_object *e, const char *fp)
+{
+    json_object *arr = json_object_object_get(e, "fingerprints");
+    for (size_t i = 0; fp && i < json_object_array_length(arr); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), fp) == 0)
+            return 1;
+    return 0;
+}
+
 /* Checks the document's shape: every field bounded, every name valid, every options object one
  * that builds a principals line, every CA key parses. */
 static int doc_ok(json_object *doc)
@@ -70,7 +87,7 @@ static int doc_ok(json_object *doc)
         if (!json_object_is_type(e, json_type_object) ||
             pc_json_get_str(e, "person", 1, 64, &p, &je) != PC_OK ||
             pc_json_get_str(e, "account", 1, 64, &a, &je) != PC_OK || !name_ok(p) || !name_ok(a) ||
-            !json_object_object_get_ex(e, "options", &o) ||
+            !fingerprints_ok(e) || !json_object_object_get_ex(e, "options", &o) ||
             pc_keyopts_build(o, line, sizeof line) != PC_OK)
             return 0;
     }
@@ -166,14 +183,18 @@ static json_object *doc_load(const struct ag_config *c)
     return doc;
 }
 
-/* The options of (person, account) in doc, or NULL. */
-static json_object *pair_options(json_object *doc, const char *person, const char *account)
+/* The options of (person, account) in doc for a key with fingerprint fp (one of the person's
+ * registered keys: a certificate from another CA that sshd also trusts, for another key, never
+ * matches), or NULL. */
+static json_object *pair_options(json_object *doc, const char *person, const char *account,
+                                 const char *fp)
 {
     json_object *arr = json_object_object_get(doc, "per_certificate");
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *e = json_object_array_get_idx(arr, i);
         if (strcmp(json_object_get_string(json_object_object_get(e, "person")), person) == 0 &&
-            strcmp(json_object_get_string(json_object_object_get(e, "account")), account) == 0)
+            strcmp(json_object_get_string(json_object_object_get(e, "account")), account) == 0 &&
+            fp_registered(e, fp))
             return json_object_object_get(e, "options");
     }
     return NULL;
@@ -195,7 +216,7 @@ static int ca_is_ours(json_object *doc, const struct pc_cert *cert)
 }
 
 int ag_offline_principals(const struct ag_config *c, const char *account, const char *key_id,
-                          char **opts)
+                          const char *fp, char **opts)
 {
     json_object *doc, *o;
     int rc = PC_ERR_NOTFOUND;
@@ -203,7 +224,7 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
     *opts = NULL;
     if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = doc_load(c)))
         return PC_ERR_NOTFOUND;
-    if ((o = pair_options(doc, key_id, account)) != NULL) {
+    if ((o = pair_options(doc, key_id, account, fp)) != NULL) {
         *opts = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         rc = *opts ? PC_OK : PC_ERR_NOMEM;
     }
@@ -367,7 +388,7 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
     struct pc_cert *cert = NULL;
     json_object *doc = NULL;
     int64_t at = 0, now = pc_now();
-    char method[16];
+    char method[16], fp[PC_SSHKEY_FP_SIZE];
     int decided = 0;
 
     if (!auth_info || pc_cert_parse_auth_info(auth_info, &cert) != PC_OK)
@@ -377,7 +398,8 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
     if (cert->type != PC_CERT_USER || !ca_is_ours(doc, cert) || !cert->key_id ||
         !name_ok(cert->key_id) || !pc_cert_has_principal(cert, cert->key_id) ||
         !pc_cert_valid_at(cert, now) || pc_cert_2fa(cert, &at, method) != PC_OK || at > now ||
-        !pair_options(doc, cert->key_id, user))
+        pc_sshkey_fingerprint(cert->subject, fp) != PC_OK ||
+        !pair_options(doc, cert->key_id, user, fp))
         goto out;
     if (!krl_fresh(c)) {
         *action = "deny";

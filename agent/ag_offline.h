@@ -9,8 +9,9 @@
  *
  * Used ONLY when the call to the control plane failed as unreachable or timed out (never on a
  * TLS failure or on any answer):
- *  - principals: a pair in the document → that principal with the document's options, if the
- *    KRL is not older than offline_krl_max_age;
+ *  - principals: a pair in the document, for a key (sshd's %f) registered to that person →
+ *    that principal with the document's options, if the KRL is not older than
+ *    offline_krl_max_age;
  *  - begin: the certificate sshd verified (SSH_AUTH_INFO_0) from our user CA, valid now, with
  *    2fa@portcullis, its key id and the PAM user a pair of the document, the KRL fresh → allow
  *    (certificate_2fa_offline); the KRL too old → deny (offline_krl_stale); anything else is
@@ -51,7 +52,7 @@ int64_t ag_offline_queued(const struct ag_config *c);
 /* principals without the control plane: PC_OK with *opts (malloc'ed JSON text of the options)
  * if the pair is in the document and the KRL is fresh; PC_ERR_NOTFOUND otherwise. */
 int ag_offline_principals(const struct ag_config *c, const char *account, const char *key_id,
-                          char **opts);
+                          const char *fp, char **opts);
 
 /* For `status`: the document's age in seconds (-1: none) and its number of people. */
 void ag_offline_summary(const struct ag_config *c, int64_t *doc_age, int64_t *people,

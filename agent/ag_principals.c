@@ -332,7 +332,7 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     /* issue 13: a per-certificate pair of the offline document (the KRL fresh) */
     if (code &&
         (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
-        ag_offline_principals(x->cfg, account, key_id, &hit_opts) == PC_OK) {
+        ag_offline_principals(x->cfg, account, key_id, fp, &hit_opts) == PC_OK) {
         pc_log(PC_LOG_WARN,
                "event=principals account=%s key_id=%s serial=%s result=allow source=offline "
                "error=%s",

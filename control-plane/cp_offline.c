@@ -28,6 +28,22 @@ static int accounts_named(json_object *rules, json_object *accounts)
     return PC_OK;
 }
 
+/* The fingerprints of person's registered keys (a certificate's key must be one of them). */
+static json_object *fingerprints_of(sqlite3 *db, const char *person)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT k.fingerprint FROM user_ssh_keys k JOIN users u"
+                                      " ON u.id = k.user_id WHERE u.name = ? ORDER BY 1");
+    json_object *arr = json_object_new_array();
+
+    if (!st)
+        return arr;
+    cp_bind_text(st, 1, person);
+    while (sqlite3_step(st) == SQLITE_ROW && json_object_array_length(arr) < 64)
+        json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
+    sqlite3_finalize(st);
+    return arr;
+}
+
 /* The pairs of one enabled person. */
 static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_object *accounts,
                         json_object *arr)
@@ -57,6 +73,7 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
         json_object_object_add(e, "person", json_object_new_string(person));
         json_object_object_add(e, "account", json_object_new_string(account));
         json_object_object_add(e, "options", opts);
+        json_object_object_add(e, "fingerprints", fingerprints_of(db, person));
         json_object_array_add(arr, e);
     }
     return PC_OK;

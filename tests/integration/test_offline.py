@@ -278,6 +278,8 @@ def test_offline_document_holds_only_this_hosts_per_certificate_people():
     mine = {(e["person"], e["account"]): e["options"] for e in doc["per_certificate"]}
     assert mine.get((p.name, "ubuntu")) == {"extensions": ["permit-pty"]}, doc
     assert (p.name, p.name) in mine, doc
+    fps = [e["fingerprints"] for e in doc["per_certificate"] if e["person"] == p.name]
+    assert fps and all(f == [p.fp] for f in fps), doc     # a certificate's key must be one
     people = {e["person"] for e in doc["per_certificate"]}
     assert q.name not in people, "a staging-only person reached the prod host: %r" % doc
     assert r_.name not in people, "an every-login person is in the offline document: %r" % doc
@@ -449,6 +451,15 @@ def test_agent_decides_offline_only_for_proven_per_certificate_logins():
                                 ("an account no rule names", b["certificate"], "root")):
             r = _agent_begin(h, user, cert)
             assert r.get("ok") is False and r.get("error") in ("unreachable", "timeout"), (why, r)
+        # principals offline: only for a key registered to the person (a certificate from
+        # another CA sshd may trust, for some other key, with the person's key id: nothing)
+        rc, out, err, _ = h.principals("ubuntu", p.name, b["serial"], p.fp)
+        assert rc == 0 and out.split()[-1:] == [p.name], (rc, out, err)
+        other_fp = "SHA256:" + base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        rc, out, err, _ = h.principals("ubuntu", p.name, b["serial"], other_fp)
+        assert out.strip() == "", (rc, out, err)
+        rc, out, err, _ = h.principals("root", p.name, b["serial"], p.fp)
+        assert out.strip() == "", (rc, out, err)
         with open(h.path("offline-events.jsonl")) as f:
             queued = [json.loads(line) for line in f if line.strip()]
         assert len(queued) == 1 and queued[0]["person"] == p.name, queued

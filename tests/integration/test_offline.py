@@ -464,6 +464,14 @@ def test_agent_decides_offline_only_for_proven_per_certificate_logins():
             queued = [json.loads(line) for line in f if line.strip()]
         assert len(queued) == 1 and queued[0]["person"] == p.name, queued
         assert queued[0]["user"] == "ubuntu" and queued[0]["action"] == "allow", queued
+        # status shows the offline state: cache age, people covered, KRL age, queued events
+        rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf, "--json")
+        st = json.loads(out)["offline"]
+        assert st["people"] >= 1 and 0 <= st["cache_age"] < 60, st
+        assert 0 <= st["krl_age"] < 60 and st["krl_max_age"] == 86400, st
+        assert st["queued_events"] == 1, st
+        rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf)
+        assert "offline:" in out and "queued:    1 " in out and "krl:" in out, out
     finally:
         D.start()
 
@@ -477,3 +485,5 @@ def test_agent_decides_offline_only_for_proven_per_certificate_logins():
     assert rows[0]["source"] == "offline" and rows[0]["txid"] == queued[0]["id"], rows
     assert not os.path.exists(h.path("offline-events.jsonl"))
     assert not os.path.exists(h.path("offline-events.sending"))
+    rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf, "--json")
+    assert json.loads(out)["offline"]["queued_events"] == 0, out

@@ -48,6 +48,7 @@ int ag_config_init(struct ag_config *c)
     c->log_level = PC_LOG_INFO;
     c->krl_interval_ms = 60000;
     c->principals_stale_ms = 300000;
+    c->offline_krl_max_age_ms = 86400000L; /* issue 13 */
     if (set_str(&c->host_key, AG_DEFAULT_HOST_KEY) != PC_OK ||
         set_str(&c->ssh_dir, AG_DEFAULT_SSH_DIR) != PC_OK ||
         set_str(&c->reload_command, AG_DEFAULT_RELOAD) != PC_OK ||
@@ -332,6 +333,9 @@ static int on_ca_setting(struct ag_config *c, const char *key, const char *v, ch
         return set_principals_user(c, v, err, errsz);
     if (strcmp(key, "principals_stale") == 0)
         return set_optional_duration_ms(&c->principals_stale_ms, key, v, 86400, err, errsz);
+    /* issue 13: 0 refuses every offline certificate decision */
+    if (strcmp(key, "offline_krl_max_age") == 0)
+        return set_optional_duration_ms(&c->offline_krl_max_age_ms, key, v, 7 * 86400, err, errsz);
     return PC_ERR_NOTFOUND;
 }
 

@@ -44,6 +44,8 @@ struct ag_config {
     char *principals_user; /* may ask op principals besides root; NULL = root only */
     uid_t principals_uid;
     long principals_stale_ms; /* a cached allow is used this long when the CP is unreachable */
+    /* issue 13: offline decisions refuse when the KRL is older than this */
+    long offline_krl_max_age_ms;
 };
 
 /* Sets the defaults. Call before ag_config_load; ag_config_free releases everything. */

@@ -8,6 +8,7 @@
 #include "ag_ops.h"
 #include "ag_hostca.h"
 #include "ag_krl.h"
+#include "ag_offline.h"
 #include "pc_err.h"
 #include "pc_http.h"
 #include "pc_json.h"
@@ -208,8 +209,10 @@ static void sync_krl(const struct ag_config *c)
     else
         pc_log(changed ? PC_LOG_INFO : PC_LOG_DEBUG, "event=krl_sync result=%s version=%llu",
                changed ? "updated" : "unchanged", (unsigned long long)version);
-    if (rc == PC_OK)
+    if (rc == PC_OK) {
         ag_metrics_krl_synced();
+        ag_offline_krl_verified(c); /* issue 13: the KRL's age for offline decisions */
+    }
 }
 
 /* Renews the host certificate when it is due (see ag_maint.h). */
@@ -271,6 +274,8 @@ static void *maint_main(void *arg)
             if (have_file(m->cfg, AG_USER_CA_FILE)) {
                 sync_krl(m->cfg);
                 sync_cas(m->cfg, NULL);
+                ag_offline_sync(m->cfg);   /* issue 13 */
+                ag_offline_upload(m->cfg); /* a no-op without queued decisions */
             }
             m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
         }

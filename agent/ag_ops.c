@@ -3,6 +3,7 @@
 #include "config.h"
 #include "ag_ops.h"
 #include "ag_metrics.h"
+#include "ag_offline.h"
 #include "ag_principals.h"
 #include "ag_status.h"
 #include "pc_agent_proto.h"
@@ -10,6 +11,7 @@
 #include "pc_json.h"
 #include "pc_log.h"
 #include "pc_mem.h"
+#include "pc_rand.h"
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <stdio.h>
@@ -70,6 +72,46 @@ static json_object *garbage(const char *what)
     return ag_ops_error(PC_AGENT_E_GARBAGE, m);
 }
 
+/* ---- issue 13: begin while the control plane is unreachable ------------------------------- */
+
+/* 1 if err (an error reply of ag_ops_cp_call) says unreachable or timeout: only then may the
+ * agent decide offline (never on a TLS failure, never on an answer). */
+static int cp_unreachable(json_object *err)
+{
+    json_object *c = NULL;
+    const char *code;
+
+    if (!err || !json_object_object_get_ex(err, "error", &c))
+        return 0;
+    code = json_object_get_string(c);
+    return code &&
+           (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0);
+}
+
+/* The offline decision (ag_offline.h) as a begin reply, or NULL: not decided here. */
+static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char *user,
+                                  const char *info)
+{
+    const char *action = NULL, *reason = NULL;
+    char txid[33], su[72];
+    json_object *out;
+
+    if (!cp_unreachable(err) || !ag_offline_begin(x->cfg, user, info, &action, &reason, txid))
+        return NULL;
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    json_object_object_add(out, "txid", json_object_new_string(txid));
+    json_object_object_add(out, "action", json_object_new_string(action));
+    json_object_object_add(out, "factors", json_object_new_array());
+    json_object_object_add(out, "reason", json_object_new_string(reason));
+    pc_metric_inc(&ag_m_offline, action, NULL, NULL);
+    pc_log(PC_LOG_WARN, "event=begin user=%s action=%s reason=%s source=offline txid=%s",
+           ag_ops_log_safe(user, su, sizeof su), action, reason, txid);
+    return out;
+}
+
+/* ---- end of issue 13 ------------------------------------------------------------------------ */
+
 static json_object *op_begin(struct ag_ctx *x, json_object *req)
 {
     static const char *const fields[] = {
@@ -105,8 +147,14 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         json_object_object_add(body, "auth_info", json_object_new_string(info));
     /* A second copy on another instance only leaves an unused transaction (it expires). */
     if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, AG_CALL_REPEATABLE,
-                              &cp)))
+                              &cp))) {
+        json_object *off = offline_begin(x, out, user, info); /* issue 13 */
+        if (off) {
+            json_object_put(out);
+            out = off;
+        }
         goto out;
+    }
     if (pc_json_get_str(cp, "txid", 1, 64, &txid, &je) != PC_OK || !pc_valid_hex(txid, 1, 64) ||
         pc_json_get_str(cp, "action", 1, 16, &action, &je) != PC_OK || !one_of(action, actions) ||
         pc_json_get_str(cp, "reason", 1, 128, &reason, &je) != PC_OK ||

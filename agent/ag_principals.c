@@ -3,6 +3,7 @@
 #include "config.h"
 #include "ag_principals.h"
 #include "ag_metrics.h"
+#include "ag_offline.h"
 #include "pc_agent_proto.h"
 #include "pc_cert.h"
 #include "pc_config.h"
@@ -333,6 +334,18 @@ json_object *ag_principals_op(struct ag_ctx *x, json_object *req)
     if (code &&
         (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0))
         pc_metric_inc(&ag_m_principals_cache, "miss", NULL, NULL);
+    /* issue 13: a per-certificate pair of the offline document (the KRL fresh) */
+    if (code &&
+        (strcmp(code, PC_AGENT_E_UNREACHABLE) == 0 || strcmp(code, PC_AGENT_E_TIMEOUT) == 0) &&
+        ag_offline_principals(x->cfg, account, key_id, fp, &hit_opts) == PC_OK) {
+        pc_log(PC_LOG_WARN,
+               "event=principals account=%s key_id=%s serial=%s result=allow source=offline "
+               "error=%s",
+               sa, sk, serial, code);
+        out = reply_ok(key_id, hit_opts, 1);
+        free(hit_opts);
+        goto out;
+    }
     pc_log(PC_LOG_WARN, "event=principals account=%s key_id=%s serial=%s result=error error=%s", sa,
            sk, serial, code ? code : "?");
     out = errobj;

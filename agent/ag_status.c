@@ -2,6 +2,7 @@
 /* Enrollment and reachability checks (see ag_status.h). */
 #include "config.h"
 #include "ag_status.h"
+#include "ag_offline.h"
 #include "ag_enroll.h"
 #include "ag_ops_call.h"
 #include "pc_agent_proto.h"
@@ -234,6 +235,45 @@ static void print_pool(json_object *pool)
     }
 }
 
+/* ---- issue 13: the offline state ----------------------------------------------------------- */
+
+static json_object *offline_json(const struct ag_config *cfg)
+{
+    json_object *o = json_object_new_object();
+    int64_t doc_age, people, krl_age;
+
+    ag_offline_summary(cfg, &doc_age, &people, &krl_age);
+    json_object_object_add(o, "cache_age", json_object_new_int64(doc_age));
+    json_object_object_add(o, "people", json_object_new_int64(people));
+    json_object_object_add(o, "krl_age", json_object_new_int64(krl_age));
+    json_object_object_add(o, "krl_max_age",
+                           json_object_new_int64(cfg->offline_krl_max_age_ms / 1000));
+    json_object_object_add(o, "queued_events", json_object_new_int64(ag_offline_queued(cfg)));
+    return o;
+}
+
+static void offline_text(const struct ag_config *cfg)
+{
+    int64_t doc_age, people, krl_age;
+
+    ag_offline_summary(cfg, &doc_age, &people, &krl_age);
+    if (doc_age < 0)
+        printf("offline:   no cache (not fetched yet)\n");
+    else
+        printf("offline:   cache %llds old, %lld people with per-certificate rules here\n",
+               (long long)doc_age, (long long)people);
+    if (krl_age < 0)
+        printf("krl:       none\n");
+    else
+        printf("krl:       verified %llds ago (offline decisions refuse after %lds)%s\n",
+               (long long)krl_age, cfg->offline_krl_max_age_ms / 1000,
+               krl_age * 1000 > cfg->offline_krl_max_age_ms ? ": STALE" : "");
+    printf("queued:    %lld offline decisions not uploaded yet\n",
+           (long long)ag_offline_queued(cfg));
+}
+
+/* ---- end of issue 13 ------------------------------------------------------------------------ */
+
 int ag_status_run(const char *config_path, int json)
 {
     struct ag_config cfg;
@@ -266,12 +306,14 @@ int ag_status_run(const char *config_path, int json)
         json_object_object_add(o, "host_token_file", json_object_new_string(cfg.host_token_file));
         if (pr.version[0])
             json_object_object_add(o, "version", json_object_new_string(pr.version));
+        json_object_object_add(o, "offline", offline_json(&cfg)); /* issue 13 */
         printf("%s\n", pc_json_dump(o));
         json_object_put(o);
     } else {
         print_text(&cfg, &pr);
         if (pool)
             print_pool(pool);
+        offline_text(&cfg); /* issue 13 */
     }
     rc = pr.enrolled && pr.reachable ? 0 : 1;
 out:

@@ -10,7 +10,8 @@
 #define POLICY_USAGE \
     "policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n" \
     "       [--no-2fa] [--max-ttl DURATION] [--extension permit-...]... [--source-address CIDRS]\n" \
-    "       [--force-command CMD] [--requires-request --approver-group G [--max-duration D]]"
+    "       [--force-command CMD] [--requires-request --approver-group G [--max-duration D]]\n" \
+    "       [--second-factor every-login|per-certificate]"
 
 static int add_str(json_object *body, const char *key, const char *v)
 {
@@ -41,6 +42,23 @@ static int add_host(json_object *body, const char *kv)
     }
     json_object_object_add(hosts, key, json_object_new_string(eq + 1));
     return PC_OK;
+}
+
+/* Issue 13: --second-factor every-login|per-certificate. 1 if consumed, 0 if unknown. */
+static int add_offline_option(int argc, char **argv, int *i, json_object *body)
+{
+    const char *v;
+    int r;
+
+    if ((r = cli_opt(argc, argv, i, "--second-factor", &v)) != 0) {
+        if (r < 0)
+            return r;
+        if (strcmp(v, "every-login") != 0 && strcmp(v, "per-certificate") != 0)
+            return cli_usage_err("--second-factor takes every-login or per-certificate");
+        json_object_object_add(body, "second_factor", json_object_new_string(v));
+        return 1;
+    }
+    return 0;
 }
 
 /* One option of `policy add` at argv[*i]; 1 if consumed, 0 if unknown, <0 on error. */
@@ -99,7 +117,7 @@ static int add_option(int argc, char **argv, int *i, json_object *body)
             json_object_object_add(body, "force_command", json_object_new_string(v));
         return r;
     }
-    return 0;
+    return add_offline_option(argc, argv, i, body);
 }
 
 static int policy_add(struct cli *c, int argc, char **argv)
@@ -157,6 +175,7 @@ static int policy_list(struct cli *c)
         { "ACCOUNTS", "accounts", NULL, 512 },
         { "HOSTS", "hosts", NULL, 512 },
         { "2FA", "require_2fa", NULL, 512 },
+        { "SECOND-FACTOR", "second_factor", NULL, 512 },
         { "MAX-TTL", "max_ttl", NULL, 512 },
         { "EXTENSIONS", "extensions", NULL, 512 },
         { "OPTIONS", "source_address", options, 1100 },

@@ -71,6 +71,7 @@ void cli_print_usage(FILE *out)
         "         [--no-2fa] [--max-ttl DURATION] [--extension permit-...]...\n"
         "         [--source-address CIDRS] [--force-command CMD]\n"
         "         [--requires-request --approver-group G [--max-duration DURATION]]\n"
+        "         [--second-factor every-login|per-certificate]\n"
         "                     let people log in as local accounts on hosts with these labels\n"
         "                     (account $user: the person's own name); nobody may log in without one;\n"
         "                     with --requires-request only during an approved request's grant\n"

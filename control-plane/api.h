@@ -70,6 +70,8 @@ void api_session(struct cp_call *c, struct cp_resp *r);
 /* api_hosts.c: host certificates, principals, labels */
 void api_host_principals(struct cp_call *c, struct cp_resp *r);
 void api_host_renew(struct cp_call *c, struct cp_resp *r);
+void api_host_offline(struct cp_call *c, struct cp_resp *r);        /* issue 13 */
+void api_host_offline_events(struct cp_call *c, struct cp_resp *r); /* issue 13 */
 void api_host_patch(struct cp_call *c, struct cp_resp *r);
 void api_host_delete(struct cp_call *c, struct cp_resp *r);
 /* api_access.c: access on request, /v1/requests */

@@ -4,6 +4,7 @@
 #include "api.h"
 #include "cp_access.h"
 #include "cp_hosts.h"
+#include "cp_offline.h"
 #include "cp_userkeys.h"
 #include "pc_config.h"
 #include "pc_err.h"
@@ -160,4 +161,51 @@ void api_host_delete(struct cp_call *c, struct cp_resp *r)
         return;
     }
     cp_resp_json(r, 200, out);
+}
+
+/* POST /v1/hosts/self/offline/events (issue 13): {"events":[…]} → {"added":N,"duplicates":M} */
+void api_host_offline_events(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "events", NULL };
+    struct pc_jerr e = { 0 };
+    json_object *events = NULL, *o;
+    int added = 0, dups = 0;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (!json_object_object_get_ex(c->body, "events", &events) ||
+        cp_offline_events_ok(events, &e) != PC_OK) {
+        if (!e.code) {
+            e.code = "bad_field";
+            snprintf(e.message, sizeof e.message, "field 'events' is required");
+        }
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (cp_offline_events_add(&c->id, events, &added, &dups) != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot store the events");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "added", json_object_new_int(added));
+    json_object_object_add(o, "duplicates", json_object_new_int(dups));
+    cp_resp_json(r, 200, o);
+}
+
+/* GET /v1/hosts/self/offline (issue 13): what this host may decide while the control plane is
+ * unreachable; only about people allowed on this host. */
+void api_host_offline(struct cp_call *c, struct cp_resp *r)
+{
+    json_object *o = NULL;
+    int rc = cp_offline_host_rules(&c->id, &o);
+
+    if (rc == PC_ERR_TOOBIG) {
+        cp_resp_error(r, 500, "internal", "too many people for one host's offline document");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_error(r, 500, "internal", "cannot build the offline document");
+        return;
+    }
+    cp_resp_json(r, 200, o);
 }

@@ -4,6 +4,7 @@
 #include "cp_explain.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
+#include "cp_ca_keys.h"
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "cp_users.h"
@@ -78,6 +79,67 @@ static void person_of(const struct cp_begin_req *req, char *out, size_t n)
     pc_cert_free(cert);
 }
 
+/* ---- issue 13: the certificate as the second factor ---------------------------------------- */
+
+/* 1 if serial is a user certificate we issued to key_id and have not revoked. */
+static int cert_issued_live(sqlite3 *db, uint64_t serial, const char *key_id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ? AND kind = 'user'"
+                                      " AND key_id = ? AND revoked_at = 0");
+    int found;
+
+    if (!st || serial >= PC_CERT_SERIAL_LIMIT)
+        return 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)serial);
+    cp_bind_text(st, 2, key_id);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* 1 if the certificate sshd verified in the publickey step (auth_info: sshd's SSH_AUTH_INFO_0,
+ * which holds only methods that succeeded, so the client cannot name a certificate it did not
+ * sign with) proves person's second factor: from our user CA, key id and principal person,
+ * valid now, issued by us and not revoked (by serial, key id or a disabled user), carrying
+ * PC_CERT_EXT_2FA with a time not in the future. */
+static int cert_proves_2fa(sqlite3 *db, const struct cp_begin_req *req, const char *person)
+{
+    struct pc_cert *cert = NULL;
+    int64_t at = 0, now = pc_now();
+    char method[16];
+    int ok;
+
+    if (!req->auth_info || pc_cert_parse_auth_info(req->auth_info, &cert) != PC_OK)
+        return 0;
+    ok = cert->type == PC_CERT_USER && cp_ca_user_trusts(cert->ca) && cert->key_id &&
+         strcmp(cert->key_id, person) == 0 && pc_cert_has_principal(cert, person) &&
+         pc_cert_valid_at(cert, now) && pc_cert_2fa(cert, &at, method) == PC_OK && at <= now &&
+         cert_issued_live(db, cert->serial, person) && !cp_ca_key_id_revoked(db, person);
+    pc_cert_free(cert);
+    return ok;
+}
+
+/* A challenge becomes allow (reason certificate_2fa) where every rule for (person, account,
+ * host) says per-certificate and the certificate proves the second factor. */
+static int cert_2fa_decide(sqlite3 *db, const struct cp_begin_req *req, const char *person,
+                           int64_t host_id, struct cp_begin_res *res)
+{
+    int per_cert = 0, rc;
+
+    if (!req->auth_info)
+        return PC_OK;
+    if ((rc = cp_policy_per_certificate(db, person, req->user, host_id, &per_cert)) != PC_OK)
+        return rc;
+    if (per_cert && cert_proves_2fa(db, req, person)) {
+        res->action = "allow";
+        res->reason = "certificate_2fa";
+        res->totp = res->push = 0;
+    }
+    return PC_OK;
+}
+
+/* ---- end of issue 13 ------------------------------------------------------------------------- */
+
 /* What begin answers for a user record (or its absence). */
 static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2fa,
                    struct cp_begin_res *res)
@@ -139,6 +201,9 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
         (rc = cp_policy_no_2fa(db, person, req->user, host->host_id, &no_2fa)) != PC_OK)
         goto out;
     decide(db, found, &u, no_2fa, res);
+    if (strcmp(res->action, "challenge") == 0 &&
+        (rc = cert_2fa_decide(db, req, person, host->host_id, res)) != PC_OK)
+        goto out;
     st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service, tty,"
                         " auth_info, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
     if (!st) {

@@ -7,6 +7,7 @@
 #include "cp_refusals.h"
 #include "cp_store.h"
 #include "cp_userkeys.h"
+#include "pc_cert.h"
 #include "pc_err.h"
 #include "pc_mem.h"
 #include "pc_sshbuf.h"
@@ -211,11 +212,13 @@ static int create_session(sqlite3 *db, const struct login_row *l, int64_t until,
 /* The certificate and the session. until > 0: the approving credential's expiry, which
  * neither may outlive (the caller has checked that it lies in the future). */
 static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_terms *t,
-                 int64_t until, const char *source, struct cp_cert_login_finish_res *res)
+                 int64_t until, const char *method, const char *source,
+                 struct cp_cert_login_finish_res *res)
 {
     struct pc_sshkey *key = NULL;
     struct cp_user_rec u;
-    struct pc_cert_opt crit[2], ext[CP_POLICY_EXT_MAX];
+    struct pc_cert_opt crit[2], ext[CP_POLICY_EXT_MAX + 1];
+    char second[PC_CERT_2FA_VALUE_MAX];
     const char *princ[1] = { l->user };
     char actor[80];
     struct cp_issue_req req = { .type = PC_CERT_USER,
@@ -249,9 +252,16 @@ static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_t
     for (size_t i = 0; i < t->n_ext; i++)
         /* cppcheck-suppress unreadVariable */
         ext[i] = (struct pc_cert_opt){ t->ext[i], NULL };
+    /* When and how the second factor was passed (issue 13): per-certificate rules let the PAM
+     * step accept the certificate itself as that proof. */
+    if ((rc = pc_cert_2fa_format(pc_now(), method, second, sizeof second)) != PC_OK)
+        goto out;
+    /* cppcheck-suppress unreadVariable */
+    ext[req.n_extensions++] = (struct pc_cert_opt){ PC_CERT_EXT_2FA, second };
     rc = cp_ca_issue(db, &req, &res->cert);
     if (rc == PC_OK)
         rc = create_session(db, l, until, res);
+out:
     pc_sshkey_free(key);
     pc_wipe(&u, sizeof u);
     return rc;
@@ -350,7 +360,7 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
     }
     res->status = 200;
     res->reason = "totp_ok";
-    if ((rc = issue(db, l, &t, 0, source, res)) == PC_OK)
+    if ((rc = issue(db, l, &t, 0, "totp", source, res)) == PC_OK)
         rc = set_login_state(db, id, "done");
     return rc;
 }
@@ -485,7 +495,7 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
     if (rc == PC_OK && !f->status) {
         f->status = 200;
         f->reason = "push_approved";
-        if ((rc = issue(db, l, &t, approver, source, f)) == PC_OK)
+        if ((rc = issue(db, l, &t, approver, "push", source, f)) == PC_OK)
             rc = set_login_state(db, id, "done");
     } else if (rc == PC_OK) {
         rc = set_login_state(db, id, "failed");

@@ -229,6 +229,25 @@ static int requires_request(json_object *pol)
     return json_object_object_get_ex(pol, "requires_request", &v) && json_object_get_boolean(v);
 }
 
+/* ---- issue 13: logins that survive the control plane ------------------------------------ */
+
+/* "second_factor": "every-login" (the default: a code or push at each login) or
+ * "per-certificate" (a `portcullis login` certificate carrying PC_CERT_EXT_2FA is the proof). */
+static int copy_offline_terms(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    const char *sf = NULL;
+    int rc;
+
+    if ((rc = pc_json_get_str(body, "second_factor", 0, 32, &sf, e)) != PC_OK)
+        return rc;
+    if (sf && strcmp(sf, "every-login") != 0 && strcmp(sf, "per-certificate") != 0)
+        return jfail(e, "second_factor", "must be every-login or per-certificate");
+    json_object_object_add(canon, "second_factor", json_object_new_string(sf ? sf : "every-login"));
+    return PC_OK;
+}
+
+/* ---- end of issue 13's validation ---------------------------------------------------------- */
+
 int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e)
 {
     static const char *const fields[] = { "name",
@@ -244,6 +263,7 @@ int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e
                                           "requires_request",
                                           "approver_group",
                                           "max_duration",
+                                          "second_factor",
                                           NULL };
     json_object *c = json_object_new_object(), *u, *g, *a;
     int rc;
@@ -254,7 +274,8 @@ int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e
         (rc = copy_names(body, "groups", 0, group_ok, c, e)) != PC_OK ||
         (rc = copy_names(body, "accounts", 1, account_ok, c, e)) != PC_OK ||
         (rc = copy_hosts(body, c, e)) != PC_OK || (rc = copy_extensions(body, c, e)) != PC_OK ||
-        (rc = copy_request_terms(body, c, e)) != PC_OK)
+        (rc = copy_request_terms(body, c, e)) != PC_OK ||
+        (rc = copy_offline_terms(body, c, e)) != PC_OK)
         goto out;
     json_object_object_get_ex(c, "users", &u);
     json_object_object_get_ex(c, "groups", &g);
@@ -510,6 +531,35 @@ int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64
     *ignore = rc == PC_OK && t.matched > 0 && t.need_2fa == 0;
     return rc;
 }
+
+/* ---- issue 13: the certificate as the second factor ----------------------------------------- */
+
+struct per_cert_tally {
+    int matched, per_cert;
+};
+
+static void count_per_cert(json_object *pol, void *ctx)
+{
+    struct per_cert_tally *t = ctx;
+    json_object *v;
+
+    t->matched++;
+    if (json_object_object_get_ex(pol, "second_factor", &v) &&
+        json_object_is_type(v, json_type_string) &&
+        strcmp(json_object_get_string(v), "per-certificate") == 0)
+        t->per_cert++;
+}
+
+int cp_policy_per_certificate(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                              int *per_cert)
+{
+    struct per_cert_tally t = { 0, 0 };
+    int rc = each_match(db, person, account, host_id, count_per_cert, &t);
+    *per_cert = rc == PC_OK && t.matched > 0 && t.per_cert == t.matched;
+    return rc;
+}
+
+/* ---- end of issue 13's evaluation ----------------------------------------------------------- */
 
 /* One critical option across the rules. A certificate is not scoped to one rule's accounts or
  * hosts, so dropping a restriction because another rule lacks it (or sets another value) would

@@ -28,6 +28,10 @@ int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64
  * require_2fa false. */
 int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64_t host_id,
                      int *ignore);
+/* Issue 13: *per_cert = 1 if at least one rule matches (person, account, host) and every one of
+ * them says second_factor per-certificate (the stricter rule wins: one every-login prompts). */
+int cp_policy_per_certificate(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                              int *per_cert);
 
 /* What a login as account on host_id may do, for the key options of sshd's principals line:
  * *opts = {"extensions": [permit-…], "source_address"?, "force_command"?} from the rules that

@@ -238,6 +238,12 @@ static const char *const migrations[] = {
      * allowed the transaction, so that the agent's resend of that same submission to another
      * instance (the first copy may have been applied) is answered allow, not replay. */
     "ALTER TABLE transactions ADD COLUMN allowed_code TEXT;",
+    /* 13 (issue 13): offline decisions uploaded by hosts, by the event id the agent drew, so an
+     * upload repeated after a crash or a lost reply lands in the audit log once. */
+    "CREATE TABLE offline_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  host_id INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -77,6 +77,9 @@ static const struct route routes[] = {
     { "POST", "requests/*/approve", SESSION_ONLY, api_request_approve },
     { "POST", "requests/*/deny", ADMIN_OR_SESSION, api_request_deny },
     { "POST", "requests/*/revoke", ADMIN_OR_SESSION, api_request_revoke },
+    /* issue 13: logins that survive the control plane */
+    { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
+    { "POST", "hosts/self/offline/events", HOST_ONLY, api_host_offline_events },
 };
 
 static struct MHD_Daemon *daemon_handle;

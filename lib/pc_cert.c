@@ -6,6 +6,7 @@
 #include "pc_rand.h"
 #include "pc_sshbuf.h"
 #include "pc_valid.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -421,4 +422,50 @@ int pc_cert_has_principal(const struct pc_cert *c, const char *name)
         if (strcmp(c->principals[i], name) == 0)
             return 1;
     return 0;
+}
+
+/* ---- the second factor a certificate carries ---------------------------------------------- */
+
+static int method_known(const char *m)
+{
+    return strcmp(m, "totp") == 0 || strcmp(m, "push") == 0;
+}
+
+int pc_cert_2fa_format(int64_t at, const char *method, char *buf, size_t n)
+{
+    int len;
+
+    if (at <= 0 || !method || !method_known(method))
+        return PC_ERR_INVAL;
+    len = snprintf(buf, n, "time=%lld,method=%s", (long long)at, method);
+    return len > 0 && (size_t)len < n ? PC_OK : PC_ERR_TOOBIG;
+}
+
+int pc_cert_2fa(const struct pc_cert *c, int64_t *at, char method[16])
+{
+    const struct pc_cert_parsed_opt *o = NULL;
+    const char *v, *m;
+    char digits[24];
+    size_t nd;
+
+    for (size_t i = 0; i < c->n_extensions; i++)
+        if (strcmp(c->extensions[i].name, PC_CERT_EXT_2FA) == 0)
+            o = &c->extensions[i];
+    if (!o)
+        return PC_ERR_NOTFOUND;
+    v = o->value;
+    if (!v || strncmp(v, "time=", 5) != 0)
+        return PC_ERR_PARSE;
+    v += 5;
+    nd = strspn(v, "0123456789");
+    if (nd == 0 || nd > 18 || v[0] == '0' || strncmp(v + nd, ",method=", 8) != 0)
+        return PC_ERR_PARSE;
+    memcpy(digits, v, nd);
+    digits[nd] = '\0';
+    m = v + nd + 8;
+    if (!method_known(m))
+        return PC_ERR_PARSE;
+    *at = strtoll(digits, NULL, 10);
+    snprintf(method, 16, "%s", m);
+    return PC_OK;
 }

@@ -126,4 +126,17 @@ int pc_cert_valid_at(const struct pc_cert *c, int64_t now);
 /* 1 if name is one of the principals. */
 int pc_cert_has_principal(const struct pc_cert *c, const char *name);
 
+/* ---- the second factor a certificate carries (issue 13) ---------------------------------- */
+
+/* Our extension on `portcullis login` certificates: the value (string-wrapped, like
+ * force-command) is "time=UNIX,method=totp|push", when and how the second factor was passed.
+ * An extension, not a critical option: sshd ignores it, so the certificate works on any host. */
+#define PC_CERT_EXT_2FA "2fa@portcullis"
+#define PC_CERT_2FA_VALUE_MAX 64
+/* Formats the extension's value into buf (PC_CERT_2FA_VALUE_MAX bytes). method: "totp"/"push". */
+int pc_cert_2fa_format(int64_t at, const char *method, char *buf, size_t n);
+/* Reads our extension: PC_ERR_NOTFOUND without it, PC_ERR_PARSE if its value is not exactly
+ * the format above (time 1..2^62, a known method). *at and method (16 bytes) on success. */
+int pc_cert_2fa(const struct pc_cert *c, int64_t *at, char method[16]);
+
 #endif

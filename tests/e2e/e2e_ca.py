@@ -33,6 +33,7 @@ SERVICE = "portcullis-test-ca-sshd"
 DOMAIN = "e2e.test"              # portcullis ssh-config --domain
 DOMAIN_NAME = "pcca." + DOMAIN   # a host principal in it (the client's HostKeyAlias)
 STALE = 5                        # principals_stale of the agent, seconds
+OFFLINE_KRL_MAX_AGE = 8          # offline_krl_max_age of the agent, seconds (issue 13)
 R = None                         # the run_e2e module (Login, assert_in, …)
 C = None                         # the environment
 
@@ -71,6 +72,9 @@ class CAEnv:
                                      "ssh_dir = %s" % self.ssh_dir,
                                      "krl_interval = 1",
                                      "principals_stale = %d" % STALE,
+                                     # issue 13 (e2e_offline.py): a KRL older than this
+                                     # refuses offline decisions
+                                     "offline_krl_max_age = %d" % OFFLINE_KRL_MAX_AGE,
                                      "reload_command = kill -HUP $(cat %s/sshd.pid)" % self.dir])
         self.hostname = "ca-e2e-%d" % os.getpid()
         # the token names the host and its principals (the agent's host_principals, and a name

@@ -843,6 +843,13 @@ import e2e_requests  # noqa: E402
 _at = TESTS.index(e2e_ca.ca_host_krl_refuses_revoked_and_deleted_host)
 TESTS[_at:_at] = e2e_requests.register(sys.modules[__name__])
 
+# issue 13, logins that survive the control plane (on e2e_ca's environment, so before its test
+# that deletes the host): e2e_offline.py
+import e2e_offline  # noqa: E402
+
+_i = TESTS.index(e2e_ca.ca_host_krl_refuses_revoked_and_deleted_host)
+TESTS[_i:_i] = e2e_offline.register(sys.modules[__name__])
+
 
 # --------------------------------------------------------------------------------------------
 

@@ -424,6 +424,75 @@ static void test_auth_info(void **state)
     free(line);
 }
 
+/* Issue 13: our second-factor extension, formatted and read back through a signed
+ * certificate; every malformed value is PC_ERR_PARSE, its absence PC_ERR_NOTFOUND. */
+static void test_second_factor_extension(void **state)
+{
+    static const char *const bad[] = { "",
+                                       "time=,method=totp",
+                                       "time=0,method=totp",
+                                       "time=012,method=totp",
+                                       "time=12,method=sms",
+                                       "time=12,method=totp ",
+                                       "time=12;method=totp",
+                                       "time=-5,method=totp",
+                                       "time=1234567890123456789,method=push",
+                                       "method=totp,time=12",
+                                       NULL };
+    struct pc_cert_req req;
+    struct pc_cert_opt ext[1];
+    struct pc_cert *c = NULL;
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    char val[PC_CERT_2FA_VALUE_MAX], method[16];
+    int64_t at = 0;
+    (void)state;
+
+    assert_int_equal(pc_cert_2fa_format(1700000000, "push", val, sizeof val), 0);
+    assert_string_equal(val, "time=1700000000,method=push");
+    assert_int_equal(pc_cert_2fa_format(1700000000, "sms", val, sizeof val), PC_ERR_INVAL);
+    assert_int_equal(pc_cert_2fa_format(0, "totp", val, sizeof val), PC_ERR_INVAL);
+    assert_int_equal(pc_cert_2fa_format(1700000000, "totp", val, 8), PC_ERR_TOOBIG);
+    fill_req(&req, PC_CERT_USER, subject_keys[0], 5);
+    req.extensions = ext;
+    req.n_extensions = 1;
+    ext[0] = (struct pc_cert_opt){ PC_CERT_EXT_2FA, "time=1700000000,method=totp" };
+    assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), 0);
+    assert_int_equal(pc_cert_parse(blob, len, &c), 0);
+    assert_int_equal(pc_cert_2fa(c, &at, method), 0);
+    assert_true(at == 1700000000);
+    assert_string_equal(method, "totp");
+    pc_cert_free(c);
+    free(blob);
+    for (size_t i = 0; bad[i]; i++) {
+        c = NULL;
+        blob = NULL;
+        ext[0].value = bad[i];
+        assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), 0);
+        assert_int_equal(pc_cert_parse(blob, len, &c), 0);
+        assert_int_equal(pc_cert_2fa(c, &at, method), PC_ERR_PARSE);
+        pc_cert_free(c);
+        free(blob);
+    }
+    /* cppcheck-suppress unreadVariable ; req.extensions points to ext */
+    ext[0] = (struct pc_cert_opt){ PC_CERT_EXT_2FA, NULL }; /* a flag: no value */
+    blob = NULL;
+    c = NULL;
+    assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), 0);
+    assert_int_equal(pc_cert_parse(blob, len, &c), 0);
+    assert_int_equal(pc_cert_2fa(c, &at, method), PC_ERR_PARSE);
+    pc_cert_free(c);
+    free(blob);
+    req.n_extensions = 0;
+    blob = NULL;
+    c = NULL;
+    assert_int_equal(pc_cert_sign(&req, cas[0], &blob, &len), 0);
+    assert_int_equal(pc_cert_parse(blob, len, &c), 0);
+    assert_int_equal(pc_cert_2fa(c, &at, method), PC_ERR_NOTFOUND);
+    pc_cert_free(c);
+    free(blob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_tampered_and_truncated),
         cmocka_unit_test(test_parse_keygen_signed),
         cmocka_unit_test(test_auth_info),
+        cmocka_unit_test(test_second_factor_extension),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

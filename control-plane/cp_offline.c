@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Issue 13: the per-host offline document (see cp_offline.h). */
+#include "config.h"
+#include "cp_offline.h"
+#include "cp_audit.h"
+#include "cp_ca.h"
+#include "cp_ca_keys.h"
+#include "cp_users.h"
+#include "cp_policy.h"
+#include "cp_store.h"
+#include "pc_err.h"
+#include "pc_time.h"
+#include "pc_valid.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every account named by some rule ("$user" stands for the person). */
+static int accounts_named(json_object *rules, json_object *accounts)
+{
+    for (size_t i = 0; i < json_object_array_length(rules); i++) {
+        json_object *a = json_object_object_get(json_object_array_get_idx(rules, i), "accounts");
+        for (size_t j = 0; a && j < json_object_array_length(a); j++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(a, j));
+            if (s && !json_object_object_get_ex(accounts, s, NULL))
+                json_object_object_add(accounts, s, NULL);
+        }
+    }
+    return PC_OK;
+}
+
+/* The fingerprints of person's registered keys (a certificate's key must be one of them). */
+static json_object *fingerprints_of(sqlite3 *db, const char *person)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT k.fingerprint FROM user_ssh_keys k JOIN users u"
+                                      " ON u.id = k.user_id WHERE u.name = ? ORDER BY 1");
+    json_object *arr = json_object_new_array();
+
+    if (!st)
+        return arr;
+    cp_bind_text(st, 1, person);
+    while (sqlite3_step(st) == SQLITE_ROW && json_object_array_length(arr) < 64)
+        json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
+    sqlite3_finalize(st);
+    return arr;
+}
+
+/* The pairs of one enabled person. */
+static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_object *accounts,
+                        json_object *arr)
+{
+    json_object_object_foreach(accounts, acct, unused)
+    {
+        const char *account = strcmp(acct, "$user") == 0 ? person : acct;
+        json_object *opts = NULL, *e;
+        int per_cert = 0, rc;
+
+        (void)unused;
+        if (strcmp(acct, person) == 0 && json_object_object_get_ex(accounts, "$user", NULL))
+            continue; /* named both ways: "$user" gives it once */
+        if ((rc = cp_policy_per_certificate(db, person, account, host_id, &per_cert)) != PC_OK)
+            return rc;
+        if (!per_cert)
+            continue;
+        if ((rc = cp_policy_host_options(db, person, account, host_id, &opts)) != PC_OK)
+            return rc;
+        if (!opts)
+            continue; /* rules that conflict: no principal online either */
+        if (json_object_array_length(arr) >= CP_OFFLINE_MAX_ENTRIES) {
+            json_object_put(opts);
+            return PC_ERR_TOOBIG;
+        }
+        e = json_object_new_object();
+        json_object_object_add(e, "person", json_object_new_string(person));
+        json_object_object_add(e, "account", json_object_new_string(account));
+        json_object_object_add(e, "options", opts);
+        json_object_object_add(e, "fingerprints", fingerprints_of(db, person));
+        json_object_array_add(arr, e);
+    }
+    return PC_OK;
+}
+
+/* The user CA key(s) a certificate may come from (both during a rotation's overlap), as public
+ * key lines. */
+static int user_ca_lines(json_object **out)
+{
+    *out = cp_ca_lines_json(CP_CA_USER);
+    return *out ? PC_OK : PC_ERR_STATE;
+}
+
+int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
+{
+    sqlite3 *db = cp_db();
+    json_object *rules = NULL, *accounts = json_object_new_object(), *arr = json_object_new_array(),
+                *o, *cas = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    *out = NULL;
+    if (!db || (rc = cp_policy_list(&rules)) != PC_OK) {
+        rc = db ? rc : PC_ERR_STORE;
+        goto out;
+    }
+    accounts_named(rules, accounts);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    if (!(st = cp_prepare(db, "SELECT name FROM users WHERE enabled = 1 ORDER BY name"))) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    rc = PC_OK;
+    while (rc == PC_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *person = cp_col_text(st, 0);
+        if (!cp_ca_key_id_revoked(db, person))
+            rc = person_pairs(db, host->host_id, person, accounts, arr);
+    }
+    if (rc == PC_OK && step != SQLITE_DONE)
+        rc = PC_ERR_STORE;
+out:
+    if (st)
+        sqlite3_finalize(st);
+    if (db && sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db); /* read only */
+    if (rc == PC_OK && (rc = user_ca_lines(&cas)) == PC_OK) {
+        o = json_object_new_object();
+        json_object_object_add(o, "generated_at", json_object_new_int64(pc_now()));
+        json_object_object_add(o, "user_ca", cas);
+        json_object_object_add(o, "per_certificate", arr);
+        *out = o;
+    } else {
+        json_object_put(arr);
+    }
+    json_object_put(rules);
+    json_object_put(accounts);
+    return rc;
+}
+
+/* ---- offline events --------------------------------------------------------------------- */
+
+int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
+{
+    static const char *const fields[] = { "id", "at", "user", "person", "action", "reason", NULL };
+    static const char *const reasons[] = { "certificate_2fa_offline", "offline_krl_stale", NULL };
+    int64_t now = pc_now();
+
+    if (!events || !json_object_is_type(events, json_type_array) ||
+        json_object_array_length(events) > CP_OFFLINE_EVENTS_MAX) {
+        e->code = "bad_field";
+        snprintf(e->message, sizeof e->message, "field 'events' must be an array of at most %d",
+                 CP_OFFLINE_EVENTS_MAX);
+        return PC_ERR_INVAL;
+    }
+    for (size_t i = 0; i < json_object_array_length(events); i++) {
+        json_object *ev = json_object_array_get_idx(events, i);
+        const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
+        int64_t at = 0;
+        int known = 0;
+
+        if (!json_object_is_type(ev, json_type_object) ||
+            pc_json_only_fields(ev, fields, e) != PC_OK ||
+            pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
+            pc_json_get_int(ev, "at", 1, now - 30 * 86400, now + 300, &at, e) != PC_OK ||
+            pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
+            pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
+            pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
+            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK) {
+            if (!e->code)
+                e->code = "bad_field";
+            return PC_ERR_INVAL;
+        }
+        for (size_t k = 0; reasons[k]; k++)
+            known |= strcmp(reason, reasons[k]) == 0;
+        if (!pc_valid_hex(id, 32, 32) || !cp_user_name_valid(user) || !cp_user_name_valid(person) ||
+            !known || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) {
+            e->code = "bad_field";
+            snprintf(e->message, sizeof e->message,
+                     "event %zu: id (32 hex), user, person, action or reason is invalid", i);
+            return PC_ERR_INVAL;
+        }
+    }
+    return PC_OK;
+}
+
+/* 1 if the id was new (and is now stored), 0 if already there, <0 on error. */
+static int event_claim(sqlite3 *db, int64_t host_id, const char *id)
+{
+    sqlite3_stmt *st = cp_prepare(db, "INSERT OR IGNORE INTO offline_events(id, host_id,"
+                                      " received_at) VALUES (?,?,?)");
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, pc_now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return PC_ERR_STORE;
+    return sqlite3_changes(db) == 1;
+}
+
+int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
+                          int *dups)
+{
+    sqlite3 *db = cp_db();
+    char actor[48], reason[160];
+    int rc = PC_OK;
+
+    *added = *dups = 0;
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
+    for (size_t i = 0; rc == PC_OK && i < json_object_array_length(events); i++) {
+        json_object *ev = json_object_array_get_idx(events, i);
+        const char *id = json_object_get_string(json_object_object_get(ev, "id"));
+        struct cp_audit_row row = {
+            .actor = actor,
+            .action = "auth.offline",
+            .user = json_object_get_string(json_object_object_get(ev, "person")),
+            .host = host->hostname,
+            .result = json_object_get_string(json_object_object_get(ev, "action")),
+            .reason = reason,
+            .txid = id,
+            .source = "offline",
+        };
+        int r = event_claim(db, host->host_id, id);
+
+        if (r < 0) {
+            rc = r;
+        } else if (r == 0) {
+            (*dups)++;
+        } else {
+            snprintf(reason, sizeof reason, "%s account=%s at=%lld",
+                     json_object_get_string(json_object_object_get(ev, "reason")),
+                     json_object_get_string(json_object_object_get(ev, "user")),
+                     (long long)json_object_get_int64(json_object_object_get(ev, "at")));
+            rc = cp_audit_add(db, &row);
+            (*added)++;
+        }
+    }
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (rc != PC_OK)
+        cp_tx_rollback(db);
+    return rc;
+}

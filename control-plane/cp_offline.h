@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Issue 13: what a host needs to decide logins while the control plane is unreachable. */
+#ifndef CP_OFFLINE_H
+#define CP_OFFLINE_H
+#include "cp_tokens.h"
+#include "pc_json.h"
+#include <json-c/json.h>
+
+#define CP_OFFLINE_MAX_ENTRIES 4096 /* (person, account) pairs per host */
+
+/* GET /v1/hosts/self/offline for host: {"generated_at": N, "per_certificate": [{"person",
+ * "account", "options"}…]} — one entry per (person, account) that a rule lets log in on THIS
+ * host where every matching rule says second_factor per-certificate; enabled people only, not
+ * revoked by key id; the options are those the principals command prints for it. Only people
+ * allowed on this host appear (a host learns only what its logins need). */
+int cp_offline_host_rules(const struct cp_identity *host, json_object **out);
+
+/* POST /v1/hosts/self/offline/events: events is a checked array (see cp_offline_events_ok);
+ * each new id becomes an audit row (action auth.offline, source "offline", the host's name);
+ * ids already stored are skipped. *added / *dups count them. One transaction. */
+#define CP_OFFLINE_EVENTS_MAX 200 /* ~40 KB: below the 64 KiB body limit */
+int cp_offline_events_ok(json_object *events, struct pc_jerr *e);
+int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
+                          int *dups);
+
+#endif

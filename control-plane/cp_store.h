@@ -15,4 +15,17 @@ int cp_store_open(const char *path, char *err, size_t errsz);
 sqlite3 *cp_db(void);
 void cp_store_close_all(void);
 
+/* A write job: its SQL on db (never cp_tx_begin/commit: it already runs in a transaction).
+ * Returns 0 to keep its changes, or a negative PC_ERR_* to undo them (and only them). */
+typedef int (*cp_write_fn)(sqlite3 *db, void *arg);
+/* Runs fn(db, arg) in a transaction and returns its result once the transaction is durable
+ * (committed, and synced under synchronous=FULL). Concurrent calls are grouped: one writer runs
+ * each job in its own savepoint of one transaction and syncs once for all of them, so a failing
+ * job never undoes a neighbour's. A call from inside a job runs inline, as part of that job.
+ * The caller must not hold a transaction of its own (cp_tx_begin) while calling this.
+ * Backend-neutral: on a server database every call is simply its own transaction. */
+int cp_store_write(cp_write_fn fn, void *arg);
+/* Finishes the queued jobs and stops the writer (before cp_store_close_all). */
+void cp_store_write_stop(void);
+
 #endif

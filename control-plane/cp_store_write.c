@@ -14,7 +14,7 @@
 struct job {
     cp_write_fn fn;
     void *arg;
-    int rc, done, redo;
+    int rc, done;
     pthread_cond_t cond;
     struct job *next;
 };
@@ -51,8 +51,9 @@ static int run_in_savepoint(sqlite3 *db, cp_write_fn fn, void *arg)
     return rc;
 }
 
-/* Runs the batch; sets each job's rc, or its redo flag when a failing neighbour's
- * whole-transaction rollback undid its work (or it never ran): those run again next batch. */
+/* Runs the batch and sets each job's rc. Should a job end in an error that SQLite answers by
+ * rolling back the whole transaction (I/O error, disk full, out of memory), the neighbours'
+ * work is gone too: they all answer PC_ERR_STORE, and none of them was acknowledged. */
 static void run_batch(sqlite3 *db, struct job *batch)
 {
     struct job *j;
@@ -64,12 +65,14 @@ static void run_batch(sqlite3 *db, struct job *batch)
     }
     for (j = batch; j; j = j->next) {
         j->rc = run_in_savepoint(db, j->fn, j->arg);
-        if (sqlite3_get_autocommit(db)) {
-            /* the transaction is gone: j keeps its error, every other job runs again */
-            for (struct job *k = batch; k; k = k->next)
-                k->redo = k != j;
-            return;
-        }
+        if (sqlite3_get_autocommit(db))
+            break;
+    }
+    if (j) { /* the transaction is gone */
+        pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", sqlite3_errmsg(db));
+        for (struct job *k = batch; k; k = k->next)
+            k->rc = k == j && j->rc != PC_OK ? j->rc : PC_ERR_STORE;
+        return;
     }
     if (exec(db, "COMMIT") != PC_OK) {
         if (!sqlite3_get_autocommit(db))
@@ -82,42 +85,26 @@ static void run_batch(sqlite3 *db, struct job *batch)
 static void *writer_main(void *arg)
 {
     sqlite3 *db;
-    struct job *redo = NULL;
 
     (void)arg;
     on_writer = 1;
     db = cp_db(); /* this thread's connection: cp_db() inside a job returns it too */
     pthread_mutex_lock(&lock);
     for (;;) {
-        struct job *batch, *j, *next, **redo_tail;
+        struct job *batch, *j, *next;
 
-        while (!queue_head && !redo && !stopping)
+        while (!queue_head && !stopping)
             pthread_cond_wait(&work, &lock);
-        if (!queue_head && !redo)
+        if (!queue_head)
             break; /* stopping and nothing left */
         batch = queue_head;
         queue_head = NULL;
         queue_tail = &queue_head;
-        if (redo) { /* redone jobs first, in their order */
-            for (j = redo; j->next; j = j->next)
-                ;
-            j->next = batch;
-            batch = redo;
-        }
         pthread_mutex_unlock(&lock);
         run_batch(db, batch);
         pthread_mutex_lock(&lock);
-        redo = NULL;
-        redo_tail = &redo;
         for (j = batch; j; j = next) {
-            next = j->next;
-            if (j->redo) {
-                j->redo = 0;
-                j->next = NULL;
-                *redo_tail = j;
-                redo_tail = &j->next;
-                continue;
-            }
+            next = j->next; /* j lives on its caller's stack: gone once it wakes */
             j->done = 1;
             pthread_cond_signal(&j->cond);
         }

@@ -57,6 +57,7 @@ static int run_in_savepoint(sqlite3 *db, cp_write_fn fn, void *arg)
 static void run_batch(sqlite3 *db, struct job *batch)
 {
     struct job *j;
+    unsigned n = 0, failed = 0;
 
     if (!db || exec(db, "BEGIN IMMEDIATE") != PC_OK) {
         for (j = batch; j; j = j->next)
@@ -65,9 +66,12 @@ static void run_batch(sqlite3 *db, struct job *batch)
     }
     for (j = batch; j; j = j->next) {
         j->rc = run_in_savepoint(db, j->fn, j->arg);
+        n++;
+        failed += j->rc != PC_OK;
         if (sqlite3_get_autocommit(db))
             break;
     }
+    pc_log(PC_LOG_DEBUG, "event=store_batch jobs=%u failed=%u", n, failed);
     if (j) { /* the transaction is gone */
         pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", sqlite3_errmsg(db));
         for (struct job *k = batch; k; k = k->next)

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The SQLite store: one database file in WAL mode, one connection per thread (opened lazily),
- * schema migrations recorded in schema_version. Every state change runs in one
- * BEGIN IMMEDIATE … COMMIT, so a request is applied whole or not at all. */
+ * schema migrations recorded in schema_version. Every state change runs in one transaction, so
+ * a request is applied whole or not at all: preferably as a job of cp_store_write (below: grouped
+ * with concurrent ones, one fsync per group), else in its own BEGIN IMMEDIATE … COMMIT on the
+ * thread's connection (cp_tx_begin; correct, but each pays its own fsync and waits for the
+ * write lock). Reads need no transaction (WAL: they never wait for a writer). */
 #ifndef CP_STORE_H
 #define CP_STORE_H
 #include "cp_sql.h" /* every user of the store runs its SQL with these */

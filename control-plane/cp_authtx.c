@@ -173,36 +173,36 @@ static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2
     }
 }
 
-int cp_authtx_begin(const struct cp_identity *host, const char *source,
-                    const struct cp_begin_req *req, struct cp_begin_res *res)
+struct begin_job {
+    const struct cp_identity *host;
+    const char *source, *person;
+    const struct cp_begin_req *req;
+    struct cp_begin_res *res;
+};
+
+static int begin_in_tx(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = cp_db();
+    const struct begin_job *j = arg;
+    const struct cp_begin_req *req = j->req;
+    struct cp_begin_res *res = j->res;
     struct cp_user_rec u;
-    char person[64];
     struct cp_audit_row row = {
-        .action = "auth.begin", .user = person, .host = host->hostname, .source = source
+        .action = "auth.begin", .user = j->person, .host = j->host->hostname, .source = j->source
     };
     char actor[48];
     sqlite3_stmt *st;
     int rc, found, no_2fa = 0;
 
-    if (!db)
-        return PC_ERR_STORE;
-    if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
-        return rc;
-    person_of(req, person, sizeof person);
-    if (cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    rc = cp_user_load(db, person, &u);
+    rc = cp_user_load(db, j->person, &u);
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     found = rc == PC_OK;
     if (found && u.enabled &&
-        (rc = cp_policy_no_2fa(db, person, req->user, host->host_id, &no_2fa)) != PC_OK)
+        (rc = cp_policy_no_2fa(db, j->person, req->user, j->host->host_id, &no_2fa)) != PC_OK)
         goto out;
     decide(db, found, &u, no_2fa, res);
     if (strcmp(res->action, "challenge") == 0 &&
-        (rc = cert_2fa_decide(db, req, person, host->host_id, res)) != PC_OK)
+        (rc = cert_2fa_decide(db, req, j->person, j->host->host_id, res)) != PC_OK)
         goto out;
     st = cp_prepare(db, "INSERT INTO transactions(txid, host_id, user_name, rhost, service, tty,"
                         " auth_info, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
@@ -211,8 +211,8 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
         goto out;
     }
     cp_bind_text(st, 1, res->txid);
-    sqlite3_bind_int64(st, 2, host->host_id);
-    cp_bind_text(st, 3, person);
+    sqlite3_bind_int64(st, 2, j->host->host_id);
+    cp_bind_text(st, 3, j->person);
     cp_bind_text(st, 4, req->rhost);
     cp_bind_text(st, 5, req->service);
     cp_bind_text(st, 6, req->tty);
@@ -225,20 +225,30 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     sqlite3_bind_int64(st, 10, pc_now() + limits.tx_ttl);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
-    host_actor(host, actor, sizeof actor);
+    host_actor(j->host, actor, sizeof actor);
     row.actor = actor;
     row.result = res->action;
     row.reason = res->reason;
     row.txid = res->txid;
-    if ((rc = cp_audit_add(db, &row)) != PC_OK ||
-        (rc = cp_explain_note_begin(db, res->txid, req->user, person, host->host_id)) != PC_OK)
+    if ((rc = cp_audit_add(db, &row)) != PC_OK)
         goto out;
-    rc = cp_tx_commit(db);
+    rc = cp_explain_note_begin(db, res->txid, req->user, j->person, j->host->host_id);
 out:
     pc_wipe(&u, sizeof u);
-    if (rc != PC_OK)
-        cp_tx_rollback(db);
     return rc;
+}
+
+int cp_authtx_begin(const struct cp_identity *host, const char *source,
+                    const struct cp_begin_req *req, struct cp_begin_res *res)
+{
+    char person[64];
+    struct begin_job j = { host, source, person, req, res };
+    int rc;
+
+    if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
+        return rc;
+    person_of(req, person, sizeof person);
+    return cp_store_write(begin_in_tx, &j);
 }
 
 /* The lock after `over` failures beyond a threshold: base, doubled per further failure, capped. */
@@ -477,47 +487,52 @@ static int set_allowed(sqlite3 *db, const char *txid, const char *code)
     return cp_exec_stmt(st);
 }
 
-int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
-                   const char *code, int resend, const char **result, const char **reason)
+struct totp_job {
+    const struct cp_identity *host;
+    const char *source, *txid, *code;
+    int resend;
+    const char **result, **reason;
+};
+
+/* One transaction from reading the replay state to recording the new step: of N concurrent
+ * requests with the same code exactly one can succeed. */
+static int totp_in_tx(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = cp_db();
+    const struct totp_job *j = arg;
     char user[64] = "", actor[48];
     struct cp_audit_row row = {
-        .action = "auth.totp", .host = host->hostname, .txid = txid, .source = source
+        .action = "auth.totp", .host = j->host->hostname, .txid = j->txid, .source = j->source
     };
     int rc;
 
-    if (!db)
-        return PC_ERR_STORE;
-    /* One IMMEDIATE transaction from reading the replay state to recording the new step:
-     * of N concurrent requests with the same code exactly one can succeed. */
-    if (cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user);
-    if (rc == PC_ERR_STATE && resend) {
-        if ((rc = resend_of_allowed(db, host->host_id, txid, code, user, sizeof user)) != PC_OK)
-            goto out;
-        *result = "allow";
-        *reason = "totp_ok";
+    rc = cp_authtx_load_open(db, j->host->host_id, j->txid, user, sizeof user);
+    if (rc == PC_ERR_STATE && j->resend) {
+        if ((rc = resend_of_allowed(db, j->host->host_id, j->txid, j->code, user, sizeof user)) !=
+            PC_OK)
+            return rc;
+        *j->result = "allow";
+        *j->reason = "totp_ok";
         row.reason = "totp_ok_resend"; /* the audit tells the repeat from a verification */
     } else if (rc != PC_OK) {
-        goto out;
+        return rc;
     } else {
-        if ((rc = cp_totp_judge(db, user, host->host_id, code, result, reason)) != PC_OK)
-            goto out;
-        if (strcmp(*result, "allow") == 0 && (rc = set_allowed(db, txid, code)) != PC_OK)
-            goto out;
+        if ((rc = cp_totp_judge(db, user, j->host->host_id, j->code, j->result, j->reason)) !=
+            PC_OK)
+            return rc;
+        if (strcmp(*j->result, "allow") == 0 && (rc = set_allowed(db, j->txid, j->code)) != PC_OK)
+            return rc;
     }
-    host_actor(host, actor, sizeof actor);
+    host_actor(j->host, actor, sizeof actor);
     row.actor = actor;
     row.user = user;
-    row.result = *result;
-    row.reason = row.reason ? row.reason : *reason;
-    if ((rc = cp_audit_add(db, &row)) != PC_OK)
-        goto out;
-    rc = cp_tx_commit(db);
-out:
-    if (rc != PC_OK)
-        cp_tx_rollback(db);
-    return rc;
+    row.result = *j->result;
+    row.reason = row.reason ? row.reason : *j->reason;
+    return cp_audit_add(db, &row);
+}
+
+int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
+                   const char *code, int resend, const char **result, const char **reason)
+{
+    struct totp_job j = { host, source, txid, code, resend, result, reason };
+    return cp_store_write(totp_in_tx, &j);
 }

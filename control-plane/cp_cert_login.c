@@ -54,35 +54,37 @@ static int insert_login(sqlite3 *db, const struct cp_cert_login_start_res *res, 
     return cp_exec_stmt(st);
 }
 
-int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
-                        int64_t ttl, struct cp_cert_login_start_res *res)
+struct start_job {
+    const char *source, *user, *fp;
+    int64_t ttl;
+    struct cp_cert_login_start_res *res;
+    int answer; /* what the caller gets once the job's changes are kept */
+};
+
+static int start_in_tx(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = cp_db();
+    struct start_job *j = arg;
+    struct cp_cert_login_start_res *res = j->res;
     struct cp_user_rec u;
     struct pc_sshkey *reg = NULL;
     unsigned char chal[CHALLENGE_BYTES];
-    char fp[PC_SSHKEY_FP_SIZE];
     const char *why = NULL;
     int rc;
 
-    memset(res, 0, sizeof *res);
-    if (!db || pc_sshkey_fingerprint(key, fp) != PC_OK || cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    rc = cp_user_load(db, user, &u);
+    rc = cp_user_load(db, j->user, &u);
     if (rc == PC_ERR_NOTFOUND)
         why = "unknown_user";
     else if (rc == PC_OK && !u.enabled)
         why = "disabled";
-    else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, fp, &reg)) == PC_ERR_NOTFOUND)
+    else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, j->fp, &reg)) == PC_ERR_NOTFOUND)
         why = "unregistered_key";
-    if (why && !cp_refusal_note(source)) {
+    if (why && !cp_refusal_note(j->source)) {
         rc = PC_ERR_AUTH; /* counted, summed up in the audit log later (cp_refusals.h) */
         goto out;
     }
     if (why) {
-        rc = audit_login(db, "login.start", user, "deny", why, NULL, source);
-        rc = rc == PC_OK ? cp_tx_commit(db) : rc;
-        rc = rc == PC_OK ? PC_ERR_AUTH : rc;
+        j->answer = PC_ERR_AUTH;
+        rc = audit_login(db, "login.start", j->user, "deny", why, NULL, j->source);
         goto out;
     }
     if (rc != PC_OK)
@@ -92,20 +94,33 @@ int cp_cert_login_start(const char *source, const char *user, const struct pc_ss
     if ((rc = pc_random_hex(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
         (rc = pc_random_bytes(chal, sizeof chal)) != PC_OK ||
         (rc = pc_base64_encode(chal, sizeof chal, &res->challenge)) != PC_OK ||
-        (rc = insert_login(db, res, user, fp, chal, ttl, source)) != PC_OK ||
-        (rc = audit_login(db, "login.start", user, "ok", fp, res->login_id, source)) != PC_OK)
+        (rc = insert_login(db, res, j->user, j->fp, chal, j->ttl, j->source)) != PC_OK)
         goto out;
-    rc = cp_tx_commit(db);
+    rc = audit_login(db, "login.start", j->user, "ok", j->fp, res->login_id, j->source);
 out:
-    if (sqlite3_get_autocommit(db) == 0)
-        cp_tx_rollback(db);
+    pc_sshkey_free(reg);
+    pc_wipe(&u, sizeof u);
+    pc_wipe(chal, sizeof chal);
+    return rc;
+}
+
+int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
+                        int64_t ttl, struct cp_cert_login_start_res *res)
+{
+    char fp[PC_SSHKEY_FP_SIZE];
+    struct start_job j = { source, user, fp, ttl, res, PC_OK };
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (pc_sshkey_fingerprint(key, fp) != PC_OK)
+        return PC_ERR_STORE;
+    rc = cp_store_write(start_in_tx, &j);
+    if (rc == PC_OK)
+        rc = j.answer;
     if (rc != PC_OK) {
         free(res->challenge);
         res->challenge = NULL;
     }
-    pc_sshkey_free(reg);
-    pc_wipe(&u, sizeof u);
-    pc_wipe(chal, sizeof chal);
     return rc;
 }
 
@@ -406,61 +421,77 @@ static int login_known(sqlite3 *db, const char *id)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : PC_ERR_STORE;
 }
 
-int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
-                         const char *code, int push, struct cp_cert_login_finish_res *res)
-{
-    sqlite3 *db = cp_db();
+struct finish_job {
+    const char *source, *login_id, *signature, *code;
+    int push;
+    struct cp_cert_login_finish_res *res;
     struct login_row l;
+};
+
+static int finish_in_tx(sqlite3 *db, void *arg)
+{
+    struct finish_job *j = arg;
+    struct cp_cert_login_finish_res *res = j->res;
+    struct login_row *l = &j->l;
     char pid[CP_PUSH_ID_LEN + 1], pstate[16];
     int64_t pexp, approver;
     int rc;
 
-    memset(res, 0, sizeof *res);
-    memset(&l, 0, sizeof l);
-    if (db && login_known(db, login_id) == 0) {
+    if ((rc = load_login(db, j->login_id, l)) == PC_ERR_NOTFOUND) {
         refuse(res, 404, "not_found", "unknown_login", "no such login");
         return PC_OK;
     }
-    if (!db || cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    if ((rc = load_login(db, login_id, &l)) == PC_ERR_NOTFOUND) {
-        refuse(res, 404, "not_found", "unknown_login", "no such login");
-        rc = PC_OK;
-        goto out;
-    }
     if (rc != PC_OK)
-        goto out;
-    if (strcmp(l.state, "open") != 0 || l.expires_at <= pc_now()) {
+        return rc;
+    if (strcmp(l->state, "open") != 0 || l->expires_at <= pc_now()) {
         refuse(res, 410, "gone", "finished", "the login is finished or expired; start a new one");
-        goto out;
+        return PC_OK;
     }
-    if ((rc = load_push(db, login_id, pid, pstate, &pexp, &approver)) != PC_ERR_NOTFOUND) {
+    if ((rc = load_push(db, j->login_id, pid, pstate, &pexp, &approver)) != PC_ERR_NOTFOUND) {
         if (rc == PC_OK)
             refuse(res, 410, "gone", "push_sent",
                    "a push was already sent for this login: "
                    "poll GET /v1/login/ID, or start a new login");
-        goto out;
+        return rc;
     }
-    check_proof(db, &l, signature, res);
+    check_proof(db, l, j->signature, res);
     if (res->status) /* a failed proof ends the login: sign a fresh challenge */
-        rc = set_login_state(db, login_id, "failed");
+        rc = set_login_state(db, j->login_id, "failed");
     else
-        rc = decide(db, login_id, &l, code, push, source, res);
+        rc = decide(db, j->login_id, l, j->code, j->push, j->source, res);
     if (rc == PC_OK && res->status == 403)
-        rc = set_login_state(db, login_id, "failed");
+        rc = set_login_state(db, j->login_id, "failed");
     if (rc == PC_OK && res->status != 202) /* a push sent is audited push.create */
-        rc = audit_login(db, "login.finish", l.user, res->status == 200 ? "allow" : "deny",
-                         res->reason, login_id, source);
-    if (rc == PC_OK)
-        rc = cp_tx_commit(db);
+        rc = audit_login(db, "login.finish", l->user, res->status == 200 ? "allow" : "deny",
+                         res->reason, j->login_id, j->source);
+    return rc;
+}
+
+int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
+                         const char *code, int push, struct cp_cert_login_finish_res *res)
+{
+    sqlite3 *db = cp_db();
+    struct finish_job j = { .source = source,
+                            .login_id = login_id,
+                            .signature = signature,
+                            .code = code,
+                            .push = push,
+                            .res = res };
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (db && login_known(db, login_id) == 0) {
+        refuse(res, 404, "not_found", "unknown_login", "no such login");
+        return PC_OK;
+    }
+    if (!db)
+        return PC_ERR_STORE;
+    rc = cp_store_write(finish_in_tx, &j);
     if (rc == PC_OK && res->status == 202)
-        cp_push_announce(&res->push, l.user, NULL);
-out:
-    if (sqlite3_get_autocommit(db) == 0)
-        cp_tx_rollback(db);
+        cp_push_announce(&res->push, j.l.user, NULL);
     if (rc != PC_OK)
         cp_cert_login_finish_res_wipe(res);
-    pc_wipe(&l, sizeof l);
+    pc_wipe(&j.l, sizeof j.l);
     return rc;
 }
 

@@ -180,45 +180,72 @@ void cp_push_announce(const struct cp_push_new *p, const char *user, const char 
     cp_webhook_push_created(p->id, user, host ? host : "", p->rhost, p->service, p->expires_at);
 }
 
+struct create_job {
+    const struct cp_identity *host;
+    const char *source, *txid;
+    struct push_row p;
+    struct cp_push_new np;
+    char user[64];
+    int created;
+};
+
+static int create_in_tx(sqlite3 *db, void *arg)
+{
+    struct create_job *j = arg;
+    char actor[48];
+    int rc;
+
+    rc = load(db, "p.txid", j->txid, &j->p);
+    if (rc == PC_OK && j->p.host_id == j->host->host_id)
+        return PC_OK; /* same transaction, same push: a retry must not send a second notice */
+    if (rc != PC_ERR_NOTFOUND && rc != PC_OK)
+        return rc;
+    if ((rc = cp_authtx_load_open(db, j->host->host_id, j->txid, j->user, sizeof j->user)) != PC_OK)
+        return rc;
+    snprintf(actor, sizeof actor, "host:%lld", (long long)j->host->host_id);
+    rc = cp_push_insert(db, j->txid, j->user, j->host->host_id, j->host->hostname, actor, j->source,
+                        &j->np);
+    j->created = rc == PC_OK;
+    return rc;
+}
+
 int cp_push_create(const struct cp_identity *host, const char *source, const char *txid,
                    char push_id[CP_PUSH_ID_LEN + 1], char match[3], int64_t *expires_at)
 {
-    sqlite3 *db = cp_db();
-    struct push_row p;
-    struct cp_push_new np;
-    char user[64], actor[48];
-    int rc, created = 0;
+    struct create_job j = { .host = host, .source = source, .txid = txid };
+    int rc = cp_store_write(create_in_tx, &j);
 
-    if (!db || cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    rc = load(db, "p.txid", txid, &p);
-    if (rc == PC_OK && p.host_id == host->host_id) {
-        /* Same transaction, same push: a retry must not send a second notice. */
-        memcpy(push_id, p.id, sizeof p.id);
-        memcpy(match, p.match, 3);
-        *expires_at = p.expires_at;
-        cp_tx_rollback(db);
+    if (rc != PC_OK)
+        return rc;
+    if (!j.created) {
+        memcpy(push_id, j.p.id, sizeof j.p.id);
+        memcpy(match, j.p.match, 3);
+        *expires_at = j.p.expires_at;
         return PC_OK;
     }
-    if (rc != PC_ERR_NOTFOUND && rc != PC_OK)
-        goto out;
-    if ((rc = cp_authtx_load_open(db, host->host_id, txid, user, sizeof user)) != PC_OK)
-        goto out;
-    snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
-    if ((rc = cp_push_insert(db, txid, user, host->host_id, host->hostname, actor, source, &np)) !=
-        PC_OK)
-        goto out;
-    rc = cp_tx_commit(db);
-    created = rc == PC_OK;
-out:
-    if (rc != PC_OK)
-        cp_tx_rollback(db);
-    if (created) {
-        memcpy(push_id, np.id, sizeof np.id);
-        memcpy(match, np.match, 3);
-        *expires_at = np.expires_at;
-        cp_push_announce(&np, user, host->hostname);
-    }
+    memcpy(push_id, j.np.id, sizeof j.np.id);
+    memcpy(match, j.np.match, 3);
+    *expires_at = j.np.expires_at;
+    cp_push_announce(&j.np, j.user, host->hostname);
+    return PC_OK;
+}
+
+struct status_job {
+    const struct cp_identity *host;
+    const char *push_id;
+    struct push_row p;
+    int expired;
+};
+
+static int status_in_tx(sqlite3 *db, void *arg)
+{
+    struct status_job *j = arg;
+    int rc = load(db, "p.id", j->push_id, &j->p);
+
+    if (rc == PC_OK && j->p.host_id != j->host->host_id)
+        rc = PC_ERR_NOTFOUND; /* another host's push does not exist for this caller */
+    if (rc == PC_OK)
+        j->expired = expire_if_due(db, &j->p, &rc);
     return rc;
 }
 
@@ -226,24 +253,21 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
                    int64_t *expires_at)
 {
     sqlite3 *db = cp_db();
-    struct push_row p;
-    int rc, expired = 0;
+    struct status_job j = { .host = host, .push_id = push_id };
+    int rc;
 
-    if (!db || cp_tx_begin(db) != PC_OK)
+    if (!db)
         return PC_ERR_STORE;
-    rc = load(db, "p.id", push_id, &p);
-    if (rc == PC_OK && p.host_id != host->host_id)
-        rc = PC_ERR_NOTFOUND; /* another host's push does not exist for this caller */
-    if (rc == PC_OK)
-        expired = expire_if_due(db, &p, &rc);
-    if (rc == PC_OK)
-        rc = cp_tx_commit(db);
-    else
-        cp_tx_rollback(db);
+    /* A plain read first (WAL: no write lock, no fsync); a write only to expire an overdue push. */
+    rc = load(db, "p.id", push_id, &j.p);
+    if (rc == PC_OK && j.p.host_id != host->host_id)
+        rc = PC_ERR_NOTFOUND;
+    if (rc == PC_OK && strcmp(j.p.state, "pending") == 0 && j.p.expires_at <= pc_now())
+        rc = cp_store_write(status_in_tx, &j);
     if (rc == PC_OK) {
-        memcpy(state, p.state, 16);
-        *expires_at = p.expires_at;
-        if (expired)
+        memcpy(state, j.p.state, 16);
+        *expires_at = j.p.expires_at;
+        if (j.expired)
             cp_waiters_notify(push_id);
     }
     return rc;
@@ -259,10 +283,7 @@ static int refuse_session(sqlite3 *db, const struct push_row *p, const struct cp
                                 .reason = "login_push_needs_admin",
                                 .txid = p->txid,
                                 .source = who->source };
-    int rc = cp_audit_add(db, &row);
-    if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
-        rc = PC_ERR_AUTH;
-    return rc;
+    return cp_audit_add(db, &row);
 }
 
 static int set_approver_expiry(sqlite3 *db, const char *id, int64_t expires_at)
@@ -275,51 +296,64 @@ static int set_approver_expiry(sqlite3 *db, const char *id, int64_t expires_at)
     return cp_exec_stmt(st);
 }
 
+struct decide_job {
+    const struct cp_who *who;
+    const char *only_user, *push_id, *match;
+    int approve;
+    int64_t approver_expires_at;
+    struct push_row p;
+    int changed, answer; /* answer: what the caller gets once the job's changes are kept */
+};
+
+static int decide_in_tx(sqlite3 *db, void *arg)
+{
+    struct decide_job *j = arg;
+    struct push_row *p = &j->p;
+    int rc;
+
+    if ((rc = load(db, "p.id", j->push_id, p)) != PC_OK)
+        return rc;
+    if (j->only_user && strcmp(j->only_user, p->user) != 0)
+        return PC_ERR_NOTFOUND; /* another user's push does not exist for a session */
+    if (expire_if_due(db, p, &rc) || rc != PC_OK) {
+        j->changed = rc == PC_OK;
+        j->answer = PC_ERR_STATE;
+        return rc;
+    }
+    if (strcmp(p->state, "pending") != 0)
+        return PC_ERR_STATE;
+    if (j->approve && j->only_user && p->host_id == 0) {
+        j->answer = PC_ERR_AUTH;
+        return refuse_session(db, p, j->who);
+    }
+    if (!j->approve)
+        rc = finish(db, p, "denied", j->who->actor, "denied_by_approver", j->who->source);
+    else if (!j->match || strlen(j->match) != 2 || !pc_ct_equal(j->match, p->match, 2))
+        rc = finish(db, p, "denied", j->who->actor, "wrong_match", j->who->source);
+    else if ((rc = set_approver_expiry(db, p->id, j->approver_expires_at)) == PC_OK)
+        rc = finish(db, p, "approved", j->who->actor, "approved", j->who->source);
+    j->changed = rc == PC_OK;
+    return rc;
+}
+
 int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
                    int approve, const char *match, int64_t approver_expires_at, char state[16])
 {
-    sqlite3 *db = cp_db();
-    struct push_row p;
-    int rc, changed = 0;
+    struct decide_job j = { .who = who,
+                            .only_user = only_user,
+                            .push_id = push_id,
+                            .match = match,
+                            .approve = approve,
+                            .approver_expires_at = approver_expires_at };
+    int rc = cp_store_write(decide_in_tx, &j);
 
-    if (!db || cp_tx_begin(db) != PC_OK)
-        return PC_ERR_STORE;
-    if ((rc = load(db, "p.id", push_id, &p)) != PC_OK)
-        goto out;
-    if (only_user && strcmp(only_user, p.user) != 0) {
-        rc = PC_ERR_NOTFOUND; /* another user's push does not exist for a session */
-        goto out;
-    }
-    if (expire_if_due(db, &p, &rc) || rc != PC_OK) {
-        changed = rc == PC_OK;
-        if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
-            rc = PC_ERR_STATE;
-        goto out;
-    }
-    if (strcmp(p.state, "pending") != 0) {
-        rc = PC_ERR_STATE;
-        goto out;
-    }
-    if (approve && only_user && p.host_id == 0) {
-        rc = refuse_session(db, &p, who);
-        goto out;
-    }
-    if (!approve)
-        rc = finish(db, &p, "denied", who->actor, "denied_by_approver", who->source);
-    else if (!match || strlen(match) != 2 || !pc_ct_equal(match, p.match, 2))
-        rc = finish(db, &p, "denied", who->actor, "wrong_match", who->source);
-    else if ((rc = set_approver_expiry(db, p.id, approver_expires_at)) == PC_OK)
-        rc = finish(db, &p, "approved", who->actor, "approved", who->source);
-    if (rc == PC_OK && (rc = cp_tx_commit(db)) == PC_OK)
-        changed = 1;
-out:
-    if (sqlite3_get_autocommit(db) == 0)
-        cp_tx_rollback(db);
-    if (changed) {
-        memcpy(state, p.state, 16);
+    if (rc != PC_OK)
+        return rc;
+    if (j.changed) {
+        memcpy(state, j.p.state, 16);
         cp_waiters_notify(push_id);
     }
-    return rc;
+    return j.answer;
 }
 
 int cp_push_list_pending(const char *only_user, json_object **out)

@@ -319,6 +319,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* long-poll lifecycle: resumed because the client hung up while it waited (cp_waiters.c) */
+    if (req->wait.gone)
+        return MHD_NO;
     memset(&call, 0, sizeof call);
     call.conn = conn;
     call.req = req;

@@ -90,6 +90,7 @@ sqlite3 *cp_db(void)
 
 void cp_store_close_all(void)
 {
+    cp_store_write_stop();
     pthread_mutex_lock(&conns_lock);
     while (conns) {
         struct conn_node *n = conns;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The SQLite store: one database file in WAL mode, one connection per thread (opened lazily),
- * schema migrations recorded in schema_version. Every state change runs in one
- * BEGIN IMMEDIATE … COMMIT, so a request is applied whole or not at all. */
+ * schema migrations recorded in schema_version. Every state change runs in one transaction, so
+ * a request is applied whole or not at all: preferably as a job of cp_store_write (below: grouped
+ * with concurrent ones, one fsync per group), else in its own BEGIN IMMEDIATE … COMMIT on the
+ * thread's connection (cp_tx_begin; correct, but each pays its own fsync and waits for the
+ * write lock). Reads need no transaction (WAL: they never wait for a writer). */
 #ifndef CP_STORE_H
 #define CP_STORE_H
 #include "cp_sql.h" /* every user of the store runs its SQL with these */
@@ -14,5 +17,18 @@ int cp_store_open(const char *path, char *err, size_t errsz);
 /* The calling thread's connection (NULL on failure, logged). */
 sqlite3 *cp_db(void);
 void cp_store_close_all(void);
+
+/* A write job: its SQL on db (never cp_tx_begin/commit: it already runs in a transaction).
+ * Returns 0 to keep its changes, or a negative PC_ERR_* to undo them (and only them). */
+typedef int (*cp_write_fn)(sqlite3 *db, void *arg);
+/* Runs fn(db, arg) in a transaction and returns its result once the transaction is durable
+ * (committed, and synced under synchronous=FULL). Concurrent calls are grouped: one writer runs
+ * each job in its own savepoint of one transaction and syncs once for all of them, so a failing
+ * job never undoes a neighbour's. A call from inside a job runs inline, as part of that job.
+ * The caller must not hold a transaction of its own (cp_tx_begin) while calling this.
+ * Backend-neutral: on a server database every call is simply its own transaction. */
+int cp_store_write(cp_write_fn fn, void *arg);
+/* Finishes the queued jobs and stops the writer (before cp_store_close_all). */
+void cp_store_write_stop(void);
 
 #endif

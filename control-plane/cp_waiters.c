@@ -4,8 +4,11 @@
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_time.h"
+#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -14,12 +17,34 @@ static unsigned count;
 static int stopping, started;
 static pthread_t ticker;
 static void (*housekeeping_fn)(void);
+static unsigned released;  /* waiters unlisted since the last trim */
+static int hangup_ep = -1; /* epoll set of the waiting sockets, EPOLLRDHUP only */
 
 #define TICK_MS 200
 #define EXPIRE_EVERY_MS 1000
+#define TRIM_AFTER 64 /* released waiters that make returning freed heap worth a malloc_trim */
+#define TRIM_LAST_GAP_MS 32000 /* trims 1, 2, 4 … 32 s after, past the 30 s connection timeout */
+
+/* Caller holds lock. */
+static void watch_hangup(struct cp_wait *w)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(w->conn,
+                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = w };
+
+    w->gone = 0;
+    w->watched = hangup_ep >= 0 && ci &&
+                 epoll_ctl(hangup_ep, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0;
+    if (w->watched)
+        w->fd = ci->connect_fd;
+}
 
 static void unlist(struct cp_wait *w)
 {
+    if (w->watched) {
+        epoll_ctl(hangup_ep, EPOLL_CTL_DEL, w->fd, NULL);
+        w->watched = 0;
+    }
     if (!w->listed)
         return;
     if (w->prev)
@@ -31,6 +56,7 @@ static void unlist(struct cp_wait *w)
     w->prev = w->next = NULL;
     w->listed = 0;
     count--;
+    released++;
 }
 
 /* Caller holds lock. */
@@ -41,23 +67,59 @@ static void resume(struct cp_wait *w)
     MHD_resume_connection(c);
 }
 
+/* Caller holds lock. Resumes every waiter whose client hung up (or whose socket failed). */
+static void reap_hangups(void)
+{
+    struct epoll_event evs[64];
+    int n;
+
+    if (hangup_ep < 0)
+        return;
+    do {
+        n = epoll_wait(hangup_ep, evs, 64, 0);
+        for (int i = 0; i < n; i++) {
+            struct cp_wait *w = evs[i].data.ptr;
+            w->gone = 1;
+            resume(w); /* unlists it, which also stops watching its socket */
+        }
+    } while (n == 64);
+}
+
 static void *tick(void *arg)
 {
     int64_t last_expire = 0;
+    int64_t trim_gap_ms = 0, trim_at = 0; /* gap 0: no trim planned */
     (void)arg;
     pthread_mutex_lock(&lock);
     while (!stopping) {
         struct timespec ts;
         int64_t now = pc_now_ms();
+        reap_hangups();
         for (struct cp_wait *w = head, *next; w; w = next) {
             next = w->next;
             if (w->deadline_ms <= now)
                 resume(w);
         }
-        if (housekeeping_fn && now - last_expire >= EXPIRE_EVERY_MS) {
+        if (now - last_expire >= EXPIRE_EVERY_MS) {
+            /* Many waiters ended: their connections' buffers are freed once each answer left
+             * and the client closed (or its keep-alive timed out), so give the freed heap pages
+             * back a few times over the next half minute; else 10,000 released long-polls keep
+             * their hundreds of MB of RSS for good. */
+            int trim = trim_gap_ms && now >= trim_at;
+            if (released >= TRIM_AFTER) {
+                released = 0;
+                trim_gap_ms = 1000;
+                trim_at = now + trim_gap_ms;
+            } else if (trim) {
+                trim_gap_ms = trim_gap_ms >= TRIM_LAST_GAP_MS ? 0 : trim_gap_ms * 2;
+                trim_at = now + trim_gap_ms;
+            }
             last_expire = now;
             pthread_mutex_unlock(&lock); /* expiry notifies, which takes the lock */
-            housekeeping_fn();
+            if (housekeeping_fn)
+                housekeeping_fn();
+            if (trim)
+                malloc_trim(0);
             pthread_mutex_lock(&lock);
         }
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,6 +137,7 @@ static void *tick(void *arg)
 int cp_waiters_start(void (*housekeeping)(void))
 {
     housekeeping_fn = housekeeping;
+    hangup_ep = epoll_create1(EPOLL_CLOEXEC); /* without it waiters just wait for their deadline */
     if (pthread_create(&ticker, NULL, tick, NULL) != 0)
         return PC_ERR_NOMEM;
     started = 1;
@@ -92,6 +155,9 @@ void cp_waiters_stop(void)
     if (started)
         pthread_join(ticker, NULL);
     started = 0;
+    if (hangup_ep >= 0)
+        close(hangup_ep);
+    hangup_ep = -1;
 }
 
 void cp_waiters_suspend(struct cp_wait *w)
@@ -109,6 +175,7 @@ void cp_waiters_suspend(struct cp_wait *w)
         head = w;
         w->listed = 1;
         count++;
+        watch_hangup(w);
     }
     pthread_mutex_unlock(&lock);
 }

@@ -2,7 +2,10 @@
 /* Long-poll waiters. A waiting request holds no thread: its connection is suspended in
  * libmicrohttpd and listed here; a state change (cp_waiters_notify) or its deadline resumes it.
  * One background thread checks deadlines and runs the caller's housekeeping (portcullisd:
- * expiring overdue pushes, which notifies their waiters) about once a second. */
+ * expiring overdue pushes, which notifies their waiters) about once a second. It also watches
+ * the waiting sockets for a hang-up (EPOLLRDHUP; libmicrohttpd does not read a suspended
+ * connection) and resumes such a waiter with gone set, so its connection is closed within a
+ * tick instead of sitting in CLOSE-WAIT until its deadline. */
 #ifndef CP_WAITERS_H
 #define CP_WAITERS_H
 #include <microhttpd.h>
@@ -13,6 +16,9 @@ struct cp_wait {
     char push_id[40];
     int64_t deadline_ms; /* pc_now_ms() clock */
     int listed;
+    int fd;
+    int watched; /* its socket is in the hang-up watch (see cp_waiters.c) */
+    int gone;    /* the client hung up while it waited: close, do not answer */
     struct cp_wait *prev, *next;
 };
 

@@ -144,3 +144,75 @@ def test_thousand_longpolls():
     # the daemon released the connections: threads back down, and it still serves
     st = D.proc_status()
     assert int(st["Threads"]) <= MAX_THREADS, st["Threads"]
+
+
+def _server_side(d, client_ports):
+    """TCP states (hex, as in /proc/net/tcp: 01 established, 08 close-wait) of the daemon's
+    ends of the connections from client_ports."""
+    out = {}
+    for name in ("/proc/%d/net/tcp" % d.pid, "/proc/%d/net/tcp6" % d.pid):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            lport = int(f[1].rsplit(":", 1)[1], 16)
+            rport = int(f[2].rsplit(":", 1)[1], 16)
+            if lport == d.port and rport in client_ports:
+                out[rport] = f[3]
+    return out
+
+
+def test_hung_up_longpoll_is_closed_on_the_server():
+    """A client that disconnects mid-poll (FIN without TLS close_notify, as when its process
+    dies; Connection: close so libmicrohttpd itself reads nothing more) → the daemon closes
+    its end within a few seconds (no CLOSE-WAIT), not at the poll's deadline (wait=100)."""
+    import socket
+    user = D.create_user(push=True)
+    _, p = D.create_push(HOST, user)
+    conns = []
+    for _ in range(20):
+        s = D.ssl_context().wrap_socket(socket.create_connection(("127.0.0.1", D.port)),
+                                        server_hostname="127.0.0.1")
+        s.sendall(("GET /v1/auth/push/%s?wait=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Authorization: Bearer %s\r\nConnection: close\r\n\r\n"
+                   % (p["push_id"], HOST)).encode())
+        conns.append(s)
+    ports = {s.getsockname()[1] for s in conns}
+    time.sleep(1.0)
+    states = _server_side(D, ports)
+    assert len(states) == 20 and set(states.values()) == {"01"}, states
+    for s in conns:
+        raw = socket.socket(fileno=os.dup(s.fileno()))
+        raw.shutdown(socket.SHUT_WR)     # FIN, the TLS layer says nothing
+        raw.close()
+    try:
+        harness.wait_until(lambda: not [v for v in _server_side(D, ports).values()
+                                        if v in ("01", "08")], timeout=5,
+                           what="the daemon closing its ends of 20 hung-up long-polls")
+    finally:
+        for s in conns:
+            s.close()
+    # the push itself is untouched
+    st, b = D.poll_push(HOST, p["push_id"], wait=0)
+    assert st == 200 and b["state"] == "pending", (st, b)
+
+
+def test_rss_returns_near_idle_after_release():
+    """1,000+ long-polls released: the daemon's RSS goes back near where it was before them
+    (a memory outcome; the bound is generous)."""
+    user = D.create_user(push=True)
+    _, p = D.create_push(HOST, user)
+    idle = int(D.proc_status()["VmRSS"].split()[0])
+    results, _, max_rss, _, _ = asyncio.run(_scenario(p["push_id"], p["match"]))
+    assert all(r[0] == 200 for r in results)
+
+    def rss():
+        return int(D.proc_status()["VmRSS"].split()[0])
+    try:
+        harness.wait_until(lambda: rss() <= idle + 30 * 1024, timeout=45, interval=1,
+                           what="RSS back within 30 MB of idle")
+    except AssertionError:
+        raise AssertionError("RSS %d KiB after %d long-polls were released (idle %d KiB, "
+                             "%d KiB while they waited)" % (rss(), N, idle, max_rss))

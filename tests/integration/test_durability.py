@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The write path (group commit, cp_store_write): a code answered "allow" is on disk before the
+answer leaves, so after kill -9 it is refused (replay); many users at once are all served and
+none is lost; a write job that fails inside a batch is undone alone, never its neighbours."""
+import re
+import threading
+import time
+
+import harness
+from harness import Daemon, totp_code
+
+TEST_TIMEOUT = 240
+
+
+def _daemon(**kw):
+    args = ["--auth-rate", "100000"] + kw.pop("args", [])
+    return Daemon(args=args, **kw).start()
+
+
+def _pair(d, host, user, code):
+    """begin + totp; returns the totp reply (status, body), or None if the daemon went away."""
+    try:
+        st, b = d.begin(host, user)
+        if st != 200 or b.get("action") != "challenge":
+            return None
+        return d.submit_totp(host, b["txid"], code)
+    except Exception:
+        return None
+
+
+def test_code_accepted_then_kill9_is_refused_after_restart():
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        user, secret = d.user_with_totp()
+        code = totp_code(secret)
+        b = d.login_totp(host, user, code)
+        assert b["result"] == "allow", b
+        d.kill()                                   # SIGKILL right after the 200
+        d.start()
+        b = d.login_totp(host, user, code)
+        assert b["result"] == "deny" and b["reason"] == "replayed", b
+    finally:
+        d.kill()
+
+
+def test_every_allowed_code_survives_kill9_under_load():
+    d = _daemon()
+    allowed = []                                   # (user, code) answered allow
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        _, host = d.enroll_host()
+        users = [d.user_with_totp() for _ in range(24)]
+
+        def worker(user, secret):
+            for off in (-1, 0, 1):                 # three fresh steps per user, oldest first
+                if stop.is_set():
+                    return
+                code = totp_code(secret, offset=off)
+                r = _pair(d, host, user, code)
+                if r is None:
+                    return
+                st, b = r
+                if st == 200 and b.get("result") == "allow":
+                    with lock:
+                        allowed.append((user, code))
+
+        threads = [threading.Thread(target=worker, args=u) for u in users]
+        for t in threads:
+            t.start()
+        harness.wait_until(lambda: len(allowed) >= 20, timeout=60, what="20 codes allowed")
+        d.proc.kill()                              # kill -9 while requests are in flight
+        stop.set()
+        for t in threads:
+            t.join(60)
+        d.kill()
+        with lock:
+            got = list(allowed)
+        assert len(got) >= 20, got
+        d.start()
+        for user, code in got:
+            b = d.login_totp(host, user, code)
+            assert b["result"] == "deny", "%s's code %s was allowed before kill -9 and again " \
+                "after the restart: %r" % (user, code, b)
+    finally:
+        d.kill()
+
+
+def test_many_users_at_once_all_allowed_none_lost():
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        users = [d.user_with_totp() for _ in range(40)]
+        txids = {u: d.begin_txid(host, u) for u, _ in users}
+        results = {}
+        go = threading.Barrier(len(users))
+
+        def one(user, secret):
+            go.wait()
+            results[user] = d.submit_totp(host, txids[user], totp_code(secret))
+
+        threads = [threading.Thread(target=one, args=u) for u in users]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        bad = {u: r for u, r in results.items() if r[0] != 200 or r[1].get("result") != "allow"}
+        assert len(results) == len(users) and not bad, bad
+        # every one of them is on record: the audit row and the replay guard
+        rows = [r for r in d.audit(limit=1000) if r.get("action") == "auth.totp"
+                and r.get("result") == "allow"]
+        assert {r["user"] for r in rows} >= {u for u, _ in users}, rows
+        for user, secret in users[:5]:
+            b = d.login_totp(host, user, totp_code(secret))
+            assert b["reason"] == "replayed", b
+    finally:
+        d.kill()
+
+
+def test_same_code_on_many_connections_exactly_one_allow():
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        user, secret = d.user_with_totp()
+        n = 16
+        txids = [d.begin_txid(host, user) for _ in range(n)]
+        code = totp_code(secret)
+        results = []
+        go = threading.Barrier(n)
+
+        def one(txid):
+            go.wait()
+            results.append(d.submit_totp(host, txid, code))
+
+        threads = [threading.Thread(target=one, args=(t,)) for t in txids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == n and all(st == 200 for st, _ in results), results
+        allows = [b for _, b in results if b["result"] == "allow"]
+        assert len(allows) == 1, results
+        # the others are replays (past the lockout threshold, replays lock the user here)
+        assert all(b["reason"] in ("replayed", "locked") for _, b in results
+                   if b["result"] != "allow"), results
+    finally:
+        d.kill()
+
+
+def test_failing_job_in_a_batch_is_undone_alone():
+    """The user named in PC_TEST_AUDIT_NULL_USER (test hook) hits a NOT NULL constraint in its
+    audit row after its code was marked used; other users submit at the same moment. The bad
+    job fails (500) and is rolled back to its savepoint: its code is still unused. The good
+    ones, committed in the same batch, stay."""
+    d = _daemon(log_level="debug")
+    try:
+        _, host = d.enroll_host()
+        tries, per_try = 4, 10
+        bad = [d.user_with_totp() for _ in range(tries)]
+        good = [[d.user_with_totp() for _ in range(per_try)] for _ in range(tries)]
+        tx = {u: d.begin_txid(host, u) for u, _ in bad + [g for gs in good for g in gs]}
+        done = []
+        for (bu, bs), goods in zip(bad, good):
+            d.stop()
+            d.start(env={"PC_TEST_AUDIT_NULL_USER": bu})
+            everyone = [(bu, bs)] + goods
+            go = threading.Barrier(len(everyone))
+            res = {}
+
+            def one(user, secret):
+                go.wait()
+                res[user] = d.submit_totp(host, tx[user], totp_code(secret))
+
+            ts = [threading.Thread(target=one, args=u) for u in everyone]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            done.append(((bu, bs), goods, res))
+            if any(_mixed_batch(line) for line in d.log().splitlines()):
+                break
+        d.stop()
+        d.start(env={})
+        mixed = any(_mixed_batch(line) for line in d.all_logs().splitlines())
+        assert mixed, "no batch held a failing job beside others in %d bursts" % len(done)
+        for (bu, bs), goods, res in done:
+            assert res[bu][0] == 500, res[bu]
+            for gu, gs in goods:
+                assert res[gu][0] == 200 and res[gu][1]["result"] == "allow", res[gu]
+                # a good user's accepted code stays spent
+                assert d.login_totp(host, gu, totp_code(gs))["reason"] == "replayed"
+            # the bad user's code was never spent: none of its job's writes were kept
+            assert d.login_totp(host, bu, totp_code(bs))["result"] == "allow"
+    finally:
+        d.kill()
+
+
+_BATCH = re.compile(r"event=store_batch jobs=(\d+) failed=(\d+)")
+
+
+def _mixed_batch(line):
+    m = _BATCH.search(line)
+    return bool(m) and int(m.group(1)) >= 2 and 1 <= int(m.group(2)) < int(m.group(1))

@@ -36,6 +36,7 @@ struct user {
     unsigned char secret[64];
     size_t slen;
     long long next_step;
+    int busy; /* a unit of this user is in flight: its next code must wait (replay order) */
     struct pc_sshkey *key;
     char *pub;
 };
@@ -105,7 +106,8 @@ static struct user *next_user(char code[8])
 {
     for (size_t tries = 0; tries < nusers; tries++) {
         struct user *u = &users[cursor++ % nusers];
-        if (u->next_step <= now_step + WINDOW) {
+        if (!u->busy && u->next_step <= now_step + WINDOW) {
+            u->busy = 1;
             pc_totp_code(u->secret, u->slen, u->next_step * 30, code, 8);
             u->next_step += consume;
             return u;
@@ -216,9 +218,12 @@ static int step(struct slot *s, int idx, const char *mode, long st)
     }
     if (!more && nlat < MAX_LAT)
         lat[nlat++] = now_s() - s->t0;
+    if (!more)
+        s->u->busy = 0;
     json_object_put(r);
     return more;
 fail:
+    s->u->busy = 0;
     if (failed++ < 5)
         fprintf(stderr, "bench_load: %s: HTTP %ld %.200s\n", mode, st, s->body ? s->body : "");
     json_object_put(r);

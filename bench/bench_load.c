@@ -267,7 +267,10 @@ static char **read_lines(const char *path, size_t *n)
     while ((len = getline(&line, &cap, f)) > 0) {
         if (line[len - 1] == '\n')
             line[len - 1] = '\0';
-        v = realloc(v, (k + 1) * sizeof *v);
+        char **nv = realloc(v, (k + 1) * sizeof *v);
+        if (!nv)
+            break;
+        v = nv;
         v[k++] = strdup(line);
     }
     free(line);
@@ -296,43 +299,69 @@ static int keys(long n)
     return 0;
 }
 
+/* The long-polls: added while at most POLL_RAMP TLS handshakes are under way (10,000 at once
+ * overran the server's handshakes), each on its own connection. */
+#define POLL_RAMP 200
 static int polls(char **ids, size_t n, long wait, const char *token)
 {
     CURLM *m = curl_multi_init();
     struct slot *s = calloc(n, sizeof *s);
+    char *done = calloc(n, 1);
     int running = 0, sent = 0;
+    size_t added = 0, first_open = 0;
     double t0 = now_s();
     char u[512];
 
+    if (!s || !done)
+        return 1;
     curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
     for (size_t i = 0; i < n; i++) {
         CURL *h = easy(&s[i], token);
         snprintf(u, sizeof u, "%s/v1/auth/push/%s?wait=%ld", url, ids[i] + 5, wait);
         curl_easy_setopt(h, CURLOPT_URL, u);
         curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-        curl_multi_add_handle(m, h);
+        curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)&done[i]);
     }
     do {
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 100, NULL);
-        if (!sent && now_s() - t0 > (double)wait / 2) {
-            printf("sent %zu\n", n);
+        CURLMsg *msg;
+        int left;
+        size_t handshaking = 0;
+        for (size_t i = first_open; i < added; i++) {
+            curl_off_t tls = 0;
+            if (done[i])
+                continue;
+            curl_easy_getinfo(s[i].h, CURLINFO_APPCONNECT_TIME_T, &tls);
+            if (tls == 0)
+                handshaking++;
+        }
+        while (first_open < added && done[first_open])
+            first_open++;
+        while (added < n && handshaking < POLL_RAMP) {
+            curl_multi_add_handle(m, s[added++].h);
+            handshaking++;
+        }
+        if (!sent && added == n && handshaking == 0) {
+            printf("sent %zu %.2f\n", n, now_s() - t0);
             fflush(stdout);
             sent = 1;
         }
-        CURLMsg *msg;
-        int left;
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 50, NULL);
         while ((msg = curl_multi_info_read(m, &left)))
             if (msg->msg == CURLMSG_DONE) {
                 long st = 0;
+                char *d = NULL;
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &st);
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &d);
+                if (d)
+                    *d = 1;
                 if (st == 200)
                     ok++;
                 else if (failed++ < 3)
                     fprintf(stderr, "bench_load: polls: HTTP %ld (curl %d)\n", st,
                             (int)msg->data.result);
             }
-    } while (running);
+    } while (running || added < n);
     printf("polls ok=%ld failed=%ld seconds=%.2f\n", ok, failed, now_s() - t0);
     return 0;
 }
@@ -371,8 +400,8 @@ int main(int argc, char **argv)
     users = calloc(nu, sizeof *users);
     now_step = (long long)(time(NULL) / 30);
     for (size_t i = 0; i < nu; i++) {
-        char *name = strtok(ul[i], " "), *sec = strtok(NULL, " "), *priv = strtok(NULL, " "),
-             *pub = strtok(NULL, "");
+        char *save = NULL, *name = strtok_r(ul[i], " ", &save), *sec = strtok_r(NULL, " ", &save),
+             *priv = strtok_r(NULL, " ", &save), *pub = strtok_r(NULL, "", &save);
         if (!name || !sec)
             return 1;
         snprintf(users[i].name, sizeof users[i].name, "%s", name);

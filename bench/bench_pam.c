@@ -56,14 +56,24 @@ int main(int argc, char **argv)
 
     if (argc != 5 || (n = atol(argv[4])) <= 0 || !(f = fopen(argv[3], "r")))
         return fprintf(stderr, "usage: bench_pam SERVICE CONFDIR USERS N\n"), 2;
-    if (pc_totp_init() != 0)
+    if (pc_totp_init() != 0) {
+        fclose(f);
         return 1;
+    }
     while (fgets(line, sizeof line, f)) {
-        char *name = strtok(line, " \n"), *hex = strtok(NULL, " \n");
+        char *save = NULL, *name = strtok_r(line, " \n", &save),
+             *hex = strtok_r(NULL, " \n", &save);
         if (!name || !hex)
             continue;
-        if (nu == cap && !(u = realloc(u, (cap = cap ? cap * 2 : 64) * sizeof *u)))
-            return 1;
+        if (nu == cap) {
+            struct user *nuv = realloc(u, (cap = cap ? cap * 2 : 64) * sizeof *u);
+            if (!nuv) {
+                free(u);
+                fclose(f);
+                return 1;
+            }
+            u = nuv;
+        }
         snprintf(u[nu].name, sizeof u[nu].name, "%s", name);
         u[nu].slen = 0;
         for (; hex[0] && hex[1] && u[nu].slen < sizeof u[nu].secret; hex += 2) {
@@ -98,6 +108,6 @@ int main(int argc, char **argv)
     dt = now_s() - t0;
     printf("pam %s ok=%ld failed=%ld seconds=%.3f per_sec=%.1f us_per_call=%.1f\n", argv[1], ok,
            failed, dt, (double)(ok + failed) / dt,
-           dt * 1e6 / (double)(ok + failed ? ok + failed : 1));
+           dt * 1e6 / (double)((ok + failed) ? (ok + failed) : 1));
     return failed && !ok ? 1 : 0;
 }

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """portcullis-principals, the small AuthorizedPrincipalsCommand binary (issue 16), against the
 older `portcullis-agent principals`: the same answers from a real agent, and the same refusals
 (nothing on stdout) for garbage or oversized arguments, a missing or hostile socket and a

@@ -5,7 +5,7 @@ measured in the same run on loopback, then one table of ratios.
     python3 bench/bench.py BUILD_DIR [--quick]
 
 It starts its own portcullisd (tests/integration/harness.py: a fresh data dir, random port,
---totp-window 10 so that each user has 21 fresh right codes, --auth-rate 100000 and 8 hosts so
+--totp-window 10 so that each user has 20 fresh right codes, --auth-rate 100000 and 8 hosts so
 that the per-host limit is not what is measured) and a real agent. The load comes from
 bench/bench_load (C, libcurl multi), wrk and hyperfine; the PAM row from bench/bench_pam (C,
 pam_start_confdir with a private configuration directory: nothing under /etc/pam.d changes).
@@ -33,7 +33,7 @@ import harness  # noqa: E402
 import test_agent_ca as ca  # noqa: E402
 
 SECS = 1 if QUICK else 6                 # each throughput run
-N_PAIR_USERS = 60 if QUICK else 1000     # 21 codes each: 21,000 pairs at most
+N_PAIR_USERS = 60 if QUICK else 1000     # 20 codes each: 20,000 pairs at most
 N_CERT_USERS = 20 if QUICK else 200
 N_PAM_USERS = 20 if QUICK else 100
 N_PAM_CALLS = 60 if QUICK else 600

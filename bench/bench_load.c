@@ -7,12 +7,13 @@
  *     MODE   pairs  auth/begin + auth/totp with a fresh right code (one pair per request slot)
  *            begin  auth/begin only
  *            certs  login/start + SSHSIG + login/finish with a fresh code (USERS carry keys)
- *            pushes auth/begin + auth/push, prints "push ID" lines (SECONDS is the count)
+ *            pushes auth/begin + auth/push, prints "push ID" lines (SECONDS is the count; it
+ *                   stops after PUSHES_MAX_S seconds in any case, to keep the suite bounded)
  *            polls  GET /v1/auth/push/ID?wait=W for every ID of USERS (a file of push ids),
  *                   all at once (CONNS is W); prints "sent N" once every request went out
  *     USERS  lines "NAME SECRET-HEX [PRIVATE-HEX PUBLIC-LINE]"; codes are computed for the
- *            time steps now-10 … now+10 in order (portcullisd --totp-window 10): each user gives
- *            21 fresh codes, the users are taken round-robin
+ *            time steps now-9 … now+10 in order (portcullisd --totp-window 10): each user gives
+ *            20 fresh codes (one step boundary may pass), the users are taken round-robin
  *     TOKENS host tokens, one a line; connection i uses token i % n (per-host rate limits)
  * Result line: "MODE ok=N failed=N seconds=S per_sec=R p50_ms=X p99_ms=Y". */
 #include "config.h"
@@ -30,6 +31,7 @@
 #define MAX_USERS 200000
 #define WINDOW 10
 #define MAX_LAT 4000000
+#define PUSHES_MAX_S 60.0
 
 struct user {
     char name[64];
@@ -406,7 +408,7 @@ int main(int argc, char **argv)
             return 1;
         snprintf(users[i].name, sizeof users[i].name, "%s", name);
         users[i].slen = unhex(sec, users[i].secret, sizeof users[i].secret);
-        users[i].next_step = now_step - WINDOW;
+        users[i].next_step = now_step - WINDOW + 1; /* one step boundary may pass */
         if (priv && pub) {
             unsigned char raw[32];
             users[i].key = calloc(1, sizeof *users[i].key);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* PAM decisions in-process, for bench/run-all.sh: pam_start_confdir (a private configuration
  * directory, nothing under /etc/pam.d) + pam_authenticate + pam_end, N times, a fresh right
- * TOTP code per call from the users' secrets (time steps now-10 … now+10 in order, one per call
+ * TOTP code per call from the users' secrets (time steps now-9 … now+10 in order, one per call
  * and user; the modules are set up to accept that window).
  *   bench_pam SERVICE CONFDIR USERS N
  *     USERS: lines "NAME SECRET-HEX"
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
                 break;
             u[nu].secret[u[nu].slen++] = (unsigned char)v;
         }
-        u[nu].next_step = step0 - 10;
+        u[nu].next_step = step0 - 9; /* one step boundary may pass during the run */
         nu++;
     }
     fclose(f);

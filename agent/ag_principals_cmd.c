@@ -149,6 +149,22 @@ static int on_setting(void *ctx, const char *key, const char *v, char *err, size
     return PC_OK;
 }
 
+/* A parse error names FILE:LINE only: the parser's message may quote the line (a token pasted
+ * into the wrong place), and sshd logs what this program says. FILE:0 messages (open, read,
+ * size) quote nothing of the content and stay whole. */
+static void where_only(const char *path, char *err, size_t errsz)
+{
+    size_t n = strlen(path), d = 0;
+
+    if (strncmp(err, path, n) != 0 || err[n] != ':')
+        return;
+    while (err[n + 1 + d] >= '0' && err[n + 1 + d] <= '9')
+        d++;
+    if (d == 0 || err[n + 1 + d] != ':' || (d == 1 && err[n + 1] == '0'))
+        return;
+    snprintf(err + n + 1 + d, errsz - (n + 1 + d), ": not a valid configuration line");
+}
+
 int ag_principals_cmd(int argc, char **argv)
 {
     static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
@@ -191,6 +207,7 @@ int ag_principals_cmd(int argc, char **argv)
         /* The whole file must read and parse (a file that does not is no answer), but only
          * `socket` is taken from it. */
         if (pc_config_parse_file(path, on_setting, &sc, err, sizeof err) != PC_OK) {
+            where_only(path, err, sizeof err);
             fprintf(stderr, "%s: %s: no principals\n", prog, err);
             return 1;
         }

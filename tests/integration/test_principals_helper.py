@@ -143,6 +143,16 @@ def test_helper_fails_closed_on_missing_or_hostile_socket_and_bad_config():
             with open(conf, "w") as f:
                 f.write(text)
             assert_refused(both(*args, config=conf), what=text)
+        # a secret pasted into the wrong place is not repeated (sshd logs what the helper says)
+        secret = "ABCDEF0123456789ABCDEF0123456789"
+        for text in ("socket = %s\n%s = x\n" % (sock, secret), "%s\n" % secret,
+                     "socket = %s\nx = 1\nx = %s\n" % (sock, secret)):
+            with open(conf, "w") as f:
+                f.write(text)
+            res = both(*args, config=conf)
+            assert_refused(res, what=text)
+            for kind, (_, _, err) in res.items():
+                assert secret not in err and "%s:" % conf in err, (kind, text, err)
         with open(conf, "w") as f:
             f.write("# ok\nurl = https://127.0.0.1:1\nsocket = %s\n" % sock)
         res = both(*args, config=conf)

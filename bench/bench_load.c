@@ -10,7 +10,8 @@
  *            pushes auth/begin + auth/push, prints "push ID" lines (SECONDS is the count; it
  *                   stops after PUSHES_MAX_S seconds in any case, to keep the suite bounded)
  *            polls  GET /v1/auth/push/ID?wait=W for every ID of USERS (a file of push ids),
- *                   all at once (CONNS is W); prints "sent N" once every request went out
+ *                   (CONNS is W), opened POLL_RAMP handshakes at a time; prints "sent n=N …"
+ *                   once every one is open
  *     USERS  lines "NAME SECRET-HEX [PRIVATE-HEX PUBLIC-LINE]"; codes are computed for the
  *            time steps now-9 … now+10 in order (portcullisd --totp-window 10): each user gives
  *            20 fresh codes (one step boundary may pass), the users are taken round-robin
@@ -343,7 +344,8 @@ static int polls(char **ids, size_t n, long wait, const char *token)
             handshaking++;
         }
         if (!sent && added == n && handshaking == 0) {
-            printf("sent %zu %.2f\n", n, now_s() - t0);
+            printf("sent n=%zu done=%ld failed=%ld seconds=%.2f\n", n, ok + failed, failed,
+                   now_s() - t0);
             fflush(stdout);
             sent = 1;
         }

@@ -11,12 +11,10 @@
 #ifndef AG_PRINCIPALS_H
 #define AG_PRINCIPALS_H
 #include "ag_ops_call.h"
+#include "ag_principals_cmd.h"
 #include <json-c/json.h>
 
-#define AG_PCACHE_MAX 4096             /* cached allows; the oldest goes first */
-#define AG_PRINCIPALS_CP_MS 1200       /* the daemon's budget for the control plane */
-#define AG_PRINCIPALS_DEADLINE_MS 1800 /* the helper's deadline for connect+write+read */
-#define AG_PRINCIPALS_ALARM_S 2        /* the helper's backstop */
+#define AG_PCACHE_MAX 4096 /* cached allows; the oldest goes first */
 
 struct ag_pcache;
 
@@ -27,8 +25,5 @@ void ag_pcache_free(struct ag_pcache *c);
  * {"ok":true,"principals":[…],"cached":BOOL} or an error reply. The caller has checked the
  * peer's uid. */
 json_object *ag_principals_op(struct ag_ctx *x, json_object *req);
-
-/* The helper command. argv[0] is "principals". Returns the exit status. */
-int ag_principals_cmd(int argc, char **argv);
 
 #endif

@@ -1,30 +1,35 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* `portcullis-agent principals`: sshd's AuthorizedPrincipalsCommand (see ag_principals.h).
- * Only the agent's unix socket, one request, a hard deadline, and nothing printed unless the
- * daemon answered with a well-formed list. */
+/* sshd's AuthorizedPrincipalsCommand (see ag_principals.h): `portcullis-principals` and the
+ * older spelling `portcullis-agent principals`, one code path. Only the agent's unix socket,
+ * one request, a hard deadline, and nothing printed unless the daemon answered with a
+ * well-formed list. sshd starts it once per certificate login, so it links only this file, the
+ * frame/protocol code and json-c (Makefile.am: no libcurl, no TLS library, no agent config code)
+ * and reads nothing from agent.conf but `socket`. */
 #include "config.h"
-#include "ag_config.h"
-#include "ag_principals.h"
+#include "ag_principals_cmd.h"
 #include "pc_agent_proto.h"
+#include "pc_config.h"
 #include "pc_err.h"
 #include "pc_frame.h"
 #include "pc_keyopts.h"
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+/* After "Usage: PROG" */
 static const char usage[] =
-    "Usage: portcullis-agent principals [--config FILE] [--socket PATH]\n"
-    "                                   ACCOUNT KEY_ID SERIAL FINGERPRINT\n"
+    " [--config FILE] [--socket PATH] ACCOUNT KEY_ID SERIAL FINGERPRINT\n"
     "\n"
     "For sshd_config:\n"
-    "  AuthorizedPrincipalsCommand /usr/sbin/portcullis-agent principals %u %i %s %f\n"
-    "  AuthorizedPrincipalsCommandUser root\n"
+    "  AuthorizedPrincipalsCommand /usr/sbin/portcullis-principals %u %i %s %f\n"
+    "  AuthorizedPrincipalsCommandUser portcullis-principals\n"
     "\n"
     "Asks the running agent (over its unix socket only) which principals of the certificate\n"
     "with key id KEY_ID and serial SERIAL may log in as ACCOUNT, and prints them one per line,\n"
@@ -33,7 +38,8 @@ static const char usage[] =
     "Answers within 2 seconds; on any error it prints nothing (sshd then refuses the key).\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE  configuration file, for 'socket' (default " AG_DEFAULT_CONFIG ")\n"
+    "  -c, --config FILE  the agent's configuration file, read for 'socket' only\n"
+    "                     (default " AG_PRINCIPALS_CONFIG ")\n"
     "  -s, --socket PATH  the agent's socket (overrides the configuration file)\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -119,16 +125,59 @@ out:
     return rc;
 }
 
+/* agent.conf's `socket` (the first one; PC_ERR_INVAL if it is not an absolute path that fits a
+ * sockaddr_un). Every other key is accepted unread: the agent checks its own configuration and
+ * refuses every request while it does not load. */
+struct sock_ctx {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int have;
+};
+
+static int on_setting(void *ctx, const char *key, const char *v, char *err, size_t errsz)
+{
+    struct sock_ctx *sc = ctx;
+
+    if (strcmp(key, "socket") != 0)
+        return PC_OK;
+    if (v[0] != '/' || strlen(v) >= sizeof sc->path) {
+        snprintf(err, errsz, "socket must be an absolute path shorter than %zu bytes",
+                 sizeof sc->path);
+        return PC_ERR_INVAL;
+    }
+    snprintf(sc->path, sizeof sc->path, "%s", v);
+    sc->have = 1;
+    return PC_OK;
+}
+
+/* A parse error names FILE:LINE only: the parser's message may quote the line (a token pasted
+ * into the wrong place), and sshd logs what this program says. FILE:0 messages (open, read,
+ * size) quote nothing of the content and stay whole. */
+static void where_only(const char *path, char *err, size_t errsz)
+{
+    size_t n = strlen(path), d = 0;
+
+    if (strncmp(err, path, n) != 0 || err[n] != ':')
+        return;
+    while (err[n + 1 + d] >= '0' && err[n + 1 + d] <= '9')
+        d++;
+    if (d == 0 || err[n + 1 + d] != ':' || (d == 1 && err[n + 1] == '0'))
+        return;
+    snprintf(err + n + 1 + d, errsz - (n + 1 + d), ": not a valid configuration line");
+}
+
 int ag_principals_cmd(int argc, char **argv)
 {
     static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
                                           { "socket", required_argument, NULL, 's' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    const char *path = AG_DEFAULT_CONFIG, *sock = NULL, *why = NULL;
+    const char *path = AG_PRINCIPALS_CONFIG, *sock = NULL, *why = NULL;
+    const char *prog = argc > 0 && strcmp(argv[0], "principals") == 0
+                           ? "portcullis-agent principals"
+                           : "portcullis-principals";
     char out[16384], err[1024] = "";
-    struct ag_config cfg;
-    int c, rc = 1, have_cfg = 0, nopt;
+    struct sock_ctx sc = { .have = 0 };
+    int c, nopt;
 
     /* The backstop: whatever happens below, sshd gets its answer (nothing) within 2 s. */
     signal(SIGALRM, SIG_DFL);
@@ -143,36 +192,33 @@ int ag_principals_cmd(int argc, char **argv)
         else if (c == 's')
             sock = optarg;
         else if (c == 'h')
-            return fputs(usage, stdout), 0;
+            return printf("Usage: %s%s", prog, usage) < 0 ? 1 : 0;
         else
-            return fputs("portcullis-agent principals: invalid option (see --help)\n", stderr), 2;
+            return fprintf(stderr, "%s: invalid option (see --help)\n", prog), 2;
     }
     if (optind != nopt || argc - nopt != 4) {
-        fputs("portcullis-agent principals: expected ACCOUNT KEY_ID SERIAL FINGERPRINT "
-              "(sshd: %u %i %s %f)\n",
-              stderr);
+        fprintf(stderr,
+                "%s: expected ACCOUNT KEY_ID SERIAL FINGERPRINT "
+                "(sshd: %%u %%i %%s %%f)\n",
+                prog);
         return 2;
     }
     if (!sock) {
-        if (ag_config_init(&cfg) != PC_OK)
+        /* The whole file must read and parse (a file that does not is no answer), but only
+         * `socket` is taken from it. */
+        if (pc_config_parse_file(path, on_setting, &sc, err, sizeof err) != PC_OK) {
+            where_only(path, err, sizeof err);
+            fprintf(stderr, "%s: %s: no principals\n", prog, err);
             return 1;
-        have_cfg = 1;
-        if (ag_config_load(&cfg, path, 0, err, sizeof err) != PC_OK) {
-            fprintf(stderr, "portcullis-agent principals: %s\n", err);
-            goto out;
         }
-        sock = cfg.socket;
+        sock = sc.have ? sc.path : PC_AGENT_SOCKET_DEFAULT;
     }
     if (ask(sock, argv + nopt, out, sizeof out, &why) != PC_OK) {
-        fprintf(stderr, "portcullis-agent principals: %s: no principals\n", why ? why : "error");
-        goto out;
+        fprintf(stderr, "%s: %s: no principals\n", prog, why ? why : "error");
+        return 1;
     }
     /* One write of everything, only now that all of it checked out. */
     if (fputs(out, stdout) < 0 || fflush(stdout) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (have_cfg)
-        ag_config_free(&cfg);
-    return rc;
+        return 1;
+    return 0;
 }

@@ -84,6 +84,11 @@ for f in /usr/sbin/portcullisd /usr/sbin/portcullis-agent /usr/bin/portcullis; d
     check "$f is executable" test -x "$f"
     check "$f --version" "$f" --version
 done
+H=/usr/sbin/portcullis-principals
+check "$H: root-owned 0755 (sshd's AuthorizedPrincipalsCommand)" sh -c \
+    "[ \"\$(stat -c '%U:%G %a' '$H')\" = 'root:root 755' ]"
+check "$H: no libcurl, no libssl" sh -c "! ldd '$H' | grep -q 'libcurl\|libssl\|libgnutls'"
+check "$H --help" sh -c "'$H' --help | grep -q 'AuthorizedPrincipalsCommand $H'"
 PAM=/usr/lib/$ARCH/security/pam_portcullis.so
 check "$PAM installed" test -f "$PAM"
 check "$PAM exports pam_sm_authenticate" sh -c "nm -D --defined-only '$PAM' | grep -qw pam_sm_authenticate"
@@ -98,7 +103,8 @@ check "portcullisd.service exposure <= 2.0" sh -c "systemd-analyze security --of
     /lib/systemd/system/portcullisd.service 2>/dev/null | \
     sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' | \
     awk '{ exit !(\$1 <= 2.0) }'"
-for m in portcullisd.8 portcullis.1 portcullis-agent.8 portcullis-agent.conf.5 pam_portcullis.8; do
+for m in portcullisd.8 portcullis.1 portcullis-agent.8 portcullis-agent.conf.5 pam_portcullis.8 \
+    portcullis-principals.8; do
     sec=${m##*.}
     check "man page $m" test -f "/usr/share/man/man$sec/$m.gz"
 done

@@ -116,10 +116,12 @@ check "server: sysusers.d entry for portcullis" \
     grep -q '^u portcullis ' "$WORK/root-server/usr/lib/sysusers.d/portcullis-server.conf"
 
 check "agent: /usr/sbin/portcullis-agent" has agent /usr/sbin/portcullis-agent
+check "agent: /usr/sbin/portcullis-principals" has agent /usr/sbin/portcullis-principals
 check "agent: PAM module in .../security" has agent '/usr/lib(64)?(/[^/]+)?/security/pam_portcullis\.so'
 check "agent: unit portcullis-agent.service" has agent /usr/lib/systemd/system/portcullis-agent.service
 check "agent: unit portcullis-agent.socket" has agent /usr/lib/systemd/system/portcullis-agent.socket
-for m in man8/portcullis-agent.8 man5/portcullis-agent.conf.5 man8/pam_portcullis.8; do
+for m in man8/portcullis-agent.8 man5/portcullis-agent.conf.5 man8/pam_portcullis.8 \
+    man8/portcullis-principals.8; do
     check "agent: man page ${m#*/}" has agent "/usr/share/man/$m$MAN"
 done
 check "agent: example agent.conf as doc" has agent '/usr/share/doc/portcullis-agent[^/]*/agent\.conf\.example'

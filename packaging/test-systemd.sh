@@ -98,7 +98,7 @@ no_cert() { # sshd answers with its plain key and presents no certificate
 URL=https://127.0.0.1:8443
 health() { curl -fsSk --max-time 5 --pinnedpubkey "$PIN" "$URL/v1/health"; }
 principals() { # as sshd calls it: AuthorizedPrincipalsCommand as portcullis-principals
-    timeout 20 runuser -u portcullis-principals -- /usr/sbin/portcullis-agent principals \
+    timeout 20 runuser -u portcullis-principals -- /usr/sbin/portcullis-principals \
         root pc-test 1 "$(ssh-keygen -l -f "$T/ca.pub" | awk '{ print $2 }')"
 }
 agent_pid() { systemctl show -p MainPID --value portcullis-agent.service; }
@@ -223,7 +223,7 @@ first_boot() {
     for want in 'trustedusercakeys /etc/ssh/portcullis/user_ca.pub' \
                 'hostcertificate /etc/ssh/portcullis/host-cert.pub' \
                 'revokedkeys /etc/ssh/portcullis/revoked.krl' \
-                'authorizedprincipalscommand /usr/sbin/portcullis-agent principals' \
+                'authorizedprincipalscommand /usr/sbin/portcullis-principals %u' \
                 'authenticationmethods publickey,keyboard-interactive:pam'; do
         printf '%s\n' "$T_" | grep -qi "^$want" || miss="$miss
 missing: $want"

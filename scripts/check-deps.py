@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIRS = ("scripts", "tests", "setup-scripts", "packaging")
+DIRS = ("scripts", "tests", "setup-scripts", "packaging", "bench")
 
 # What the debian:12 base image always has (Priority: required and the essential set).
 # Only these may be used without being listed; keep it short and say why each is here.

@@ -13,6 +13,7 @@ set -eu
 # clang, libclang-rt-14-dev (the libFuzzer and sanitizer runtimes) and llvm (llvm-symbolizer,
 # for readable crash traces) build and run the fuzz targets: tests/fuzz/, make fuzz.
 # prometheus: its promtool checks GET /metrics in tests/integration/test_metrics.py.
+# wrk, hyperfine and the two reference PAM modules are for the benchmarks: make bench, bench/.
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -22,7 +23,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file
   clang libclang-rt-14-dev llvm
-  prometheus"
+  prometheus
+  wrk hyperfine libpam-google-authenticator libpam-oath"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

@@ -4,7 +4,8 @@
 # tests run comes from that list (scripts/check-deps.py), builds twice (plain, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer), runs every test against both builds, the
 # integration tests against a ThreadSanitizer build (scripts/test-tsan.sh), fuzzes every parser
-# of untrusted bytes for 30 s each (tests/fuzz/run.sh), runs the
+# of untrusted bytes for 30 s each (tests/fuzz/run.sh), the benchmarks once with small counts
+# (bench/run-all.sh --quick: a row passes when it was measured, never on speed), runs the
 # demo end to end (tests/demo/check.sh: scripts/demo.sh, its 2FA login, demo.sh stop), then
 # the package tests (packaging/test-packages.sh: .deb and .rpm built from a dist tarball,
 # installed in private namespaces and a systemd container — this machine is not changed).
@@ -73,6 +74,8 @@ phase "fuzz (tests/fuzz: each libFuzzer target 30 s on its corpus, $jobs at a ti
 # shellcheck disable=SC2016  # $1 is the inner shell's
 suite fuzz bash -c 'tests/fuzz/build.sh "$1" >/dev/null && exec tests/fuzz/run.sh "$1" 30' _ \
   "$src/build/fuzz"
+phase "bench (bench/run-all.sh --quick: every measure once, small counts; never fails on speed)"
+suite bench bench/run-all.sh "$src/build/plain" --quick
 phase "demo (tests/demo/check.sh: scripts/demo.sh, its login, demo.sh stop)"
 suite demo tests/demo/check.sh
 phase "tests (packages)"

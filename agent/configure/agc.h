@@ -29,6 +29,7 @@ int ag_unconfigure_main(int argc, char **argv);
 #define AGC_USER_CA "/etc/ssh/portcullis/user_ca.pub"
 #define AGC_HOST_CERT "/etc/ssh/portcullis/host-cert.pub"
 #define AGC_KRL "/etc/ssh/portcullis/revoked.krl"
+#define AGC_PRINCIPALS_HELPER "portcullis-principals" /* beside the agent */
 #define AGC_AUTH_METHODS "publickey,keyboard-interactive:pam"
 #define AGC_MAX_FILES 8
 #define AGC_MAX_DIRS 4
@@ -38,6 +39,7 @@ struct agc_opts {
     char root[PATH_MAX];      /* "" for the real system, else a directory without trailing / */
     char state_dir[PATH_MAX]; /* journal, manifest and backups (real path, root included) */
     char agent_path[PATH_MAX];
+    char principals_path[PATH_MAX]; /* "" → "AGENT_PATH principals" (hosts without the helper) */
     char principals_user[64];
     const char *breakglass_group;
     const char *sshd; /* sshd binary; NULL: "sshd" from PATH, then /usr/sbin/sshd */

@@ -20,7 +20,7 @@
 static const char usage_configure[] =
     "Usage: portcullis-agent configure [--root DIR] [--dry-run] [--no-reload]\n"
     "         [--breakglass-group NAME] [--sudo] [--agent-path PATH] [--principals-user NAME]\n"
-    "         [--replace-authmethods] [--state-dir DIR] [--sshd PATH]\n"
+    "         [--principals-path PATH] [--replace-authmethods] [--state-dir DIR] [--sshd PATH]\n"
     "       portcullis-agent configure --status [--root DIR] [--state-dir DIR]\n"
     "\n"
     "Writes sshd's configuration (user CA, host certificate, principals command, KRL,\n"
@@ -35,7 +35,11 @@ static const char usage_configure[] =
     "      --no-reload             do not reload sshd\n"
     "      --breakglass-group NAME members log in with a public key alone\n"
     "      --sudo                  also require the second factor for sudo (after the password)\n"
-    "      --agent-path PATH       principals command (default: this program's path)\n"
+    "      --agent-path PATH       this program's installed path (default: its own path)\n"
+    "      --principals-path PATH  AuthorizedPrincipalsCommand helper (default:\n"
+    "                              portcullis-principals beside the agent if it is there,\n"
+    "                              root-owned and not group/world writable; else\n"
+    "                              'AGENT principals')\n"
     "      --principals-user NAME  AuthorizedPrincipalsCommandUser (default:\n"
     "                              portcullis-principals if it exists, else nobody)\n"
     "      --replace-authmethods   let ours win over an existing AuthenticationMethods\n"
@@ -79,10 +83,47 @@ static int safe_word(const char *s, int path)
 }
 
 /* Fills the defaults; returns 0 or a usage message. */
+/* A principals helper sshd will run: a regular file, executable, owned by root and writable by
+ * nobody else (sshd refuses the command otherwise; it checks the parent directories too). */
+static int usable_helper(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0 && (st.st_mode & S_IXUSR);
+}
+
+/* The principals command: --principals-path, else portcullis-principals beside the agent if
+ * it is there (under --root) and usable, else the agent's own `principals` subcommand. */
+static const char *finish_principals(struct agc_opts *o, const char *principals)
+{
+    char sib[PATH_MAX], at[2 * PATH_MAX];
+    const char *slash = strrchr(o->agent_path, '/');
+    int n;
+
+    if (principals) {
+        if (!safe_word(principals, 1))
+            return "--principals-path: an absolute path of letters, digits and ./_-+ is needed";
+        snprintf(o->principals_path, sizeof o->principals_path, "%s", principals);
+        return NULL;
+    }
+    if (!slash)
+        return NULL;
+    n = snprintf(sib, sizeof sib, "%.*s/" AGC_PRINCIPALS_HELPER, (int)(slash - o->agent_path),
+                 o->agent_path);
+    if (n < 0 || (size_t)n >= sizeof sib)
+        return NULL;
+    n = snprintf(at, sizeof at, "%s%s", o->root, sib);
+    if (n > 0 && (size_t)n < sizeof at && usable_helper(at))
+        snprintf(o->principals_path, sizeof o->principals_path, "%s", sib);
+    return NULL;
+}
+
 static const char *finish_opts(struct agc_opts *o, const char *root, const char *state,
-                               const char *agent, const char *user)
+                               const char *agent, const char *user, const char *principals)
 {
     char real[PATH_MAX];
+    const char *msg;
     ssize_t n;
 
     if (root && strcmp(root, "/") != 0) {
@@ -100,6 +141,8 @@ static const char *finish_opts(struct agc_opts *o, const char *root, const char 
         o->agent_path[n] = '\0';
     if (!safe_word(o->agent_path, 1))
         return "--agent-path: an absolute path of letters, digits and ./_-+ is needed";
+    if ((msg = finish_principals(o, principals)))
+        return msg;
     if (!user) /* configure is single-threaded: getpwnam's static buffer is fine */
         /* cppcheck-suppress getpwnamCalled */
         user = getpwnam("portcullis-principals") ? "portcullis-principals" : "nobody";
@@ -120,6 +163,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
                                           { "sudo", no_argument, NULL, 's' },
                                           { "agent-path", required_argument, NULL, 'a' },
                                           { "principals-user", required_argument, NULL, 'u' },
+                                          { "principals-path", required_argument, NULL, 'P' },
                                           { "replace-authmethods", no_argument, NULL, 'R' },
                                           { "state-dir", required_argument, NULL, 'S' },
                                           { "sshd", required_argument, NULL, 'D' },
@@ -127,12 +171,12 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     const char *cmd = configure ? "configure" : "unconfigure", *root = NULL, *state = NULL,
-               *agent = NULL, *user = NULL, *msg;
+               *agent = NULL, *user = NULL, *principals = NULL, *msg;
     int c;
 
     memset(o, 0, sizeof *o);
     while ((c = getopt_long(argc, argv, "+nh", opts, NULL)) != -1) {
-        if (!configure && strchr("bsauRT", c))
+        if (!configure && strchr("bsauPRT", c))
             return usage_error(cmd, "option not accepted by unconfigure");
         switch (c) {
         case 'r': root = optarg; break;
@@ -142,6 +186,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
         case 's': o->sudo = 1; break;
         case 'a': agent = optarg; break;
         case 'u': user = optarg; break;
+        case 'P': principals = optarg; break;
         case 'R': o->replace_authmethods = 1; break;
         case 'S': state = optarg; break;
         case 'D': o->sshd = optarg; break;
@@ -152,7 +197,7 @@ static int parse_opts(int argc, char **argv, int configure, struct agc_opts *o)
     }
     if (optind != argc)
         return usage_error(cmd, "no arguments expected");
-    if ((msg = finish_opts(o, root, state, agent, user)))
+    if ((msg = finish_opts(o, root, state, agent, user, principals)))
         return usage_error(cmd, msg);
     return 0;
 }

@@ -31,7 +31,10 @@ struct expect {
 
 void agc_principals_command(const struct agc_opts *o, char *buf, size_t bufsz)
 {
-    snprintf(buf, bufsz, "%s principals %%u %%i %%s %%f", o->agent_path);
+    if (o->principals_path[0])
+        snprintf(buf, bufsz, "%s %%u %%i %%s %%f", o->principals_path);
+    else
+        snprintf(buf, bufsz, "%s principals %%u %%i %%s %%f", o->agent_path);
 }
 
 /* Our first-wins directives and their values (cmd is the principals command buffer). */

@@ -459,6 +459,39 @@ def case_root(env, lay):
         TREES = saved
 
 
+def case_principals_helper(env, lay):
+    """The principals command (issue 16): portcullis-principals beside the agent when it is
+    there, root-owned and not group/world writable (as sshd demands); else the agent's own
+    `principals`; --principals-path names another. Read from --dry-run's diff under --root."""
+    root = os.path.join(env.tmp, "root")
+    os.makedirs(os.path.join(root, "etc"))
+    shutil.copytree("/etc/ssh", os.path.join(root, "etc", "ssh"), symlinks=True)
+    shutil.copytree("/etc/pam.d", os.path.join(root, "etc", "pam.d"), symlinks=True)
+    helper = root + os.path.dirname(AGENT_PATH) + "/portcullis-principals"
+    os.makedirs(os.path.dirname(helper))
+    with open(helper, "w") as f:
+        f.write("#!/bin/sh\n")
+    new = "+AuthorizedPrincipalsCommand %s/portcullis-principals %%u %%i %%s %%f" % (
+        os.path.dirname(AGENT_PATH))
+    old = "+AuthorizedPrincipalsCommand %s principals %%u %%i %%s %%f" % AGENT_PATH
+    for mode, extra, want in ((0o755, [], new), (0o775, [], old), (0o757, [], old),
+                              (0o644, [], old),
+                              (0o775, ["--principals-path", "/opt/pc/helper"],
+                               "+AuthorizedPrincipalsCommand /opt/pc/helper %u %i %s %f")):
+        os.chmod(helper, mode)
+        p = subprocess.run([AGENT, "configure", "--root", root, "--dry-run", "--agent-path",
+                            AGENT_PATH] + extra, capture_output=True, text=True)
+        lines = p.stdout.splitlines()
+        check(p.returncode == 0 and want in lines,
+              "helper mode %o %s: exit %d, want %r in:\n%s%s" % (mode, extra, p.returncode, want,
+                                                                 p.stdout, p.stderr))
+    p = subprocess.run([AGENT, "configure", "--root", root, "--dry-run", "--agent-path",
+                        AGENT_PATH, "--principals-path", "relative/helper"],
+                       capture_output=True, text=True)
+    check(p.returncode == 2 and "--principals-path" in p.stderr,
+          "a relative --principals-path: exit %d: %s" % (p.returncode, p.stderr))
+
+
 def case_symlink_refused(env, lay):
     """A symlinked file configure cannot write through is refused, and nothing changes: a
     dangling link (configure never creates what a link merely names), a loop, and under --root a
@@ -500,6 +533,7 @@ FAULTS = {
     "dry-run": case_dry_run,
     "twice": case_twice,
     "root": case_root,
+    "principals-helper": case_principals_helper,
 }
 
 
@@ -511,7 +545,7 @@ def cases():
         if "refuse_without" in lay:
             out.append(("refuse-" + name, name, "refuse"))
     for f in ("sshd-t-fails", "sshd-T-overridden", "readonly-file", "dry-run", "twice",
-              "symlink-refused"):
+              "symlink-refused", "principals-helper"):
         out.append((f, "debian12", f))
     for name in ("debian12", "rhel9", "legacy-noinclude", "symlink-pam"):
         out.append(("crash-configure-" + name, name, "crash-configure"))

@@ -7,7 +7,7 @@ sshd (its own symlink portcullis-test-ca-sshd, so its own PAM service file):
   TrustedUserCAKeys           the agent's user_ca.pub
   RevokedKeys                 the agent's revoked.krl (synced every second)
   AuthorizedKeysFile none     only certificates work
-  AuthorizedPrincipalsCommand a root-owned copy of portcullis-agent under BASE: principals
+  AuthorizedPrincipalsCommand a root-owned copy of portcullis-principals under BASE
   AuthenticationMethods       publickey,keyboard-interactive:pam (pam_portcullis, TOTP)
 ssh: known_hosts holds only "@cert-authority [127.0.0.1]:PORT <host CA>", StrictHostKeyChecking
 yes, IdentitiesOnly with the person's key and the certificate from `portcullis login`.
@@ -61,8 +61,10 @@ class CAEnv:
         self.proxy = pcenv.FaultProxy(self.dir, self.d.port, data_dir=self.d.data_dir).start()
         self.sshd = pcenv.Sshd(self.base, SERVICE, self.dir, syslog=self.syslog).setup()
         self.ssh_dir = os.path.join(self.dir, "agent-ca", "ssh")
-        self.helper = os.path.join(self.dir, "portcullis-agent")
-        shutil.copy2(self.paths["agent"], self.helper)   # root-owned 0755 path for sshd
+        # the principals helper as configure names it: portcullis-principals (issue 16)
+        self.helper = os.path.join(self.dir, "portcullis-principals")
+        shutil.copy2(os.path.join(os.path.dirname(self.paths["agent"]), "portcullis-principals"),
+                     self.helper)   # root-owned 0755 path for sshd
         os.chown(self.helper, 0, 0)
         os.chmod(self.helper, 0o755)
         self.agent = pcenv.Agent(self.paths["agent"], self.dir, self.proxy.url, self.pin,
@@ -122,7 +124,7 @@ AuthenticationMethods publickey,keyboard-interactive:pam
 AuthorizedKeysFile none
 TrustedUserCAKeys %(ssh)s/user_ca.pub
 RevokedKeys %(ssh)s/revoked.krl
-AuthorizedPrincipalsCommand %(helper)s principals --socket %(sock)s %%u %%i %%s %%f
+AuthorizedPrincipalsCommand %(helper)s --socket %(sock)s %%u %%i %%s %%f
 AuthorizedPrincipalsCommandUser root
 StrictModes yes
 PermitRootLogin prohibit-password

@@ -163,6 +163,10 @@ class Env:
         os.makedirs(os.path.dirname(AGENT), 0o755)
         shutil.copy2(self.paths["agent"], AGENT)
         os.chmod(AGENT, 0o755)
+        # and the principals helper beside it, as the package installs it: configure names it
+        helper = os.path.join(os.path.dirname(AGENT), "portcullis-principals")
+        shutil.copy2(os.path.join(self.build, "agent", "portcullis-principals"), helper)
+        os.chmod(helper, 0o755)
         # the build's defaults (prefix /usr/local in a test build) lead to the real paths
         conf_dir = os.path.dirname(agent_default(["run"], r"default (\S+/agent\.conf)\)"))
         if conf_dir != "/etc/portcullis":
@@ -342,7 +346,8 @@ def setup_sh_enrolls_and_configures():
     rc, t = sh(["/usr/sbin/sshd", "-T", "-C", "user=%s,host=localhost,addr=127.0.0.1" % ACCOUNT])
     for want in ("authenticationmethods publickey,keyboard-interactive:pam",
                  "trustedusercakeys /etc/ssh/portcullis/user_ca.pub",
-                 "authorizedprincipalscommand %s principals %%u %%i %%s %%f" % E.agent,
+                 "authorizedprincipalscommand %s/portcullis-principals %%u %%i %%s %%f"
+                 % os.path.dirname(E.agent),
                  "authorizedprincipalscommanduser portcullis-principals"):
         assert want in t, "sshd -T lacks %r:\n%s\nsetup.sh said:\n%s" % (want, t, out)
 

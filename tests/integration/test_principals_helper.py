@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""portcullis-principals, the small AuthorizedPrincipalsCommand binary (issue 16), against the
+older `portcullis-agent principals`: the same answers from a real agent, and the same refusals
+(nothing on stdout) for garbage or oversized arguments, a missing or hostile socket and a
+configuration that does not parse. Also: it links no TLS or HTTP library."""
+import os
+import socket
+import struct
+import subprocess
+import threading
+
+import harness
+import test_agent_ca as ca
+
+TEST_TIMEOUT = 180
+HELPER = os.path.join(harness.BUILD_DIR, "agent", "portcullis-principals")
+
+
+def setup_module():
+    if not os.path.exists(HELPER):
+        raise AssertionError("not built: %s (set PC_BUILD_DIR)" % HELPER)
+    ca.setup_module()
+
+
+def teardown_module():
+    ca.teardown_module()
+
+
+def both(*args, config=None, sock=None):
+    """{"new"|"old": (rc, stdout, stderr)} of the two spellings with the same arguments."""
+    pre = (["--socket", sock] if sock else []) + (["--config", config] if config else [])
+    res = {}
+    for kind, argv in (("new", [HELPER]), ("old", [ca.AGENT_BIN, "principals"])):
+        p = subprocess.run(argv + pre + list(args), capture_output=True, timeout=20)
+        res[kind] = (p.returncode, p.stdout.decode("utf-8", "replace"),
+                     p.stderr.decode("utf-8", "replace"))
+    return res
+
+
+def assert_refused(res, rc=1, what=""):
+    for kind, (got_rc, out, err) in res.items():
+        assert out == "" and got_rc == rc, (what, kind, got_rc, out, err)
+
+
+def test_helper_links_no_tls_or_http_library():
+    out = subprocess.run(["ldd", HELPER], capture_output=True, text=True, check=True).stdout
+    for lib in ("libcurl", "libssl", "libcrypto", "libgnutls", "libkrb5", "liboath"):
+        assert lib not in out, (lib, out)
+    assert "libjson-c" in out, out
+
+
+def test_helper_answers_like_the_agent_subcommand():
+    h = ca.Host(ca.D, labels={"env": "prod"})
+    h.enroll()
+    h.start()
+    try:
+        name, key, r = ca.enrolled_person(ca.D, h, accounts=("ubuntu",), hosts={"env": "prod"})
+        fp = ca.fingerprint(key + ".pub")
+        for cfg in (dict(config=h.conf), dict(sock=h.socket)):
+            res = both("ubuntu", name, str(r["serial"]), fp, **cfg)
+            want = (0, "restrict,pty,user-rc %s\n" % name)
+            assert res["new"][:2] == want and res["old"][:2] == want, (cfg, res, h.log())
+            # another account: answered, nothing printed, by both
+            res = both("root", name, str(r["serial"]), fp, **cfg)
+            assert res["new"][:2] == (0, "") and res["old"][:2] == (0, ""), (cfg, res)
+        # garbage and oversized arguments reach the real daemon, which refuses them
+        big = "a" * 70000
+        for args in (("-bad", name, str(r["serial"]), fp), ("ubuntu", name, "12x", fp),
+                     ("ubuntu\nroot", name, str(r["serial"]), fp),
+                     ("ubuntu", name + "\x01", str(r["serial"]), fp),
+                     (big, name, str(r["serial"]), fp), ("ubuntu", big, str(r["serial"]), fp),
+                     ("ubuntu", name, "9" * 40, fp), ("ubuntu", name, str(r["serial"]), big)):
+            assert_refused(both(*args, sock=h.socket), what=args[:1] + (len(args[1]),))
+        # wrong number of arguments: a usage error, nothing printed
+        assert_refused(both("ubuntu", name, str(r["serial"]), sock=h.socket), rc=2)
+        assert_refused(both("ubuntu", name, str(r["serial"]), fp, "x", sock=h.socket), rc=2)
+        assert_refused(both(sock=h.socket), rc=2)
+    finally:
+        h.stop()
+
+
+class Hostile:
+    """A unix socket server owned by the test that answers every request with raw bytes."""
+
+    def __init__(self, path, data):
+        self.path, self.data = path, data
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+                c.recv(min(n, 1 << 20), socket.MSG_WAITALL)
+                c.sendall(self.data)
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.sock.close()
+        os.unlink(self.path)
+
+
+def test_helper_fails_closed_on_missing_or_hostile_socket_and_bad_config():
+    d = ca.fresh_dir("ph-")
+    args = ("ubuntu", "alice", "7", "SHA256:abc")
+    sock = os.path.join(d, "agent.sock")
+    assert_refused(both(*args, sock=sock), what="no socket")
+    assert_refused(both(*args, sock=d), what="a directory")
+    with open(os.path.join(d, "file"), "w") as f:
+        f.write("x")
+    assert_refused(both(*args, sock=os.path.join(d, "file")), what="a regular file")
+    assert_refused(both(*args, sock="/" + "s" * 200), what="a path too long for sockaddr_un")
+    ok = b'{"ok":true,"principals":["alice"],"options":{"extensions":[]}}'
+    frame = struct.pack(">I", len(ok)) + ok
+    many = b'{"ok":true,"options":{"extensions":[]},"principals":[' + \
+        b",".join(b'"p%05d"' % i for i in range(4000)) + b"]}"
+    for data in (b"", b"\x00\x00", b"\xff\xff\xff\xff" + b"x" * 64, struct.pack(">I", 5) + b"{}}}}",
+                 struct.pack(">I", len(ok) + 10) + ok, struct.pack(">I", 0),
+                 struct.pack(">I", len(many)) + many, b"HTTP/1.1 200 OK\r\n\r\n"):
+        h = Hostile(sock, data)
+        try:
+            assert_refused(both(*args, sock=sock), what=data[:24])
+        finally:
+            h.close()
+    h = Hostile(sock, frame)            # the same socket, well-formed: both answer
+    try:
+        res = both(*args, sock=sock)
+        assert res["new"][:2] == (0, "restrict alice\n") == res["old"][:2], res
+        # configuration files: missing, unparsable, a relative socket; nothing printed
+        conf = os.path.join(d, "agent.conf")
+        assert_refused(both(*args, config=conf), what="no config")
+        for text in ("socket = %s\nthis is not a setting\n" % sock,
+                     "socket = %s\nsocket = %s\n" % (sock, sock), "socket = agent.sock\n",
+                     "socket = /%s\n" % ("s" * 200), "\x00socket = %s\n" % sock):
+            with open(conf, "w") as f:
+                f.write(text)
+            assert_refused(both(*args, config=conf), what=text)
+        # a secret pasted into the wrong place is not repeated (sshd logs what the helper says)
+        secret = "ABCDEF0123456789ABCDEF0123456789"
+        for text in ("socket = %s\n%s = x\n" % (sock, secret), "%s\n" % secret,
+                     "socket = %s\nx = 1\nx = %s\n" % (sock, secret)):
+            with open(conf, "w") as f:
+                f.write(text)
+            res = both(*args, config=conf)
+            assert_refused(res, what=text)
+            for kind, (_, _, err) in res.items():
+                assert secret not in err and "%s:" % conf in err, (kind, text, err)
+        with open(conf, "w") as f:
+            f.write("# ok\nurl = https://127.0.0.1:1\nsocket = %s\n" % sock)
+        res = both(*args, config=conf)
+        assert res["new"][:2] == (0, "restrict alice\n") == res["old"][:2], res
+    finally:
+        h.close()

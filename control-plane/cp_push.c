@@ -268,8 +268,23 @@ static int set_approver_expiry(sqlite3 *db, const char *id, int64_t expires_at)
     return cp_exec_stmt(st);
 }
 
+static int decide(const struct cp_who *who, const char *only_user, const char *push_id, int approve,
+                  const char *match, int64_t approver_expires_at, int fresh, char state[16]);
+
 int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
                    int approve, const char *match, int64_t approver_expires_at, char state[16])
+{
+    return decide(who, only_user, push_id, approve, match, approver_expires_at, 0, state);
+}
+
+int cp_push_decide_passkey(const struct cp_who *who, const char *user, const char *push_id,
+                           int approve, const char *match, char state[16])
+{
+    return decide(who, user, push_id, approve, match, 0, 1, state);
+}
+
+static int decide(const struct cp_who *who, const char *only_user, const char *push_id, int approve,
+                  const char *match, int64_t approver_expires_at, int fresh, char state[16])
 {
     sqlite3 *db = cp_db();
     struct push_row p;
@@ -293,7 +308,7 @@ int cp_push_decide(const struct cp_who *who, const char *only_user, const char *
         rc = PC_ERR_STATE;
         goto out;
     }
-    if (approve && only_user && p.host_id == 0) {
+    if (approve && only_user && !fresh && p.host_id == 0) {
         rc = refuse_session(db, &p, who);
         goto out;
     }

@@ -203,6 +203,37 @@ static const char *const migrations[] = {
     "  overlap_end INTEGER NOT NULL,"
     "  finished_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX ca_rotations_open ON ca_rotations(kind) WHERE finished_at = 0;",
+    /* 10: the approval web app (api_web.c): one-time invites (hash of the token), passkeys
+     * (credential ID base64url, COSE algorithm, public key as libfido2 reads it), web sessions
+     * (hash of the cookie) and server-issued WebAuthn challenges (hash; single use; an
+     * approval's challenge is bound to its push). */
+    "CREATE TABLE web_invites ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE passkeys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  cred_id TEXT NOT NULL UNIQUE,"
+    "  alg INTEGER NOT NULL CHECK (alg IN (-7, -8)),"
+    "  pubkey BLOB NOT NULL,"
+    "  sign_count INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX passkeys_user ON passkeys(user_name);"
+    "CREATE TABLE web_sessions ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE TABLE web_challenges ("
+    "  hash TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('register','signin','approve')),"
+    "  user_name TEXT," /* register: the invite's user; approve: the session's */
+    "  bound TEXT,"     /* register: the invite's hash; approve: the push ID */
+    "  expires_at INTEGER NOT NULL);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_server.h"
 #include "api.h"
+#include "api_web.h"
 #include "cp_refusals.h"
 #include "cp_request.h"
 #include "cp_waiters.h"
@@ -68,6 +69,10 @@ static const struct route routes[] = {
     { "POST", "login/finish", ANYONE, api_login_finish },
     { "GET", "login/*", ANYONE, api_login_poll },
     { "GET", "session", SESSION_ONLY, api_session },
+    /* the approval web app (api_web.c): invites and passkeys, for the admin */
+    { "POST", "users/*/invite", ADMIN_ONLY, api_user_invite },
+    { "GET", "users/*/passkeys", ADMIN_ONLY, api_user_passkeys },
+    { "DELETE", "users/*/passkeys/*", ADMIN_ONLY, api_user_passkey_delete },
 };
 
 static struct MHD_Daemon *daemon_handle;

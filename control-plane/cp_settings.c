@@ -48,6 +48,12 @@ void cp_settings_usage(FILE *f)
         "  --retention DURATION      delete login transactions, pushes, logins and sessions this\n"
         "                            long after they expired (1h-3650d, default 30d); audit rows\n"
         "                            are kept\n"
+        "  --web-listen ADDR:PORT    also serve the approval web app (/app/) on this address, with\n"
+        "                            --web-cert and --web-key (reloaded on SIGHUP); needs --web-origin\n"
+        "  --web-origin URL          https://HOST[:PORT] under which phones open the app; HOST is the\n"
+        "                            passkeys' relying party ID\n"
+        "  --web-cert FILE           PEM certificate chain for --web-listen (the organisation's CA)\n"
+        "  --web-key FILE            its PEM private key\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
         "  --log-level LEVEL         debug, info (default), warning or error\n"
@@ -165,6 +171,49 @@ static void set_defaults(struct cp_settings *s)
     s->retention = 30 * 86400;
 }
 
+/* --web-listen: the same syntax as --listen, into the web fields. */
+static int parse_web_listen(const char *v, struct cp_settings *s)
+{
+    char addr[sizeof s->listen_addr];
+    uint16_t port = s->port;
+    int rc;
+
+    memcpy(addr, s->listen_addr, sizeof addr);
+    rc = parse_listen(v, s);
+    if (rc == PC_OK) {
+        memcpy(s->web_listen_addr, s->listen_addr, sizeof addr);
+        s->web_port = s->port;
+    }
+    memcpy(s->listen_addr, addr, sizeof addr);
+    s->port = port;
+    return rc;
+}
+
+/* --web-origin https://HOST[:PORT]: a DNS name (WebAuthn refuses IP addresses as RP IDs, but
+ * "localhost" is allowed), lower case, nothing after the port. */
+static int parse_web_origin(const char *v, struct cp_settings *s)
+{
+    const char *h = v + 8;
+    size_t hlen;
+
+    if (validate_public_url(v) != PC_OK || strchr(h, '[') || strchr(h, ']'))
+        return PC_ERR_INVAL;
+    hlen = strcspn(h, ":");
+    if (hlen == 0 || hlen >= sizeof s->web_rp_id || h[0] == '.' || h[0] == '-')
+        return PC_ERR_INVAL;
+    for (size_t i = 0; i < hlen; i++)
+        if (h[i] >= 'A' && h[i] <= 'Z')
+            return PC_ERR_INVAL;
+    if (h[hlen] == ':') {
+        uint64_t port;
+        if (pc_parse_uint(h + hlen + 1, 1, 65535, &port) != PC_OK)
+            return PC_ERR_INVAL;
+    }
+    memcpy(s->web_rp_id, h, hlen);
+    s->web_rp_id[hlen] = '\0';
+    return set_copy(s->web_origin, sizeof s->web_origin, v);
+}
+
 static int parse_ca_type(const char *v, struct cp_settings *s)
 {
     if (strcmp(v, "ed25519") != 0 && strcmp(v, "ecdsa") != 0 && strcmp(v, "rsa") != 0)
@@ -196,7 +245,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_PUBURL,
         O_RETENTION,
         O_LFLEET,
-        O_AUTHRATE
+        O_AUTHRATE,
+        O_WEBLISTEN,
+        O_WEBORIGIN,
+        O_WEBCERT,
+        O_WEBKEY
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -219,6 +272,10 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAXCONN },
         { "log-level", required_argument, NULL, O_LOG },
+        { "web-listen", required_argument, NULL, O_WEBLISTEN },
+        { "web-origin", required_argument, NULL, O_WEBORIGIN },
+        { "web-cert", required_argument, NULL, O_WEBCERT },
+        { "web-key", required_argument, NULL, O_WEBKEY },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -270,6 +327,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         case O_THREADS: rc = parse_uint_into(optarg, 1, 64, &s->threads); break;
         case O_MAXCONN: rc = parse_uint_into(optarg, 16, 65536, &s->max_connections); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;
+        case O_WEBLISTEN: rc = parse_web_listen(optarg, s); break;
+        case O_WEBORIGIN: rc = parse_web_origin(optarg, s); break;
+        case O_WEBCERT:
+            rc = *optarg ? set_copy(s->web_cert, sizeof s->web_cert, optarg) : PC_ERR_INVAL;
+            break;
+        case O_WEBKEY:
+            rc = *optarg ? set_copy(s->web_key, sizeof s->web_key, optarg) : PC_ERR_INVAL;
+            break;
         case O_HELP: cp_settings_usage(stdout); return 1;
         case O_VERSION: printf("portcullisd %s\n", PC_VERSION); return 1;
         case '?':
@@ -289,6 +354,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
     }
     if (!s->print_pin && !have_listen) {
         snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
+        return PC_ERR_INVAL;
+    }
+    if (s->web_port && (!s->web_origin[0] || !s->web_cert[0] || !s->web_key[0])) {
+        snprintf(err, errsz, "--web-listen needs --web-origin, --web-cert and --web-key");
+        return PC_ERR_INVAL;
+    }
+    if (!s->web_port && (s->web_origin[0] || s->web_cert[0] || s->web_key[0])) {
+        snprintf(err, errsz, "--web-origin, --web-cert and --web-key need --web-listen");
         return PC_ERR_INVAL;
     }
     if (s->lockout_fleet_threshold <= s->lockout_threshold) {

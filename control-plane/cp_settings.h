@@ -31,6 +31,13 @@ struct cp_settings {
     int64_t host_cert_ttl; /* validity of host certificates */
     char public_url[256];  /* https://HOST[:PORT] clients use; "" = from the Host header */
     int64_t retention;     /* finished transactions, pushes, logins, sessions kept this long */
+    /* The approval web app (cp_web.h): a second listener with the organisation's certificate.
+     * web_port 0 = no web app. */
+    char web_listen_addr[64];
+    uint16_t web_port;
+    char web_origin[256]; /* https://HOST[:PORT], exactly as browsers send Origin */
+    char web_rp_id[256];  /* the origin's host name: the WebAuthn relying party ID */
+    char web_cert[PATH_MAX], web_key[PATH_MAX];
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -533,9 +533,12 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         w->set_cookie[0] = '\0';
-        if (rc == PC_ERR_AUTH || rc == PC_ERR_STATE)
-            cp_resp_error(r, 410, "invite_invalid",
-                          "this invite was used already or the registration took too long");
+        if (rc == PC_ERR_AUTH)
+            cp_resp_error(r, 401, "passkey_refused",
+                          "the registration answered a challenge not issued for this invite, "
+                          "or one that expired: start again");
+        else if (rc == PC_ERR_STATE)
+            cp_resp_error(r, 410, "invite_invalid", "this invite was used already");
         else
             cp_resp_error(r, 409, "conflict",
                           "the passkey could not be stored (registered "

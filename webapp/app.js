@@ -180,8 +180,9 @@
     $('a-match').addEventListener('keydown', (e) => { if (e.key === 'Enter') approve(); });
     $('b-signout').addEventListener('click', async () => {
       try { await api('POST', 'signout', {}); } catch (e) { /* signed out anyway */ }
-      stop(); $('who').textContent = ''; show('v-signin');
+      stop(); $('who').textContent = ''; say(''); show('v-signin');
     });
+    window.addEventListener('hashchange', () => location.reload()); // a second invite link
     if ('serviceWorker' in navigator) navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
     // Web Push (issue 14 item 5): subscribe here once the server offers a VAPID key.
     const m = /^#invite=([0-9a-f]{64})$/.exec(location.hash);

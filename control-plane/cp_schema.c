@@ -233,7 +233,15 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL CHECK (kind IN ('register','signin','approve')),"
     "  user_name TEXT," /* register: the invite's user; approve: the session's */
     "  bound TEXT,"     /* register: the invite's hash; approve: the push ID */
-    "  expires_at INTEGER NOT NULL);",
+    "  expires_at INTEGER NOT NULL);"
+    /* a deleted user's passkeys, invites and web sessions go with them: a new user of the
+     * same name starts with none */
+    "CREATE TRIGGER users_delete_web AFTER DELETE ON users BEGIN"
+    "  DELETE FROM passkeys WHERE user_name = OLD.name;"
+    "  DELETE FROM web_invites WHERE user_name = OLD.name;"
+    "  DELETE FROM web_sessions WHERE user_name = OLD.name;"
+    "  DELETE FROM web_challenges WHERE user_name = OLD.name;"
+    "END;",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -479,19 +479,80 @@ def each_endpoint_each_caller():
     assert st == 200 and r["user"] == "alice"
 
 
-def sign_in_as_bob(w):
-    """bob's passkey lives in the same virtual authenticator: sign in with it over HTTP."""
+def sign_in_as(w, user):
+    """user's passkey lives in the same virtual authenticator: sign in with it over HTTP (the
+    browser's own cookie stays alice's). Returns the session cookie's value."""
     br = w.browser
     st, b = w.api("POST", "signin/begin", {})
     assert st == 200
     b["allow"] = [k["credential_id"] for k in
-                  w.d.admin("GET", "/v1/users/bob/passkeys")[1]["passkeys"]]
-    assert b["allow"], "bob has no passkey"
+                  w.d.admin("GET", "/v1/users/%s/passkeys" % user)[1]["passkeys"]]
+    assert b["allow"], "%s has no passkey" % user
     helpers(br)
     body = br.js("__t.assertion(%s)" % json.dumps(b))
     st, r, h, _ = w.req("POST", "/app/api/signin/finish", body)
-    assert st == 200 and r["user"] == "bob", "bob signs in → %s %r" % (st, r)
-    return st, h["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert st == 200 and r["user"] == user, "%s signs in → %s %r" % (user, st, r)
+    return h["set-cookie"].split(";")[0].split("=", 1)[1]
+
+
+def sign_in_as_bob(w):
+    return 200, sign_in_as(w, "bob")
+
+
+@test
+def login_push_approved_in_app_and_cli_session_is_no_web_caller():
+    """`portcullis login --push` is approved with the passkey like an SSH push; the session it
+    yields is no caller of the app."""
+    w = alice_signed_in()
+    br = w.browser
+    helpers(br)
+    tmp = tempfile.mkdtemp(prefix="pc-webapp-key-")
+    w.d.create_user("carol")
+    w.d.enroll_totp("carol")
+    tok = w.invite("carol").split("#invite=")[1]
+    st, r = w.api("POST", "invite/finish", br.js("__t.register(%s, [-7])" % json.dumps(tok)))
+    assert st == 200, "carol registers → %s %r" % (st, r)
+    carol = sign_in_as(w, "carol")
+    key = os.path.join(tmp, "id")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
+                   stdin=subprocess.DEVNULL)
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+    assert w.d.admin("POST", "/v1/users/carol/keys", {"public_key": pub})[0] == 201
+    assert w.d.admin("POST", "/v1/policies", {"name": "p-carol", "users": ["carol"],
+                                              "accounts": ["$user"]})[0] == 201
+    st, s = w.d.api("POST", "/v1/login/start", {"user": "carol", "public_key": pub})
+    assert st == 200, (st, s)
+    msg = os.path.join(tmp, "msg")
+    with open(msg, "wb") as f:
+        f.write(base64.b64decode(s["challenge"]))
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "portcullis-login", "-f", key, msg],
+                   check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    with open(msg + ".sig") as f:
+        sig = f.read()
+    st, push = w.d.api("POST", "/v1/login/finish",
+                       {"login_id": s["login_id"], "signature": sig, "push": True})
+    assert st == 202, (st, push)
+    st, lst = w.api("GET", "pushes", cookie=carol)
+    assert [x["push_id"] for x in lst["pushes"]] == [push["push_id"]], lst
+    st, b = w.api("POST", "pushes/%s/begin" % push["push_id"], {}, cookie=carol)
+    assert st == 200, (st, b)
+    body = br.js("__t.assertion(%s)" % json.dumps(b))
+    body["match"] = push["match"]
+    st, r = w.api("POST", "pushes/%s/approve" % push["push_id"], body, cookie=carol)
+    assert st == 200 and r["state"] == "approved", "login push → %s %r" % (st, r)
+    st, lg = w.d.api("GET", "/v1/login/%s" % s["login_id"])
+    assert st == 200 and lg.get("session_token"), (st, lg)
+    cli_session = lg["session_token"]
+    for method, path, body in (("GET", "me", None), ("GET", "pushes", None),
+                               ("POST", "signout", {})):
+        st, r = w.api(method, path, body,
+                      headers={"Authorization": "Bearer " + cli_session})
+        assert st == 401, "%s %s with a CLI session → %s %r" % (method, path, st, r)
+        st, r = w.api(method, path, body, cookie=cli_session)
+        assert st == 401, "%s %s with a CLI session as cookie → %s %r" % (method, path, st, r)
+    rows = [x for x in audit_rows(w, "carol", "push.approve")]
+    assert rows and rows[-1]["actor"] == "passkey:carol", rows
 
 
 def mutate_b64(s, fn):
@@ -705,6 +766,13 @@ def passkey_delete_ends_web_sessions():
     assert rc == 0 and "#invite=" in out and "\u2588" in out, "invite → %d %s %s" % (rc, out, err)
     rc, out, err = harness.run_cli(w.d, "user", "invite", "nobody")
     assert rc != 0, "invite for an unknown user → %d" % rc
+    # a deleted user's passkeys go with them: a new "alice" starts with none
+    st, _ = w.d.admin("DELETE", "/v1/users/alice")
+    assert st == 200
+    w.d.create_user("alice")
+    st, keys = w.d.admin("GET", "/v1/users/alice/passkeys")
+    assert st == 200 and keys["passkeys"] == [], "the new alice inherited %r" % keys
+    S.pop("alice_registered", None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,10 +106,13 @@ static int challenge_new(const char *kind, const char *user, const char *bound, 
     sqlite3_bind_int64(st, 1, pc_now());
     if (cp_exec_stmt(st) != PC_OK)
         goto out;
-    /* Anyone may start a sign-in: the open ceremonies are bounded. */
-    st = cp_prepare(db, "SELECT COUNT(*) FROM web_challenges");
+    /* Anyone may start a sign-in: the open ceremonies are bounded, per kind and user, so a
+     * flood of sign-ins never keeps a signed-in user from approving, nor one user another. */
+    st = cp_prepare(db, "SELECT COUNT(*) FROM web_challenges WHERE kind = ? AND user_name IS ?");
     if (!st)
         goto out;
+    cp_bind_text(st, 1, kind);
+    cp_bind_text(st, 2, user);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= MAX_OPEN_CHALLENGES) {
         sqlite3_finalize(st);
         rc = PC_ERR_TOOBIG;

@@ -236,6 +236,8 @@ static const char *const migrations[] = {
     "  expires_at INTEGER NOT NULL);"
     /* a deleted user's passkeys, invites and web sessions go with them: a new user of the
      * same name starts with none */
+    "CREATE INDEX web_sessions_expires ON web_sessions(expires_at);"
+    "CREATE INDEX web_invites_expires ON web_invites(expires_at);"
     "CREATE TRIGGER users_delete_web AFTER DELETE ON users BEGIN"
     "  DELETE FROM passkeys WHERE user_name = OLD.name;"
     "  DELETE FROM web_invites WHERE user_name = OLD.name;"

@@ -189,8 +189,8 @@ static int parse_web_listen(const char *v, struct cp_settings *s)
     return rc;
 }
 
-/* --web-origin https://HOST[:PORT]: a DNS name (WebAuthn refuses IP addresses as RP IDs, but
- * "localhost" is allowed), lower case, nothing after the port. */
+/* --web-origin https://HOST[:PORT]: a DNS name, not an IP address (WebAuthn refuses those as
+ * RP IDs; "localhost" is allowed), lower case, nothing after the port. */
 static int parse_web_origin(const char *v, struct cp_settings *s)
 {
     const char *h = v + 8;
@@ -204,6 +204,8 @@ static int parse_web_origin(const char *v, struct cp_settings *s)
     for (size_t i = 0; i < hlen; i++)
         if (h[i] >= 'A' && h[i] <= 'Z')
             return PC_ERR_INVAL;
+    if (strspn(h, "0123456789.") >= hlen) /* an IPv4 address: no RP ID */
+        return PC_ERR_INVAL;
     if (h[hlen] == ':') {
         uint64_t port;
         if (pc_parse_uint(h + hlen + 1, 1, 65535, &port) != PC_OK)

@@ -775,6 +775,32 @@ def passkey_delete_ends_web_sessions():
     S.pop("alice_registered", None)
 
 
+@test
+def web_flags_validated():
+    tmp = tempfile.mkdtemp(prefix="pc-webapp-flags-")
+    key, crt = make_cert(tmp, "web")
+    port, wport = harness.free_port(), harness.free_port()
+    base = [harness.DAEMON_BIN, "--data-dir", os.path.join(tmp, "d"), "--listen",
+            "127.0.0.1:%d" % port]
+    web = ["--web-listen", "127.0.0.1:%d" % wport]
+    good_origin = ["--web-origin", "https://%s:%d" % (RP, wport)]
+    files = ["--web-cert", crt, "--web-key", key]
+    for args, rc, words in (
+            (web + files, 2, "--web-listen needs"),
+            (good_origin + files, 2, "need --web-listen"),
+            (web + ["--web-origin", "http://%s" % RP] + files, 2, "--web-origin"),
+            (web + ["--web-origin", "https://Approve.test"] + files, 2, "--web-origin"),
+            (web + ["--web-origin", "https://%s/app" % RP] + files, 2, "--web-origin"),
+            (web + ["--web-origin", "https://127.0.0.1"] + files, 2, "--web-origin"),
+            (["--web-listen", "approve.test:443"] + good_origin + files, 2, "--web-listen"),
+            (web + good_origin + ["--web-cert", crt + ".missing", "--web-key", key], 1,
+             "--web-cert"),
+            (web + good_origin + ["--web-cert", key, "--web-key", crt], 1, "--web-listen")):
+        r = subprocess.run(base + args, capture_output=True, text=True, timeout=30)
+        assert r.returncode == rc and words in r.stderr, \
+            "%r → rc %d (want %d), stderr %r" % (args, r.returncode, rc, r.stderr[-400:])
+
+
 # --------------------------------------------------------------------------------------------
 # end to end: ssh under expect, the number approved in the browser (root, real sshd)
 

@@ -447,12 +447,19 @@ static char *qr_svg(const char *text)
     }
     n += (size_t)snprintf(out + n, cap - n,
                           "<svg xmlns='http://www.w3.org/2000/svg' viewBox='-4 -4 %d %d'>"
-                          "<rect x='-4' y='-4' width='%d' height='%d' fill='#fff'/><path d='",
+                          "<rect x='-4' y='-4' width='%d' height='%d' fill='#fff'/>"
+                          "<path shape-rendering='crispEdges' d='",
                           w + 8, w + 8, w + 8, w + 8);
+    /* one rectangle per run of dark modules in a row: no seams inside a run */
     for (int y = 0; y < w; y++)
-        for (int x = 0; x < w; x++)
-            if (q->data[y * w + x] & 1)
-                n += (size_t)snprintf(out + n, cap - n, "M%d %dh1v1h-1z", x, y);
+        for (int x = 0; x < w; x++) {
+            int run = 0;
+            while (x + run < w && (q->data[y * w + x + run] & 1))
+                run++;
+            if (run)
+                n += (size_t)snprintf(out + n, cap - n, "M%d %dh%dv1h-%dz", x, y, run, run);
+            x += run;
+        }
     snprintf(out + n, cap - n, "'/></svg>");
     QRcode_free(q);
     return out;

@@ -141,17 +141,23 @@ def visible(view):
     return "!document.getElementById('%s').hidden" % view
 
 
-def register_in_browser(w, user, totp_expected=None):
+def register_in_browser(w, user, totp_expected=None, shots=False):
     """Opens the user's invite in the browser and creates a passkey; returns the invite URL."""
     b = w.open_browser()
     url = w.invite(user)
     b.goto(url)
     b.wait(visible("v-invite"), what="the invite screen")
+    if shots:
+        os.makedirs(SHOTS, exist_ok=True)
+        b.screenshot(os.path.join(SHOTS, "0-invite.png"))
     b.js("document.getElementById('b-register').click()")
     b.wait("%s || %s" % (visible("v-totp"), visible("v-list")), what="passkey created")
     if totp_expected is not None:
         shown = b.js(visible("v-totp"))
         assert shown == totp_expected, "TOTP QR shown: %r, expected %r" % (shown, totp_expected)
+    if shots and b.js(visible("v-totp")):
+        b.wait("document.getElementById('totp-qr').complete", what="the QR image")
+        b.screenshot(os.path.join(SHOTS, "0-totp.png"))
     if b.js(visible("v-totp")):
         b.js("document.getElementById('b-totp-done').click()")
     b.wait(visible("v-list"), what="the list after registering")
@@ -268,7 +274,7 @@ def invite_registers_passkey_shows_totp_once_and_signs_in():
     w = env()
     b = w.open_browser()
     b.add_authenticator()
-    url = register_in_browser(w, "alice", totp_expected=True)
+    url = register_in_browser(w, "alice", totp_expected=True, shots=True)
     S["alice_registered"] = True
     S["alice_invite"] = url
     st, keys = w.d.admin("GET", "/v1/users/alice/passkeys")

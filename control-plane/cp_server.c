@@ -110,7 +110,7 @@ static int pattern_matches(const char *pattern, const struct cp_call *c)
     return i == c->nseg;
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t n)
+void cp_client_address(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -286,7 +286,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     call.req = req;
     call.method = method;
     call.url = url;
-    client_address(conn, call.source, sizeof call.source);
+    cp_client_address(conn, call.source, sizeof call.source);
     dispatch(&call, url, &resp);
     json_object_put(call.body);
     if (resp.suspended) {

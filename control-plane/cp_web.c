@@ -2,6 +2,7 @@
 #include "config.h"
 #include "cp_web.h"
 #include "api_web.h"
+#include "cp_server.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_log.h"
@@ -202,21 +203,6 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, struct cp_resp *r,
     return ret;
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t n)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, n, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    if (ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
-                  (socklen_t)n);
-    else if (ci->client_addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out,
-                  (socklen_t)n);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -266,7 +252,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     call.req = req;
     call.method = method;
     call.url = url;
-    client_address(conn, call.source, sizeof call.source);
+    cp_client_address(conn, call.source, sizeof call.source);
     if (strncmp(url, "/app/api/", 9) == 0)
         web_api(&call, &resp, &w);
     else

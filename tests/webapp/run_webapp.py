@@ -629,9 +629,11 @@ def hostile_assertions_refused():
         body = approval_body(w, p["push_id"], uv="discouraged")
     finally:
         br.set_user_verified(br.authenticators[0], True)
+    flags = base64.urlsafe_b64decode(body["authenticator_data"] + "==")[32]
+    assert flags & 0x01 and not flags & 0x04, "the authenticator set flags %#x" % flags
     body["match"] = p["match"]
     st, r = w.api("POST", "pushes/%s/approve" % p["push_id"], body, cookie=c)
-    assert st == 401, "assertion without UV → %s %r" % (st, r)
+    assert st == 401, "a validly signed assertion without UV → %s %r" % (st, r)
     assert push_state(w, p["push_id"], S["host"]) == "pending"
     # the untouched assertion is accepted (so each refusal above was about its change), once
     good["match"] = p["match"]

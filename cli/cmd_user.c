@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* portcullis user add|list|show|disable|enable|delete|groups|push */
+/* portcullis user add|list|show|disable|enable|delete|groups|push|invite|passkeys|passkey */
 #include "config.h"
 #include "cli.h"
 #include "pc_config.h"
@@ -11,7 +11,7 @@
 #define MAX_POS 70
 #define NOT_FOUND_HINT "list users with 'portcullis user list'"
 
-enum { OPT_GROUP = 1, OPT_NOPUSH = 2, OPT_NONE = 4, OPT_SSHKEY = 8 };
+enum { OPT_GROUP = 1, OPT_NOPUSH = 2, OPT_NONE = 4, OPT_SSHKEY = 8, OPT_TTL = 16 };
 
 struct uargs {
     const char *sub;
@@ -20,6 +20,7 @@ struct uargs {
     json_object *groups; /* --group values */
     json_object *keys;   /* --ssh-key files' lines */
     int no_push, none, push_on;
+    int64_t ttl; /* --ttl (invite), 0: the server's default */
 };
 
 static const struct {
@@ -36,6 +37,9 @@ static const struct {
     { "delete", 0, 1, 1, "user delete NAME" },
     { "groups", OPT_NONE, 1, MAX_POS, "user groups NAME G... | user groups NAME --none" },
     { "push", 0, 2, 2, "user push NAME on|off" },
+    /* the approval web app */
+    { "invite", OPT_TTL, 1, 1, "user invite NAME [--ttl DURATION]" },
+    { "passkeys", 0, 1, 1, "user passkeys NAME" },
 };
 
 static int parse(int argc, char **argv, int opts, struct uargs *u)
@@ -58,6 +62,10 @@ static int parse(int argc, char **argv, int opts, struct uargs *u)
                     return r;
                 json_object_array_add(u->keys, json_object_new_string(line));
                 free(line);
+            } else if ((opts & OPT_TTL) && (r = cli_opt(argc, argv, &i, "--ttl", &v)) != 0) {
+                if (r < 0 ||
+                    (r = cli_parse_duration("--ttl", v, 300, 30 * 86400, &u->ttl)) != PC_OK)
+                    return r;
             } else if ((opts & OPT_GROUP) && (r = cli_opt(argc, argv, &i, "--group", &v)) != 0) {
                 if (r < 0)
                     return r;
@@ -129,6 +137,77 @@ static int user_request(struct cli *c, const char *method, const char *name, con
     return PC_OK;
 }
 
+/* user invite NAME: a one-time URL for the approval web app, and its QR code. */
+static int invite(struct cli *c, const char *name, int64_t ttl)
+{
+    char path[128], safe[512];
+    json_object *body = json_object_new_object(), *reply = NULL, *url;
+    int rc;
+
+    if (!body)
+        return cli_err(PC_ERR_NOMEM, "out of memory");
+    if (ttl)
+        json_object_object_add(body, "ttl", json_object_new_int64(ttl));
+    snprintf(path, sizeof path, "/v1/users/%s/invite", name);
+    rc = cli_call(c, "POST", path, body, &reply, NOT_FOUND_HINT);
+    json_object_put(body);
+    if (rc != PC_OK)
+        return rc;
+    if (c->json) {
+        cli_print_json(reply);
+    } else if (json_object_object_get_ex(reply, "url", &url) &&
+               json_object_is_type(url, json_type_string)) {
+        char until[64];
+        cli_sanitize(safe, sizeof safe, json_object_get_string(url));
+        printf("Send %s this one-time link (or let them scan the code) to create a passkey on "
+               "their phone; valid until %s, once:\n\n",
+               name, cli_field_time(reply, "expires_at", until, sizeof until));
+        if ((rc = cli_qr_print(stdout, json_object_get_string(url))) != PC_OK)
+            fprintf(stderr, "portcullis: cannot draw the QR code (%s)\n", pc_strerror(rc));
+        printf("\n%s\n", safe);
+        rc = PC_OK;
+    } else {
+        rc = cli_err(PC_ERR_PARSE, "the server's answer has no url");
+    }
+    json_object_put(reply);
+    return rc;
+}
+
+static int list_passkeys(struct cli *c, const char *name)
+{
+    static const struct cli_column cols[] = {
+        { "ID", "id", NULL, 32 },
+        { "ALGORITHM", "algorithm", NULL, 32 },
+        { "CREATED", "created_at", cli_field_time, 64 },
+        { "LAST-USED", "last_used_at", cli_field_time, 64 },
+        { "CREDENTIAL", "credential_id", NULL, 24 },
+    };
+    char path[128], empty[96];
+
+    snprintf(path, sizeof path, "/v1/users/%s/passkeys", name);
+    snprintf(empty, sizeof empty, "%s has no passkeys (portcullis user invite %s)", name, name);
+    return cli_list(c, path, "passkeys", empty, cols, sizeof cols / sizeof cols[0]);
+}
+
+/* argv: "passkey" "delete" NAME ID */
+static int passkey_delete(struct cli *c, int argc, char **argv)
+{
+    char path[160], done[128];
+    uint64_t id;
+
+    if (argc != 4 || strcmp(argv[1], "delete") != 0)
+        return cli_usage_err("usage: portcullis user passkey delete NAME ID");
+    if (!cli_valid_user(argv[2]))
+        return cli_usage_err("'%.100s' is not a valid user name", argv[2]);
+    if (pc_parse_uint(argv[3], 1, INT64_MAX, &id) != PC_OK)
+        return cli_usage_err("'%.40s' is not a passkey ID (see portcullis user passkeys %s)",
+                             argv[3], argv[2]);
+    snprintf(path, sizeof path, "%s/passkeys/%llu", argv[2], (unsigned long long)id);
+    snprintf(done, sizeof done, "deleted passkey %llu of %s (and ended its web sessions)",
+             (unsigned long long)id, argv[2]);
+    return user_request(c, "DELETE", path, "/", NULL, done);
+}
+
 static int run(struct cli *c, int sub, struct uargs *u)
 {
     const char *name = u->pos[0];
@@ -139,6 +218,10 @@ static int run(struct cli *c, int sub, struct uargs *u)
 
     if (strcmp(s, "list") == 0)
         return list_users(c);
+    if (strcmp(s, "invite") == 0)
+        return invite(c, name, u->ttl);
+    if (strcmp(s, "passkeys") == 0)
+        return list_passkeys(c, name);
     if (strcmp(s, "show") == 0)
         return user_request(c, "GET", name, "/", NULL, NULL);
     if (strcmp(s, "delete") == 0) {
@@ -185,9 +268,11 @@ int cmd_user(struct cli *c, int argc, char **argv)
 
     if (argc < 2)
         return cli_usage_err("'user' needs a subcommand: add, list, show, disable, enable, "
-                             "delete, groups, push or key");
+                             "delete, groups, push, key, invite, passkeys or passkey");
     if (strcmp(argv[1], "key") == 0)
         return cmd_user_key(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "passkey") == 0)
+        return passkey_delete(c, argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(argv[1], subs[i].name) == 0)
             sub = (int)i;

@@ -300,6 +300,7 @@ struct decide_job {
     const struct cp_who *who;
     const char *only_user, *push_id, *match;
     int approve;
+    int fresh; /* the approver passed a fresh second factor (a passkey assertion for this push) */
     int64_t approver_expires_at;
     struct push_row p;
     int changed, answer; /* answer: what the caller gets once the job's changes are kept */
@@ -322,7 +323,7 @@ static int decide_in_tx(sqlite3 *db, void *arg)
     }
     if (strcmp(p->state, "pending") != 0)
         return PC_ERR_STATE;
-    if (j->approve && j->only_user && p->host_id == 0) {
+    if (j->approve && j->only_user && !j->fresh && p->host_id == 0) {
         j->answer = PC_ERR_AUTH;
         return refuse_session(db, p, j->who);
     }
@@ -336,14 +337,15 @@ static int decide_in_tx(sqlite3 *db, void *arg)
     return rc;
 }
 
-int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
-                   int approve, const char *match, int64_t approver_expires_at, char state[16])
+static int decide(const struct cp_who *who, const char *only_user, const char *push_id, int approve,
+                  const char *match, int64_t approver_expires_at, int fresh, char state[16])
 {
     struct decide_job j = { .who = who,
                             .only_user = only_user,
                             .push_id = push_id,
                             .match = match,
                             .approve = approve,
+                            .fresh = fresh,
                             .approver_expires_at = approver_expires_at };
     int rc = cp_store_write(decide_in_tx, &j);
 
@@ -354,6 +356,18 @@ int cp_push_decide(const struct cp_who *who, const char *only_user, const char *
         cp_waiters_notify(push_id);
     }
     return j.answer;
+}
+
+int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
+                   int approve, const char *match, int64_t approver_expires_at, char state[16])
+{
+    return decide(who, only_user, push_id, approve, match, approver_expires_at, 0, state);
+}
+
+int cp_push_decide_passkey(const struct cp_who *who, const char *user, const char *push_id,
+                           int approve, const char *match, char state[16])
+{
+    return decide(who, user, push_id, approve, match, 0, 1, state);
 }
 
 int cp_push_list_pending(const char *only_user, json_object **out)

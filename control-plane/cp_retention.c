@@ -23,6 +23,11 @@ static const char *const prune_sql[] = {
     " (SELECT rowid FROM logins WHERE expires_at < ?1 LIMIT ?2)",
     "DELETE FROM sessions WHERE rowid IN"
     " (SELECT rowid FROM sessions WHERE expires_at < ?1 LIMIT ?2)",
+    /* the approval web app's sessions and invites (api_web.c) */
+    "DELETE FROM web_sessions WHERE rowid IN"
+    " (SELECT rowid FROM web_sessions WHERE expires_at < ?1 LIMIT ?2)",
+    "DELETE FROM web_invites WHERE rowid IN"
+    " (SELECT rowid FROM web_invites WHERE expires_at < ?1 LIMIT ?2)",
 };
 
 /* Each DELETE is its own short write transaction; at most CP_RETENTION_BATCHES per table a run,

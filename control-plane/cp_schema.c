@@ -244,6 +244,47 @@ static const char *const migrations[] = {
     "  id TEXT PRIMARY KEY,"
     "  host_id INTEGER NOT NULL,"
     "  received_at INTEGER NOT NULL);",
+    /* 14: the approval web app (api_web.c): one-time invites (hash of the token), passkeys
+     * (credential ID base64url, COSE algorithm, public key as libfido2 reads it), web sessions
+     * (hash of the cookie) and server-issued WebAuthn challenges (hash; single use; an
+     * approval's challenge is bound to its push). */
+    "CREATE TABLE web_invites ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE passkeys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  cred_id TEXT NOT NULL UNIQUE,"
+    "  alg INTEGER NOT NULL CHECK (alg IN (-7, -8)),"
+    "  pubkey BLOB NOT NULL,"
+    "  sign_count INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX passkeys_user ON passkeys(user_name);"
+    "CREATE TABLE web_sessions ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE TABLE web_challenges ("
+    "  hash TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('register','signin','approve')),"
+    "  user_name TEXT," /* register: the invite's user; approve: the session's */
+    "  bound TEXT,"     /* register: the invite's hash; approve: the push ID */
+    "  expires_at INTEGER NOT NULL);"
+    /* a deleted user's passkeys, invites and web sessions go with them: a new user of the
+     * same name starts with none */
+    "CREATE INDEX web_sessions_expires ON web_sessions(expires_at);"
+    "CREATE INDEX web_invites_expires ON web_invites(expires_at);"
+    "CREATE TRIGGER users_delete_web AFTER DELETE ON users BEGIN"
+    "  DELETE FROM passkeys WHERE user_name = OLD.name;"
+    "  DELETE FROM web_invites WHERE user_name = OLD.name;"
+    "  DELETE FROM web_sessions WHERE user_name = OLD.name;"
+    "  DELETE FROM web_challenges WHERE user_name = OLD.name;"
+    "END;",
 };
 
 static int current_version(sqlite3 *db, int *version)

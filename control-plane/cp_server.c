@@ -4,6 +4,7 @@
 #include "api.h"
 #include "cp_metrics.h"
 #include "cp_admission.h"
+#include "api_web.h"
 #include "cp_refusals.h"
 #include "cp_request.h"
 #include "cp_waiters.h"
@@ -80,6 +81,10 @@ static const struct route routes[] = {
     /* issue 13: logins that survive the control plane */
     { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
     { "POST", "hosts/self/offline/events", HOST_ONLY, api_host_offline_events },
+    /* the approval web app (api_web.c): invites and passkeys, for the admin */
+    { "POST", "users/*/invite", ADMIN_ONLY, api_user_invite },
+    { "GET", "users/*/passkeys", ADMIN_ONLY, api_user_passkeys },
+    { "DELETE", "users/*/passkeys/*", ADMIN_ONLY, api_user_passkey_delete },
 };
 
 static struct MHD_Daemon *daemon_handle;
@@ -117,7 +122,7 @@ static int pattern_matches(const char *pattern, const struct cp_call *c)
     return i == c->nseg;
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t n)
+void cp_client_address(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -327,7 +332,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     call.req = req;
     call.method = method;
     call.url = url;
-    client_address(conn, call.source, sizeof call.source);
+    cp_client_address(conn, call.source, sizeof call.source);
     dispatch(&call, url, &resp);
     json_object_put(call.body);
     if (resp.suspended) {

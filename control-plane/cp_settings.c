@@ -58,6 +58,12 @@ void cp_settings_usage(FILE *f)
         "                            are kept\n"
         "  --metrics-allow CIDR      addresses (ADDR/BITS or ADDR; repeatable, up to 32) that may\n"
         "                            read GET /metrics without the admin token\n"
+        "  --web-listen ADDR:PORT    also serve the approval web app (/app/) on this address, with\n"
+        "                            --web-cert and --web-key (reloaded on SIGHUP); needs --web-origin\n"
+        "  --web-origin URL          https://HOST[:PORT] under which phones open the app; HOST is the\n"
+        "                            passkeys' relying party ID\n"
+        "  --web-cert FILE           PEM certificate chain for --web-listen (the organisation's CA)\n"
+        "  --web-key FILE            its PEM private key\n"
         "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
         "  --max-unauthenticated N   connections that have not (yet) presented a valid token, in\n"
@@ -190,6 +196,51 @@ static void set_defaults(struct cp_settings *s)
     s->retention = 30 * 86400;
 }
 
+/* --web-listen: the same syntax as --listen, into the web fields. */
+static int parse_web_listen(const char *v, struct cp_settings *s)
+{
+    char addr[sizeof s->listen_addr];
+    uint16_t port = s->port;
+    int rc;
+
+    memcpy(addr, s->listen_addr, sizeof addr);
+    rc = parse_listen(v, s);
+    if (rc == PC_OK) {
+        memcpy(s->web_listen_addr, s->listen_addr, sizeof addr);
+        s->web_port = s->port;
+    }
+    memcpy(s->listen_addr, addr, sizeof addr);
+    s->port = port;
+    return rc;
+}
+
+/* --web-origin https://HOST[:PORT]: a DNS name, not an IP address (WebAuthn refuses those as
+ * RP IDs; "localhost" is allowed), lower case, nothing after the port. */
+static int parse_web_origin(const char *v, struct cp_settings *s)
+{
+    const char *h = v + 8;
+    size_t hlen;
+
+    if (validate_public_url(v) != PC_OK || strchr(h, '[') || strchr(h, ']'))
+        return PC_ERR_INVAL;
+    hlen = strcspn(h, ":");
+    if (hlen == 0 || hlen >= sizeof s->web_rp_id || h[0] == '.' || h[0] == '-')
+        return PC_ERR_INVAL;
+    for (size_t i = 0; i < hlen; i++)
+        if (h[i] >= 'A' && h[i] <= 'Z')
+            return PC_ERR_INVAL;
+    if (strspn(h, "0123456789.") >= hlen) /* an IPv4 address: no RP ID */
+        return PC_ERR_INVAL;
+    if (h[hlen] == ':') {
+        uint64_t port;
+        if (pc_parse_uint(h + hlen + 1, 1, 65535, &port) != PC_OK)
+            return PC_ERR_INVAL;
+    }
+    memcpy(s->web_rp_id, h, hlen);
+    s->web_rp_id[hlen] = '\0';
+    return set_copy(s->web_origin, sizeof s->web_origin, v);
+}
+
 static int parse_ca_type(const char *v, struct cp_settings *s)
 {
     if (strcmp(v, "ed25519") != 0 && strcmp(v, "ecdsa") != 0 && strcmp(v, "rsa") != 0)
@@ -239,7 +290,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_PERADDR,
         O_HSTIMEOUT,
         O_UIDLE,
-        O_IDLE
+        O_IDLE,
+        O_WEBLISTEN,
+        O_WEBORIGIN,
+        O_WEBCERT,
+        O_WEBKEY
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -271,6 +326,10 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "unauth-idle-timeout", required_argument, NULL, O_UIDLE },
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "log-level", required_argument, NULL, O_LOG },
+        { "web-listen", required_argument, NULL, O_WEBLISTEN },
+        { "web-origin", required_argument, NULL, O_WEBORIGIN },
+        { "web-cert", required_argument, NULL, O_WEBCERT },
+        { "web-key", required_argument, NULL, O_WEBKEY },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -337,6 +396,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         case O_UIDLE: rc = pc_parse_duration(optarg, 1, 600, &s->unauth_idle_timeout); break;
         case O_IDLE: rc = pc_parse_duration(optarg, 1, 3600, &s->idle_timeout); break;
         case O_LOG: rc = parse_log_level(optarg, &s->log_level); break;
+        case O_WEBLISTEN: rc = parse_web_listen(optarg, s); break;
+        case O_WEBORIGIN: rc = parse_web_origin(optarg, s); break;
+        case O_WEBCERT:
+            rc = *optarg ? set_copy(s->web_cert, sizeof s->web_cert, optarg) : PC_ERR_INVAL;
+            break;
+        case O_WEBKEY:
+            rc = *optarg ? set_copy(s->web_key, sizeof s->web_key, optarg) : PC_ERR_INVAL;
+            break;
         case O_HELP: cp_settings_usage(stdout); return 1;
         case O_VERSION: printf("portcullisd %s\n", PC_VERSION); return 1;
         case '?':
@@ -368,6 +435,14 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         /* at or above it, unauthenticated clients could take every slot from the hosts */
         snprintf(err, errsz, "--max-unauthenticated (%u) must be less than --max-connections (%u)",
                  s->max_unauth, s->max_connections);
+        return PC_ERR_INVAL;
+    }
+    if (s->web_port && (!s->web_origin[0] || !s->web_cert[0] || !s->web_key[0])) {
+        snprintf(err, errsz, "--web-listen needs --web-origin, --web-cert and --web-key");
+        return PC_ERR_INVAL;
+    }
+    if (!s->web_port && (s->web_origin[0] || s->web_cert[0] || s->web_key[0])) {
+        snprintf(err, errsz, "--web-origin, --web-cert and --web-key need --web-listen");
         return PC_ERR_INVAL;
     }
     if (s->lockout_fleet_threshold <= s->lockout_threshold) {

@@ -46,6 +46,13 @@ struct cp_settings {
     int64_t handshake_timeout;   /* accept → TLS handshake done and first request headers in */
     int64_t unauth_idle_timeout; /* idle limit before a connection presented a credential */
     int64_t idle_timeout;        /* idle limit after */
+    /* The approval web app (cp_web.h): a second listener with the organisation's certificate.
+     * web_port 0 = no web app. */
+    char web_listen_addr[64];
+    uint16_t web_port;
+    char web_origin[256]; /* https://HOST[:PORT], exactly as browsers send Origin */
+    char web_rp_id[256];  /* the origin's host name: the WebAuthn relying party ID */
+    char web_cert[PATH_MAX], web_key[PATH_MAX];
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -18,6 +18,7 @@
 #include "cp_users.h"
 #include "cp_waiters.h"
 #include "cp_access.h"
+#include "cp_web.h"
 #include "cp_webhook.h"
 #include "pc_err.h"
 #include "pc_fs.h"
@@ -162,6 +163,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* reloads the web app's certificate */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(s.max_connections);
@@ -177,6 +179,8 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "cannot start the webhook thread");
     if (rc == PC_OK)
         rc = cp_server_start(&s, key, cert, err, sizeof err);
+    if (rc == PC_OK && (rc = cp_web_start(&s, err, sizeof err)) != PC_OK)
+        cp_server_stop();
     if (key)
         pc_free_secret_str(key); /* libmicrohttpd keeps its own parsed copy */
     key = NULL;
@@ -192,9 +196,11 @@ int main(int argc, char **argv)
     pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u",
            s.listen_addr, (unsigned)s.port, s.data_dir, cp_rt.pin, s.threads);
     while (sigwait(&sigs, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
-        ;
+        if (sig == SIGHUP)
+            cp_web_reload();
     pc_log(PC_LOG_INFO, "event=stopping signal=%d waiting=%u", sig, cp_waiters_count());
     cp_waiters_stop();
+    cp_web_stop();
     cp_server_stop();
     cp_webhook_stop();
     cp_store_close_all();

@@ -14,6 +14,8 @@ set -eu
 # for readable crash traces) build and run the fuzz targets: tests/fuzz/, make fuzz.
 # prometheus: its promtool checks GET /metrics in tests/integration/test_metrics.py.
 # wrk, hyperfine and the two reference PAM modules are for the benchmarks: make bench, bench/.
+# libfido2-dev verifies the web app's passkeys, xxd compiles its files into portcullisd, and
+# chromium (headless, with a virtual authenticator) drives tests/webapp/.
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -24,7 +26,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   rpm rpmlint rpm2cpio cpio file
   clang libclang-rt-14-dev llvm
   prometheus
-  wrk hyperfine libpam-google-authenticator libpam-oath"
+  wrk hyperfine libpam-google-authenticator libpam-oath
+  libfido2-dev xxd chromium"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

@@ -1,0 +1,967 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The approval web app's endpoints. Tokens (invites, session cookies) and challenges are
+ * stored only as SHA-256 hex; every challenge is server-issued, single use and short-lived, and
+ * an approval's challenge is bound to (user, push): a session cookie alone reads the list but
+ * never approves. */
+#include "config.h"
+#include "api.h"
+#include "api_web.h"
+#include "cp_audit.h"
+#include "cp_push.h"
+#include "cp_store.h"
+#include "cp_users.h"
+#include "cp_webauthn.h"
+#include "pc_err.h"
+#include "pc_log.h"
+#include "pc_mem.h"
+#include "pc_rand.h"
+#include "pc_time.h"
+#include "pc_valid.h"
+#include "pc_config.h"
+#include <openssl/evp.h>
+#include <qrencode.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAL_TTL 120        /* sign-in and registration ceremonies */
+#define APPROVE_CHAL_TTL 60 /* an approval's challenge: about a push's lifetime */
+#define MAX_OPEN_CHALLENGES 2000
+#define INVITE_TTL_DEFAULT 86400
+#define CDJ_MAX 4096
+#define AD_MAX 1024
+#define SIG_MAX 256
+
+/* A base64url field of the body, decoded; 400 on absence, garbage or more than max bytes. */
+static int get_b64(struct cp_call *c, struct cp_resp *r, const char *key, unsigned char *out,
+                   size_t max, size_t *len)
+{
+    struct pc_jerr e = { 0 };
+    const char *s;
+    char msg[96];
+
+    if (pc_json_get_str(c->body, key, 1, (max * 4 + 2) / 3 + 1, &s, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return PC_ERR_INVAL;
+    }
+    if (cp_b64url_decode(s, out, max, len) != PC_OK || *len == 0) {
+        snprintf(msg, sizeof msg, "%s: not base64url of at most %zu bytes", key, max);
+        cp_resp_error(r, 400, "bad_field", msg);
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}
+
+static int hash_token(const char *tok, char out[PC_SHA256_HEX_LEN + 1])
+{
+    if (!tok || !pc_valid_hex(tok, PC_TOKEN_HEX_LEN, PC_TOKEN_HEX_LEN))
+        return PC_ERR_INVAL;
+    return pc_sha256_hex(tok, strlen(tok), out);
+}
+
+static void audit(sqlite3 *db, const char *actor, const char *action, const char *user,
+                  const char *result, const char *reason, const char *source)
+{
+    struct cp_audit_row row = { .actor = actor,
+                                .action = action,
+                                .user = user,
+                                .result = result,
+                                .reason = reason,
+                                .source = source };
+    cp_audit_add(db, &row);
+}
+
+/* A refusal worth an audit row, in its own transaction. */
+static void audit_refusal(const char *action, const char *user, const char *reason,
+                          const char *source)
+{
+    sqlite3 *db = cp_db();
+    if (!db || cp_tx_begin(db) != PC_OK)
+        return;
+    audit(db, "web", action, user, "deny", reason, source);
+    if (cp_tx_commit(db) != PC_OK)
+        cp_tx_rollback(db);
+}
+
+/* ---- challenges ------------------------------------------------------------------------ */
+
+static int challenge_new(const char *kind, const char *user, const char *bound, int64_t ttl,
+                         char out[CP_WA_CHAL_B64 + 1])
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    unsigned char raw[32];
+    char hash[PC_SHA256_HEX_LEN + 1];
+    int rc = PC_ERR_STORE;
+
+    if (!db || pc_random_bytes(raw, sizeof raw) != PC_OK)
+        return PC_ERR_STORE;
+    cp_b64url_encode(raw, sizeof raw, out);
+    pc_sha256_hex(out, strlen(out), hash);
+    if (cp_tx_begin(db) != PC_OK)
+        return PC_ERR_STORE;
+    st = cp_prepare(db, "DELETE FROM web_challenges WHERE expires_at <= ?");
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, pc_now());
+    if (cp_exec_stmt(st) != PC_OK)
+        goto out;
+    /* Anyone may start a sign-in: the open ceremonies are bounded, per kind and user, so a
+     * flood of sign-ins never keeps a signed-in user from approving, nor one user another. */
+    st = cp_prepare(db, "SELECT COUNT(*) FROM web_challenges WHERE kind = ? AND user_name IS ?");
+    if (!st)
+        goto out;
+    cp_bind_text(st, 1, kind);
+    cp_bind_text(st, 2, user);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= MAX_OPEN_CHALLENGES) {
+        sqlite3_finalize(st);
+        rc = PC_ERR_TOOBIG;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = cp_prepare(db, "INSERT INTO web_challenges(hash, kind, user_name, bound, expires_at)"
+                        " VALUES (?, ?, ?, ?, ?)");
+    if (!st)
+        goto out;
+    cp_bind_text(st, 1, hash);
+    cp_bind_text(st, 2, kind);
+    cp_bind_text(st, 3, user);
+    cp_bind_text(st, 4, bound);
+    sqlite3_bind_int64(st, 5, pc_now() + ttl);
+    if (cp_exec_stmt(st) != PC_OK)
+        goto out;
+    rc = cp_tx_commit(db);
+out:
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    pc_wipe(raw, sizeof raw);
+    return rc;
+}
+
+/* Inside the caller's transaction: consumes the challenge if it is open, of this kind, and
+ * (when given) of this user and bound to this value. PC_ERR_AUTH otherwise. */
+static int challenge_take(sqlite3 *db, const char *chal, const char *kind, const char *user,
+                          const char *bound, char user_out[64])
+{
+    sqlite3_stmt *st;
+    char hash[PC_SHA256_HEX_LEN + 1];
+    int rc = PC_ERR_AUTH;
+
+    pc_sha256_hex(chal, strlen(chal), hash);
+    st = cp_prepare(db, "DELETE FROM web_challenges WHERE hash = ?1 AND kind = ?2"
+                        " AND expires_at > ?3 AND (?4 IS NULL OR user_name = ?4)"
+                        " AND (?5 IS NULL OR bound = ?5) RETURNING COALESCE(user_name, '')");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, hash);
+    cp_bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_text(st, 4, user);
+    cp_bind_text(st, 5, bound);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (user_out)
+            snprintf(user_out, 64, "%s", cp_col_text(st, 0));
+        rc = PC_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- sessions -------------------------------------------------------------------------- */
+
+/* Inside the caller's transaction: a new session for user; the cookie goes into w. */
+static int session_new(sqlite3 *db, const char *user, struct cp_web_ctx *w)
+{
+    char tok[PC_TOKEN_HEX_LEN + 1], hash[PC_SHA256_HEX_LEN + 1];
+    sqlite3_stmt *st;
+    int rc;
+
+    if (pc_token_new(tok) != PC_OK || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
+        return PC_ERR_CRYPTO;
+    st = cp_prepare(db, "INSERT INTO web_sessions(hash, user_name, created_at, expires_at)"
+                        " VALUES (?, ?, ?, ?)");
+    if (!st) {
+        pc_wipe(tok, sizeof tok);
+        return PC_ERR_STORE;
+    }
+    cp_bind_text(st, 1, hash);
+    cp_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, pc_now());
+    sqlite3_bind_int64(st, 4, pc_now() + CP_WEB_SESSION_TTL);
+    rc = cp_exec_stmt(st);
+    if (rc == PC_OK)
+        snprintf(w->set_cookie, sizeof w->set_cookie,
+                 CP_WEB_COOKIE "=%s; Path=/; Max-Age=%d; Secure; HttpOnly; SameSite=Strict", tok,
+                 CP_WEB_SESSION_TTL);
+    pc_wipe(tok, sizeof tok);
+    return rc;
+}
+
+void api_web_identify(const char *cookie, struct cp_web_ctx *w)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+
+    w->user[0] = '\0';
+    if (!db || hash_token(cookie, w->session_hash) != PC_OK)
+        return;
+    st = cp_prepare(db, "SELECT s.user_name FROM web_sessions s JOIN users u"
+                        " ON u.name = s.user_name AND u.enabled = 1"
+                        " WHERE s.hash = ? AND s.expires_at > ?");
+    if (!st)
+        return;
+    cp_bind_text(st, 1, w->session_hash);
+    sqlite3_bind_int64(st, 2, pc_now());
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(w->user, sizeof w->user, "%s", cp_col_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+void api_web_me(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    json_object *o = json_object_new_object();
+    (void)c;
+    json_object_object_add(o, "user", json_object_new_string(w->user));
+    cp_resp_json(r, 200, o);
+}
+
+void api_web_signout(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st = db ? cp_prepare(db, "DELETE FROM web_sessions WHERE hash = ?") : NULL;
+
+    (void)c;
+    if (st) {
+        cp_bind_text(st, 1, w->session_hash);
+        cp_exec_stmt(st);
+    }
+    snprintf(w->set_cookie, sizeof w->set_cookie,
+             CP_WEB_COOKIE "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+    cp_resp_json(r, 200, json_object_new_object());
+}
+
+/* ---- passkeys -------------------------------------------------------------------------- */
+
+struct passkey {
+    int64_t id;
+    char user[64];
+    int alg;
+    unsigned char pk[CP_WA_PK_MAX];
+    size_t pklen;
+    int64_t count;
+};
+
+/* The passkey with this credential ID (of user, if given). */
+static int passkey_load(const char *cred_id, const char *user, struct passkey *k)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    int rc = PC_ERR_NOTFOUND;
+
+    if (!db)
+        return PC_ERR_STORE;
+    st = cp_prepare(db, "SELECT k.id, k.user_name, k.alg, k.pubkey, k.sign_count FROM passkeys k"
+                        " JOIN users u ON u.name = k.user_name AND u.enabled = 1"
+                        " WHERE k.cred_id = ?1 AND (?2 IS NULL OR k.user_name = ?2)");
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, cred_id);
+    cp_bind_text(st, 2, user);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 3);
+        k->id = sqlite3_column_int64(st, 0);
+        snprintf(k->user, sizeof k->user, "%s", cp_col_text(st, 1));
+        k->alg = sqlite3_column_int(st, 2);
+        k->count = sqlite3_column_int64(st, 4);
+        if (n > 0 && n <= sizeof k->pk) {
+            memcpy(k->pk, sqlite3_column_blob(st, 3), n);
+            k->pklen = n;
+            rc = PC_OK;
+        } else
+            rc = PC_ERR_STORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads {credential_id, client_data, authenticator_data, signature}, checks the client data
+ * (webauthn.get, our origin) and the assertion by the stored passkey. Out: the challenge the
+ * client data names (the caller takes it in its transaction) and the new signature count. On
+ * failure r is filled. */
+static int verify_assertion(struct cp_call *c, struct cp_resp *r, const char *only_user,
+                            struct passkey *k, char chal[CP_WA_CHAL_B64 + 1], uint32_t *count)
+{
+    const struct cp_settings *s = cp_rt.settings;
+    struct pc_jerr e = { 0 };
+    const char *cred_id;
+    unsigned char cdj[CDJ_MAX], ad[AD_MAX], sig[SIG_MAX];
+    size_t cdjlen, adlen, siglen;
+    int rc;
+
+    if (pc_json_get_str(c->body, "credential_id", 1, CP_WA_CREDID_MAX, &cred_id, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return PC_ERR_INVAL;
+    }
+    if (get_b64(c, r, "client_data", cdj, sizeof cdj, &cdjlen) != PC_OK ||
+        get_b64(c, r, "authenticator_data", ad, sizeof ad, &adlen) != PC_OK ||
+        get_b64(c, r, "signature", sig, sizeof sig, &siglen) != PC_OK)
+        return PC_ERR_INVAL;
+    rc = passkey_load(cred_id, only_user, k);
+    if (rc == PC_OK)
+        rc = cp_wa_client_data(cdj, cdjlen, "webauthn.get", s->web_origin, chal);
+    if (rc == PC_OK)
+        rc = cp_wa_assert(s->web_rp_id, cdj, cdjlen, ad, adlen, sig, siglen, k->alg, k->pk,
+                          k->pklen, count);
+    /* A counter that does not move forward (both non-zero): a cloned authenticator. */
+    if (rc == PC_OK && *count != 0 && k->count != 0 && (int64_t)*count <= k->count)
+        rc = PC_ERR_AUTH;
+    if (rc == PC_ERR_STORE || rc == PC_ERR_NOMEM) {
+        cp_resp_from_err(r, rc, "passkey");
+        return rc;
+    }
+    if (rc != PC_OK) {
+        cp_resp_error(r, 401, "passkey_refused",
+                      "the passkey's answer was not accepted (unknown passkey, wrong challenge, "
+                      "origin or relying party, no user verification, or a bad signature)");
+        return PC_ERR_AUTH;
+    }
+    return PC_OK;
+}
+
+static int passkey_touch(sqlite3 *db, int64_t id, uint32_t count)
+{
+    sqlite3_stmt *st =
+        cp_prepare(db, "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE id = ?");
+    if (!st)
+        return PC_ERR_STORE;
+    sqlite3_bind_int64(st, 1, count);
+    sqlite3_bind_int64(st, 2, pc_now());
+    sqlite3_bind_int64(st, 3, id);
+    return cp_exec_stmt(st);
+}
+
+static json_object *user_cred_ids(const char *user)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st = db ? cp_prepare(db, "SELECT cred_id FROM passkeys WHERE user_name = ?"
+                                           " ORDER BY id")
+                          : NULL;
+    json_object *arr = json_object_new_array();
+
+    if (!st)
+        return arr;
+    cp_bind_text(st, 1, user);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
+    sqlite3_finalize(st);
+    return arr;
+}
+
+/* ---- invites and registration ---------------------------------------------------------- */
+
+/* The user of an open invite (token in the body). */
+static int invite_user(struct cp_call *c, struct cp_resp *r, char hash[PC_SHA256_HEX_LEN + 1],
+                       char user[64])
+{
+    struct pc_jerr e = { 0 };
+    const char *tok;
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    int rc = PC_ERR_NOTFOUND;
+
+    if (pc_json_get_str(c->body, "invite", 1, 128, &tok, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return PC_ERR_INVAL;
+    }
+    if (hash_token(tok, hash) != PC_OK) {
+        cp_resp_error(r, 400, "bad_field", "invite: not an invite");
+        return PC_ERR_INVAL;
+    }
+    st = db ? cp_prepare(db, "SELECT i.user_name FROM web_invites i JOIN users u"
+                             " ON u.name = i.user_name AND u.enabled = 1"
+                             " WHERE i.hash = ? AND i.used_at = 0 AND i.expires_at > ?")
+            : NULL;
+    if (!st) {
+        cp_resp_from_err(r, PC_ERR_STORE, "invite");
+        return PC_ERR_STORE;
+    }
+    cp_bind_text(st, 1, hash);
+    sqlite3_bind_int64(st, 2, pc_now());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(user, 64, "%s", cp_col_text(st, 0));
+        rc = PC_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != PC_OK)
+        cp_resp_error(r, 410, "invite_invalid",
+                      "this invite was used already, has expired or does not exist: ask your "
+                      "administrator for a new one");
+    return rc;
+}
+
+void api_web_invite_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { "invite", NULL };
+    const struct cp_settings *s = cp_rt.settings;
+    char hash[PC_SHA256_HEX_LEN + 1], user[64], chal[CP_WA_CHAL_B64 + 1], handle[32];
+    unsigned char uh[32];
+    unsigned int uhl = 0;
+    json_object *o;
+    int rc;
+
+    (void)w;
+    if (cp_body_check(c, r, fields) || invite_user(c, r, hash, user) != PC_OK)
+        return;
+    if ((rc = challenge_new("register", user, hash, CHAL_TTL, chal)) != PC_OK) {
+        cp_resp_from_err(r, rc, "challenge");
+        return;
+    }
+    /* user.id: stable per user, not the name itself (RFC: no personal data in it) */
+    EVP_Digest(user, strlen(user), uh, &uhl, EVP_sha256(), NULL);
+    cp_b64url_encode(uh, 16, handle);
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "user_handle", json_object_new_string(handle));
+    json_object_object_add(o, "challenge", json_object_new_string(chal));
+    json_object_object_add(o, "rp_id", json_object_new_string(s->web_rp_id));
+    json_object_object_add(o, "exclude", user_cred_ids(user));
+    cp_resp_json(r, 200, o);
+}
+
+/* The TOTP QR code as an SVG document (one path), for a user who had no TOTP yet. */
+static char *qr_svg(const char *text)
+{
+    QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    size_t cap, n = 0;
+    char *out;
+    int w;
+
+    if (!q)
+        return NULL;
+    w = q->width;
+    cap = 256 + (size_t)w * (size_t)w * 24;
+    out = malloc(cap);
+    if (!out) {
+        QRcode_free(q);
+        return NULL;
+    }
+    n += (size_t)snprintf(out + n, cap - n,
+                          "<svg xmlns='http://www.w3.org/2000/svg' viewBox='-4 -4 %d %d'>"
+                          "<rect x='-4' y='-4' width='%d' height='%d' fill='#fff'/>"
+                          "<path shape-rendering='crispEdges' d='",
+                          w + 8, w + 8, w + 8, w + 8);
+    /* one rectangle per run of dark modules in a row: no seams inside a run */
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < w; x++) {
+            int run = 0;
+            while (x + run < w && (q->data[y * w + x + run] & 1))
+                run++;
+            if (run)
+                n += (size_t)snprintf(out + n, cap - n, "M%d %dh%dv1h-%dz", x, y, run, run);
+            x += run;
+        }
+    snprintf(out + n, cap - n, "'/></svg>");
+    QRcode_free(q);
+    return out;
+}
+
+void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { "invite", "client_data", "authenticator_data", "alg",
+                                          NULL };
+    const struct cp_settings *s = cp_rt.settings;
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { NULL, c->source };
+    char hash[PC_SHA256_HEX_LEN + 1], user[64], chal[CP_WA_CHAL_B64 + 1], actor[80];
+    char cred_id[CP_WA_CREDID_MAX + 1], *uri = NULL, *svg = NULL;
+    unsigned char cdj[CDJ_MAX], ad[AD_MAX], pk[CP_WA_PK_MAX];
+    size_t cdjlen, adlen, pklen = 0;
+    int64_t alg;
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields) || invite_user(c, r, hash, user) != PC_OK)
+        return;
+    if (pc_json_get_int(c->body, "alg", 1, -8, -7, &alg, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (get_b64(c, r, "client_data", cdj, sizeof cdj, &cdjlen) != PC_OK ||
+        get_b64(c, r, "authenticator_data", ad, sizeof ad, &adlen) != PC_OK)
+        return;
+    rc = cp_wa_client_data(cdj, cdjlen, "webauthn.create", s->web_origin, chal);
+    if (rc == PC_OK)
+        rc = cp_wa_register(s->web_rp_id, cdj, cdjlen, ad, adlen, (int)alg, cred_id, pk, &pklen);
+    if (rc != PC_OK) {
+        audit_refusal("passkey.register", user, "bad_registration", c->source);
+        cp_resp_error(r, 401, "passkey_refused",
+                      "the new passkey was not accepted (wrong challenge, origin or relying "
+                      "party, no user verification, or not ES256/Ed25519)");
+        return;
+    }
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_STORE, "passkey");
+        return;
+    }
+    rc = challenge_take(db, chal, "register", user, hash, NULL);
+    if (rc == PC_OK) {
+        /* single use: the row changes only while it is open */
+        st = cp_prepare(db, "UPDATE web_invites SET used_at = ?1 WHERE hash = ?2 AND used_at = 0"
+                            " AND expires_at > ?1");
+        rc = st ? PC_OK : PC_ERR_STORE;
+        if (st) {
+            sqlite3_bind_int64(st, 1, pc_now());
+            cp_bind_text(st, 2, hash);
+            rc = cp_exec_stmt(st);
+            if (rc == PC_OK && sqlite3_changes(db) != 1)
+                rc = PC_ERR_STATE;
+        }
+    }
+    if (rc == PC_OK) {
+        st = cp_prepare(db, "INSERT INTO passkeys(user_name, cred_id, alg, pubkey, created_at)"
+                            " VALUES (?, ?, ?, ?, ?)");
+        rc = st ? PC_OK : PC_ERR_STORE;
+        if (st) {
+            cp_bind_text(st, 1, user);
+            cp_bind_text(st, 2, cred_id);
+            sqlite3_bind_int(st, 3, (int)alg);
+            sqlite3_bind_blob(st, 4, pk, (int)pklen, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 5, pc_now());
+            rc = cp_exec_stmt(st); /* a credential ID registered twice: UNIQUE refuses it */
+        }
+    }
+    if (rc == PC_OK)
+        rc = session_new(db, user, w);
+    if (rc == PC_OK) {
+        audit(db, "web", "passkey.register", user, "ok", alg == CP_WA_ES256 ? "es256" : "ed25519",
+              c->source);
+        rc = cp_tx_commit(db);
+    }
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        w->set_cookie[0] = '\0';
+        if (rc == PC_ERR_AUTH)
+            cp_resp_error(r, 401, "passkey_refused",
+                          "the registration answered a challenge not issued for this invite, "
+                          "or one that expired: start again");
+        else if (rc == PC_ERR_STATE)
+            cp_resp_error(r, 410, "invite_invalid", "this invite was used already");
+        else
+            cp_resp_error(r, 409, "conflict",
+                          "the passkey could not be stored (registered "
+                          "already?)");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(user));
+    /* Shown once: only a user who has no TOTP yet gets a seed here. */
+    snprintf(actor, sizeof actor, "invite:%s", user);
+    who.actor = actor;
+    if (cp_user_totp_enroll(&who, user, 0, &uri) == PC_OK && uri) {
+        json_object_object_add(o, "totp_uri", json_object_new_string(uri));
+        if ((svg = qr_svg(uri)))
+            json_object_object_add(o, "totp_qr_svg", json_object_new_string(svg));
+        free(svg);
+        pc_free_secret_str(uri);
+    }
+    cp_resp_json(r, 200, o);
+}
+
+/* ---- sign-in --------------------------------------------------------------------------- */
+
+void api_web_signin_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { NULL };
+    char chal[CP_WA_CHAL_B64 + 1];
+    json_object *o;
+    int rc;
+
+    (void)w;
+    if (cp_body_check(c, r, fields))
+        return;
+    rc = challenge_new("signin", NULL, NULL, CHAL_TTL, chal);
+    if (rc == PC_ERR_TOOBIG) {
+        cp_resp_error(r, 429, "too_many_requests", "too many sign-ins under way: try again");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "challenge");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "challenge", json_object_new_string(chal));
+    json_object_object_add(o, "rp_id", json_object_new_string(cp_rt.settings->web_rp_id));
+    cp_resp_json(r, 200, o);
+}
+
+void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { "credential_id", "client_data", "authenticator_data",
+                                          "signature", NULL };
+    struct passkey k;
+    char chal[CP_WA_CHAL_B64 + 1];
+    uint32_t count = 0;
+    sqlite3 *db = cp_db();
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (verify_assertion(c, r, NULL, &k, chal, &count) != PC_OK) {
+        audit_refusal("web.signin", NULL, "passkey_refused", c->source);
+        return;
+    }
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_STORE, "session");
+        return;
+    }
+    rc = challenge_take(db, chal, "signin", NULL, NULL, NULL);
+    if (rc == PC_OK)
+        rc = passkey_touch(db, k.id, count);
+    if (rc == PC_OK)
+        rc = session_new(db, k.user, w);
+    if (rc == PC_OK) {
+        audit(db, "passkey", "web.signin", k.user, "ok", NULL, c->source);
+        rc = cp_tx_commit(db);
+    }
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        w->set_cookie[0] = '\0';
+        cp_resp_error(r, 401, "passkey_refused", "the challenge was used already or expired");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(k.user));
+    cp_resp_json(r, 200, o);
+}
+
+/* ---- pushes ---------------------------------------------------------------------------- */
+
+void api_web_pushes(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    json_object *arr = NULL, *o;
+    int rc = cp_push_list_pending(w->user, &arr);
+
+    (void)c;
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "pushes");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "pushes", arr);
+    json_object_object_add(o, "now", json_object_new_int64(pc_now()));
+    cp_resp_json(r, 200, o);
+}
+
+/* 1 when push_id is a pending push of user. */
+static int push_pending_for(const char *push_id, const char *user)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    int found = 0;
+
+    if (!db || !pc_valid_hex(push_id, CP_PUSH_ID_LEN, CP_PUSH_ID_LEN))
+        return 0;
+    st = cp_prepare(db, "SELECT 1 FROM pushes WHERE id = ? AND user_name = ?"
+                        " AND state = 'pending' AND expires_at > ?");
+    if (!st)
+        return 0;
+    cp_bind_text(st, 1, push_id);
+    cp_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, pc_now());
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+void api_web_push_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { NULL };
+    char chal[CP_WA_CHAL_B64 + 1];
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (!push_pending_for(c->seg[1], w->user)) {
+        cp_resp_error(r, 404, "not_found", "no such pending push");
+        return;
+    }
+    if ((rc = challenge_new("approve", w->user, c->seg[1], APPROVE_CHAL_TTL, chal)) != PC_OK) {
+        cp_resp_from_err(r, rc, "challenge");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "challenge", json_object_new_string(chal));
+    json_object_object_add(o, "rp_id", json_object_new_string(cp_rt.settings->web_rp_id));
+    json_object_object_add(o, "allow", user_cred_ids(w->user));
+    cp_resp_json(r, 200, o);
+}
+
+static void decided(struct cp_resp *r, int rc, const char *push_id, const char *state)
+{
+    json_object *o;
+
+    if (rc == PC_ERR_STATE) {
+        cp_resp_error(r, 409, "conflict",
+                      "the push is no longer pending (approved, denied or expired)");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "push");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "push_id", json_object_new_string(push_id));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    cp_resp_json(r, 200, o);
+}
+
+void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { "match",       "credential_id",
+                                          "client_data", "authenticator_data",
+                                          "signature",   NULL };
+    struct pc_jerr e = { 0 };
+    struct cp_who who = { NULL, c->source };
+    struct passkey k;
+    const char *match;
+    char chal[CP_WA_CHAL_B64 + 1], actor[80], state[16] = "";
+    uint32_t count = 0;
+    sqlite3 *db = cp_db();
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (pc_json_get_str(c->body, "match", 1, 8, &match, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (!pc_valid_hex(c->seg[1], CP_PUSH_ID_LEN, CP_PUSH_ID_LEN)) {
+        cp_resp_error(r, 404, "not_found", "no such pending push");
+        return;
+    }
+    /* The session's user's own passkey, over a challenge issued for this push to this user. */
+    if (verify_assertion(c, r, w->user, &k, chal, &count) != PC_OK) {
+        audit_refusal("push.approve", w->user, "passkey_refused", c->source);
+        return;
+    }
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_STORE, "push");
+        return;
+    }
+    rc = challenge_take(db, chal, "approve", w->user, c->seg[1], NULL);
+    if (rc == PC_OK)
+        rc = passkey_touch(db, k.id, count);
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        audit_refusal("push.approve", w->user, "challenge_not_for_this_push", c->source);
+        cp_resp_error(r, 401, "passkey_refused",
+                      "the passkey's answer was not for this push, was used already or expired");
+        return;
+    }
+    snprintf(actor, sizeof actor, "passkey:%s", w->user);
+    who.actor = actor;
+    rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 1, match, state);
+    decided(r, rc, c->seg[1], state);
+}
+
+void api_web_push_deny(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    static const char *const fields[] = { NULL };
+    struct cp_who who = { NULL, c->source };
+    char actor[80], state[16] = "";
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (!pc_valid_hex(c->seg[1], CP_PUSH_ID_LEN, CP_PUSH_ID_LEN)) {
+        cp_resp_error(r, 404, "not_found", "no such pending push");
+        return;
+    }
+    snprintf(actor, sizeof actor, "web:%s", w->user);
+    who.actor = actor;
+    rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 0, NULL, state);
+    decided(r, rc, c->seg[1], state);
+}
+
+/* ---- admin: invites and passkeys (pinned listener) ------------------------------------- */
+
+void api_user_invite(struct cp_call *c, struct cp_resp *r)
+{
+    static const char *const fields[] = { "ttl", NULL };
+    const struct cp_settings *s = cp_rt.settings;
+    struct pc_jerr e = { 0 };
+    char tok[PC_TOKEN_HEX_LEN + 1], hash[PC_SHA256_HEX_LEN + 1], url[400];
+    int64_t ttl = INVITE_TTL_DEFAULT, now = pc_now();
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    struct cp_user_rec rec;
+    json_object *o;
+    int rc;
+
+    if (cp_body_check(c, r, fields))
+        return;
+    if (json_object_object_get_ex(c->body, "ttl", NULL) &&
+        pc_json_get_int(c->body, "ttl", 1, 300, 30 * 86400, &ttl, &e) != PC_OK) {
+        cp_resp_jerr(r, &e);
+        return;
+    }
+    if (!s->web_port) {
+        cp_resp_error(r, 409, "no_web_app",
+                      "portcullisd serves no web app: start it with --web-listen and --web-origin");
+        return;
+    }
+    if (!cp_user_name_valid(c->seg[1])) {
+        cp_resp_from_err(r, PC_ERR_NOTFOUND, "user");
+        return;
+    }
+    if (pc_token_new(tok) != PC_OK || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_CRYPTO, "invite");
+        return;
+    }
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_STORE, "invite");
+        return;
+    }
+    rc = cp_user_load(db, c->seg[1], &rec);
+    pc_wipe(&rec, sizeof rec);
+    if (rc == PC_OK) {
+        st = cp_prepare(db, "INSERT INTO web_invites(hash, user_name, created_at, expires_at)"
+                            " VALUES (?, ?, ?, ?)");
+        rc = st ? PC_OK : PC_ERR_STORE;
+        if (st) {
+            cp_bind_text(st, 1, hash);
+            cp_bind_text(st, 2, c->seg[1]);
+            sqlite3_bind_int64(st, 3, now);
+            sqlite3_bind_int64(st, 4, now + ttl);
+            rc = cp_exec_stmt(st);
+        }
+    }
+    if (rc == PC_OK) {
+        struct cp_audit_row row = { .actor = "admin",
+                                    .action = "web.invite",
+                                    .user = c->seg[1],
+                                    .result = "ok",
+                                    .source = c->source };
+        rc = cp_audit_add(db, &row);
+    }
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        pc_wipe(tok, sizeof tok);
+        cp_resp_from_err(r, rc, "user");
+        return;
+    }
+    /* The token rides in the fragment: browsers never send it in a request line or Referer. */
+    snprintf(url, sizeof url, "%s/app/#invite=%s", s->web_origin, tok);
+    pc_wipe(tok, sizeof tok);
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(c->seg[1]));
+    json_object_object_add(o, "url", json_object_new_string(url));
+    json_object_object_add(o, "expires_at", json_object_new_int64(now + ttl));
+    pc_wipe(url, sizeof url);
+    cp_resp_json(r, 201, o);
+}
+
+void api_user_passkeys(struct cp_call *c, struct cp_resp *r)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    json_object *arr, *o;
+    struct cp_user_rec rec;
+    int rc;
+
+    if (!db) {
+        cp_resp_from_err(r, PC_ERR_STORE, "passkeys");
+        return;
+    }
+    rc = cp_user_name_valid(c->seg[1]) ? cp_user_load(db, c->seg[1], &rec) : PC_ERR_NOTFOUND;
+    pc_wipe(&rec, sizeof rec);
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "user");
+        return;
+    }
+    st = cp_prepare(db, "SELECT id, cred_id, alg, created_at, last_used_at FROM passkeys"
+                        " WHERE user_name = ? ORDER BY id");
+    if (!st) {
+        cp_resp_from_err(r, PC_ERR_STORE, "passkeys");
+        return;
+    }
+    cp_bind_text(st, 1, c->seg[1]);
+    arr = json_object_new_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_object *k = json_object_new_object();
+        json_object_object_add(k, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(k, "credential_id", json_object_new_string(cp_col_text(st, 1)));
+        json_object_object_add(k, "algorithm",
+                               json_object_new_string(
+                                   sqlite3_column_int(st, 2) == CP_WA_ES256 ? "es256" : "ed25519"));
+        json_object_object_add(k, "created_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(k, "last_used_at",
+                               json_object_new_int64(sqlite3_column_int64(st, 4)));
+        json_object_array_add(arr, k);
+    }
+    sqlite3_finalize(st);
+    o = json_object_new_object();
+    json_object_object_add(o, "passkeys", arr);
+    cp_resp_json(r, 200, o);
+}
+
+void api_user_passkey_delete(struct cp_call *c, struct cp_resp *r)
+{
+    sqlite3 *db = cp_db();
+    sqlite3_stmt *st;
+    uint64_t id;
+    int rc;
+
+    if (c->nseg != 4 || pc_parse_uint(c->seg[3], 1, INT64_MAX, &id) != PC_OK) {
+        cp_resp_error(r, 404, "not_found", "passkey not found");
+        return;
+    }
+    if (!db || cp_tx_begin(db) != PC_OK) {
+        cp_resp_from_err(r, PC_ERR_STORE, "passkey");
+        return;
+    }
+    st = cp_prepare(db, "DELETE FROM passkeys WHERE id = ? AND user_name = ?");
+    rc = st ? PC_OK : PC_ERR_STORE;
+    if (st) {
+        sqlite3_bind_int64(st, 1, (int64_t)id);
+        cp_bind_text(st, 2, c->seg[1]);
+        rc = cp_exec_stmt(st);
+        if (rc == PC_OK && sqlite3_changes(db) != 1)
+            rc = PC_ERR_NOTFOUND;
+    }
+    /* A lost phone: its web sessions end with its passkey. */
+    if (rc == PC_OK && (st = cp_prepare(db, "DELETE FROM web_sessions WHERE user_name = ?"))) {
+        cp_bind_text(st, 1, c->seg[1]);
+        rc = cp_exec_stmt(st);
+    }
+    if (rc == PC_OK) {
+        struct cp_audit_row row = { .actor = "admin",
+                                    .action = "passkey.delete",
+                                    .user = c->seg[1],
+                                    .result = "ok",
+                                    .reason = c->seg[3],
+                                    .source = c->source };
+        rc = cp_audit_add(db, &row);
+    }
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (sqlite3_get_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "passkey");
+        return;
+    }
+    cp_resp_json(r, 200, json_object_new_object());
+}

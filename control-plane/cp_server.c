@@ -74,6 +74,11 @@ static const struct route routes[] = {
     { "POST", "requests/*/approve", SESSION_ONLY, api_request_approve },
     { "POST", "requests/*/deny", ADMIN_OR_SESSION, api_request_deny },
     { "POST", "requests/*/revoke", ADMIN_OR_SESSION, api_request_revoke },
+    /* Web Push (the web app calls the same store functions with its cookie session) */
+    { "GET", "webpush/vapid-public-key", ANYONE, api_webpush_vapid_key },
+    { "GET", "webpush/subscriptions", SESSION_ONLY, api_webpush_list },
+    { "POST", "webpush/subscriptions", SESSION_ONLY, api_webpush_subscribe },
+    { "DELETE", "webpush/subscriptions/*", SESSION_ONLY, api_webpush_unsubscribe },
 };
 
 static struct MHD_Daemon *daemon_handle;

@@ -32,6 +32,9 @@ struct cp_settings {
     int64_t host_cert_ttl; /* validity of host certificates */
     char public_url[256];  /* https://HOST[:PORT] clients use; "" = from the Host header */
     int64_t retention;     /* finished transactions, pushes, logins, sessions kept this long */
+
+    /* --webpush-contact: the VAPID sub, mailto:… or https://… ("" = none) */
+    char webpush_contact[257];
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

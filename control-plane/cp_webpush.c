@@ -10,7 +10,9 @@
 #include "pc_mem.h"
 #include "pc_time.h"
 #include "pc_webpush.h"
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,8 @@ static unsigned q_head, q_len, q_max = CP_WEBPUSH_QUEUE_MAX;
 static uint64_t dropped;
 static int stopping, started;
 static pthread_t worker;
-static char test_ca[512]; /* test builds: PC_TEST_WEBPUSH_CA, the receivers' CA file */
+static char test_ca[512];  /* test builds: PC_TEST_WEBPUSH_CA, the receivers' CA file */
+static int allow_loopback; /* test builds with PC_TEST_WEBPUSH_CA: the receiver is local */
 
 /* ---- the VAPID key ------------------------------------------------------------------------ */
 
@@ -118,6 +121,49 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* 1 for an address no public push service has: loopback, private, link-local, CGNAT,
+ * unspecified, multicast, ULA (and IPv4 in any of these mapped into IPv6). */
+static int address_internal(const struct sockaddr *sa)
+{
+    uint32_t a;
+
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        const unsigned char *b = v6->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+            goto v4;
+        }
+        if (IN6_IS_ADDR_LOOPBACK(v6))
+            return allow_loopback ? 0 : 1;
+        return IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LINKLOCAL(v6) ||
+               IN6_IS_ADDR_MULTICAST(v6) || IN6_IS_ADDR_SITELOCAL(v6) || (b[0] & 0xfe) == 0xfc;
+    }
+    if (sa->sa_family != AF_INET)
+        return 1;
+    a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+v4:
+    if ((a >> 24) == 127)
+        return allow_loopback ? 0 : 1;
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 16) == 0xa9fe /* 169.254/16 */ ||
+           (a >> 20) == 0xac1 /* 172.16/12 */ || (a >> 16) == 0xc0a8 /* 192.168/16 */ ||
+           (a >> 22) == 0x191 /* 100.64/10 */ || (a >> 28) >= 0xe /* multicast, reserved */;
+}
+
+/* curl's socket opener: refuses internal addresses after name resolution, so a subscription
+ * (any session may add one) cannot make portcullisd knock on internal services, also not
+ * through a name that resolves to one. */
+static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    int *refused = ud;
+    (void)purpose;
+    if (address_internal(&addr->addr)) {
+        *refused = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 static void remove_sub(int64_t id)
 {
     sqlite3 *db = cp_db();
@@ -138,7 +184,7 @@ static void send_one(CURL *c, const struct sub *s, const struct job *j)
     size_t blen = 0;
     long status = 0;
     CURLcode cc;
-    int rc;
+    int rc, refused = 0;
 
     if (pc_webpush_origin(s->endpoint, origin, sizeof origin) != PC_OK)
         snprintf(origin, sizeof origin, "?");
@@ -163,6 +209,9 @@ static void send_one(CURL *c, const struct sub *s, const struct job *j)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* straight to the push service, checked below */
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &refused);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
@@ -181,7 +230,9 @@ static void send_one(CURL *c, const struct sub *s, const struct job *j)
         pc_log(PC_LOG_WARN,
                "event=webpush_failed subscription=%lld origin=%s status=%ld error=\"%s\"",
                (long long)s->id, origin, status,
-               cc != CURLE_OK ? curl_easy_strerror(cc) : "non-2xx reply");
+               refused          ? "refused: the endpoint resolves to an internal address"
+               : cc != CURLE_OK ? curl_easy_strerror(cc)
+                                : "non-2xx reply");
     } else {
         pc_log(PC_LOG_DEBUG, "event=webpush_sent subscription=%lld origin=%s status=%ld",
                (long long)s->id, origin, status);
@@ -259,8 +310,10 @@ static void test_hooks(void)
 {
 #ifdef PC_TEST_HOOKS
     const char *ca = getenv("PC_TEST_WEBPUSH_CA"), *qm = getenv("PC_TEST_WEBPUSH_QUEUE");
-    if (ca && *ca)
+    if (ca && *ca) {
         snprintf(test_ca, sizeof test_ca, "%s", ca);
+        allow_loopback = 1;
+    }
     if (qm && atoi(qm) >= 1 && atoi(qm) <= CP_WEBPUSH_QUEUE_MAX)
         q_max = (unsigned)atoi(qm);
 #endif

@@ -536,3 +536,29 @@ def test_deleted_user_loses_subscriptions():
                     (s.endpoint,)).fetchone()[0]
     con.close()
     assert n == 0, "subscription outlived its user"
+
+
+def test_internal_addresses_are_never_contacted():
+    """Any session may add a subscription: without the test build's receiver CA (which lets
+    loopback through) an endpoint on loopback, or a name that resolves to it, is never
+    contacted, and the refusal is logged."""
+    d = Daemon().start()
+    try:
+        test_ca.D = d
+        p = person()
+        _, host = d.enroll_host(hostname="wpi-" + secrets.token_hex(3))
+        direct = subscribe(p, d=d)
+        by_name = Subscription("https://localhost:%d/ok/%s" % (RECV.port, secrets.token_hex(8)))
+        st, b = d.api("POST", "/v1/webpush/subscriptions", by_name.json(), token=p.session)
+        assert st == 201, (st, b)
+        d.create_push(host, p.name)
+        harness.wait_until(lambda: d.log().count("internal address") >= 2,
+                           what="both refusals logged")
+        time.sleep(0.5)
+        assert RECV.count(direct.endpoint) == 0
+        with RECV.lock:
+            assert not [r for r in RECV.requests if by_name.endpoint.split("/", 3)[3] in r["path"]]
+        assert len(listed(p, d=d)) == 2, "a refused endpoint is not a gone one"
+    finally:
+        test_ca.D = D
+        d.kill()

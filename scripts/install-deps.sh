@@ -12,6 +12,8 @@ set -eu
 # container to run the units under systemd).
 # clang, libclang-rt-14-dev (the libFuzzer and sanitizer runtimes) and llvm (llvm-symbolizer,
 # for readable crash traces) build and run the fuzz targets: tests/fuzz/, make fuzz.
+# python3-cryptography: tests/integration/test_webpush.py (its push receiver's test CA, RFC 8291
+# decryption and the VAPID signature check on the receiving side).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -20,7 +22,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   shellcheck cppcheck clang-format
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file
-  clang libclang-rt-14-dev llvm"
+  clang libclang-rt-14-dev llvm
+  python3-cryptography"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

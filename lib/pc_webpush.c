@@ -5,6 +5,7 @@
 #include "pc_err.h"
 #include "pc_mem.h"
 #include "pc_rand.h"
+#include "pc_sshbuf.h"
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -20,25 +21,18 @@ static const char b64url_chars[] =
 
 int pc_b64url_encode(const unsigned char *in, size_t len, char *out, size_t outsz)
 {
+    char *std = NULL;
     size_t o = 0;
+    int rc;
 
     if (!out || outsz < (len + 2) / 3 * 4 + 1)
         return PC_ERR_TOOBIG;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        size_t n = len - i < 3 ? len - i : 3;
-        if (n > 1)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (n > 2)
-            v |= in[i + 2];
-        out[o++] = b64url_chars[(v >> 18) & 63];
-        out[o++] = b64url_chars[(v >> 12) & 63];
-        if (n > 1)
-            out[o++] = b64url_chars[(v >> 6) & 63];
-        if (n > 2)
-            out[o++] = b64url_chars[v & 63];
-    }
+    if ((rc = pc_base64_encode(in, len, &std)) != PC_OK)
+        return rc;
+    for (const char *p = std; *p && *p != '='; p++)
+        out[o++] = *p == '+' ? '-' : *p == '/' ? '_' : *p;
     out[o] = '\0';
+    pc_free_secret_str(std);
     return PC_OK;
 }
 

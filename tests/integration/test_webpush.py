@@ -16,6 +16,7 @@ import secrets
 import shutil
 import ssl
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -420,6 +421,17 @@ def test_wrong_master_key_refuses_to_start():
             assert "VAPID" in str(e) or "Web Push" in str(e), e
     finally:
         d.kill()
+
+
+def test_webpush_contact_is_checked():
+    for bad in ("ops@example.net", "mailto:a b@x", 'mailto:a"b@x', "http://example.net",
+                "https://" + "a" * 300):
+        r = subprocess.run([harness.DAEMON_BIN, "--webpush-contact", bad, "--data-dir",
+                            os.path.join(TMP, "never")], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2 and "--webpush-contact" in r.stderr, (bad, r.returncode, r.stderr)
+    r = subprocess.run([harness.DAEMON_BIN, "--help"], capture_output=True, text=True, timeout=30)
+    assert "--webpush-contact" in r.stdout + r.stderr
 
 
 # ---- /v1/webpush for every kind of caller ------------------------------------------------------

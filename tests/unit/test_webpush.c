@@ -187,6 +187,34 @@ static void test_hostile_inputs(void **state)
                      PC_ERR_PARSE);
 }
 
+/* A failed decryption leaves nothing of the plaintext behind in the caller's buffer, and a
+ * failed encryption leaves no partial body. */
+static void test_no_partial_output(void **state)
+{
+    struct rfc v;
+    unsigned char body[PC_WEBPUSH_BODY_MAX], out[PC_WEBPUSH_BODY_MAX], bad[65];
+    size_t n = 0, pn = 0;
+    (void)state;
+
+    rfc_load(&v);
+    assert_int_equal(pc_b64url_decode(RFC_BODY, body, sizeof body, &n), PC_OK);
+    body[n - 1] ^= 0x80; /* the tag */
+    memset(out, 0xAA, sizeof out);
+    assert_int_equal(pc_webpush_decrypt(v.ua_priv, v.auth, body, n, out, sizeof out, &pn),
+                     PC_ERR_CRYPTO);
+    for (size_t i = 0; i < sizeof out; i++)
+        assert_int_equal(out[i], 0xAA);
+    /* the sender's key of 0 is refused before anything is written */
+    memset(bad, 0, 32);
+    memset(out, 0xAA, sizeof out);
+    assert_int_equal(pc_webpush_encrypt_with(v.ua_pub, v.auth, bad, v.salt,
+                                             (const unsigned char *)RFC_PLAIN, strlen(RFC_PLAIN),
+                                             out, sizeof out, &n),
+                     PC_ERR_CRYPTO);
+    for (size_t i = 0; i < 86 + strlen(RFC_PLAIN) + 17; i++)
+        assert_true(out[i] == 0xAA || out[i] == 0);
+}
+
 static void test_endpoints(void **state)
 {
     char origin[PC_WEBPUSH_ENDPOINT_MAX + 1], *huge;
@@ -337,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_rfc8291_vector_decrypts),
         cmocka_unit_test(test_round_trip_fresh_keys),
         cmocka_unit_test(test_hostile_inputs),
+        cmocka_unit_test(test_no_partial_output),
         cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_vapid_header),
     };

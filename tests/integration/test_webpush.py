@@ -380,6 +380,8 @@ def test_full_queue_drops_without_blocking():
         assert "push_id=%s" % second["push_id"] not in [
             line.split("webpush_dropped", 1)[1] for line in log.splitlines()
             if "webpush_dropped" in line][0], "the queued push was dropped"
+        st, info = d.admin("GET", "/v1/info")
+        assert st == 200 and info["webpush_dropped"] == 1, (st, info)
         RECV.release.set()
         harness.wait_until(lambda: RECV.count(s.endpoint) >= 2, timeout=20, what="second notice")
         got = [s.decrypt(r["body"])["push_id"] for r in RECV.to(s.endpoint)]
@@ -392,6 +394,8 @@ def test_full_queue_drops_without_blocking():
 
 def test_vapid_key_is_sealed_and_survives_a_restart():
     key = vapid_key()
+    st, info = D.admin("GET", "/v1/info")
+    assert st == 200 and info["webpush_dropped"] == 0, (st, info)
     assert len(unb64u(key)) == 65 and unb64u(key)[0] == 4, key
     st, b = D.api("GET", "/v1/webpush/vapid-public-key", token=GARBAGE)
     assert st == 200 and b["public_key"] == key

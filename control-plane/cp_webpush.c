@@ -289,8 +289,15 @@ static void *run(void *arg)
         q_len--;
         pthread_mutex_unlock(&lock);
         n = c ? load_subs(j.user, subs) : 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            int stop;
+            pthread_mutex_lock(&lock);
+            stop = stopping; /* a stop waits for one POST at most, not for a user's ten */
+            pthread_mutex_unlock(&lock);
+            if (stop)
+                break;
             send_one(c, &subs[i], &j);
+        }
         pc_wipe(subs, sizeof subs);
         free(j.payload);
         pthread_mutex_lock(&lock);

@@ -80,6 +80,11 @@ void api_requests_list(struct cp_call *c, struct cp_resp *r);
 void api_request_approve(struct cp_call *c, struct cp_resp *r);
 void api_request_deny(struct cp_call *c, struct cp_resp *r);
 void api_request_revoke(struct cp_call *c, struct cp_resp *r);
+/* api_webpush.c: Web Push, /v1/webpush (VAPID key; a session's own subscriptions) */
+void api_webpush_vapid_key(struct cp_call *c, struct cp_resp *r);
+void api_webpush_subscribe(struct cp_call *c, struct cp_resp *r);
+void api_webpush_list(struct cp_call *c, struct cp_resp *r);
+void api_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r);
 /* api_setup.c: GET /v1/setup.sh, the installer with this server's URL and pin */
 void api_setup_script(struct cp_call *c, struct cp_resp *r);
 /* api_metrics.c: GET /metrics (outside /v1), admin token or --metrics-allow */

@@ -7,6 +7,7 @@
 #include "cp_push.h"
 #include "cp_store.h"
 #include "cp_tokens.h"
+#include "cp_webpush.h"
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_mem.h"
@@ -23,6 +24,9 @@ void api_info(struct cp_call *c, struct cp_resp *r)
     json_object_object_add(o, "push_ttl", json_object_new_int64(cp_rt.settings->push_ttl));
     if (cp_rt.settings->public_url[0])
         json_object_object_add(o, "public_url", json_object_new_string(cp_rt.settings->public_url));
+    /* Web Push notices dropped on a full queue since start (cp_webpush.h) */
+    json_object_object_add(o, "webpush_dropped",
+                           json_object_new_int64((int64_t)cp_webpush_dropped()));
     cp_resp_json(r, 200, o);
 }
 

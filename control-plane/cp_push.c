@@ -7,6 +7,7 @@
 #include "cp_store.h"
 #include "cp_waiters.h"
 #include "cp_webhook.h"
+#include "cp_webpush.h"
 #include "pc_err.h"
 #include "pc_rand.h"
 #include "pc_time.h"
@@ -178,6 +179,7 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
 void cp_push_announce(const struct cp_push_new *p, const char *user, const char *host)
 {
     cp_webhook_push_created(p->id, user, host ? host : "", p->rhost, p->service, p->expires_at);
+    cp_webpush_push_created(p->id, user, host, p->rhost, p->service, p->expires_at);
 }
 
 struct create_job {

@@ -285,6 +285,21 @@ static const char *const migrations[] = {
     "  DELETE FROM web_sessions WHERE user_name = OLD.name;"
     "  DELETE FROM web_challenges WHERE user_name = OLD.name;"
     "END;",
+    /* 15: Web Push (cp_webpush.h). The VAPID key (one row), sealed with the master key
+     * (AD "webpush:vapid"); each user's push subscriptions (keys as raw bytes). */
+    "CREATE TABLE webpush_vapid ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  sealed BLOB NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE webpush_subscriptions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  endpoint TEXT NOT NULL,"
+    "  p256dh BLOB NOT NULL,"
+    "  auth BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (user_id, endpoint));",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -85,6 +85,11 @@ static const struct route routes[] = {
     { "POST", "users/*/invite", ADMIN_ONLY, api_user_invite },
     { "GET", "users/*/passkeys", ADMIN_ONLY, api_user_passkeys },
     { "DELETE", "users/*/passkeys/*", ADMIN_ONLY, api_user_passkey_delete },
+    /* Web Push (the web app calls the same store functions with its cookie session) */
+    { "GET", "webpush/vapid-public-key", ANYONE, api_webpush_vapid_key },
+    { "GET", "webpush/subscriptions", SESSION_ONLY, api_webpush_list },
+    { "POST", "webpush/subscriptions", SESSION_ONLY, api_webpush_subscribe },
+    { "DELETE", "webpush/subscriptions/*", SESSION_ONLY, api_webpush_unsubscribe },
 };
 
 static struct MHD_Daemon *daemon_handle;

@@ -5,6 +5,7 @@
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include "pc_webpush.h"
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ void cp_settings_usage(FILE *f)
         "                            and at each step of an access request\n"
         "  --webhook-format FORMAT   json (default: the event object) or slack ({\"text\": …},\n"
         "                            for a Slack incoming webhook)\n"
+        "  --webpush-contact URI     mailto:ADDRESS or https://URL that push services may use to\n"
+        "                            reach the operator (the VAPID \"sub\" of each Web Push)\n"
         "  --retention DURATION      delete login transactions, pushes, logins and sessions this\n"
         "                            long after they expired (1h-3650d, default 30d); audit rows\n"
         "                            are kept\n"
@@ -294,7 +297,8 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_WEBLISTEN,
         O_WEBORIGIN,
         O_WEBCERT,
-        O_WEBKEY
+        O_WEBKEY,
+        O_WPCONTACT
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -312,6 +316,7 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "auth-rate", required_argument, NULL, O_AUTHRATE },
         { "webhook-url", required_argument, NULL, O_HOOK },
         { "webhook-format", required_argument, NULL, O_HOOKFMT },
+        { "webpush-contact", required_argument, NULL, O_WPCONTACT },
         { "exempt-group", required_argument, NULL, O_EXEMPT },
         { "ca-key-type", required_argument, NULL, O_CATYPE },
         { "host-cert-ttl", required_argument, NULL, O_HOSTTTL },
@@ -375,6 +380,11 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             rc = strcmp(optarg, "json") == 0    ? (s->webhook_slack = 0, PC_OK)
                  : strcmp(optarg, "slack") == 0 ? (s->webhook_slack = 1, PC_OK)
                                                 : PC_ERR_INVAL;
+            break;
+        case O_WPCONTACT:
+            rc = pc_webpush_contact_valid(optarg)
+                     ? set_copy(s->webpush_contact, sizeof s->webpush_contact, optarg)
+                     : PC_ERR_INVAL;
             break;
         case O_EXEMPT:
             rc = *optarg ? set_copy(s->exempt_group, sizeof s->exempt_group, optarg) : PC_ERR_INVAL;

@@ -53,6 +53,9 @@ struct cp_settings {
     char web_origin[256]; /* https://HOST[:PORT], exactly as browsers send Origin */
     char web_rp_id[256];  /* the origin's host name: the WebAuthn relying party ID */
     char web_cert[PATH_MAX], web_key[PATH_MAX];
+
+    /* --webpush-contact: the VAPID sub, mailto:… or https://… ("" = none) */
+    char webpush_contact[257];
 };
 
 /* Returns 0, 1 when --help/--version was printed (exit 0), or negative with err set. */

@@ -20,6 +20,7 @@
 #include "cp_access.h"
 #include "cp_web.h"
 #include "cp_webhook.h"
+#include "cp_webpush.h"
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_log.h"
@@ -105,10 +106,14 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
         (rc = pc_secretbox_load_key(path, 1, skey, err, errsz)) != PC_OK)
         return rc;
     cp_users_set_key(skey);
-    pc_wipe(skey, sizeof skey);
     if ((rc = path_in(s->data_dir, "portcullis.db", path, sizeof path)) != PC_OK ||
-        (rc = cp_store_open(path, err, errsz)) != PC_OK)
+        (rc = cp_store_open(path, err, errsz)) != PC_OK ||
+        (rc = cp_webpush_start(skey, s->webpush_contact, err, errsz)) != PC_OK) {
+        pc_wipe(skey, sizeof skey);
         return rc;
+    }
+    pc_wipe(skey, sizeof skey);
+    cp_webpush_set_app_origin(s->web_origin); /* "" without --web-listen: no url in notices */
     if ((rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK)
         return rc;
     if ((rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK)
@@ -189,6 +194,7 @@ int main(int argc, char **argv)
         pc_log(PC_LOG_ERR, "event=start_failed error=\"%s\"", err);
         cp_waiters_stop();
         cp_webhook_stop();
+        cp_webpush_stop();
         cp_store_close_all();
         cp_ca_free();
         return 1;
@@ -203,6 +209,7 @@ int main(int argc, char **argv)
     cp_web_stop();
     cp_server_stop();
     cp_webhook_stop();
+    cp_webpush_stop();
     cp_store_close_all();
     cp_ca_free();
     curl_global_cleanup();

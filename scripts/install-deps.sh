@@ -16,6 +16,8 @@ set -eu
 # wrk, hyperfine and the two reference PAM modules are for the benchmarks: make bench, bench/.
 # libfido2-dev verifies the web app's passkeys, xxd compiles its files into portcullisd, and
 # chromium (headless, with a virtual authenticator) drives tests/webapp/.
+# python3-cryptography: tests/integration/test_webpush.py (its push receiver's test CA, RFC 8291
+# decryption and the VAPID signature check on the receiving side).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -27,7 +29,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   clang libclang-rt-14-dev llvm
   prometheus
   wrk hyperfine libpam-google-authenticator libpam-oath
-  libfido2-dev xxd chromium"
+  libfido2-dev xxd chromium
+  python3-cryptography"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

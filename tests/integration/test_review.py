@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""An attacker's review of the features merged on 2026-12-05 (access requests, offline
+decisions): each test is one hole found, asserted on what the control plane answers or writes
+(the audit log, the offline document a host is given)."""
+import secrets
+import shutil
+import tempfile
+import time
+
+import harness
+import test_ca
+import test_push
+from harness import Daemon
+
+D = None
+HOOK = None
+HOSTS = {}          # name -> (host_id, token, hostname)
+EVENTS = "/v1/hosts/self/offline/events"
+
+
+def setup_module():
+    global D, HOOK
+    if not shutil.which("ssh-keygen"):
+        raise harness.Skip("ssh-keygen not installed")
+    HOOK = test_push._Hook()
+    test_push.HOOK = HOOK
+    D = Daemon(args=["--webhook-url", "http://127.0.0.1:%d/hook" % HOOK.port]).start()
+    test_ca.D = D
+    test_ca.TMP = tempfile.mkdtemp(prefix="pc-review-")
+    harness._TMP_ROOTS.append(test_ca.TMP)
+    for name, labels in (("prod", {"env": "prod"}), ("stage", {"env": "staging"})):
+        hn = "rv-%s-%s" % (name, secrets.token_hex(3))
+        hid, tok = D.enroll_host(hostname=hn, labels=labels)
+        HOSTS[name] = (hid, tok, hn)
+
+
+def teardown_module():
+    if D:
+        D.kill()
+    if HOOK:
+        HOOK.close()
+
+
+def _event(person, **kw):
+    ev = {"id": secrets.token_hex(16), "at": int(time.time()) - 60, "user": "ubuntu",
+          "person": person, "action": "allow", "reason": "certificate_2fa_offline"}
+    ev.update(kw)
+    return ev
+
+
+def _rows(txid):
+    return [a for a in D.audit(since=time.time() - 3600) if a.get("txid") == txid]
+
+
+def _offline_people(host):
+    st, b = D.api("GET", "/v1/hosts/self/offline", token=HOSTS[host][1])
+    assert st == 200, (st, b)
+    return {(e["person"], e["account"]) for e in b["per_certificate"]}
+
+
+def test_offline_events_cannot_forge_logins_of_people_the_host_has_no_rule_for():
+    """A host (its root, or anyone with its token) uploads offline events: it may only report
+    decisions it could have made — for a (person, account) its offline document holds. Before:
+    any person, even one allowed only on other hosts or none at all, got an audit row
+    auth.offline allow on this host (a forged login in the record)."""
+    here, elsewhere = test_ca.Person(), test_ca.Person()
+    test_ca.add_policy(users=[here.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
+    test_ca.add_policy(users=[elsewhere.name], accounts=["ubuntu"], hosts={"env": "staging"},
+                       second_factor="per-certificate")
+    assert (here.name, "ubuntu") in _offline_people("prod")
+    ok = _event(here.name)
+    forged = [_event(elsewhere.name), _event("nobody" + secrets.token_hex(3)),
+              _event(here.name, user="root")]
+    st, b = D.api("POST", EVENTS, {"events": [ok] + forged}, token=HOSTS["prod"][1])
+    assert st == 200, (st, b)
+    rows = _rows(ok["id"])
+    assert len(rows) == 1 and rows[0]["result"] == "allow", rows
+    assert rows[0]["user"] == here.name and rows[0]["host"] == HOSTS["prod"][2], rows
+    for ev in forged:
+        rows = _rows(ev["id"])
+        allows = [r for r in rows if r["action"] == "auth.offline" and r["result"] == "allow"]
+        assert not allows, "a host forged an offline login of %s as %s: %r" % (
+            ev["person"], ev["user"], rows)
+    # the person's own audit trail shows no login on prod
+    assert not [r for r in D.audit(user=elsewhere.name)
+                if r["action"] == "auth.offline" and r["result"] == "allow"]
+
+
+def _approvers():
+    g = "g" + secrets.token_hex(4)
+    test_ca.add_policy(groups=[g], accounts=["nobody"], hosts={"env": "none"})
+    return g
+
+
+def test_offline_document_never_outlives_a_grant():
+    """A per-certificate rule that requires a request: while the grant runs, the pair must not
+    reach a host's offline document, which carries no end and is used for as long as the KRL
+    is fresh (24 h by default). Before: the pair was listed; after the grant was revoked (or
+    ended) an agent that cannot reach the control plane still allowed the person's
+    certificate — valid for its own max_ttl when the person has a standing rule anywhere."""
+    dev, appr = "g" + secrets.token_hex(4), _approvers()
+    test_ca.add_policy(groups=[dev], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate", requires_request=True,
+                       approver_group=appr, max_duration=3600)
+    # a standing rule elsewhere: login certificates are not capped at the grant's end
+    test_ca.add_policy(groups=[dev], accounts=["ubuntu"], hosts={"env": "staging"},
+                       max_ttl=86400)
+    alice, bob = test_ca.Person(groups=[dev]), test_ca.Person(groups=[appr])
+    a_sess = alice.login_ok()["session_token"]
+    b_sess = bob.login_ok()["session_token"]
+    assert (alice.name, "ubuntu") not in _offline_people("prod")
+    st, req = D.api("POST", "/v1/requests", {"account": "ubuntu", "duration": 600,
+                                             "reason": "incident"}, token=a_sess)
+    assert st == 201, (st, req)
+    st, b = D.api("POST", "/v1/requests/%s/approve" % req["id"],
+                  {"code": harness.totp_code(bob.secret, t=time.time() + 30)}, token=b_sess)
+    assert st == 200 and b["state"] == "active", (st, b)
+    assert (alice.name, "ubuntu") not in _offline_people("prod"), \
+        "a grant's access reached the offline document, which outlives the grant"
+    st, b = D.api("POST", "/v1/requests/%s/revoke" % req["id"], {}, token=a_sess)
+    assert st == 200, (st, b)
+    assert (alice.name, "ubuntu") not in _offline_people("prod")

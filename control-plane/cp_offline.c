@@ -206,7 +206,7 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
                           int *dups)
 {
     sqlite3 *db = cp_db();
-    char actor[48], reason[160];
+    char actor[48], reason[224];
     int rc = PC_OK;
 
     *added = *dups = 0;
@@ -226,17 +226,24 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
             .txid = id,
             .source = "offline",
         };
-        int r = event_claim(db, host->host_id, id);
+        int r = event_claim(db, host->host_id, id), per_cert = 0;
 
         if (r < 0) {
             rc = r;
         } else if (r == 0) {
             (*dups)++;
-        } else {
-            snprintf(reason, sizeof reason, "%s account=%s at=%lld",
+        } else if ((rc = cp_policy_per_certificate(
+                        db, row.user, json_object_get_string(json_object_object_get(ev, "user")),
+                        host->host_id, &per_cert)) == PC_OK) {
+            /* A host decides offline only for a pair of its document: an event for any other
+             * (person, account) is the host's claim, never a login of that person on record. */
+            snprintf(reason, sizeof reason, "%s%s account=%s at=%lld",
+                     per_cert ? "" : "no_offline_rule_here claimed=",
                      json_object_get_string(json_object_object_get(ev, "reason")),
                      json_object_get_string(json_object_object_get(ev, "user")),
                      (long long)json_object_get_int64(json_object_object_get(ev, "at")));
+            if (!per_cert)
+                row.result = "invalid";
             rc = cp_audit_add(db, &row);
             (*added)++;
         }

@@ -53,6 +53,7 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
     {
         const char *account = strcmp(acct, "$user") == 0 ? person : acct;
         json_object *opts = NULL, *e;
+        struct cp_policy_grant g = { 0 };
         int per_cert = 0, rc;
 
         (void)unused;
@@ -62,10 +63,16 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
             return rc;
         if (!per_cert)
             continue;
-        if ((rc = cp_policy_host_options(db, person, account, host_id, &opts)) != PC_OK)
+        if ((rc = cp_policy_host_grant_options(db, person, account, host_id, &opts, &g)) != PC_OK)
             return rc;
         if (!opts)
             continue; /* rules that conflict: no principal online either */
+        if (g.until > 0) {
+            /* Access only a grant gives: the document has no end, a grant has (and may be
+             * revoked); such a pair is decided online only. */
+            json_object_put(opts);
+            continue;
+        }
         if (json_object_array_length(arr) >= CP_OFFLINE_MAX_ENTRIES) {
             json_object_put(opts);
             return PC_ERR_TOOBIG;

@@ -121,3 +121,37 @@ def test_offline_document_never_outlives_a_grant():
     st, b = D.api("POST", "/v1/requests/%s/revoke" % req["id"], {}, token=a_sess)
     assert st == 200, (st, b)
     assert (alice.name, "ubuntu") not in _offline_people("prod")
+
+
+def test_a_user_session_does_not_lift_its_address_past_the_connection_caps():
+    """Connection admission: an address that proved itself recently is 'known' and may hold up
+    to --max-unauthenticated unproven connections, past the per-address limit and the overall
+    cap. A user session (anyone with an account and a `portcullis login`) made its address
+    known: from it a person then held every unauthenticated slot and each new address (a new
+    host enrolling, the admin's laptop, another person's first call) was refused at accept.
+    Only a host's or the admin's token makes an address known; a session still proves its own
+    connection."""
+    import test_starvation as ts
+    d = Daemon(args=["--max-connections", "32", "--max-unauthenticated", "6",
+                     "--max-per-address", "2", "--handshake-timeout", "60s"]).start()
+    held = []
+    saved = test_ca.D, test_ca.TMP
+    try:
+        test_ca.D, test_ca.TMP = d, tempfile.mkdtemp(prefix="pc-review-adm-")
+        harness._TMP_ROOTS.append(test_ca.TMP)
+        p = test_ca.Person()
+        test_ca.add_policy(users=[p.name], accounts=["nobody"], hosts={"env": "none"})
+        session = p.login_ok()["session_token"]
+        user_addr, fresh = "127.0.0.31", "127.0.0.32"
+        st, b = d.api("GET", "/v1/requests", token=session, source=user_addr)
+        assert st == 200, (st, b)
+        for _ in range(6):
+            held.append(ts.half_open(d, user_addr))
+        time.sleep(0.3)
+        assert not ts.refused(d, fresh), \
+            "one person's session let their address take every unauthenticated slot"
+    finally:
+        test_ca.D, test_ca.TMP = saved
+        for s in held:
+            s.close()
+        d.kill()

@@ -155,3 +155,21 @@ def test_a_user_session_does_not_lift_its_address_past_the_connection_caps():
         for s in held:
             s.close()
         d.kill()
+
+
+def test_metrics_bad_tokens_are_counted_and_throttled_like_the_api():
+    """GET /metrics checks a bearer token (the admin's) for addresses outside --metrics-allow.
+    Before: its 401s were not counted as refusals, so one address could guess tokens there
+    without end (every other endpoint answers 429 past the refusal limit) and the refusal
+    summary never showed it."""
+    src = "127.0.0.41"
+    statuses = [D.api("GET", "/metrics", token=secrets.token_hex(32), source=src)[0]
+                for _ in range(130)]
+    assert statuses[0] == 401, statuses[:3]
+    assert statuses[-1] == 429, "token guessing at /metrics is never throttled: %r" % (
+        sorted(set(statuses)),)
+    # and the address is throttled on the API as well, while the admin token still works
+    st, _ = D.api("GET", "/v1/hosts", token=secrets.token_hex(32), source=src)
+    assert st == 429, st
+    st, body = D.api("GET", "/metrics", token=D.admin_token, source=src)
+    assert st == 200, (st, body)

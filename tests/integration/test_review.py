@@ -173,3 +173,28 @@ def test_metrics_bad_tokens_are_counted_and_throttled_like_the_api():
     assert st == 429, st
     st, body = D.api("GET", "/metrics", token=D.admin_token, source=src)
     assert st == 200, (st, body)
+
+
+def test_no_self_approval_through_a_second_account_holding_the_same_key():
+    """Nobody approves their own request: a person who holds a second account in the approver
+    group (a separate admin account is common) with the same registered SSH key is the same
+    holder. Before: that second account approved the request (200, grant active)."""
+    dev, appr = "g" + secrets.token_hex(4), _approvers()
+    test_ca.add_policy(groups=[dev], accounts=["ubuntu"], hosts={"env": "prod"},
+                       requires_request=True, approver_group=appr, max_duration=3600)
+    alice, alice_adm = test_ca.Person(groups=[dev]), test_ca.Person(groups=[appr])
+    st, b = D.admin("POST", "/v1/users/%s/keys" % alice_adm.name, {"public_key": alice.pub})
+    assert st == 201, (st, b)
+    a_sess = alice.login_ok()["session_token"]
+    adm_sess = alice_adm.login_ok()["session_token"]
+    st, req = D.api("POST", "/v1/requests", {"account": "ubuntu", "duration": 600,
+                                             "reason": "me again"}, token=a_sess)
+    assert st == 201, (st, req)
+    st, b = D.api("POST", "/v1/requests/%s/approve" % req["id"],
+                  {"code": harness.totp_code(alice_adm.secret, t=time.time() + 30)},
+                  token=adm_sess)
+    assert st == 403 and b.get("error") == "self_approval", \
+        "a second account with the requester's own key approved the request: %s %r" % (st, b)
+    st, b = D.admin("GET", "/v1/requests")
+    mine = [r for r in b["requests"] if r["id"] == req["id"]]
+    assert mine and mine[0]["state"] == "pending", mine

@@ -5,7 +5,9 @@
 #include "config.h"
 #include "api.h"
 #include "cp_metrics.h"
+#include "cp_refusals.h"
 #include "pc_err.h"
+#include <stdio.h>
 #include <string.h>
 
 static int address_allowed(const char *source)
@@ -34,6 +36,16 @@ void api_metrics(struct cp_call *c, struct cp_resp *r)
                                                 MHD_HTTP_HEADER_AUTHORIZATION),
                     &c->id);
         if (c->id.kind == CP_CALLER_NONE || c->id.kind == CP_CALLER_BAD) {
+            /* Counted and throttled as the API's refusals: no token guessing here either. */
+            if (cp_refusal_throttled(c->source)) {
+                pc_metric_inc(&cp_m_refused_unauth, "throttled", NULL, NULL);
+                cp_resp_error(r, 429, "too_many_requests",
+                              "too many refused requests from this address: try again later");
+                snprintf(r->header_name, sizeof r->header_name, "Retry-After");
+                snprintf(r->header_value, sizeof r->header_value, "%d", CP_REFUSAL_WINDOW);
+                return;
+            }
+            cp_refusal_count(c->source);
             pc_metric_inc(&cp_m_refused_unauth,
                           c->id.kind == CP_CALLER_NONE ? "no_token" : "bad_token", NULL, NULL);
             cp_resp_error(r, 401, "unauthorized",

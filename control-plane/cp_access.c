@@ -243,14 +243,42 @@ int cp_access_list(const struct cp_identity *id, json_object **out)
     return PC_OK;
 }
 
+/* 1 if accounts a and b have a registered SSH key in common (one holder), -1 on error. */
+static int same_holder(sqlite3 *db, const char *a, const char *b)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM user_ssh_keys ka JOIN users ua ON"
+                                      " ua.id = ka.user_id JOIN user_ssh_keys kb ON"
+                                      " kb.fingerprint = ka.fingerprint JOIN users ub ON"
+                                      " ub.id = kb.user_id WHERE ua.name = ? AND ub.name = ?"
+                                      " LIMIT 1");
+    int rc;
+
+    if (!st)
+        return -1;
+    cp_bind_text(st, 1, a);
+    cp_bind_text(st, 2, b);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 1 if who is r's requester: the same account, or another account holding one of the
+ * requester's registered keys (a person's second account); -1 on error. */
+static int is_requester(sqlite3 *db, const char *who, const struct req_row *r)
+{
+    return strcmp(who, r->user) == 0 ? 1 : same_holder(db, who, r->user);
+}
+
 /* A person who may answer r: in its approver group, not its requester. */
 static int may_approve(sqlite3 *db, const char *who, const struct req_row *r, int *ok)
 {
     struct cp_user_rec u;
-    int rc;
+    int rc, self = is_requester(db, who, r);
 
     *ok = 0;
-    if (strcmp(who, r->user) == 0)
+    if (self < 0)
+        return PC_ERR_STORE;
+    if (self)
         return PC_OK;
     rc = cp_user_load(db, who, &u);
     if (rc == PC_ERR_NOTFOUND)
@@ -321,7 +349,7 @@ int cp_access_approve(const char *approver, int64_t approver_expires_at, const c
         goto out;
     if (!ok) {
         /* Refused before any code is looked at: the requester's own code never counts. */
-        int self = strcmp(approver, r.user) == 0;
+        int self = is_requester(db, approver, &r) == 1;
         refuse(res, 403, self ? "self_approval" : "not_an_approver",
                self ? "nobody approves their own request"
                     : "only a member of the rule's approver group may approve this request");

@@ -25,6 +25,7 @@
 struct addr {
     char key[KEY_MAX];
     unsigned unproven, proven;
+    unsigned vouched; /* proven connections that presented a host's or the admin's token */
     int64_t proven_until_ms;
     struct addr *next;
 };
@@ -35,7 +36,7 @@ struct conn {
     int fd;
     int64_t deadline_ms; /* handshake deadline while pending */
     int pending;         /* in the deadline list: no request headers yet */
-    int proven;
+    int proven, vouched;
     struct conn *prev, *next;
 };
 
@@ -144,7 +145,7 @@ enum MHD_Result cp_admission_accept(void *cls, const struct sockaddr *sa, sockle
     addr_key_of(sa, key);
     pthread_mutex_lock(&lock);
     a = addr_find(key, 0);
-    known = a && (a->proven || a->proven_until_ms > now);
+    known = a && (a->vouched || a->proven_until_ms > now);
     /* A known address (a host, or hosts behind one NAT address, opening a burst of connections
      * that prove themselves a moment later) may hold up to the overall cap. */
     if (a && a->unproven >=
@@ -206,6 +207,8 @@ static void conn_closed(void **socket_context)
     pend_remove(c);
     if (c->proven) {
         c->addr->proven--;
+        if (c->vouched)
+            c->addr->vouched--;
     } else {
         c->addr->unproven--;
         total_unproven--;
@@ -243,7 +246,7 @@ void cp_admission_request_started(struct MHD_Connection *mc)
     pthread_mutex_unlock(&lock);
 }
 
-void cp_admission_proven(struct MHD_Connection *mc)
+void cp_admission_proven(struct MHD_Connection *mc, int vouches)
 {
     struct conn *c = conn_of(mc);
     int changed = 0;
@@ -259,7 +262,12 @@ void cp_admission_proven(struct MHD_Connection *mc)
         total_unproven--;
         changed = 1;
     }
-    c->addr->proven_until_ms = mono_ms() + RECENT_MS;
+    if (vouches && !c->vouched) {
+        c->vouched = 1;
+        c->addr->vouched++;
+    }
+    if (vouches)
+        c->addr->proven_until_ms = mono_ms() + RECENT_MS;
     pthread_mutex_unlock(&lock);
     /* from inside the access handler (its worker thread), as libmicrohttpd requires */
     if (changed)

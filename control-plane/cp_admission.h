@@ -6,8 +6,9 @@
  * source address (IPv4 address, IPv6 /64: cp_refusal_source_key) and in all, so that the slots
  * above that cap stay for proven connections; a connection over a limit is closed at accept,
  * before any TLS work, and counted in the in-memory refusal summary (cp_refusals.h), never
- * written to the store per connection. An address that proved itself in the last 10 minutes
- * (a host reconnecting, hosts behind one NAT address) is "known": it is admitted past the
+ * written to the store per connection. An address that proved itself with a host's or the
+ * admin's token in the last 10 minutes (a host reconnecting, hosts behind one NAT address) is
+ * "known": it is admitted past the
  * overall cap, and its per-address limit is the overall cap instead.
  *
  * Deadlines: from accept, a connection has handshake_s seconds to finish the TLS handshake and
@@ -40,7 +41,10 @@ void cp_admission_notify(void *cls, struct MHD_Connection *conn, void **socket_c
 /* A request's headers arrived on conn: its handshake deadline no longer applies. */
 void cp_admission_request_started(struct MHD_Connection *conn);
 /* A request on conn presented a valid credential: conn counts as proven from now on. */
-void cp_admission_proven(struct MHD_Connection *conn);
+/* vouches: the credential was a host's or the admin's, which makes the address "known"; a user
+ * session proves only its own connection (any person could otherwise lift their address past
+ * both caps and hold every unproven slot). */
+void cp_admission_proven(struct MHD_Connection *conn, int vouches);
 
 /* The numeric address of sa ("unknown" if none) into out. */
 void cp_admission_addr_string(const struct sockaddr *sa, char *out, size_t n);

@@ -53,6 +53,7 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
     {
         const char *account = strcmp(acct, "$user") == 0 ? person : acct;
         json_object *opts = NULL, *e;
+        struct cp_policy_grant g = { 0 };
         int per_cert = 0, rc;
 
         (void)unused;
@@ -62,10 +63,16 @@ static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_o
             return rc;
         if (!per_cert)
             continue;
-        if ((rc = cp_policy_host_options(db, person, account, host_id, &opts)) != PC_OK)
+        if ((rc = cp_policy_host_grant_options(db, person, account, host_id, &opts, &g)) != PC_OK)
             return rc;
         if (!opts)
             continue; /* rules that conflict: no principal online either */
+        if (g.until > 0) {
+            /* Access only a grant gives: the document has no end, a grant has (and may be
+             * revoked); such a pair is decided online only. */
+            json_object_put(opts);
+            continue;
+        }
         if (json_object_array_length(arr) >= CP_OFFLINE_MAX_ENTRIES) {
             json_object_put(opts);
             return PC_ERR_TOOBIG;
@@ -206,7 +213,7 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
                           int *dups)
 {
     sqlite3 *db = cp_db();
-    char actor[48], reason[160];
+    char actor[48], reason[224];
     int rc = PC_OK;
 
     *added = *dups = 0;
@@ -226,17 +233,24 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
             .txid = id,
             .source = "offline",
         };
-        int r = event_claim(db, host->host_id, id);
+        int r = event_claim(db, host->host_id, id), per_cert = 0;
 
         if (r < 0) {
             rc = r;
         } else if (r == 0) {
             (*dups)++;
-        } else {
-            snprintf(reason, sizeof reason, "%s account=%s at=%lld",
+        } else if ((rc = cp_policy_per_certificate(
+                        db, row.user, json_object_get_string(json_object_object_get(ev, "user")),
+                        host->host_id, &per_cert)) == PC_OK) {
+            /* A host decides offline only for a pair of its document: an event for any other
+             * (person, account) is the host's claim, never a login of that person on record. */
+            snprintf(reason, sizeof reason, "%s%s account=%s at=%lld",
+                     per_cert ? "" : "no_offline_rule_here claimed=",
                      json_object_get_string(json_object_object_get(ev, "reason")),
                      json_object_get_string(json_object_object_get(ev, "user")),
                      (long long)json_object_get_int64(json_object_object_get(ev, "at")));
+            if (!per_cert)
+                row.result = "invalid";
             rc = cp_audit_add(db, &row);
             (*added)++;
         }

@@ -202,7 +202,7 @@ static int admitted_caller(enum access access, struct cp_call *c, struct cp_resp
     enum cp_caller k = c->id.kind;
 
     if (k == CP_CALLER_HOST || k == CP_CALLER_ADMIN || k == CP_CALLER_SESSION)
-        cp_admission_proven(c->conn);
+        cp_admission_proven(c->conn, k != CP_CALLER_SESSION);
     if (access != ANYONE && k == CP_CALLER_BAD && cp_refusal_throttled(c->source)) {
         refuse_throttled(r);
         return 0;

@@ -334,18 +334,22 @@ def _offline_rows(txid):
 
 
 def test_offline_events_land_in_the_audit_once():
-    ev = _event()
+    # a pair of PROD's offline document: a host reports only decisions it could make
+    p = test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
+    ev = _event(person=p.name)
     path = "/v1/hosts/self/offline/events"
     st, b = D.api("POST", path, {"events": [ev]}, token=PROD[1])
     assert st == 200 and b == {"added": 1, "duplicates": 0}, (st, b)
     rows = _offline_rows(ev["id"])
     assert len(rows) == 1, rows
     r = rows[0]
-    assert r["action"] == "auth.offline" and r["result"] == "allow" and r["user"] == "dora", r
+    assert r["action"] == "auth.offline" and r["result"] == "allow" and r["user"] == p.name, r
     assert r["host"] == PROD[2] and r["source"] == "offline", r
     assert r["reason"].startswith("certificate_2fa_offline account=ubuntu"), r
     # the same upload again (a lost reply, a crash before the queue was removed): kept once
-    st, b = D.api("POST", path, {"events": [ev, _event(action="deny",
+    st, b = D.api("POST", path, {"events": [ev, _event(person=p.name, action="deny",
                                                        reason="offline_krl_stale")]},
                   token=PROD[1])
     assert st == 200 and b == {"added": 1, "duplicates": 1}, (st, b)

@@ -272,8 +272,10 @@ static void *maint_main(void *arg)
         pthread_mutex_unlock(&m->lock);
         if (now >= m->next_sync_ms) {
             if (have_file(m->cfg, AG_USER_CA_FILE)) {
-                sync_krl(m->cfg);
+                /* the CA set first: a KRL that revokes a retired CA key must never find
+                 * that key the only one this host trusts */
                 sync_cas(m->cfg, NULL);
+                sync_krl(m->cfg);
                 ag_offline_sync(m->cfg);   /* issue 13 */
                 ag_offline_upload(m->cfg); /* a no-op without queued decisions */
             }

@@ -208,8 +208,8 @@ LogLevel VERBOSE
         self.used[who] = s
         return harness.totp_code(self.secret[who], step=s)
 
-    def cli_login(self, who, fake_offset=0):
-        """`portcullis login` (the real CLI) as who with who's key → KEY-cert.pub;
+    def cli_login(self, who, fake_offset=0, ttl=None):
+        """`portcullis login [--ttl TTL]` (the real CLI) as who with who's key → KEY-cert.pub;
         returns (rc, output, cert path)."""
         key = self.keyfile[who]
         code = self.next_code(who, fake_offset)
@@ -219,7 +219,8 @@ LogLevel VERBOSE
         if os.path.exists(cert):
             os.unlink(cert)
         r = subprocess.run([self.paths["cli"], "--url", self.d.url, "--pin", self.pin, "login",
-                            "--user", who, "--key", key, "--code-file", cf],
+                            "--user", who, "--key", key, "--code-file", cf]
+                           + (["--ttl", ttl] if ttl else []),
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
                            env=dict(os.environ, HOME=self.keys))
         out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")

@@ -850,6 +850,13 @@ import e2e_offline  # noqa: E402
 _i = TESTS.index(e2e_ca.ca_host_krl_refuses_revoked_and_deleted_host)
 TESTS[_i:_i] = e2e_offline.register(sys.modules[__name__])
 
+# issue 13, per-certificate cases through sshd (expired, without our extension), right after
+# e2e_offline's tests: e2e_offline_certs.py
+import e2e_offline_certs  # noqa: E402
+
+_i = TESTS.index(e2e_ca.ca_host_krl_refuses_revoked_and_deleted_host)
+TESTS[_i:_i] = e2e_offline_certs.register(sys.modules[__name__])
+
 
 # --------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 /* Issue 13: the per-host offline document (see cp_offline.h). */
 #include "config.h"
 #include "cp_offline.h"
+#include "cp_offcodes.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
 #include "cp_ca_keys.h"
@@ -92,7 +93,7 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
 {
     sqlite3 *db = cp_db();
     json_object *rules = NULL, *accounts = json_object_new_object(), *arr = json_object_new_array(),
-                *o, *cas = NULL;
+                *o, *cas = NULL, *codes = NULL;
     sqlite3_stmt *st = NULL;
     int rc, step;
 
@@ -129,6 +130,12 @@ out:
         json_object_object_add(o, "user_ca", cas);
         json_object_object_add(o, "per_certificate", arr);
         *out = o;
+        if ((rc = cp_offcodes_document(db, host->host_id, &codes)) == PC_OK) {
+            json_object_object_add(o, "offline_codes", codes);
+        } else {
+            json_object_put(o);
+            *out = NULL;
+        }
     } else {
         json_object_put(arr);
     }
@@ -141,8 +148,15 @@ out:
 
 int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
 {
-    static const char *const fields[] = { "id", "at", "user", "person", "action", "reason", NULL };
-    static const char *const reasons[] = { "certificate_2fa_offline", "offline_krl_stale", NULL };
+    static const char *const fields[] = { "id",     "at",     "user", "person",
+                                          "action", "reason", "step", NULL };
+    static const char *const reasons[] = { "certificate_2fa_offline",
+                                           "offline_krl_stale",
+                                           "offline_code",
+                                           "offline_code_wrong",
+                                           "offline_code_replayed",
+                                           "offline_code_locked",
+                                           NULL };
     int64_t now = pc_now();
 
     if (!events || !json_object_is_type(events, json_type_array) ||
@@ -155,7 +169,7 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
     for (size_t i = 0; i < json_object_array_length(events); i++) {
         json_object *ev = json_object_array_get_idx(events, i);
         const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
-        int64_t at = 0;
+        int64_t at = 0, step = 0;
         int known = 0;
 
         if (!json_object_is_type(ev, json_type_object) ||
@@ -165,7 +179,8 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
             pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
             pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
             pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
-            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK) {
+            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK ||
+            pc_json_get_int(ev, "step", 0, 0, INT64_MAX / 2, &step, e) != PC_OK) {
             if (!e->code)
                 e->code = "bad_field";
             return PC_ERR_INVAL;
@@ -239,6 +254,14 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
                      (long long)json_object_get_int64(json_object_object_get(ev, "at")));
             rc = cp_audit_add(db, &row);
             (*added)++;
+            /* an offline code spent: refused online too (the host must hold its codes) */
+            if (rc == PC_OK && strcmp(row.result, "allow") == 0 &&
+                json_object_object_get_ex(ev, "step", NULL) &&
+                strcmp(json_object_get_string(json_object_object_get(ev, "reason")),
+                       "offline_code") == 0)
+                rc = cp_offcodes_mark_used(db, host->host_id, row.user,
+                                           json_object_get_int64(
+                                               json_object_object_get(ev, "step")));
         }
     }
     if (rc == PC_OK)

@@ -13,6 +13,7 @@
 #include "cp_server.h"
 #include "cp_settings.h"
 #include "cp_store.h"
+#include "cp_offcodes.h"
 #include "cp_tls.h"
 #include "cp_tokens.h"
 #include "cp_users.h"
@@ -175,6 +176,8 @@ int main(int argc, char **argv)
     cp_webhook_set_format(s.webhook_slack);
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");
+    if (rc == PC_OK && (rc = cp_offcodes_start()) != PC_OK) /* issue 13: offline codes */
+        snprintf(err, sizeof err, "cannot start the offline codes thread");
     if (rc == PC_OK)
         rc = cp_server_start(&s, key, cert, err, sizeof err);
     if (key)
@@ -185,6 +188,7 @@ int main(int argc, char **argv)
         pc_log(PC_LOG_ERR, "event=start_failed error=\"%s\"", err);
         cp_waiters_stop();
         cp_webhook_stop();
+        cp_offcodes_stop();
         cp_store_close_all();
         cp_ca_free();
         return 1;
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
     cp_waiters_stop();
     cp_server_stop();
     cp_webhook_stop();
+    cp_offcodes_stop();
     cp_store_close_all();
     cp_ca_free();
     curl_global_cleanup();

@@ -74,6 +74,8 @@ static int doc_ok(json_object *doc)
         !json_object_object_get_ex(doc, "per_certificate", &arr) ||
         !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > 4096)
         return 0;
+    if (!ag_offcodes_ok(doc))
+        return 0;
     for (size_t i = 0; i < json_object_array_length(cas); i++) {
         struct pc_sshkey *k = NULL;
         if (pc_sshkey_parse_line(json_object_get_string(json_object_array_get_idx(cas, i)), &k,
@@ -164,7 +166,7 @@ static int krl_fresh(const struct ag_config *c)
 }
 
 /* The stored document, checked, or NULL. */
-static json_object *doc_load(const struct ag_config *c)
+json_object *ag_offline_doc_load(const struct ag_config *c)
 {
     char path[PATH_MAX], *txt = NULL;
     size_t len = 0;
@@ -222,7 +224,7 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
     int rc = PC_ERR_NOTFOUND;
 
     *opts = NULL;
-    if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = doc_load(c)))
+    if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = ag_offline_doc_load(c)))
         return PC_ERR_NOTFOUND;
     if ((o = pair_options(doc, key_id, account, fp)) != NULL) {
         *opts = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -236,8 +238,9 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int queue_append(const struct ag_config *c, const char *id, const char *user,
-                        const char *person, const char *action, const char *reason)
+int ag_offline_queue_append(const struct ag_config *c, const char *id, const char *user,
+                            const char *person, const char *action, const char *reason,
+                            int64_t step)
 {
     char path[PATH_MAX];
     json_object *ev = json_object_new_object();
@@ -251,6 +254,8 @@ static int queue_append(const struct ag_config *c, const char *id, const char *u
     json_object_object_add(ev, "person", json_object_new_string(person));
     json_object_object_add(ev, "action", json_object_new_string(action));
     json_object_object_add(ev, "reason", json_object_new_string(reason));
+    if (step >= 0)
+        json_object_object_add(ev, "step", json_object_new_int64(step));
     txt = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
     len = strlen(txt);
     if (ag_hostca_path(c, AG_OFFLINE_QUEUE, path, sizeof path) != PC_OK) {
@@ -393,7 +398,7 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
 
     if (!auth_info || pc_cert_parse_auth_info(auth_info, &cert) != PC_OK)
         return 0;
-    if (!(doc = doc_load(c)))
+    if (!(doc = ag_offline_doc_load(c)))
         goto out;
     if (cert->type != PC_CERT_USER || !ca_is_ours(doc, cert) || !cert->key_id ||
         !name_ok(cert->key_id) || !pc_cert_has_principal(cert, cert->key_id) ||
@@ -410,7 +415,7 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
     }
     /* queued (fsync'ed) before the reply; the id lets the control plane keep it once */
     decided = name_ok(user) && pc_random_hex(txid, 33, 16) == PC_OK &&
-              queue_append(c, txid, user, cert->key_id, *action, *reason) == PC_OK;
+              ag_offline_queue_append(c, txid, user, cert->key_id, *action, *reason, -1) == PC_OK;
 out:
     json_object_put(doc);
     pc_cert_free(cert);
@@ -420,7 +425,7 @@ out:
 void ag_offline_summary(const struct ag_config *c, int64_t *doc_age, int64_t *people,
                         int64_t *krl_age)
 {
-    json_object *doc = doc_load(c), *arr;
+    json_object *doc = ag_offline_doc_load(c), *arr;
     int64_t at;
 
     *doc_age = *people = -1;

@@ -8,6 +8,7 @@
 #include "pc_err.h"
 #include "pc_fs.h"
 #include "pc_json.h"
+#include "pc_keyopts.h"
 #include "pc_log.h"
 #include "pc_mem.h"
 #include "pc_offcode.h"
@@ -62,7 +63,7 @@ int ag_offcodes_ok(json_object *doc)
     if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > 4096)
         return 0;
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *e = json_object_array_get_idx(arr, i), *h = NULL;
+        json_object *e = json_object_array_get_idx(arr, i), *h = NULL, *acc = NULL, *fps = NULL;
         const char *p = NULL, *salt = NULL;
         int64_t until = 0;
         size_t n = 0;
@@ -72,8 +73,23 @@ int ag_offcodes_ok(json_object *doc)
             !pc_valid_hex(salt, 2 * PC_OFFCODE_SALT, 2 * PC_OFFCODE_SALT) ||
             pc_json_get_int(e, "until", 1, 0, INT64_MAX / 2, &until, &je) != PC_OK ||
             !json_object_object_get_ex(e, "hashes", &h) ||
-            !json_object_is_type(h, json_type_object))
+            !json_object_is_type(h, json_type_object) ||
+            pc_json_get_str_array(e, "fingerprints", 1, 64, PC_SSHKEY_FP_SIZE, &fps, &je) !=
+                PC_OK ||
+            !json_object_object_get_ex(e, "accounts", &acc) ||
+            !json_object_is_type(acc, json_type_object) || json_object_object_length(acc) > 256)
             return 0;
+        json_object_object_foreach(acc, an, av)
+        {
+            json_object *o = NULL;
+            int64_t u = 0;
+            char line[PC_KEYOPTS_LINE_MAX];
+            if (!name_ok(an) || !json_object_is_type(av, json_type_object) ||
+                pc_json_get_int(av, "until", 1, 0, INT64_MAX / 2, &u, &je) != PC_OK ||
+                !json_object_object_get_ex(av, "options", &o) ||
+                pc_keyopts_build(o, line, sizeof line) != PC_OK)
+                return 0;
+        }
         json_object_object_foreach(h, k, v)
         {
             char *end = NULL;
@@ -97,6 +113,33 @@ static json_object *entry_of(json_object *doc, const char *person)
             return e;
     }
     return NULL;
+}
+
+/* The account's window end in entry e, or 0. */
+static int64_t account_until(json_object *e, const char *account)
+{
+    json_object *a = json_object_object_get(json_object_object_get(e, "accounts"), account);
+    return a ? json_object_get_int64(json_object_object_get(a, "until")) : 0;
+}
+
+static int fp_of(json_object *e, const char *fp)
+{
+    json_object *arr = json_object_object_get(e, "fingerprints");
+    for (size_t i = 0; fp && i < json_object_array_length(arr); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), fp) == 0)
+            return 1;
+    return 0;
+}
+
+json_object *ag_offcodes_options(json_object *doc, const char *person, const char *account,
+                                 const char *fp)
+{
+    json_object *e = entry_of(doc, person);
+    if (!e || !fp_of(e, fp) || account_until(e, account) <= pc_now())
+        return NULL;
+    return json_object_object_get(json_object_object_get(json_object_object_get(e, "accounts"),
+                                                         account),
+                                  "options");
 }
 
 /* ---- the local state: spent steps and failures (crash-safe: written atomically, fsync'ed) -- */
@@ -152,25 +195,32 @@ static void state_set(json_object *st, const char *person, const char *key, int6
 /* ---- challenges ---------------------------------------------------------------------------- */
 
 static struct {
-    char txid[33], user[65];
+    char txid[33], user[65], person[65];
     int64_t expires;
 } pending[PENDING];
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int ag_offcodes_begin(const struct ag_config *c, const char *user, char txid[33])
+int ag_offcodes_begin(const struct ag_config *c, const char *user, const char *auth_info,
+                      char txid[33])
 {
     json_object *doc, *e, *st;
     int64_t now = pc_now(), locked;
+    char person[65], fp[PC_SSHKEY_FP_SIZE];
     size_t slot = 0;
     int ok = 0;
 
     if (!name_ok(user) || !(doc = ag_offline_doc_load(c)))
         return 0;
-    e = entry_of(doc, user);
-    if (e && json_object_get_int64(json_object_object_get(e, "until")) > now) {
+    /* the person: our certificate's key id (its key registered to them), else the account */
+    if (!ag_offline_cert_person(doc, auth_info, person, sizeof person, fp))
+        snprintf(person, sizeof person, "%s", user);
+    else if (!fp_of(entry_of(doc, person), fp))
+        person[0] = '\0';
+    e = person[0] ? entry_of(doc, person) : NULL;
+    if (e && account_until(e, user) > now) {
         pthread_mutex_lock(&state_lock);
         st = state_load(c);
-        locked = state_get(st, user, "locked_until", 0);
+        locked = state_get(st, person, "locked_until", 0);
         json_object_put(st);
         pthread_mutex_unlock(&state_lock);
         ok = locked <= now && pc_random_hex(txid, 33, 16) == PC_OK;
@@ -184,19 +234,21 @@ int ag_offcodes_begin(const struct ag_config *c, const char *user, char txid[33]
             slot = i;
     snprintf(pending[slot].txid, sizeof pending[slot].txid, "%s", txid);
     snprintf(pending[slot].user, sizeof pending[slot].user, "%s", user);
+    snprintf(pending[slot].person, sizeof pending[slot].person, "%s", person);
     pending[slot].expires = now + PENDING_TTL;
     pthread_mutex_unlock(&pending_lock);
     return 1;
 }
 
-/* The user of a pending txid into user (65 bytes); 1 if found. */
-static int pending_user(const char *txid, char *user)
+/* The account and person of a pending txid (65 bytes each); 1 if found. */
+static int pending_user(const char *txid, char *user, char *person)
 {
     int found = 0;
     pthread_mutex_lock(&pending_lock);
     for (size_t i = 0; i < PENDING && !found; i++)
         if (pending[i].expires > pc_now() && strcmp(pending[i].txid, txid) == 0) {
             memcpy(user, pending[i].user, sizeof pending[i].user);
+            memcpy(person, pending[i].person, sizeof pending[i].person);
             found = 1;
         }
     pthread_mutex_unlock(&pending_lock);
@@ -205,8 +257,8 @@ static int pending_user(const char *txid, char *user)
 
 int ag_offcodes_pending(const char *txid)
 {
-    char user[65];
-    return txid && pending_user(txid, user);
+    char user[65], person[65];
+    return txid && pending_user(txid, user, person);
 }
 
 /* The step among now±1 whose cached hash matches code, or -1. At most 3 slow hashes. */
@@ -236,48 +288,49 @@ static int64_t match_step(json_object *e, const char *code)
 int ag_offcodes_verify(const struct ag_config *c, const char *txid, const char *code,
                        const char **result, const char **reason)
 {
-    char user[65], id[33];
+    char user[65], person[65], id[33];
     json_object *doc = NULL, *e, *st = NULL;
     int64_t now = pc_now(), step = -1, last, fails;
     int rc = PC_OK;
 
     *result = "deny";
     *reason = "offline_code_wrong";
-    if (!pending_user(txid, user))
+    if (!pending_user(txid, user, person))
         return PC_ERR_NOTFOUND;
-    if (!(doc = ag_offline_doc_load(c)) || !(e = entry_of(doc, user))) {
+    if (!(doc = ag_offline_doc_load(c)) || !(e = entry_of(doc, person))) {
         json_object_put(doc);
         return PC_ERR_NOTFOUND;
     }
     pthread_mutex_lock(&state_lock); /* one decision at a time: the spent step is shared */
     st = state_load(c);
-    last = state_get(st, user, "spent_step", -1);
-    fails = state_get(st, user, "failures", 0);
-    if (state_get(st, user, "locked_until", 0) > now) {
+    last = state_get(st, person, "spent_step", -1);
+    fails = state_get(st, person, "failures", 0);
+    if (state_get(st, person, "locked_until", 0) > now) {
         *reason = "offline_code_locked";
     } else if ((step = match_step(e, code)) >= 0 && step > last) {
         *result = "allow";
         *reason = "offline_code";
-        state_set(st, user, "spent_step", step); /* this step and all before it */
-        state_set(st, user, "failures", 0);
+        state_set(st, person, "spent_step", step); /* this step and all before it */
+        state_set(st, person, "failures", 0);
     } else {
         *reason = step >= 0 ? "offline_code_replayed" : "offline_code_wrong";
         step = -1;
-        state_set(st, user, "failures", ++fails);
+        state_set(st, person, "failures", ++fails);
         if (fails >= AG_OFFCODES_LOCK_AFTER) {
             int64_t shift = fails - AG_OFFCODES_LOCK_AFTER;
-            state_set(st, user, "locked_until", now + (60LL << (shift > 6 ? 6 : shift)));
+            state_set(st, person, "locked_until", now + (60LL << (shift > 6 ? 6 : shift)));
         }
     }
     /* spent (or counted) on disk, then queued, then answered; a failure: no decision */
     if ((rc = state_save(c, st)) == PC_OK && (rc = pc_random_hex(id, sizeof id, 16)) == PC_OK)
-        rc = ag_offline_queue_append(c, id, user, user, *result, *reason, step);
+        rc = ag_offline_queue_append(c, id, user, person, *result, *reason, step);
     pthread_mutex_unlock(&state_lock);
     if (rc != PC_OK)
         pc_log(PC_LOG_ERR, "event=offline_code result=error user=%s (no decision)", user);
     else
-        pc_log(PC_LOG_WARN, "event=totp txid=%s result=%s reason=%s source=offline user=%s", txid,
-               *result, *reason, user);
+        pc_log(PC_LOG_WARN,
+               "event=totp txid=%s result=%s reason=%s source=offline user=%s person=%s", txid,
+               *result, *reason, user, person);
     json_object_put(st);
     json_object_put(doc);
     return rc;

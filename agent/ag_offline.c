@@ -217,6 +217,22 @@ static int ca_is_ours(json_object *doc, const struct pc_cert *cert)
     return ours;
 }
 
+int ag_offline_cert_person(json_object *doc, const char *auth_info, char *person, size_t psz,
+                           char fp[PC_SSHKEY_FP_SIZE])
+{
+    struct pc_cert *cert = NULL;
+    int ok;
+
+    if (!auth_info || pc_cert_parse_auth_info(auth_info, &cert) != PC_OK)
+        return 0;
+    ok = cert->type == PC_CERT_USER && ca_is_ours(doc, cert) && cert->key_id &&
+         name_ok(cert->key_id) && pc_cert_has_principal(cert, cert->key_id) &&
+         pc_cert_valid_at(cert, pc_now()) && pc_sshkey_fingerprint(cert->subject, fp) == PC_OK &&
+         (size_t)snprintf(person, psz, "%s", cert->key_id) < psz;
+    pc_cert_free(cert);
+    return ok;
+}
+
 int ag_offline_principals(const struct ag_config *c, const char *account, const char *key_id,
                           const char *fp, char **opts)
 {
@@ -226,7 +242,8 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
     *opts = NULL;
     if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = ag_offline_doc_load(c)))
         return PC_ERR_NOTFOUND;
-    if ((o = pair_options(doc, key_id, account, fp)) != NULL) {
+    if ((o = pair_options(doc, key_id, account, fp)) != NULL ||
+        (o = ag_offcodes_options(doc, key_id, account, fp)) != NULL) { /* PAM then asks a code */
         *opts = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         rc = *opts ? PC_OK : PC_ERR_NOMEM;
     }

@@ -21,6 +21,7 @@
 #ifndef AG_OFFLINE_H
 #define AG_OFFLINE_H
 #include "ag_config.h"
+#include "pc_sshkey.h"
 #include <json-c/json.h>
 
 #define AG_OFFLINE_FILE "offline.json"
@@ -67,7 +68,16 @@ int ag_offline_queue_append(const struct ag_config *c, const char *id, const cha
                             const char *person, const char *action, const char *reason,
                             int64_t step);
 
+/* 1 if auth_info holds a user certificate of the document's user CA, valid now, whose key id (a
+ * name, also a principal) goes into person, its key's fingerprint into fp. */
+int ag_offline_cert_person(json_object *doc, const char *auth_info, char *person, size_t psz,
+                           char fp[PC_SSHKEY_FP_SIZE]);
+
 /* ---- issue 13 step 2(b): offline codes (ag_offcodes.c) ---- */
+/* The key options of (person, account) for a key with fingerprint fp if person's offline codes
+ * cover account now (a login then still needs a code), or NULL. */
+json_object *ag_offcodes_options(json_object *doc, const char *person, const char *account,
+                                 const char *fp);
 /* spent steps and failures, per person */
 #define AG_OFFCODES_STATE "offline-codes-state.json"
 #define AG_OFFCODES_LOCK_AFTER 5 /* wrong codes before a local lock */
@@ -75,7 +85,8 @@ int ag_offline_queue_append(const struct ag_config *c, const char *id, const cha
 int ag_offcodes_ok(json_object *doc);
 /* Offline begin for user: 1 (and a fresh txid) if the document holds user's codes for now and
  * user is not locked here: the PAM module then prompts for a code as online. */
-int ag_offcodes_begin(const struct ag_config *c, const char *user, char txid[33]);
+int ag_offcodes_begin(const struct ag_config *c, const char *user, const char *auth_info,
+                      char txid[33]);
 /* 1 if txid is an offline code challenge of this agent (ag_offcodes_begin, not expired). */
 int ag_offcodes_pending(const char *txid);
 /* Verifies code for the pending txid against the cached hashes of the steps now±1 (at most 3

@@ -104,7 +104,7 @@ static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char
     }
     if (!ag_offline_begin(x->cfg, user, info, &action, &reason, txid)) {
         /* step 2(b): offline codes, prompted for as online */
-        if (!ag_offcodes_begin(x->cfg, user, txid)) {
+        if (!ag_offcodes_begin(x->cfg, user, info, txid)) {
             json_object_put(factors);
             return NULL;
         }

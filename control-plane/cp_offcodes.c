@@ -2,6 +2,7 @@
 /* Issue 13 step 2(b): offline codes (see cp_offcodes.h). */
 #include "config.h"
 #include "cp_offcodes.h"
+#include "cp_offline.h"
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "cp_users.h"
@@ -35,18 +36,23 @@ static void to_hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* 1 if some rule has offline_codes (else the job only clears the cache). */
-static int any_rule_has_codes(void)
+/* The accounts named by rules (a set), if some rule has offline_codes; else NULL (the job
+ * only clears the cache). */
+static json_object *any_rule_has_codes(void)
 {
-    json_object *rules = NULL;
+    json_object *rules = NULL, *accounts = NULL;
     int any = 0;
 
     if (cp_policy_list(&rules) != PC_OK)
-        return 0;
+        return NULL;
     for (size_t i = 0; !any && i < json_object_array_length(rules); i++)
         any = json_object_object_get_ex(json_object_array_get_idx(rules, i), "offline_codes", NULL);
+    if (any) {
+        accounts = json_object_new_object();
+        cp_offline_accounts_named(rules, accounts);
+    }
     json_object_put(rules);
-    return any;
+    return accounts;
 }
 
 static int drop_pair(sqlite3 *db, int64_t uid, int64_t hid)
@@ -132,6 +138,26 @@ static int steps_held(sqlite3 *db, int64_t uid, int64_t hid, int64_t first, int6
         have[sqlite3_column_int64(st, 0) - first] = 1;
     sqlite3_finalize(st);
     return PC_OK;
+}
+
+/* The longest window of person on host_id over the accounts named by rules. */
+static int person_window(sqlite3 *db, const char *person, int64_t hid, json_object *accounts,
+                         int64_t *secs)
+{
+    int rc = PC_OK;
+
+    *secs = 0;
+    json_object_object_foreach(accounts, acct, unused)
+    {
+        const char *account = strcmp(acct, "$user") == 0 ? person : acct;
+        int64_t s = 0;
+        (void)unused;
+        if ((rc = cp_policy_offline_codes(db, person, account, hid, &s)) != PC_OK)
+            return rc;
+        if (s > *secs)
+            *secs = s;
+    }
+    return rc;
 }
 
 /* One (person, host) pair: up to *budget missing hashes of its window, in one transaction. */
@@ -223,12 +249,13 @@ int cp_offcodes_fill(int budget, int *done)
 {
     sqlite3 *db = cp_db();
     sqlite3_stmt *hs = NULL, *us = NULL;
+    json_object *accounts = NULL;
     int rc = PC_OK;
 
     *done = 0;
     if (!db)
         return PC_ERR_STORE;
-    if (!any_rule_has_codes()) {
+    if (!(accounts = any_rule_has_codes())) {
         if (sqlite3_exec(db, "DELETE FROM offline_code_hashes; DELETE FROM offline_code_salts;",
                          NULL, NULL, NULL) != SQLITE_OK)
             return PC_ERR_STORE;
@@ -248,7 +275,7 @@ int cp_offcodes_fill(int budget, int *done)
             int64_t secs = 0, uid = sqlite3_column_int64(us, 0);
             snprintf(name, sizeof name, "%s", cp_col_text(us, 1));
             if (sqlite3_column_int(us, 2) && sqlite3_column_int(us, 3) &&
-                (rc = cp_policy_offline_codes(db, name, name, hid, &secs)) != PC_OK)
+                (rc = person_window(db, name, hid, accounts, &secs)) != PC_OK)
                 break;
             if (secs > 0) {
                 rc = fill_pair(db, name, hid, secs, &budget, done);
@@ -260,6 +287,7 @@ int cp_offcodes_fill(int budget, int *done)
         us = NULL;
     }
     sqlite3_finalize(hs);
+    json_object_put(accounts);
     return rc;
 }
 
@@ -323,6 +351,54 @@ void cp_offcodes_stop(void)
 
 /* ---- the document and the replay guard --------------------------------------------------- */
 
+/* The person's registered key fingerprints (a certificate's key must be one of them). */
+static json_object *fingerprints_of(sqlite3 *db, int64_t uid)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT fingerprint FROM user_ssh_keys WHERE user_id = ?"
+                                      " ORDER BY 1");
+    json_object *arr = json_object_new_array();
+
+    if (!st)
+        return arr;
+    sqlite3_bind_int64(st, 1, uid);
+    while (sqlite3_step(st) == SQLITE_ROW && json_object_array_length(arr) < 64)
+        json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
+    sqlite3_finalize(st);
+    return arr;
+}
+
+/* {account: {"until": window end, "options": key options}} of person on hid. */
+static int person_accounts(sqlite3 *db, const char *person, int64_t hid, json_object *accounts,
+                           int64_t last_end, json_object *out)
+{
+    json_object_object_foreach(accounts, acct, unused)
+    {
+        const char *account = strcmp(acct, "$user") == 0 ? person : acct;
+        json_object *opts = NULL, *a;
+        int64_t s = 0, until;
+        int rc;
+
+        (void)unused;
+        if (strcmp(acct, person) == 0 && json_object_object_get_ex(accounts, "$user", NULL))
+            continue;
+        if ((rc = cp_policy_offline_codes(db, person, account, hid, &s)) != PC_OK)
+            return rc;
+        if (s <= 0)
+            continue;
+        if ((rc = cp_policy_host_options(db, person, account, hid, &opts)) != PC_OK)
+            return rc;
+        if (!opts)
+            continue; /* rules that conflict: no principal online either */
+        until = (now_step() + 1 + s / PC_TOTP_PERIOD) * PC_TOTP_PERIOD;
+        a = json_object_new_object();
+        json_object_object_add(a, "until",
+                               json_object_new_int64(until < last_end ? until : last_end));
+        json_object_object_add(a, "options", opts);
+        json_object_object_add(out, account, a);
+    }
+    return PC_OK;
+}
+
 static json_object *pair_entry(sqlite3 *db, const char *name, int64_t uid, int64_t hid,
                                int64_t secs)
 {
@@ -367,7 +443,7 @@ static json_object *pair_entry(sqlite3 *db, const char *name, int64_t uid, int64
     return e;
 }
 
-int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object **out)
+int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, json_object **out)
 {
     sqlite3_stmt *st = cp_prepare(db, "SELECT id, name FROM users WHERE enabled = 1 AND"
                                       " totp_seed IS NOT NULL ORDER BY name");
@@ -384,10 +460,19 @@ int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object **out)
         int64_t secs = 0, uid = sqlite3_column_int64(st, 0);
         json_object *e;
         snprintf(name, sizeof name, "%s", cp_col_text(st, 1));
-        if ((rc = cp_policy_offline_codes(db, name, name, host_id, &secs)) != PC_OK || secs <= 0)
+        if ((rc = person_window(db, name, host_id, accounts, &secs)) != PC_OK || secs <= 0)
             continue;
-        if ((e = pair_entry(db, name, uid, host_id, secs)) != NULL)
-            json_object_array_add(arr, e);
+        if ((e = pair_entry(db, name, uid, host_id, secs)) != NULL) {
+            json_object *acc = json_object_new_object();
+            rc = person_accounts(db, name, host_id, accounts,
+                                 json_object_get_int64(json_object_object_get(e, "until")), acc);
+            json_object_object_add(e, "accounts", acc);
+            json_object_object_add(e, "fingerprints", fingerprints_of(db, uid));
+            if (json_object_object_length(acc) > 0)
+                json_object_array_add(arr, e);
+            else
+                json_object_put(e);
+        }
     }
     sqlite3_finalize(st);
     if (rc != PC_OK) {

@@ -17,8 +17,11 @@ int cp_offcodes_start(void);
 void cp_offcodes_stop(void);
 /* One round: at most budget new hashes; *done = how many were computed. */
 int cp_offcodes_fill(int budget, int *done);
-/* The offline_codes array of host_id's offline document (people covered there now). */
-int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object **out);
+/* The offline_codes array of host_id's offline document: per person covered there now, the salt,
+ * the hashes by step, the registered key fingerprints, and the accounts (of the set accounts,
+ * cp_offline_accounts_named) whose matching rules all have offline_codes, each with its window
+ * end and key options (for principals offline). */
+int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, json_object **out);
 /* An offline code accepted on host_id at step: the person's replay guard moves to step (only if
  * that host holds the person's codes, and never past the current step + 1). */
 int cp_offcodes_mark_used(sqlite3 *db, int64_t host_id, const char *person, int64_t step);

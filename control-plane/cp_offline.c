@@ -17,7 +17,7 @@
 #include <string.h>
 
 /* Every account named by some rule ("$user" stands for the person). */
-static int accounts_named(json_object *rules, json_object *accounts)
+int cp_offline_accounts_named(json_object *rules, json_object *accounts)
 {
     for (size_t i = 0; i < json_object_array_length(rules); i++) {
         json_object *a = json_object_object_get(json_object_array_get_idx(rules, i), "accounts");
@@ -102,7 +102,7 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
         rc = db ? rc : PC_ERR_STORE;
         goto out;
     }
-    accounts_named(rules, accounts);
+    cp_offline_accounts_named(rules, accounts);
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         rc = PC_ERR_STORE;
         goto out;
@@ -130,7 +130,7 @@ out:
         json_object_object_add(o, "user_ca", cas);
         json_object_object_add(o, "per_certificate", arr);
         *out = o;
-        if ((rc = cp_offcodes_document(db, host->host_id, &codes)) == PC_OK) {
+        if ((rc = cp_offcodes_document(db, host->host_id, accounts, &codes)) == PC_OK) {
             json_object_object_add(o, "offline_codes", codes);
         } else {
             json_object_put(o);

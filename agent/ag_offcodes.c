@@ -106,7 +106,9 @@ int ag_offcodes_ok(json_object *doc)
 /* The document's entry for person, or NULL. */
 static json_object *entry_of(json_object *doc, const char *person)
 {
-    json_object *arr = json_object_object_get(doc, "offline_codes");
+    json_object *arr = doc ? json_object_object_get(doc, "offline_codes") : NULL;
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        return NULL; /* an older control plane's document: no codes */
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *e = json_object_array_get_idx(arr, i);
         if (strcmp(json_object_get_string(json_object_object_get(e, "person")), person) == 0)
@@ -124,7 +126,9 @@ static int64_t account_until(json_object *e, const char *account)
 
 static int fp_of(json_object *e, const char *fp)
 {
-    json_object *arr = json_object_object_get(e, "fingerprints");
+    json_object *arr = e ? json_object_object_get(e, "fingerprints") : NULL;
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        return 0;
     for (size_t i = 0; fp && i < json_object_array_length(arr); i++)
         if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), fp) == 0)
             return 1;
@@ -346,7 +350,9 @@ void ag_offcodes_summary(const struct ag_config *c, int64_t *people, int64_t *un
         return;
     arr = json_object_object_get(doc, "offline_codes");
     *people = 0;
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        arr = NULL;
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
         int64_t u = json_object_get_int64(
             json_object_object_get(json_object_array_get_idx(arr, i), "until"));
         if (u > now) {

@@ -72,6 +72,7 @@ int ag_offcodes_ok(json_object *doc)
             pc_json_get_str(e, "salt", 1, 2 * PC_OFFCODE_SALT, &salt, &je) != PC_OK ||
             !pc_valid_hex(salt, 2 * PC_OFFCODE_SALT, 2 * PC_OFFCODE_SALT) ||
             pc_json_get_int(e, "until", 1, 0, INT64_MAX / 2, &until, &je) != PC_OK ||
+            pc_json_get_int(e, "spent_step", 0, -1, INT64_MAX / 2, &until, &je) != PC_OK ||
             !json_object_object_get_ex(e, "hashes", &h) ||
             !json_object_is_type(h, json_type_object) ||
             pc_json_get_str_array(e, "fingerprints", 1, 64, PC_SSHKEY_FP_SIZE, &fps, &je) !=
@@ -308,6 +309,8 @@ int ag_offcodes_verify(const struct ag_config *c, const char *txid, const char *
     pthread_mutex_lock(&state_lock); /* one decision at a time: the spent step is shared */
     st = state_load(c);
     last = state_get(st, person, "spent_step", -1);
+    if (json_object_get_int64(json_object_object_get(e, "spent_step")) > last)
+        last = json_object_get_int64(json_object_object_get(e, "spent_step")); /* online */
     fails = state_get(st, person, "failures", 0);
     if (state_get(st, person, "locked_until", 0) > now) {
         *reason = "offline_code_locked";

@@ -439,6 +439,14 @@ static json_object *pair_entry(sqlite3 *db, const char *name, int64_t uid, int64
         sqlite3_finalize(st);
     }
     json_object_object_add(e, "until", json_object_new_int64(end));
+    /* the steps spent online (or by an uploaded offline code): refused offline too */
+    if ((st = cp_prepare(db, "SELECT totp_last_step FROM users WHERE id = ?"))) {
+        sqlite3_bind_int64(st, 1, uid);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            json_object_object_add(e, "spent_step",
+                                   json_object_new_int64(sqlite3_column_int64(st, 0)));
+        sqlite3_finalize(st);
+    }
     json_object_object_add(e, "hashes", hashes);
     return e;
 }

@@ -168,3 +168,82 @@ def test_offline_document_callers_see_no_codes():
         st, b = D.api("GET", path, token=tok)
         assert st in (401, 403) and "offline_codes" not in (b or {}), (who, st, b)
     assert entry(STAGE, p.name) is None
+
+
+def _totp(h, txid, code):
+    import socket
+    import test_agent
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(h.socket)
+        return test_agent.call(s, {"op": "totp", "txid": txid, "code": code})
+
+
+def test_agent_checks_offline_codes_spends_them_and_locks_after_wrong_ones():
+    """A real agent, the control plane stopped: begin for a person with offline codes answers a
+    totp challenge; the right code → allow, again → deny (replayed), a code of an earlier step
+    → deny; wrong codes count to a local lock (5); a person without offline codes: not decided
+    (failmode); every decision is queued with its step; status shows the people covered and the
+    window end."""
+    import json
+    import os
+    import test_agent_ca
+    import test_offline
+    test_agent_ca.ROOT = test_ca.TMP
+    os.chmod(test_ca.TMP, 0o755)
+    h = test_agent_ca.Host(D, labels={"env": "prod"}, extra=["krl_interval = 1"])
+    h.enroll()
+    h.start()
+    p, q = test_ca.Person(), test_ca.Person()
+    test_ca.add_policy(users=[p.name], accounts=["ubuntu"], hosts={"env": "prod"},
+                       offline_codes=120)
+    test_ca.add_policy(users=[q.name], accounts=["ubuntu"], hosts={"env": "prod"})
+    b = p.login_ok(code=harness.totp_code(p.secret, offset=-1))
+    bq = q.login_ok()
+
+    def ready():
+        try:
+            with open(h.path("offline.json")) as f:
+                d = json.load(f)
+        except (OSError, ValueError):
+            return False
+        now = harness.totp_step()
+        return any(e["person"] == p.name and str(now + 1) in e["hashes"]
+                   for e in d.get("offline_codes", []))
+    harness.wait_until(ready, timeout=60, what="the agent's offline codes")
+    D.stop()
+    try:
+        r = test_offline._agent_begin(h, "ubuntu", bq["certificate"])
+        assert r.get("ok") is False and r.get("error") in ("unreachable", "timeout"), r
+        r = test_offline._agent_begin(h, "ubuntu", b["certificate"])
+        assert r.get("ok") is True and r["action"] == "challenge" and r["factors"] == ["totp"], r
+        tx = r["txid"]
+        now = harness.totp_step()
+        code = harness.totp_code(p.secret, step=now)
+        r = _totp(h, tx, code)
+        assert r.get("ok") is True and r["result"] == "allow", r
+        r = _totp(h, tx, code)
+        assert r["result"] == "deny" and r["reason"] == "offline_code_replayed", r
+        r = _totp(h, tx, harness.totp_code(p.secret, step=now - 1))
+        assert r["result"] == "deny" and r["reason"] == "offline_code_replayed", r
+        with open(h.path("offline-codes-state.json")) as f:
+            assert json.load(f)[p.name]["spent_step"] == now
+        wrong = harness.wrong_code(p.secret)
+        reasons = [_totp(h, tx, wrong)["reason"] for _ in range(4)]
+        assert reasons[:3] == ["offline_code_wrong"] * 3, reasons   # failures 3..5: lock at 5
+        assert reasons[3] == "offline_code_locked", reasons
+        r = _totp(h, tx, harness.totp_code(p.secret, step=now + 1))
+        assert r["result"] == "deny" and r["reason"] == "offline_code_locked", r
+        r = test_offline._agent_begin(h, "ubuntu", b["certificate"])
+        assert r.get("ok") is False, ("a locked person got a challenge", r)
+        with open(h.path("offline-events.jsonl")) as f:
+            q_ = [json.loads(line) for line in f if line.strip()]
+        assert [e["action"] for e in q_].count("allow") == 1 and len(q_) == 8, q_
+        assert [e for e in q_ if e["action"] == "allow"][0]["step"] == now, q_
+        rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf, "--json")
+        st = json.loads(out)["offline"]
+        assert st["offline_codes_people"] == 1 and st["offline_codes_until"] > time.time(), st
+        rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf)
+        assert "codes:     offline codes of 1 people here" in out, out
+    finally:
+        D.start()

@@ -108,13 +108,31 @@ int ag_offline_sync(const struct ag_config *c)
     pc_http *h = NULL;
     long status = 0;
     const char *txt;
+    unsigned char *body = NULL;
+    size_t blen = 0;
     int rc;
 
     if ((rc = doc_path(c, path, sizeof path)) != PC_OK)
         return rc;
+    /* a plain GET bounded by AG_OFFLINE_MAX: with offline codes the document outgrows
+     * pc_http_call's 1 MiB (a 72 h window is ~400 KB per person) */
     if ((rc = ag_enroll_http(c, &h, err, sizeof err)) == PC_OK &&
-        (rc = pc_http_call(h, "GET", "/v1/hosts/self/offline", NULL, 0, &status, &reply, err,
-                           sizeof err)) == PC_OK) {
+        (rc = pc_http_get(h, "/v1/hosts/self/offline", AG_OFFLINE_MAX, 0, &status, &body, &blen,
+                          err, sizeof err)) == PC_OK) {
+        json_tokener *tok = json_tokener_new_ex(64);
+        if (tok && body && blen > 0 && blen <= INT_MAX) {
+            reply = json_tokener_parse_ex(tok, (const char *)body, (int)blen);
+            if (json_tokener_get_error(tok) != json_tokener_success ||
+                json_tokener_get_parse_end(tok) != blen ||
+                !json_object_is_type(reply, json_type_object)) {
+                json_object_put(reply);
+                reply = NULL;
+            }
+        }
+        if (tok)
+            json_tokener_free(tok);
+        free(body);
+        body = NULL;
         if (status != 200 || !reply || !doc_ok(reply)) {
             snprintf(err, sizeof err,
                      "GET /v1/hosts/self/offline answered HTTP %ld, not the "

@@ -74,6 +74,8 @@ static int doc_ok(json_object *doc)
         !json_object_object_get_ex(doc, "per_certificate", &arr) ||
         !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > 4096)
         return 0;
+    if (!ag_offcodes_ok(doc))
+        return 0;
     for (size_t i = 0; i < json_object_array_length(cas); i++) {
         struct pc_sshkey *k = NULL;
         if (pc_sshkey_parse_line(json_object_get_string(json_object_array_get_idx(cas, i)), &k,
@@ -106,13 +108,31 @@ int ag_offline_sync(const struct ag_config *c)
     pc_http *h = NULL;
     long status = 0;
     const char *txt;
+    unsigned char *body = NULL;
+    size_t blen = 0;
     int rc;
 
     if ((rc = doc_path(c, path, sizeof path)) != PC_OK)
         return rc;
+    /* a plain GET bounded by AG_OFFLINE_MAX: with offline codes the document outgrows
+     * pc_http_call's 1 MiB (a 72 h window is ~400 KB per person) */
     if ((rc = ag_enroll_http(c, &h, err, sizeof err)) == PC_OK &&
-        (rc = pc_http_call(h, "GET", "/v1/hosts/self/offline", NULL, 0, &status, &reply, err,
-                           sizeof err)) == PC_OK) {
+        (rc = pc_http_get(h, "/v1/hosts/self/offline", AG_OFFLINE_MAX, 0, &status, &body, &blen,
+                          err, sizeof err)) == PC_OK) {
+        json_tokener *tok = json_tokener_new_ex(64);
+        if (tok && body && blen > 0 && blen <= INT_MAX) {
+            reply = json_tokener_parse_ex(tok, (const char *)body, (int)blen);
+            if (json_tokener_get_error(tok) != json_tokener_success ||
+                json_tokener_get_parse_end(tok) != blen ||
+                !json_object_is_type(reply, json_type_object)) {
+                json_object_put(reply);
+                reply = NULL;
+            }
+        }
+        if (tok)
+            json_tokener_free(tok);
+        free(body);
+        body = NULL;
         if (status != 200 || !reply || !doc_ok(reply)) {
             snprintf(err, sizeof err,
                      "GET /v1/hosts/self/offline answered HTTP %ld, not the "
@@ -164,7 +184,7 @@ static int krl_fresh(const struct ag_config *c)
 }
 
 /* The stored document, checked, or NULL. */
-static json_object *doc_load(const struct ag_config *c)
+json_object *ag_offline_doc_load(const struct ag_config *c)
 {
     char path[PATH_MAX], *txt = NULL;
     size_t len = 0;
@@ -215,6 +235,22 @@ static int ca_is_ours(json_object *doc, const struct pc_cert *cert)
     return ours;
 }
 
+int ag_offline_cert_person(json_object *doc, const char *auth_info, char *person, size_t psz,
+                           char fp[PC_SSHKEY_FP_SIZE])
+{
+    struct pc_cert *cert = NULL;
+    int ok;
+
+    if (!auth_info || pc_cert_parse_auth_info(auth_info, &cert) != PC_OK)
+        return 0;
+    ok = cert->type == PC_CERT_USER && ca_is_ours(doc, cert) && cert->key_id &&
+         name_ok(cert->key_id) && pc_cert_has_principal(cert, cert->key_id) &&
+         pc_cert_valid_at(cert, pc_now()) && pc_sshkey_fingerprint(cert->subject, fp) == PC_OK &&
+         (size_t)snprintf(person, psz, "%s", cert->key_id) < psz;
+    pc_cert_free(cert);
+    return ok;
+}
+
 int ag_offline_principals(const struct ag_config *c, const char *account, const char *key_id,
                           const char *fp, char **opts)
 {
@@ -222,9 +258,10 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
     int rc = PC_ERR_NOTFOUND;
 
     *opts = NULL;
-    if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = doc_load(c)))
+    if (!name_ok(account) || !name_ok(key_id) || !krl_fresh(c) || !(doc = ag_offline_doc_load(c)))
         return PC_ERR_NOTFOUND;
-    if ((o = pair_options(doc, key_id, account, fp)) != NULL) {
+    if ((o = pair_options(doc, key_id, account, fp)) != NULL ||
+        (o = ag_offcodes_options(doc, key_id, account, fp)) != NULL) { /* PAM then asks a code */
         *opts = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         rc = *opts ? PC_OK : PC_ERR_NOMEM;
     }
@@ -236,8 +273,9 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int queue_append(const struct ag_config *c, const char *id, const char *user,
-                        const char *person, const char *action, const char *reason)
+int ag_offline_queue_append(const struct ag_config *c, const char *id, const char *user,
+                            const char *person, const char *action, const char *reason,
+                            int64_t step)
 {
     char path[PATH_MAX];
     json_object *ev = json_object_new_object();
@@ -251,6 +289,8 @@ static int queue_append(const struct ag_config *c, const char *id, const char *u
     json_object_object_add(ev, "person", json_object_new_string(person));
     json_object_object_add(ev, "action", json_object_new_string(action));
     json_object_object_add(ev, "reason", json_object_new_string(reason));
+    if (step >= 0)
+        json_object_object_add(ev, "step", json_object_new_int64(step));
     txt = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
     len = strlen(txt);
     if (ag_hostca_path(c, AG_OFFLINE_QUEUE, path, sizeof path) != PC_OK) {
@@ -393,7 +433,7 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
 
     if (!auth_info || pc_cert_parse_auth_info(auth_info, &cert) != PC_OK)
         return 0;
-    if (!(doc = doc_load(c)))
+    if (!(doc = ag_offline_doc_load(c)))
         goto out;
     if (cert->type != PC_CERT_USER || !ca_is_ours(doc, cert) || !cert->key_id ||
         !name_ok(cert->key_id) || !pc_cert_has_principal(cert, cert->key_id) ||
@@ -410,7 +450,7 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
     }
     /* queued (fsync'ed) before the reply; the id lets the control plane keep it once */
     decided = name_ok(user) && pc_random_hex(txid, 33, 16) == PC_OK &&
-              queue_append(c, txid, user, cert->key_id, *action, *reason) == PC_OK;
+              ag_offline_queue_append(c, txid, user, cert->key_id, *action, *reason, -1) == PC_OK;
 out:
     json_object_put(doc);
     pc_cert_free(cert);
@@ -420,7 +460,7 @@ out:
 void ag_offline_summary(const struct ag_config *c, int64_t *doc_age, int64_t *people,
                         int64_t *krl_age)
 {
-    json_object *doc = doc_load(c), *arr;
+    json_object *doc = ag_offline_doc_load(c), *arr;
     int64_t at;
 
     *doc_age = *people = -1;

@@ -21,10 +21,13 @@
 #ifndef AG_OFFLINE_H
 #define AG_OFFLINE_H
 #include "ag_config.h"
+#include "pc_sshkey.h"
 #include <json-c/json.h>
 
 #define AG_OFFLINE_FILE "offline.json"
-#define AG_OFFLINE_MAX (4u * 1024u * 1024u) /* bytes of the document */
+#define AG_OFFLINE_MAX \
+    (32u * 1024u * 1024u) /* bytes of the document (offline codes: ~400 KB \
+                                                 a person at 72 h) */
 
 /* Fetches and stores the document (maintenance thread). Logs its own errors. */
 int ag_offline_sync(const struct ag_config *c);
@@ -57,5 +60,42 @@ int ag_offline_principals(const struct ag_config *c, const char *account, const 
 /* For `status`: the document's age in seconds (-1: none) and its number of people. */
 void ag_offline_summary(const struct ag_config *c, int64_t *doc_age, int64_t *people,
                         int64_t *krl_age);
+
+/* Shared with ag_offcodes.c: the stored document (checked) or NULL; one event appended to the
+ * queue with fsync (step >= 0: the time step of an offline code). */
+json_object *ag_offline_doc_load(const struct ag_config *c);
+int ag_offline_queue_append(const struct ag_config *c, const char *id, const char *user,
+                            const char *person, const char *action, const char *reason,
+                            int64_t step);
+
+/* 1 if auth_info holds a user certificate of the document's user CA, valid now, whose key id (a
+ * name, also a principal) goes into person, its key's fingerprint into fp. */
+int ag_offline_cert_person(json_object *doc, const char *auth_info, char *person, size_t psz,
+                           char fp[PC_SSHKEY_FP_SIZE]);
+
+/* ---- issue 13 step 2(b): offline codes (ag_offcodes.c) ---- */
+/* The key options of (person, account) for a key with fingerprint fp if person's offline codes
+ * cover account now (a login then still needs a code), or NULL. */
+json_object *ag_offcodes_options(json_object *doc, const char *person, const char *account,
+                                 const char *fp);
+/* spent steps and failures, per person */
+#define AG_OFFCODES_STATE "offline-codes-state.json"
+#define AG_OFFCODES_LOCK_AFTER 5 /* wrong codes before a local lock */
+/* 1 if the document's optional "offline_codes" array is well formed. */
+int ag_offcodes_ok(json_object *doc);
+/* Offline begin for user: 1 (and a fresh txid) if the document holds user's codes for now and
+ * user is not locked here: the PAM module then prompts for a code as online. */
+int ag_offcodes_begin(const struct ag_config *c, const char *user, const char *auth_info,
+                      char txid[33]);
+/* 1 if txid is an offline code challenge of this agent (ag_offcodes_begin, not expired). */
+int ag_offcodes_pending(const char *txid);
+/* Verifies code for the pending txid against the cached hashes of the steps now±1 (at most 3
+ * slow hashes); spends the step (and all earlier ones) or counts the failure in the state file,
+ * fsync'ed, then queues the decision; only then the reply. PC_OK with result and reason set;
+ * an error: no decision (the caller refuses). */
+int ag_offcodes_verify(const struct ag_config *c, const char *txid, const char *code,
+                       const char **result, const char **reason);
+/* people covered now, and the latest window end (unix time) among them; -1 without document */
+void ag_offcodes_summary(const struct ag_config *c, int64_t *people, int64_t *until);
 
 #endif

@@ -96,13 +96,27 @@ static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char
     char txid[33], su[72];
     json_object *out;
 
-    if (!cp_unreachable(err) || !ag_offline_begin(x->cfg, user, info, &action, &reason, txid))
+    json_object *factors = json_object_new_array();
+
+    if (!cp_unreachable(err)) {
+        json_object_put(factors);
         return NULL;
+    }
+    if (!ag_offline_begin(x->cfg, user, info, &action, &reason, txid)) {
+        /* step 2(b): offline codes, prompted for as online */
+        if (!ag_offcodes_begin(x->cfg, user, info, txid)) {
+            json_object_put(factors);
+            return NULL;
+        }
+        action = "challenge";
+        reason = "offline_code";
+        json_object_array_add(factors, json_object_new_string("totp"));
+    }
     out = json_object_new_object();
     json_object_object_add(out, "ok", json_object_new_boolean(1));
     json_object_object_add(out, "txid", json_object_new_string(txid));
     json_object_object_add(out, "action", json_object_new_string(action));
-    json_object_object_add(out, "factors", json_object_new_array());
+    json_object_object_add(out, "factors", factors);
     json_object_object_add(out, "reason", json_object_new_string(reason));
     pc_metric_inc(&ag_m_offline, action, NULL, NULL);
     pc_log(PC_LOG_WARN, "event=begin user=%s action=%s reason=%s source=offline txid=%s",
@@ -217,6 +231,18 @@ static json_object *op_totp(struct ag_ctx *x, json_object *req)
     }
     if (!pc_valid_hex(txid, 1, 64) || !is_digits(code, 1, 16)) {
         out = bad_request("txid must be hex and code must be digits");
+        goto out;
+    }
+    if (ag_offcodes_pending(txid)) { /* issue 13 step 2(b): an offline code challenge */
+        if (ag_offcodes_verify(x->cfg, txid, code, &result, &reason) != PC_OK) {
+            out = garbage("totp: the offline decision could not be recorded");
+            goto out;
+        }
+        pc_metric_inc(&ag_m_offline, result, NULL, NULL);
+        out = json_object_new_object();
+        json_object_object_add(out, "ok", json_object_new_boolean(1));
+        json_object_object_add(out, "result", json_object_new_string(result));
+        json_object_object_add(out, "reason", json_object_new_string(reason));
         goto out;
     }
     body = json_object_new_object();

@@ -249,6 +249,9 @@ static json_object *offline_json(const struct ag_config *cfg)
     json_object_object_add(o, "krl_max_age",
                            json_object_new_int64(cfg->offline_krl_max_age_ms / 1000));
     json_object_object_add(o, "queued_events", json_object_new_int64(ag_offline_queued(cfg)));
+    ag_offcodes_summary(cfg, &people, &krl_age); /* step 2(b) */
+    json_object_object_add(o, "offline_codes_people", json_object_new_int64(people));
+    json_object_object_add(o, "offline_codes_until", json_object_new_int64(krl_age));
     return o;
 }
 
@@ -270,6 +273,13 @@ static void offline_text(const struct ag_config *cfg)
                krl_age * 1000 > cfg->offline_krl_max_age_ms ? ": STALE" : "");
     printf("queued:    %lld offline decisions not uploaded yet\n",
            (long long)ag_offline_queued(cfg));
+    ag_offcodes_summary(cfg, &people, &krl_age); /* step 2(b) */
+    if (people > 0)
+        printf("codes:     offline codes of %lld people here, until %lld (unix time, %llds from "
+               "now)\n",
+               (long long)people, (long long)krl_age, (long long)(krl_age - pc_now()));
+    else
+        printf("codes:     no offline codes here\n");
 }
 
 /* ---- end of issue 13 ------------------------------------------------------------------------ */

@@ -11,7 +11,7 @@
     "policy add NAME (--user U | --group G)... --account A... [--host KEY=VALUE]...\n" \
     "       [--no-2fa] [--max-ttl DURATION] [--extension permit-...]... [--source-address CIDRS]\n" \
     "       [--force-command CMD] [--requires-request --approver-group G [--max-duration D]]\n" \
-    "       [--second-factor every-login|per-certificate]"
+    "       [--second-factor every-login|per-certificate] [--offline-codes DURATION]"
 
 static int add_str(json_object *body, const char *key, const char *v)
 {
@@ -56,6 +56,13 @@ static int add_offline_option(int argc, char **argv, int *i, json_object *body)
         if (strcmp(v, "every-login") != 0 && strcmp(v, "per-certificate") != 0)
             return cli_usage_err("--second-factor takes every-login or per-certificate");
         json_object_object_add(body, "second_factor", json_object_new_string(v));
+        return 1;
+    }
+    if ((r = cli_opt(argc, argv, i, "--offline-codes", &v)) != 0) {
+        int64_t secs = 0;
+        if (r < 0 || (r = cli_parse_duration("--offline-codes", v, 60, 259200, &secs)) != PC_OK)
+            return r;
+        json_object_object_add(body, "offline_codes", json_object_new_int64(secs));
         return 1;
     }
     return 0;
@@ -176,6 +183,7 @@ static int policy_list(struct cli *c)
         { "HOSTS", "hosts", NULL, 512 },
         { "2FA", "require_2fa", NULL, 512 },
         { "SECOND-FACTOR", "second_factor", NULL, 512 },
+        { "OFFLINE-CODES", "offline_codes", NULL, 512 },
         { "MAX-TTL", "max_ttl", NULL, 512 },
         { "EXTENSIONS", "extensions", NULL, 512 },
         { "OPTIONS", "source_address", options, 1100 },

@@ -2,6 +2,7 @@
 /* Issue 13: the per-host offline document (see cp_offline.h). */
 #include "config.h"
 #include "cp_offline.h"
+#include "cp_offcodes.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
 #include "cp_ca_keys.h"
@@ -16,7 +17,7 @@
 #include <string.h>
 
 /* Every account named by some rule ("$user" stands for the person). */
-static int accounts_named(json_object *rules, json_object *accounts)
+int cp_offline_accounts_named(json_object *rules, json_object *accounts)
 {
     for (size_t i = 0; i < json_object_array_length(rules); i++) {
         json_object *a = json_object_object_get(json_object_array_get_idx(rules, i), "accounts");
@@ -99,7 +100,7 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
 {
     sqlite3 *db = cp_db();
     json_object *rules = NULL, *accounts = json_object_new_object(), *arr = json_object_new_array(),
-                *o, *cas = NULL;
+                *o, *cas = NULL, *codes = NULL;
     sqlite3_stmt *st = NULL;
     int rc, step;
 
@@ -108,7 +109,7 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
         rc = db ? rc : PC_ERR_STORE;
         goto out;
     }
-    accounts_named(rules, accounts);
+    cp_offline_accounts_named(rules, accounts);
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         rc = PC_ERR_STORE;
         goto out;
@@ -136,6 +137,12 @@ out:
         json_object_object_add(o, "user_ca", cas);
         json_object_object_add(o, "per_certificate", arr);
         *out = o;
+        if ((rc = cp_offcodes_document(db, host->host_id, accounts, &codes)) == PC_OK) {
+            json_object_object_add(o, "offline_codes", codes);
+        } else {
+            json_object_put(o);
+            *out = NULL;
+        }
     } else {
         json_object_put(arr);
     }
@@ -148,8 +155,15 @@ out:
 
 int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
 {
-    static const char *const fields[] = { "id", "at", "user", "person", "action", "reason", NULL };
-    static const char *const reasons[] = { "certificate_2fa_offline", "offline_krl_stale", NULL };
+    static const char *const fields[] = { "id",     "at",     "user", "person",
+                                          "action", "reason", "step", NULL };
+    static const char *const reasons[] = { "certificate_2fa_offline",
+                                           "offline_krl_stale",
+                                           "offline_code",
+                                           "offline_code_wrong",
+                                           "offline_code_replayed",
+                                           "offline_code_locked",
+                                           NULL };
     int64_t now = pc_now();
 
     if (!events || !json_object_is_type(events, json_type_array) ||
@@ -162,7 +176,7 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
     for (size_t i = 0; i < json_object_array_length(events); i++) {
         json_object *ev = json_object_array_get_idx(events, i);
         const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
-        int64_t at = 0;
+        int64_t at = 0, step = 0;
         int known = 0;
 
         if (!json_object_is_type(ev, json_type_object) ||
@@ -172,7 +186,8 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
             pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
             pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
             pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
-            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK) {
+            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK ||
+            pc_json_get_int(ev, "step", 0, 0, INT64_MAX / 2, &step, e) != PC_OK) {
             if (!e->code)
                 e->code = "bad_field";
             return PC_ERR_INVAL;
@@ -209,6 +224,26 @@ static int event_claim(sqlite3 *db, int64_t host_id, const char *id)
     return sqlite3_changes(db) == 1;
 }
 
+/* 1 in *ok if (person, the event's account) is a pair of this host's offline document for the
+ * kind of decision the event reports: offline codes (reasons offline_code*) need a rule with
+ * offline_codes, certificate decisions a per-certificate rule. */
+static int offline_pair_here(sqlite3 *db, const char *person, json_object *ev, int64_t host_id,
+                             int *ok)
+{
+    const char *account = json_object_get_string(json_object_object_get(ev, "user"));
+    const char *why = json_object_get_string(json_object_object_get(ev, "reason"));
+    int64_t secs = 0;
+    int rc;
+
+    *ok = 0;
+    if (why && strncmp(why, "offline_code", 12) == 0) {
+        rc = cp_policy_offline_codes(db, person, account, host_id, &secs);
+        *ok = rc == PC_OK && secs > 0;
+        return rc;
+    }
+    return cp_policy_per_certificate(db, person, account, host_id, ok);
+}
+
 int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
                           int *dups)
 {
@@ -239,9 +274,7 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
             rc = r;
         } else if (r == 0) {
             (*dups)++;
-        } else if ((rc = cp_policy_per_certificate(
-                        db, row.user, json_object_get_string(json_object_object_get(ev, "user")),
-                        host->host_id, &per_cert)) == PC_OK) {
+        } else if ((rc = offline_pair_here(db, row.user, ev, host->host_id, &per_cert)) == PC_OK) {
             /* A host decides offline only for a pair of its document: an event for any other
              * (person, account) is the host's claim, never a login of that person on record. */
             snprintf(reason, sizeof reason, "%s%s account=%s at=%lld",
@@ -253,6 +286,14 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
                 row.result = "invalid";
             rc = cp_audit_add(db, &row);
             (*added)++;
+            /* an offline code spent: refused online too (the host must hold its codes) */
+            if (rc == PC_OK && strcmp(row.result, "allow") == 0 &&
+                json_object_object_get_ex(ev, "step", NULL) &&
+                strcmp(json_object_get_string(json_object_object_get(ev, "reason")),
+                       "offline_code") == 0)
+                rc = cp_offcodes_mark_used(db, host->host_id, row.user,
+                                           json_object_get_int64(
+                                               json_object_object_get(ev, "step")));
         }
     }
     if (rc == PC_OK)

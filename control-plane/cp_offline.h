@@ -14,6 +14,9 @@
  * revoked by key id; the options are those the principals command prints for it. Only people
  * allowed on this host appear (a host learns only what its logins need). */
 int cp_offline_host_rules(const struct cp_identity *host, json_object **out);
+/* Adds to accounts (an object used as a set) every account some rule names ("$user": the
+ * person's own). */
+int cp_offline_accounts_named(json_object *rules, json_object *accounts);
 
 /* POST /v1/hosts/self/offline/events: events is a checked array (see cp_offline_events_ok);
  * each new id becomes an audit row (action auth.offline, source "offline", the host's name);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_policy.h"
+#include "pc_offcode.h"
 #include "cp_access.h"
 #include "cp_audit.h"
 #include "cp_store.h"
@@ -231,6 +232,22 @@ static int requires_request(json_object *pol)
 
 /* ---- issue 13: logins that survive the control plane ------------------------------------ */
 
+/* "offline_codes": seconds (0 or absent: none; at most 72 h) of TOTP codes whose slow hashes
+ * a host keeps for the people this rule allows there (step 2(b)). */
+static int copy_offline_codes(json_object *body, json_object *canon, struct pc_jerr *e)
+{
+    int64_t secs = 0;
+    int rc;
+
+    if ((rc = pc_json_get_int(body, "offline_codes", 0, 0, PC_OFFCODE_MAX_SECS, &secs, e)) != PC_OK)
+        return rc;
+    if (secs > 0 && secs < 60)
+        return jfail(e, "offline_codes", "must be 0 or at least 60 seconds");
+    if (secs > 0)
+        json_object_object_add(canon, "offline_codes", json_object_new_int64(secs));
+    return PC_OK;
+}
+
 /* "second_factor": "every-login" (the default: a code or push at each login) or
  * "per-certificate" (a `portcullis login` certificate carrying PC_CERT_EXT_2FA is the proof). */
 static int copy_offline_terms(json_object *body, json_object *canon, struct pc_jerr *e)
@@ -243,28 +260,19 @@ static int copy_offline_terms(json_object *body, json_object *canon, struct pc_j
     if (sf && strcmp(sf, "every-login") != 0 && strcmp(sf, "per-certificate") != 0)
         return jfail(e, "second_factor", "must be every-login or per-certificate");
     json_object_object_add(canon, "second_factor", json_object_new_string(sf ? sf : "every-login"));
-    return PC_OK;
+    return copy_offline_codes(body, canon, e);
 }
 
 /* ---- end of issue 13's validation ---------------------------------------------------------- */
 
 int cp_policy_validate(json_object *body, json_object **canon, struct pc_jerr *e)
 {
-    static const char *const fields[] = { "name",
-                                          "users",
-                                          "groups",
-                                          "accounts",
-                                          "hosts",
-                                          "require_2fa",
-                                          "max_ttl",
-                                          "extensions",
-                                          "source_address",
-                                          "force_command",
-                                          "requires_request",
-                                          "approver_group",
-                                          "max_duration",
-                                          "second_factor",
-                                          NULL };
+    static const char *const fields[] = {
+        "name",           "users",         "groups",           "accounts",
+        "hosts",          "require_2fa",   "max_ttl",          "extensions",
+        "source_address", "force_command", "requires_request", "approver_group",
+        "max_duration",   "second_factor", "offline_codes",    NULL
+    };
     json_object *c = json_object_new_object(), *u, *g, *a;
     int rc;
 
@@ -556,6 +564,38 @@ int cp_policy_per_certificate(sqlite3 *db, const char *person, const char *accou
     struct per_cert_tally t = { 0, 0 };
     int rc = each_match(db, person, account, host_id, count_per_cert, &t);
     *per_cert = rc == PC_OK && t.matched > 0 && t.per_cert == t.matched;
+    return rc;
+}
+
+/* Offline codes: the shortest window of the matching rules, 0 if any of them has none. */
+struct offcodes_tally {
+    int matched, with;
+    int64_t secs;
+};
+
+static void count_offcodes(json_object *pol, void *ctx)
+{
+    struct offcodes_tally *t = ctx;
+    json_object *v;
+    int64_t s;
+
+    t->matched++;
+    if (!json_object_object_get_ex(pol, "offline_codes", &v) ||
+        !json_object_is_type(v, json_type_int) || (s = json_object_get_int64(v)) <= 0)
+        return;
+    t->with++;
+    if (t->secs == 0 || s < t->secs)
+        t->secs = s;
+}
+
+int cp_policy_offline_codes(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                            int64_t *secs)
+{
+    struct offcodes_tally t = { 0, 0, 0 };
+    int rc = each_match(db, person, account, host_id, count_offcodes, &t);
+    *secs = rc == PC_OK && t.matched > 0 && t.with == t.matched ? t.secs : 0;
+    if (*secs > PC_OFFCODE_MAX_SECS)
+        *secs = PC_OFFCODE_MAX_SECS;
     return rc;
 }
 

@@ -32,6 +32,10 @@ int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64
  * them says second_factor per-certificate (the stricter rule wins: one every-login prompts). */
 int cp_policy_per_certificate(sqlite3 *db, const char *person, const char *account, int64_t host_id,
                               int *per_cert);
+/* Issue 13 step 2(b): *secs = the offline code window of (person, account, host): the shortest
+ * offline_codes of the matching rules, 0 if none matches or any matching rule has none. */
+int cp_policy_offline_codes(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+                            int64_t *secs);
 
 /* What a login as account on host_id may do, for the key options of sshd's principals line:
  * *opts = {"extensions": [permit-…], "source_address"?, "force_command"?} from the rules that

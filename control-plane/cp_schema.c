@@ -300,6 +300,24 @@ static const char *const migrations[] = {
     "  auth BLOB NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  UNIQUE (user_id, endpoint));",
+    /* 16 (issue 13, offline codes): per (person, host) a random salt, and the slow hashes
+     * (pc_offcode.h) of the person's codes by time step for that host's window; filled by a
+     * background job (cp_offcodes.h), never per request. seed_mark: SHA-256 of the sealed seed
+     * the hashes were computed from (a new seed drops them). Never a seed, never a code. */
+    "CREATE TABLE offline_code_salts ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  salt BLOB NOT NULL,"
+    "  seed_mark TEXT NOT NULL,"
+    "  PRIMARY KEY (user_id, host_id));"
+    "CREATE TABLE offline_code_hashes ("
+    "  user_id INTEGER NOT NULL,"
+    "  host_id INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  PRIMARY KEY (user_id, host_id, step),"
+    "  FOREIGN KEY (user_id, host_id) REFERENCES offline_code_salts(user_id, host_id)"
+    "  ON DELETE CASCADE);",
 };
 
 static int current_version(sqlite3 *db, int *version)

@@ -13,6 +13,7 @@
 #include "cp_server.h"
 #include "cp_settings.h"
 #include "cp_store.h"
+#include "cp_offcodes.h"
 #include "cp_tls.h"
 #include "cp_tokens.h"
 #include "cp_users.h"
@@ -182,6 +183,8 @@ int main(int argc, char **argv)
     cp_webhook_set_format(s.webhook_slack);
     if (rc == PC_OK && (rc = cp_webhook_start(s.webhook_url)) != PC_OK)
         snprintf(err, sizeof err, "cannot start the webhook thread");
+    if (rc == PC_OK && (rc = cp_offcodes_start()) != PC_OK) /* issue 13: offline codes */
+        snprintf(err, sizeof err, "cannot start the offline codes thread");
     if (rc == PC_OK)
         rc = cp_server_start(&s, key, cert, err, sizeof err);
     if (rc == PC_OK && (rc = cp_web_start(&s, err, sizeof err)) != PC_OK)
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
         cp_waiters_stop();
         cp_webhook_stop();
         cp_webpush_stop();
+        cp_offcodes_stop();
         cp_store_close_all();
         cp_ca_free();
         return 1;
@@ -210,6 +214,7 @@ int main(int argc, char **argv)
     cp_server_stop();
     cp_webhook_stop();
     cp_webpush_stop();
+    cp_offcodes_stop();
     cp_store_close_all();
     cp_ca_free();
     curl_global_cleanup();

@@ -5,8 +5,10 @@ environment (its control plane, agent and sshd with certificates only):
   second_factor per-certificate logs in with no prompt; audit auth.begin allow certificate_2fa;
 - the same person's rule changed back to every-login: the code prompt as today.
 Hooked into run_e2e.py's TESTS by register()."""
+import base64
 import json
 import os
+import re
 import time
 
 import e2e_ca
@@ -199,11 +201,169 @@ def off_revoked_certificate_refused_offline():
         _control_plane_up(c)
 
 
+# ---- step 2(b): offline codes ------------------------------------------------------------------
+
+CODES_WINDOW = 300       # the rule's --offline-codes, seconds
+
+
+def _rule_codes(c, who, secs):
+    """Exactly one rule for who: ubuntu on env=prod, every-login, offline codes for secs."""
+    _rule(c, who, "every-login")
+    st, b = c.d.admin("GET", "/v1/policies")
+    for p in b["policies"]:
+        if p.get("users") == [who]:
+            c.d.admin("DELETE", "/v1/policies/%d" % p["id"])
+    ca.add_policy(c.d, "%s-codes" % who, users=[who], accounts=["ubuntu"],
+                  hosts={"env": "prod"}, offline_codes=secs)
+
+
+def _codes_entry(c, who, secs=CODES_WINDOW):
+    """who's offline codes entry once it covers the steps now .. now + secs/30, else None."""
+    try:
+        with open(os.path.join(c.ssh_dir, "offline.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    now = int(time.time() // 30)
+    for e in doc.get("offline_codes", []):
+        if e["person"] == who and "ubuntu" in e["accounts"] and \
+                {str(s) for s in range(now, now + secs // 30 + 1)} <= set(e["hashes"]):
+            return e
+    return None
+
+
+def _agent_memory(pid):
+    """The agent's readable memory (as root: /proc/PID/maps + /proc/PID/mem)."""
+    chunks = []
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            try:
+                mem.seek(lo)
+                chunks.append(mem.read(hi - lo))
+            except (OSError, ValueError, OverflowError):
+                pass          # [vvar] and guard pages cannot be read
+    return b"".join(chunks)
+
+
+def _code_forms(code):
+    """How a code would sit in our memory or files: a C string (NUL-terminated, not the tail of
+    a longer digit run), a JSON string, a JSON number after a colon. A bare 6-digit substring
+    would match by chance in megabytes of binary memory; these forms would not (p ~ 2^-56 per
+    offset for 7 fixed bytes)."""
+    c = code.encode()
+    return [re.compile(rb"(?<![0-9])" + c + rb"\x00"), re.compile(rb'"' + c + rb'"'),
+            re.compile(rb":" + c + rb"[,}]")]
+
+
+def _assert_no_code_or_seed(c, who, steps, blob, where):
+    secret = c.secret[who]
+    seed = harness.b32decode_loose(secret)
+    for s in steps:
+        code = harness.totp_code(secret, step=s)
+        for rx in _code_forms(code):
+            m = rx.search(blob)
+            assert not m, "%s holds the code of step %d (%s) as %r" % (where, s, code, m.group(0))
+    for form in (seed, seed.hex().encode(), secret.encode(), secret.upper().encode(),
+                 base64.b32encode(seed), base64.b32encode(seed).rstrip(b"=")):
+        assert form not in blob, "%s holds the seed (%r…)" % (where, form[:6])
+
+
+def _krl_max_age(c, secs):
+    """The agent restarted with offline_krl_max_age = secs (these logins take longer than the
+    environment's 8 s)."""
+    c.agent.extra = [x for x in c.agent.extra if not x.startswith("offline_krl_max_age")] + \
+        ["offline_krl_max_age = %d" % secs]
+    c.agent.write_config()
+    c.agent.restart()
+
+
+def off_codes_right_wrong_replayed_unknown_then_spent_online():
+    """Offline codes, the control plane stopped in the middle: the right code → in; the same
+    code again → refused; a wrong code → refused; a person no offline-codes rule allows here →
+    refused; the cache file and the agent's memory hold no code of the window and no seed; a
+    kill -9 between the decision and the upload loses no event; after the restart every event
+    lands in the audit log once, and the code is refused online."""
+    c = e2e_ca.env()
+    who = _person(c, "pcoff-olga")
+    other = _person(c, "pcoff-oskar")
+    _rule_codes(c, who, CODES_WINDOW)
+    _rule(c, other, "every-login")            # allowed here, but without offline codes
+    key, cert, serial = e2e_ca.cert_for(who)
+    okey, ocert, oserial = e2e_ca.cert_for(other)
+    e = harness.wait_until(lambda: _codes_entry(c, who), timeout=90,
+                           what="the agent's offline document to hold %s's codes" % who)
+    harness.wait_until(lambda: (_codes_entry(c, who) or {}).get("spent_step", -1) >=
+                       c.used[who], timeout=20, what="the document to know the spent step")
+    code = c.next_code(who)
+    _krl_max_age(c, 120)
+    harness.wait_until(lambda: _codes_entry(c, who), timeout=20, what="the document")
+    t0 = e2e_ca.audit_mark()
+    off = c.agent.proc.log_size()
+    _control_plane_down(c)
+    try:
+        l = c.login("ubuntu", key, codes=[code])
+        R.assert_in(l, " (offline code, control plane stopped)")
+        assert l.prompts and "code" in l.prompts[0].lower(), l.describe()
+        assert "reason=offline_code source=offline" in c.agent_log_since(off), \
+            c.agent_log_since(off)
+        offline_elapsed = l.elapsed
+        l = c.login("ubuntu", key, codes=[code] * 3)
+        R.assert_refused(l, " (the same code again, offline)")
+        assert "reason=offline_code_replayed" in c.agent_log_since(off), c.agent_log_since(off)
+        wrong = harness.wrong_code(c.secret[who])
+        l = c.login("ubuntu", key, codes=[wrong] * 3)
+        R.assert_refused(l, " (a wrong code, offline)")
+        log = c.agent_log_since(off)
+        assert "reason=offline_code_wrong" in log or "reason=offline_code_locked" in log, log
+        l = c.login("ubuntu", okey, codes=[c.next_code(other)] * 3)
+        R.assert_refused(l, " (a person without offline codes here)")
+        # the cache file and the agent's memory: no code of the window, no seed
+        steps = sorted(int(s) for s in e["hashes"])
+        with open(os.path.join(c.ssh_dir, "offline.json"), "rb") as f:
+            _assert_no_code_or_seed(c, who, steps, f.read(), "offline.json")
+        mem = _agent_memory(c.agent.proc.pid)
+        assert len(mem) > 1 << 20, "the memory dump is too small to be the agent's (%d)" % len(mem)
+        _assert_no_code_or_seed(c, who, steps, mem, "the agent's memory")
+        # kill -9 before the upload: every decision is on disk
+        queued = _queued(c)
+        assert queued >= 3, "the offline code decisions are not queued (%d)" % queued
+        c.agent.proc.kill()
+        c.agent.start()
+        assert _queued(c) == queued, "the queue did not survive kill -9"
+    finally:
+        _control_plane_up(c)
+        _krl_max_age(c, e2e_ca.OFFLINE_KRL_MAX_AGE)
+    harness.wait_until(lambda: len(_offline_rows(who, t0)) >= queued, timeout=30,
+                       what="the offline code decisions in the audit log")
+    time.sleep(3)                # further syncs must not add them again
+    rows = _offline_rows(who, t0)
+    assert len(rows) == queued, R.fmt_rows(rows)
+    allows = [r for r in rows if r["result"] == "allow"]
+    assert len(allows) == 1 and allows[0]["reason"].startswith("offline_code account=ubuntu"), \
+        R.fmt_rows(rows)
+    assert all(r["source"] == "offline" and r["host"] == c.hostname for r in rows), rows
+    # the code spent offline is refused online
+    t1 = e2e_ca.audit_mark()
+    l = c.login("ubuntu", key, codes=[code] * 3)
+    R.assert_refused(l, " (the offline code, online)")
+    assert any(r.get("reason") == "replayed" for r in e2e_ca.audit(who, t1, "auth.totp")), \
+        R.fmt_rows(e2e_ca.audit(who, t1))
+    online = c.login("ubuntu", key, codes=[c.next_code(who)])    # the benchmark's online side
+    R.assert_in(online, " (online, a fresh code)")
+    print("bench: code login online %.3fs, offline %.3fs" % (online.elapsed, offline_elapsed),
+          flush=True)
+
+
 TESTS = [off_per_certificate_login_needs_no_prompt,
          off_every_login_rule_prompts_with_the_same_certificate,
          off_control_plane_stopped_per_certificate_login_needs_no_prompt,
          off_kill_9_between_decision_and_upload_loses_no_event,
-         off_revoked_certificate_refused_offline]
+         off_revoked_certificate_refused_offline,
+         off_codes_right_wrong_replayed_unknown_then_spent_online]
 
 
 def register(run_e2e_module):

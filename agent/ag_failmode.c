@@ -2,6 +2,7 @@
 /* Issue 18: failmode decisions reported by the module (see ag_failmode.h). */
 #include "config.h"
 #include "ag_failmode.h"
+#include "ag_hostca.h"
 #include "ag_offline.h"
 #include "pc_agent_proto.h"
 #include "pc_err.h"
@@ -113,6 +114,7 @@ json_object *ag_failmode_op(struct ag_ctx *x, json_object *req)
     const char *id = NULL, *mode = NULL;
     struct pc_jerr je = { 0 };
     struct note n;
+    char err[256] = "";
     json_object *ev, *out;
     int safe;
 
@@ -145,7 +147,9 @@ json_object *ag_failmode_op(struct ag_ctx *x, json_object *req)
         json_object_object_add(ev, "service", json_object_new_string(n.service));
     if (n.rhost[0])
         json_object_object_add(ev, "rhost", json_object_new_string(n.rhost));
-    if (ag_offline_enqueue(x->cfg, ev) != PC_OK) {
+    /* a host enrolled without a host key has no ssh_dir yet: the queue lives there */
+    if (ag_hostca_mkdir(x->cfg, err, sizeof err) != PC_OK ||
+        ag_offline_enqueue(x->cfg, ev) != PC_OK) {
         json_object_put(ev);
         return ag_ops_error(PC_AGENT_E_INTERNAL, "the report could not be queued");
     }

@@ -487,9 +487,8 @@ int cp_explain_tx(const char *txid, json_object **out)
             : "not finished (no code or push answer was given, or the login was abandoned)");
     lock_text(o, lines);
     say(lines, "Failmode/offline: not used; the control plane decided this login itself (a host "
-               "that cannot reach it decides by its PAM failmode or offline, and such logins "
-               "have no transaction here: see the host's syslog and "
-               "portcullis_agent_failmode_replies_total).");
+               "that cannot reach it decides by its PAM failmode or offline, and reports such a "
+               "login later under an id of its own: audit action auth.failmode or auth.offline).");
     json_object_object_add(o, "explanation", lines);
     *out = o;
     return PC_OK;

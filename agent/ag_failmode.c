@@ -41,6 +41,15 @@ static int plain(const char *s, size_t max, const char *extra)
     return 1;
 }
 
+/* The control plane's rule for user names (cp_user_name_valid): 1-32 of [a-z0-9_.-], starting
+ * with [a-z_]. A report it would refuse must never be queued: one bad event refuses the whole
+ * upload, and would hold back every event behind it. */
+static int user_ok(const char *s)
+{
+    return s && ((*s >= 'a' && *s <= 'z') || *s == '_') && strlen(s) <= 32 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == strlen(s);
+}
+
 /* The reply's error code if it follows failmode at the module (docs/AGENT-PROTOCOL.md). */
 static const char *failmode_error(json_object *err)
 {
@@ -66,8 +75,9 @@ void ag_failmode_note(json_object *err, const char *user, const char *rhost, con
     struct note n = { .at = pc_now(), .at_ms = now };
     size_t slot = 0;
 
-    /* user as the control plane's names; rhost and service kept only when plain (else "") */
-    if (!code || !plain(user, sizeof n.user, "._-") || pc_random_hex(n.id, 33, 16) != PC_OK)
+    /* user as the control plane's names; rhost and service kept only when plain (else ""),
+     * with the control plane's own limits (cp_offline.c) */
+    if (!code || !user_ok(user) || pc_random_hex(n.id, 33, 16) != PC_OK)
         return;
     snprintf(n.user, sizeof n.user, "%s", user);
     snprintf(n.error, sizeof n.error, "%s", code);

@@ -174,6 +174,10 @@ def test_failmode_logins_are_explained():
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)
             s.connect(h.socket)
+            # a name the control plane would refuse (its upload would be refused whole): no id
+            for odd in ("Mallory", "m" * 33, "-mallory", "9lives"):
+                r = test_agent.call(s, {"op": "begin", "user": odd})
+                assert r["ok"] is False and "failmode_id" not in r, (odd, r)
             r = test_agent.call(s, {"op": "begin", "user": "mallory"})
             fid = r["failmode_id"]
             for bad in ({"op": "failmode", "id": "0" * 32, "failmode": "safe"},

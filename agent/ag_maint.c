@@ -276,9 +276,11 @@ static void *maint_main(void *arg)
                  * that key the only one this host trusts */
                 sync_cas(m->cfg, NULL);
                 sync_krl(m->cfg);
-                ag_offline_sync(m->cfg);   /* issue 13 */
-                ag_offline_upload(m->cfg); /* a no-op without queued decisions */
+                ag_offline_sync(m->cfg); /* issue 13 */
             }
+            /* a no-op without queued events; failmode reports (issue 18) are queued on hosts
+             * without CA files too */
+            ag_offline_upload(m->cfg);
             m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
         }
         maybe_renew(m);

@@ -27,7 +27,9 @@
 
 #define ERRSZ 512
 #define MAX_CA_KEYS 8
-#define AG_OFFLINE_UPLOAD_CHUNK 200 /* events per POST: the control plane takes at most 200 */
+/* events per POST: the control plane takes at most 200; 100 keeps a POST of the longest
+ * failmode reports (issue 18, ~340 bytes each) below its 64 KiB body limit */
+#define AG_OFFLINE_UPLOAD_CHUNK 100
 
 /* Names as the control plane's users: 1-64 of [A-Za-z0-9._-]. */
 static int name_ok(const char *s)
@@ -277,11 +279,8 @@ int ag_offline_queue_append(const struct ag_config *c, const char *id, const cha
                             const char *person, const char *action, const char *reason,
                             int64_t step)
 {
-    char path[PATH_MAX];
     json_object *ev = json_object_new_object();
-    const char *txt;
-    size_t len, off = 0;
-    int fd, rc = PC_OK;
+    int rc;
 
     json_object_object_add(ev, "id", json_object_new_string(id));
     json_object_object_add(ev, "at", json_object_new_int64(pc_now()));
@@ -291,12 +290,20 @@ int ag_offline_queue_append(const struct ag_config *c, const char *id, const cha
     json_object_object_add(ev, "reason", json_object_new_string(reason));
     if (step >= 0)
         json_object_object_add(ev, "step", json_object_new_int64(step));
-    txt = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
-    len = strlen(txt);
-    if (ag_hostca_path(c, AG_OFFLINE_QUEUE, path, sizeof path) != PC_OK) {
-        json_object_put(ev);
+    rc = ag_offline_enqueue(c, ev);
+    json_object_put(ev);
+    return rc;
+}
+
+int ag_offline_enqueue(const struct ag_config *c, json_object *ev)
+{
+    char path[PATH_MAX];
+    const char *txt = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(txt), off = 0;
+    int fd, rc = PC_OK;
+
+    if (ag_hostca_path(c, AG_OFFLINE_QUEUE, path, sizeof path) != PC_OK)
         return PC_ERR_INVAL;
-    }
     pthread_mutex_lock(&queue_lock);
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -318,7 +325,6 @@ int ag_offline_queue_append(const struct ag_config *c, const char *id, const cha
     pthread_mutex_unlock(&queue_lock);
     if (rc != PC_OK)
         pc_log(PC_LOG_ERR, "event=offline_queue result=error file=%s (no offline decision)", path);
-    json_object_put(ev);
     return rc;
 }
 

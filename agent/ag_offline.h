@@ -50,6 +50,10 @@ int ag_offline_begin(const struct ag_config *c, const char *user, const char *au
 #define AG_OFFLINE_QUEUE "offline-events.jsonl"
 #define AG_OFFLINE_SENDING "offline-events.sending"
 int ag_offline_upload(const struct ag_config *c);
+/* Appends one event (an object, one line) to the queue and fsyncs it; PC_OK or PC_ERR_IO /
+ * PC_ERR_INVAL (logged). queue_append's offline decisions and ag_failmode.h's failmode reports
+ * (issue 18) both go through it. */
+int ag_offline_enqueue(const struct ag_config *c, json_object *ev);
 /* Queued events not yet uploaded (both files), for `status`. */
 int64_t ag_offline_queued(const struct ag_config *c);
 /* principals without the control plane: PC_OK with *opts (malloc'ed JSON text of the options)

@@ -2,6 +2,7 @@
 /* Request handlers for the agent's socket (see ag_ops.h and docs/AGENT-PROTOCOL.md). */
 #include "config.h"
 #include "ag_ops.h"
+#include "ag_failmode.h"
 #include "ag_metrics.h"
 #include "ag_offline.h"
 #include "ag_principals.h"
@@ -166,6 +167,8 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         if (off) {
             json_object_put(out);
             out = off;
+        } else {
+            ag_failmode_note(out, user, rhost, service); /* issue 18 */
         }
         goto out;
     }
@@ -472,9 +475,10 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
         return ag_principals_op(x, req);
     }
     if (strcmp(op, PC_AGENT_OP_BEGIN) && strcmp(op, PC_AGENT_OP_TOTP) &&
-        strcmp(op, PC_AGENT_OP_PUSH) && strcmp(op, PC_AGENT_OP_PUSH_WAIT))
-        return bad_request("unknown op (begin, totp, push, push_wait, principals, status, "
-                           "metrics)");
+        strcmp(op, PC_AGENT_OP_PUSH) && strcmp(op, PC_AGENT_OP_PUSH_WAIT) &&
+        strcmp(op, PC_AGENT_OP_FAILMODE))
+        return bad_request("unknown op (begin, totp, push, push_wait, failmode, principals, "
+                           "status, metrics)");
     if (peer_uid != 0) {
         *close_after = 1;
         pc_log(PC_LOG_WARN, "event=forbidden op=%s uid=%u", op, (unsigned)peer_uid);
@@ -486,5 +490,7 @@ json_object *ag_ops_handle(struct ag_ctx *x, json_object *req, uid_t peer_uid, i
         return op_totp(x, req);
     if (strcmp(op, PC_AGENT_OP_PUSH) == 0)
         return op_push(x, req);
+    if (strcmp(op, PC_AGENT_OP_FAILMODE) == 0)
+        return ag_failmode_op(x, req); /* issue 18 */
     return op_push_wait(x, req);
 }

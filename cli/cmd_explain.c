@@ -80,7 +80,8 @@ int cli_explain_last_denial(struct cli *c, const char *user)
         rc = cli_err(PC_ERR_NOTFOUND,
                      "no denied login of %s in the audit log. A login the control plane never "
                      "saw (the host could not reach it) was decided by the PAM module's failmode "
-                     "or offline: see that host's syslog (pam_portcullis) and its "
+                     "or offline, and appears here once that host reports it (auth.failmode, "
+                     "auth.offline); until then see that host's syslog (pam_portcullis) and its "
                      "portcullis_agent_failmode_replies_total",
                      user);
         goto out;

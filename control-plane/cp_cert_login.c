@@ -3,6 +3,7 @@
 #include "cp_cert_login.h"
 #include "cp_audit.h"
 #include "cp_authtx.h"
+#include "cp_metrics.h"
 #include "cp_policy.h"
 #include "cp_refusals.h"
 #include "cp_store.h"
@@ -487,6 +488,9 @@ int cp_cert_login_finish(const char *source, const char *login_id, const char *s
     if (!db)
         return PC_ERR_STORE;
     rc = cp_store_write(finish_in_tx, &j);
+    if (rc == PC_OK && res->status != 202) /* as audited login.finish, once committed */
+        pc_metric_inc(&cp_m_decisions, "login", res->status == 200 ? "allow" : "deny",
+                      res->reason ? res->reason : "-");
     if (rc == PC_OK && res->status == 202)
         cp_push_announce(&res->push, j.l.user, NULL);
     if (rc != PC_OK)

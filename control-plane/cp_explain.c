@@ -11,6 +11,7 @@
 #include "pc_time.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -282,6 +283,169 @@ static void lock_text(json_object *o, json_object *lines)
     }
 }
 
+/* ---- issue 18: logins decided on the host (failmode, offline) ---------------------------- */
+
+/* The value of key=VALUE in an audit reason "WORD key=value …" ("" if absent); key NULL: the
+ * first word. */
+static void reason_token(const char *reason, const char *key, char *out, size_t n)
+{
+    size_t kl = key ? strlen(key) : 0;
+    const char *p = reason;
+
+    out[0] = '\0';
+    while (p && *p) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!key || (len > kl && strncmp(p, key, kl) == 0 && p[kl] == '=')) {
+            size_t off = key ? kl + 1 : 0;
+            snprintf(out, n, "%.*s", (int)(len - off), p + off);
+            return;
+        }
+        p = end ? end + 1 : NULL;
+    }
+}
+
+static const char *error_words(const char *error)
+{
+    return strcmp(error, "timeout") == 0 ? "did not answer in time"
+           : strcmp(error, "garbage") == 0
+               ? "answered with something that is not its API (a proxy or a captive portal?)"
+           : strcmp(error, "server") == 0 ? "answered with a server error (HTTP 5xx)"
+                                          : "was unreachable";
+}
+
+static void failmode_text(json_object *o, json_object *lines, const char *user, const char *host,
+                          const char *result, const char *reason, const char *t)
+{
+    char mode[16], error[16], service[72], rhost[72];
+
+    reason_token(reason, "failmode", mode, sizeof mode);
+    reason_token(reason, "error", error, sizeof error);
+    reason_token(reason, "service", service, sizeof service);
+    reason_token(reason, "rhost", rhost, sizeof rhost);
+    json_object_object_add(o, "account", json_object_new_string(user));
+    json_object_object_add(o, "failmode", json_object_new_string(mode));
+    json_object_object_add(o, "error", json_object_new_string(error));
+    json_object_object_add(o, "service",
+                           json_object_new_string(strcmp(service, "-") ? service : ""));
+    json_object_object_add(o, "rhost", json_object_new_string(strcmp(rhost, "-") ? rhost : ""));
+    say(lines, "Login %s: %s on %s from %s (%s), %s.", str(o, "txid"), user, host,
+        strcmp(rhost, "-") ? rhost : "an unknown address",
+        strcmp(service, "-") ? service : "unknown service", t);
+    say(lines,
+        "The control plane %s from host %s at %s (the agent's error: %s), so it never saw "
+        "this login: no rule, second factor or lockout was checked.",
+        error_words(error), host, t, error);
+    if (strcmp(result, "allow") == 0)
+        say(lines, "Failmode: failmode=safe admitted %s without a second factor.", user);
+    else
+        say(lines, "Failmode: failmode=secure refused %s (no second factor could be asked).", user);
+    say(lines, "Outcome: %s.",
+        strcmp(result, "allow") == 0 ? "allowed without a second factor (failmode=safe)"
+                                     : "denied (failmode=secure)");
+}
+
+static void offline_text(json_object *o, json_object *lines, const char *person, const char *host,
+                         const char *result, const char *reason, const char *t)
+{
+    char why[48], account[72];
+
+    reason_token(reason, NULL, why, sizeof why);
+    reason_token(reason, "account", account, sizeof account);
+    json_object_object_add(o, "account", json_object_new_string(account));
+    say(lines, "Login %s: %s as '%s' on %s, %s.", str(o, "txid"), person, account, host, t);
+    if (strcmp(why, "certificate_2fa_offline") == 0)
+        say(lines,
+            "Offline: the control plane was unreachable from host %s, and its agent decided "
+            "alone from its offline document: %s's certificate proved a second factor "
+            "when it was issued, and a rule with second_factor per-certificate lets %s "
+            "log in as '%s' there; the host's KRL was fresh. No second factor was asked "
+            "again.",
+            host, person, person, account);
+    else if (strcmp(why, "offline_krl_stale") == 0)
+        say(lines,
+            "Offline: the control plane was unreachable from host %s, and its agent refused "
+            "because its KRL (revoked certificates) was older than offline_krl_max_age: it "
+            "could not know whether %s's certificate had been revoked.",
+            host, person);
+    else
+        say(lines,
+            "Offline: the control plane was unreachable from host %s; its agent decided "
+            "alone (%s).",
+            host, why);
+    say(lines, "Outcome: %s.",
+        strcmp(result, "allow") == 0 ? "allowed (offline)" : "denied (offline)");
+}
+
+/* A login the host decided alone and reported later (auth.failmode, auth.offline); the id is
+ * the host's event id. PC_ERR_NOTFOUND if there is none. */
+static int explain_host_decision(sqlite3 *db, const char *txid, json_object **out)
+{
+    sqlite3_stmt *st = cp_prepare(db, "SELECT time, actor, action, user_name, host, result,"
+                                      " reason FROM audit WHERE txid = ? AND action IN"
+                                      " ('auth.failmode', 'auth.offline') ORDER BY id LIMIT 1");
+    json_object *o, *lines, *rows, *row;
+    const char *action, *user, *host, *result, *reason;
+    char t[40];
+    int rc;
+
+    if (!st)
+        return PC_ERR_STORE;
+    cp_bind_text(st, 1, txid);
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    }
+    action = cp_col_text(st, 2);
+    user = cp_col_text(st, 3);
+    host = cp_col_text(st, 4);
+    result = cp_col_text(st, 5);
+    reason = cp_col_text(st, 6);
+    o = json_object_new_object();
+    lines = json_object_new_array();
+    json_object_object_add(o, "txid", json_object_new_string(txid));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "host", json_object_new_string(host));
+    json_object_object_add(o, "state",
+                           json_object_new_string(strcmp(result, "allow") == 0 ? "allowed"
+                                                                               : "denied"));
+    json_object_object_add(o, "source",
+                           json_object_new_string(
+                               strcmp(action, "auth.failmode") == 0 ? "failmode" : "offline"));
+    rows = json_object_new_array();
+    row = json_object_new_object();
+    json_object_object_add(row, "time", json_object_new_int64(sqlite3_column_int64(st, 0)));
+    json_object_object_add(row, "actor", json_object_new_string(cp_col_text(st, 1)));
+    json_object_object_add(row, "action", json_object_new_string(action));
+    json_object_object_add(row, "result", json_object_new_string(result));
+    json_object_object_add(row, "reason", json_object_new_string(reason));
+    json_object_array_add(rows, row);
+    json_object_object_add(o, "audit", rows);
+    {
+        char at[24];
+        int64_t when_at;
+        reason_token(reason, "at", at, sizeof at);
+        when_at = at[0] ? strtoll(at, NULL, 10) : sqlite3_column_int64(st, 0);
+        json_object_object_add(o, "started_at", json_object_new_int64(when_at));
+        when(when_at, t, sizeof t);
+    }
+    if (strcmp(action, "auth.failmode") == 0)
+        failmode_text(o, lines, user, host, result, reason, t);
+    else
+        offline_text(o, lines, user, host, result, reason, t);
+    when(sqlite3_column_int64(st, 0), t, sizeof t);
+    say(lines,
+        "Failmode/offline: used; host %s decided this login without the control plane and "
+        "reported it at %s, when it could reach the control plane again (audit source %s).",
+        host, t, str(o, "source"));
+    sqlite3_finalize(st);
+    json_object_object_add(o, "explanation", lines);
+    *out = o;
+    return PC_OK;
+}
+
+/* ---- end of issue 18 -------------------------------------------------------------------- */
+
 int cp_explain_tx(const char *txid, json_object **out)
 {
     sqlite3 *db = cp_db();
@@ -297,7 +461,7 @@ int cp_explain_tx(const char *txid, json_object **out)
     o = json_object_new_object();
     if ((rc = load_tx(db, txid, o, &host_id)) != PC_OK || (rc = audit_rows(db, txid, o)) != PC_OK) {
         json_object_put(o);
-        return rc;
+        return rc == PC_ERR_NOTFOUND ? explain_host_decision(db, txid, out) : rc; /* issue 18 */
     }
     lock_state(db, str(o, "user"), host_id, o);
     lines = json_object_new_array();
@@ -323,9 +487,8 @@ int cp_explain_tx(const char *txid, json_object **out)
             : "not finished (no code or push answer was given, or the login was abandoned)");
     lock_text(o, lines);
     say(lines, "Failmode/offline: not used; the control plane decided this login itself (a host "
-               "that cannot reach it decides by its PAM failmode or offline, and such logins "
-               "have no transaction here: see the host's syslog and "
-               "portcullis_agent_failmode_replies_total).");
+               "that cannot reach it decides by its PAM failmode or offline, and reports such a "
+               "login later under an id of its own: audit action auth.failmode or auth.offline).");
     json_object_object_add(o, "explanation", lines);
     *out = o;
     return PC_OK;

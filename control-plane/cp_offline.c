@@ -153,6 +153,80 @@ out:
 
 /* ---- offline events --------------------------------------------------------------------- */
 
+/* ---- issue 18: failmode reports (agent/ag_failmode.h) ------------------------------------- */
+
+/* 1 if s is empty or up to max bytes of [A-Za-z0-9] and extra. */
+static int plain_or_empty(const char *s, size_t max, const char *extra)
+{
+    if (strlen(s) > max)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr(extra, *s)))
+            return 0;
+    return 1;
+}
+
+/* {"id","at","kind":"failmode","user","action","failmode","error","service"?,"rhost"?}: the
+ * module's failmode after the agent's begin error; action allow exactly for failmode safe. */
+static int failmode_event_ok(json_object *ev, size_t i, int64_t now, struct pc_jerr *e)
+{
+    static const char *const fields[] = { "id",       "at",    "kind",    "user",  "action",
+                                          "failmode", "error", "service", "rhost", NULL };
+    static const char *const errors[] = { "unreachable", "timeout", "garbage", "server", NULL };
+    const char *id = NULL, *user = NULL, *action = NULL, *mode = NULL, *err = NULL;
+    const char *service = "", *rhost = "";
+    int64_t at = 0;
+    int known = 0;
+
+    if (pc_json_only_fields(ev, fields, e) != PC_OK ||
+        pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
+        pc_json_get_int(ev, "at", 1, now - 30 * 86400, now + 300, &at, e) != PC_OK ||
+        pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
+        pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
+        pc_json_get_str(ev, "failmode", 1, 8, &mode, e) != PC_OK ||
+        pc_json_get_str(ev, "error", 1, 16, &err, e) != PC_OK ||
+        (json_object_object_get_ex(ev, "service", NULL) &&
+         pc_json_get_str(ev, "service", 1, 64, &service, e) != PC_OK) ||
+        (json_object_object_get_ex(ev, "rhost", NULL) &&
+         pc_json_get_str(ev, "rhost", 1, 64, &rhost, e) != PC_OK)) {
+        if (!e->code)
+            e->code = "bad_field";
+        return PC_ERR_INVAL;
+    }
+    for (size_t k = 0; errors[k]; k++)
+        known |= strcmp(err, errors[k]) == 0;
+    if (!pc_valid_hex(id, 32, 32) || !cp_user_name_valid(user) || !known ||
+        !((strcmp(mode, "safe") == 0 && strcmp(action, "allow") == 0) ||
+          (strcmp(mode, "secure") == 0 && strcmp(action, "deny") == 0)) ||
+        !plain_or_empty(service, 64, "._-") || !plain_or_empty(rhost, 64, ".:-_%")) {
+        e->code = "bad_field";
+        snprintf(e->message, sizeof e->message,
+                 "event %zu: id (32 hex), user, failmode with its action, error, service or "
+                 "rhost is invalid",
+                 i);
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}
+
+/* The audit row's reason of a failmode report. */
+static void failmode_reason(json_object *ev, char *out, size_t n)
+{
+    json_object *v = NULL;
+    const char *service = json_object_object_get_ex(ev, "service", &v) ? json_object_get_string(v)
+                                                                       : "-";
+    const char *rhost = json_object_object_get_ex(ev, "rhost", &v) ? json_object_get_string(v)
+                                                                   : "-";
+
+    snprintf(out, n, "failmode=%s error=%s service=%s rhost=%s at=%lld",
+             json_object_get_string(json_object_object_get(ev, "failmode")),
+             json_object_get_string(json_object_object_get(ev, "error")), service, rhost,
+             (long long)json_object_get_int64(json_object_object_get(ev, "at")));
+}
+
+/* ---- end of issue 18 -------------------------------------------------------------------- */
+
 int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
 {
     static const char *const fields[] = { "id",     "at",     "user", "person",
@@ -179,6 +253,19 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
         int64_t at = 0, step = 0;
         int known = 0;
 
+        if (json_object_is_type(ev, json_type_object) &&
+            json_object_object_get_ex(ev, "kind", NULL)) { /* issue 18 */
+            const char *kind = NULL;
+            if (pc_json_get_str(ev, "kind", 1, 16, &kind, e) != PC_OK ||
+                strcmp(kind, "failmode") != 0) {
+                e->code = "bad_field";
+                snprintf(e->message, sizeof e->message, "event %zu: unknown kind", i);
+                return PC_ERR_INVAL;
+            }
+            if (failmode_event_ok(ev, i, now, e) != PC_OK)
+                return PC_ERR_INVAL;
+            continue;
+        }
         if (!json_object_is_type(ev, json_type_object) ||
             pc_json_only_fields(ev, fields, e) != PC_OK ||
             pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
@@ -248,7 +335,7 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
                           int *dups)
 {
     sqlite3 *db = cp_db();
-    char actor[48], reason[224];
+    char actor[48], reason[256];
     int rc = PC_OK;
 
     *added = *dups = 0;
@@ -268,12 +355,23 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
             .txid = id,
             .source = "offline",
         };
+        int failmode = json_object_object_get_ex(ev, "kind", NULL); /* issue 18 */
         int r = event_claim(db, host->host_id, id), per_cert = 0;
+
+        if (failmode) {
+            row.action = "auth.failmode";
+            row.user = json_object_get_string(json_object_object_get(ev, "user"));
+            row.source = "failmode";
+        }
 
         if (r < 0) {
             rc = r;
         } else if (r == 0) {
             (*dups)++;
+        } else if (failmode) {
+            failmode_reason(ev, reason, sizeof reason);
+            rc = cp_audit_add(db, &row);
+            (*added)++;
         } else if ((rc = offline_pair_here(db, row.user, ev, host->host_id, &per_cert)) == PC_OK) {
             /* A host decides offline only for a pair of its document: an event for any other
              * (person, account) is the host's claim, never a login of that person on record. */

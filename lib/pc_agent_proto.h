@@ -20,6 +20,9 @@
 #define PC_AGENT_OP_PRINCIPALS "principals"
 #define PC_AGENT_OP_STATUS "status"
 #define PC_AGENT_OP_METRICS "metrics" /* root only: the Prometheus text (ag_metrics.h) */
+/* root only: the module's failmode decision after a begin error with "failmode_id" (issue 18,
+ * agent/ag_failmode.h) */
+#define PC_AGENT_OP_FAILMODE "failmode"
 
 /* The reply's "error". What the module does with each: pam_module/pm_agent.c. */
 #define PC_AGENT_E_UNREACHABLE "unreachable" /* the control plane cannot be reached */

@@ -57,6 +57,23 @@ int pm_agent_connect(struct pm_agent *a, const char *path, int64_t deadline_ms, 
     return PM_OUT_FAILMODE;
 }
 
+/* issue 18: keeps the error reply's "failmode_id" if it is 32 lowercase hex digits. */
+static void keep_failmode_id(struct pm_agent *a, json_object *reply)
+{
+    json_object *v = NULL;
+    const char *s;
+
+    a->failmode_id[0] = '\0';
+    if (!json_object_object_get_ex(reply, "failmode_id", &v) ||
+        !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 32)
+        return;
+    s = json_object_get_string(v);
+    for (size_t i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return;
+    memcpy(a->failmode_id, s, 33);
+}
+
 static int classify_error(json_object *reply, const char **reason)
 {
     json_object *e = NULL;
@@ -85,6 +102,7 @@ int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms, jso
     int rc, out;
 
     *reply = NULL;
+    a->failmode_id[0] = '\0';
     if (a->fd < 0) {
         *reason = "agent_not_connected";
         return PM_OUT_FAILMODE;
@@ -125,6 +143,8 @@ int pm_agent_call(struct pm_agent *a, json_object *req, int64_t deadline_ms, jso
         return PM_OUT_OK;
     } else {
         out = classify_error(r, reason);
+        if (out == PM_OUT_FAILMODE)
+            keep_failmode_id(a, r);
     }
     json_object_put(r);
     return out;

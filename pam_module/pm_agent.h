@@ -16,6 +16,8 @@ enum pm_outcome {
 struct pm_agent {
     int fd;
     int64_t full_ms; /* time the login had left when it connected: the agent's fair budget */
+    /* issue 18: the last error reply's "failmode_id" (32 hex), "" if it had none */
+    char failmode_id[33];
 };
 
 /* A call that times out having started with less than min(this, half the login's time) left

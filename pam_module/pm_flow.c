@@ -90,6 +90,8 @@ static int call(struct pm_login *l, json_object *req, json_object **reply, int *
     const char *reason = "agent_error";
     int out = pm_agent_call(&l->agent, req, l->c->deadline_ms, reply, &reason);
 
+    if (out == PM_OUT_FAILMODE && l->agent.failmode_id[0] && !l->c->txid[0])
+        memcpy(l->c->txid, l->agent.failmode_id, 33); /* syslog names what explain takes */
     if (out != PM_OUT_OK)
         *pam_rc = pm_flow_fail(l->c, out, reason);
     return out;
@@ -320,6 +322,29 @@ static json_object *begin_request(const struct pm_ctx *c)
     return req;
 }
 
+/* Issue 18: tells the agent what failmode decided after its begin error (failmode_id), so the
+ * decision reaches the control plane's audit log. Best effort, at most PM_FAILMODE_REPORT_MS:
+ * the decision is made already and does not depend on the answer. */
+#define PM_FAILMODE_REPORT_MS 1000
+static void report_failmode(struct pm_login *l, int admitted)
+{
+    json_object *req = json_object_new_object(), *r = NULL;
+    const char *reason = "-";
+    int64_t deadline = pc_now_ms() + PM_FAILMODE_REPORT_MS;
+    int out;
+
+    if (deadline > l->c->deadline_ms)
+        deadline = l->c->deadline_ms;
+    json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_FAILMODE));
+    json_object_object_add(req, "id", json_object_new_string(l->agent.failmode_id));
+    json_object_object_add(req, "failmode", json_object_new_string(admitted ? "safe" : "secure"));
+    out = pm_agent_call(&l->agent, req, deadline, &r, &reason);
+    pm_log_debug(l->c, "failmode report id=%s result=%s", l->agent.failmode_id,
+                 out == PM_OUT_OK ? "queued" : reason);
+    json_object_put(r);
+    json_object_put(req);
+}
+
 int pm_flow_run(struct pm_ctx *c)
 {
     struct pm_login l = { .c = c, .agent = { .fd = -1 } };
@@ -333,6 +358,8 @@ int pm_flow_run(struct pm_ctx *c)
     req = begin_request(c);
     out = call(&l, req, &r, &pam_rc);
     json_object_put(req);
+    if (out == PM_OUT_FAILMODE && l.agent.failmode_id[0] && !c->prompted)
+        report_failmode(&l, pam_rc == PAM_SUCCESS); /* issue 18 */
     if (out != PM_OUT_OK)
         goto out;
     action = str_field(r, "action");

@@ -379,6 +379,35 @@ static int has_line(const char *out, const char *kw, const char *val)
     return 0;
 }
 
+/* Why kw is not val in sshd -T (issue 18, for doctor's message): no file sets it (sshd's
+ * default applies), or a file read first sets another value (the first one wins), or, when the
+ * files cannot tell (a Match block, an unreadable file), "another file overrides it". */
+static void not_in_effect(const struct agc_opts *o, const char *kw, const char *val, char *err,
+                          size_t errsz)
+{
+    struct pc_sshd_config c;
+    const struct pc_sshd_directive *w = NULL;
+    char v[1024], perr[256];
+    int loaded = pc_sshd_config_load(&c, o->root, AGC_SSHD_CONFIG, perr, sizeof perr) == PC_OK;
+
+    if (loaded)
+        w = pc_sshd_config_global(&c, kw);
+    if (loaded && !w)
+        snprintf(err, errsz,
+                 "sshd -T: %s is not '%s': it is missing (no file of sshd's configuration sets "
+                 "it, so sshd uses its default)",
+                 kw, val);
+    else if (w && value_of(w, v, sizeof v) == PC_OK && strcasecmp(v, val) != 0)
+        snprintf(err, errsz,
+                 "sshd -T: %s is not '%s': overridden by %s:%u, which sets '%s' and is read "
+                 "first (sshd uses the first value)",
+                 kw, val, w->file, w->line, v);
+    else
+        snprintf(err, errsz, "sshd -T: %s is not '%s' (another file overrides it)", kw, val);
+    if (loaded)
+        pc_sshd_config_free(&c);
+}
+
 int agc_check_effective(const struct agc_plan *p, const struct agc_opts *o, const char *out,
                         char *err, size_t errsz)
 {
@@ -388,8 +417,7 @@ int agc_check_effective(const struct agc_plan *p, const struct agc_opts *o, cons
 
     for (size_t i = 0; i < ne; i++)
         if (!has_line(out, e[i].kw, e[i].val)) {
-            snprintf(err, errsz, "sshd -T: %s is not '%s' (another file overrides it)", e[i].kw,
-                     e[i].val);
+            not_in_effect(o, e[i].kw, e[i].val, err, errsz);
             return PC_ERR_STATE;
         }
     if (!has_line(out, "hostcertificate", AGC_HOST_CERT)) {

@@ -236,6 +236,24 @@ def case_sshd_directive_overridden(c):
     c.start_agent()
     out = c.expect(["sshd_directive"])
     check(any("authenticationmethods" in x["detail"] for x in out["checks"]), out)
+    # the message names the file that wins, and does not call it missing
+    detail = [x["detail"] for x in out["checks"] if x["code"] == "sshd_directive"][0]
+    check("overridden by /etc/ssh/sshd_config.d/50-cloud-init.conf:1" in detail and
+          "'publickey'" in detail and "missing" not in detail, detail)
+
+
+def case_sshd_directive_missing(c):
+    # no file sets AuthenticationMethods: sshd's default (any) is in effect
+    c.build()
+    with open("/etc/ssh/sshd_config") as f:
+        lines = f.read().splitlines(True)
+    with open("/etc/ssh/sshd_config", "w") as f:
+        f.write("".join(l for l in lines if not l.startswith("AuthenticationMethods ")))
+    c.start_agent()
+    out = c.expect(["sshd_directive"])
+    detail = [x["detail"] for x in out["checks"] if x["code"] == "sshd_directive"][0]
+    check("authenticationmethods" in detail and "missing" in detail and
+          "overrides" not in detail and "overridden" not in detail, detail)
 
 
 def case_principals_command_missing(c):

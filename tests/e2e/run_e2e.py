@@ -12,6 +12,7 @@ details, `SKIP name: reason (0.0s)`), a `time:` line (set-up, tests, teardown), 
 Each test has a hard timeout (PC_E2E_TIMEOUT, default 150 s). PC_KEEP_TMP=1 keeps the run dir.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -151,10 +152,13 @@ class Env:
         secret, _ = self.d.enroll_totp(name)
         return secret
 
-    def audit(self, user, since):
-        """The login rows (auth.*, push.*) of user since the epoch time since."""
+    def audit(self, user, since, reports=False):
+        """The login rows (auth.*, push.*) of user since the epoch time since. A host's failmode
+        reports (auth.failmode, issue 18) are uploaded when the agent reaches the control plane
+        again, maybe into the next test's window: only with reports=True (failmode_reports)."""
         return [r for r in self.d.audit(user=user, since=since - 1)
-                if r.get("action", "").startswith(("auth.", "push."))]
+                if r.get("action", "").startswith(("auth.", "push.")) and
+                (reports or r.get("action") != "auth.failmode")]
 
 
 E = Env()
@@ -574,6 +578,7 @@ def down_case(u, failmode, expect_in, setup_ctx):
             l = login(u, codes=[fresh_code(secret)] * 3, timeout=60)
     finally:
         E.pam(failmode="secure")
+    # issue 18: E.audit leaves out the host's failmode reports; failmode_reports() checks them
     audit = E.audit(u, t0)
     assert_no_allow(audit)
     if expect_in:
@@ -623,8 +628,10 @@ def no_rows(audit, why):
 
 @test
 def control_plane_stopped_secure_refused():
+    t0 = time.time()
     _, audit, mark = down_case("pctest6", "secure", False, ProxyStopped)
     no_rows(audit, "the control plane was not listening")
+    failmode_reports("pctest6", t0, mark, "deny")  # issue 18: one per PAM attempt sshd made
 
 
 @test
@@ -645,15 +652,58 @@ class ProxyStoppedMetered(ProxyStopped):
         super().__exit__(*a)
 
 
+def failmode_reports(u, t0, mark, result):
+    """Issue 18: each failmode decision the module logged for u since mark (its syslog line
+    names the id) is exactly one auth.failmode row with that txid once the agent uploaded it
+    (the control plane is back), from an enrolled host, with result; returns the rows."""
+    want = "result=allow_failmode" if result == "allow" else "result=deny reason=unreachable"
+    txids = [m.group(1) for r in E.syslog.since(mark)
+             if "user=%s " % u in r.text and want in r.text
+             for m in [re.search(r" txid=([0-9a-f]{32}) ", r.text)] if m]
+    if not txids:
+        raise AssertionError("no module line %r with a txid for %s\n%s" % (want, u, context()))
+
+    def got():
+        return [r for r in E.audit(u, t0 - 60, reports=True) if r.get("txid") in txids]
+    harness.wait_until(lambda: {r["txid"] for r in got()} == set(txids), timeout=30,
+                       what="the failmode reports %s of %s in the audit log" % (txids, u))
+    time.sleep(2.5)  # a later upload must not add them again
+    rows = got()
+    if len(rows) != len(txids) or \
+            any(r.get("action") != "auth.failmode" or r.get("result") != result or
+                r.get("source") != "failmode" or
+                (E.hostnames and r.get("host") not in E.hostnames) for r in rows):
+        raise AssertionError("audit: expected one auth.failmode row %s from an enrolled host "
+                             "for each of %s, got:\n%s" % (result, txids, fmt_rows(rows)))
+    return rows
+
+
 @test
 def failmode_admission_shows_in_the_agents_metrics():
     """The alert "failmode admitted someone" (docs/METRICS.md) fires on a real one: the agent,
-    restarted as the control plane went away, counts exactly this login's begin."""
-    down_case("pctest6", "safe", True, ProxyStoppedMetered)
+    restarted as the control plane went away, counts exactly this login's begin. Once the
+    control plane is back, the admission is one audit row (issue 18) that `portcullis explain`
+    reads, with the id the module's syslog line names."""
+    t0 = time.time()
+    _, _, mark = down_case("pctest6", "safe", True, ProxyStoppedMetered)
     m = ProxyStoppedMetered.metrics
     want = 'portcullis_agent_failmode_replies_total{error="unreachable"} 1\n'
     if want not in m:
         raise AssertionError("agent metrics lack %r:\n%s" % (want, m))
+    rows = failmode_reports("pctest6", t0, mark, "allow")
+    if len(rows) != 1:
+        raise AssertionError("one admission, reported %d times:\n%s" % (len(rows), fmt_rows(rows)))
+    row = rows[0]
+    if not row.get("reason", "").startswith("failmode=safe error=unreachable service=") or \
+            " rhost=127.0.0.1 " not in row.get("reason", ""):
+        raise AssertionError("auth.failmode reason: %r" % row.get("reason"))
+    txid = row.get("txid", "")
+    st, b = E.d.admin("GET", "/v1/audit/explain/" + txid)
+    text = "\n".join(b.get("explanation", [])) if st == 200 else ""
+    for want in ("The control plane was unreachable from host %s" % row.get("host"),
+                 "failmode=safe admitted pctest6 without a second factor"):
+        if want not in text:
+            raise AssertionError("explain %s → %s, lacks %r:\n%s" % (txid, st, want, b))
 
 
 @test

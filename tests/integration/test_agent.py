@@ -607,7 +607,8 @@ def test_socket_group_member_gets_forbidden_for_login_ops():
             out["after"] = "closed: %s" % e
         for op in ({"op": "totp", "txid": "00" * 16, "code": "123456"},
                    {"op": "push", "txid": "00" * 16},
-                   {"op": "push_wait", "push_id": "00" * 16, "wait": 0}):
+                   {"op": "push_wait", "push_id": "00" * 16, "wait": 0},
+                   {"op": "failmode", "id": "00" * 16, "failmode": "safe"}):
             s2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s2.settimeout(30)
             s2.connect(a.socket)
@@ -620,7 +621,7 @@ def test_socket_group_member_gets_forbidden_for_login_ops():
     r = res["result"]
     assert r["status"]["ok"] is True and r["status"]["enrolled"] is True, r
     assert r["status"]["reachable"] is True and r["status"]["pin"] == D.pin, r
-    for op in ("begin", "totp", "push", "push_wait"):
+    for op in ("begin", "totp", "push", "push_wait", "failmode"):
         assert r[op] == {"ok": False, "error": "forbidden", "message": r[op].get("message")}, r
     assert r["after"].startswith("closed"), r
     assert a.stop() == 0

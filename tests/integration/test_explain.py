@@ -2,15 +2,21 @@
 """`portcullis explain TXID` and `portcullis audit --user U --last-denial` (issue 18): the
 decision path of one login as the control plane saw it, in sentences — the rule that matched or
 why none did, the second factor's outcome, the lockout state, failmode — for an allowed, a
-wrong-code, a locked, a no-rule and a failmode login; GET /v1/audit/explain/{txid} for each kind
-of caller and hostile txids."""
+wrong-code, a locked, a no-rule, a failmode (safe and secure) and an offline login;
+GET /v1/audit/explain/{txid} for each kind of caller and hostile txids."""
+import json
 import os
+import re
+import secrets
+import socket
+import tempfile
+import time
 
 import harness
 from harness import Daemon, run_cli, totp_code, wrong_code
 import test_agent
+import test_agent_ca
 import test_ca
-from test_agent import Agent
 
 D = None
 HOST = None        # (host_id, token) labelled env=prod
@@ -128,31 +134,163 @@ def test_unknown_user_and_no_2fa_rule():
     assert "every matching rule says require_2fa false" in out
 
 
-def test_failmode_login_has_no_transaction_and_says_so():
-    """A host that cannot reach the control plane: the agent answers unreachable, the PAM module
-    follows failmode, and the control plane has no transaction. --last-denial says where to
-    look instead of pretending, and exits 1."""
-    test_agent.setup_module()
+def _host_rows(d, txid):
+    return [a for a in d.audit(since=time.time() - 3600) if a.get("txid") == txid]
+
+
+def test_failmode_logins_are_explained():
+    """A host that cannot reach the control plane: the agent answers begin with unreachable and
+    a failmode_id, the PAM module follows its failmode and reports what it decided (op
+    failmode), the agent queues that, and once the control plane is back the decision is one
+    audit row auth.failmode: `explain ID` and `audit --user U --last-denial` tell the story."""
+    test_agent_ca.ROOT = tempfile.mkdtemp(prefix="pc-explain-")
+    harness._TMP_ROOTS.append(test_agent_ca.ROOT)
+    os.chmod(test_agent_ca.ROOT, 0o755)
+    d = Daemon().start()
+    h = test_agent_ca.Host(d, extra=["krl_interval = 1"])
     try:
-        d = Daemon().start()
-        _, tok = d.enroll_host()
-        tf = os.path.join(test_agent.fresh_dir("fm-"), "host.token")
-        with open(tf, "w") as f:
-            f.write(tok + "\n")
-        os.chmod(tf, 0o600)
-        a = Agent(daemon=d, token_file=tf).start()
-        person, _ = d.user_with_totp()
+        h.enroll()
+        h.start()
+        admitted, _ = d.user_with_totp()
+        refused, _ = d.user_with_totp()
         d.stop()
-        r = a.call({"op": "begin", "user": person})
-        assert r["ok"] is False and r["error"] == "unreachable", r
+        ids = {}
+        for user, mode in ((admitted, "safe"), (refused, "secure")):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(30)
+                s.connect(h.socket)
+                r = test_agent.call(s, {"op": "begin", "user": user, "rhost": "192.0.2.7",
+                                        "service": "sshd", "tty": "ssh"})
+                assert r["ok"] is False and r["error"] == "unreachable", r
+                assert re.fullmatch("[0-9a-f]{32}", r.get("failmode_id", "")), r
+                ids[user] = r["failmode_id"]
+                # the module's report: only its failmode; everything else is the agent's own
+                assert test_agent.call(s, {"op": "failmode", "id": ids[user],
+                                           "failmode": mode}) == {"ok": True}
+                # once: the same id again is refused (nothing more is queued)
+                r = test_agent.call(s, {"op": "failmode", "id": ids[user], "failmode": mode})
+                assert r["ok"] is False and r["error"] == "bad_request", r
+        # reports the agent never handed out, or malformed: refused
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(h.socket)
+            # a name the control plane would refuse (its upload would be refused whole): no id
+            for odd in ("Mallory", "m" * 33, "-mallory", "9lives"):
+                r = test_agent.call(s, {"op": "begin", "user": odd})
+                assert r["ok"] is False and "failmode_id" not in r, (odd, r)
+            r = test_agent.call(s, {"op": "begin", "user": "mallory"})
+            fid = r["failmode_id"]
+            for bad in ({"op": "failmode", "id": "0" * 32, "failmode": "safe"},
+                        {"op": "failmode", "id": fid, "failmode": "maybe"},
+                        {"op": "failmode", "id": fid, "failmode": "safe", "user": admitted},
+                        {"op": "failmode", "id": fid},
+                        {"op": "failmode", "id": fid.upper(), "failmode": "safe"},
+                        {"op": "failmode", "id": 5, "failmode": "safe"}):
+                r = test_agent.call(s, bad)
+                assert r["ok"] is False and r["error"] == "bad_request", (bad, r)
+        with open(h.path("offline-events.jsonl")) as f:
+            queued = [json.loads(line) for line in f if line.strip()]
+        assert [(e["user"], e["action"], e["failmode"], e["error"]) for e in queued] == [
+            (admitted, "allow", "safe", "unreachable"),
+            (refused, "deny", "secure", "unreachable")], queued
+        assert queued[0]["rhost"] == "192.0.2.7" and queued[0]["service"] == "sshd", queued
         d.start()
-        rc, out, err = run_cli(d, "audit", "--user", person, "--last-denial")
-        assert rc == 1 and out == "", (rc, out, err)
-        assert "no denied login of %s" % person in err and "failmode" in err, err
-        assert a.stop() == 0
-        d.kill()
+        harness.wait_until(lambda: all(_host_rows(d, i) for i in ids.values()), timeout=30,
+                           what="the failmode reports in the audit log")
+        time.sleep(2.5)          # later syncs must not add them again
+        for user, i in ids.items():
+            rows = _host_rows(d, i)
+            assert len(rows) == 1, rows
+            assert rows[0]["action"] == "auth.failmode" and rows[0]["user"] == user, rows
+            assert rows[0]["host"] == h.hostname and rows[0]["source"] == "failmode", rows
+        assert not _host_rows(d, fid)          # mallory's login was never reported
+        row = _host_rows(d, ids[admitted])[0]
+        assert row["result"] == "allow", row
+        assert row["reason"].startswith("failmode=safe error=unreachable service=sshd "
+                                        "rhost=192.0.2.7 at="), row
+        rc, out, err = run_cli(d, "explain", ids[admitted])
+        assert rc == 0, (rc, out, err)
+        assert "Login %s: %s on %s from 192.0.2.7 (sshd)" % (ids[admitted], admitted,
+                                                              h.hostname) in out, out
+        assert "The control plane was unreachable from host %s at " % h.hostname in out, out
+        assert "failmode=safe admitted %s without a second factor" % admitted in out, out
+        assert "Outcome: allowed without a second factor (failmode=safe)." in out, out
+        assert "Failmode/offline: used" in out, out
+        st, j = d.admin("GET", "/v1/audit/explain/" + ids[admitted])
+        assert st == 200 and out.splitlines() == j["explanation"], (st, j)
+        assert j["source"] == "failmode" and j["failmode"] == "safe" and j["state"] == "allowed"
+        rc, out, err = run_cli(d, "audit", "--user", refused, "--last-denial")
+        assert rc == 0, (rc, out, err)
+        assert "Login %s: %s on %s" % (ids[refused], refused, h.hostname) in out, out
+        assert "failmode=secure refused %s" % refused in out, out
+        assert "Outcome: denied (failmode=secure)." in out, out
     finally:
-        test_agent.teardown_module()
+        h.stop()
+        d.kill()
+
+
+def _event(**kw):
+    ev = {"id": secrets.token_hex(16), "at": int(time.time()) - 60, "kind": "failmode",
+          "user": "ubuntu", "action": "allow", "failmode": "safe", "error": "timeout",
+          "service": "sshd", "rhost": "2001:db8::7"}
+    ev.update(kw)
+    return {k: v for k, v in ev.items() if v is not None}
+
+
+def test_failmode_reports_callers_and_hostile_input():
+    path = "/v1/hosts/self/offline/events"
+    good = _event()
+    p = test_ca.Person()
+    rule(p.name, ["$user"])
+    session = p.login_ok()["session_token"]
+    for who, tok in (("none", None), ("garbage", "0" * 64), ("session", session),
+                     ("admin", D.admin_token)):
+        st, b = D.api("POST", path, {"events": [good]}, token=tok)
+        assert st in (401, 403), (who, st, b)
+    assert not _host_rows(D, good["id"])
+    for bad in (_event(kind="other"), _event(kind=1), _event(action="deny"),
+                _event(failmode="secure"), _event(failmode="open"), _event(error="tls"),
+                _event(error="rejected"), _event(rhost="a b"), _event(rhost="x" * 65),
+                _event(service="ss\nhd"), _event(user="../etc"), _event(person="dora"),
+                _event(reason="certificate_2fa_offline"), _event(id="A" * 32),
+                _event(at=int(time.time()) + 3600), _event(failmode=None), _event(error=None)):
+        st, b = D.api("POST", path, {"events": [bad]}, token=HOST[1])
+        assert st == 400, (bad, st, b)
+        assert not _host_rows(D, bad["id"]), bad
+    st, b = D.api("POST", path, {"events": [good, _event(service=None, rhost=None,
+                                                         action="deny", failmode="secure")]},
+                  token=HOST[1])
+    assert st == 200 and b == {"added": 2, "duplicates": 0}, (st, b)
+    st, b = D.api("POST", path, {"events": [good]}, token=HOST[1])
+    assert st == 200 and b == {"added": 0, "duplicates": 1}, (st, b)
+    rows = _host_rows(D, good["id"])
+    assert len(rows) == 1 and rows[0]["host"] == HOSTNAME, rows
+    out, j = explain(good["id"])
+    assert "The control plane did not answer in time from host %s" % HOSTNAME in out, out
+    assert "from 2001:db8::7 (sshd)" in out, out
+
+
+def test_offline_decisions_are_explained():
+    """Issue 13's offline decisions (auth.offline, reported by the host) read as what happened:
+    an allow from the offline document, a refusal for a stale KRL."""
+    person = "p" + secrets.token_hex(4)
+    path = "/v1/hosts/self/offline/events"
+    allow = {"id": secrets.token_hex(16), "at": int(time.time()) - 120, "user": "ubuntu",
+             "person": person, "action": "allow", "reason": "certificate_2fa_offline"}
+    deny = dict(allow, id=secrets.token_hex(16), at=int(time.time()) - 60, action="deny",
+                reason="offline_krl_stale")
+    st, b = D.api("POST", path, {"events": [allow, deny]}, token=HOST[1])
+    assert st == 200 and b["added"] == 2, (st, b)
+    out, j = explain(allow["id"])
+    assert "Login %s: %s as 'ubuntu' on %s" % (allow["id"], person, HOSTNAME) in out, out
+    assert "decided alone from its offline document" in out and "per-certificate" in out, out
+    assert "Outcome: allowed (offline)." in out, out
+    assert j["source"] == "offline" and j["account"] == "ubuntu" and j["state"] == "allowed", j
+    rc, out, err = run_cli(D, "audit", "--user", person, "--last-denial")
+    assert rc == 0, (rc, out, err)
+    assert "Login %s:" % deny["id"] in out, out
+    assert "KRL (revoked certificates) was older than offline_krl_max_age" in out, out
+    assert "Outcome: denied (offline)." in out, out
 
 
 def test_explain_callers_and_hostile_txids():

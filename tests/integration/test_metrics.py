@@ -191,6 +191,13 @@ def test_certificates_and_krl_version():
     s1 = scrape()
     assert delta(s0, s1, "portcullis_certificates_issued_total", type="user") == 1
     assert delta(s0, s1, "portcullis_certificates_issued_total", type="host") == 0
+    # portcullis login's decision (login.finish) is counted as stage login
+    assert delta(s0, s1, DEC, stage="login", result="allow", reason="totp_ok") == 1
+    st, _ = person.login(code=harness.wrong_code(person.secret))
+    assert st == 401, st
+    s1b = scrape()
+    assert delta(s1, s1b, DEC, stage="login", result="deny", reason="wrong_code") == 1
+    assert delta(s1, s1b, DEC, stage="login", result="allow", reason="totp_ok") == 0
     st, r = D.admin("POST", "/v1/certs/revoke", {"serial": b["serial"]})
     assert st == 200, (st, r)
     s2 = scrape()

@@ -166,6 +166,7 @@ const char *fa_op(const struct fake_agent *fa, int i);
 
 void test_fake_begin_fields(void **state);
 void test_fake_actions(void **state);
+void test_fake_failmode_report(void **state);
 void test_fake_error_table(void **state);
 void test_fake_tls_midflow_denies(void **state);
 void test_fake_malformed_frames(void **state);

@@ -459,3 +459,48 @@ void test_fake_failure_before_prompt_is_failmode(void **state)
             pt_result_free(&r);
         }
 }
+
+/* Issue 18: after a begin error that follows failmode and carries failmode_id, the module tells
+ * the agent what its failmode decided (op failmode, same connection); the syslog line names the
+ * id as txid; the report's answer changes nothing; no report for other errors or a bad id. */
+void test_fake_failmode_report(void **state)
+{
+#define FM_ID "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6"
+    static const char *const report_replies[] = { "{\"ok\":true}",
+                                                  "{\"ok\":false,\"error\":\"bad_request\"}" };
+    static const char *const no_report[] = {
+        "{\"ok\":false,\"error\":\"tls\",\"failmode_id\":\"" FM_ID "\"}",
+        "{\"ok\":false,\"error\":\"unreachable\",\"failmode_id\":\"A1B2C3D4E5F6A7B8C9D0A1B2C3D4E5F6\"}",
+        "{\"ok\":false,\"error\":\"unreachable\",\"failmode_id\":\"a1b2\"}",
+        "{\"ok\":false,\"error\":\"unreachable\",\"failmode_id\":7}",
+        "{\"ok\":false,\"error\":\"unreachable\"}",
+    };
+
+    (void)state;
+    for (int safe = 0; safe <= 1; safe++)
+        for (size_t k = 0; k < 2; k++) {
+            struct fake_agent fa = {
+                .nreplies = 2,
+                .replies = { "{\"ok\":false,\"error\":\"unreachable\",\"message\":\"x\","
+                             "\"failmode_id\":\"" FM_ID "\"}",
+                             report_replies[k] }
+            };
+            struct pt_result r = fake_run(&fa, FA_REPLY, safe ? "failmode=safe" : "", NULL);
+            assert_rc(r, safe ? PAM_SUCCESS : PAM_AUTH_ERR);
+            assert_int_equal(fa.nreqs, 2);
+            assert_string_equal(fa_op(&fa, 1), "failmode");
+            assert_string_equal(pt_jstr(fa.reqs[1], "id"), FM_ID);
+            assert_string_equal(pt_jstr(fa.reqs[1], "failmode"), safe ? "safe" : "secure");
+            assert_log_has(r, "txid=" FM_ID);
+            fa_stop(&fa);
+            pt_result_free(&r);
+        }
+    for (size_t i = 0; i < sizeof no_report / sizeof no_report[0]; i++) {
+        struct fake_agent fa = { .nreplies = 2, .replies = { no_report[i], "{\"ok\":true}" } };
+        struct pt_result r = fake_run(&fa, FA_REPLY, "failmode=safe", NULL);
+        assert_int_equal(fa.nreqs, 1);
+        fa_stop(&fa);
+        pt_result_free(&r);
+    }
+#undef FM_ID
+}

@@ -192,6 +192,7 @@ int main(int argc, char **argv)
         /* tests/pam/pt_cases.c: the fake agent */
         cmocka_unit_test(test_fake_begin_fields),
         cmocka_unit_test(test_fake_actions),
+        cmocka_unit_test(test_fake_failmode_report),
         cmocka_unit_test(test_fake_error_table),
         cmocka_unit_test(test_fake_tls_midflow_denies),
         cmocka_unit_test(test_fake_malformed_frames),

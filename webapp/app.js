@@ -145,7 +145,7 @@
     let row = null;
     try { row = Notification.permission === 'granted' && await serverSub((await pushSub()).sub); } catch (e) { row = null; }
     on.dataset.state = row ? 'on' : 'off';
-    st.textContent = row ? 'Notifications on this phone: on' : 'Notifications on this phone: off';
+    st.textContent = row ? 'Notifications: on' : 'Notifications: off';
     b.textContent = row ? 'Stop notifying this phone' : 'Notify me on this phone';
   }
   async function notifyToggle() {

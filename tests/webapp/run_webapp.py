@@ -1037,6 +1037,8 @@ def app_subscribes_and_the_notice_reaches_the_receiver():
     br.wait(visible("v-list"), what="the list")
     br.wait("document.getElementById('notify').dataset.state === 'off'", what="the notify control")
     assert br.js("document.getElementById('b-notify').textContent") == "Notify me on this phone"
+    os.makedirs(SHOTS, exist_ok=True)
+    br.screenshot(os.path.join(SHOTS, "2-list-notify-off.png"))
     br.js("document.getElementById('b-notify').click()")
     br.wait("document.getElementById('notify').dataset.state === 'on'", timeout=20,
             what="notifications on")
@@ -1048,8 +1050,7 @@ def app_subscribes_and_the_notice_reaches_the_receiver():
     assert db_subscriptions(w, "alice") == [sub.endpoint]
     rows = audit_rows(w, "alice", "webpush.subscribe")
     assert rows, "no webpush.subscribe audit row"
-    os.makedirs(SHOTS, exist_ok=True)
-    br.screenshot(os.path.join(SHOTS, "2-list-notify.png"))
+    br.screenshot(os.path.join(SHOTS, "2-list-notify-on.png"))
     # a push from a host → the receiver gets a notice for this subscription
     p = new_push(w)
     got = recv.to(sub.endpoint)[0]

@@ -20,6 +20,13 @@ void api_web_push_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx 
 void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
 void api_web_push_deny(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
 
+/* Web Push for the cookie session (api_webpush.c, the same parsing and store as /v1/webpush):
+ * GET webpush/vapid-public-key, GET/POST webpush/subscriptions, DELETE webpush/subscriptions/ID. */
+void api_web_webpush_key(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
+void api_web_webpush_list(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
+void api_web_webpush_subscribe(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
+void api_web_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w);
+
 /* Admin (pinned listener): POST users/NAME/invite, GET users/NAME/passkeys,
  * DELETE users/NAME/passkeys/ID. */
 void api_user_invite(struct cp_call *c, struct cp_resp *r);

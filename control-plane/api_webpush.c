@@ -3,6 +3,7 @@
  * app (/app/, its cookie session) calls the same store functions (cp_webpush.h). */
 #include "config.h"
 #include "api.h"
+#include "api_web.h"
 #include "cp_webpush.h"
 #include "pc_config.h"
 #include "pc_err.h"
@@ -18,8 +19,9 @@ void api_webpush_vapid_key(struct cp_call *c, struct cp_resp *r)
 }
 
 /* Body: PushSubscription.toJSON(): {"endpoint", "keys": {"p256dh", "auth"}} (an
- * "expirationTime" as the browser sends it is accepted and ignored). */
-void api_webpush_subscribe(struct cp_call *c, struct cp_resp *r)
+ * "expirationTime" as the browser sends it is accepted and ignored). For user: the CLI session's
+ * or the web app's cookie session's. */
+static void subscribe_as(struct cp_call *c, struct cp_resp *r, const char *user)
 {
     static const char *const fields[] = { "endpoint", "keys", "expirationTime", NULL };
     static const char *const key_fields[] = { "p256dh", "auth", NULL };
@@ -43,7 +45,7 @@ void api_webpush_subscribe(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    rc = cp_webpush_subscribe(c->id.user, c->source, endpoint, p256dh, auth, &bad, &out);
+    rc = cp_webpush_subscribe(user, c->source, endpoint, p256dh, auth, &bad, &out);
     if (rc == PC_ERR_INVAL && bad) {
         snprintf(msg, sizeof msg, "field '%s' is not %s", bad,
                  strcmp(bad, "endpoint") == 0 ? "an https:// push endpoint"
@@ -60,17 +62,19 @@ void api_webpush_subscribe(struct cp_call *c, struct cp_resp *r)
     }
 }
 
-void api_webpush_list(struct cp_call *c, struct cp_resp *r)
+static void list_as(struct cp_call *c, struct cp_resp *r, const char *user)
 {
     json_object *out = NULL;
-    int rc = cp_webpush_list(c->id.user, &out);
+    int rc = cp_webpush_list(user, &out);
+    (void)c;
     if (rc != PC_OK)
         cp_resp_from_err(r, rc, "subscriptions");
     else
         cp_resp_json(r, 200, out);
 }
 
-void api_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r)
+/* c->seg[2] is the id in both /v1/webpush/subscriptions/ID and /app/api/webpush/subscriptions/ID. */
+static void unsubscribe_as(struct cp_call *c, struct cp_resp *r, const char *user)
 {
     uint64_t id = 0;
     json_object *o;
@@ -80,11 +84,48 @@ void api_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 404, "not_found", "subscription not found");
         return;
     }
-    if ((rc = cp_webpush_unsubscribe(c->id.user, c->source, (int64_t)id)) != PC_OK) {
+    if ((rc = cp_webpush_unsubscribe(user, c->source, (int64_t)id)) != PC_OK) {
         cp_resp_from_err(r, rc, "subscription");
         return;
     }
     o = json_object_new_object();
     json_object_object_add(o, "deleted", json_object_new_int64((int64_t)id));
     cp_resp_json(r, 200, o);
+}
+
+void api_webpush_subscribe(struct cp_call *c, struct cp_resp *r)
+{
+    subscribe_as(c, r, c->id.user);
+}
+
+void api_webpush_list(struct cp_call *c, struct cp_resp *r)
+{
+    list_as(c, r, c->id.user);
+}
+
+void api_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r)
+{
+    unsubscribe_as(c, r, c->id.user);
+}
+
+/* The web app (cp_web.c's routes, the cookie session's user in w->user; Origin checked there). */
+void api_web_webpush_key(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    (void)w;
+    api_webpush_vapid_key(c, r);
+}
+
+void api_web_webpush_list(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    list_as(c, r, w->user);
+}
+
+void api_web_webpush_subscribe(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    subscribe_as(c, r, w->user);
+}
+
+void api_web_webpush_unsubscribe(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
+{
+    unsubscribe_as(c, r, w->user);
 }

@@ -60,7 +60,11 @@ static const struct api_route api_routes[] = {
     { "POST", "pushes/*/begin", 1, api_web_push_begin },
     { "POST", "pushes/*/approve", 1, api_web_push_approve },
     { "POST", "pushes/*/deny", 1, api_web_push_deny },
-    /* Web Push (issue 14 item 5) goes here: POST subscriptions, DELETE subscriptions/\*. */
+    /* Web Push (issue 14 item 5): this browser's subscriptions (api_webpush.c). */
+    { "GET", "webpush/vapid-public-key", 1, api_web_webpush_key },
+    { "GET", "webpush/subscriptions", 1, api_web_webpush_list },
+    { "POST", "webpush/subscriptions", 1, api_web_webpush_subscribe },
+    { "DELETE", "webpush/subscriptions/*", 1, api_web_webpush_unsubscribe },
 };
 
 static const struct cp_settings *web_settings;

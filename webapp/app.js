@@ -5,7 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const views = ['v-signin', 'v-invite', 'v-totp', 'v-list', 'v-approve'];
-  let invite = null, current = null, timer = null;
+  let invite = null, current = null, timer = null, wanted = null, vapid = null;
 
   const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf)))
     .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -119,8 +119,58 @@
       li.dataset.id = p.push_id;
       li.addEventListener('click', () => approveView(p, j.now));
       ul.append(li);
+      if (p.push_id === wanted) { wanted = null; approveView(p, j.now); }
     });
     $('empty').hidden = j.pushes.length > 0;
+    wanted = null; // a notification for a push already decided or expired: stay on the list
+  }
+
+  // Web Push: "Notify me on this phone". The subscription is this browser's; the server keeps
+  // one row per endpoint (POST again replaces its keys), DELETE by the id the server gave it.
+  const canNotify = () => 'serviceWorker' in navigator && 'PushManager' in window &&
+    'Notification' in window && Notification.permission !== 'denied';
+  async function pushSub() {
+    const reg = await navigator.serviceWorker.ready;
+    return { reg, sub: await reg.pushManager.getSubscription() };
+  }
+  async function serverSub(sub) {
+    if (!sub) return null;
+    const j = await api('GET', 'webpush/subscriptions');
+    return j.subscriptions.find((s) => s.endpoint === sub.endpoint) || null;
+  }
+  async function notifyShow() {
+    const on = $('notify'), st = $('notify-state'), b = $('b-notify');
+    if (!canNotify()) { on.hidden = true; return; }
+    on.hidden = false;
+    let row = null;
+    try { row = Notification.permission === 'granted' && await serverSub((await pushSub()).sub); } catch (e) { row = null; }
+    on.dataset.state = row ? 'on' : 'off';
+    st.textContent = row ? 'Notifications: on' : 'Notifications: off';
+    b.textContent = row ? 'Stop notifying this phone' : 'Notify me on this phone';
+  }
+  async function notifyToggle() {
+    const b = $('b-notify');
+    b.disabled = true;
+    try {
+      const { reg, sub } = await pushSub();
+      if ($('notify').dataset.state === 'on') {
+        const row = await serverSub(sub);
+        if (row) await api('DELETE', 'webpush/subscriptions/' + row.id);
+        if (sub) await sub.unsubscribe();
+        say('This phone will not be notified.');
+      } else {
+        if (await Notification.requestPermission() !== 'granted') throw new Error('notifications are not allowed');
+        if (!vapid) vapid = (await api('GET', 'webpush/vapid-public-key')).public_key;
+        const s = sub || await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64u(vapid) });
+        await api('POST', 'webpush/subscriptions', s.toJSON());
+        say('This phone will be notified of new sign-ins.');
+      }
+    } catch (e) {
+      say('Notifications: ' + e.message, true);
+    } finally {
+      b.disabled = false;
+      notifyShow();
+    }
   }
   function stop() { if (timer) clearInterval(timer); timer = null; }
   function list() {
@@ -129,6 +179,7 @@
     refresh();
     stop();
     timer = setInterval(refresh, 3000);
+    notifyShow();
   }
   function approveView(p, now) {
     stop();
@@ -183,8 +234,16 @@
       stop(); $('who').textContent = ''; say(''); show('v-signin');
     });
     window.addEventListener('hashchange', () => location.reload()); // a second invite link
-    if ('serviceWorker' in navigator) navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
-    // Web Push (issue 14 item 5): subscribe here once the server offers a VAPID key.
+    $('b-notify').addEventListener('click', notifyToggle);
+    if ('serviceWorker' in navigator) {
+      navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => {});
+      // a tapped notification while the app is open: the service worker names the push
+      navigator.serviceWorker.addEventListener('message', (e) => {
+        if (e.data && typeof e.data.push === 'string' && $('who').textContent) { wanted = e.data.push; list(); }
+      });
+    }
+    const pm = /^#push=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+    if (pm) { wanted = pm[1]; history.replaceState(null, '', '/app/'); }
     const m = /^#invite=([0-9a-f]{64})$/.exec(location.hash);
     if (m) {
       invite = m[1];

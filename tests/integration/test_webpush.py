@@ -484,9 +484,9 @@ def test_callers_of_the_subscription_endpoints():
         assert st == 200 and b["public_key"] == key, (token, st, b)
 
 
-def test_hostile_subscriptions_refused():
-    p = person()
-    s = Subscription(RECV.endpoint("ok"))
+def hostile_subscriptions(s, port):
+    """(body, the field its 400 names) for Subscription s; port: the receiver's (tests/webapp
+    posts the same bodies to the web app's endpoint)."""
     good = s.json()
     off_curve = bytearray(s.pub)
     off_curve[64] ^= 1
@@ -500,7 +500,7 @@ def test_hostile_subscriptions_refused():
         return b
 
     cases = [
-        (body(endpoint="http://127.0.0.1:%d/ok/x" % RECV.port), "endpoint"),
+        (body(endpoint="http://127.0.0.1:%d/ok/x" % port), "endpoint"),
         (body(endpoint="ftp://127.0.0.1/x"), "endpoint"),
         (body(endpoint="file:///etc/passwd"), "endpoint"),
         (body(endpoint="https://user:pw@127.0.0.1/x"), "endpoint"),
@@ -524,6 +524,13 @@ def test_hostile_subscriptions_refused():
         (dict(endpoint=good["endpoint"]), "keys"),
         (body(keys=None, endpoint=good["endpoint"]) | {"keys": "x"}, "keys"),
     ]
+    return cases
+
+
+def test_hostile_subscriptions_refused():
+    p = person()
+    s = Subscription(RECV.endpoint("ok"))
+    cases = hostile_subscriptions(s, RECV.port)
     for b, field in cases:
         st, r = D.api("POST", "/v1/webpush/subscriptions", b, token=p.session)
         assert st == 400, (b, st, r)

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
 import cdp  # noqa: E402
 import harness  # noqa: E402
+import test_webpush as tw  # noqa: E402
 
 RP = "approve.test"
 OTHER = "evil.test"
@@ -77,8 +78,8 @@ class Web:
         self.d = daemon
         self.browser = None
 
-    def start(self):
-        self.d = harness.Daemon(args=self.args).start()
+    def start(self, env=None):
+        self.d = harness.Daemon(args=self.args, env=env).start()
         return self
 
     def open_browser(self):
@@ -239,7 +240,9 @@ S = {}
 
 def env():
     if "w" not in S:
-        w = Web().start()
+        # a loopback push receiver (tests/integration/test_webpush.py) the daemon trusts
+        tw.RECV = S["recv"] = tw.Receiver(tempfile.mkdtemp(prefix="pc-webapp-recv-"))
+        w = Web().start(env={"PC_TEST_WEBPUSH_CA": S["recv"].paths["ca.pem"]})
         S["w"] = w
         S["host_id"], S["host"] = w.d.enroll_host()
         w.d.create_user("alice")
@@ -550,6 +553,7 @@ def login_push_approved_in_app_and_cli_session_is_no_web_caller():
     st, lg = w.d.api("GET", "/v1/login/%s" % s["login_id"])
     assert st == 200 and lg.get("session_token"), (st, lg)
     cli_session = lg["session_token"]
+    S["cli_session"] = cli_session
     for method, path, body in (("GET", "me", None), ("GET", "pushes", None),
                                ("POST", "signout", {})):
         st, r = w.api(method, path, body,
@@ -890,6 +894,245 @@ def sshd_login_wrong_number_refused():
 
 # --------------------------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------------------------
+# Web Push in the app: webpush/vapid-public-key, webpush/subscriptions on the cookie session
+
+WP_EPS = [("GET", "webpush/vapid-public-key", None), ("GET", "webpush/subscriptions", None),
+          ("POST", "webpush/subscriptions", "SUB"), ("DELETE", "webpush/subscriptions/1", None)]
+
+
+def db_subscriptions(w, user):
+    """The stored subscriptions of user, read from the daemon's database itself."""
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % w.d.path("portcullis.db"), uri=True, timeout=10)
+    try:
+        cols = [r[1] for r in con.execute("PRAGMA table_info(webpush_subscriptions)")]
+        assert "endpoint" in cols and "user_id" in cols, cols
+        return [r[0] for r in con.execute(
+            "SELECT s.endpoint FROM webpush_subscriptions s JOIN users u ON u.id = s.user_id"
+            " WHERE u.name = ?", (user,))]
+    finally:
+        con.close()
+
+
+def other_user_session(w, user):
+    """A second user with a passkey (registered over HTTP; passkey_delete_ends_web_sessions has
+    taken bob's) and their session cookie."""
+    if not S.get(user):
+        br = w.browser
+        helpers(br)
+        w.d.create_user(user)
+        tok = w.invite(user).split("#invite=")[1]
+        st, r = w.api("POST", "invite/finish", br.js("__t.register(%s, [-7])" % json.dumps(tok)))
+        assert st == 200, "%s registers → %s %r" % (user, st, r)
+        S[user] = True
+    return sign_in_as(w, user)
+
+
+@test
+def webpush_endpoints_each_caller():
+    w = alice_signed_in()
+    alice = w.session_cookie()
+    recv = S["recv"]
+    sub = tw.Subscription(recv.endpoint("ok"))
+    admin_tok, host_tok = w.d.admin_token, S["host"]
+    callers = [("none", {}), ("garbage cookie", {"cookie": "0" * 64}),
+               ("host token", {"headers": {"Authorization": "Bearer " + host_tok}}),
+               ("host token as cookie", {"cookie": host_tok}),
+               ("admin token", {"headers": {"Authorization": "Bearer " + admin_tok}}),
+               ("admin token as cookie", {"cookie": admin_tok}),
+               ("CLI-style bearer", {"headers": {"Authorization": "Bearer " + "a" * 64}})]
+    if S.get("cli_session"):  # a real `portcullis login` session (carol's, from the test above)
+        callers += [("CLI session", {"headers": {"Authorization": "Bearer " + S["cli_session"]}}),
+                    ("CLI session as cookie", {"cookie": S["cli_session"]})]
+    for method, path, body in WP_EPS:
+        for who, kw in callers:
+            st, r = w.api(method, path, sub.json() if body else None, **kw)
+            assert st == 401, "%s %s as %s → %s %r" % (method, path, who, st, r)
+    assert db_subscriptions(w, "alice") == [], "a refused caller stored a subscription"
+    # the cookie session: the same VAPID key as /v1, a subscription stored and listed
+    st, k = w.api("GET", "webpush/vapid-public-key", cookie=alice)
+    st1, k1 = w.d.api("GET", "/v1/webpush/vapid-public-key")
+    assert st == 200 and st1 == 200 and k["public_key"] == k1["public_key"], (st, k, k1)
+    # wrong Origin on the state-changing requests: refused, nothing stored
+    for origin in ("https://%s:%d" % (OTHER, w.wport), "null", None):
+        st, r = w.api("POST", "webpush/subscriptions", sub.json(), cookie=alice, origin=origin)
+        assert st == 403 and r["error"] == "bad_origin", "POST, Origin %r → %s %r" % (origin, st, r)
+    assert db_subscriptions(w, "alice") == []
+    st, r = w.api("POST", "webpush/subscriptions", sub.json(), cookie=alice)
+    assert st == 201 and r["endpoint"] == sub.endpoint and isinstance(r["id"], int), (st, r)
+    sid = r["id"]
+    assert db_subscriptions(w, "alice") == [sub.endpoint]
+    st, r = w.api("GET", "webpush/subscriptions", cookie=alice)
+    assert st == 200 and [x["id"] for x in r["subscriptions"]] == [sid], r
+    for origin in ("https://%s:%d" % (OTHER, w.wport), None):
+        st, r = w.api("DELETE", "webpush/subscriptions/%d" % sid, cookie=alice, origin=origin)
+        assert st == 403 and r["error"] == "bad_origin", "DELETE, Origin %r → %s %r" % (origin, st, r)
+    # another user: sees none of alice's, cannot delete hers
+    bob = other_user_session(w, "dave")
+    st, r = w.api("GET", "webpush/subscriptions", cookie=bob)
+    assert st == 200 and r["subscriptions"] == [], r
+    st, r = w.api("DELETE", "webpush/subscriptions/%d" % sid, cookie=bob)
+    assert st == 404, "bob deletes alice's subscription → %s %r" % (st, r)
+    assert db_subscriptions(w, "alice") == [sub.endpoint]
+    for bad in ("0", "-1", "abc", "99999999999999999999999", "%dx" % sid, "0x%x" % sid):
+        st, r = w.api("DELETE", "webpush/subscriptions/" + bad, cookie=alice)
+        assert st == 404, "DELETE subscriptions/%s → %s %r" % (bad, st, r)
+    st, r = w.api("DELETE", "webpush/subscriptions/%d" % sid, cookie=alice)
+    assert st == 200 and r["deleted"] == sid, (st, r)
+    assert db_subscriptions(w, "alice") == []
+    st, r = w.api("DELETE", "webpush/subscriptions/%d" % sid, cookie=alice)
+    assert st == 404, "a second DELETE → %s %r" % (st, r)
+
+
+@test
+def webpush_hostile_subscriptions_refused():
+    w = alice_signed_in()
+    alice = w.session_cookie()
+    recv = S["recv"]
+    s = tw.Subscription(recv.endpoint("ok"))
+    for b, field in tw.hostile_subscriptions(s, recv.port):
+        st, r = w.api("POST", "webpush/subscriptions", b, cookie=alice)
+        assert st == 400 and field in r.get("message", ""), (field, b, st, r)
+    for raw in (b"{not json", b"[]", b'"x"', b"\x00", b""):
+        st, _, _, _ = w.req("POST", "/app/api/webpush/subscriptions", cookie=alice, raw=raw)
+        assert st == 400, "raw %r → %s" % (raw, st)
+    st, _, _, _ = w.req("POST", "/app/api/webpush/subscriptions", cookie=alice, raw=b"x" * 70000)
+    assert st == 413, st
+    assert db_subscriptions(w, "alice") == [], "a refused subscription was stored"
+
+
+# The test's stand-in for the vendor push service (unreachable here): PushManager's subscribe and
+# getSubscription return a subscription whose keys the test holds, so the app's own code runs.
+PUSH_STUB = r"""
+(() => {
+  if (!self.PushManager) return;
+  const SUB = %s;
+  let on = false;
+  const obj = () => ({ endpoint: SUB.endpoint, toJSON: () => SUB,
+                       unsubscribe: async () => { on = false; return true; } });
+  PushManager.prototype.subscribe = async function (o) {
+    self.__pcSubscribeOpts = { userVisibleOnly: o.userVisibleOnly, key: Array.from(new Uint8Array(o.applicationServerKey)) };
+    on = true; return obj();
+  };
+  PushManager.prototype.getSubscription = async function () { return on ? obj() : null; };
+})();
+"""
+
+
+def notify_state(br):
+    return br.js("document.getElementById('notify').hidden ? 'hidden' :"
+                 " document.getElementById('notify').dataset.state || ''")
+
+
+@test
+def app_subscribes_and_the_notice_reaches_the_receiver():
+    w = alice_signed_in()
+    br = w.browser
+    recv = S["recv"]
+    sub = tw.Subscription(recv.endpoint("ok"))
+    br.page("Page.addScriptToEvaluateOnNewDocument", source=PUSH_STUB % json.dumps(sub.json()))
+    br.call("Browser.grantPermissions", origin=w.origin, permissions=["notifications"])
+    br.goto(w.origin + "/app/")
+    br.wait(visible("v-list"), what="the list")
+    br.wait("document.getElementById('notify').dataset.state === 'off'", what="the notify control")
+    assert br.js("document.getElementById('b-notify').textContent") == "Notify me on this phone"
+    os.makedirs(SHOTS, exist_ok=True)
+    br.screenshot(os.path.join(SHOTS, "2-list-notify-off.png"))
+    br.js("document.getElementById('b-notify').click()")
+    br.wait("document.getElementById('notify').dataset.state === 'on'", timeout=20,
+            what="notifications on")
+    assert br.js("document.getElementById('notify-state').textContent").endswith(": on")
+    # the app asked for a user-visible subscription with the server's VAPID key
+    opts = br.js("self.__pcSubscribeOpts")
+    key = tw.unb64u(w.d.api("GET", "/v1/webpush/vapid-public-key")[1]["public_key"])
+    assert opts["userVisibleOnly"] is True and bytes(opts["key"]) == key, opts
+    assert db_subscriptions(w, "alice") == [sub.endpoint]
+    rows = audit_rows(w, "alice", "webpush.subscribe")
+    assert rows, "no webpush.subscribe audit row"
+    br.screenshot(os.path.join(SHOTS, "2-list-notify-on.png"))
+    # a push from a host → the receiver gets a notice for this subscription
+    p = new_push(w)
+    got = recv.to(sub.endpoint)[0]
+    notice = sub.decrypt(got["body"])
+    assert notice["push_id"] == p["push_id"] and notice["url"] == w.origin + "/app/", notice
+    assert notice["host"] and notice["rhost"] == "203.0.113.7" and notice["service"] == "sshd"
+    assert "match" not in notice, "the notice carries the number"
+    S["notified_push"], S["notice"] = p, notice
+    # off again: the server forgets it
+    br.js("document.getElementById('b-notify').click()")
+    br.wait("document.getElementById('notify').dataset.state === 'off'", timeout=20,
+            what="notifications off")
+    assert db_subscriptions(w, "alice") == []
+    # permission denied: no control at all
+    br.call("Browser.setPermission", origin=w.origin, permission={"name": "notifications"},
+            setting="denied")
+    br.goto(w.origin + "/app/")
+    br.wait(visible("v-list"), what="the list")
+    time.sleep(1)
+    assert notify_state(br) == "hidden", "the notify control is shown with permission denied"
+    br.call("Browser.grantPermissions", origin=w.origin, permissions=["notifications"])
+
+
+@test
+def service_worker_shows_the_notice_and_opens_its_approval():
+    w = alice_signed_in()
+    br = w.browser
+    p = new_push(w)
+    br.call("Browser.grantPermissions", origin=w.origin, permissions=["notifications"])
+    br.goto(w.origin + "/app/")
+    br.wait("navigator.serviceWorker.getRegistration('/app/').then(r => !!(r && r.active))",
+            timeout=20, what="an active service worker")
+    br.events.clear()
+    br.page("ServiceWorker.enable")
+    reg = None
+    deadline = time.time() + 10
+    while reg is None and time.time() < deadline:
+        for m in list(br.events):
+            if m.get("method") == "ServiceWorker.workerRegistrationUpdated":
+                for x in m["params"]["registrations"]:
+                    if x["scopeURL"] == w.origin + "/app/" and not x.get("isDeleted"):
+                        reg = x["registrationId"]
+        if reg is None:
+            br.js("1")  # pumps the events
+            time.sleep(0.2)
+    if reg is None:
+        raise Skip("DevTools reported no service worker registration")
+    payload = {"push_id": p["push_id"], "host": "web-1.example", "rhost": "203.0.113.7",
+               "service": "sshd", "url": w.origin + "/app/"}
+    br.page("ServiceWorker.deliverPushMessage", origin=w.origin, registrationId=reg,
+            data=json.dumps(payload))
+    notes = br.wait("navigator.serviceWorker.ready.then(r => r.getNotifications())"
+                    ".then(ns => ns.length ? ns.map(n => ({title: n.title, body: n.body, data: n.data})) : null)",
+                    timeout=15, what="a notification shown")
+    n = [x for x in notes if x["data"]["push"] == p["push_id"]]
+    assert n, notes
+    n = n[0]
+    assert n["title"] == "Sign-in on web-1.example", n
+    assert "203.0.113.7" in n["body"] and "sshd" in n["body"], n
+    assert n["data"]["url"] == w.origin + "/app/#push=" + p["push_id"], n
+    # a hostile payload: a url elsewhere is never used, odd fields are dropped
+    br.page("ServiceWorker.deliverPushMessage", origin=w.origin, registrationId=reg,
+            data=json.dumps({"push_id": "../x", "host": 7, "url": "https://evil.test/app/"}))
+    odd = br.wait("navigator.serviceWorker.ready.then(r => r.getNotifications({tag: 'portcullis'}))"
+                  ".then(ns => ns.length ? ns.map(n => ({title: n.title, data: n.data})) : null)",
+                  timeout=15, what="the hostile notice's notification")
+    assert odd[0]["data"]["url"] == w.origin + "/app/" and odd[0]["data"]["push"] == "", odd
+    # what a tap opens (the notificationclick itself cannot be driven through DevTools): the
+    # notification's url, in a fresh window, lands on that push's approval screen
+    br.goto(n["data"]["url"])
+    br.wait(visible("v-approve"), timeout=15, what="the approval screen of the notified push")
+    assert br.js("location.hash") == "", "the fragment stays in the address bar"
+    assert br.js("document.getElementById('a-rhost').textContent") == "203.0.113.7"
+    # and with the app already open: the service worker's message opens it too
+    br.goto(w.origin + "/app/")
+    br.wait(visible("v-list"), what="the list")
+    br.js("navigator.serviceWorker.dispatchEvent(new MessageEvent('message', {data: {push: %s}}))"
+          % json.dumps(p["push_id"]))
+    br.wait(visible("v-approve"), timeout=15, what="the approval screen after the message")
+    br.js("document.getElementById('b-back').click()")
+
+
 def main(argv):
     filters = argv[1:]
     selected = [t for t in TESTS if not filters or any(f in t.__name__ for f in filters)]
@@ -926,6 +1169,8 @@ def main(argv):
         for w in (S.get("w"), E2E.get("web")):
             if w:
                 w.close()
+        if S.get("recv"):
+            S["recv"].close()
         if "E" in E2E:
             E2E["E"].teardown()
         harness.cleanup_all()

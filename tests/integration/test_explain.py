@@ -273,7 +273,11 @@ def test_failmode_reports_callers_and_hostile_input():
 def test_offline_decisions_are_explained():
     """Issue 13's offline decisions (auth.offline, reported by the host) read as what happened:
     an allow from the offline document, a refusal for a stale KRL."""
-    person = "p" + secrets.token_hex(4)
+    # a pair of the host's offline document: a host reports only decisions it could make (an
+    # event for anyone else is recorded as the host's claim, test_review)
+    person = test_ca.Person().name
+    test_ca.add_policy(users=[person], accounts=["ubuntu"], hosts={"env": "prod"},
+                       second_factor="per-certificate")
     path = "/v1/hosts/self/offline/events"
     allow = {"id": secrets.token_hex(16), "at": int(time.time()) - 120, "user": "ubuntu",
              "person": person, "action": "allow", "reason": "certificate_2fa_offline"}

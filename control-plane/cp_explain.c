@@ -368,13 +368,38 @@ static void offline_text(json_object *o, json_object *lines, const char *person,
             "because its KRL (revoked certificates) was older than offline_krl_max_age: it "
             "could not know whether %s's certificate had been revoked.",
             host, person);
+    else if (strcmp(why, "offline_code") == 0)
+        say(lines,
+            "Offline: the control plane was unreachable from host %s, and its agent checked "
+            "the code %s typed against the hashed offline codes it holds for this host (a "
+            "rule with offline_codes) and accepted it; that time step is spent, also online.",
+            host, person);
+    else if (strcmp(why, "offline_code_wrong") == 0 || strcmp(why, "offline_code_replayed") == 0 ||
+             strcmp(why, "offline_code_locked") == 0)
+        say(lines,
+            "Offline: the control plane was unreachable from host %s, and its agent refused "
+            "%s's code: %s.",
+            host, person,
+            strcmp(why, "offline_code_wrong") == 0
+                ? "it matched no offline code of the current time steps"
+            : strcmp(why, "offline_code_replayed") == 0
+                ? "that code (or a later one) was already used"
+                : "too many wrong codes on this host: locked for a while");
+    else if (strcmp(why, "no_offline_rule_here") == 0)
+        say(lines,
+            "Offline: host %s reported an offline decision for %s as '%s', but no rule on "
+            "that host lets it decide that login offline; the report is kept as the host's "
+            "claim only and counts as no login of %s.",
+            host, person, account, person);
     else
         say(lines,
             "Offline: the control plane was unreachable from host %s; its agent decided "
             "alone (%s).",
             host, why);
     say(lines, "Outcome: %s.",
-        strcmp(result, "allow") == 0 ? "allowed (offline)" : "denied (offline)");
+        strcmp(result, "allow") == 0     ? "allowed (offline)"
+        : strcmp(result, "invalid") == 0 ? "not counted (the host's claim only)"
+                                         : "denied (offline)");
 }
 
 /* A login the host decided alone and reported later (auth.failmode, auth.offline); the id is

@@ -321,3 +321,29 @@ def test_explain_callers_and_hostile_txids():
     assert rc == 1 and "no login with this txid" in err, (rc, err)
     rc, _, err = run_cli(D, "audit", "--last-denial")
     assert rc == 2, (rc, err)
+
+
+def test_host_claims_and_offline_codes_are_explained():
+    """An offline event the host could not have decided (no offline rule for the pair there) reads
+    as the host's claim, never as a login; an offline code's allow and refusals say what the
+    agent checked."""
+    path = "/v1/hosts/self/offline/events"
+    nobody = "p" + secrets.token_hex(4)
+    claim = {"id": secrets.token_hex(16), "at": int(time.time()) - 60, "user": "ubuntu",
+             "person": nobody, "action": "allow", "reason": "certificate_2fa_offline"}
+    coder = test_ca.Person().name
+    test_ca.add_policy(users=[coder], accounts=["ubuntu"], hosts={"env": "prod"},
+                       offline_codes=3600)
+    code_ok = dict(claim, id=secrets.token_hex(16), person=coder, reason="offline_code")
+    code_bad = dict(code_ok, id=secrets.token_hex(16), action="deny",
+                    reason="offline_code_replayed")
+    st, b = D.api("POST", path, {"events": [claim, code_ok, code_bad]}, token=HOST[1])
+    assert st == 200 and b["added"] == 3, (st, b)
+    out, j = explain(claim["id"])
+    assert "kept as the host's claim only" in out, out
+    assert "Outcome: not counted (the host's claim only)." in out, out
+    assert "allowed" not in out, out
+    out, j = explain(code_ok["id"])
+    assert "hashed offline codes" in out and "Outcome: allowed (offline)." in out, out
+    out, j = explain(code_bad["id"])
+    assert "was already used" in out and "Outcome: denied (offline)." in out, out

@@ -387,6 +387,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pc_log(PC_LOG_DEBUG, "event=http_library message=\"%s\"", line);
 }
 
+/* Per-connection memory of libmicrohttpd (request line, headers, body chunks, reply headers; a
+ * body is handed over in pieces, so it need not fit). Its default of 32 KB is held by every open
+ * connection, among them every waiting long-poll: 8 KB cut 2.5 KB of the ~19 KB one waiting poll
+ * held (measured with 2,000 polls); our requests' headers are well under 1 KB. */
+#define CONN_POOL_BYTES 8192
+
 int cp_server_start(const struct cp_settings *s, const char *key_pem, const char *cert_pem,
                     char *err, size_t errsz)
 {
@@ -426,7 +432,7 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
         "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_END);
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES, MHD_OPTION_END);
     if (!daemon_handle) {
         cp_admission_stop();
         snprintf(err, errsz,

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cp_webpush.h"
 #include "cp_store.h"
+#include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_mem.h"
@@ -315,12 +316,14 @@ static void test_hooks(void)
 {
 #ifdef PC_TEST_HOOKS
     const char *ca = getenv("PC_TEST_WEBPUSH_CA"), *qm = getenv("PC_TEST_WEBPUSH_QUEUE");
+    uint64_t n;
+
     if (ca && *ca) {
         snprintf(test_ca, sizeof test_ca, "%s", ca);
         allow_loopback = 1;
     }
-    if (qm && atoi(qm) >= 1 && atoi(qm) <= CP_WEBPUSH_QUEUE_MAX)
-        q_max = (unsigned)atoi(qm);
+    if (qm && pc_parse_uint(qm, 1, CP_WEBPUSH_QUEUE_MAX, &n) == PC_OK)
+        q_max = (unsigned)n;
 #endif
 }
 

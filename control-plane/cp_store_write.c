@@ -6,10 +6,13 @@
  * changes are on disk. A job that fails is rolled back to its savepoint alone. */
 #include "config.h"
 #include "cp_store.h"
+#include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <time.h>
 
 struct job {
     cp_write_fn fn;
@@ -86,6 +89,25 @@ static void run_batch(sqlite3 *db, struct job *batch)
     }
 }
 
+/* Test builds (--enable-test-hooks): PC_TEST_STORE_GATHER_MS=N makes the writer wait N ms
+ * (1..1000) after the first job of a batch arrived, so that concurrent requests of a test burst
+ * are run in one batch whatever the machine's speed (tests/integration/test_durability.py needs
+ * a batch mixing a failing job with good ones). Caller holds lock; released while waiting. */
+static void test_gather(void)
+{
+#ifdef PC_TEST_HOOKS
+    const char *v = getenv("PC_TEST_STORE_GATHER_MS");
+    uint64_t ms;
+
+    if (v && pc_parse_uint(v, 1, 1000, &ms) == PC_OK) {
+        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+        pthread_mutex_unlock(&lock);
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&lock);
+    }
+#endif
+}
+
 static void *writer_main(void *arg)
 {
     sqlite3 *db;
@@ -100,7 +122,8 @@ static void *writer_main(void *arg)
         while (!queue_head && !stopping)
             pthread_cond_wait(&work, &lock);
         if (!queue_head)
-            break; /* stopping and nothing left */
+            break;     /* stopping and nothing left */
+        test_gather(); /* test builds: let a burst's jobs meet in one batch */
         batch = queue_head;
         queue_head = NULL;
         queue_tail = &queue_head;

@@ -163,7 +163,9 @@ def test_failing_job_in_a_batch_is_undone_alone():
         done = []
         for (bu, bs), goods in zip(bad, good):
             d.stop()
-            d.start(env={"PC_TEST_AUDIT_NULL_USER": bu})
+            # the writer gathers a burst's jobs into one batch (test hook; without it a fast,
+            # idle machine commits each job alone and no batch mixes a failing job with others)
+            d.start(env={"PC_TEST_AUDIT_NULL_USER": bu, "PC_TEST_STORE_GATHER_MS": "200"})
             everyone = [(bu, bs)] + goods
             go = threading.Barrier(len(everyone))
             res = {}

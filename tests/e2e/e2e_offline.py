@@ -145,11 +145,15 @@ def _offline_rows(who, since):
 
 
 def _queued(c):
+    """Offline decisions waiting for upload. The queue also carries the module's failmode
+    reports (issue 18: {"kind": "failmode", ...}, one per login refused or admitted by failmode);
+    those are not offline decisions and are not counted here."""
     n = 0
     for name in ("offline-events.jsonl", "offline-events.sending"):
         try:
             with open(os.path.join(c.ssh_dir, name)) as f:
-                n += sum(1 for line in f if line.strip())
+                n += sum(1 for line in f
+                         if line.strip() and json.loads(line).get("kind") != "failmode")
         except FileNotFoundError:
             pass
     return n

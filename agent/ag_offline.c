@@ -349,7 +349,7 @@ static json_object *queue_read(const char *path)
     return arr;
 }
 
-int ag_offline_upload(const struct ag_config *c)
+static int upload_once(const struct ag_config *c)
 {
     char q[PATH_MAX], s[PATH_MAX], err[ERRSZ] = "";
     struct stat st;
@@ -403,6 +403,20 @@ int ag_offline_upload(const struct ag_config *c)
                err);
     json_object_put(events);
     pc_http_free(h);
+    return rc;
+}
+
+int ag_offline_upload(const struct ag_config *c)
+{
+    char q[PATH_MAX];
+    struct stat st;
+    int rc = upload_once(c);
+
+    /* A .sending left by an earlier failed try goes first; the queue behind it goes now too,
+     * not one krl_interval later. */
+    if (rc == PC_OK && ag_hostca_path(c, AG_OFFLINE_QUEUE, q, sizeof q) == PC_OK &&
+        stat(q, &st) == 0)
+        rc = upload_once(c);
     return rc;
 }
 

@@ -237,7 +237,10 @@ def _codes_entry(c, who, secs=CODES_WINDOW):
 
 
 def _agent_memory(pid):
-    """The agent's readable memory (as root: /proc/PID/maps + /proc/PID/mem)."""
+    """The agent's readable memory (as root: /proc/PID/maps + /proc/PID/mem). Mappings of more
+    than 1 GiB are left out: only a sanitizer build has them (ASan's shadow memory and its
+    allocator's reserve, terabytes of address space that hold no program data; reading them
+    raised MemoryError); the agent's heap, stacks and data are in ordinary mappings."""
     chunks = []
     with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
@@ -245,6 +248,8 @@ def _agent_memory(pid):
             if not perms.startswith("r"):
                 continue
             lo, hi = (int(x, 16) for x in addr.split("-"))
+            if hi - lo > 1 << 30:
+                continue
             try:
                 mem.seek(lo)
                 chunks.append(mem.read(hi - lo))

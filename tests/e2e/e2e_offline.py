@@ -308,6 +308,7 @@ def off_codes_right_wrong_replayed_unknown_then_spent_online():
     harness.wait_until(lambda: (_codes_entry(c, who) or {}).get("spent_step", -1) >=
                        c.used[who], timeout=20, what="the document to know the spent step")
     code = c.next_code(who)
+    code_step = c.used[who]
     _krl_max_age(c, 120)
     harness.wait_until(lambda: _codes_entry(c, who), timeout=20, what="the document")
     t0 = e2e_ca.audit_mark()
@@ -359,8 +360,16 @@ def off_codes_right_wrong_replayed_unknown_then_spent_online():
     t1 = e2e_ca.audit_mark()
     l = c.login("ubuntu", key, codes=[code] * 3)
     R.assert_refused(l, " (the offline code, online)")
-    assert any(r.get("reason") == "replayed" for r in e2e_ca.audit(who, t1, "auth.totp")), \
-        R.fmt_rows(e2e_ca.audit(who, t1))
+    # "replayed" (the uploaded step moved the replay guard) can only be told from "wrong_code"
+    # while the code's step is inside the control plane's window (now-1..now+1); a slow run (the
+    # sanitizer build: scrypt and the upload take minutes there) is past it, and the refusal
+    # above is then all there is to see
+    if int(time.time() // 30) - code_step <= 1:
+        assert any(r.get("reason") == "replayed"
+                   for r in e2e_ca.audit(who, t1, "auth.totp")), R.fmt_rows(e2e_ca.audit(who, t1))
+    else:
+        print("note: the offline code's step left the window before the online try; "
+              "asserted refused, not 'replayed'")
     online = c.login("ubuntu", key, codes=[c.next_code(who)])    # the benchmark's online side
     R.assert_in(online, " (online, a fresh code)")
     print("bench: code login online %.3fs, offline %.3fs" % (online.elapsed, offline_elapsed),

@@ -834,7 +834,9 @@ def test_push_waits_cannot_starve_other_logins():
     for the module) without waiting. Without the reserve (max_push_waits = max_connections)
     the same long-polls starve the login into "busy"."""
     a = Agent(extra=["max_connections = 3", "max_push_waits = 2", "timeout = 3s"]).start()
-    assert "max_connections=3 max_push_waits=2" in a.log(), a.log()
+    # the start line may follow the socket by a moment (seen under TSan): wait for it
+    harness.wait_until(lambda: "max_connections=3 max_push_waits=2" in a.log(), timeout=10,
+                       what="the agent's start line with its limits")
     pushes = _pending_pushes(a, 3)
     polls = _LongPolls(pushes[:2], 30)
     refused = polls.fill(pushes[2])

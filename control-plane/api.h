@@ -92,4 +92,9 @@ void api_metrics(struct cp_call *c, struct cp_resp *r);
 /* api_explain.c: GET /v1/audit/explain/{txid} */
 void api_audit_explain(struct cp_call *c, struct cp_resp *r);
 
+/* The reply to a push decision (approve/deny) of cp_push_decide*, for the API and the web app:
+ * 409 when the push is no longer pending, the error of rc, else {"push_id","state"}
+ * (api_admin_misc.c). */
+void cp_resp_push_decided(struct cp_resp *r, int rc, const char *push_id, const char *state);
+
 #endif

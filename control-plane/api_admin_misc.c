@@ -43,6 +43,25 @@ void api_approvals_list(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, o);
 }
 
+void cp_resp_push_decided(struct cp_resp *r, int rc, const char *push_id, const char *state)
+{
+    json_object *o;
+
+    if (rc == PC_ERR_STATE) {
+        cp_resp_error(r, 409, "conflict",
+                      "the push is no longer pending (approved, denied or expired)");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "push");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "push_id", json_object_new_string(push_id));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    cp_resp_json(r, 200, o);
+}
+
 static void decide(struct cp_call *c, struct cp_resp *r, int approve)
 {
     static const char *const approve_fields[] = { "match", NULL };
@@ -51,7 +70,6 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
     struct cp_who who = { "admin", c->source };
     const char *match = NULL, *only = NULL;
     char state[16] = "", actor[80];
-    json_object *o;
     int rc;
 
     if (cp_body_check(c, r, approve ? approve_fields : deny_fields))
@@ -73,19 +91,7 @@ static void decide(struct cp_call *c, struct cp_resp *r, int approve)
                       "(it would renew itself): an admin approves it");
         return;
     }
-    if (rc == PC_ERR_STATE) {
-        cp_resp_error(r, 409, "conflict",
-                      "the push is no longer pending (approved, denied or expired)");
-        return;
-    }
-    if (rc != PC_OK) {
-        cp_resp_from_err(r, rc, "push");
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "push_id", json_object_new_string(c->seg[1]));
-    json_object_object_add(o, "state", json_object_new_string(state));
-    cp_resp_json(r, 200, o);
+    cp_resp_push_decided(r, rc, c->seg[1], state);
 }
 
 void api_approval_approve(struct cp_call *c, struct cp_resp *r)

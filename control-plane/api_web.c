@@ -702,25 +702,6 @@ void api_web_push_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx 
     cp_resp_json(r, 200, o);
 }
 
-static void decided(struct cp_resp *r, int rc, const char *push_id, const char *state)
-{
-    json_object *o;
-
-    if (rc == PC_ERR_STATE) {
-        cp_resp_error(r, 409, "conflict",
-                      "the push is no longer pending (approved, denied or expired)");
-        return;
-    }
-    if (rc != PC_OK) {
-        cp_resp_from_err(r, rc, "push");
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "push_id", json_object_new_string(push_id));
-    json_object_object_add(o, "state", json_object_new_string(state));
-    cp_resp_json(r, 200, o);
-}
-
 void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
 {
     static const char *const fields[] = { "match",       "credential_id",
@@ -770,7 +751,7 @@ void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
     snprintf(actor, sizeof actor, "passkey:%s", w->user);
     who.actor = actor;
     rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 1, match, state);
-    decided(r, rc, c->seg[1], state);
+    cp_resp_push_decided(r, rc, c->seg[1], state);
 }
 
 void api_web_push_deny(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
@@ -789,7 +770,7 @@ void api_web_push_deny(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *
     snprintf(actor, sizeof actor, "web:%s", w->user);
     who.actor = actor;
     rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 0, NULL, state);
-    decided(r, rc, c->seg[1], state);
+    cp_resp_push_decided(r, rc, c->seg[1], state);
 }
 
 /* ---- admin: invites and passkeys (pinned listener) ------------------------------------- */

@@ -198,7 +198,7 @@ void api_audit(struct cp_call *c, struct cp_resp *r)
     const char *request = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "request");
     uint64_t since = 0, limit = 1000;
     json_object *arr = NULL, *o;
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
 
     if ((since_s && pc_parse_uint(since_s, 0, UINT64_C(1) << 40, &since) != PC_OK) ||
         (limit_s && pc_parse_uint(limit_s, 1, 100000, &limit) != PC_OK)) {

@@ -59,7 +59,7 @@ static int hash_token(const char *tok, char out[PC_SHA256_HEX_LEN + 1])
     return pc_sha256_hex(tok, strlen(tok), out);
 }
 
-static void audit(sqlite3 *db, const char *actor, const char *action, const char *user,
+static void audit(cp_conn *db, const char *actor, const char *action, const char *user,
                   const char *result, const char *reason, const char *source)
 {
     struct cp_audit_row row = { .actor = actor,
@@ -75,7 +75,7 @@ static void audit(sqlite3 *db, const char *actor, const char *action, const char
 static void audit_refusal(const char *action, const char *user, const char *reason,
                           const char *source)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     if (!db || cp_tx_begin(db) != PC_OK)
         return;
     audit(db, "web", action, user, "deny", reason, source);
@@ -88,8 +88,8 @@ static void audit_refusal(const char *action, const char *user, const char *reas
 static int challenge_new(const char *kind, const char *user, const char *bound, int64_t ttl,
                          char out[CP_WA_CHAL_B64 + 1])
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     unsigned char raw[32];
     char hash[PC_SHA256_HEX_LEN + 1];
     int rc = PC_ERR_STORE;
@@ -103,7 +103,7 @@ static int challenge_new(const char *kind, const char *user, const char *bound, 
     st = cp_prepare(db, "DELETE FROM web_challenges WHERE expires_at <= ?");
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_int64(st, 1, pc_now());
     if (cp_exec_stmt(st) != PC_OK)
         goto out;
     /* Anyone may start a sign-in: the open ceremonies are bounded, per kind and user, so a
@@ -113,12 +113,12 @@ static int challenge_new(const char *kind, const char *user, const char *bound, 
         goto out;
     cp_bind_text(st, 1, kind);
     cp_bind_text(st, 2, user);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= MAX_OPEN_CHALLENGES) {
-        sqlite3_finalize(st);
+    if (cp_step(st) == CP_ROW && cp_col_int64(st, 0) >= MAX_OPEN_CHALLENGES) {
+        cp_finalize(st);
         rc = PC_ERR_TOOBIG;
         goto out;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     st = cp_prepare(db, "INSERT INTO web_challenges(hash, kind, user_name, bound, expires_at)"
                         " VALUES (?, ?, ?, ?, ?)");
     if (!st)
@@ -127,12 +127,12 @@ static int challenge_new(const char *kind, const char *user, const char *bound, 
     cp_bind_text(st, 2, kind);
     cp_bind_text(st, 3, user);
     cp_bind_text(st, 4, bound);
-    sqlite3_bind_int64(st, 5, pc_now() + ttl);
+    cp_bind_int64(st, 5, pc_now() + ttl);
     if (cp_exec_stmt(st) != PC_OK)
         goto out;
     rc = cp_tx_commit(db);
 out:
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     pc_wipe(raw, sizeof raw);
     return rc;
@@ -140,10 +140,10 @@ out:
 
 /* Inside the caller's transaction: consumes the challenge if it is open, of this kind, and
  * (when given) of this user and bound to this value. PC_ERR_AUTH otherwise. */
-static int challenge_take(sqlite3 *db, const char *chal, const char *kind, const char *user,
+static int challenge_take(cp_conn *db, const char *chal, const char *kind, const char *user,
                           const char *bound, char user_out[64])
 {
-    sqlite3_stmt *st;
+    cp_stmt *st;
     char hash[PC_SHA256_HEX_LEN + 1];
     int rc = PC_ERR_AUTH;
 
@@ -155,25 +155,25 @@ static int challenge_take(sqlite3 *db, const char *chal, const char *kind, const
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
     cp_bind_text(st, 2, kind);
-    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 3, pc_now());
     cp_bind_text(st, 4, user);
     cp_bind_text(st, 5, bound);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (cp_step(st) == CP_ROW) {
         if (user_out)
             snprintf(user_out, 64, "%s", cp_col_text(st, 0));
         rc = PC_OK;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
 /* ---- sessions -------------------------------------------------------------------------- */
 
 /* Inside the caller's transaction: a new session for user; the cookie goes into w. */
-static int session_new(sqlite3 *db, const char *user, struct cp_web_ctx *w)
+static int session_new(cp_conn *db, const char *user, struct cp_web_ctx *w)
 {
     char tok[PC_TOKEN_HEX_LEN + 1], hash[PC_SHA256_HEX_LEN + 1];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if (pc_token_new(tok) != PC_OK || pc_sha256_hex(tok, strlen(tok), hash) != PC_OK)
@@ -186,8 +186,8 @@ static int session_new(sqlite3 *db, const char *user, struct cp_web_ctx *w)
     }
     cp_bind_text(st, 1, hash);
     cp_bind_text(st, 2, user);
-    sqlite3_bind_int64(st, 3, pc_now());
-    sqlite3_bind_int64(st, 4, pc_now() + CP_WEB_SESSION_TTL);
+    cp_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 4, pc_now() + CP_WEB_SESSION_TTL);
     rc = cp_exec_stmt(st);
     if (rc == PC_OK)
         snprintf(w->set_cookie, sizeof w->set_cookie,
@@ -199,8 +199,8 @@ static int session_new(sqlite3 *db, const char *user, struct cp_web_ctx *w)
 
 void api_web_identify(const char *cookie, struct cp_web_ctx *w)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
 
     w->user[0] = '\0';
     if (!db || hash_token(cookie, w->session_hash) != PC_OK)
@@ -211,10 +211,10 @@ void api_web_identify(const char *cookie, struct cp_web_ctx *w)
     if (!st)
         return;
     cp_bind_text(st, 1, w->session_hash);
-    sqlite3_bind_int64(st, 2, pc_now());
-    if (sqlite3_step(st) == SQLITE_ROW)
+    cp_bind_int64(st, 2, pc_now());
+    if (cp_step(st) == CP_ROW)
         snprintf(w->user, sizeof w->user, "%s", cp_col_text(st, 0));
-    sqlite3_finalize(st);
+    cp_finalize(st);
 }
 
 void api_web_me(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
@@ -227,8 +227,8 @@ void api_web_me(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
 
 void api_web_signout(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st = db ? cp_prepare(db, "DELETE FROM web_sessions WHERE hash = ?") : NULL;
+    cp_conn *db = cp_db();
+    cp_stmt *st = db ? cp_prepare(db, "DELETE FROM web_sessions WHERE hash = ?") : NULL;
 
     (void)c;
     if (st) {
@@ -254,8 +254,8 @@ struct passkey {
 /* The passkey with this credential ID (of user, if given). */
 static int passkey_load(const char *cred_id, const char *user, struct passkey *k)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int rc = PC_ERR_NOTFOUND;
 
     if (!db)
@@ -267,20 +267,20 @@ static int passkey_load(const char *cred_id, const char *user, struct passkey *k
         return PC_ERR_STORE;
     cp_bind_text(st, 1, cred_id);
     cp_bind_text(st, 2, user);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 3);
-        k->id = sqlite3_column_int64(st, 0);
+    if (cp_step(st) == CP_ROW) {
+        size_t n = (size_t)cp_col_bytes(st, 3);
+        k->id = cp_col_int64(st, 0);
         snprintf(k->user, sizeof k->user, "%s", cp_col_text(st, 1));
-        k->alg = sqlite3_column_int(st, 2);
-        k->count = sqlite3_column_int64(st, 4);
+        k->alg = cp_col_int(st, 2);
+        k->count = cp_col_int64(st, 4);
         if (n > 0 && n <= sizeof k->pk) {
-            memcpy(k->pk, sqlite3_column_blob(st, 3), n);
+            memcpy(k->pk, cp_col_blob(st, 3), n);
             k->pklen = n;
             rc = PC_OK;
         } else
             rc = PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
@@ -328,32 +328,32 @@ static int verify_assertion(struct cp_call *c, struct cp_resp *r, const char *on
     return PC_OK;
 }
 
-static int passkey_touch(sqlite3 *db, int64_t id, uint32_t count)
+static int passkey_touch(cp_conn *db, int64_t id, uint32_t count)
 {
-    sqlite3_stmt *st =
-        cp_prepare(db, "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE id = ?");
+    cp_stmt *st = cp_prepare(db,
+                             "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE id = ?");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, count);
-    sqlite3_bind_int64(st, 2, pc_now());
-    sqlite3_bind_int64(st, 3, id);
+    cp_bind_int64(st, 1, count);
+    cp_bind_int64(st, 2, pc_now());
+    cp_bind_int64(st, 3, id);
     return cp_exec_stmt(st);
 }
 
 static json_object *user_cred_ids(const char *user)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st = db ? cp_prepare(db, "SELECT cred_id FROM passkeys WHERE user_name = ?"
-                                           " ORDER BY id")
-                          : NULL;
+    cp_conn *db = cp_db();
+    cp_stmt *st = db ? cp_prepare(db, "SELECT cred_id FROM passkeys WHERE user_name = ?"
+                                      " ORDER BY id")
+                     : NULL;
     json_object *arr = json_object_new_array();
 
     if (!st)
         return arr;
     cp_bind_text(st, 1, user);
-    while (sqlite3_step(st) == SQLITE_ROW)
+    while (cp_step(st) == CP_ROW)
         json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return arr;
 }
 
@@ -365,8 +365,8 @@ static int invite_user(struct cp_call *c, struct cp_resp *r, char hash[PC_SHA256
 {
     struct pc_jerr e = { 0 };
     const char *tok;
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int rc = PC_ERR_NOTFOUND;
 
     if (pc_json_get_str(c->body, "invite", 1, 128, &tok, &e) != PC_OK) {
@@ -386,12 +386,12 @@ static int invite_user(struct cp_call *c, struct cp_resp *r, char hash[PC_SHA256
         return PC_ERR_STORE;
     }
     cp_bind_text(st, 1, hash);
-    sqlite3_bind_int64(st, 2, pc_now());
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int64(st, 2, pc_now());
+    if (cp_step(st) == CP_ROW) {
         snprintf(user, 64, "%s", cp_col_text(st, 0));
         rc = PC_OK;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (rc != PC_OK)
         cp_resp_error(r, 410, "invite_invalid",
                       "this invite was used already, has expired or does not exist: ask your "
@@ -477,8 +477,8 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
     unsigned char cdj[CDJ_MAX], ad[AD_MAX], pk[CP_WA_PK_MAX];
     size_t cdjlen, adlen, pklen = 0;
     int64_t alg;
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *o;
     int rc;
 
@@ -512,10 +512,10 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
                             " AND expires_at > ?1");
         rc = st ? PC_OK : PC_ERR_STORE;
         if (st) {
-            sqlite3_bind_int64(st, 1, pc_now());
+            cp_bind_int64(st, 1, pc_now());
             cp_bind_text(st, 2, hash);
             rc = cp_exec_stmt(st);
-            if (rc == PC_OK && sqlite3_changes(db) != 1)
+            if (rc == PC_OK && cp_changes(db) != 1)
                 rc = PC_ERR_STATE;
         }
     }
@@ -526,9 +526,9 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
         if (st) {
             cp_bind_text(st, 1, user);
             cp_bind_text(st, 2, cred_id);
-            sqlite3_bind_int(st, 3, (int)alg);
-            sqlite3_bind_blob(st, 4, pk, (int)pklen, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(st, 5, pc_now());
+            cp_bind_int(st, 3, (int)alg);
+            cp_bind_blob(st, 4, pk, (int)pklen);
+            cp_bind_int64(st, 5, pc_now());
             rc = cp_exec_stmt(st); /* a credential ID registered twice: UNIQUE refuses it */
         }
     }
@@ -539,7 +539,7 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
               c->source);
         rc = cp_tx_commit(db);
     }
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         w->set_cookie[0] = '\0';
@@ -604,7 +604,7 @@ void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
     struct passkey k;
     char chal[CP_WA_CHAL_B64 + 1];
     uint32_t count = 0;
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     json_object *o;
     int rc;
 
@@ -627,7 +627,7 @@ void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
         audit(db, "passkey", "web.signin", k.user, "ok", NULL, c->source);
         rc = cp_tx_commit(db);
     }
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         w->set_cookie[0] = '\0';
@@ -660,8 +660,8 @@ void api_web_pushes(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
 /* 1 when push_id is a pending push of user. */
 static int push_pending_for(const char *push_id, const char *user)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int found = 0;
 
     if (!db || !pc_valid_hex(push_id, CP_PUSH_ID_LEN, CP_PUSH_ID_LEN))
@@ -672,9 +672,9 @@ static int push_pending_for(const char *push_id, const char *user)
         return 0;
     cp_bind_text(st, 1, push_id);
     cp_bind_text(st, 2, user);
-    sqlite3_bind_int64(st, 3, pc_now());
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 3, pc_now());
+    found = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return found;
 }
 
@@ -713,7 +713,7 @@ void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
     const char *match;
     char chal[CP_WA_CHAL_B64 + 1], actor[80], state[16] = "";
     uint32_t count = 0;
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     int rc;
 
     if (cp_body_check(c, r, fields))
@@ -740,7 +740,7 @@ void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
         rc = passkey_touch(db, k.id, count);
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         audit_refusal("push.approve", w->user, "challenge_not_for_this_push", c->source);
@@ -782,8 +782,8 @@ void api_user_invite(struct cp_call *c, struct cp_resp *r)
     struct pc_jerr e = { 0 };
     char tok[PC_TOKEN_HEX_LEN + 1], hash[PC_SHA256_HEX_LEN + 1], url[400];
     int64_t ttl = INVITE_TTL_DEFAULT, now = pc_now();
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     struct cp_user_rec rec;
     json_object *o;
     int rc;
@@ -821,8 +821,8 @@ void api_user_invite(struct cp_call *c, struct cp_resp *r)
         if (st) {
             cp_bind_text(st, 1, hash);
             cp_bind_text(st, 2, c->seg[1]);
-            sqlite3_bind_int64(st, 3, now);
-            sqlite3_bind_int64(st, 4, now + ttl);
+            cp_bind_int64(st, 3, now);
+            cp_bind_int64(st, 4, now + ttl);
             rc = cp_exec_stmt(st);
         }
     }
@@ -836,7 +836,7 @@ void api_user_invite(struct cp_call *c, struct cp_resp *r)
     }
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         pc_wipe(tok, sizeof tok);
@@ -856,8 +856,8 @@ void api_user_invite(struct cp_call *c, struct cp_resp *r)
 
 void api_user_passkeys(struct cp_call *c, struct cp_resp *r)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr, *o;
     struct cp_user_rec rec;
     int rc;
@@ -880,19 +880,18 @@ void api_user_passkeys(struct cp_call *c, struct cp_resp *r)
     }
     cp_bind_text(st, 1, c->seg[1]);
     arr = json_object_new_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (cp_step(st) == CP_ROW) {
         json_object *k = json_object_new_object();
-        json_object_object_add(k, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(k, "id", json_object_new_int64(cp_col_int64(st, 0)));
         json_object_object_add(k, "credential_id", json_object_new_string(cp_col_text(st, 1)));
         json_object_object_add(k, "algorithm",
                                json_object_new_string(
-                                   sqlite3_column_int(st, 2) == CP_WA_ES256 ? "es256" : "ed25519"));
-        json_object_object_add(k, "created_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
-        json_object_object_add(k, "last_used_at",
-                               json_object_new_int64(sqlite3_column_int64(st, 4)));
+                                   cp_col_int(st, 2) == CP_WA_ES256 ? "es256" : "ed25519"));
+        json_object_object_add(k, "created_at", json_object_new_int64(cp_col_int64(st, 3)));
+        json_object_object_add(k, "last_used_at", json_object_new_int64(cp_col_int64(st, 4)));
         json_object_array_add(arr, k);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     o = json_object_new_object();
     json_object_object_add(o, "passkeys", arr);
     cp_resp_json(r, 200, o);
@@ -900,8 +899,8 @@ void api_user_passkeys(struct cp_call *c, struct cp_resp *r)
 
 void api_user_passkey_delete(struct cp_call *c, struct cp_resp *r)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     uint64_t id;
     int rc;
 
@@ -916,10 +915,10 @@ void api_user_passkey_delete(struct cp_call *c, struct cp_resp *r)
     st = cp_prepare(db, "DELETE FROM passkeys WHERE id = ? AND user_name = ?");
     rc = st ? PC_OK : PC_ERR_STORE;
     if (st) {
-        sqlite3_bind_int64(st, 1, (int64_t)id);
+        cp_bind_int64(st, 1, (int64_t)id);
         cp_bind_text(st, 2, c->seg[1]);
         rc = cp_exec_stmt(st);
-        if (rc == PC_OK && sqlite3_changes(db) != 1)
+        if (rc == PC_OK && cp_changes(db) != 1)
             rc = PC_ERR_NOTFOUND;
     }
     /* A lost phone: its web sessions end with its passkey. */
@@ -938,7 +937,7 @@ void api_user_passkey_delete(struct cp_call *c, struct cp_resp *r)
     }
     if (rc == PC_OK)
         rc = cp_tx_commit(db);
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK) {
         cp_resp_from_err(r, rc, "passkey");

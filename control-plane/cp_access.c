@@ -33,14 +33,14 @@ static void refuse(struct cp_access_res *res, unsigned status, const char *error
     snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
-static void add_text(json_object *o, const char *key, sqlite3_stmt *st, int col)
+static void add_text(json_object *o, const char *key, cp_stmt *st, int col)
 {
-    if (sqlite3_column_type(st, col) != SQLITE_NULL)
+    if (!cp_col_is_null(st, col))
         json_object_object_add(o, key, json_object_new_string(cp_col_text(st, col)));
 }
 
 /* One row of COLS as the API shows it. */
-static json_object *row_json(sqlite3_stmt *st)
+static json_object *row_json(cp_stmt *st)
 {
     json_object *o = json_object_new_object(), *h = json_tokener_parse(cp_col_text(st, 3));
     static const char *const ints[] = { "policy_id", "duration" };
@@ -49,54 +49,54 @@ static json_object *row_json(sqlite3_stmt *st)
     add_text(o, "user", st, 1);
     add_text(o, "account", st, 2);
     json_object_object_add(o, "hosts", h ? h : json_object_new_object());
-    json_object_object_add(o, ints[0], json_object_new_int64(sqlite3_column_int64(st, 4)));
+    json_object_object_add(o, ints[0], json_object_new_int64(cp_col_int64(st, 4)));
     add_text(o, "approver_group", st, 5);
-    json_object_object_add(o, ints[1], json_object_new_int64(sqlite3_column_int64(st, 6)));
+    json_object_object_add(o, ints[1], json_object_new_int64(cp_col_int64(st, 6)));
     add_text(o, "reason", st, 7);
     add_text(o, "state", st, 8);
-    json_object_object_add(o, "created_at", json_object_new_int64(sqlite3_column_int64(st, 9)));
-    json_object_object_add(o, "expires_at", json_object_new_int64(sqlite3_column_int64(st, 10)));
+    json_object_object_add(o, "created_at", json_object_new_int64(cp_col_int64(st, 9)));
+    json_object_object_add(o, "expires_at", json_object_new_int64(cp_col_int64(st, 10)));
     add_text(o, "decided_by", st, 11);
-    json_object_object_add(o, "decided_at", json_object_new_int64(sqlite3_column_int64(st, 12)));
+    json_object_object_add(o, "decided_at", json_object_new_int64(cp_col_int64(st, 12)));
     add_text(o, "decision_reason", st, 13);
-    json_object_object_add(o, "starts_at", json_object_new_int64(sqlite3_column_int64(st, 14)));
-    json_object_object_add(o, "ends_at", json_object_new_int64(sqlite3_column_int64(st, 15)));
+    json_object_object_add(o, "starts_at", json_object_new_int64(cp_col_int64(st, 14)));
+    json_object_object_add(o, "ends_at", json_object_new_int64(cp_col_int64(st, 15)));
     return o;
 }
 
-static int load(sqlite3 *db, const char *id, struct req_row *r, json_object **obj)
+static int load(cp_conn *db, const char *id, struct req_row *r, json_object **obj)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT " COLS " FROM access_requests WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT " COLS " FROM access_requests WHERE id = ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
         memset(r, 0, sizeof *r);
         snprintf(r->id, sizeof r->id, "%s", cp_col_text(st, 0));
         snprintf(r->user, sizeof r->user, "%s", cp_col_text(st, 1));
         snprintf(r->account, sizeof r->account, "%s", cp_col_text(st, 2));
         snprintf(r->group, sizeof r->group, "%s", cp_col_text(st, 5));
-        r->duration = sqlite3_column_int64(st, 6);
+        r->duration = cp_col_int64(st, 6);
         snprintf(r->state, sizeof r->state, "%s", cp_col_text(st, 8));
-        r->expires_at = sqlite3_column_int64(st, 10);
-        r->ends_at = sqlite3_column_int64(st, 15);
+        r->expires_at = cp_col_int64(st, 10);
+        r->ends_at = cp_col_int64(st, 15);
         if (obj)
             *obj = row_json(st);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    cp_finalize(st);
+    return rc == CP_ROW ? PC_OK : rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
 }
 
-static int reload_json(sqlite3 *db, const char *id, json_object **obj)
+static int reload_json(cp_conn *db, const char *id, json_object **obj)
 {
     struct req_row r;
     return load(db, id, &r, obj);
 }
 
-static int audit(sqlite3 *db, const char *actor, const char *action, const struct req_row *r,
+static int audit(cp_conn *db, const char *actor, const char *action, const struct req_row *r,
                  const char *result, const char *reason, const char *source)
 {
     struct cp_audit_row row = { .actor = actor,
@@ -109,16 +109,16 @@ static int audit(sqlite3 *db, const char *actor, const char *action, const struc
     return cp_audit_add(db, &row);
 }
 
-static int count_pending(sqlite3 *db, const char *user, int64_t *n)
+static int count_pending(cp_conn *db, const char *user, int64_t *n)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT COUNT(*) FROM access_requests WHERE user_name = ?"
-                                      " AND state = 'pending' AND expires_at > ?");
+    cp_stmt *st = cp_prepare(db, "SELECT COUNT(*) FROM access_requests WHERE user_name = ?"
+                                 " AND state = 'pending' AND expires_at > ?");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
-    sqlite3_bind_int64(st, 2, pc_now());
-    *n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 2, pc_now());
+    *n = cp_step(st) == CP_ROW ? cp_col_int64(st, 0) : -1;
+    cp_finalize(st);
     return *n >= 0 ? PC_OK : PC_ERR_STORE;
 }
 
@@ -131,12 +131,12 @@ static void announce(const char *event, const struct req_row *r, const char *act
 int cp_access_create(const char *user, const char *source, const char *account, json_object *sel,
                      int64_t duration, const char *reason, struct cp_access_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     json_object *rule = NULL;
     struct req_row r;
     char actor[80], msg[256];
     int64_t maxd, pending = 0, now = pc_now();
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     memset(res, 0, sizeof *res);
@@ -181,12 +181,12 @@ int cp_access_create(const char *user, const char *source, const char *account, 
     cp_bind_text(st, 2, user);
     cp_bind_text(st, 3, account);
     cp_bind_text(st, 4, pc_json_dump(sel));
-    sqlite3_bind_int64(st, 5, json_object_get_int64(json_object_object_get(rule, "id")));
+    cp_bind_int64(st, 5, json_object_get_int64(json_object_object_get(rule, "id")));
     cp_bind_text(st, 6, r.group);
-    sqlite3_bind_int64(st, 7, r.duration);
+    cp_bind_int64(st, 7, r.duration);
     cp_bind_text(st, 8, reason);
-    sqlite3_bind_int64(st, 9, now);
-    sqlite3_bind_int64(st, 10, r.expires_at);
+    cp_bind_int64(st, 9, now);
+    cp_bind_int64(st, 10, r.expires_at);
     snprintf(actor, sizeof actor, "session:%.64s", user);
     snprintf(msg, sizeof msg, "account=%.64s duration=%lld rule=%.64s", account,
              (long long)r.duration, json_object_get_string(json_object_object_get(rule, "name")));
@@ -209,8 +209,8 @@ out:
 
 int cp_access_list(const struct cp_identity *id, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
     int rc;
 
@@ -230,12 +230,12 @@ int cp_access_list(const struct cp_identity *id, json_object **out)
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id->kind == CP_CALLER_SESSION ? id->user : "");
-    sqlite3_bind_int64(st, 2, pc_now());
+    cp_bind_int64(st, 2, pc_now());
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = cp_step(st)) == CP_ROW)
         json_object_array_add(arr, row_json(st));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }
@@ -244,33 +244,33 @@ int cp_access_list(const struct cp_identity *id, json_object **out)
 }
 
 /* 1 if accounts a and b have a registered SSH key in common (one holder), -1 on error. */
-static int same_holder(sqlite3 *db, const char *a, const char *b)
+static int same_holder(cp_conn *db, const char *a, const char *b)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM user_ssh_keys ka JOIN users ua ON"
-                                      " ua.id = ka.user_id JOIN user_ssh_keys kb ON"
-                                      " kb.fingerprint = ka.fingerprint JOIN users ub ON"
-                                      " ub.id = kb.user_id WHERE ua.name = ? AND ub.name = ?"
-                                      " LIMIT 1");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM user_ssh_keys ka JOIN users ua ON"
+                                 " ua.id = ka.user_id JOIN user_ssh_keys kb ON"
+                                 " kb.fingerprint = ka.fingerprint JOIN users ub ON"
+                                 " ub.id = kb.user_id WHERE ua.name = ? AND ub.name = ?"
+                                 " LIMIT 1");
     int rc;
 
     if (!st)
         return -1;
     cp_bind_text(st, 1, a);
     cp_bind_text(st, 2, b);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    rc = cp_step(st);
+    cp_finalize(st);
+    return rc == CP_ROW ? 1 : rc == CP_DONE ? 0 : -1;
 }
 
 /* 1 if who is r's requester: the same account, or another account holding one of the
  * requester's registered keys (a person's second account); -1 on error. */
-static int is_requester(sqlite3 *db, const char *who, const struct req_row *r)
+static int is_requester(cp_conn *db, const char *who, const struct req_row *r)
 {
     return strcmp(who, r->user) == 0 ? 1 : same_holder(db, who, r->user);
 }
 
 /* A person who may answer r: in its approver group, not its requester. */
-static int may_approve(sqlite3 *db, const char *who, const struct req_row *r, int *ok)
+static int may_approve(cp_conn *db, const char *who, const struct req_row *r, int *ok)
 {
     struct cp_user_rec u;
     int rc, self = is_requester(db, who, r);
@@ -290,27 +290,27 @@ static int may_approve(sqlite3 *db, const char *who, const struct req_row *r, in
     return PC_OK;
 }
 
-static int set_state(sqlite3 *db, const char *id, const char *state, const char *by,
+static int set_state(cp_conn *db, const char *id, const char *state, const char *by,
                      const char *why, int64_t starts, int64_t ends)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE access_requests SET state = ?, decided_by = ?,"
-                                      " decided_at = ?, decision_reason = COALESCE(?,"
-                                      " decision_reason), starts_at = CASE WHEN ?5 < 0 THEN"
-                                      " starts_at ELSE ?5 END, ends_at = ? WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE access_requests SET state = ?, decided_by = ?,"
+                                 " decided_at = ?, decision_reason = COALESCE(?,"
+                                 " decision_reason), starts_at = CASE WHEN ?5 < 0 THEN"
+                                 " starts_at ELSE ?5 END, ends_at = ? WHERE id = ?");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, state);
     cp_bind_text(st, 2, by);
-    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 3, pc_now());
     cp_bind_text(st, 4, why);
-    sqlite3_bind_int64(st, 5, starts);
-    sqlite3_bind_int64(st, 6, ends);
+    cp_bind_int64(st, 5, starts);
+    cp_bind_int64(st, 6, ends);
     cp_bind_text(st, 7, id);
     return cp_exec_stmt(st);
 }
 
 /* Loads a request still open for an answer; else refuses (404, 409). */
-static int load_pending(sqlite3 *db, const char *id, struct req_row *r, struct cp_access_res *res)
+static int load_pending(cp_conn *db, const char *id, struct req_row *r, struct cp_access_res *res)
 {
     int rc = load(db, id, r, NULL);
     if (rc == PC_ERR_NOTFOUND) {
@@ -329,7 +329,7 @@ static int load_pending(sqlite3 *db, const char *id, struct req_row *r, struct c
 int cp_access_approve(const char *approver, int64_t approver_expires_at, const char *source,
                       const char *id, const char *code, struct cp_access_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct req_row r;
     const char *result = "deny", *why = "";
     char actor[80];
@@ -411,7 +411,7 @@ static void actor_of(const struct cp_identity *who, char *actor, size_t n)
 int cp_access_deny(const struct cp_identity *who, const char *source, const char *id,
                    const char *reason, struct cp_access_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct req_row r;
     char actor[80];
     int rc, ok = who->kind == CP_CALLER_ADMIN;
@@ -453,7 +453,7 @@ out:
 int cp_access_revoke(const struct cp_identity *who, const char *source, const char *id,
                      struct cp_access_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct req_row r;
     char actor[80];
     int64_t now = pc_now();
@@ -506,12 +506,12 @@ out:
 }
 
 /* Ends one batch of overdue rows of one kind; 1 if it did something. */
-static int expire_batch(sqlite3 *db, int grants)
+static int expire_batch(cp_conn *db, int grants)
 {
     struct req_row rows[32];
     int n = 0, rc = PC_OK;
     int64_t now = pc_now();
-    sqlite3_stmt *st;
+    cp_stmt *st;
 
     if (cp_tx_begin(db) != PC_OK)
         return 0;
@@ -523,10 +523,10 @@ static int expire_batch(sqlite3 *db, int grants)
         cp_tx_rollback(db);
         return 0;
     }
-    sqlite3_bind_int64(st, 1, now);
-    while (n < 32 && sqlite3_step(st) == SQLITE_ROW)
+    cp_bind_int64(st, 1, now);
+    while (n < 32 && cp_step(st) == CP_ROW)
         snprintf(rows[n++].id, sizeof rows[0].id, "%s", cp_col_text(st, 0));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     for (int i = 0; i < n && rc == PC_OK; i++) {
         char id[CP_ACCESS_ID_LEN + 1];
         snprintf(id, sizeof id, "%s", rows[i].id);
@@ -554,7 +554,7 @@ static int expire_batch(sqlite3 *db, int grants)
 
 void cp_access_expire_due(void)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     if (!db)
         return;
     for (int i = 0; i < 8 && expire_batch(db, 1); i++)
@@ -576,25 +576,25 @@ static int labels_match(json_object *sel, json_object *labels)
     return 1;
 }
 
-int cp_access_grant_until(sqlite3 *db, int64_t policy_id, const char *person, const char *account,
+int cp_access_grant_until(cp_conn *db, int64_t policy_id, const char *person, const char *account,
                           json_object *labels, int64_t *until, char req_id[CP_ACCESS_ID_LEN + 1])
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id, hosts, ends_at FROM access_requests"
-                                      " WHERE policy_id = ? AND user_name = ? AND account = ?"
-                                      " AND state = 'active' AND ends_at > ?");
+    cp_stmt *st = cp_prepare(db, "SELECT id, hosts, ends_at FROM access_requests"
+                                 " WHERE policy_id = ? AND user_name = ? AND account = ?"
+                                 " AND state = 'active' AND ends_at > ?");
     int rc;
 
     *until = 0;
     req_id[0] = '\0';
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, policy_id);
+    cp_bind_int64(st, 1, policy_id);
     cp_bind_text(st, 2, person);
     cp_bind_text(st, 3, account);
-    sqlite3_bind_int64(st, 4, pc_now());
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cp_bind_int64(st, 4, pc_now());
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *sel = json_tokener_parse(cp_col_text(st, 1));
-        int64_t end = sqlite3_column_int64(st, 2);
+        int64_t end = cp_col_int64(st, 2);
         /* An unreadable selector matches nothing. */
         if (sel && json_object_is_type(sel, json_type_object) && labels_match(sel, labels) &&
             end > *until) {
@@ -603,34 +603,34 @@ int cp_access_grant_until(sqlite3 *db, int64_t policy_id, const char *person, co
         }
         json_object_put(sel);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+    cp_finalize(st);
+    return rc == CP_DONE ? PC_OK : PC_ERR_STORE;
 }
 
-int cp_access_person_grant_until(sqlite3 *db, int64_t policy_id, const char *person, int64_t *until)
+int cp_access_person_grant_until(cp_conn *db, int64_t policy_id, const char *person, int64_t *until)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT COALESCE(MAX(ends_at), 0) FROM access_requests"
-                                      " WHERE policy_id = ? AND user_name = ?"
-                                      " AND state = 'active' AND ends_at > ?");
+    cp_stmt *st = cp_prepare(db, "SELECT COALESCE(MAX(ends_at), 0) FROM access_requests"
+                                 " WHERE policy_id = ? AND user_name = ?"
+                                 " AND state = 'active' AND ends_at > ?");
     int rc;
 
     *until = 0;
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, policy_id);
+    cp_bind_int64(st, 1, policy_id);
     cp_bind_text(st, 2, person);
-    sqlite3_bind_int64(st, 3, pc_now());
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *until = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? PC_OK : PC_ERR_STORE;
+    cp_bind_int64(st, 3, pc_now());
+    rc = cp_step(st);
+    if (rc == CP_ROW)
+        *until = cp_col_int64(st, 0);
+    cp_finalize(st);
+    return rc == CP_ROW ? PC_OK : PC_ERR_STORE;
 }
 
 void cp_access_note_login(const struct cp_identity *host, const char *person, const char *account,
                           int64_t serial, const char *request_id)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char actor[48], reason[128];
     struct cp_audit_row row = { .actor = actor,
                                 .action = "grant.login",
@@ -639,7 +639,7 @@ void cp_access_note_login(const struct cp_identity *host, const char *person, co
                                 .result = "allow",
                                 .reason = reason,
                                 .txid = request_id };
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int seen = 1;
 
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
@@ -653,8 +653,8 @@ void cp_access_note_login(const struct cp_identity *host, const char *person, co
         cp_bind_text(st, 1, request_id);
         cp_bind_text(st, 2, reason);
         cp_bind_text(st, 3, actor);
-        seen = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
+        seen = cp_step(st) == CP_ROW;
+        cp_finalize(st);
     }
     if (seen || cp_audit_add(db, &row) != PC_OK || cp_tx_commit(db) != PC_OK) {
         cp_tx_rollback(db);

@@ -9,7 +9,7 @@
 #define CP_ACCESS_H
 #include "cp_tokens.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 #define CP_ACCESS_ID_LEN 32
@@ -56,10 +56,10 @@ void cp_access_expire_due(void);
 /* For policy evaluation, in the caller's transaction: *until = the end of the latest active
  * grant under rule policy_id for (person, account) whose selector labels match (0: none), and
  * its request id. */
-int cp_access_grant_until(sqlite3 *db, int64_t policy_id, const char *person, const char *account,
+int cp_access_grant_until(cp_conn *db, int64_t policy_id, const char *person, const char *account,
                           json_object *labels, int64_t *until, char req_id[CP_ACCESS_ID_LEN + 1]);
 /* The latest end of the person's active grants under rule policy_id, any account (0: none). */
-int cp_access_person_grant_until(sqlite3 *db, int64_t policy_id, const char *person,
+int cp_access_person_grant_until(cp_conn *db, int64_t policy_id, const char *person,
                                  int64_t *until);
 /* A login the principals command let in through grant request_id: one grant.login row per
  * (request, account, serial). */

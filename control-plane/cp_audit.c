@@ -20,14 +20,14 @@ static const char *action_of(const struct cp_audit_row *r)
     return r->action;
 }
 
-int cp_audit_add(sqlite3 *db, const struct cp_audit_row *r)
+int cp_audit_add(cp_conn *db, const struct cp_audit_row *r)
 {
-    sqlite3_stmt *st = cp_prepare(
+    cp_stmt *st = cp_prepare(
         db, "INSERT INTO audit(time, actor, action, user_name, host, result, reason, txid, source)"
             " VALUES (?,?,?,?,?,?,?,?,?)");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_int64(st, 1, pc_now());
     cp_bind_text(st, 2, r->actor ? r->actor : "system");
     cp_bind_text(st, 3, action_of(r));
     cp_bind_text(st, 4, r->user);
@@ -39,24 +39,24 @@ int cp_audit_add(sqlite3 *db, const struct cp_audit_row *r)
     return cp_exec_stmt(st);
 }
 
-static void add_text(json_object *o, const char *key, sqlite3_stmt *st, int col)
+static void add_text(json_object *o, const char *key, cp_stmt *st, int col)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (cp_col_is_null(st, col))
         json_object_object_add(o, key, NULL);
     else
         json_object_object_add(o, key, json_object_new_string(cp_col_text(st, col)));
 }
 
 /* The rows of a SELECT id, time, actor, action, user_name, host, result, reason, txid, source. */
-static int rows_json(sqlite3_stmt *st, json_object **out)
+static int rows_json(cp_stmt *st, json_object **out)
 {
     json_object *arr = json_object_new_array();
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
-        json_object_object_add(o, "time", json_object_new_int64(sqlite3_column_int64(st, 1)));
+        json_object_object_add(o, "id", json_object_new_int64(cp_col_int64(st, 0)));
+        json_object_object_add(o, "time", json_object_new_int64(cp_col_int64(st, 1)));
         add_text(o, "actor", st, 2);
         add_text(o, "action", st, 3);
         add_text(o, "user", st, 4);
@@ -67,8 +67,8 @@ static int rows_json(sqlite3_stmt *st, json_object **out)
         add_text(o, "source", st, 9);
         json_object_array_add(arr, o);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }
@@ -76,25 +76,25 @@ static int rows_json(sqlite3_stmt *st, json_object **out)
     return PC_OK;
 }
 
-int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out)
+int cp_audit_query(cp_conn *db, const char *user, int64_t since, int64_t limit, json_object **out)
 {
     /* Newest `limit` rows, returned oldest first. */
-    sqlite3_stmt *st = cp_prepare(
+    cp_stmt *st = cp_prepare(
         db, "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
             " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
             " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, since);
+    cp_bind_int64(st, 1, since);
     cp_bind_text(st, 2, user);
-    sqlite3_bind_int64(st, 3, limit);
+    cp_bind_int64(st, 3, limit);
     return rows_json(st, out);
 }
 
-int cp_audit_query_txid(sqlite3 *db, const char *txid, int64_t limit, json_object **out)
+int cp_audit_query_txid(cp_conn *db, const char *txid, int64_t limit, json_object **out)
 {
-    sqlite3_stmt *st =
+    cp_stmt *st =
         cp_prepare(db,
                    "SELECT id, time, actor, action, user_name, host, result, reason, txid, source"
                    " FROM audit WHERE txid = ? ORDER BY id ASC LIMIT ?");
@@ -102,6 +102,6 @@ int cp_audit_query_txid(sqlite3 *db, const char *txid, int64_t limit, json_objec
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, txid);
-    sqlite3_bind_int64(st, 2, limit);
+    cp_bind_int64(st, 2, limit);
     return rows_json(st, out);
 }

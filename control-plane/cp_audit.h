@@ -4,7 +4,7 @@
 #ifndef CP_AUDIT_H
 #define CP_AUDIT_H
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 struct cp_audit_row {
@@ -18,10 +18,10 @@ struct cp_audit_row {
     const char *source; /* client address */
 };
 
-int cp_audit_add(sqlite3 *db, const struct cp_audit_row *row);
+int cp_audit_add(cp_conn *db, const struct cp_audit_row *row);
 /* Rows with time >= since (and user == user if given), oldest first, at most limit. */
-int cp_audit_query(sqlite3 *db, const char *user, int64_t since, int64_t limit, json_object **out);
+int cp_audit_query(cp_conn *db, const char *user, int64_t since, int64_t limit, json_object **out);
 /* The rows with this txid (a login transaction, or an access request's chain), oldest first. */
-int cp_audit_query_txid(sqlite3 *db, const char *txid, int64_t limit, json_object **out);
+int cp_audit_query_txid(cp_conn *db, const char *txid, int64_t limit, json_object **out);
 
 #endif

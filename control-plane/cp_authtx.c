@@ -30,33 +30,33 @@ static void host_actor(const struct cp_identity *host, char *buf, size_t n)
     snprintf(buf, n, "host:%lld", (long long)host->host_id);
 }
 
-int cp_authtx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz)
+int cp_authtx_load_open(cp_conn *db, int64_t host_id, const char *txid, char *user, size_t usersz)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at FROM transactions"
-                                      " WHERE txid = ? AND host_id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at FROM transactions"
+                                 " WHERE txid = ? AND host_id = ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, txid);
-    sqlite3_bind_int64(st, 2, host_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    cp_bind_int64(st, 2, host_id);
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
         snprintf(user, usersz, "%s", cp_col_text(st, 0));
-        if (strcmp(cp_col_text(st, 1), "open") != 0 || sqlite3_column_int64(st, 2) <= pc_now())
+        if (strcmp(cp_col_text(st, 1), "open") != 0 || cp_col_int64(st, 2) <= pc_now())
             rc = PC_ERR_STATE;
         else
             rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
-int cp_authtx_set_state(sqlite3 *db, const char *txid, const char *state)
+int cp_authtx_set_state(cp_conn *db, const char *txid, const char *state)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE transactions SET state = ? WHERE txid = ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE transactions SET state = ? WHERE txid = ?");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, state);
@@ -82,18 +82,18 @@ static void person_of(const struct cp_begin_req *req, char *out, size_t n)
 /* ---- issue 13: the certificate as the second factor ---------------------------------------- */
 
 /* 1 if serial is a user certificate we issued to key_id and have not revoked. */
-static int cert_issued_live(sqlite3 *db, uint64_t serial, const char *key_id)
+static int cert_issued_live(cp_conn *db, uint64_t serial, const char *key_id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ? AND kind = 'user'"
-                                      " AND key_id = ? AND revoked_at = 0");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ? AND kind = 'user'"
+                                 " AND key_id = ? AND revoked_at = 0");
     int found;
 
     if (!st || serial >= PC_CERT_SERIAL_LIMIT)
         return 0;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)serial);
+    cp_bind_int64(st, 1, (int64_t)serial);
     cp_bind_text(st, 2, key_id);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    found = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return found;
 }
 
@@ -102,7 +102,7 @@ static int cert_issued_live(sqlite3 *db, uint64_t serial, const char *key_id)
  * sign with) proves person's second factor: from our user CA, key id and principal person,
  * valid now, issued by us and not revoked (by serial, key id or a disabled user), carrying
  * PC_CERT_EXT_2FA with a time not in the future. */
-static int cert_proves_2fa(sqlite3 *db, const struct cp_begin_req *req, const char *person)
+static int cert_proves_2fa(cp_conn *db, const struct cp_begin_req *req, const char *person)
 {
     struct pc_cert *cert = NULL;
     int64_t at = 0, now = pc_now();
@@ -121,7 +121,7 @@ static int cert_proves_2fa(sqlite3 *db, const struct cp_begin_req *req, const ch
 
 /* A challenge becomes allow (reason certificate_2fa) where every rule for (person, account,
  * host) says per-certificate and the certificate proves the second factor. */
-static int cert_2fa_decide(sqlite3 *db, const struct cp_begin_req *req, const char *person,
+static int cert_2fa_decide(cp_conn *db, const struct cp_begin_req *req, const char *person,
                            int64_t host_id, struct cp_begin_res *res)
 {
     int per_cert = 0, rc;
@@ -141,7 +141,7 @@ static int cert_2fa_decide(sqlite3 *db, const struct cp_begin_req *req, const ch
 /* ---- end of issue 13 ------------------------------------------------------------------------- */
 
 /* What begin answers for a user record (or its absence). */
-static void decide(sqlite3 *db, int found, const struct cp_user_rec *u, int no_2fa,
+static void decide(cp_conn *db, int found, const struct cp_user_rec *u, int no_2fa,
                    struct cp_begin_res *res)
 {
     res->totp = res->push = 0;
@@ -180,7 +180,7 @@ struct begin_job {
     struct cp_begin_res *res;
 };
 
-static int begin_in_tx(sqlite3 *db, void *arg)
+static int begin_in_tx(cp_conn *db, void *arg)
 {
     const struct begin_job *j = arg;
     const struct cp_begin_req *req = j->req;
@@ -190,7 +190,7 @@ static int begin_in_tx(sqlite3 *db, void *arg)
         .action = "auth.begin", .user = j->person, .host = j->host->hostname, .source = j->source
     };
     char actor[48];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc, found, no_2fa = 0;
 
     rc = cp_user_load(db, j->person, &u);
@@ -213,7 +213,7 @@ static int begin_in_tx(sqlite3 *db, void *arg)
         goto out;
     }
     cp_bind_text(st, 1, res->txid);
-    sqlite3_bind_int64(st, 2, j->host->host_id);
+    cp_bind_int64(st, 2, j->host->host_id);
     cp_bind_text(st, 3, j->person);
     cp_bind_text(st, 4, req->rhost);
     cp_bind_text(st, 5, req->service);
@@ -222,8 +222,8 @@ static int begin_in_tx(sqlite3 *db, void *arg)
                  strcmp(res->action, "challenge") == 0 ? "open"
                  : strcmp(res->action, "deny") == 0    ? "denied"
                                                        : "allowed");
-    sqlite3_bind_int64(st, 8, pc_now());
-    sqlite3_bind_int64(st, 9, pc_now() + limits.tx_ttl);
+    cp_bind_int64(st, 8, pc_now());
+    cp_bind_int64(st, 9, pc_now() + limits.tx_ttl);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     host_actor(j->host, actor, sizeof actor);
@@ -262,58 +262,59 @@ static int64_t backoff(int64_t over)
 }
 
 /* This (person, host)'s live count and lock; zeros when none or past the window. */
-static int host_failures(sqlite3 *db, int64_t user_id, int64_t host_id, int64_t *failures,
+static int host_failures(cp_conn *db, int64_t user_id, int64_t host_id, int64_t *failures,
                          int64_t *locked_until)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT failures, locked_until FROM auth_failures"
-                                      " WHERE user_id = ? AND host_id = ?"
-                                      " AND MAX(last_failure_at, locked_until) >= ?");
+    cp_stmt *st = cp_prepare(db, "SELECT failures, locked_until FROM auth_failures"
+                                 " WHERE user_id = ?1 AND host_id = ?2"
+                                 " AND (last_failure_at >= ?3 OR locked_until >= ?3)");
     int rc;
 
     *failures = *locked_until = 0;
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, host_id);
-    sqlite3_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *failures = sqlite3_column_int64(st, 0);
-        *locked_until = sqlite3_column_int64(st, 1);
+    cp_bind_int64(st, 1, user_id);
+    cp_bind_int64(st, 2, host_id);
+    cp_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
+        *failures = cp_col_int64(st, 0);
+        *locked_until = cp_col_int64(st, 1);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+    cp_finalize(st);
+    return rc == CP_ROW || rc == CP_DONE ? PC_OK : PC_ERR_STORE;
 }
 
 /* The fleet-wide count: each host counts at most lockout_threshold, so one host alone, however
  * long it keeps guessing, never reaches lockout_fleet_threshold (which is larger). */
-static int fleet_failures(sqlite3 *db, int64_t user_id, int64_t *n)
+static int fleet_failures(cp_conn *db, int64_t user_id, int64_t *n)
 {
-    sqlite3_stmt *st = cp_prepare(db,
-                                  "SELECT COALESCE(SUM(MIN(failures, ?)), 0) FROM auth_failures"
-                                  " WHERE user_id = ? AND MAX(last_failure_at, locked_until) >= ?");
+    cp_stmt *st =
+        cp_prepare(db, "SELECT COALESCE(SUM(CASE WHEN failures < ?1 THEN failures ELSE ?1 END), 0)"
+                       " FROM auth_failures"
+                       " WHERE user_id = ?2 AND (last_failure_at >= ?3 OR locked_until >= ?3)");
     int rc;
 
     *n = 0;
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, limits.lockout_threshold);
-    sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? PC_OK : PC_ERR_STORE;
+    cp_bind_int64(st, 1, limits.lockout_threshold);
+    cp_bind_int64(st, 2, user_id);
+    cp_bind_int64(st, 3, pc_now() - CP_LOCKOUT_WINDOW);
+    rc = cp_step(st);
+    if (rc == CP_ROW)
+        *n = cp_col_int64(st, 0);
+    cp_finalize(st);
+    return rc == CP_ROW ? PC_OK : PC_ERR_STORE;
 }
 
 /* Counts a failure of the person on host_id (0: `portcullis login`). Past lockout_threshold the
  * person is locked on that host; past lockout_fleet_threshold (summed over hosts, see above)
  * on every host. Both locks back off by doubling. */
-static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id)
+static int record_failure(cp_conn *db, const struct cp_user_rec *u, int64_t host_id)
 {
     int64_t failures = 0, lock = 0, fleet = 0, now = pc_now();
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if ((rc = host_failures(db, u->id, host_id, &failures, &lock)) != PC_OK)
@@ -328,11 +329,11 @@ static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host
                     " locked_until = excluded.locked_until");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, u->id);
-    sqlite3_bind_int64(st, 2, host_id);
-    sqlite3_bind_int64(st, 3, failures);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, lock);
+    cp_bind_int64(st, 1, u->id);
+    cp_bind_int64(st, 2, host_id);
+    cp_bind_int64(st, 3, failures);
+    cp_bind_int64(st, 4, now);
+    cp_bind_int64(st, 5, lock);
     if ((rc = cp_exec_stmt(st)) != PC_OK || (rc = fleet_failures(db, u->id, &fleet)) != PC_OK)
         return rc;
     if (fleet < limits.lockout_fleet_threshold)
@@ -340,8 +341,8 @@ static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host
     st = cp_prepare(db, "UPDATE users SET locked_until = ? WHERE id = ?");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, now + backoff(fleet - limits.lockout_fleet_threshold));
-    sqlite3_bind_int64(st, 2, u->id);
+    cp_bind_int64(st, 1, now + backoff(fleet - limits.lockout_fleet_threshold));
+    cp_bind_int64(st, 2, u->id);
     if ((rc = cp_exec_stmt(st)) == PC_OK)
         pc_log(PC_LOG_WARN, "event=fleet_lock user_id=%lld failures=%lld", (long long)u->id,
                (long long)fleet);
@@ -351,30 +352,30 @@ static int record_failure(sqlite3 *db, const struct cp_user_rec *u, int64_t host
 /* Records the accepted step only if it is newer than any accepted before: the replay guard.
  * A fresh step also ends this host's count (other hosts' counts stay: a success here says
  * nothing about the codes another host sent). */
-static int mark_step_used(sqlite3 *db, const struct cp_user_rec *u, int64_t host_id, uint64_t step,
+static int mark_step_used(cp_conn *db, const struct cp_user_rec *u, int64_t host_id, uint64_t step,
                           int *fresh)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, locked_until = 0"
-                                      " WHERE id = ? AND totp_last_step < ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE users SET totp_last_step = ?, locked_until = 0"
+                                 " WHERE id = ? AND totp_last_step < ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, (int64_t)step);
-    sqlite3_bind_int64(st, 2, u->id);
-    sqlite3_bind_int64(st, 3, (int64_t)step);
+    cp_bind_int64(st, 1, (int64_t)step);
+    cp_bind_int64(st, 2, u->id);
+    cp_bind_int64(st, 3, (int64_t)step);
     rc = cp_exec_stmt(st);
-    *fresh = rc == PC_OK && sqlite3_changes(db) == 1;
+    *fresh = rc == PC_OK && cp_changes(db) == 1;
     if (!*fresh)
         return rc;
     if (!(st = cp_prepare(db, "DELETE FROM auth_failures WHERE user_id = ? AND host_id = ?")))
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, u->id);
-    sqlite3_bind_int64(st, 2, host_id);
+    cp_bind_int64(st, 1, u->id);
+    cp_bind_int64(st, 2, host_id);
     return cp_exec_stmt(st);
 }
 
-int cp_totp_judge(sqlite3 *db, const char *user, int64_t host_id, const char *code,
+int cp_totp_judge(cp_conn *db, const char *user, int64_t host_id, const char *code,
                   const char **result, const char **reason)
 {
     struct cp_user_rec u;
@@ -444,11 +445,11 @@ static int code_mark(const char *txid, const char *code, char out[PC_SHA256_HEX_
  * PC_OK when this host's transaction is allowed, not expired, and was allowed by this very
  * code; PC_ERR_STATE otherwise (finished for another reason: a new verification would only be
  * refused as a replay). */
-static int resend_of_allowed(sqlite3 *db, int64_t host_id, const char *txid, const char *code,
+static int resend_of_allowed(cp_conn *db, int64_t host_id, const char *txid, const char *code,
                              char *user, size_t usersz)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at, allowed_code"
-                                      " FROM transactions WHERE txid = ? AND host_id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT user_name, state, expires_at, allowed_code"
+                                 " FROM transactions WHERE txid = ? AND host_id = ?");
     char mark[PC_SHA256_HEX_LEN + 1];
     const char *have;
     int rc = PC_ERR_STATE;
@@ -456,26 +457,26 @@ static int resend_of_allowed(sqlite3 *db, int64_t host_id, const char *txid, con
     if (!st)
         return PC_ERR_STORE;
     if (code_mark(txid, code, mark) != PC_OK) {
-        sqlite3_finalize(st);
+        cp_finalize(st);
         return PC_ERR_STATE;
     }
     cp_bind_text(st, 1, txid);
-    sqlite3_bind_int64(st, 2, host_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int64(st, 2, host_id);
+    if (cp_step(st) == CP_ROW) {
         have = cp_col_text(st, 3);
         snprintf(user, usersz, "%s", cp_col_text(st, 0));
-        if (strcmp(cp_col_text(st, 1), "allowed") == 0 && sqlite3_column_int64(st, 2) > pc_now() &&
+        if (strcmp(cp_col_text(st, 1), "allowed") == 0 && cp_col_int64(st, 2) > pc_now() &&
             strlen(have) == PC_SHA256_HEX_LEN && CRYPTO_memcmp(have, mark, PC_SHA256_HEX_LEN) == 0)
             rc = PC_OK;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
-static int set_allowed(sqlite3 *db, const char *txid, const char *code)
+static int set_allowed(cp_conn *db, const char *txid, const char *code)
 {
     char mark[PC_SHA256_HEX_LEN + 1];
-    sqlite3_stmt *st;
+    cp_stmt *st;
 
     if (code_mark(txid, code, mark) != PC_OK)
         return PC_ERR_INVAL;
@@ -497,7 +498,7 @@ struct totp_job {
 
 /* One transaction from reading the replay state to recording the new step: of N concurrent
  * requests with the same code exactly one can succeed. */
-static int totp_in_tx(sqlite3 *db, void *arg)
+static int totp_in_tx(cp_conn *db, void *arg)
 {
     const struct totp_job *j = arg;
     char user[64] = "", actor[48];

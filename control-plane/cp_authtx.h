@@ -4,7 +4,7 @@
 #ifndef CP_AUTHTX_H
 #define CP_AUTHTX_H
 #include "cp_tokens.h"
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 struct cp_begin_req {
@@ -44,12 +44,12 @@ int cp_authtx_totp(const struct cp_identity *host, const char *source, const cha
  * against (user, host_id) and fleet-wide. Shared by sshd logins (auth/totp, the host's id) and
  * `portcullis login` (login/finish, host_id 0). *result is "allow" or "deny"; *reason as for
  * cp_authtx_totp: "locked" is the lock on this host, "locked_fleet" the lock on every host. */
-int cp_totp_judge(sqlite3 *db, const char *user, int64_t host_id, const char *code,
+int cp_totp_judge(cp_conn *db, const char *user, int64_t host_id, const char *code,
                   const char **result, const char **reason);
 
 /* Shared with the push path: loads an open transaction of this host, in the caller's
  * transaction. user gets the user name. */
-int cp_authtx_load_open(sqlite3 *db, int64_t host_id, const char *txid, char *user, size_t usersz);
-int cp_authtx_set_state(sqlite3 *db, const char *txid, const char *state);
+int cp_authtx_load_open(cp_conn *db, int64_t host_id, const char *txid, char *user, size_t usersz);
+int cp_authtx_set_state(cp_conn *db, const char *txid, const char *state);
 
 #endif

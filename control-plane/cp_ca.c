@@ -31,14 +31,15 @@ static json_object *principals_json(const char *const *p, size_t n)
 }
 
 /* Inserts the certs row first: AUTOINCREMENT hands out the serial the certificate carries. */
-static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *fp, uint64_t va,
+static int insert_row(cp_conn *db, const struct cp_issue_req *req, const char *fp, uint64_t va,
                       uint64_t vb, uint64_t *serial)
 {
     json_object *pj = principals_json(req->principals, req->n_principals);
-    sqlite3_stmt *st = cp_prepare(
+    cp_stmt *st = cp_prepare(
         db,
         "INSERT INTO certs(kind, key_id, principals, user_name,"
-        " host_id, fingerprint, valid_after, valid_before, issued_at) VALUES (?,?,?,?,?,?,?,?,?)");
+        " host_id, fingerprint, valid_after, valid_before, issued_at) VALUES (?,?,?,?,?,?,?,?,?)"
+        " RETURNING serial");
     int rc;
 
     if (!st) {
@@ -50,22 +51,23 @@ static int insert_row(sqlite3 *db, const struct cp_issue_req *req, const char *f
     cp_bind_text(st, 3, pc_json_dump(pj));
     cp_bind_text(st, 4, req->user_name);
     if (req->host_id > 0)
-        sqlite3_bind_int64(st, 5, req->host_id);
+        cp_bind_int64(st, 5, req->host_id);
     else
-        sqlite3_bind_null(st, 5);
+        cp_bind_null(st, 5);
     cp_bind_text(st, 6, fp);
-    sqlite3_bind_int64(st, 7, (int64_t)va);
-    sqlite3_bind_int64(st, 8, (int64_t)vb);
-    sqlite3_bind_int64(st, 9, pc_now());
-    rc = cp_exec_stmt(st);
+    cp_bind_int64(st, 7, (int64_t)va);
+    cp_bind_int64(st, 8, (int64_t)vb);
+    cp_bind_int64(st, 9, pc_now());
+    int64_t id = 0;
+    rc = cp_exec_stmt_id(st, &id);
     json_object_put(pj);
     if (rc != PC_OK)
-        return rc;
-    *serial = (uint64_t)sqlite3_last_insert_rowid(db);
+        return rc == PC_ERR_EXISTS ? PC_ERR_STORE : rc;
+    *serial = (uint64_t)id;
     return *serial >= 1 && *serial < PC_CERT_SERIAL_LIMIT ? PC_OK : PC_ERR_STATE;
 }
 
-int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *out)
+int cp_ca_issue(cp_conn *db, const struct cp_issue_req *req, struct cp_issued *out)
 {
     struct pc_cert_req cr = { 0 };
     struct cp_audit_row row = {
@@ -114,26 +116,26 @@ int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *o
     return rc;
 }
 
-int cp_ca_bump_krl(sqlite3 *db)
+int cp_ca_bump_krl(cp_conn *db)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE krl_state SET version = version + 1, "
-                                      "changed_at = ? WHERE id = 1");
+    cp_stmt *st = cp_prepare(db, "UPDATE krl_state SET version = version + 1, "
+                                 "changed_at = ? WHERE id = 1");
     if (st)
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)pc_now());
+        cp_bind_int64(st, 1, pc_now());
     return cp_exec_stmt(st);
 }
 
-static int exec_text(sqlite3 *db, const char *sql, const char *a)
+static int exec_text(cp_conn *db, const char *sql, const char *a)
 {
-    sqlite3_stmt *st = cp_prepare(db, sql);
+    cp_stmt *st = cp_prepare(db, sql);
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, a);
-    sqlite3_bind_int64(st, 2, pc_now());
+    cp_bind_int64(st, 2, pc_now());
     return cp_exec_stmt(st);
 }
 
-int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
+int cp_ca_revoke_user(cp_conn *db, const char *user, int deleted)
 {
     int rc;
 
@@ -144,14 +146,14 @@ int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted)
         (rc = exec_text(db, "DELETE FROM sessions WHERE user_name = ?1", user)) != PC_OK)
         return rc;
     if (deleted && (rc = exec_text(db,
-                                   "INSERT OR IGNORE INTO revoked_key_ids(key_id, why,"
-                                   " revoked_at) VALUES (?1, 'user_deleted', ?2)",
+                                   "INSERT INTO revoked_key_ids(key_id, why, revoked_at)"
+                                   " VALUES (?1, 'user_deleted', ?2) ON CONFLICT DO NOTHING",
                                    user)) != PC_OK)
         return rc;
     return cp_ca_bump_krl(db);
 }
 
-int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const char *actor,
+int cp_ca_revoke_user_key(cp_conn *db, const char *user, const char *fp, const char *actor,
                           const char *source)
 {
     struct cp_audit_row row = {
@@ -159,7 +161,7 @@ int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const c
     };
     char reason[512];
     size_t n;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     n = (size_t)snprintf(reason, sizeof reason, "key_deleted fingerprint=%s serials=", fp);
@@ -169,15 +171,14 @@ int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const c
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
     cp_bind_text(st, 2, fp);
-    sqlite3_bind_int64(st, 3, pc_now());
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cp_bind_int64(st, 3, pc_now());
+    while ((rc = cp_step(st)) == CP_ROW) {
         if (n < sizeof reason) /* the list is cut short in the audit row, never in the KRL */
             n += (size_t)snprintf(reason + n, sizeof reason - n, "%s%lld",
-                                  reason[n - 1] == '=' ? "" : ",",
-                                  (long long)sqlite3_column_int64(st, 0));
+                                  reason[n - 1] == '=' ? "" : ",", (long long)cp_col_int64(st, 0));
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    cp_finalize(st);
+    if (rc != CP_DONE)
         return PC_ERR_STORE;
     if (!(st = cp_prepare(db, "DELETE FROM sessions WHERE user_name = ?1 AND"
                               " (fingerprint = ?2 OR fingerprint IS NULL)")))
@@ -190,56 +191,56 @@ int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const c
     return cp_audit_add(db, &row);
 }
 
-int cp_ca_key_id_revoked(sqlite3 *db, const char *key_id)
+int cp_ca_key_id_revoked(cp_conn *db, const char *key_id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM revoked_key_ids WHERE key_id = ?1 UNION ALL"
-                                      " SELECT 1 FROM users WHERE name = ?1 AND enabled = 0");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM revoked_key_ids WHERE key_id = ?1 UNION ALL"
+                                 " SELECT 1 FROM users WHERE name = ?1 AND enabled = 0");
     int found;
 
     if (!st)
         return 1; /* fail closed */
     cp_bind_text(st, 1, key_id);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    found = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return found;
 }
 
 /* Marks the selected certificates revoked and collects their serials. */
-static int revoke_where(sqlite3 *db, const char *where, int64_t serial, const char *key_id,
+static int revoke_where(cp_conn *db, const char *where, int64_t serial, const char *key_id,
                         json_object *arr)
 {
     char sql[256];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     snprintf(sql, sizeof sql, "UPDATE certs SET revoked_at = ?3 WHERE %s RETURNING serial", where);
     if (!(st = cp_prepare(db, sql)))
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, serial);
+    cp_bind_int64(st, 1, serial);
     cp_bind_text(st, 2, key_id);
-    sqlite3_bind_int64(st, 3, pc_now());
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_array_add(arr, json_object_new_int64(sqlite3_column_int64(st, 0)));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+    cp_bind_int64(st, 3, pc_now());
+    while ((rc = cp_step(st)) == CP_ROW)
+        json_object_array_add(arr, json_object_new_int64(cp_col_int64(st, 0)));
+    cp_finalize(st);
+    return rc == CP_DONE ? PC_OK : PC_ERR_STORE;
 }
 
-static int serial_exists(sqlite3 *db, int64_t serial)
+static int serial_exists(cp_conn *db, int64_t serial)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM certs WHERE serial = ?");
     int found;
     if (!st)
         return 0;
-    sqlite3_bind_int64(st, 1, serial);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 1, serial);
+    found = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return found;
 }
 
 int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
                  json_object **revoked)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_audit_row row = {
         .actor = who->actor, .action = "cert.revoke", .result = "ok", .source = who->source
     };
@@ -264,10 +265,12 @@ int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
     } else {
         rc = revoke_where(db, "key_id = ?2 AND revoked_at = 0", 0, key_id, arr);
         if (rc == PC_OK)
-            rc = exec_text(db,
-                           "INSERT OR REPLACE INTO revoked_key_ids(key_id, why, revoked_at)"
-                           " VALUES (?1, 'admin', ?2)",
-                           key_id);
+            rc = exec_text(
+                db,
+                "INSERT INTO revoked_key_ids(key_id, why, revoked_at) VALUES (?1, 'admin', ?2)"
+                " ON CONFLICT (key_id) DO UPDATE SET why = excluded.why,"
+                " revoked_at = excluded.revoked_at",
+                key_id);
         snprintf(reason, sizeof reason, "key_id=%.255s", key_id);
     }
     row.reason = reason;
@@ -301,25 +304,25 @@ static int push_serial(uint64_t **a, size_t *n, uint64_t v)
     return PC_OK;
 }
 
-static int collect(sqlite3 *db, struct lists *l)
+static int collect(cp_conn *db, struct lists *l)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT serial, kind FROM certs WHERE revoked_at > 0");
+    cp_stmt *st = cp_prepare(db, "SELECT serial, kind FROM certs WHERE revoked_at > 0");
     int rc = PC_OK;
 
     if (!st)
         return PC_ERR_STORE;
-    while (rc == PC_OK && sqlite3_step(st) == SQLITE_ROW) {
-        uint64_t s = (uint64_t)sqlite3_column_int64(st, 0);
+    while (rc == PC_OK && cp_step(st) == CP_ROW) {
+        uint64_t s = (uint64_t)cp_col_int64(st, 0);
         if (strcmp(cp_col_text(st, 1), "user") == 0)
             rc = push_serial(&l->user_serials, &l->n_user, s);
         else
             rc = push_serial(&l->host_serials, &l->n_host, s);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (rc != PC_OK || !(st = cp_prepare(db, "SELECT key_id FROM revoked_key_ids UNION"
                                              " SELECT name FROM users WHERE enabled = 0")))
         return rc != PC_OK ? rc : PC_ERR_STORE;
-    while (rc == PC_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (rc == PC_OK && cp_step(st) == CP_ROW) {
         char **na = realloc(l->ids, (l->n_ids + 1) * sizeof *na);
         if (!na || !(na[l->n_ids] = strdup(cp_col_text(st, 0)))) {
             if (na)
@@ -330,23 +333,23 @@ static int collect(sqlite3 *db, struct lists *l)
         l->ids = na;
         l->n_ids++;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
 /* The KRL's version and the time it last changed (its generated_date: see migration 4). */
-static uint64_t krl_version(sqlite3 *db, uint64_t *changed_at)
+static uint64_t krl_version(cp_conn *db, uint64_t *changed_at)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT version, changed_at FROM krl_state WHERE id = 1");
+    cp_stmt *st = cp_prepare(db, "SELECT version, changed_at FROM krl_state WHERE id = 1");
     uint64_t v = 0;
 
     *changed_at = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        v = (uint64_t)sqlite3_column_int64(st, 0);
-        if (sqlite3_column_int64(st, 1) > 0)
-            *changed_at = (uint64_t)sqlite3_column_int64(st, 1);
+    if (st && cp_step(st) == CP_ROW) {
+        v = (uint64_t)cp_col_int64(st, 0);
+        if (cp_col_int64(st, 1) > 0)
+            *changed_at = (uint64_t)cp_col_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return v;
 }
 
@@ -354,7 +357,7 @@ static uint64_t krl_version(sqlite3 *db, uint64_t *changed_at)
  * are trusted, and serials are unique across them), and every retired CA key revoked whole. */
 static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *version)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct lists l = { 0 };
     struct pc_krl_certs sec[4];
     struct pc_krl_spec spec = { 0 };
@@ -363,7 +366,7 @@ static int build_krl(int host_only, unsigned char **out, size_t *len, uint64_t *
     uint64_t changed_at;
     int rc;
 
-    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (!db || cp_exec(db, "BEGIN") != PC_OK)
         return PC_ERR_STORE;
     rc = collect(db, &l);
     *version = krl_version(db, &changed_at);
@@ -419,31 +422,30 @@ int cp_ca_krl_host(unsigned char **out, size_t *len, uint64_t *version)
     return build_krl(1, out, len, version);
 }
 
-static json_object *cert_json(sqlite3_stmt *st)
+static json_object *cert_json(cp_stmt *st)
 {
     json_object *o = json_object_new_object();
     json_object *pr = json_tokener_parse(cp_col_text(st, 3));
 
-    json_object_object_add(o, "serial", json_object_new_int64(sqlite3_column_int64(st, 0)));
+    json_object_object_add(o, "serial", json_object_new_int64(cp_col_int64(st, 0)));
     json_object_object_add(o, "kind", json_object_new_string(cp_col_text(st, 1)));
     json_object_object_add(o, "key_id", json_object_new_string(cp_col_text(st, 2)));
     json_object_object_add(o, "principals", pr ? pr : json_object_new_array());
     json_object_object_add(o, "user",
-                           sqlite3_column_type(st, 4) == SQLITE_NULL
-                               ? NULL
-                               : json_object_new_string(cp_col_text(st, 4)));
+                           cp_col_is_null(st, 4) ? NULL
+                                                 : json_object_new_string(cp_col_text(st, 4)));
     json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 5)));
-    json_object_object_add(o, "valid_after", json_object_new_int64(sqlite3_column_int64(st, 6)));
-    json_object_object_add(o, "valid_before", json_object_new_int64(sqlite3_column_int64(st, 7)));
-    json_object_object_add(o, "issued_at", json_object_new_int64(sqlite3_column_int64(st, 8)));
-    json_object_object_add(o, "revoked", json_object_new_boolean(sqlite3_column_int(st, 9)));
+    json_object_object_add(o, "valid_after", json_object_new_int64(cp_col_int64(st, 6)));
+    json_object_object_add(o, "valid_before", json_object_new_int64(cp_col_int64(st, 7)));
+    json_object_object_add(o, "issued_at", json_object_new_int64(cp_col_int64(st, 8)));
+    json_object_object_add(o, "revoked", json_object_new_boolean(cp_col_int(st, 9)));
     return o;
 }
 
 int cp_ca_list(const char *user, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
     int rc;
 
@@ -457,10 +459,10 @@ int cp_ca_list(const char *user, json_object **out)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = cp_step(st)) == CP_ROW)
         json_object_array_add(arr, cert_json(st));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }

@@ -7,7 +7,7 @@
 #include "cp_users.h"
 #include "pc_cert.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 struct cp_issue_req {
@@ -34,20 +34,20 @@ struct cp_issued {
 };
 
 /* In the caller's transaction: takes the next serial, signs, records and audits. */
-int cp_ca_issue(sqlite3 *db, const struct cp_issue_req *req, struct cp_issued *out);
+int cp_ca_issue(cp_conn *db, const struct cp_issue_req *req, struct cp_issued *out);
 void cp_issued_free(struct cp_issued *i);
 
 /* In the caller's transaction: revokes every certificate of user, drops the user's sessions,
  * and (deleted) revokes the key id; bumps the KRL version. */
-int cp_ca_revoke_user(sqlite3 *db, const char *user, int deleted);
+int cp_ca_revoke_user(cp_conn *db, const char *user, int deleted);
 /* In the caller's transaction, when user's key fp is deleted: revokes every user certificate
  * issued to user for that key, ends the user's sessions created with it (and those whose key
  * is unknown), bumps the KRL version, and audits cert.revoke (reason: the fingerprint and the
  * serials) as actor. */
-int cp_ca_revoke_user_key(sqlite3 *db, const char *user, const char *fp, const char *actor,
+int cp_ca_revoke_user_key(cp_conn *db, const char *user, const char *fp, const char *actor,
                           const char *source);
 /* In the caller's transaction: the KRL changed (a user was enabled or disabled). */
-int cp_ca_bump_krl(sqlite3 *db);
+int cp_ca_bump_krl(cp_conn *db);
 /* serial > 0: that certificate (PC_ERR_NOTFOUND if unknown); else every certificate with
  * key_id, and the key id itself. *revoked: JSON array of the serials. Audited cert.revoke. */
 int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
@@ -60,6 +60,6 @@ int cp_ca_krl_host(unsigned char **out, size_t *len, uint64_t *version);
 /* Certificates, optionally of one user, oldest first. */
 int cp_ca_list(const char *user, json_object **out);
 /* 1 if key id is revoked by key id (admin revocation or deleted user), or its user disabled. */
-int cp_ca_key_id_revoked(sqlite3 *db, const char *key_id);
+int cp_ca_key_id_revoked(cp_conn *db, const char *key_id);
 
 #endif

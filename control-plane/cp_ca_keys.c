@@ -148,9 +148,9 @@ static void row_free(struct rotation_row *r)
 }
 
 /* open: the rotation in its overlap; else the newest finished one. */
-static int read_row(sqlite3 *db, const char *kind, int open, struct rotation_row *r)
+static int read_row(cp_conn *db, const char *kind, int open, struct rotation_row *r)
 {
-    sqlite3_stmt *st = cp_prepare(
+    cp_stmt *st = cp_prepare(
         db, open ? "SELECT old_key, new_key, started_at, overlap_end, finished_at FROM"
                    " ca_rotations WHERE kind = ? AND finished_at = 0"
                  : "SELECT old_key, new_key, started_at, overlap_end, finished_at FROM"
@@ -161,17 +161,17 @@ static int read_row(sqlite3 *db, const char *kind, int open, struct rotation_row
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, kind);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
         r->found = 1;
         r->old_key = strdup(cp_col_text(st, 0));
         r->new_key = strdup(cp_col_text(st, 1));
-        r->started_at = sqlite3_column_int64(st, 2);
-        r->overlap_end = sqlite3_column_int64(st, 3);
-        r->finished_at = sqlite3_column_int64(st, 4);
+        r->started_at = cp_col_int64(st, 2);
+        r->overlap_end = cp_col_int64(st, 3);
+        r->finished_at = cp_col_int64(st, 4);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    cp_finalize(st);
+    if (rc != CP_ROW && rc != CP_DONE)
         return PC_ERR_STORE;
     if (r->found && (!r->old_key || !r->new_key)) {
         row_free(r);
@@ -191,7 +191,7 @@ static int rename_next(struct ca_set *s)
     return PC_OK;
 }
 
-static int init_set(sqlite3 *db, struct ca_set *s, enum pc_keytype t, char *err, size_t errsz)
+static int init_set(cp_conn *db, struct ca_set *s, enum pc_keytype t, char *err, size_t errsz)
 {
     struct rotation_row open = { 0 }, last = { 0 };
     struct pc_sshkey *key = NULL, *next = NULL;
@@ -252,7 +252,7 @@ out:
 
 int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     enum pc_keytype t;
     int rc;
 
@@ -394,7 +394,7 @@ int cp_ca_status(enum cp_ca_kind kind, json_object **out)
     return PC_OK;
 }
 
-static int audit(sqlite3 *db, const struct cp_who *who, const char *action, const char *reason)
+static int audit(cp_conn *db, const struct cp_who *who, const char *action, const char *reason)
 {
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = action,
@@ -407,8 +407,8 @@ static int audit(sqlite3 *db, const struct cp_who *who, const char *action, cons
 static int record_rotation(const struct cp_who *who, struct ca_set *s, const char *old_bare,
                            const char *new_bare, int64_t now, int64_t overlap, const char *reason)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int rc;
 
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -421,8 +421,8 @@ static int record_rotation(const struct cp_who *who, struct ca_set *s, const cha
     cp_bind_text(st, 1, s->name);
     cp_bind_text(st, 2, old_bare);
     cp_bind_text(st, 3, new_bare);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, now + overlap);
+    cp_bind_int64(st, 4, now);
+    cp_bind_int64(st, 5, now + overlap);
     if ((rc = cp_exec_stmt(st)) == PC_OK && (rc = cp_ca_bump_krl(db)) == PC_OK &&
         (rc = audit(db, who, "ca.rotate", reason)) == PC_OK)
         rc = cp_tx_commit(db);
@@ -505,8 +505,8 @@ out:
 int cp_ca_finish(const struct cp_who *who, enum cp_ca_kind kind, int now, json_object **out)
 {
     struct ca_set *s = &sets[kind];
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     struct pc_sshkey *old = NULL;
     char reason[256], ofp[PC_SSHKEY_FP_SIZE] = "", nfp[PC_SSHKEY_FP_SIZE] = "";
     int64_t t = pc_now(), overlap_end;
@@ -539,7 +539,7 @@ int cp_ca_finish(const struct cp_who *who, enum cp_ca_kind kind, int now, json_o
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, t);
+    cp_bind_int64(st, 1, t);
     cp_bind_text(st, 2, s->name);
     if ((rc = cp_exec_stmt(st)) != PC_OK || (rc = cp_ca_bump_krl(db)) != PC_OK ||
         (rc = audit(db, who, "ca.finish", reason)) != PC_OK || (rc = cp_tx_commit(db)) != PC_OK) {
@@ -568,8 +568,8 @@ out:
 
 int cp_ca_retired_public(int host_only, struct pc_sshkey ***out, size_t *n)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     struct pc_sshkey **a = NULL;
     int rc = PC_OK, step;
 
@@ -578,8 +578,8 @@ int cp_ca_retired_public(int host_only, struct pc_sshkey ***out, size_t *n)
     if (!db || !(st = cp_prepare(db, "SELECT old_key FROM ca_rotations WHERE finished_at > 0"
                                      " AND (?1 = 0 OR kind = 'host') ORDER BY id")))
         return PC_ERR_STORE;
-    sqlite3_bind_int(st, 1, host_only);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    cp_bind_int(st, 1, host_only);
+    while ((step = cp_step(st)) == CP_ROW) {
         struct pc_sshkey *k = NULL, **na;
         if (pc_sshkey_parse_line(cp_col_text(st, 0), &k, NULL) != PC_OK)
             continue; /* written by us; a row that does not parse revokes nothing */
@@ -591,8 +591,8 @@ int cp_ca_retired_public(int host_only, struct pc_sshkey ***out, size_t *n)
         a = na;
         a[(*n)++] = k;
     }
-    sqlite3_finalize(st);
-    if (rc == PC_OK && step != SQLITE_DONE)
+    cp_finalize(st);
+    if (rc == PC_OK && step != CP_DONE)
         rc = PC_ERR_STORE;
     if (rc != PC_OK) {
         for (size_t i = 0; i < *n; i++)

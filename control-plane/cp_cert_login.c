@@ -21,7 +21,7 @@
 #define CHALLENGE_BYTES 32
 #define COLLECT_GRACE 60 /* seconds to fetch the certificate after the push ends */
 
-static int audit_login(sqlite3 *db, const char *action, const char *user, const char *result,
+static int audit_login(cp_conn *db, const char *action, const char *user, const char *result,
                        const char *reason, const char *login_id, const char *source)
 {
     char actor[80];
@@ -36,22 +36,22 @@ static int audit_login(sqlite3 *db, const char *action, const char *user, const 
     return cp_audit_add(db, &row);
 }
 
-static int insert_login(sqlite3 *db, const struct cp_cert_login_start_res *res, const char *user,
+static int insert_login(cp_conn *db, const struct cp_cert_login_start_res *res, const char *user,
                         const char *fp, const unsigned char *chal, int64_t ttl, const char *source)
 {
-    sqlite3_stmt *st = cp_prepare(db, "INSERT INTO logins(id, user_name, fingerprint, challenge,"
-                                      " ttl, state, source, created_at, expires_at)"
-                                      " VALUES (?,?,?,?,?,'open',?,?,?)");
+    cp_stmt *st = cp_prepare(db, "INSERT INTO logins(id, user_name, fingerprint, challenge,"
+                                 " ttl, state, source, created_at, expires_at)"
+                                 " VALUES (?,?,?,?,?,'open',?,?,?)");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, res->login_id);
     cp_bind_text(st, 2, user);
     cp_bind_text(st, 3, fp);
-    sqlite3_bind_blob(st, 4, chal, CHALLENGE_BYTES, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, ttl);
+    cp_bind_blob(st, 4, chal, CHALLENGE_BYTES);
+    cp_bind_int64(st, 5, ttl);
     cp_bind_text(st, 6, source);
-    sqlite3_bind_int64(st, 7, pc_now());
-    sqlite3_bind_int64(st, 8, res->expires_at);
+    cp_bind_int64(st, 7, pc_now());
+    cp_bind_int64(st, 8, res->expires_at);
     return cp_exec_stmt(st);
 }
 
@@ -62,7 +62,7 @@ struct start_job {
     int answer; /* what the caller gets once the job's changes are kept */
 };
 
-static int start_in_tx(sqlite3 *db, void *arg)
+static int start_in_tx(cp_conn *db, void *arg)
 {
     struct start_job *j = arg;
     struct cp_cert_login_start_res *res = j->res;
@@ -133,34 +133,34 @@ struct login_row {
     char state[16];
 };
 
-static int load_login(sqlite3 *db, const char *id, struct login_row *l)
+static int load_login(cp_conn *db, const char *id, struct login_row *l)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT user_name, fingerprint, challenge, ttl, state,"
-                                      " expires_at FROM logins WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT user_name, fingerprint, challenge, ttl, state,"
+                                 " expires_at FROM logins WHERE id = ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 2) == CHALLENGE_BYTES) {
+    rc = cp_step(st);
+    if (rc == CP_ROW && cp_col_bytes(st, 2) == CHALLENGE_BYTES) {
         snprintf(l->user, sizeof l->user, "%s", cp_col_text(st, 0));
         snprintf(l->fp, sizeof l->fp, "%s", cp_col_text(st, 1));
-        memcpy(l->chal, sqlite3_column_blob(st, 2), CHALLENGE_BYTES);
-        l->ttl = sqlite3_column_int64(st, 3);
+        memcpy(l->chal, cp_col_blob(st, 2), CHALLENGE_BYTES);
+        l->ttl = cp_col_int64(st, 3);
         snprintf(l->state, sizeof l->state, "%s", cp_col_text(st, 4));
-        l->expires_at = sqlite3_column_int64(st, 5);
+        l->expires_at = cp_col_int64(st, 5);
         rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE || rc == CP_ROW ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
-static int set_login_state(sqlite3 *db, const char *id, const char *state)
+static int set_login_state(cp_conn *db, const char *id, const char *state)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE logins SET state = ? WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE logins SET state = ? WHERE id = ?");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, state);
@@ -179,7 +179,7 @@ static void refuse(struct cp_cert_login_finish_res *res, unsigned status, const 
 
 /* The key proof: the user is enabled, the key still registered, the signature right (sig
  * NULL: only the first two, when an approved push is collected). */
-static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
+static void check_proof(cp_conn *db, const struct login_row *l, const char *sig,
                         struct cp_cert_login_finish_res *res)
 {
     struct cp_user_rec u;
@@ -201,11 +201,11 @@ static void check_proof(sqlite3 *db, const struct login_row *l, const char *sig,
 }
 
 /* The session remembers its key: deleting the key ends it. until (0: none) caps its expiry. */
-static int create_session(sqlite3 *db, const struct login_row *l, int64_t until,
+static int create_session(cp_conn *db, const struct login_row *l, int64_t until,
                           struct cp_cert_login_finish_res *res)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if ((rc = pc_token_new(res->session)) != PC_OK ||
@@ -219,15 +219,15 @@ static int create_session(sqlite3 *db, const struct login_row *l, int64_t until,
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
     cp_bind_text(st, 2, l->user);
-    sqlite3_bind_int64(st, 3, pc_now());
-    sqlite3_bind_int64(st, 4, res->session_expires_at);
+    cp_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 4, res->session_expires_at);
     cp_bind_text(st, 5, l->fp);
     return cp_exec_stmt(st);
 }
 
 /* The certificate and the session. until > 0: the approving credential's expiry, which
  * neither may outlive (the caller has checked that it lies in the future). */
-static int issue(sqlite3 *db, const struct login_row *l, const struct cp_login_terms *t,
+static int issue(cp_conn *db, const struct login_row *l, const struct cp_login_terms *t,
                  int64_t until, const char *method, const char *source,
                  struct cp_cert_login_finish_res *res)
 {
@@ -284,7 +284,7 @@ out:
 }
 
 /* After the proof: revocation and policy. PC_OK with res->status set on a refusal. */
-static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_terms *t,
+static int check_policy(cp_conn *db, const struct login_row *l, struct cp_login_terms *t,
                         struct cp_cert_login_finish_res *res)
 {
     char msg[160];
@@ -309,12 +309,12 @@ static int check_policy(sqlite3 *db, const struct login_row *l, struct cp_login_
 
 /* A push login: the transaction (txid = login id, no host) and its push, in this transaction.
  * The login stays open and lives at least until the push ends plus COLLECT_GRACE. */
-static int send_push(sqlite3 *db, const char *id, const struct login_row *l, const char *source,
+static int send_push(cp_conn *db, const char *id, const struct login_row *l, const char *source,
                      struct cp_cert_login_finish_res *res)
 {
     struct cp_user_rec u;
     char actor[80];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc, may_push;
 
     if ((rc = cp_user_load(db, l->user, &u)) != PC_OK)
@@ -334,19 +334,19 @@ static int send_push(sqlite3 *db, const char *id, const struct login_row *l, con
     cp_bind_text(st, 1, id);
     cp_bind_text(st, 2, l->user);
     cp_bind_text(st, 3, source);
-    sqlite3_bind_int64(st, 4, pc_now());
-    sqlite3_bind_int64(st, 5, l->expires_at);
+    cp_bind_int64(st, 4, pc_now());
+    cp_bind_int64(st, 5, l->expires_at);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         return rc;
     snprintf(actor, sizeof actor, "user:%.64s", l->user);
     if ((rc = cp_push_insert(db, id, l->user, 0, NULL, actor, source, &res->push)) != PC_OK)
         return rc;
     for (int i = 0; i < 2; i++) { /* the transaction lasts as long as its push */
-        if (!(st = cp_prepare(db,
-                              i ? "UPDATE logins SET expires_at = MAX(expires_at, ?) WHERE id = ?"
-                                : "UPDATE transactions SET expires_at = ? WHERE txid = ?")))
+        if (!(st = cp_prepare(db, i ? "UPDATE logins SET expires_at = CASE WHEN expires_at > ?1"
+                                      " THEN expires_at ELSE ?1 END WHERE id = ?2"
+                                    : "UPDATE transactions SET expires_at = ?1 WHERE txid = ?2")))
             return PC_ERR_STORE;
-        sqlite3_bind_int64(st, 1, res->push.expires_at + (i ? COLLECT_GRACE : 0));
+        cp_bind_int64(st, 1, res->push.expires_at + (i ? COLLECT_GRACE : 0));
         cp_bind_text(st, 2, id);
         if ((rc = cp_exec_stmt(st)) != PC_OK)
             return rc;
@@ -357,7 +357,7 @@ static int send_push(sqlite3 *db, const char *id, const struct login_row *l, con
 }
 
 /* After the proof: revocation, policy, the code (or the push), then the certificate. */
-static int decide(sqlite3 *db, const char *id, const struct login_row *l, const char *code,
+static int decide(cp_conn *db, const char *id, const struct login_row *l, const char *code,
                   int push, const char *source, struct cp_cert_login_finish_res *res)
 {
     struct cp_login_terms t;
@@ -383,43 +383,43 @@ static int decide(sqlite3 *db, const char *id, const struct login_row *l, const 
 
 /* The push of a login (txid = login id): PC_ERR_NOTFOUND when it has none. *approver: when
  * the credential that approved it expires (0: never). */
-static int load_push(sqlite3 *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1], char state[16],
+static int load_push(cp_conn *db, const char *login_id, char id[CP_PUSH_ID_LEN + 1], char state[16],
                      int64_t *expires_at, int64_t *approver)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id, state, expires_at, approver_expires_at"
-                                      " FROM pushes WHERE txid = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT id, state, expires_at, approver_expires_at"
+                                 " FROM pushes WHERE txid = ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, login_id);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((rc = cp_step(st)) == CP_ROW) {
         snprintf(id, CP_PUSH_ID_LEN + 1, "%s", cp_col_text(st, 0));
         snprintf(state, 16, "%s", cp_col_text(st, 1));
-        *expires_at = sqlite3_column_int64(st, 2);
-        *approver = sqlite3_column_int64(st, 3);
+        *expires_at = cp_col_int64(st, 2);
+        *approver = cp_col_int64(st, 3);
         rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
 /* Whether a login of that id exists, by a plain read: in WAL mode it takes no write lock, so
  * unauthenticated callers naming random ids (login/finish and GET /v1/login/{id} are open to
  * anyone) cannot queue up for the write lock that hosts' logins need. 1 yes, 0 no, <0 error. */
-static int login_known(sqlite3 *db, const char *id)
+static int login_known(cp_conn *db, const char *id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM logins WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM logins WHERE id = ?");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : PC_ERR_STORE;
+    rc = cp_step(st);
+    cp_finalize(st);
+    return rc == CP_ROW ? 1 : rc == CP_DONE ? 0 : PC_ERR_STORE;
 }
 
 struct finish_job {
@@ -429,7 +429,7 @@ struct finish_job {
     struct login_row l;
 };
 
-static int finish_in_tx(sqlite3 *db, void *arg)
+static int finish_in_tx(cp_conn *db, void *arg)
 {
     struct finish_job *j = arg;
     struct cp_cert_login_finish_res *res = j->res;
@@ -471,7 +471,7 @@ static int finish_in_tx(sqlite3 *db, void *arg)
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
                          const char *code, int push, struct cp_cert_login_finish_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct finish_job j = { .source = source,
                             .login_id = login_id,
                             .signature = signature,
@@ -507,7 +507,7 @@ void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res)
 
 /* An open login whose push has ended (collect mode, in the caller's transaction): the
  * certificate once approved and still allowed, else the end of the login. Audited. */
-static int conclude(sqlite3 *db, const char *id, const struct login_row *l, const char *pstate,
+static int conclude(cp_conn *db, const char *id, const struct login_row *l, const char *pstate,
                     int64_t approver, const char *source, struct cp_cert_login_poll_res *res)
 {
     struct cp_cert_login_finish_res *f = &res->fin;
@@ -548,7 +548,7 @@ static int conclude(sqlite3 *db, const char *id, const struct login_row *l, cons
 int cp_cert_login_poll(const char *source, const char *login_id, int collect,
                        struct cp_cert_login_poll_res *res)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct login_row l;
     char pstate[16] = "";
     int64_t pexp = 0, approver = 0, now = pc_now();
@@ -585,7 +585,7 @@ int cp_cert_login_poll(const char *source, const char *login_id, int collect,
         rc = cp_tx_commit(db);
     rc = rc == PC_ERR_NOTFOUND ? PC_OK : rc;
 out:
-    if (sqlite3_get_autocommit(db) == 0)
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     if (rc != PC_OK)
         cp_cert_login_finish_res_wipe(&res->fin);

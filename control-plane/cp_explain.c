@@ -15,11 +15,11 @@
 #include <string.h>
 #include <time.h>
 
-int cp_explain_note_begin(sqlite3 *db, const char *txid, const char *account, const char *person,
+int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, const char *person,
                           int64_t host_id)
 {
     json_object *rules = NULL;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if ((rc = cp_policy_matching(db, person, account, host_id, &rules)) != PC_OK)
@@ -61,9 +61,9 @@ static void say(json_object *lines, const char *fmt, ...)
 }
 
 /* The transaction's own row and what begin noted; PC_ERR_NOTFOUND if there is none. */
-static int load_tx(sqlite3 *db, const char *txid, json_object *o, int64_t *host_id)
+static int load_tx(cp_conn *db, const char *txid, json_object *o, int64_t *host_id)
 {
-    sqlite3_stmt *st =
+    cp_stmt *st =
         cp_prepare(db, "SELECT t.user_name, t.rhost, t.service, t.state, t.created_at, t.host_id,"
                        " h.hostname, e.account, e.rules FROM transactions t"
                        " LEFT JOIN hosts h ON h.id = t.host_id"
@@ -75,18 +75,18 @@ static int load_tx(sqlite3 *db, const char *txid, json_object *o, int64_t *host_
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, txid);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    rc = cp_step(st);
+    if (rc != CP_ROW) {
+        cp_finalize(st);
+        return rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
     json_object_object_add(o, "txid", json_object_new_string(txid));
     for (int i = 0; i < 4; i++)
         json_object_object_add(o, keys[i], json_object_new_string(cp_col_text(st, i)));
-    json_object_object_add(o, "started_at", json_object_new_int64(sqlite3_column_int64(st, 4)));
-    *host_id = sqlite3_column_int64(st, 5);
+    json_object_object_add(o, "started_at", json_object_new_int64(cp_col_int64(st, 4)));
+    *host_id = cp_col_int64(st, 5);
     json_object_object_add(o, "host", json_object_new_string(cp_col_text(st, 6)));
-    if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+    if (!cp_col_is_null(st, 7)) {
         const char *r = cp_col_text(st, 8);
         json_object_object_add(o, "account", json_object_new_string(cp_col_text(st, 7)));
         rules = json_tokener_parse(r); /* written by cp_explain_note_begin */
@@ -95,41 +95,37 @@ static int load_tx(sqlite3 *db, const char *txid, json_object *o, int64_t *host_
         else
             json_object_put(rules);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return PC_OK;
 }
 
-static void lock_state(sqlite3 *db, const char *user, int64_t host_id, json_object *o)
+static void lock_state(cp_conn *db, const char *user, int64_t host_id, json_object *o)
 {
-    sqlite3_stmt *st =
-        cp_prepare(db, "SELECT u.failures, u.locked_until, COALESCE(f.failures, 0),"
-                       " COALESCE(f.locked_until, 0) FROM users u LEFT JOIN auth_failures f"
-                       " ON f.user_id = u.id AND f.host_id = ?2 WHERE u.name = ?1");
+    cp_stmt *st = cp_prepare(db,
+                             "SELECT u.failures, u.locked_until, COALESCE(f.failures, 0),"
+                             " COALESCE(f.locked_until, 0) FROM users u LEFT JOIN auth_failures f"
+                             " ON f.user_id = u.id AND f.host_id = ?2 WHERE u.name = ?1");
     json_object *l;
 
     if (!st)
         return;
     cp_bind_text(st, 1, user);
-    sqlite3_bind_int64(st, 2, host_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int64(st, 2, host_id);
+    if (cp_step(st) == CP_ROW) {
         l = json_object_new_object();
-        json_object_object_add(l, "failures_fleet",
-                               json_object_new_int64(sqlite3_column_int64(st, 0)));
-        json_object_object_add(l, "locked_until_fleet",
-                               json_object_new_int64(sqlite3_column_int64(st, 1)));
-        json_object_object_add(l, "failures_host",
-                               json_object_new_int64(sqlite3_column_int64(st, 2)));
-        json_object_object_add(l, "locked_until_host",
-                               json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(l, "failures_fleet", json_object_new_int64(cp_col_int64(st, 0)));
+        json_object_object_add(l, "locked_until_fleet", json_object_new_int64(cp_col_int64(st, 1)));
+        json_object_object_add(l, "failures_host", json_object_new_int64(cp_col_int64(st, 2)));
+        json_object_object_add(l, "locked_until_host", json_object_new_int64(cp_col_int64(st, 3)));
         json_object_object_add(o, "lock", l);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
 }
 
-static int audit_rows(sqlite3 *db, const char *txid, json_object *o)
+static int audit_rows(cp_conn *db, const char *txid, json_object *o)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT time, actor, action, result, reason FROM audit"
-                                      " WHERE txid = ? ORDER BY id LIMIT 200");
+    cp_stmt *st = cp_prepare(db, "SELECT time, actor, action, result, reason FROM audit"
+                                 " WHERE txid = ? ORDER BY id LIMIT 200");
     json_object *arr = json_object_new_array();
     int rc;
 
@@ -138,18 +134,18 @@ static int audit_rows(sqlite3 *db, const char *txid, json_object *o)
         return PC_ERR_STORE;
     }
     cp_bind_text(st, 1, txid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *r = json_object_new_object();
-        json_object_object_add(r, "time", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(r, "time", json_object_new_int64(cp_col_int64(st, 0)));
         json_object_object_add(r, "actor", json_object_new_string(cp_col_text(st, 1)));
         json_object_object_add(r, "action", json_object_new_string(cp_col_text(st, 2)));
         json_object_object_add(r, "result", json_object_new_string(cp_col_text(st, 3)));
         json_object_object_add(r, "reason", json_object_new_string(cp_col_text(st, 4)));
         json_object_array_add(arr, r);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     json_object_object_add(o, "audit", arr);
-    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+    return rc == CP_DONE ? PC_OK : PC_ERR_STORE;
 }
 
 /* text with each '@' replaced by who, cut to n - 1 bytes. */
@@ -404,11 +400,11 @@ static void offline_text(json_object *o, json_object *lines, const char *person,
 
 /* A login the host decided alone and reported later (auth.failmode, auth.offline); the id is
  * the host's event id. PC_ERR_NOTFOUND if there is none. */
-static int explain_host_decision(sqlite3 *db, const char *txid, json_object **out)
+static int explain_host_decision(cp_conn *db, const char *txid, json_object **out)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT time, actor, action, user_name, host, result,"
-                                      " reason FROM audit WHERE txid = ? AND action IN"
-                                      " ('auth.failmode', 'auth.offline') ORDER BY id LIMIT 1");
+    cp_stmt *st = cp_prepare(db, "SELECT time, actor, action, user_name, host, result,"
+                                 " reason FROM audit WHERE txid = ? AND action IN"
+                                 " ('auth.failmode', 'auth.offline') ORDER BY id LIMIT 1");
     json_object *o, *lines, *rows, *row;
     const char *action, *user, *host, *result, *reason;
     char t[40];
@@ -417,9 +413,9 @@ static int explain_host_decision(sqlite3 *db, const char *txid, json_object **ou
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, txid);
-    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    if ((rc = cp_step(st)) != CP_ROW) {
+        cp_finalize(st);
+        return rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
     action = cp_col_text(st, 2);
     user = cp_col_text(st, 3);
@@ -439,7 +435,7 @@ static int explain_host_decision(sqlite3 *db, const char *txid, json_object **ou
                                strcmp(action, "auth.failmode") == 0 ? "failmode" : "offline"));
     rows = json_object_new_array();
     row = json_object_new_object();
-    json_object_object_add(row, "time", json_object_new_int64(sqlite3_column_int64(st, 0)));
+    json_object_object_add(row, "time", json_object_new_int64(cp_col_int64(st, 0)));
     json_object_object_add(row, "actor", json_object_new_string(cp_col_text(st, 1)));
     json_object_object_add(row, "action", json_object_new_string(action));
     json_object_object_add(row, "result", json_object_new_string(result));
@@ -450,7 +446,7 @@ static int explain_host_decision(sqlite3 *db, const char *txid, json_object **ou
         char at[24];
         int64_t when_at;
         reason_token(reason, "at", at, sizeof at);
-        when_at = at[0] ? strtoll(at, NULL, 10) : sqlite3_column_int64(st, 0);
+        when_at = at[0] ? strtoll(at, NULL, 10) : cp_col_int64(st, 0);
         json_object_object_add(o, "started_at", json_object_new_int64(when_at));
         when(when_at, t, sizeof t);
     }
@@ -458,12 +454,12 @@ static int explain_host_decision(sqlite3 *db, const char *txid, json_object **ou
         failmode_text(o, lines, user, host, result, reason, t);
     else
         offline_text(o, lines, user, host, result, reason, t);
-    when(sqlite3_column_int64(st, 0), t, sizeof t);
+    when(cp_col_int64(st, 0), t, sizeof t);
     say(lines,
         "Failmode/offline: used; host %s decided this login without the control plane and "
         "reported it at %s, when it could reach the control plane again (audit source %s).",
         host, t, str(o, "source"));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     json_object_object_add(o, "explanation", lines);
     *out = o;
     return PC_OK;
@@ -473,7 +469,7 @@ static int explain_host_decision(sqlite3 *db, const char *txid, json_object **ou
 
 int cp_explain_tx(const char *txid, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     json_object *o, *lines, *rows;
     const char *state, *last;
     size_t n;

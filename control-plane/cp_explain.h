@@ -5,12 +5,12 @@
 #ifndef CP_EXPLAIN_H
 #define CP_EXPLAIN_H
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 /* In auth/begin's transaction: records account and the rules matching (person, account,
  * host) now. */
-int cp_explain_note_begin(sqlite3 *db, const char *txid, const char *account, const char *person,
+int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, const char *person,
                           int64_t host_id);
 /* {"txid","user","account","host","rhost","service","started_at","state","rules":[…],
  *  "audit":[ROW…],"lock":{…},"explanation":[LINE…]}; PC_ERR_NOTFOUND for an unknown txid. */

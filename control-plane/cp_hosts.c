@@ -29,19 +29,19 @@ static void add_unique(json_object *arr, const char *s)
 }
 
 /* The host's principal list: hostname + extra (stored), or what was stored before. */
-static int principals_for(sqlite3 *db, int64_t host_id, const char *hostname, json_object *extra,
+static int principals_for(cp_conn *db, int64_t host_id, const char *hostname, json_object *extra,
                           int set, json_object **out)
 {
     json_object *arr = NULL;
-    sqlite3_stmt *st;
+    cp_stmt *st;
 
     if (!set) {
         if (!(st = cp_prepare(db, "SELECT principals FROM hosts WHERE id = ?")))
             return PC_ERR_STORE;
-        sqlite3_bind_int64(st, 1, host_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        cp_bind_int64(st, 1, host_id);
+        if (cp_step(st) == CP_ROW)
             arr = json_tokener_parse(cp_col_text(st, 0));
-        sqlite3_finalize(st);
+        cp_finalize(st);
         if (arr && !json_object_is_type(arr, json_type_array)) {
             json_object_put(arr);
             arr = NULL;
@@ -64,10 +64,10 @@ static int principals_for(sqlite3 *db, int64_t host_id, const char *hostname, js
     return PC_OK;
 }
 
-static int store_host_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey *key,
+static int store_host_key(cp_conn *db, int64_t host_id, const struct pc_sshkey *key,
                           json_object *princ)
 {
-    sqlite3_stmt *st;
+    cp_stmt *st;
     char *line = NULL;
     int rc;
 
@@ -77,13 +77,13 @@ static int store_host_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey *
     if (st) {
         cp_bind_text(st, 1, line);
         cp_bind_text(st, 2, pc_json_dump(princ));
-        sqlite3_bind_int64(st, 3, host_id);
+        cp_bind_int64(st, 3, host_id);
     }
     free(line);
     return cp_exec_stmt(st);
 }
 
-int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
+int cp_host_cert_issue(cp_conn *db, int64_t host_id, const char *hostname,
                        const struct pc_sshkey *key, json_object *extra, int set_principals,
                        const char *actor, const char *source, struct cp_issued *out)
 {
@@ -118,9 +118,9 @@ int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
 }
 
 /* PC_OK if key is the host key enrolled for host_id; PC_ERR_STATE for any other (or none). */
-static int is_enrolled_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey *key)
+static int is_enrolled_key(cp_conn *db, int64_t host_id, const struct pc_sshkey *key)
 {
-    sqlite3_stmt *st;
+    cp_stmt *st;
     char *line = NULL;
     int rc;
 
@@ -131,10 +131,10 @@ static int is_enrolled_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey 
         free(line);
         return PC_ERR_STORE;
     }
-    sqlite3_bind_int64(st, 1, host_id);
+    cp_bind_int64(st, 1, host_id);
     cp_bind_text(st, 2, line);
-    rc = sqlite3_step(st) == SQLITE_ROW ? PC_OK : PC_ERR_STATE;
-    sqlite3_finalize(st);
+    rc = cp_step(st) == CP_ROW ? PC_OK : PC_ERR_STATE;
+    cp_finalize(st);
     free(line);
     return rc;
 }
@@ -142,7 +142,7 @@ static int is_enrolled_key(sqlite3 *db, int64_t host_id, const struct pc_sshkey 
 int cp_host_renew(const struct cp_identity *host, const char *source, const struct pc_sshkey *key,
                   struct cp_issued *out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char actor[48];
     int rc;
 
@@ -178,9 +178,9 @@ int cp_host_renew(const struct cp_identity *host, const char *source, const stru
 }
 
 /* The certificate row checks of the principals decision. */
-static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *fp)
+static int cert_ok(cp_conn *db, const char *key_id, int64_t serial, const char *fp)
 {
-    sqlite3_stmt *st =
+    cp_stmt *st =
         cp_prepare(db,
                    "SELECT 1 FROM certs c JOIN users u ON u.name = c.user_name AND u.enabled = 1"
                    " WHERE c.serial = ? AND c.kind = 'user' AND c.key_id = ? AND c.revoked_at = 0"
@@ -189,25 +189,25 @@ static int cert_ok(sqlite3 *db, const char *key_id, int64_t serial, const char *
 
     if (!st)
         return 0;
-    sqlite3_bind_int64(st, 1, serial);
+    cp_bind_int64(st, 1, serial);
     cp_bind_text(st, 2, key_id);
-    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 3, pc_now());
     cp_bind_text(st, 4, fp);
-    ok = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    ok = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return ok;
 }
 
 int cp_host_principals(const struct cp_identity *host, const char *account, const char *key_id,
                        int64_t serial, const char *fp, json_object **options, int64_t *grant_until)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_policy_grant g = { 0, "" };
     int rc = PC_OK;
 
     *options = NULL;
     *grant_until = 0;
-    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (!db || cp_exec(db, "BEGIN") != PC_OK)
         return PC_ERR_STORE;
     if (cert_ok(db, key_id, serial, fp) && !cp_ca_key_id_revoked(db, key_id))
         rc = cp_policy_host_grant_options(db, key_id, account, host->host_id, options, &g);
@@ -224,42 +224,41 @@ int cp_host_principals(const struct cp_identity *host, const char *account, cons
     return rc;
 }
 
-static int host_json(sqlite3 *db, int64_t id, json_object **out)
+static int host_json(cp_conn *db, int64_t id, json_object **out)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT hostname, labels, enrolled_at FROM hosts WHERE id = ?"
-                                      " AND deleted_at = 0");
+    cp_stmt *st = cp_prepare(db, "SELECT hostname, labels, enrolled_at FROM hosts WHERE id = ?"
+                                 " AND deleted_at = 0");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    cp_bind_int64(st, 1, id);
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
         json_object *o = json_object_new_object(), *l = json_tokener_parse(cp_col_text(st, 1));
         json_object_object_add(o, "host_id", json_object_new_int64(id));
         json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 0)));
         json_object_object_add(o, "labels", l ? l : json_object_new_object());
-        json_object_object_add(o, "enrolled_at",
-                               json_object_new_int64(sqlite3_column_int64(st, 2)));
+        json_object_object_add(o, "enrolled_at", json_object_new_int64(cp_col_int64(st, 2)));
         *out = o;
         rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
 int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char reason[48];
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "host.update",
                                 .result = "ok",
                                 .reason = reason,
                                 .source = who->source };
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -271,10 +270,10 @@ int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels
         return PC_ERR_STORE;
     }
     cp_bind_text(st, 1, pc_json_dump(labels));
-    sqlite3_bind_int64(st, 2, id);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    cp_bind_int64(st, 2, id);
+    rc = cp_step(st);
+    cp_finalize(st);
+    rc = rc == CP_ROW ? PC_OK : rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     snprintf(reason, sizeof reason, "host_id=%lld labels", (long long)id);
     if (rc == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
         rc = cp_tx_commit(db);
@@ -286,25 +285,25 @@ int cp_host_set_labels(const struct cp_who *who, int64_t id, json_object *labels
 }
 
 /* Marks host id's unrevoked host certificates revoked, adding their serials to arr. */
-static int revoke_host_certs(sqlite3 *db, int64_t id, json_object *arr)
+static int revoke_host_certs(cp_conn *db, int64_t id, json_object *arr)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE certs SET revoked_at = ? WHERE host_id = ? AND"
-                                      " kind = 'host' AND revoked_at = 0 RETURNING serial");
+    cp_stmt *st = cp_prepare(db, "UPDATE certs SET revoked_at = ? WHERE host_id = ? AND"
+                                 " kind = 'host' AND revoked_at = 0 RETURNING serial");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, pc_now());
-    sqlite3_bind_int64(st, 2, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_array_add(arr, json_object_new_int64(sqlite3_column_int64(st, 0)));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? PC_OK : PC_ERR_STORE;
+    cp_bind_int64(st, 1, pc_now());
+    cp_bind_int64(st, 2, id);
+    while ((rc = cp_step(st)) == CP_ROW)
+        json_object_array_add(arr, json_object_new_int64(cp_col_int64(st, 0)));
+    cp_finalize(st);
+    return rc == CP_DONE ? PC_OK : PC_ERR_STORE;
 }
 
 int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char reason[64], name[256] = "";
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "host.delete",
@@ -313,7 +312,7 @@ int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
                                 .reason = reason,
                                 .source = who->source };
     json_object *revoked = json_object_new_array();
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if (!revoked || !db || cp_tx_begin(db) != PC_OK) {
@@ -324,18 +323,18 @@ int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
                         " RETURNING hostname");
     rc = PC_ERR_STORE;
     if (st) {
-        sqlite3_bind_int64(st, 1, pc_now());
-        sqlite3_bind_int64(st, 2, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        cp_bind_int64(st, 1, pc_now());
+        cp_bind_int64(st, 2, id);
+        rc = cp_step(st);
+        if (rc == CP_ROW)
             snprintf(name, sizeof name, "%s", cp_col_text(st, 0));
-        rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
-        sqlite3_finalize(st);
+        rc = rc == CP_ROW ? PC_OK : rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        cp_finalize(st);
     }
     /* The host token stops working now; its certificates go into the KRL. */
     if (rc == PC_OK &&
         (st = cp_prepare(db, "DELETE FROM tokens WHERE host_id = ? AND kind = 'host'"))) {
-        sqlite3_bind_int64(st, 1, id);
+        cp_bind_int64(st, 1, id);
         rc = cp_exec_stmt(st);
     } else if (rc == PC_OK) {
         rc = PC_ERR_STORE;
@@ -343,7 +342,7 @@ int cp_host_delete(const struct cp_who *who, int64_t id, json_object **out)
     /* Its per-(person, host) failure counts (cp_authtx.c) go with it: a host id is never reused,
      * but nothing should keep rows for a host that no longer exists. */
     if (rc == PC_OK && (st = cp_prepare(db, "DELETE FROM auth_failures WHERE host_id = ?"))) {
-        sqlite3_bind_int64(st, 1, id);
+        cp_bind_int64(st, 1, id);
         rc = cp_exec_stmt(st);
     } else if (rc == PC_OK) {
         rc = PC_ERR_STORE;

@@ -6,7 +6,7 @@
 #include "cp_ca.h"
 #include "cp_tokens.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 #define CP_HOST_MAX_PRINCIPALS 64
@@ -15,7 +15,7 @@ void cp_hosts_configure(int64_t host_cert_ttl);
 /* A principal a host certificate may carry: a host name or address. */
 /* In the caller's transaction: records key (and, with set_principals, hostname + extra as the
  * host's principals), then issues a host certificate (key id "host:<hostname>"). */
-int cp_host_cert_issue(sqlite3 *db, int64_t host_id, const char *hostname,
+int cp_host_cert_issue(cp_conn *db, int64_t host_id, const char *hostname,
                        const struct pc_sshkey *key, json_object *extra, int set_principals,
                        const char *actor, const char *source, struct cp_issued *out);
 /* POST /v1/hosts/self/renew. */

@@ -148,16 +148,16 @@ int cp_metrics_busy_handler(void *arg, int count)
 /* One integer from the store, or -1. */
 static int64_t store_int(const char *sql)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st = db ? cp_prepare(db, sql) : NULL;
+    cp_conn *db = cp_db();
+    cp_stmt *st = db ? cp_prepare(db, sql) : NULL;
     int64_t v = -1;
 
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, pc_now());
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 1, pc_now());
+    if (cp_step(st) == CP_ROW)
+        v = cp_col_int64(st, 0);
+    cp_finalize(st);
     return v;
 }
 

@@ -55,58 +55,58 @@ static json_object *any_rule_has_codes(void)
     return accounts;
 }
 
-static int drop_pair(sqlite3 *db, int64_t uid, int64_t hid)
+static int drop_pair(cp_conn *db, int64_t uid, int64_t hid)
 {
     static const char *const sql[] = {
         "DELETE FROM offline_code_hashes WHERE user_id = ? AND host_id = ?",
         "DELETE FROM offline_code_salts WHERE user_id = ? AND host_id = ?",
     };
     for (size_t i = 0; i < 2; i++) {
-        sqlite3_stmt *st = cp_prepare(db, sql[i]);
+        cp_stmt *st = cp_prepare(db, sql[i]);
         int rc;
         if (!st)
             return PC_ERR_STORE;
-        sqlite3_bind_int64(st, 1, uid);
-        sqlite3_bind_int64(st, 2, hid);
+        cp_bind_int64(st, 1, uid);
+        cp_bind_int64(st, 2, hid);
         if ((rc = cp_exec_stmt(st)) != PC_OK)
             return rc;
     }
     return PC_OK;
 }
 
-static int pair_held(sqlite3 *db, int64_t uid, int64_t hid)
+static int pair_held(cp_conn *db, int64_t uid, int64_t hid)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM offline_code_salts WHERE user_id = ? AND"
-                                      " host_id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM offline_code_salts WHERE user_id = ? AND"
+                                 " host_id = ?");
     int held;
 
     if (!st)
         return 0;
-    sqlite3_bind_int64(st, 1, uid);
-    sqlite3_bind_int64(st, 2, hid);
-    held = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 2, hid);
+    held = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return held;
 }
 
 /* The pair's salt, made (and older hashes dropped) when missing or from another seed. */
-static int pair_salt(sqlite3 *db, int64_t uid, int64_t hid, const char *mark,
+static int pair_salt(cp_conn *db, int64_t uid, int64_t hid, const char *mark,
                      unsigned char salt[PC_OFFCODE_SALT])
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT salt, seed_mark FROM offline_code_salts"
-                                      " WHERE user_id = ? AND host_id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT salt, seed_mark FROM offline_code_salts"
+                                 " WHERE user_id = ? AND host_id = ?");
     int have = 0, rc;
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, uid);
-    sqlite3_bind_int64(st, 2, hid);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == PC_OFFCODE_SALT &&
+    cp_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 2, hid);
+    if (cp_step(st) == CP_ROW && cp_col_bytes(st, 0) == PC_OFFCODE_SALT &&
         strcmp(cp_col_text(st, 1), mark) == 0) {
-        memcpy(salt, sqlite3_column_blob(st, 0), PC_OFFCODE_SALT);
+        memcpy(salt, cp_col_blob(st, 0), PC_OFFCODE_SALT);
         have = 1;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (have)
         return PC_OK;
     if ((rc = pc_random_bytes(salt, PC_OFFCODE_SALT)) != PC_OK ||
@@ -115,33 +115,33 @@ static int pair_salt(sqlite3 *db, int64_t uid, int64_t hid, const char *mark,
     if (!(st = cp_prepare(db, "INSERT INTO offline_code_salts(user_id, host_id, salt, seed_mark)"
                               " VALUES (?,?,?,?)")))
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, uid);
-    sqlite3_bind_int64(st, 2, hid);
-    sqlite3_bind_blob(st, 3, salt, PC_OFFCODE_SALT, SQLITE_TRANSIENT);
+    cp_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 2, hid);
+    cp_bind_blob(st, 3, salt, PC_OFFCODE_SALT);
     cp_bind_text(st, 4, mark);
     return cp_exec_stmt(st);
 }
 
 /* Marks in have[] (index step - first) the steps already hashed. */
-static int steps_held(sqlite3 *db, int64_t uid, int64_t hid, int64_t first, int64_t last,
+static int steps_held(cp_conn *db, int64_t uid, int64_t hid, int64_t first, int64_t last,
                       unsigned char *have)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT step FROM offline_code_hashes WHERE user_id = ?"
-                                      " AND host_id = ? AND step BETWEEN ? AND ?");
+    cp_stmt *st = cp_prepare(db, "SELECT step FROM offline_code_hashes WHERE user_id = ?"
+                                 " AND host_id = ? AND step BETWEEN ? AND ?");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, uid);
-    sqlite3_bind_int64(st, 2, hid);
-    sqlite3_bind_int64(st, 3, first);
-    sqlite3_bind_int64(st, 4, last);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        have[sqlite3_column_int64(st, 0) - first] = 1;
-    sqlite3_finalize(st);
+    cp_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 2, hid);
+    cp_bind_int64(st, 3, first);
+    cp_bind_int64(st, 4, last);
+    while (cp_step(st) == CP_ROW)
+        have[cp_col_int64(st, 0) - first] = 1;
+    cp_finalize(st);
     return PC_OK;
 }
 
 /* The longest window of person on host_id over the accounts named by rules. */
-static int person_window(sqlite3 *db, const char *person, int64_t hid, json_object *accounts,
+static int person_window(cp_conn *db, const char *person, int64_t hid, json_object *accounts,
                          int64_t *secs)
 {
     int rc = PC_OK;
@@ -161,7 +161,7 @@ static int person_window(sqlite3 *db, const char *person, int64_t hid, json_obje
 }
 
 /* One (person, host) pair: up to *budget missing hashes of its window, in one transaction. */
-static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, int *budget,
+static int fill_pair(cp_conn *db, const char *name, int64_t hid, int64_t secs, int *budget,
                      int *done)
 {
     struct cp_user_rec u;
@@ -169,7 +169,7 @@ static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, i
     char mark[PC_SHA256_HEX_LEN + 1], code[PC_TOTP_DIGITS + 1];
     size_t seedlen = 0;
     int64_t first = now_step() - 1, last = now_step() + secs / PC_TOTP_PERIOD;
-    sqlite3_stmt *st = NULL;
+    cp_stmt *st = NULL;
     int rc, opened = 0;
 
     if ((rc = cp_user_load(db, name, &u)) != PC_OK || !u.has_totp)
@@ -179,11 +179,10 @@ static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, i
     st = cp_prepare(db, "SELECT totp_seed FROM users WHERE id = ?");
     rc = PC_ERR_STORE;
     if (st) {
-        sqlite3_bind_int64(st, 1, u.id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            rc = pc_sha256_hex(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                               mark);
-        sqlite3_finalize(st);
+        cp_bind_int64(st, 1, u.id);
+        if (cp_step(st) == CP_ROW)
+            rc = pc_sha256_hex(cp_col_blob(st, 0), (size_t)cp_col_bytes(st, 0), mark);
+        cp_finalize(st);
         st = NULL;
     }
     if (rc != PC_OK || (rc = pair_salt(db, u.id, hid, mark, salt)) != PC_OK)
@@ -193,10 +192,10 @@ static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, i
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, u.id);
-    sqlite3_bind_int64(st, 2, hid);
-    sqlite3_bind_int64(st, 3, first);
-    sqlite3_bind_int64(st, 4, last);
+    cp_bind_int64(st, 1, u.id);
+    cp_bind_int64(st, 2, hid);
+    cp_bind_int64(st, 3, first);
+    cp_bind_int64(st, 4, last);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     st = NULL;
@@ -222,10 +221,10 @@ static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, i
             rc = PC_ERR_STORE;
             break;
         }
-        sqlite3_bind_int64(st, 1, u.id);
-        sqlite3_bind_int64(st, 2, hid);
-        sqlite3_bind_int64(st, 3, s);
-        sqlite3_bind_blob(st, 4, h, PC_OFFCODE_HASH, SQLITE_TRANSIENT);
+        cp_bind_int64(st, 1, u.id);
+        cp_bind_int64(st, 2, hid);
+        cp_bind_int64(st, 3, s);
+        cp_bind_blob(st, 4, h, PC_OFFCODE_HASH);
         rc = cp_exec_stmt(st);
         st = NULL;
         (*budget)--;
@@ -235,8 +234,8 @@ static int fill_pair(sqlite3 *db, const char *name, int64_t hid, int64_t secs, i
         rc = cp_tx_commit(db);
 out:
     if (st)
-        sqlite3_finalize(st);
-    if (sqlite3_get_autocommit(db) == 0)
+        cp_finalize(st);
+    if (cp_autocommit(db) == 0)
         cp_tx_rollback(db);
     free(have);
     pc_wipe(code, sizeof code);
@@ -247,8 +246,8 @@ out:
 
 int cp_offcodes_fill(int budget, int *done)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *hs = NULL, *us = NULL;
+    cp_conn *db = cp_db();
+    cp_stmt *hs = NULL, *us = NULL;
     json_object *accounts = NULL;
     int rc = PC_OK;
 
@@ -256,25 +255,25 @@ int cp_offcodes_fill(int budget, int *done)
     if (!db)
         return PC_ERR_STORE;
     if (!(accounts = any_rule_has_codes())) {
-        if (sqlite3_exec(db, "DELETE FROM offline_code_hashes; DELETE FROM offline_code_salts;",
-                         NULL, NULL, NULL) != SQLITE_OK)
+        if (cp_exec(db, "DELETE FROM offline_code_hashes; DELETE FROM offline_code_salts;") !=
+            PC_OK)
             return PC_ERR_STORE;
         return PC_OK;
     }
     if (!(hs = cp_prepare(db, "SELECT id FROM hosts WHERE deleted_at = 0 ORDER BY id")))
         return PC_ERR_STORE;
-    while (rc == PC_OK && budget > 0 && sqlite3_step(hs) == SQLITE_ROW) {
-        int64_t hid = sqlite3_column_int64(hs, 0);
+    while (rc == PC_OK && budget > 0 && cp_step(hs) == CP_ROW) {
+        int64_t hid = cp_col_int64(hs, 0);
         if (!(us = cp_prepare(db, "SELECT id, name, enabled, totp_seed IS NOT NULL FROM users"
                                   " ORDER BY id"))) {
             rc = PC_ERR_STORE;
             break;
         }
-        while (rc == PC_OK && budget > 0 && sqlite3_step(us) == SQLITE_ROW) {
+        while (rc == PC_OK && budget > 0 && cp_step(us) == CP_ROW) {
             char name[72];
-            int64_t secs = 0, uid = sqlite3_column_int64(us, 0);
+            int64_t secs = 0, uid = cp_col_int64(us, 0);
             snprintf(name, sizeof name, "%s", cp_col_text(us, 1));
-            if (sqlite3_column_int(us, 2) && sqlite3_column_int(us, 3) &&
+            if (cp_col_int(us, 2) && cp_col_int(us, 3) &&
                 (rc = person_window(db, name, hid, accounts, &secs)) != PC_OK)
                 break;
             if (secs > 0) {
@@ -283,10 +282,10 @@ int cp_offcodes_fill(int budget, int *done)
                 rc = drop_pair(db, uid, hid); /* no longer covered there: its hashes go */
             }
         }
-        sqlite3_finalize(us);
+        cp_finalize(us);
         us = NULL;
     }
-    sqlite3_finalize(hs);
+    cp_finalize(hs);
     json_object_put(accounts);
     return rc;
 }
@@ -352,23 +351,23 @@ void cp_offcodes_stop(void)
 /* ---- the document and the replay guard --------------------------------------------------- */
 
 /* The person's registered key fingerprints (a certificate's key must be one of them). */
-static json_object *fingerprints_of(sqlite3 *db, int64_t uid)
+static json_object *fingerprints_of(cp_conn *db, int64_t uid)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT fingerprint FROM user_ssh_keys WHERE user_id = ?"
-                                      " ORDER BY 1");
+    cp_stmt *st = cp_prepare(db, "SELECT fingerprint FROM user_ssh_keys WHERE user_id = ?"
+                                 " ORDER BY 1");
     json_object *arr = json_object_new_array();
 
     if (!st)
         return arr;
-    sqlite3_bind_int64(st, 1, uid);
-    while (sqlite3_step(st) == SQLITE_ROW && json_object_array_length(arr) < 64)
+    cp_bind_int64(st, 1, uid);
+    while (cp_step(st) == CP_ROW && json_object_array_length(arr) < 64)
         json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return arr;
 }
 
 /* {account: {"until": window end, "options": key options}} of person on hid. */
-static int person_accounts(sqlite3 *db, const char *person, int64_t hid, json_object *accounts,
+static int person_accounts(cp_conn *db, const char *person, int64_t hid, json_object *accounts,
                            int64_t last_end, json_object *out)
 {
     json_object_object_foreach(accounts, acct, unused)
@@ -399,62 +398,61 @@ static int person_accounts(sqlite3 *db, const char *person, int64_t hid, json_ob
     return PC_OK;
 }
 
-static json_object *pair_entry(sqlite3 *db, const char *name, int64_t uid, int64_t hid,
+static json_object *pair_entry(cp_conn *db, const char *name, int64_t uid, int64_t hid,
                                int64_t secs)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT salt FROM offline_code_salts WHERE user_id = ?"
-                                      " AND host_id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT salt FROM offline_code_salts WHERE user_id = ?"
+                                 " AND host_id = ?");
     json_object *e = NULL, *hashes;
     int64_t first = now_step() - 1, last = now_step() + secs / PC_TOTP_PERIOD, end = 0;
     char hex[2 * PC_OFFCODE_HASH + 1], key[24];
 
     if (!st)
         return NULL;
-    sqlite3_bind_int64(st, 1, uid);
-    sqlite3_bind_int64(st, 2, hid);
-    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != PC_OFFCODE_SALT) {
-        sqlite3_finalize(st);
+    cp_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 2, hid);
+    if (cp_step(st) != CP_ROW || cp_col_bytes(st, 0) != PC_OFFCODE_SALT) {
+        cp_finalize(st);
         return NULL; /* not computed yet */
     }
-    to_hex(sqlite3_column_blob(st, 0), PC_OFFCODE_SALT, hex);
-    sqlite3_finalize(st);
+    to_hex(cp_col_blob(st, 0), PC_OFFCODE_SALT, hex);
+    cp_finalize(st);
     e = json_object_new_object();
     json_object_object_add(e, "person", json_object_new_string(name));
     json_object_object_add(e, "salt", json_object_new_string(hex));
     hashes = json_object_new_object();
     if ((st = cp_prepare(db, "SELECT step, hash FROM offline_code_hashes WHERE user_id = ? AND"
                              " host_id = ? AND step BETWEEN ? AND ? ORDER BY step"))) {
-        sqlite3_bind_int64(st, 1, uid);
-        sqlite3_bind_int64(st, 2, hid);
-        sqlite3_bind_int64(st, 3, first);
-        sqlite3_bind_int64(st, 4, last);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (sqlite3_column_bytes(st, 1) != PC_OFFCODE_HASH)
+        cp_bind_int64(st, 1, uid);
+        cp_bind_int64(st, 2, hid);
+        cp_bind_int64(st, 3, first);
+        cp_bind_int64(st, 4, last);
+        while (cp_step(st) == CP_ROW) {
+            if (cp_col_bytes(st, 1) != PC_OFFCODE_HASH)
                 continue;
-            snprintf(key, sizeof key, "%lld", (long long)sqlite3_column_int64(st, 0));
-            to_hex(sqlite3_column_blob(st, 1), PC_OFFCODE_HASH, hex);
+            snprintf(key, sizeof key, "%lld", (long long)cp_col_int64(st, 0));
+            to_hex(cp_col_blob(st, 1), PC_OFFCODE_HASH, hex);
             json_object_object_add(hashes, key, json_object_new_string(hex));
-            end = (sqlite3_column_int64(st, 0) + 1) * PC_TOTP_PERIOD;
+            end = (cp_col_int64(st, 0) + 1) * PC_TOTP_PERIOD;
         }
-        sqlite3_finalize(st);
+        cp_finalize(st);
     }
     json_object_object_add(e, "until", json_object_new_int64(end));
     /* the steps spent online (or by an uploaded offline code): refused offline too */
     if ((st = cp_prepare(db, "SELECT totp_last_step FROM users WHERE id = ?"))) {
-        sqlite3_bind_int64(st, 1, uid);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            json_object_object_add(e, "spent_step",
-                                   json_object_new_int64(sqlite3_column_int64(st, 0)));
-        sqlite3_finalize(st);
+        cp_bind_int64(st, 1, uid);
+        if (cp_step(st) == CP_ROW)
+            json_object_object_add(e, "spent_step", json_object_new_int64(cp_col_int64(st, 0)));
+        cp_finalize(st);
     }
     json_object_object_add(e, "hashes", hashes);
     return e;
 }
 
-int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, json_object **out)
+int cp_offcodes_document(cp_conn *db, int64_t host_id, json_object *accounts, json_object **out)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id, name FROM users WHERE enabled = 1 AND"
-                                      " totp_seed IS NOT NULL ORDER BY name");
+    cp_stmt *st = cp_prepare(db, "SELECT id, name FROM users WHERE enabled = 1 AND"
+                                 " totp_seed IS NOT NULL ORDER BY name");
     json_object *arr = json_object_new_array();
     int rc = PC_OK;
 
@@ -463,9 +461,9 @@ int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, js
         json_object_put(arr);
         return PC_ERR_STORE;
     }
-    while (rc == PC_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (rc == PC_OK && cp_step(st) == CP_ROW) {
         char name[72];
-        int64_t secs = 0, uid = sqlite3_column_int64(st, 0);
+        int64_t secs = 0, uid = cp_col_int64(st, 0);
         json_object *e;
         snprintf(name, sizeof name, "%s", cp_col_text(st, 1));
         if ((rc = person_window(db, name, host_id, accounts, &secs)) != PC_OK || secs <= 0)
@@ -482,7 +480,7 @@ int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, js
                 json_object_put(e);
         }
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (rc != PC_OK) {
         json_object_put(arr);
         return rc;
@@ -491,9 +489,9 @@ int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, js
     return PC_OK;
 }
 
-int cp_offcodes_mark_used(sqlite3 *db, int64_t host_id, const char *person, int64_t step)
+int cp_offcodes_mark_used(cp_conn *db, int64_t host_id, const char *person, int64_t step)
 {
-    sqlite3_stmt *st;
+    cp_stmt *st;
 
     if (step < 0 || step > now_step() + 1)
         return PC_OK; /* not a code of now: nothing to mark */
@@ -503,7 +501,7 @@ int cp_offcodes_mark_used(sqlite3 *db, int64_t host_id, const char *person, int6
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, person);
-    sqlite3_bind_int64(st, 2, host_id);
-    sqlite3_bind_int64(st, 3, step);
+    cp_bind_int64(st, 2, host_id);
+    cp_bind_int64(st, 3, step);
     return cp_exec_stmt(st);
 }

@@ -7,7 +7,7 @@
 #ifndef CP_OFFCODES_H
 #define CP_OFFCODES_H
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 #define CP_OFFCODES_BUDGET 64 /* hashes per round of the job before it looks again */
@@ -21,9 +21,9 @@ int cp_offcodes_fill(int budget, int *done);
  * the hashes by step, the registered key fingerprints, and the accounts (of the set accounts,
  * cp_offline_accounts_named) whose matching rules all have offline_codes, each with its window
  * end and key options (for principals offline). */
-int cp_offcodes_document(sqlite3 *db, int64_t host_id, json_object *accounts, json_object **out);
+int cp_offcodes_document(cp_conn *db, int64_t host_id, json_object *accounts, json_object **out);
 /* An offline code accepted on host_id at step: the person's replay guard moves to step (only if
  * that host holds the person's codes, and never past the current step + 1). */
-int cp_offcodes_mark_used(sqlite3 *db, int64_t host_id, const char *person, int64_t step);
+int cp_offcodes_mark_used(cp_conn *db, int64_t host_id, const char *person, int64_t step);
 
 #endif

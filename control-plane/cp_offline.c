@@ -31,23 +31,23 @@ int cp_offline_accounts_named(json_object *rules, json_object *accounts)
 }
 
 /* The fingerprints of person's registered keys (a certificate's key must be one of them). */
-static json_object *fingerprints_of(sqlite3 *db, const char *person)
+static json_object *fingerprints_of(cp_conn *db, const char *person)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT k.fingerprint FROM user_ssh_keys k JOIN users u"
-                                      " ON u.id = k.user_id WHERE u.name = ? ORDER BY 1");
+    cp_stmt *st = cp_prepare(db, "SELECT k.fingerprint FROM user_ssh_keys k JOIN users u"
+                                 " ON u.id = k.user_id WHERE u.name = ? ORDER BY 1");
     json_object *arr = json_object_new_array();
 
     if (!st)
         return arr;
     cp_bind_text(st, 1, person);
-    while (sqlite3_step(st) == SQLITE_ROW && json_object_array_length(arr) < 64)
+    while (cp_step(st) == CP_ROW && json_object_array_length(arr) < 64)
         json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return arr;
 }
 
 /* The pairs of one enabled person. */
-static int person_pairs(sqlite3 *db, int64_t host_id, const char *person, json_object *accounts,
+static int person_pairs(cp_conn *db, int64_t host_id, const char *person, json_object *accounts,
                         json_object *arr)
 {
     json_object_object_foreach(accounts, acct, unused)
@@ -98,10 +98,10 @@ static int user_ca_lines(json_object **out)
 
 int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     json_object *rules = NULL, *accounts = json_object_new_object(), *arr = json_object_new_array(),
                 *o, *cas = NULL, *codes = NULL;
-    sqlite3_stmt *st = NULL;
+    cp_stmt *st = NULL;
     int rc, step;
 
     *out = NULL;
@@ -110,7 +110,7 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
         goto out;
     }
     cp_offline_accounts_named(rules, accounts);
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    if (cp_exec(db, "BEGIN") != PC_OK) {
         rc = PC_ERR_STORE;
         goto out;
     }
@@ -119,17 +119,17 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out)
         goto out;
     }
     rc = PC_OK;
-    while (rc == PC_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == PC_OK && (step = cp_step(st)) == CP_ROW) {
         const char *person = cp_col_text(st, 0);
         if (!cp_ca_key_id_revoked(db, person))
             rc = person_pairs(db, host->host_id, person, accounts, arr);
     }
-    if (rc == PC_OK && step != SQLITE_DONE)
+    if (rc == PC_OK && step != CP_DONE)
         rc = PC_ERR_STORE;
 out:
     if (st)
-        sqlite3_finalize(st);
-    if (db && sqlite3_get_autocommit(db) == 0)
+        cp_finalize(st);
+    if (db && cp_autocommit(db) == 0)
         cp_tx_rollback(db); /* read only */
     if (rc == PC_OK && (rc = user_ca_lines(&cas)) == PC_OK) {
         o = json_object_new_object();
@@ -293,28 +293,28 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
 }
 
 /* 1 if the id was new (and is now stored), 0 if already there, <0 on error. */
-static int event_claim(sqlite3 *db, int64_t host_id, const char *id)
+static int event_claim(cp_conn *db, int64_t host_id, const char *id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "INSERT OR IGNORE INTO offline_events(id, host_id,"
-                                      " received_at) VALUES (?,?,?)");
+    cp_stmt *st = cp_prepare(db, "INSERT INTO offline_events(id, host_id,"
+                                 " received_at) VALUES (?,?,?) ON CONFLICT DO NOTHING");
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, host_id);
-    sqlite3_bind_int64(st, 3, pc_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    cp_bind_int64(st, 2, host_id);
+    cp_bind_int64(st, 3, pc_now());
+    rc = cp_step(st);
+    cp_finalize(st);
+    if (rc != CP_DONE)
         return PC_ERR_STORE;
-    return sqlite3_changes(db) == 1;
+    return cp_changes(db) == 1;
 }
 
 /* 1 in *ok if (person, the event's account) is a pair of this host's offline document for the
  * kind of decision the event reports: offline codes (reasons offline_code*) need a rule with
  * offline_codes, certificate decisions a per-certificate rule. */
-static int offline_pair_here(sqlite3 *db, const char *person, json_object *ev, int64_t host_id,
+static int offline_pair_here(cp_conn *db, const char *person, json_object *ev, int64_t host_id,
                              int *ok)
 {
     const char *account = json_object_get_string(json_object_object_get(ev, "user"));
@@ -334,7 +334,7 @@ static int offline_pair_here(sqlite3 *db, const char *person, json_object *ev, i
 int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
                           int *dups)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char actor[48], reason[256];
     int rc = PC_OK;
 

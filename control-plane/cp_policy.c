@@ -303,30 +303,30 @@ out:
 
 int cp_policy_add(const struct cp_who *who, json_object *canon, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     const char *name = json_object_get_string(json_object_object_get(canon, "name"));
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "policy.add",
                                 .result = "ok",
                                 .reason = name,
                                 .source = who->source };
-    sqlite3_stmt *st;
+    cp_stmt *st;
+    int64_t new_id = 0;
     int rc;
 
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    if (!(st = cp_prepare(db, "INSERT INTO policies(name, body, created_at) VALUES (?,?,?)"))) {
+    if (!(st = cp_prepare(
+              db, "INSERT INTO policies(name, body, created_at) VALUES (?,?,?) RETURNING id"))) {
         rc = PC_ERR_STORE;
         goto out;
     }
     cp_bind_text(st, 1, name);
     cp_bind_text(st, 2, pc_json_dump(canon));
-    sqlite3_bind_int64(st, 3, pc_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_DONE ? PC_OK : rc == SQLITE_CONSTRAINT ? PC_ERR_EXISTS : PC_ERR_STORE;
+    cp_bind_int64(st, 3, pc_now());
+    rc = cp_exec_stmt_id(st, &new_id);
     if (rc == PC_OK) {
-        json_object_object_add(canon, "id", json_object_new_int64(sqlite3_last_insert_rowid(db)));
+        json_object_object_add(canon, "id", json_object_new_int64(new_id));
         if ((rc = cp_audit_add(db, &row)) == PC_OK)
             rc = cp_tx_commit(db);
     }
@@ -340,24 +340,24 @@ out:
 }
 
 /* Every stored policy as parsed objects with "id". */
-static int load_all(sqlite3 *db, json_object **out)
+static int load_all(cp_conn *db, json_object **out)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id, body FROM policies ORDER BY id");
+    cp_stmt *st = cp_prepare(db, "SELECT id, body FROM policies ORDER BY id");
     json_object *arr;
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *p = json_tokener_parse(cp_col_text(st, 1));
         if (!p)
             continue;
-        json_object_object_add(p, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(p, "id", json_object_new_int64(cp_col_int64(st, 0)));
         json_object_array_add(arr, p);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }
@@ -367,20 +367,20 @@ static int load_all(sqlite3 *db, json_object **out)
 
 int cp_policy_list(json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     return db ? load_all(db, out) : PC_ERR_STORE;
 }
 
 int cp_policy_delete(const struct cp_who *who, int64_t id)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char reason[96];
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "policy.delete",
                                 .result = "ok",
                                 .reason = reason,
                                 .source = who->source };
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -390,12 +390,12 @@ int cp_policy_delete(const struct cp_who *who, int64_t id)
         cp_tx_rollback(db);
         return PC_ERR_STORE;
     }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    cp_bind_int64(st, 1, id);
+    rc = cp_step(st);
+    if (rc == CP_ROW)
         snprintf(reason, sizeof reason, "id=%lld name=%.64s", (long long)id, cp_col_text(st, 0));
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_ROW ? PC_OK : rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    cp_finalize(st);
+    rc = rc == CP_ROW ? PC_OK : rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     if (rc == PC_OK && (rc = cp_audit_add(db, &row)) == PC_OK)
         rc = cp_tx_commit(db);
     if (rc != PC_OK)
@@ -416,20 +416,20 @@ static int arr_has(json_object *pol, const char *key, const char *s)
     return 0;
 }
 
-static int64_t user_id_of(sqlite3 *db, const char *name)
+static int64_t user_id_of(cp_conn *db, const char *name)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
     int64_t id = 0;
     if (!st)
         return 0;
     cp_bind_text(st, 1, name);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (cp_step(st) == CP_ROW)
+        id = cp_col_int64(st, 0);
+    cp_finalize(st);
     return id;
 }
 
-static int names_person(sqlite3 *db, json_object *pol, const char *person, int64_t uid)
+static int names_person(cp_conn *db, json_object *pol, const char *person, int64_t uid)
 {
     json_object *g;
     if (arr_has(pol, "users", person))
@@ -442,15 +442,15 @@ static int names_person(sqlite3 *db, json_object *pol, const char *person, int64
     return 0;
 }
 
-static json_object *host_labels(sqlite3 *db, int64_t host_id)
+static json_object *host_labels(cp_conn *db, int64_t host_id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT labels FROM hosts WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT labels FROM hosts WHERE id = ?");
     json_object *l = NULL;
     if (st) {
-        sqlite3_bind_int64(st, 1, host_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        cp_bind_int64(st, 1, host_id);
+        if (cp_step(st) == CP_ROW)
             l = json_tokener_parse(cp_col_text(st, 0));
-        sqlite3_finalize(st);
+        cp_finalize(st);
     }
     if (l && !json_object_is_type(l, json_type_object)) {
         json_object_put(l);
@@ -475,7 +475,7 @@ static int hosts_match(json_object *pol, json_object *labels)
 }
 
 /* Calls fn for every rule matching (person, account, host). */
-static int each_match(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+static int each_match(cp_conn *db, const char *person, const char *account, int64_t host_id,
                       void (*fn)(json_object *pol, void *ctx), void *ctx)
 {
     json_object *all = NULL, *labels;
@@ -522,7 +522,7 @@ static void count_rule(json_object *pol, void *ctx)
         t->need_2fa++;
 }
 
-int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_allows(cp_conn *db, const char *person, const char *account, int64_t host_id,
                      int *allowed)
 {
     struct tally t = { 0, 0 };
@@ -531,7 +531,7 @@ int cp_policy_allows(sqlite3 *db, const char *person, const char *account, int64
     return rc;
 }
 
-int cp_policy_no_2fa(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_no_2fa(cp_conn *db, const char *person, const char *account, int64_t host_id,
                      int *ignore)
 {
     struct tally t = { 0, 0 };
@@ -558,7 +558,7 @@ static void count_per_cert(json_object *pol, void *ctx)
         t->per_cert++;
 }
 
-int cp_policy_per_certificate(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_per_certificate(cp_conn *db, const char *person, const char *account, int64_t host_id,
                               int *per_cert)
 {
     struct per_cert_tally t = { 0, 0 };
@@ -588,7 +588,7 @@ static void count_offcodes(json_object *pol, void *ctx)
         t->secs = s;
 }
 
-int cp_policy_offline_codes(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_offline_codes(cp_conn *db, const char *person, const char *account, int64_t host_id,
                             int64_t *secs)
 {
     struct offcodes_tally t = { 0, 0, 0 };
@@ -616,7 +616,7 @@ static void merge_opt(json_object *pol, const char *key, char *val, size_t valsz
         *conflict = key;
 }
 
-int cp_policy_login_terms(sqlite3 *db, const char *person, struct cp_login_terms *t)
+int cp_policy_login_terms(cp_conn *db, const char *person, struct cp_login_terms *t)
 {
     json_object *all = NULL;
     int64_t uid = user_id_of(db, person);
@@ -703,13 +703,13 @@ static void host_rule(json_object *pol, void *ctx)
     }
 }
 
-int cp_policy_host_options(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_host_options(cp_conn *db, const char *person, const char *account, int64_t host_id,
                            json_object **opts)
 {
     return cp_policy_host_grant_options(db, person, account, host_id, opts, NULL);
 }
 
-int cp_policy_host_grant_options(sqlite3 *db, const char *person, const char *account,
+int cp_policy_host_grant_options(cp_conn *db, const char *person, const char *account,
                                  int64_t host_id, json_object **opts, struct cp_policy_grant *g)
 {
     struct host_terms t;
@@ -758,7 +758,7 @@ static int selector_compatible(json_object *pol, json_object *sel)
     return 1;
 }
 
-int cp_policy_request_rule(sqlite3 *db, const char *person, const char *account, json_object *sel,
+int cp_policy_request_rule(cp_conn *db, const char *person, const char *account, json_object *sel,
                            json_object **rule)
 {
     json_object *all = NULL;
@@ -790,7 +790,7 @@ static void collect_rule(json_object *pol, void *ctx)
     json_object_array_add(ctx, o);
 }
 
-int cp_policy_matching(sqlite3 *db, const char *person, const char *account, int64_t host_id,
+int cp_policy_matching(cp_conn *db, const char *person, const char *account, int64_t host_id,
                        json_object **rules)
 {
     json_object *arr = json_object_new_array();

@@ -31,10 +31,10 @@ struct push_row {
     int64_t host_id, expires_at;
 };
 
-static int load(sqlite3 *db, const char *where, const char *key, struct push_row *p)
+static int load(cp_conn *db, const char *where, const char *key, struct push_row *p)
 {
     char sql[512];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     snprintf(
@@ -46,26 +46,26 @@ static int load(sqlite3 *db, const char *where, const char *key, struct push_row
     if (!(st = cp_prepare(db, sql)))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, key);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
         snprintf(p->id, sizeof p->id, "%s", cp_col_text(st, 0));
         snprintf(p->txid, sizeof p->txid, "%s", cp_col_text(st, 1));
         snprintf(p->user, sizeof p->user, "%s", cp_col_text(st, 2));
         snprintf(p->host, sizeof p->host, "%s", cp_col_text(st, 3));
         snprintf(p->match, sizeof p->match, "%s", cp_col_text(st, 4));
         snprintf(p->state, sizeof p->state, "%s", cp_col_text(st, 5));
-        p->host_id = sqlite3_column_int64(st, 6);
-        p->expires_at = sqlite3_column_int64(st, 7);
+        p->host_id = cp_col_int64(st, 6);
+        p->expires_at = cp_col_int64(st, 7);
         rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
 /* Moves a pending push to a final state, with its audit row and the transaction's outcome. */
-static int finish(sqlite3 *db, struct push_row *p, const char *state, const char *actor,
+static int finish(cp_conn *db, struct push_row *p, const char *state, const char *actor,
                   const char *reason, const char *source)
 {
     static const struct {
@@ -81,7 +81,7 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
                                 .reason = reason,
                                 .txid = p->txid,
                                 .source = source };
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -97,11 +97,11 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, state);
-    sqlite3_bind_int64(st, 2, pc_now());
+    cp_bind_int64(st, 2, pc_now());
     cp_bind_text(st, 3, p->id);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         return rc;
-    if (sqlite3_changes(db) != 1)
+    if (cp_changes(db) != 1)
         return PC_ERR_STATE;
     snprintf(p->state, sizeof p->state, "%s", state);
     pc_metric_inc(&cp_m_push_decisions,
@@ -114,7 +114,7 @@ static int finish(sqlite3 *db, struct push_row *p, const char *state, const char
 }
 
 /* Expires p in place if it is overdue; returns 1 if it did. */
-static int expire_if_due(sqlite3 *db, struct push_row *p, int *rc)
+static int expire_if_due(cp_conn *db, struct push_row *p, int *rc)
 {
     *rc = PC_OK;
     if (strcmp(p->state, "pending") != 0 || p->expires_at > pc_now())
@@ -123,7 +123,7 @@ static int expire_if_due(sqlite3 *db, struct push_row *p, int *rc)
     return *rc == PC_OK;
 }
 
-int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host_id,
+int cp_push_insert(cp_conn *db, const char *txid, const char *user, int64_t host_id,
                    const char *host, const char *actor, const char *source, struct cp_push_new *out)
 {
     struct cp_user_rec u;
@@ -135,7 +135,7 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
                                 .result = "pending",
                                 .source = source };
     unsigned n;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -155,23 +155,23 @@ int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host
     cp_bind_text(st, 2, txid);
     cp_bind_text(st, 3, user);
     if (host_id > 0)
-        sqlite3_bind_int64(st, 4, host_id);
+        cp_bind_int64(st, 4, host_id);
     else
-        sqlite3_bind_null(st, 4);
+        cp_bind_null(st, 4);
     cp_bind_text(st, 5, out->match);
-    sqlite3_bind_int64(st, 6, pc_now());
-    sqlite3_bind_int64(st, 7, out->expires_at);
+    cp_bind_int64(st, 6, pc_now());
+    cp_bind_int64(st, 7, out->expires_at);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         return rc;
     st = cp_prepare(
         db, "SELECT COALESCE(rhost, ''), COALESCE(service, '') FROM transactions WHERE txid = ?");
     if (st) {
         cp_bind_text(st, 1, txid);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        if (cp_step(st) == CP_ROW) {
             snprintf(out->rhost, sizeof out->rhost, "%s", cp_col_text(st, 0));
             snprintf(out->service, sizeof out->service, "%s", cp_col_text(st, 1));
         }
-        sqlite3_finalize(st);
+        cp_finalize(st);
     }
     return cp_audit_add(db, &row);
 }
@@ -191,7 +191,7 @@ struct create_job {
     int created;
 };
 
-static int create_in_tx(sqlite3 *db, void *arg)
+static int create_in_tx(cp_conn *db, void *arg)
 {
     struct create_job *j = arg;
     char actor[48];
@@ -239,7 +239,7 @@ struct status_job {
     int expired;
 };
 
-static int status_in_tx(sqlite3 *db, void *arg)
+static int status_in_tx(cp_conn *db, void *arg)
 {
     struct status_job *j = arg;
     int rc = load(db, "p.id", j->push_id, &j->p);
@@ -254,7 +254,7 @@ static int status_in_tx(sqlite3 *db, void *arg)
 int cp_push_status(const struct cp_identity *host, const char *push_id, char state[16],
                    int64_t *expires_at)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct status_job j = { .host = host, .push_id = push_id };
     int rc;
 
@@ -276,7 +276,7 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
 }
 
 /* A session may not approve a login push: audited, the push stays pending. */
-static int refuse_session(sqlite3 *db, const struct push_row *p, const struct cp_who *who)
+static int refuse_session(cp_conn *db, const struct push_row *p, const struct cp_who *who)
 {
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "push.approve",
@@ -288,12 +288,12 @@ static int refuse_session(sqlite3 *db, const struct push_row *p, const struct cp
     return cp_audit_add(db, &row);
 }
 
-static int set_approver_expiry(sqlite3 *db, const char *id, int64_t expires_at)
+static int set_approver_expiry(cp_conn *db, const char *id, int64_t expires_at)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE pushes SET approver_expires_at = ? WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE pushes SET approver_expires_at = ? WHERE id = ?");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, expires_at);
+    cp_bind_int64(st, 1, expires_at);
     cp_bind_text(st, 2, id);
     return cp_exec_stmt(st);
 }
@@ -308,7 +308,7 @@ struct decide_job {
     int changed, answer; /* answer: what the caller gets once the job's changes are kept */
 };
 
-static int decide_in_tx(sqlite3 *db, void *arg)
+static int decide_in_tx(cp_conn *db, void *arg)
 {
     struct decide_job *j = arg;
     struct push_row *p = &j->p;
@@ -374,8 +374,8 @@ int cp_push_decide_passkey(const struct cp_who *who, const char *user, const cha
 
 int cp_push_list_pending(const char *only_user, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
 
     if (!db)
@@ -388,10 +388,10 @@ int cp_push_list_pending(const char *only_user, json_object **out)
             " ORDER BY p.created_at");
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_int64(st, 1, pc_now());
     cp_bind_text(st, 2, only_user);
     arr = json_object_new_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (cp_step(st) == CP_ROW) {
         /* The match number is deliberately absent: the approver must read it off the login. */
         json_object *o = json_object_new_object();
         json_object_object_add(o, "push_id", json_object_new_string(cp_col_text(st, 0)));
@@ -399,19 +399,19 @@ int cp_push_list_pending(const char *only_user, json_object **out)
         json_object_object_add(o, "host", json_object_new_string(cp_col_text(st, 2)));
         json_object_object_add(o, "rhost", json_object_new_string(cp_col_text(st, 3)));
         json_object_object_add(o, "service", json_object_new_string(cp_col_text(st, 4)));
-        json_object_object_add(o, "created_at", json_object_new_int64(sqlite3_column_int64(st, 5)));
-        json_object_object_add(o, "expires_at", json_object_new_int64(sqlite3_column_int64(st, 6)));
+        json_object_object_add(o, "created_at", json_object_new_int64(cp_col_int64(st, 5)));
+        json_object_object_add(o, "expires_at", json_object_new_int64(cp_col_int64(st, 6)));
         json_object_array_add(arr, o);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     *out = arr;
     return PC_OK;
 }
 
 void cp_push_expire_due(void)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     char ids[64][CP_PUSH_ID_LEN + 1];
     int n = 0;
 
@@ -421,10 +421,10 @@ void cp_push_expire_due(void)
                     "SELECT id FROM pushes WHERE state = 'pending' AND expires_at <= ? LIMIT 64");
     if (!st)
         return;
-    sqlite3_bind_int64(st, 1, pc_now());
-    while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+    cp_bind_int64(st, 1, pc_now());
+    while (n < 64 && cp_step(st) == CP_ROW)
         snprintf(ids[n++], CP_PUSH_ID_LEN + 1, "%s", cp_col_text(st, 0));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     for (int i = 0; i < n; i++) {
         struct push_row p;
         int rc;

@@ -6,7 +6,7 @@
 #include "cp_tokens.h"
 #include "cp_users.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 #define CP_PUSH_ID_LEN 32
@@ -24,7 +24,7 @@ struct cp_push_new {
  * (0: the control plane's own `portcullis login`, stored as NULL), audited push.create by
  * actor. PC_ERR_AUTH when the user is disabled or may not use push. After the commit the
  * caller sends the webhook with cp_push_announce. */
-int cp_push_insert(sqlite3 *db, const char *txid, const char *user, int64_t host_id,
+int cp_push_insert(cp_conn *db, const char *txid, const char *user, int64_t host_id,
                    const char *host, const char *actor, const char *source,
                    struct cp_push_new *out);
 void cp_push_announce(const struct cp_push_new *p, const char *user, const char *host);

@@ -156,7 +156,7 @@ void cp_refusal_flush(void)
     static struct summary out[CP_REFUSAL_SLOTS + 1]; /* only the housekeeping thread flushes */
     int64_t now = pc_now_ms();
     size_t n = 0;
-    sqlite3 *db;
+    cp_conn *db;
 
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i <= CP_REFUSAL_SLOTS; i++) {

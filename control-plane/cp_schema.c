@@ -320,32 +320,39 @@ static const char *const migrations[] = {
     "  ON DELETE CASCADE);",
 };
 
-static int current_version(sqlite3 *db, int *version)
+static int current_version(cp_conn *db, int *version)
 {
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
-    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (cp_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);") !=
+        PC_OK)
         return PC_ERR_STORE;
     st = cp_prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (!st)
         return PC_ERR_STORE;
-    rc = sqlite3_step(st);
-    *version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_finalize(st);
+    rc = cp_step(st);
+    *version = rc == CP_ROW ? cp_col_int(st, 0) : -1;
+    cp_finalize(st);
     return *version >= 0 ? PC_OK : PC_ERR_STORE;
 }
 
-int cp_schema_migrate(sqlite3 *db, char *err, size_t errsz)
+int cp_schema_migrate(cp_conn *db, char *err, size_t errsz)
 {
+    /* PostgreSQL runs the same steps, written in its dialect (cp_schema_pg.c) */
     const int newest = (int)(sizeof migrations / sizeof migrations[0]);
+    const char *const *steps = cp_sql_is_pg() ? cp_schema_pg_steps(newest) : migrations;
     int version;
 
     if (cp_tx_begin(db) != PC_OK || current_version(db, &version) != PC_OK) {
         cp_tx_rollback(db);
-        snprintf(err, errsz, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        snprintf(err, errsz, "cannot read the schema version: %s", cp_errmsg(db));
         return PC_ERR_STORE;
+    }
+    if (!steps) {
+        cp_tx_rollback(db);
+        snprintf(err, errsz, "PostgreSQL's schema steps do not match SQLite's (%d)", newest);
+        return PC_ERR_STATE;
     }
     if (version > newest) {
         cp_tx_rollback(db);
@@ -356,9 +363,8 @@ int cp_schema_migrate(sqlite3 *db, char *err, size_t errsz)
     for (int v = version; v < newest; v++) {
         char bump[96];
         snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES (%d);", v + 1);
-        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK) {
-            snprintf(err, errsz, "schema migration %d failed: %s", v + 1, sqlite3_errmsg(db));
+        if (cp_exec(db, steps[v]) != PC_OK || cp_exec(db, bump) != PC_OK) {
+            snprintf(err, errsz, "schema migration %d failed: %s", v + 1, cp_errmsg(db));
             cp_tx_rollback(db);
             return PC_ERR_STORE;
         }

@@ -2,10 +2,12 @@
 /* Schema migrations of the store (cp_schema.c), run by cp_store_open. */
 #ifndef CP_SCHEMA_H
 #define CP_SCHEMA_H
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stddef.h>
 
 /* Migrates db to the newest schema, each step in its own transaction. */
-int cp_schema_migrate(sqlite3 *db, char *err, size_t errsz);
+int cp_schema_migrate(cp_conn *db, char *err, size_t errsz);
+/* PostgreSQL's version of the same steps (cp_schema_pg.c); NULL unless it has exactly n. */
+const char *const *cp_schema_pg_steps(int n);
 
 #endif

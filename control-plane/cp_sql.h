@@ -1,21 +1,64 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Helpers on one SQLite connection, for the store (cp_store.h, which includes this header) and
- * its migrations (cp_schema.c): transactions, statements with logging, NULL-safe text. */
+/* The store's SQL layer: one connection, its statements and transactions, the same calls on
+ * either back end — SQLite (the embedded default, cp_sql.c) or PostgreSQL (cp_sql_pg.c). The
+ * calls mirror SQLite's C API (prepare, bind, step, column, finalize), so the store's code reads
+ * the same on both; one process uses one back end (cp_sql_use_pg, before any connection).
+ *
+ * SQL written for both: '?' or '?N' parameters (PostgreSQL gets $N), INSERT … ON CONFLICT
+ * instead of INSERT OR IGNORE/REPLACE, RETURNING instead of last_insert_rowid, no rowid, every
+ * integer a 64-bit one (PostgreSQL's schema uses BIGINT), no bare integer as a condition. */
 #ifndef CP_SQL_H
 #define CP_SQL_H
-#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 
-int cp_tx_begin(sqlite3 *db); /* BEGIN IMMEDIATE: takes the write lock up front */
-int cp_tx_commit(sqlite3 *db);
-void cp_tx_rollback(sqlite3 *db);
+typedef struct cp_conn cp_conn; /* a connection: sqlite3 *, or the PostgreSQL one */
+typedef struct cp_stmt cp_stmt; /* a prepared statement with its binds and, once run, rows */
+
+/* cp_step's answers; the values are SQLite's, so the SQLite side passes them through. */
+enum { CP_ERROR = 1, CP_CONSTRAINT = 19, CP_ROW = 100, CP_DONE = 101 };
+
+/* 1 when this process's store is PostgreSQL. */
+int cp_sql_is_pg(void);
+void cp_sql_use_pg(int on);
+
+int cp_tx_begin(
+    cp_conn *db); /* takes the write lock up front (BEGIN IMMEDIATE, or an advisory lock) */
+int cp_tx_commit(cp_conn *db);
+void cp_tx_rollback(cp_conn *db);
+/* Runs SQL without parameters or rows (one or more statements). PC_OK or PC_ERR_STORE, logged. */
+int cp_exec(cp_conn *db, const char *sql);
+/* 1 when no transaction is open on db (SQLite's autocommit mode). */
+int cp_autocommit(cp_conn *db);
+const char *cp_errmsg(cp_conn *db);
+/* Rows changed by the last INSERT/UPDATE/DELETE statement run on db. */
+int64_t cp_changes(cp_conn *db);
 
 /* Prepare with logging; returns NULL on error. */
-sqlite3_stmt *cp_prepare(sqlite3 *db, const char *sql);
-/* Binds a text that may be NULL (→ SQL NULL). */
-int cp_bind_text(sqlite3_stmt *st, int idx, const char *s);
+cp_stmt *cp_prepare(cp_conn *db, const char *sql);
+/* Binds (1-based index). Texts and blobs are copied. A NULL text binds SQL NULL. */
+int cp_bind_int64(cp_stmt *st, int idx, int64_t v);
+int cp_bind_int(cp_stmt *st, int idx, int v);
+int cp_bind_text(cp_stmt *st, int idx, const char *s);
+int cp_bind_blob(cp_stmt *st, int idx, const void *p, int n);
+int cp_bind_null(cp_stmt *st, int idx);
+/* CP_ROW (a row to read), CP_DONE, CP_CONSTRAINT (a unique/foreign key/check refused the
+ * change) or CP_ERROR (logged by the caller with cp_errmsg). */
+int cp_step(cp_stmt *st);
+int cp_reset(cp_stmt *st); /* to run again with new binds */
+void cp_finalize(cp_stmt *st);
+/* Columns of the current row (0-based). A NULL reads as 0, "" or (NULL, 0 bytes). */
+int64_t cp_col_int64(cp_stmt *st, int col);
+int cp_col_int(cp_stmt *st, int col);
+const char *cp_col_text(cp_stmt *st, int col);
+const void *cp_col_blob(cp_stmt *st, int col);
+int cp_col_bytes(cp_stmt *st, int col);
+int cp_col_is_null(cp_stmt *st, int col);
+
 /* Runs a statement that returns no rows; finalizes it. 0 or PC_ERR_STORE. */
-int cp_exec_stmt(sqlite3_stmt *st);
-/* Column text as "" when NULL. */
-const char *cp_col_text(sqlite3_stmt *st, int col);
+int cp_exec_stmt(cp_stmt *st);
+/* Runs an INSERT … RETURNING <id> and stores that id; finalizes it. PC_OK, PC_ERR_EXISTS (a
+ * constraint refused the row) or PC_ERR_STORE. */
+int cp_exec_stmt_id(cp_stmt *st, int64_t *id);
 
 #endif

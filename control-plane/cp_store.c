@@ -3,25 +3,27 @@
 #include "cp_store.h"
 #include "cp_metrics.h"
 #include "cp_schema.h"
+#include "cp_sql_pg.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Each thread gets its own connection; they are listed so shutdown can close them all. */
 struct conn_node {
-    sqlite3 *db;
+    cp_conn *db;
     struct conn_node *next;
 };
 
 static char *store_path;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
-static _Thread_local sqlite3 *thread_db;
+static _Thread_local cp_conn *thread_db;
 
-static int open_conn(const char *path, sqlite3 **out)
+static int open_conn(const char *path, cp_conn **out)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -38,13 +40,26 @@ static int open_conn(const char *path, sqlite3 **out)
         sqlite3_close(db);
         return PC_ERR_STORE;
     }
-    *out = db;
+    *out = (cp_conn *)(void *)db;
     return PC_OK;
+}
+
+static void close_conn(cp_conn *db)
+{
+    if (cp_sql_is_pg())
+        cp_pg_close(db);
+    else
+        sqlite3_close_v2((sqlite3 *)(void *)db);
+}
+
+int cp_store_is_url(const char *spec)
+{
+    return !strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11);
 }
 
 int cp_store_open(const char *path, char *err, size_t errsz)
 {
-    sqlite3 *db;
+    cp_conn *db;
     char *msg = NULL;
     int rc;
 
@@ -55,18 +70,19 @@ int cp_store_open(const char *path, char *err, size_t errsz)
         snprintf(err, errsz, "%s: cannot open the database", path);
         return rc;
     }
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec((sqlite3 *)(void *)db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) !=
+        SQLITE_OK) {
         snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
-        sqlite3_close(db);
+        close_conn(db);
         return PC_ERR_STORE;
     }
     rc = cp_schema_migrate(db, err, errsz);
-    sqlite3_close(db);
+    close_conn(db);
     return rc;
 }
 
-sqlite3 *cp_db(void)
+cp_conn *cp_db(void)
 {
     struct conn_node *n;
 
@@ -76,7 +92,7 @@ sqlite3 *cp_db(void)
         return NULL;
     n = calloc(1, sizeof *n);
     if (!n) {
-        sqlite3_close(thread_db);
+        close_conn(thread_db);
         thread_db = NULL;
         return NULL;
     }
@@ -95,7 +111,7 @@ void cp_store_close_all(void)
     while (conns) {
         struct conn_node *n = conns;
         conns = n->next;
-        sqlite3_close_v2(n->db);
+        close_conn(n->db);
         free(n);
     }
     pthread_mutex_unlock(&conns_lock);

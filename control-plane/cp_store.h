@@ -8,19 +8,20 @@
 #ifndef CP_STORE_H
 #define CP_STORE_H
 #include "cp_sql.h" /* every user of the store runs its SQL with these */
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Opens (creating if needed) the database and migrates it to the newest schema. */
 int cp_store_open(const char *path, char *err, size_t errsz);
+/* 1 when spec names a PostgreSQL database (postgresql://… or postgres://…), not a file. */
+int cp_store_is_url(const char *spec);
 /* The calling thread's connection (NULL on failure, logged). */
-sqlite3 *cp_db(void);
+cp_conn *cp_db(void);
 void cp_store_close_all(void);
 
 /* A write job: its SQL on db (never cp_tx_begin/commit: it already runs in a transaction).
  * Returns 0 to keep its changes, or a negative PC_ERR_* to undo them (and only them). */
-typedef int (*cp_write_fn)(sqlite3 *db, void *arg);
+typedef int (*cp_write_fn)(cp_conn *db, void *arg);
 /* Runs fn(db, arg) in a transaction and returns its result once the transaction is durable
  * (committed, and synced under synchronous=FULL). Concurrent calls are grouped: one writer runs
  * each job in its own savepoint of one transaction and syncs once for all of them, so a failing

@@ -29,23 +29,23 @@ static int started, stopping;
 static pthread_t writer;
 static _Thread_local int on_writer; /* this thread is the writer: nested calls run inline */
 
-static int exec(sqlite3 *db, const char *sql)
+static int exec(cp_conn *db, const char *sql)
 {
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    if (cp_exec(db, sql) == PC_OK)
         return PC_OK;
-    pc_log(PC_LOG_ERR, "event=store_write sql=\"%s\" error=\"%s\"", sql, sqlite3_errmsg(db));
+    pc_log(PC_LOG_ERR, "event=store_write sql=\"%s\"", sql);
     return PC_ERR_STORE;
 }
 
 /* fn inside a savepoint of the open transaction; its changes are undone alone if it fails. */
-static int run_in_savepoint(sqlite3 *db, cp_write_fn fn, void *arg)
+static int run_in_savepoint(cp_conn *db, cp_write_fn fn, void *arg)
 {
     int rc;
 
     if (exec(db, "SAVEPOINT cp_job") != PC_OK)
         return PC_ERR_STORE;
     rc = fn(db, arg);
-    if (sqlite3_get_autocommit(db)) /* an error SQLite answers by rolling back everything */
+    if (cp_autocommit(db)) /* an error SQLite answers by rolling back everything */
         return rc != PC_OK ? rc : PC_ERR_STORE;
     if (rc != PC_OK)
         exec(db, "ROLLBACK TO cp_job");
@@ -57,12 +57,12 @@ static int run_in_savepoint(sqlite3 *db, cp_write_fn fn, void *arg)
 /* Runs the batch and sets each job's rc. Should a job end in an error that SQLite answers by
  * rolling back the whole transaction (I/O error, disk full, out of memory), the neighbours'
  * work is gone too: they all answer PC_ERR_STORE, and none of them was acknowledged. */
-static void run_batch(sqlite3 *db, struct job *batch)
+static void run_batch(cp_conn *db, struct job *batch)
 {
     struct job *j;
     unsigned n = 0, failed = 0;
 
-    if (!db || exec(db, "BEGIN IMMEDIATE") != PC_OK) {
+    if (!db || cp_tx_begin(db) != PC_OK) {
         for (j = batch; j; j = j->next)
             j->rc = PC_ERR_STORE;
         return;
@@ -71,19 +71,19 @@ static void run_batch(sqlite3 *db, struct job *batch)
         j->rc = run_in_savepoint(db, j->fn, j->arg);
         n++;
         failed += j->rc != PC_OK;
-        if (sqlite3_get_autocommit(db))
+        if (cp_autocommit(db))
             break;
     }
     pc_log(PC_LOG_DEBUG, "event=store_batch jobs=%u failed=%u", n, failed);
     if (j) { /* the transaction is gone */
-        pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", sqlite3_errmsg(db));
+        pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", cp_errmsg(db));
         for (struct job *k = batch; k; k = k->next)
             k->rc = k == j && j->rc != PC_OK ? j->rc : PC_ERR_STORE;
         return;
     }
     if (exec(db, "COMMIT") != PC_OK) {
-        if (!sqlite3_get_autocommit(db))
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        if (!cp_autocommit(db))
+            cp_exec(db, "ROLLBACK");
         for (j = batch; j; j = j->next)
             j->rc = PC_ERR_STORE;
     }
@@ -110,7 +110,7 @@ static void test_gather(void)
 
 static void *writer_main(void *arg)
 {
-    sqlite3 *db;
+    cp_conn *db;
 
     (void)arg;
     on_writer = 1;

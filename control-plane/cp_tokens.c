@@ -19,28 +19,28 @@
 #include <string.h>
 #include <strings.h>
 
-static int insert_token(sqlite3 *db, const char *token, const char *kind, int64_t host_id,
+static int insert_token(cp_conn *db, const char *token, const char *kind, int64_t host_id,
                         const char *labels, int64_t expires_at, const char *hostname,
                         const char *principals)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
-    sqlite3_stmt *st;
+    cp_stmt *st;
 
     if (pc_sha256_hex(token, strlen(token), hash) != PC_OK)
         return PC_ERR_CRYPTO;
-    st = cp_prepare(db, "INSERT OR IGNORE INTO tokens(hash, kind, host_id, labels, created_at,"
-                        " expires_at, hostname, principals) VALUES (?,?,?,?,?,?,?,?)");
+    st = cp_prepare(db, "INSERT INTO tokens(hash, kind, host_id, labels, created_at, expires_at,"
+                        " hostname, principals) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
     cp_bind_text(st, 2, kind);
     if (host_id > 0)
-        sqlite3_bind_int64(st, 3, host_id);
+        cp_bind_int64(st, 3, host_id);
     else
-        sqlite3_bind_null(st, 3);
+        cp_bind_null(st, 3);
     cp_bind_text(st, 4, labels ? labels : "{}");
-    sqlite3_bind_int64(st, 5, pc_now());
-    sqlite3_bind_int64(st, 6, expires_at);
+    cp_bind_int64(st, 5, pc_now());
+    cp_bind_int64(st, 6, expires_at);
     cp_bind_text(st, 7, hostname);
     cp_bind_text(st, 8, principals ? principals : "[]");
     return cp_exec_stmt(st);
@@ -51,7 +51,7 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
     char path[PATH_MAX], token[PC_TOKEN_HEX_LEN + 1];
     char *buf = NULL;
     size_t len = 0;
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     int rc;
 
     if (!db)
@@ -93,28 +93,28 @@ int cp_admin_token_ensure(const char *dir, char *err, size_t errsz)
 }
 
 /* A user's session from `portcullis login` (table sessions; the user must still be enabled). */
-static void identify_session(sqlite3 *db, const char *hash, struct cp_identity *id)
+static void identify_session(cp_conn *db, const char *hash, struct cp_identity *id)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT s.user_name, s.expires_at FROM sessions s"
-                                      " JOIN users u ON u.name = s.user_name AND u.enabled = 1"
-                                      " WHERE s.hash = ? AND s.expires_at > ?");
+    cp_stmt *st = cp_prepare(db, "SELECT s.user_name, s.expires_at FROM sessions s"
+                                 " JOIN users u ON u.name = s.user_name AND u.enabled = 1"
+                                 " WHERE s.hash = ? AND s.expires_at > ?");
     if (!st)
         return;
     cp_bind_text(st, 1, hash);
-    sqlite3_bind_int64(st, 2, pc_now());
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int64(st, 2, pc_now());
+    if (cp_step(st) == CP_ROW) {
         id->kind = CP_CALLER_SESSION;
         snprintf(id->user, sizeof id->user, "%s", cp_col_text(st, 0));
-        id->expires_at = sqlite3_column_int64(st, 1);
+        id->expires_at = cp_col_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
 }
 
 void cp_identify(const char *authorization, struct cp_identity *id)
 {
     char hash[PC_SHA256_HEX_LEN + 1];
-    sqlite3 *db;
-    sqlite3_stmt *st;
+    cp_conn *db;
+    cp_stmt *st;
     const char *tok;
 
     memset(id, 0, sizeof *id);
@@ -141,32 +141,32 @@ void cp_identify(const char *authorization, struct cp_identity *id)
     if (!st)
         return;
     cp_bind_text(st, 1, hash);
-    sqlite3_bind_int64(st, 2, pc_now());
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int64(st, 2, pc_now());
+    if (cp_step(st) == CP_ROW) {
         if (strcmp(cp_col_text(st, 0), "admin") == 0) {
             id->kind = CP_CALLER_ADMIN;
         } else {
             id->kind = CP_CALLER_HOST;
-            id->host_id = sqlite3_column_int64(st, 1);
+            id->host_id = cp_col_int64(st, 1);
             snprintf(id->hostname, sizeof id->hostname, "%s", cp_col_text(st, 2));
         }
-        id->expires_at = sqlite3_column_int64(st, 3);
+        id->expires_at = cp_col_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (id->kind == CP_CALLER_BAD)
         identify_session(db, hash, id);
 }
 
-int cp_host_name_taken(sqlite3 *db, const char *hostname)
+int cp_host_name_taken(cp_conn *db, const char *hostname)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM hosts WHERE hostname = ? AND deleted_at = 0");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM hosts WHERE hostname = ? AND deleted_at = 0");
     int taken;
 
     if (!st)
         return 1; /* fail closed */
     cp_bind_text(st, 1, hostname);
-    taken = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    taken = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return taken;
 }
 
@@ -204,7 +204,7 @@ static int token_principals(const char *hostname, json_object *extra, json_objec
 int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_object *principals,
                            json_object *labels, int64_t ttl, char token[65], int64_t *expires_at)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_audit_row row = { .actor = who->actor,
                                 .action = "token.create",
                                 .result = "ok",
@@ -241,7 +241,7 @@ int cp_enroll_token_create(const struct cp_who *who, const char *hostname, json_
     return rc;
 }
 
-static int enroll_cert(sqlite3 *db, int64_t host_id, const char *hostname, json_object *princ,
+static int enroll_cert(cp_conn *db, int64_t host_id, const char *hostname, json_object *princ,
                        struct cp_enroll_cert *cert, const char *source)
 {
     struct cp_issued is;
@@ -274,12 +274,12 @@ static const char *request_mismatch(const char *want, json_object *princ, const 
     return NULL;
 }
 
-static int store_principals(sqlite3 *db, int64_t host_id, json_object *princ)
+static int store_principals(cp_conn *db, int64_t host_id, json_object *princ)
 {
-    sqlite3_stmt *st = cp_prepare(db, "UPDATE hosts SET principals = ? WHERE id = ?");
+    cp_stmt *st = cp_prepare(db, "UPDATE hosts SET principals = ? WHERE id = ?");
     if (st) {
         cp_bind_text(st, 1, pc_json_dump(princ));
-        sqlite3_bind_int64(st, 2, host_id);
+        cp_bind_int64(st, 2, host_id);
     }
     return cp_exec_stmt(st);
 }
@@ -288,7 +288,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
                    struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65],
                    char *name_out, size_t name_sz)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     char hash[PC_SHA256_HEX_LEN + 1], idbuf[32];
     char *labels = NULL, name[256] = ""; /* labels: up to ~20 KB of JSON (api_labels_valid) */
     struct cp_audit_row row = {
@@ -296,7 +296,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
     };
     json_object *princ = NULL;
     const char *why = "bad_token";
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc = PC_ERR_AUTH, found = 0;
 
     if (!db)
@@ -314,19 +314,19 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, pc_now());
+    cp_bind_int64(st, 1, pc_now());
     cp_bind_text(st, 2, hash);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (cp_step(st) == CP_ROW) {
         found = 1;
         if (!(labels = strdup(cp_col_text(st, 0)))) {
-            sqlite3_finalize(st);
+            cp_finalize(st);
             rc = PC_ERR_NOMEM;
             goto out;
         }
         snprintf(name, sizeof name, "%s", cp_col_text(st, 1));
         princ = json_tokener_parse(cp_col_text(st, 2));
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     /* A token from before hostnames were bound to tokens names no host: it enrolls none. */
     if (found && (!name[0] || !pc_valid_hostname(name) || !princ ||
                   !json_object_is_type(princ, json_type_array))) {
@@ -349,17 +349,19 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
         rc = PC_ERR_EXISTS;
         goto deny;
     }
-    st = cp_prepare(db, "INSERT INTO hosts(hostname, labels, enrolled_at) VALUES (?, ?, ?)");
+    st = cp_prepare(
+        db, "INSERT INTO hosts(hostname, labels, enrolled_at) VALUES (?, ?, ?) RETURNING id");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
     }
     cp_bind_text(st, 1, name);
     cp_bind_text(st, 2, labels[0] ? labels : "{}");
-    sqlite3_bind_int64(st, 3, pc_now());
-    if ((rc = cp_exec_stmt(st)) != PC_OK)
+    cp_bind_int64(st, 3, pc_now());
+    if ((rc = cp_exec_stmt_id(st, host_id)) != PC_OK) {
+        rc = rc == PC_ERR_EXISTS ? PC_ERR_STORE : rc;
         goto out;
-    *host_id = sqlite3_last_insert_rowid(db);
+    }
     if ((rc = pc_token_new(host_token)) != PC_OK ||
         (rc = insert_token(db, host_token, "host", *host_id, NULL, 0, NULL, NULL)) != PC_OK)
         goto out;
@@ -402,25 +404,24 @@ deny:
 
 int cp_hosts_list(json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
 
     if (!db || !(st = cp_prepare(db, "SELECT id, hostname, labels, enrolled_at FROM hosts"
                                      " WHERE deleted_at = 0 ORDER BY id")))
         return PC_ERR_STORE;
     arr = json_object_new_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (cp_step(st) == CP_ROW) {
         json_object *o = json_object_new_object();
         json_object *labels = json_tokener_parse(cp_col_text(st, 2));
-        json_object_object_add(o, "host_id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(o, "host_id", json_object_new_int64(cp_col_int64(st, 0)));
         json_object_object_add(o, "hostname", json_object_new_string(cp_col_text(st, 1)));
         json_object_object_add(o, "labels", labels ? labels : json_object_new_object());
-        json_object_object_add(o, "enrolled_at",
-                               json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(o, "enrolled_at", json_object_new_int64(cp_col_int64(st, 3)));
         json_object_array_add(arr, o);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     *out = arr;
     return PC_OK;
 }

@@ -5,7 +5,7 @@
 #include "cp_users.h"
 #include "pc_sshkey.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,7 +49,7 @@ int cp_host_enroll(const struct cp_who *who, const char *token, const char *host
                    struct cp_enroll_cert *cert, int64_t *host_id, char host_token[65],
                    char *name_out, size_t name_sz);
 /* 1 if an enrolled (not deleted) host has this name (or on error). */
-int cp_host_name_taken(sqlite3 *db, const char *hostname);
+int cp_host_name_taken(cp_conn *db, const char *hostname);
 int cp_hosts_list(json_object **out);
 
 #endif

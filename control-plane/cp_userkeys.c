@@ -21,12 +21,12 @@ int cp_userkey_parse(const char *line, struct pc_sshkey **key, char **comment)
     return pc_sshkey_parse_line(line, key, comment) == PC_OK ? PC_OK : PC_ERR_PARSE;
 }
 
-int cp_userkey_insert(sqlite3 *db, int64_t user_id, const char *line, char fp[PC_SSHKEY_FP_SIZE],
+int cp_userkey_insert(cp_conn *db, int64_t user_id, const char *line, char fp[PC_SSHKEY_FP_SIZE],
                       const char **type)
 {
     struct pc_sshkey *k = NULL;
     char *comment = NULL, *plain = NULL;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if ((rc = cp_userkey_parse(line, &k, &comment)) != PC_OK)
@@ -40,15 +40,15 @@ int cp_userkey_insert(sqlite3 *db, int64_t user_id, const char *line, char fp[PC
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, user_id);
+    cp_bind_int64(st, 1, user_id);
     cp_bind_text(st, 2, fp);
     cp_bind_text(st, 3, *type);
     cp_bind_text(st, 4, plain);
     cp_bind_text(st, 5, comment && pc_text_is_clean(comment, 0) ? comment : NULL);
-    sqlite3_bind_int64(st, 6, pc_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_DONE ? PC_OK : rc == SQLITE_CONSTRAINT ? PC_ERR_EXISTS : PC_ERR_STORE;
+    cp_bind_int64(st, 6, pc_now());
+    rc = cp_step(st);
+    cp_finalize(st);
+    rc = rc == CP_DONE ? PC_OK : rc == CP_CONSTRAINT ? PC_ERR_EXISTS : PC_ERR_STORE;
 out:
     pc_sshkey_free(k);
     free(comment);
@@ -56,20 +56,20 @@ out:
     return rc;
 }
 
-static int64_t user_id(sqlite3 *db, const char *name)
+static int64_t user_id(cp_conn *db, const char *name)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT id FROM users WHERE name = ?");
     int64_t id = 0;
     if (!st)
         return -1;
     cp_bind_text(st, 1, name);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (cp_step(st) == CP_ROW)
+        id = cp_col_int64(st, 0);
+    cp_finalize(st);
     return id;
 }
 
-static int audit_key(sqlite3 *db, const struct cp_who *who, const char *action, const char *user,
+static int audit_key(cp_conn *db, const struct cp_who *who, const char *action, const char *user,
                      const char *fp)
 {
     struct cp_audit_row row = { .actor = who->actor,
@@ -84,7 +84,7 @@ static int audit_key(sqlite3 *db, const struct cp_who *who, const char *action, 
 int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
                    char fp[PC_SSHKEY_FP_SIZE], const char **type)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     int64_t id;
     int rc;
 
@@ -102,8 +102,8 @@ int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
 
 int cp_userkey_list(const char *user, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
     int64_t id;
     int rc;
@@ -115,21 +115,20 @@ int cp_userkey_list(const char *user, json_object **out)
     if (!(st = cp_prepare(db, "SELECT fingerprint, type, comment, added_at FROM user_ssh_keys"
                               " WHERE user_id = ? ORDER BY added_at, fingerprint")))
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
+    cp_bind_int64(st, 1, id);
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "fingerprint", json_object_new_string(cp_col_text(st, 0)));
         json_object_object_add(o, "type", json_object_new_string(cp_col_text(st, 1)));
         json_object_object_add(o, "comment",
-                               sqlite3_column_type(st, 2) == SQLITE_NULL
-                                   ? NULL
-                                   : json_object_new_string(cp_col_text(st, 2)));
-        json_object_object_add(o, "added_at", json_object_new_int64(sqlite3_column_int64(st, 3)));
+                               cp_col_is_null(st, 2) ? NULL
+                                                     : json_object_new_string(cp_col_text(st, 2)));
+        json_object_object_add(o, "added_at", json_object_new_int64(cp_col_int64(st, 3)));
         json_object_array_add(arr, o);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }
@@ -139,8 +138,8 @@ int cp_userkey_list(const char *user, json_object **out)
 
 int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int64_t id;
     int rc;
 
@@ -151,11 +150,11 @@ int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp
     if (rc == PC_OK) {
         st = cp_prepare(db, "DELETE FROM user_ssh_keys WHERE user_id = ? AND fingerprint = ?");
         if (st) {
-            sqlite3_bind_int64(st, 1, id);
+            cp_bind_int64(st, 1, id);
             cp_bind_text(st, 2, fp);
         }
         rc = cp_exec_stmt(st);
-        if (rc == PC_OK && sqlite3_changes(db) == 0)
+        if (rc == PC_OK && cp_changes(db) == 0)
             rc = PC_ERR_NOTFOUND;
     }
     /* Nothing the key vouched for outlives it: its certificates, its sessions. */
@@ -167,22 +166,22 @@ int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp
     return rc;
 }
 
-int cp_userkey_find(sqlite3 *db, int64_t uid, const char *fp, struct pc_sshkey **key)
+int cp_userkey_find(cp_conn *db, int64_t uid, const char *fp, struct pc_sshkey **key)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT public_key FROM user_ssh_keys WHERE user_id = ?"
-                                      " AND fingerprint = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT public_key FROM user_ssh_keys WHERE user_id = ?"
+                                 " AND fingerprint = ?");
     int rc;
 
     *key = NULL;
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, uid);
+    cp_bind_int64(st, 1, uid);
     cp_bind_text(st, 2, fp);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    rc = cp_step(st);
+    if (rc == CP_ROW)
         rc = pc_sshkey_parse_line(cp_col_text(st, 0), key, NULL);
     else
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
-    sqlite3_finalize(st);
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+    cp_finalize(st);
     return rc;
 }

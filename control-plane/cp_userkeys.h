@@ -5,13 +5,13 @@
 #include "cp_users.h"
 #include "pc_sshkey.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 /* Parses a public key line (no certificates, DSA or FIDO keys). */
 int cp_userkey_parse(const char *line, struct pc_sshkey **key, char **comment);
 /* In the caller's transaction: registers line for user_id. PC_ERR_EXISTS if present. */
-int cp_userkey_insert(sqlite3 *db, int64_t user_id, const char *line, char fp[PC_SSHKEY_FP_SIZE],
+int cp_userkey_insert(cp_conn *db, int64_t user_id, const char *line, char fp[PC_SSHKEY_FP_SIZE],
                       const char **type);
 /* POST /v1/users/{name}/keys: PC_ERR_NOTFOUND (user), PC_ERR_EXISTS, PC_ERR_PARSE (line). */
 int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
@@ -19,6 +19,6 @@ int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
 int cp_userkey_list(const char *user, json_object **out);
 int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp);
 /* In the caller's transaction: the registered key of user_id with fingerprint fp. */
-int cp_userkey_find(sqlite3 *db, int64_t user_id, const char *fp, struct pc_sshkey **key);
+int cp_userkey_find(cp_conn *db, int64_t user_id, const char *fp, struct pc_sshkey **key);
 
 #endif

@@ -50,9 +50,9 @@ static int group_name_valid(const char *g)
     return 1;
 }
 
-int cp_user_load(sqlite3 *db, const char *name, struct cp_user_rec *rec)
+int cp_user_load(cp_conn *db, const char *name, struct cp_user_rec *rec)
 {
-    sqlite3_stmt *st =
+    cp_stmt *st =
         cp_prepare(db, "SELECT id, enabled, push, totp_seed, totp_last_step, failures, locked_until"
                        " FROM users WHERE name = ?");
     int rc;
@@ -61,26 +61,25 @@ int cp_user_load(sqlite3 *db, const char *name, struct cp_user_rec *rec)
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        int blen = sqlite3_column_bytes(st, 3);
-        rec->id = sqlite3_column_int64(st, 0);
-        rec->enabled = sqlite3_column_int(st, 1);
-        rec->push = sqlite3_column_int(st, 2);
-        if (sqlite3_column_type(st, 3) == SQLITE_BLOB && blen > 0 &&
-            (size_t)blen <= sizeof rec->sealed) {
-            memcpy(rec->sealed, sqlite3_column_blob(st, 3), (size_t)blen);
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
+        int blen = cp_col_bytes(st, 3);
+        rec->id = cp_col_int64(st, 0);
+        rec->enabled = cp_col_int(st, 1);
+        rec->push = cp_col_int(st, 2);
+        if (!cp_col_is_null(st, 3) && blen > 0 && (size_t)blen <= sizeof rec->sealed) {
+            memcpy(rec->sealed, cp_col_blob(st, 3), (size_t)blen);
             rec->sealed_len = (size_t)blen;
             rec->has_totp = 1;
         }
-        rec->last_step = sqlite3_column_int64(st, 4);
-        rec->failures = sqlite3_column_int64(st, 5);
-        rec->locked_until = sqlite3_column_int64(st, 6);
+        rec->last_step = cp_col_int64(st, 4);
+        rec->failures = cp_col_int64(st, 5);
+        rec->locked_until = cp_col_int64(st, 6);
         rc = PC_OK;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return rc;
 }
 
@@ -92,57 +91,56 @@ int cp_user_open_seed(const char *name, const struct cp_user_rec *rec, unsigned 
     return pc_secretbox_open(secrets_key, ad, rec->sealed, rec->sealed_len, seed, seedsz, seedlen);
 }
 
-int cp_user_in_group(sqlite3 *db, int64_t user_id, const char *group)
+int cp_user_in_group(cp_conn *db, int64_t user_id, const char *group)
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT 1 FROM user_groups WHERE user_id = ? AND grp = ?");
+    cp_stmt *st = cp_prepare(db, "SELECT 1 FROM user_groups WHERE user_id = ? AND grp = ?");
     int found;
 
     if (!st)
         return 0;
-    sqlite3_bind_int64(st, 1, user_id);
+    cp_bind_int64(st, 1, user_id);
     cp_bind_text(st, 2, group);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    found = cp_step(st) == CP_ROW;
+    cp_finalize(st);
     return found;
 }
 
-static json_object *groups_of(sqlite3 *db, int64_t id)
+static json_object *groups_of(cp_conn *db, int64_t id)
 {
     json_object *arr = json_object_new_array();
-    sqlite3_stmt *st = cp_prepare(db, "SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp");
+    cp_stmt *st = cp_prepare(db, "SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp");
     if (!st)
         return arr;
-    sqlite3_bind_int64(st, 1, id);
-    while (sqlite3_step(st) == SQLITE_ROW)
+    cp_bind_int64(st, 1, id);
+    while (cp_step(st) == CP_ROW)
         json_object_array_add(arr, json_object_new_string(cp_col_text(st, 0)));
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return arr;
 }
 
 /* What the admin sees: the failures counted on every host, and the latest lock anywhere (the
  * fleet-wide lock or one host's). The audit rows say which host and which lock. */
-static void lock_summary(sqlite3 *db, const struct cp_user_rec *r, int64_t *failures,
+static void lock_summary(cp_conn *db, const struct cp_user_rec *r, int64_t *failures,
                          int64_t *locked_until)
 {
-    sqlite3_stmt *st =
-        cp_prepare(db, "SELECT COALESCE(SUM(failures), 0), COALESCE(MAX(locked_until), 0)"
-                       " FROM auth_failures WHERE user_id = ?"
-                       " AND MAX(last_failure_at, locked_until) >= ?");
+    cp_stmt *st = cp_prepare(db, "SELECT COALESCE(SUM(failures), 0), COALESCE(MAX(locked_until), 0)"
+                                 " FROM auth_failures WHERE user_id = ?1"
+                                 " AND (last_failure_at >= ?2 OR locked_until >= ?2)");
     *failures = 0;
     *locked_until = r->locked_until;
     if (!st)
         return;
-    sqlite3_bind_int64(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, pc_now() - CP_LOCKOUT_WINDOW);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *failures = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_int64(st, 1) > *locked_until)
-            *locked_until = sqlite3_column_int64(st, 1);
+    cp_bind_int64(st, 1, r->id);
+    cp_bind_int64(st, 2, pc_now() - CP_LOCKOUT_WINDOW);
+    if (cp_step(st) == CP_ROW) {
+        *failures = cp_col_int64(st, 0);
+        if (cp_col_int64(st, 1) > *locked_until)
+            *locked_until = cp_col_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
 }
 
-static json_object *user_json(sqlite3 *db, const char *name, const struct cp_user_rec *r)
+static json_object *user_json(cp_conn *db, const char *name, const struct cp_user_rec *r)
 {
     json_object *o = json_object_new_object();
     int64_t failures, locked_until;
@@ -161,7 +159,7 @@ static json_object *user_json(sqlite3 *db, const char *name, const struct cp_use
 
 int cp_user_get(const char *name, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_user_rec r;
     int rc;
 
@@ -175,21 +173,21 @@ int cp_user_get(const char *name, json_object **out)
 
 int cp_user_list(json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
     int rc;
 
     if (!db || !(st = cp_prepare(db, "SELECT name FROM users ORDER BY name")))
         return PC_ERR_STORE;
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cp_step(st)) == CP_ROW) {
         json_object *u = NULL;
         if (cp_user_get(cp_col_text(st, 0), &u) == PC_OK)
             json_object_array_add(arr, u);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }
@@ -197,24 +195,25 @@ int cp_user_list(json_object **out)
     return PC_OK;
 }
 
-static int set_groups(sqlite3 *db, int64_t id, json_object *groups)
+static int set_groups(cp_conn *db, int64_t id, json_object *groups)
 {
-    sqlite3_stmt *st = cp_prepare(db, "DELETE FROM user_groups WHERE user_id = ?");
+    cp_stmt *st = cp_prepare(db, "DELETE FROM user_groups WHERE user_id = ?");
     size_t n = json_object_array_length(groups);
 
     if (!st)
         return PC_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
+    cp_bind_int64(st, 1, id);
     if (cp_exec_stmt(st) != PC_OK)
         return PC_ERR_STORE;
     for (size_t i = 0; i < n; i++) {
         const char *g = json_object_get_string(json_object_array_get_idx(groups, i));
         if (!group_name_valid(g))
             return PC_ERR_INVAL;
-        st = cp_prepare(db, "INSERT OR IGNORE INTO user_groups(user_id, grp) VALUES (?, ?)");
+        st = cp_prepare(
+            db, "INSERT INTO user_groups(user_id, grp) VALUES (?, ?) ON CONFLICT DO NOTHING");
         if (!st)
             return PC_ERR_STORE;
-        sqlite3_bind_int64(st, 1, id);
+        cp_bind_int64(st, 1, id);
         cp_bind_text(st, 2, g);
         if (cp_exec_stmt(st) != PC_OK)
             return PC_ERR_STORE;
@@ -222,7 +221,7 @@ static int set_groups(sqlite3 *db, int64_t id, json_object *groups)
     return PC_OK;
 }
 
-static int audit_admin(sqlite3 *db, const struct cp_who *who, const char *action, const char *user,
+static int audit_admin(cp_conn *db, const struct cp_who *who, const char *action, const char *user,
                        const char *reason)
 {
     struct cp_audit_row row = { .actor = who->actor,
@@ -236,10 +235,10 @@ static int audit_admin(sqlite3 *db, const struct cp_who *who, const char *action
 
 /* A re-created user starts without the revocation its deleted namesake left behind (that
  * one's certificates stay revoked by serial). Then the user's SSH keys. */
-static int fresh_user_keys(sqlite3 *db, int64_t id, const char *name, json_object *ssh_keys)
+static int fresh_user_keys(cp_conn *db, int64_t id, const char *name, json_object *ssh_keys)
 {
-    sqlite3_stmt *st = cp_prepare(db, "DELETE FROM revoked_key_ids WHERE key_id = ? AND"
-                                      " why = 'user_deleted'");
+    cp_stmt *st = cp_prepare(db, "DELETE FROM revoked_key_ids WHERE key_id = ? AND"
+                                 " why = 'user_deleted'");
     int rc;
 
     if (st)
@@ -261,8 +260,8 @@ static int fresh_user_keys(sqlite3 *db, int64_t id, const char *name, json_objec
 int cp_user_add(const struct cp_who *who, const char *name, json_object *groups, int push,
                 json_object *ssh_keys, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int64_t id;
     int rc;
 
@@ -270,25 +269,16 @@ int cp_user_add(const struct cp_who *who, const char *name, json_object *groups,
         return PC_ERR_INVAL;
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
-    st = cp_prepare(db, "INSERT INTO users(name, push, created_at) VALUES (?, ?, ?)");
+    st = cp_prepare(db, "INSERT INTO users(name, push, created_at) VALUES (?, ?, ?) RETURNING id");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
     }
     cp_bind_text(st, 1, name);
-    sqlite3_bind_int(st, 2, push ? 1 : 0);
-    sqlite3_bind_int64(st, 3, pc_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        rc = PC_ERR_EXISTS;
+    cp_bind_int(st, 2, push ? 1 : 0);
+    cp_bind_int64(st, 3, pc_now());
+    if ((rc = cp_exec_stmt_id(st, &id)) != PC_OK)
         goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        rc = PC_ERR_STORE;
-        goto out;
-    }
-    id = sqlite3_last_insert_rowid(db);
     if (groups && (rc = set_groups(db, id, groups)) != PC_OK)
         goto out;
     if ((rc = fresh_user_keys(db, id, name, ssh_keys)) != PC_OK)
@@ -307,9 +297,9 @@ out:
 int cp_user_update(const struct cp_who *who, const char *name, int enabled, json_object *groups,
                    int push, json_object **out)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_user_rec r;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     char what[64];
     int rc;
 
@@ -322,9 +312,9 @@ int cp_user_update(const struct cp_who *who, const char *name, int enabled, json
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int(st, 1, enabled < 0 ? r.enabled : enabled);
-    sqlite3_bind_int(st, 2, push < 0 ? r.push : push);
-    sqlite3_bind_int64(st, 3, r.id);
+    cp_bind_int(st, 1, enabled < 0 ? r.enabled : enabled);
+    cp_bind_int(st, 2, push < 0 ? r.push : push);
+    cp_bind_int64(st, 3, r.id);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     if (groups && (rc = set_groups(db, r.id, groups)) != PC_OK)
@@ -356,8 +346,8 @@ out:
 
 int cp_user_delete(const struct cp_who *who, const char *name)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     int rc;
 
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -370,7 +360,7 @@ int cp_user_delete(const struct cp_who *who, const char *name)
     cp_bind_text(st, 1, name);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
-    if (sqlite3_changes(db) == 0) {
+    if (cp_changes(db) == 0) {
         rc = PC_ERR_NOTFOUND;
         goto out;
     }
@@ -387,12 +377,12 @@ out:
 
 int cp_user_totp_enroll(const struct cp_who *who, const char *name, int force, char **uri)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     struct cp_user_rec r;
     unsigned char seed[PC_TOTP_SECRET_BYTES], sealed[PC_TOTP_SECRET_BYTES + PC_SECRETBOX_OVERHEAD];
     size_t sealed_len = 0;
     char ad[64];
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     *uri = NULL;
@@ -416,15 +406,15 @@ int cp_user_totp_enroll(const struct cp_who *who, const char *name, int force, c
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, r.id);
+    cp_bind_blob(st, 1, sealed, (int)sealed_len);
+    cp_bind_int64(st, 2, r.id);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     if (!(st = cp_prepare(db, "DELETE FROM auth_failures WHERE user_id = ?"))) {
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, r.id);
+    cp_bind_int64(st, 1, r.id);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
     if ((rc = audit_admin(db, who, "totp.enroll", name, r.has_totp ? "replaced" : "new")) != PC_OK)

@@ -4,7 +4,7 @@
 #define CP_USERS_H
 #include "pc_secretbox.h"
 #include <json-c/json.h>
-#include <sqlite3.h>
+#include "cp_sql.h"
 #include <stdint.h>
 
 /* Who asked, for the audit row. */
@@ -46,8 +46,8 @@ int cp_user_delete(const struct cp_who *who, const char *name);
 int cp_user_totp_enroll(const struct cp_who *who, const char *name, int force, char **uri);
 
 /* For the login path, inside the caller's transaction. */
-int cp_user_in_group(sqlite3 *db, int64_t user_id, const char *group);
-int cp_user_load(sqlite3 *db, const char *name, struct cp_user_rec *rec);
+int cp_user_in_group(cp_conn *db, int64_t user_id, const char *group);
+int cp_user_load(cp_conn *db, const char *name, struct cp_user_rec *rec);
 /* Opens the sealed seed into seed (>= 64 bytes); the caller wipes it. */
 int cp_user_open_seed(const char *name, const struct cp_user_rec *rec, unsigned char *seed,
                       size_t seedsz, size_t *seedlen);

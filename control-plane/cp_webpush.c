@@ -44,28 +44,28 @@ static int allow_loopback; /* test builds with PC_TEST_WEBPUSH_CA: the receiver 
 /* ---- the VAPID key ------------------------------------------------------------------------ */
 
 /* Reads the sealed key; PC_ERR_NOTFOUND when there is none yet. */
-static int vapid_load(sqlite3 *db, const unsigned char master[PC_SECRETBOX_KEY_BYTES])
+static int vapid_load(cp_conn *db, const unsigned char master[PC_SECRETBOX_KEY_BYTES])
 {
-    sqlite3_stmt *st = cp_prepare(db, "SELECT sealed FROM webpush_vapid WHERE id = 1");
+    cp_stmt *st = cp_prepare(db, "SELECT sealed FROM webpush_vapid WHERE id = 1");
     unsigned char pub[PC_WEBPUSH_PUB_LEN];
     size_t n = 0;
     int rc;
 
     if (!st)
         return PC_ERR_STORE;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const void *blob = sqlite3_column_blob(st, 0);
-        int len = sqlite3_column_bytes(st, 0);
+    rc = cp_step(st);
+    if (rc == CP_ROW) {
+        const void *blob = cp_col_blob(st, 0);
+        int len = cp_col_bytes(st, 0);
         rc = blob && len > 0 ? pc_secretbox_open(master, VAPID_AD, blob, (size_t)len, vapid_priv,
                                                  sizeof vapid_priv, &n)
                              : PC_ERR_CRYPTO;
         if (rc == PC_OK && n != sizeof vapid_priv)
             rc = PC_ERR_CRYPTO;
     } else {
-        rc = rc == SQLITE_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
+        rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     if (rc == PC_OK && (rc = pc_webpush_public(vapid_priv, pub)) == PC_OK)
         rc = pc_b64url_encode(pub, sizeof pub, vapid_pub64, sizeof vapid_pub64);
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
@@ -74,13 +74,13 @@ static int vapid_load(sqlite3 *db, const unsigned char master[PC_SECRETBOX_KEY_B
 }
 
 /* Makes and stores a key; another instance on the same database may win the race (IGNORE). */
-static int vapid_create(sqlite3 *db, const unsigned char master[PC_SECRETBOX_KEY_BYTES])
+static int vapid_create(cp_conn *db, const unsigned char master[PC_SECRETBOX_KEY_BYTES])
 {
     unsigned char priv[PC_WEBPUSH_PRIV_LEN], pub[PC_WEBPUSH_PUB_LEN];
     unsigned char sealed[PC_WEBPUSH_PRIV_LEN + PC_SECRETBOX_OVERHEAD];
     char pub64[100];
     size_t sl = 0;
-    sqlite3_stmt *st;
+    cp_stmt *st;
     int rc;
 
     if ((rc = pc_webpush_keygen(priv, pub)) != PC_OK ||
@@ -88,15 +88,15 @@ static int vapid_create(sqlite3 *db, const unsigned char master[PC_SECRETBOX_KEY
             PC_OK ||
         (rc = pc_b64url_encode(pub, sizeof pub, pub64, sizeof pub64)) != PC_OK)
         goto out;
-    st = cp_prepare(db, "INSERT OR IGNORE INTO webpush_vapid(id, sealed, public_key, created_at)"
-                        " VALUES (1, ?, ?, ?)");
+    st = cp_prepare(db, "INSERT INTO webpush_vapid(id, sealed, public_key, created_at)"
+                        " VALUES (1, ?, ?, ?) ON CONFLICT DO NOTHING");
     if (!st) {
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_blob(st, 1, sealed, (int)sl, SQLITE_TRANSIENT);
+    cp_bind_blob(st, 1, sealed, (int)sl);
     cp_bind_text(st, 2, pub64);
-    sqlite3_bind_int64(st, 3, pc_now());
+    cp_bind_int64(st, 3, pc_now());
     rc = cp_exec_stmt(st);
     if (rc == PC_OK)
         pc_log(PC_LOG_INFO, "event=webpush_vapid_key public_key=%s", pub64);
@@ -165,10 +165,10 @@ static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_so
 
 static void remove_sub(int64_t id)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st = db ? cp_prepare(db, "DELETE FROM webpush_subscriptions WHERE id = ?") : NULL;
+    cp_conn *db = cp_db();
+    cp_stmt *st = db ? cp_prepare(db, "DELETE FROM webpush_subscriptions WHERE id = ?") : NULL;
     if (st) {
-        sqlite3_bind_int64(st, 1, id);
+        cp_bind_int64(st, 1, id);
         cp_exec_stmt(st);
     }
 }
@@ -243,8 +243,8 @@ static void send_one(CURL *c, const struct sub *s, const struct job *j)
 /* The user's subscriptions (at most CP_WEBPUSH_MAX_PER_USER), read before any network I/O. */
 static size_t load_subs(const char *user, struct sub *subs)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st =
+    cp_conn *db = cp_db();
+    cp_stmt *st =
         db ? cp_prepare(db, "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM webpush_subscriptions s"
                             " JOIN users u ON u.id = s.user_id WHERE u.name = ? AND u.enabled = 1"
                             " ORDER BY s.id LIMIT ?")
@@ -254,19 +254,18 @@ static size_t load_subs(const char *user, struct sub *subs)
     if (!st)
         return 0;
     cp_bind_text(st, 1, user);
-    sqlite3_bind_int(st, 2, CP_WEBPUSH_MAX_PER_USER);
-    while (n < CP_WEBPUSH_MAX_PER_USER && sqlite3_step(st) == SQLITE_ROW) {
+    cp_bind_int(st, 2, CP_WEBPUSH_MAX_PER_USER);
+    while (n < CP_WEBPUSH_MAX_PER_USER && cp_step(st) == CP_ROW) {
         struct sub *s = &subs[n];
-        if (sqlite3_column_bytes(st, 2) != PC_WEBPUSH_PUB_LEN ||
-            sqlite3_column_bytes(st, 3) != PC_WEBPUSH_AUTH_LEN)
+        if (cp_col_bytes(st, 2) != PC_WEBPUSH_PUB_LEN || cp_col_bytes(st, 3) != PC_WEBPUSH_AUTH_LEN)
             continue;
-        s->id = sqlite3_column_int64(st, 0);
+        s->id = cp_col_int64(st, 0);
         snprintf(s->endpoint, sizeof s->endpoint, "%s", cp_col_text(st, 1));
-        memcpy(s->p256dh, sqlite3_column_blob(st, 2), PC_WEBPUSH_PUB_LEN);
-        memcpy(s->auth, sqlite3_column_blob(st, 3), PC_WEBPUSH_AUTH_LEN);
+        memcpy(s->p256dh, cp_col_blob(st, 2), PC_WEBPUSH_PUB_LEN);
+        memcpy(s->auth, cp_col_blob(st, 3), PC_WEBPUSH_AUTH_LEN);
         n++;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     return n;
 }
 
@@ -330,7 +329,7 @@ static void test_hooks(void)
 int cp_webpush_start(const unsigned char master[PC_SECRETBOX_KEY_BYTES], const char *contact_in,
                      char *err, size_t errsz)
 {
-    sqlite3 *db = cp_db();
+    cp_conn *db = cp_db();
     int rc;
 
     if (!db)

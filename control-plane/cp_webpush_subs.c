@@ -21,7 +21,7 @@ static json_object *sub_json(int64_t id, const char *endpoint, int64_t created_a
     return o;
 }
 
-static int audit(sqlite3 *db, const char *action, const char *user, const char *source,
+static int audit(cp_conn *db, const char *action, const char *user, const char *source,
                  const char *reason)
 {
     char actor[80];
@@ -41,8 +41,8 @@ int cp_webpush_subscribe(const char *user, const char *source, const char *endpo
 {
     unsigned char pub[PC_WEBPUSH_PUB_LEN], sec[PC_WEBPUSH_AUTH_LEN];
     char origin[PC_WEBPUSH_ENDPOINT_MAX + 1], reason[PC_WEBPUSH_ENDPOINT_MAX + 32];
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    cp_conn *db;
+    cp_stmt *st = NULL;
     struct cp_user_rec u;
     size_t n = 0;
     int64_t now = pc_now(), count = 0, id = 0;
@@ -75,30 +75,30 @@ int cp_webpush_subscribe(const char *user, const char *source, const char *endpo
                               " webpush_subscriptions WHERE user_id = ?")))
         goto out;
     cp_bind_text(st, 1, endpoint);
-    sqlite3_bind_int64(st, 2, u.id);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    cp_bind_int64(st, 2, u.id);
+    if (cp_step(st) != CP_ROW)
         goto out;
-    count = sqlite3_column_int64(st, 0);
-    if (sqlite3_column_int64(st, 1) == 0 && count >= CP_WEBPUSH_MAX_PER_USER) {
+    count = cp_col_int64(st, 0);
+    if (cp_col_int64(st, 1) == 0 && count >= CP_WEBPUSH_MAX_PER_USER) {
         rc = PC_ERR_TOOBIG;
         goto out;
     }
-    sqlite3_finalize(st);
+    cp_finalize(st);
     st = cp_prepare(db, "INSERT INTO webpush_subscriptions(user_id, endpoint, p256dh, auth,"
                         " created_at) VALUES (?,?,?,?,?) ON CONFLICT(user_id, endpoint) DO UPDATE"
                         " SET p256dh = excluded.p256dh, auth = excluded.auth,"
                         " created_at = excluded.created_at RETURNING id");
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, u.id);
+    cp_bind_int64(st, 1, u.id);
     cp_bind_text(st, 2, endpoint);
-    sqlite3_bind_blob(st, 3, pub, sizeof pub, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 4, sec, sizeof sec, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, now);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    cp_bind_blob(st, 3, pub, sizeof pub);
+    cp_bind_blob(st, 4, sec, sizeof sec);
+    cp_bind_int64(st, 5, now);
+    if (cp_step(st) != CP_ROW)
         goto out;
-    id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    id = cp_col_int64(st, 0);
+    cp_finalize(st);
     st = NULL;
     snprintf(reason, sizeof reason, "subscription %lld at %s", (long long)id, origin);
     if ((rc = audit(db, "webpush.subscribe", user, source, reason)) != PC_OK)
@@ -108,7 +108,7 @@ int cp_webpush_subscribe(const char *user, const char *source, const char *endpo
         *out = sub_json(id, endpoint, now);
 out:
     if (st)
-        sqlite3_finalize(st);
+        cp_finalize(st);
     if (rc != PC_OK)
         cp_tx_rollback(db);
     pc_wipe(sec, sizeof sec);
@@ -118,8 +118,8 @@ out:
 
 int cp_webpush_unsubscribe(const char *user, const char *source, int64_t id)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     char reason[64];
     int rc;
 
@@ -131,11 +131,11 @@ int cp_webpush_unsubscribe(const char *user, const char *source, int64_t id)
         rc = PC_ERR_STORE;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, id);
+    cp_bind_int64(st, 1, id);
     cp_bind_text(st, 2, user);
     if ((rc = cp_exec_stmt(st)) != PC_OK)
         goto out;
-    if (sqlite3_changes(db) == 0) {
+    if (cp_changes(db) == 0) {
         rc = PC_ERR_NOTFOUND;
         goto out;
     }
@@ -150,8 +150,8 @@ out:
 
 int cp_webpush_list(const char *user, json_object **out)
 {
-    sqlite3 *db = cp_db();
-    sqlite3_stmt *st;
+    cp_conn *db = cp_db();
+    cp_stmt *st;
     json_object *arr;
     int rc;
 
@@ -162,11 +162,11 @@ int cp_webpush_list(const char *user, json_object **out)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
     arr = json_object_new_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_array_add(arr, sub_json(sqlite3_column_int64(st, 0), cp_col_text(st, 1),
-                                            sqlite3_column_int64(st, 2)));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    while ((rc = cp_step(st)) == CP_ROW)
+        json_object_array_add(arr, sub_json(cp_col_int64(st, 0), cp_col_text(st, 1),
+                                            cp_col_int64(st, 2)));
+    cp_finalize(st);
+    if (rc != CP_DONE) {
         json_object_put(arr);
         return PC_ERR_STORE;
     }

@@ -138,17 +138,26 @@ def _cert_without_extension(c, who, key, cert, serial):
 
 def offc_expired_certificate_refused_online_and_offline():
     """`portcullis login --ttl 60` (the CLI's shortest): while valid the certificate logs in
-    without a prompt; once expired sshd refuses it, online and with the control plane stopped."""
+    without a prompt; once expired sshd refuses it, online and with the control plane stopped.
+    The certificate is issued by the control plane running BACK seconds in the past
+    (PC_FAKE_NOW, a test build's clock offset), so it expires BACK seconds sooner: the test
+    waits 60 - BACK seconds for it, not a whole minute."""
+    back = 40
     c = e2e_ca.env()
     who = off._person(c, WHO)
     off._rule(c, who, "per-certificate")
     harness.wait_until(lambda: off._offline_doc_has(c, who), timeout=15,
                        what="the agent's offline document to name %s" % who)
-    rc, out, cert = c.cli_login(who, ttl="60s")
+    c.d.restart(env={"PC_FAKE_NOW": "-%d" % back})
+    try:
+        rc, out, cert = c.cli_login(who, fake_offset=-back, ttl="60s")
+    finally:
+        c.d.restart(env={})
     assert rc == 0, out
     key = c.keyfile[who]
     until = _valid_to(cert)
-    assert until <= time.time() + 61, ca.cert_info(cert)
+    assert until <= time.time() + 61 - back, ca.cert_info(cert)
+    assert until > time.time() + 5, "expired before it could be used: %s" % ca.cert_info(cert)
     l = c.login("ubuntu", key)
     R.assert_in(l, " (the 60 s certificate while valid)")
     assert not l.prompts, l.describe()

@@ -13,11 +13,19 @@ Output: one line per test, `PASS name`, `FAIL name` (traceback indented below) o
 `SKIP name: reason`, then `N passed, N failed` (`, N skipped` when any skipped).
 Exit status 0 iff nothing failed. Each test has a hard timeout (PC_TEST_TIMEOUT, default 120 s;
 a module may set TEST_TIMEOUT to raise its own).
+
+PC_TEST_JOBS=N runs N modules at a time, each in its own process (every test starts its own
+daemons on their own ports and directories, and most of a test's time is waiting); a module's
+lines are printed together when it ends. A module that measures the machine under load (the
+starvation attack, memory of 10,000 long-polls) sets ALONE = True and runs after the others,
+by itself.
 """
 import importlib
 import inspect
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -66,15 +74,77 @@ def tests_of(module):
     return fns
 
 
+def _module_is_alone(modname):
+    """ALONE = True at the top level of the module's source (read, not imported: the parent
+    process stays free of every module's imports)."""
+    with open(os.path.join(HERE, modname + ".py")) as f:
+        return re.search(r"^ALONE = True\b", f.read(), re.M) is not None
+
+
+def run_parallel(filters, jobs):
+    """Each module in its own `run.py --module M FILTER...`, jobs at a time, then the ALONE ones
+    one by one; prints each module's lines when it ends and the summed counts."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    mods = discover()
+    shared = [m for m in mods if not _module_is_alone(m)]
+    alone = [m for m in mods if m not in shared]
+    pending = list(shared)
+    running = []
+
+    def start(m):
+        cmd = [sys.executable, os.path.abspath(__file__), "--module=" + m] + filters
+        return (m, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True))
+
+    def finish(m, proc):
+        text, _ = proc.communicate()
+        lines = text.rstrip("\n").splitlines()
+        last = lines.pop() if lines else ""
+        mt = re.match(r"(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", last)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+        if not mt:
+            lines.append(last)
+            sys.stdout.write("FAIL %s (runner)\n    no result line; exit %s\n%s\n"
+                             % (m, proc.returncode, _indent(last).rstrip("\n")))
+            counts["failed"] += 1
+        else:
+            counts["passed"] += int(mt.group(1))
+            counts["failed"] += int(mt.group(2))
+            counts["skipped"] += int(mt.group(3) or 0)
+        sys.stdout.flush()
+
+    while pending or running:
+        while pending and len(running) < jobs:
+            running.append(start(pending.pop(0)))
+        time.sleep(0.2)
+        for item in list(running):
+            if item[1].poll() is not None:
+                running.remove(item)
+                finish(*item)
+    for m in alone:
+        finish(*start(m))
+    line = "%d passed, %d failed" % (counts["passed"], counts["failed"])
+    if counts["skipped"]:
+        line += ", %d skipped" % counts["skipped"]
+    print(line)
+    return 0 if counts["failed"] == 0 else 1
+
+
 def main(argv):
     filters = [a for a in argv if not a.startswith("-")]
+    only = [a.split("=", 1)[1] for a in argv if a.startswith("--module=")]
     counts = {"passed": 0, "failed": 0, "skipped": 0}
+    jobs = int(os.environ.get("PC_TEST_JOBS", "1") or "1")
+
+    if jobs > 1 and not only:
+        return run_parallel(filters, jobs)
 
     def out(line):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    for modname in discover():
+    for modname in (only or discover()):
         try:
             module = importlib.import_module(modname)
         except BaseException:

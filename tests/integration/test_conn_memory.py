@@ -3,6 +3,9 @@
 may send must still work — a request body larger than the pool arrives in pieces and is answered,
 headers of a few KB are accepted — and auth/begin no longer keeps sshd's auth_info (up to 16 KB)
 in the transaction row."""
+# Measures the machine (time, memory) under its own load: run.py runs it by itself.
+ALONE = True
+
 import sqlite3
 
 import harness

@@ -10,6 +10,9 @@ deadline (--handshake-timeout: a stalled or trickled handshake, a TCP connection
 nothing, headers that never end), the short idle limit of unauthenticated connections against
 the longer one of authenticated keep-alives and long-polls, and cheap 429s for a flood of bad
 tokens (counted in memory, one summary row, no row per request) while the admin's CLI works."""
+# Measures the machine (time, memory) under its own load: run.py runs it by itself.
+ALONE = True
+
 import http.client
 import json
 import os

@@ -169,7 +169,7 @@ void api_host_offline_events(struct cp_call *c, struct cp_resp *r)
     static const char *const fields[] = { "events", NULL };
     struct pc_jerr e = { 0 };
     json_object *events = NULL, *o;
-    int added = 0, dups = 0;
+    int added = 0, dups = 0, rejected = 0;
 
     if (cp_body_check(c, r, fields))
         return;
@@ -182,13 +182,14 @@ void api_host_offline_events(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    if (cp_offline_events_add(&c->id, events, &added, &dups) != PC_OK) {
+    if (cp_offline_events_add(&c->id, events, &added, &dups, &rejected) != PC_OK) {
         cp_resp_error(r, 500, "internal", "cannot store the events");
         return;
     }
     o = json_object_new_object();
     json_object_object_add(o, "added", json_object_new_int(added));
     json_object_object_add(o, "duplicates", json_object_new_int(dups));
+    json_object_object_add(o, "rejected", json_object_new_int(rejected));
     cp_resp_json(r, 200, o);
 }
 

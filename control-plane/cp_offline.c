@@ -10,6 +10,7 @@
 #include "cp_policy.h"
 #include "cp_store.h"
 #include "pc_err.h"
+#include "pc_log.h"
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <stdio.h>
@@ -227,7 +228,9 @@ static void failmode_reason(json_object *ev, char *out, size_t n)
 
 /* ---- end of issue 18 -------------------------------------------------------------------- */
 
-int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
+/* One event: a failmode report (issue 18) or an offline decision. PC_OK or PC_ERR_INVAL with
+ * e saying why (naming the event's index). */
+static int event_ok(json_object *ev, size_t i, int64_t now, struct pc_jerr *e)
 {
     static const char *const fields[] = { "id",     "at",     "user", "person",
                                           "action", "reason", "step", NULL };
@@ -238,8 +241,52 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
                                            "offline_code_replayed",
                                            "offline_code_locked",
                                            NULL };
-    int64_t now = pc_now();
+    const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
+    int64_t at = 0, step = 0;
+    int known = 0;
 
+    if (json_object_is_type(ev, json_type_object) &&
+        json_object_object_get_ex(ev, "kind", NULL)) { /* issue 18 */
+        const char *kind = NULL;
+        if (pc_json_get_str(ev, "kind", 1, 16, &kind, e) != PC_OK ||
+            strcmp(kind, "failmode") != 0) {
+            e->code = "bad_field";
+            snprintf(e->message, sizeof e->message, "event %zu: unknown kind", i);
+            return PC_ERR_INVAL;
+        }
+        return failmode_event_ok(ev, i, now, e);
+    }
+    if (!json_object_is_type(ev, json_type_object)) {
+        e->code = "bad_field";
+        snprintf(e->message, sizeof e->message, "event %zu: not an object", i);
+        return PC_ERR_INVAL;
+    }
+    if (pc_json_only_fields(ev, fields, e) != PC_OK ||
+        pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
+        pc_json_get_int(ev, "at", 1, now - 30 * 86400, now + 300, &at, e) != PC_OK ||
+        pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
+        pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
+        pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
+        pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK ||
+        pc_json_get_int(ev, "step", 0, 0, INT64_MAX / 2, &step, e) != PC_OK) {
+        if (!e->code)
+            e->code = "bad_field";
+        return PC_ERR_INVAL;
+    }
+    for (size_t k = 0; reasons[k]; k++)
+        known |= strcmp(reason, reasons[k]) == 0;
+    if (!pc_valid_hex(id, 32, 32) || !cp_user_name_valid(user) || !cp_user_name_valid(person) ||
+        !known || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) {
+        e->code = "bad_field";
+        snprintf(e->message, sizeof e->message,
+                 "event %zu: id (32 hex), user, person, action or reason is invalid", i);
+        return PC_ERR_INVAL;
+    }
+    return PC_OK;
+}
+
+int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
+{
     if (!events || !json_object_is_type(events, json_type_array) ||
         json_object_array_length(events) > CP_OFFLINE_EVENTS_MAX) {
         e->code = "bad_field";
@@ -247,49 +294,33 @@ int cp_offline_events_ok(json_object *events, struct pc_jerr *e)
                  CP_OFFLINE_EVENTS_MAX);
         return PC_ERR_INVAL;
     }
-    for (size_t i = 0; i < json_object_array_length(events); i++) {
-        json_object *ev = json_object_array_get_idx(events, i);
-        const char *id = NULL, *user = NULL, *person = NULL, *action = NULL, *reason = NULL;
-        int64_t at = 0, step = 0;
-        int known = 0;
-
-        if (json_object_is_type(ev, json_type_object) &&
-            json_object_object_get_ex(ev, "kind", NULL)) { /* issue 18 */
-            const char *kind = NULL;
-            if (pc_json_get_str(ev, "kind", 1, 16, &kind, e) != PC_OK ||
-                strcmp(kind, "failmode") != 0) {
-                e->code = "bad_field";
-                snprintf(e->message, sizeof e->message, "event %zu: unknown kind", i);
-                return PC_ERR_INVAL;
-            }
-            if (failmode_event_ok(ev, i, now, e) != PC_OK)
-                return PC_ERR_INVAL;
-            continue;
-        }
-        if (!json_object_is_type(ev, json_type_object) ||
-            pc_json_only_fields(ev, fields, e) != PC_OK ||
-            pc_json_get_str(ev, "id", 1, 32, &id, e) != PC_OK ||
-            pc_json_get_int(ev, "at", 1, now - 30 * 86400, now + 300, &at, e) != PC_OK ||
-            pc_json_get_str(ev, "user", 1, 64, &user, e) != PC_OK ||
-            pc_json_get_str(ev, "person", 1, 64, &person, e) != PC_OK ||
-            pc_json_get_str(ev, "action", 1, 8, &action, e) != PC_OK ||
-            pc_json_get_str(ev, "reason", 1, 64, &reason, e) != PC_OK ||
-            pc_json_get_int(ev, "step", 0, 0, INT64_MAX / 2, &step, e) != PC_OK) {
-            if (!e->code)
-                e->code = "bad_field";
-            return PC_ERR_INVAL;
-        }
-        for (size_t k = 0; reasons[k]; k++)
-            known |= strcmp(reason, reasons[k]) == 0;
-        if (!pc_valid_hex(id, 32, 32) || !cp_user_name_valid(user) || !cp_user_name_valid(person) ||
-            !known || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) {
-            e->code = "bad_field";
-            snprintf(e->message, sizeof e->message,
-                     "event %zu: id (32 hex), user, person, action or reason is invalid", i);
-            return PC_ERR_INVAL;
-        }
-    }
     return PC_OK;
+}
+
+/* The audit row of an event that was not valid: the host sent it, nobody logged in by it. Its
+ * id is kept when it is one (32 hex), so the host's own log can be matched. */
+static int event_rejected(cp_conn *db, const struct cp_identity *host, const char *actor,
+                          json_object *ev, const struct pc_jerr *e)
+{
+    json_object *v = NULL;
+    const char *id = json_object_is_type(ev, json_type_object) &&
+                             json_object_object_get_ex(ev, "id", &v) &&
+                             json_object_is_type(v, json_type_string)
+                         ? json_object_get_string(v)
+                         : NULL;
+    char reason[300];
+    struct cp_audit_row row = { .actor = actor,
+                                .action = "auth.offline",
+                                .host = host->hostname,
+                                .result = "rejected",
+                                .reason = reason,
+                                .txid = id && pc_valid_hex(id, 32, 32) ? id : NULL,
+                                .source = "offline" };
+
+    snprintf(reason, sizeof reason, "%s: %s", e->code ? e->code : "bad_field", e->message);
+    pc_log(PC_LOG_WARN, "event=offline_event_rejected host=%s why=\"%s\"", host->hostname,
+           e->message);
+    return cp_audit_add(db, &row);
 }
 
 /* 1 if the id was new (and is now stored), 0 if already there, <0 on error. */
@@ -332,20 +363,31 @@ static int offline_pair_here(cp_conn *db, const char *person, json_object *ev, i
 }
 
 int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
-                          int *dups)
+                          int *dups, int *rejected)
 {
     cp_conn *db = cp_db();
     char actor[48], reason[256];
+    int64_t now = pc_now();
     int rc = PC_OK;
 
-    *added = *dups = 0;
+    *added = *dups = *rejected = 0;
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
     snprintf(actor, sizeof actor, "host:%lld", (long long)host->host_id);
     for (size_t i = 0; rc == PC_OK && i < json_object_array_length(events); i++) {
         json_object *ev = json_object_array_get_idx(events, i);
-        const char *id = json_object_get_string(json_object_object_get(ev, "id"));
-        struct cp_audit_row row = {
+        struct pc_jerr e = { 0 };
+        const char *id;
+        struct cp_audit_row row;
+        int failmode, r, per_cert = 0;
+
+        if (event_ok(ev, i, now, &e) != PC_OK) {
+            rc = event_rejected(db, host, actor, ev, &e);
+            (*rejected)++;
+            continue;
+        }
+        id = json_object_get_string(json_object_object_get(ev, "id"));
+        row = (struct cp_audit_row){
             .actor = actor,
             .action = "auth.offline",
             .user = json_object_get_string(json_object_object_get(ev, "person")),
@@ -355,8 +397,8 @@ int cp_offline_events_add(const struct cp_identity *host, json_object *events, i
             .txid = id,
             .source = "offline",
         };
-        int failmode = json_object_object_get_ex(ev, "kind", NULL); /* issue 18 */
-        int r = event_claim(db, host->host_id, id), per_cert = 0;
+        failmode = json_object_object_get_ex(ev, "kind", NULL); /* issue 18 */
+        r = event_claim(db, host->host_id, id);
 
         if (failmode) {
             row.action = "auth.failmode";

@@ -18,12 +18,16 @@ int cp_offline_host_rules(const struct cp_identity *host, json_object **out);
  * person's own). */
 int cp_offline_accounts_named(json_object *rules, json_object *accounts);
 
-/* POST /v1/hosts/self/offline/events: events is a checked array (see cp_offline_events_ok);
- * each new id becomes an audit row (action auth.offline, source "offline", the host's name);
- * ids already stored are skipped. *added / *dups count them. One transaction. */
+/* POST /v1/hosts/self/offline/events. cp_offline_events_ok checks the batch's shape (an array
+ * of at most CP_OFFLINE_EVENTS_MAX); cp_offline_events_add checks each event: a valid one with a
+ * new id becomes an audit row (action auth.offline or auth.failmode, the host's name), an id
+ * already stored is skipped, and an invalid event is not recorded as a decision but as an
+ * audit row with result "rejected" and why — never a refusal of the whole batch, which the agent
+ * would resend forever (one bad event would hold every later one back). *added, *dups and
+ * *rejected count them. One transaction. */
 #define CP_OFFLINE_EVENTS_MAX 200 /* ~40 KB: below the 64 KiB body limit */
 int cp_offline_events_ok(json_object *events, struct pc_jerr *e);
 int cp_offline_events_add(const struct cp_identity *host, json_object *events, int *added,
-                          int *dups);
+                          int *dups, int *rejected);
 
 #endif

@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import json
+import re
 import socket
 
 import harness
@@ -341,7 +342,7 @@ def test_offline_events_land_in_the_audit_once():
     ev = _event(person=p.name)
     path = "/v1/hosts/self/offline/events"
     st, b = D.api("POST", path, {"events": [ev]}, token=PROD[1])
-    assert st == 200 and b == {"added": 1, "duplicates": 0}, (st, b)
+    assert st == 200 and b == {"added": 1, "duplicates": 0, "rejected": 0}, (st, b)
     rows = _offline_rows(ev["id"])
     assert len(rows) == 1, rows
     r = rows[0]
@@ -352,11 +353,11 @@ def test_offline_events_land_in_the_audit_once():
     st, b = D.api("POST", path, {"events": [ev, _event(person=p.name, action="deny",
                                                        reason="offline_krl_stale")]},
                   token=PROD[1])
-    assert st == 200 and b == {"added": 1, "duplicates": 1}, (st, b)
+    assert st == 200 and b == {"added": 1, "duplicates": 1, "rejected": 0}, (st, b)
     assert len(_offline_rows(ev["id"])) == 1
     # another host sending that id: still once (ids are global)
     st, b = D.api("POST", path, {"events": [ev]}, token=STAGE[1])
-    assert st == 200 and b == {"added": 0, "duplicates": 1}, (st, b)
+    assert st == 200 and b == {"added": 0, "duplicates": 1, "rejected": 0}, (st, b)
 
 
 def test_offline_events_callers_and_hostile_input():
@@ -370,27 +371,45 @@ def test_offline_events_callers_and_hostile_input():
         st, b = D.api("POST", path, body, token=tok)
         assert st in (401, 403), (who, st, b)
         assert not _offline_rows(body["events"][0]["id"]), who
-    bad = [
-        {"events": "x"}, {}, {"events": [1]}, {"events": [_event(id="zz")]},
-        {"events": [_event(id="A" * 31)]}, {"events": [_event(at=int(time.time()) + 3600)]},
-        {"events": [_event(at=1)]}, {"events": [_event(user="../etc")]},
-        {"events": [_event(person="")]}, {"events": [_event(action="ignore")]},
-        {"events": [_event(reason="totp_ok")]}, {"events": [_event(extra=1)]},
-        {"events": [_event() for _ in range(201)]}, {"events": [], "more": 1},
+    # the batch's shape: refused whole, nothing stored
+    bad_batches = [
+        {"events": "x"}, {}, {"events": [_event() for _ in range(201)]}, {"events": [], "more": 1},
     ]
-    for b_ in bad:
+    for b_ in bad_batches:
         st, b = D.api("POST", path, b_, token=PROD[1])
         assert st == 400, (str(b_)[:80], st, b)
     st, b = D.api("POST", path, {"events": [_event() for _ in range(1000)]}, token=PROD[1])
     assert st == 413, (st, b)
     st, b = D.api("POST", path, raw=b"{not json", token=PROD[1])
     assert st == 400, (st, b)
-    # one bad event refuses the whole upload: nothing of it lands
-    good = _event()
-    st, b = D.api("POST", path, {"events": [good, _event(action="maybe")]}, token=PROD[1])
-    assert st == 400 and not _offline_rows(good["id"]), (st, b)
+    # one bad event among good ones: the bad one is rejected on the record (an audit row with
+    # result "rejected", never a decision), the good one lands — the agent's queue never sticks
+    # on it (before, one bad event refused the upload and the agent resent it forever)
+    bad_events = [
+        1, _event(id="zz"), _event(id="A" * 31), _event(at=int(time.time()) + 3600),
+        _event(at=1), _event(user="../etc"), _event(person=""), _event(action="ignore"),
+        _event(reason="totp_ok"), _event(extra=1), _event(action="maybe"),
+    ]
+    def rejected_rows():
+        return {a["id"]: a for a in D.audit(since=time.time() - 3600)
+                if a.get("action") == "auth.offline" and a.get("result") == "rejected"
+                and a.get("host") == PROD[2]}
+
+    for ev in bad_events:
+        good = _event(person=p.name, user=p.name)
+        before = rejected_rows()
+        st, b = D.api("POST", path, {"events": [good, ev]}, token=PROD[1])
+        assert st == 200 and b == {"added": 1, "duplicates": 0, "rejected": 1}, \
+            (str(ev)[:80], st, b)
+        assert len(_offline_rows(good["id"])) == 1, str(ev)[:80]
+        rows = [a for i, a in rejected_rows().items() if i not in before]
+        assert len(rows) == 1 and re.match(r"^[a-z_]+: \S", rows[0]["reason"]), (str(ev)[:80], rows)
+        if isinstance(ev, dict) and len(ev.get("id", "")) == 32:
+            assert rows[0]["txid"] == ev["id"], rows
+            # never an allow or deny of anyone by it
+            assert [a["result"] for a in _offline_rows(ev["id"])] == ["rejected"], ev
     st, b = D.api("POST", path, {"events": []}, token=PROD[1])
-    assert st == 200 and b == {"added": 0, "duplicates": 0}, (st, b)
+    assert st == 200 and b == {"added": 0, "duplicates": 0, "rejected": 0}, (st, b)
 
 
 # ---- the agent's offline decisions, at its socket (as pam_portcullis asks) ------------------

@@ -123,6 +123,16 @@ class PgServer:
                           "-At", "-h", self.sock, "-U", SERVER_USER, "-d", db, "-c", sql],
                          "psql").decode()
 
+    def psql_rows(self, sql, db):
+        """Rows of one statement: a list of tuples of text (None for NULL). Raises
+        RuntimeError (with the server's message) when the statement fails."""
+        out = self._run([os.path.join(self.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                         "-At", "-F", "\x1f", "-R", "\x1e", "-P", "null=\x01", "-h", self.sock,
+                         "-U", SERVER_USER, "-d", db, "-c", sql], "psql").decode()
+        out = out[:-1] if out.endswith("\n") else out
+        return [tuple(None if c == "\x01" else c for c in r.split("\x1f"))
+                for r in out.split("\x1e") if r != ""]
+
     def new_database(self, template=None):
         """A fresh, empty database (or a copy of template); returns its URL."""
         name = "pc_%d_%d" % (os.getpid(), next(_counter))

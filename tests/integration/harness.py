@@ -264,9 +264,14 @@ class hold_write_lock:
 
 def read_db_bytes(data_dir):
     """Everything the store holds: all bytes of portcullis.db plus its -wal and -shm files
-    (whatever exists), or on PostgreSQL every row of the database (pg_dump --data-only)."""
+    (whatever exists), or on PostgreSQL every row of the database (pg_dump --data-only) followed
+    by every bytea value of it decoded (the dump shows them in hex), so a search for raw bytes
+    sees them as it would in the SQLite file."""
     if is_pg():
-        return pg_server().dump(pg_url(data_dir))
+        import re
+        dump = pg_server().dump(pg_url(data_dir))
+        return dump + b"".join(bytes.fromhex(h.decode())
+                               for h in re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", dump))
     out = b""
     for suffix in ("", "-wal", "-shm", "-journal"):
         p = os.path.join(data_dir, "portcullis.db" + suffix)

@@ -6,6 +6,7 @@
 #include "cp_sql_pg.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include "pc_mem.h"
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,7 +19,8 @@ struct conn_node {
     struct conn_node *next;
 };
 
-static char *store_path;
+static char *store_path; /* a file, or a PostgreSQL URL (may hold a password: never shown) */
+static int version_before = -1, version_after = -1;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
 static _Thread_local cp_conn *thread_db;
@@ -28,6 +30,13 @@ static int open_conn(const char *path, cp_conn **out)
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
+    if (cp_sql_is_pg()) {
+        char err[512];
+        int rc = cp_pg_connect(path, out, err, sizeof err); /* err never holds the URL */
+        if (rc != PC_OK)
+            pc_log(PC_LOG_ERR, "event=store_open store=postgresql error=\"%s\"", err);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         pc_log(PC_LOG_ERR, "event=store_open path=%s error=\"%s\"", path,
                db ? sqlite3_errmsg(db) : "out of memory");
@@ -59,27 +68,42 @@ int cp_store_is_url(const char *spec)
 
 int cp_store_open(const char *path, char *err, size_t errsz)
 {
+    int pg = cp_store_is_url(path);
     cp_conn *db;
     char *msg = NULL;
     int rc;
 
+    cp_sql_use_pg(pg); /* before any connection: one back end per process */
     store_path = strdup(path);
     if (!store_path)
         return PC_ERR_NOMEM;
-    if ((rc = open_conn(path, &db)) != PC_OK) {
-        snprintf(err, errsz, "%s: cannot open the database", path);
-        return rc;
+    if (pg) {
+        if ((rc = cp_pg_connect(path, &db, err, errsz)) != PC_OK)
+            return rc; /* err: "PostgreSQL: cannot connect: …", without the URL */
+    } else {
+        if ((rc = open_conn(path, &db)) != PC_OK) {
+            snprintf(err, errsz, "%s: cannot open the database", path);
+            return rc;
+        }
+        if (sqlite3_exec((sqlite3 *)(void *)db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) !=
+            SQLITE_OK) {
+            snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
+            sqlite3_free(msg);
+            close_conn(db);
+            return PC_ERR_STORE;
+        }
     }
-    if (sqlite3_exec((sqlite3 *)(void *)db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) !=
-        SQLITE_OK) {
-        snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        close_conn(db);
-        return PC_ERR_STORE;
-    }
-    rc = cp_schema_migrate(db, err, errsz);
+    rc = cp_schema_migrate(db, &version_before, &version_after, err, errsz);
+    if (rc != PC_OK)
+        version_before = version_after = -1;
     close_conn(db);
     return rc;
+}
+
+void cp_store_versions(int *before, int *after)
+{
+    *before = version_before;
+    *after = version_after;
 }
 
 cp_conn *cp_db(void)
@@ -115,6 +139,7 @@ void cp_store_close_all(void)
         free(n);
     }
     pthread_mutex_unlock(&conns_lock);
-    free(store_path);
+    if (store_path)
+        pc_free_secret_str(store_path); /* a URL may hold a password */
     store_path = NULL;
 }

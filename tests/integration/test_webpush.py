@@ -414,7 +414,7 @@ def test_wrong_master_key_refuses_to_start():
     d = Daemon().start()
     try:
         d.stop()
-        path = d.path("secrets.key")
+        path = d.path("master.key")
         with open(path, "wb") as f:
             f.write(secrets.token_bytes(32))
         os.chmod(path, 0o600)

@@ -108,7 +108,8 @@ static int challenge_new(const char *kind, const char *user, const char *bound, 
         goto out;
     /* Anyone may start a sign-in: the open ceremonies are bounded, per kind and user, so a
      * flood of sign-ins never keeps a signed-in user from approving, nor one user another. */
-    st = cp_prepare(db, "SELECT COUNT(*) FROM web_challenges WHERE kind = ? AND user_name IS ?");
+    st = cp_prepare(db, "SELECT COUNT(*) FROM web_challenges WHERE kind = ?"
+                        " AND COALESCE(user_name, '') = COALESCE(?, '')");
     if (!st)
         goto out;
     cp_bind_text(st, 1, kind);
@@ -148,9 +149,10 @@ static int challenge_take(cp_conn *db, const char *chal, const char *kind, const
     int rc = PC_ERR_AUTH;
 
     pc_sha256_hex(chal, strlen(chal), hash);
-    st = cp_prepare(db, "DELETE FROM web_challenges WHERE hash = ?1 AND kind = ?2"
-                        " AND expires_at > ?3 AND (?4 IS NULL OR user_name = ?4)"
-                        " AND (?5 IS NULL OR bound = ?5) RETURNING COALESCE(user_name, '')");
+    st = cp_prepare(
+        db, "DELETE FROM web_challenges WHERE hash = ?1 AND kind = ?2"
+            " AND expires_at > ?3 AND (CAST(?4 AS TEXT) IS NULL OR user_name = ?4)"
+            " AND (CAST(?5 AS TEXT) IS NULL OR bound = ?5) RETURNING COALESCE(user_name, '')");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, hash);
@@ -262,7 +264,7 @@ static int passkey_load(const char *cred_id, const char *user, struct passkey *k
         return PC_ERR_STORE;
     st = cp_prepare(db, "SELECT k.id, k.user_name, k.alg, k.pubkey, k.sign_count FROM passkeys k"
                         " JOIN users u ON u.name = k.user_name AND u.enabled = 1"
-                        " WHERE k.cred_id = ?1 AND (?2 IS NULL OR k.user_name = ?2)");
+                        " WHERE k.cred_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR k.user_name = ?2)");
     if (!st)
         return PC_ERR_STORE;
     cp_bind_text(st, 1, cred_id);

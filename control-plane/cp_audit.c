@@ -81,8 +81,8 @@ int cp_audit_query(cp_conn *db, const char *user, int64_t since, int64_t limit, 
     /* Newest `limit` rows, returned oldest first. */
     cp_stmt *st = cp_prepare(
         db, "SELECT * FROM (SELECT id, time, actor, action, user_name, host, result, reason, txid,"
-            " source FROM audit WHERE time >= ?1 AND (?2 IS NULL OR user_name = ?2)"
-            " ORDER BY id DESC LIMIT ?3) ORDER BY id ASC");
+            " source FROM audit WHERE time >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR user_name = ?2)"
+            " ORDER BY id DESC LIMIT ?3) AS newest ORDER BY id ASC");
 
     if (!st)
         return PC_ERR_STORE;

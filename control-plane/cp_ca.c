@@ -205,7 +205,9 @@ int cp_ca_key_id_revoked(cp_conn *db, const char *key_id)
     return found;
 }
 
-/* Marks the selected certificates revoked and collects their serials. */
+/* Marks the selected certificates revoked and collects their serials. where's ?1 is key_id
+ * when given, else serial (every parameter a statement binds, it uses: PostgreSQL refuses a
+ * parameter whose type nothing in the statement names). */
 static int revoke_where(cp_conn *db, const char *where, int64_t serial, const char *key_id,
                         json_object *arr)
 {
@@ -213,12 +215,14 @@ static int revoke_where(cp_conn *db, const char *where, int64_t serial, const ch
     cp_stmt *st;
     int rc;
 
-    snprintf(sql, sizeof sql, "UPDATE certs SET revoked_at = ?3 WHERE %s RETURNING serial", where);
+    snprintf(sql, sizeof sql, "UPDATE certs SET revoked_at = ?2 WHERE %s RETURNING serial", where);
     if (!(st = cp_prepare(db, sql)))
         return PC_ERR_STORE;
-    cp_bind_int64(st, 1, serial);
-    cp_bind_text(st, 2, key_id);
-    cp_bind_int64(st, 3, pc_now());
+    if (key_id)
+        cp_bind_text(st, 1, key_id);
+    else
+        cp_bind_int64(st, 1, serial);
+    cp_bind_int64(st, 2, pc_now());
     while ((rc = cp_step(st)) == CP_ROW)
         json_object_array_add(arr, json_object_new_int64(cp_col_int64(st, 0)));
     cp_finalize(st);
@@ -263,7 +267,7 @@ int cp_ca_revoke(const struct cp_who *who, int64_t serial, const char *key_id,
             json_object_array_add(arr, json_object_new_int64(serial));
         snprintf(reason, sizeof reason, "serial=%lld", (long long)serial);
     } else {
-        rc = revoke_where(db, "key_id = ?2 AND revoked_at = 0", 0, key_id, arr);
+        rc = revoke_where(db, "key_id = ?1 AND revoked_at = 0", 0, key_id, arr);
         if (rc == PC_OK)
             rc = exec_text(
                 db,
@@ -451,11 +455,11 @@ int cp_ca_list(const char *user, json_object **out)
 
     if (!db ||
         !(st = cp_prepare(
-              db,
-              "SELECT serial, kind, key_id, principals, user_name, fingerprint, valid_after,"
-              " valid_before, issued_at, (revoked_at > 0 OR (kind = 'user' AND (key_id IN"
-              " (SELECT key_id FROM revoked_key_ids) OR key_id IN (SELECT name FROM users"
-              " WHERE enabled = 0)))) FROM certs WHERE (?1 IS NULL OR user_name = ?1) ORDER BY serial")))
+              db, "SELECT serial, kind, key_id, principals, user_name, fingerprint, valid_after,"
+                  " valid_before, issued_at, (revoked_at > 0 OR (kind = 'user' AND (key_id IN"
+                  " (SELECT key_id FROM revoked_key_ids) OR key_id IN (SELECT name FROM users"
+                  " WHERE enabled = 0)))) FROM certs"
+                  " WHERE (CAST(?1 AS TEXT) IS NULL OR user_name = ?1) ORDER BY serial")))
         return PC_ERR_STORE;
     cp_bind_text(st, 1, user);
     arr = json_object_new_array();

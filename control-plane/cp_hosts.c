@@ -184,7 +184,7 @@ static int cert_ok(cp_conn *db, const char *key_id, int64_t serial, const char *
         cp_prepare(db,
                    "SELECT 1 FROM certs c JOIN users u ON u.name = c.user_name AND u.enabled = 1"
                    " WHERE c.serial = ? AND c.kind = 'user' AND c.key_id = ? AND c.revoked_at = 0"
-                   " AND c.valid_before > ? AND (?4 IS NULL OR c.fingerprint = ?4)");
+                   " AND c.valid_before > ? AND (CAST(?4 AS TEXT) IS NULL OR c.fingerprint = ?4)");
     int ok;
 
     if (!st)

@@ -387,7 +387,8 @@ int cp_push_list_pending(const char *only_user, json_object **out)
         db, "SELECT p.id, p.user_name, COALESCE(h.hostname, ''), COALESCE(t.rhost, ''),"
             " COALESCE(t.service, ''), p.created_at, p.expires_at FROM pushes p"
             " LEFT JOIN hosts h ON h.id = p.host_id LEFT JOIN transactions t ON t.txid = p.txid"
-            " WHERE p.state = 'pending' AND p.expires_at > ?1 AND (?2 IS NULL OR p.user_name = ?2)"
+            " WHERE p.state = 'pending' AND p.expires_at > ?1"
+            " AND (CAST(?2 AS TEXT) IS NULL OR p.user_name = ?2)"
             " ORDER BY p.created_at");
     if (!st)
         return PC_ERR_STORE;

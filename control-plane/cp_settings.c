@@ -5,11 +5,16 @@
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include "pc_mem.h"
 #include "pc_webpush.h"
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void cp_settings_usage(FILE *f)
 {
@@ -18,6 +23,7 @@ void cp_settings_usage(FILE *f)
         "Usage: portcullisd --data-dir DIR --listen ADDR:PORT [options]\n"
         "       portcullisd --data-dir DIR --print-pin\n"
         "       portcullisd --data-dir DIR --backup FILE [--force]\n"
+        "       portcullisd --data-dir DIR [--store URL | --store-file FILE] --migrate-only\n"
         "\n"
         "The Portcullis control plane: users, TOTP, push approvals, hosts, the SSH certificate\n"
         "authority, policy and audit over HTTPS.\n"
@@ -30,6 +36,13 @@ void cp_settings_usage(FILE *f)
         "  --backup FILE             copy the database (consistent, also while a daemon runs) to\n"
         "                            FILE (0600) and exit; FILE must not exist unless --force\n"
         "  --force                   with --backup: replace an existing FILE\n"
+        "  --store URL               keep the store in PostgreSQL (postgresql://… or postgres://…)\n"
+        "                            instead of DIR/portcullis.db; the URL may carry a password:\n"
+        "                            prefer --store-file, argv is visible to every local user\n"
+        "  --store-file FILE         the --store URL on FILE's first line (FILE must be a regular\n"
+        "                            file, not accessible by group or others)\n"
+        "  --migrate-only            migrate the store to the newest schema, print what was done\n"
+        "                            and exit (before a rolling upgrade); starts no listener\n"
         "  --totp-window N           accept codes N steps of 30 s either side of now (0-10, default 1)\n"
         "  --push-ttl DURATION       how long a push waits for approval (10s-10m, default 60s)\n"
         "  --tx-ttl DURATION         how long a login transaction stays open (30s-30m, default 5m)\n"
@@ -260,6 +273,102 @@ static int add_metrics_allow(const char *v, struct cp_settings *s)
     return set_copy(s->metrics_allow[s->n_metrics_allow++], sizeof s->metrics_allow[0], v);
 }
 
+static int is_store_url(const char *v)
+{
+    if (strncmp(v, "postgresql://", 13) != 0 && strncmp(v, "postgres://", 11) != 0)
+        return 0;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* --store URL. The value is never echoed: a mistyped URL still holds its password. */
+static int set_store(struct cp_settings *s, const char *v, const char *from, char *err,
+                     size_t errsz)
+{
+    if (s->store[0]) {
+        snprintf(err, errsz, "--store and --store-file: give one of them, once");
+        return PC_ERR_INVAL;
+    }
+    if (!is_store_url(v)) {
+        snprintf(err, errsz,
+                 "%s is not a PostgreSQL URL: it must start with postgresql:// or postgres:// "
+                 "and hold no spaces or control characters (without --store the store is "
+                 "DIR/portcullis.db)",
+                 from ? from : "the value of --store");
+        return PC_ERR_INVAL;
+    }
+    if (strlen(v) >= sizeof s->store) {
+        snprintf(err, errsz, "%s: the URL is too long (at most %zu bytes)", from ? from : "--store",
+                 sizeof s->store - 1);
+        return PC_ERR_INVAL;
+    }
+    memcpy(s->store, v, strlen(v) + 1);
+    return PC_OK;
+}
+
+/* --store-file FILE: the URL on its first line. FILE must be a regular file that neither group
+ * nor others may read or write (it holds a password; whoever could write it would choose the
+ * database this server trusts). Trailing spaces and the line end are trimmed. */
+static int read_store_file(struct cp_settings *s, const char *path, char *err, size_t errsz)
+{
+    char buf[sizeof s->store + 2];
+    struct stat sb;
+    ssize_t n;
+    size_t len = 0;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errsz, "--store-file %.300s: cannot open: %s", path, strerror(errno));
+        return PC_ERR_IO;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errsz, "--store-file %.300s: not a regular file", path);
+        close(fd);
+        return PC_ERR_INVAL;
+    }
+    if (sb.st_mode & 077) {
+        snprintf(err, errsz,
+                 "--store-file %.300s: group or others may access it (mode %03o); it holds the "
+                 "database password: chmod 600 it",
+                 path, (unsigned)(sb.st_mode & 0777));
+        close(fd);
+        return PC_ERR_INVAL;
+    }
+    while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errsz, "--store-file %.300s: cannot read: %s", path, strerror(errno));
+            close(fd);
+            pc_wipe(buf, sizeof buf);
+            return PC_ERR_IO;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    len = strcspn(buf, "\n");
+    buf[len] = '\0';
+    while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    if (!len) {
+        snprintf(err, errsz,
+                 "--store-file %.300s: the first line is empty (expected a "
+                 "postgresql:// URL)",
+                 path);
+        rc = PC_ERR_INVAL;
+    } else {
+        char from[360];
+        snprintf(from, sizeof from, "--store-file %.300s: the first line", path);
+        rc = set_store(s, buf, from, err, errsz);
+    }
+    pc_wipe(buf, sizeof buf);
+    return rc;
+}
+
 int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, size_t errsz)
 {
     enum {
@@ -298,7 +407,10 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         O_WEBORIGIN,
         O_WEBCERT,
         O_WEBKEY,
-        O_WPCONTACT
+        O_WPCONTACT,
+        O_STORE,
+        O_STOREFILE,
+        O_MIGRATE
     };
     static const struct option opts[] = {
         { "data-dir", required_argument, NULL, O_DATA },
@@ -306,6 +418,9 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         { "print-pin", no_argument, NULL, O_PIN },
         { "backup", required_argument, NULL, O_BACKUP },
         { "force", no_argument, NULL, O_FORCE },
+        { "store", required_argument, NULL, O_STORE },
+        { "store-file", required_argument, NULL, O_STOREFILE },
+        { "migrate-only", no_argument, NULL, O_MIGRATE },
         { "totp-window", required_argument, NULL, O_WINDOW },
         { "push-ttl", required_argument, NULL, O_PUSHTTL },
         { "tx-ttl", required_argument, NULL, O_TXTTL },
@@ -363,6 +478,16 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
             rc = *optarg ? set_copy(s->backup_file, sizeof s->backup_file, optarg) : PC_ERR_INVAL;
             break;
         case O_FORCE: s->backup_force = 1; break;
+        case O_STORE:
+        case O_STOREFILE:
+            /* their own messages: the invalid-value one below would echo a password */
+            if ((c == O_STORE ? set_store(s, optarg, NULL, err, errsz)
+                              : read_store_file(s, optarg, err, errsz)) != PC_OK) {
+                pc_wipe(s->store, sizeof s->store);
+                return PC_ERR_INVAL;
+            }
+            break;
+        case O_MIGRATE: s->migrate_only = 1; break;
         case O_WINDOW: rc = parse_uint_into(optarg, 0, 10, &s->totp_window); break;
         case O_PUSHTTL: rc = pc_parse_duration(optarg, 1, 600, &s->push_ttl); break;
         case O_TXTTL: rc = pc_parse_duration(optarg, 30, 1800, &s->tx_ttl); break;
@@ -435,7 +560,17 @@ int cp_settings_parse(int argc, char **argv, struct cp_settings *s, char *err, s
         snprintf(err, errsz, "--force is only for --backup FILE (see --help)");
         return PC_ERR_INVAL;
     }
-    if (!s->print_pin && !s->backup_file[0] && !have_listen) {
+    if (s->store[0] && s->backup_file[0]) {
+        snprintf(err, errsz,
+                 "--backup copies the SQLite store; a PostgreSQL store is backed up with "
+                 "pg_dump (see docs/HA.md)");
+        return PC_ERR_INVAL;
+    }
+    if (s->migrate_only && (s->print_pin || s->backup_file[0])) {
+        snprintf(err, errsz, "--migrate-only goes with neither --print-pin nor --backup");
+        return PC_ERR_INVAL;
+    }
+    if (!s->print_pin && !s->backup_file[0] && !s->migrate_only && !have_listen) {
         snprintf(err, errsz, "--listen ADDR:PORT is required (see --help)");
         return PC_ERR_INVAL;
     }

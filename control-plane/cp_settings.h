@@ -14,12 +14,16 @@ struct cp_settings {
     char listen_addr[64]; /* numeric IPv4/IPv6 address */
     uint16_t port;
     int print_pin;
-    char backup_file[PATH_MAX];       /* --backup FILE: copy the store there and exit ("" = no) */
-    int backup_force;                 /* --force: --backup may replace an existing FILE */
-    int log_level;                    /* enum pc_log_level */
-    unsigned totp_window;             /* accepted steps either side of now */
-    int64_t push_ttl;                 /* seconds a push stays pending */
-    int64_t tx_ttl;                   /* seconds a login transaction stays open */
+    char backup_file[PATH_MAX]; /* --backup FILE: copy the store there and exit ("" = no) */
+    int backup_force;           /* --force: --backup may replace an existing FILE */
+    /* --store URL / --store-file FILE: a PostgreSQL database (postgresql://… or postgres://…)
+     * instead of DATA_DIR/portcullis.db; "" = SQLite. May hold a password: never shown. */
+    char store[4096];
+    int migrate_only;     /* --migrate-only: migrate the store to the newest schema and exit */
+    int log_level;        /* enum pc_log_level */
+    unsigned totp_window; /* accepted steps either side of now */
+    int64_t push_ttl;     /* seconds a push stays pending */
+    int64_t tx_ttl;       /* seconds a login transaction stays open */
     unsigned lockout_threshold;       /* failures before the first lock */
     int64_t lockout_base;             /* first lock, doubled per further failure */
     int64_t lockout_max;              /* cap */

@@ -6,6 +6,7 @@
 #include "cp_sql_pg.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include "pc_mem.h"
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,7 +19,8 @@ struct conn_node {
     struct conn_node *next;
 };
 
-static char *store_path;
+static char *store_path; /* a file, or a PostgreSQL URL (may hold a password: never shown) */
+static int version_before = -1, version_after = -1;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
 static _Thread_local cp_conn *thread_db;
@@ -28,6 +30,13 @@ static int open_conn(const char *path, cp_conn **out)
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
+    if (cp_sql_is_pg()) {
+        char err[512];
+        int rc = cp_pg_connect(path, out, err, sizeof err); /* err never holds the URL */
+        if (rc != PC_OK)
+            pc_log(PC_LOG_ERR, "event=store_open store=postgresql error=\"%s\"", err);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         pc_log(PC_LOG_ERR, "event=store_open path=%s error=\"%s\"", path,
                db ? sqlite3_errmsg(db) : "out of memory");
@@ -57,29 +66,65 @@ int cp_store_is_url(const char *spec)
     return !strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11);
 }
 
+/* The schema version db is at: 0 for a new database (no schema_version table yet). */
+static int schema_version(cp_conn *db)
+{
+    const char *exists =
+        cp_sql_is_pg() ? "SELECT COUNT(*) FROM pg_catalog.pg_tables"
+                         " WHERE schemaname = current_schema() AND tablename = 'schema_version'"
+                       : "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'";
+    cp_stmt *st = cp_prepare(db, exists);
+    int v = -1;
+
+    if (st && cp_step(st) == CP_ROW)
+        v = cp_col_int64(st, 0) ? -2 : 0;
+    cp_finalize(st);
+    if (v != -2)
+        return v;
+    st = cp_prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    v = st && cp_step(st) == CP_ROW ? cp_col_int(st, 0) : -1;
+    cp_finalize(st);
+    return v;
+}
+
 int cp_store_open(const char *path, char *err, size_t errsz)
 {
+    int pg = cp_store_is_url(path);
     cp_conn *db;
     char *msg = NULL;
     int rc;
 
+    cp_sql_use_pg(pg); /* before any connection: one back end per process */
     store_path = strdup(path);
     if (!store_path)
         return PC_ERR_NOMEM;
-    if ((rc = open_conn(path, &db)) != PC_OK) {
-        snprintf(err, errsz, "%s: cannot open the database", path);
-        return rc;
+    if (pg) {
+        if ((rc = cp_pg_connect(path, &db, err, errsz)) != PC_OK)
+            return rc; /* err: "PostgreSQL: cannot connect: …", without the URL */
+    } else {
+        if ((rc = open_conn(path, &db)) != PC_OK) {
+            snprintf(err, errsz, "%s: cannot open the database", path);
+            return rc;
+        }
+        if (sqlite3_exec((sqlite3 *)(void *)db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) !=
+            SQLITE_OK) {
+            snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
+            sqlite3_free(msg);
+            close_conn(db);
+            return PC_ERR_STORE;
+        }
     }
-    if (sqlite3_exec((sqlite3 *)(void *)db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) !=
-        SQLITE_OK) {
-        snprintf(err, errsz, "%s: cannot switch to WAL: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        close_conn(db);
-        return PC_ERR_STORE;
-    }
+    version_before = schema_version(db);
     rc = cp_schema_migrate(db, err, errsz);
+    version_after = rc == PC_OK ? schema_version(db) : -1;
     close_conn(db);
     return rc;
+}
+
+void cp_store_versions(int *before, int *after)
+{
+    *before = version_before;
+    *after = version_after;
 }
 
 cp_conn *cp_db(void)
@@ -115,6 +160,7 @@ void cp_store_close_all(void)
         free(n);
     }
     pthread_mutex_unlock(&conns_lock);
-    free(store_path);
+    if (store_path)
+        pc_free_secret_str(store_path); /* a URL may hold a password */
     store_path = NULL;
 }

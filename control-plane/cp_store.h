@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Opens (creating if needed) the database and migrates it to the newest schema. */
+/* Opens (creating if needed) the database and migrates it to the newest schema. path is a file
+ * (SQLite) or a postgresql:// / postgres:// URL (PostgreSQL; err and the log never show it). */
 int cp_store_open(const char *path, char *err, size_t errsz);
+/* The schema version before and after cp_store_open's migration (-1: unknown). */
+void cp_store_versions(int *before, int *after);
 /* 1 when spec names a PostgreSQL database (postgresql://… or postgres://…), not a file. */
 int cp_store_is_url(const char *spec);
 /* The calling thread's connection (NULL on failure, logged). */

@@ -71,8 +71,9 @@ int cp_webpush_subscribe(const char *user, const char *source, const char *endpo
         goto out;
     }
     rc = PC_ERR_STORE;
-    if (!(st = cp_prepare(db, "SELECT COUNT(*), COALESCE(SUM(endpoint = ?), 0) FROM"
-                              " webpush_subscriptions WHERE user_id = ?")))
+    if (!(st = cp_prepare(
+              db, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN endpoint = ? THEN 1 ELSE 0 END), 0) FROM"
+                  " webpush_subscriptions WHERE user_id = ?")))
         goto out;
     cp_bind_text(st, 1, endpoint);
     cp_bind_int64(st, 2, u.id);

@@ -126,6 +126,55 @@ out:
     return rc;
 }
 
+/* The store: --store's PostgreSQL URL, else DIR/portcullis.db. */
+static int store_path(const struct cp_settings *s, char *out, size_t n)
+{
+    if (!s->store[0])
+        return path_in(s->data_dir, "portcullis.db", out, n);
+    return snprintf(out, n, "%s", s->store) < (int)n ? PC_OK : PC_ERR_INVAL;
+}
+
+/* The store's kind for messages; never the URL: it may hold a password. */
+static const char *store_kind(void)
+{
+    return cp_sql_is_pg() ? "postgresql" : "sqlite";
+}
+
+/* --migrate-only: open the store (SQLite: creating DIR and the file if needed), migrate it to
+ * the newest schema, say what was done, exit. No listener, no TLS, CA or secrets key: for a
+ * rolling upgrade, before the new daemons start. */
+static int migrate_only(struct cp_settings *s)
+{
+    char path[PATH_MAX > sizeof s->store ? PATH_MAX : sizeof s->store], err[1024];
+    int before, after, rc;
+
+    umask(077);
+    if (!s->store[0] && pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
+        fprintf(stderr, "portcullisd: %s: cannot create the data directory (0700): %s\n",
+                s->data_dir, strerror(errno));
+        return 1;
+    }
+    if ((rc = store_path(s, path, sizeof path)) == PC_OK)
+        rc = cp_store_open(path, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "%s: path too long", s->data_dir);
+    pc_wipe(path, sizeof path);
+    pc_wipe(s->store, sizeof s->store);
+    cp_store_versions(&before, &after);
+    cp_store_close_all();
+    if (rc != PC_OK) {
+        fprintf(stderr, "portcullisd: %s\n", err);
+        return 1;
+    }
+    if (before == after)
+        printf("store=%s schema version %d: already the newest, nothing to do\n", store_kind(),
+               after);
+    else
+        printf("store=%s schema migrated from version %d to %d (%d step%s)\n", store_kind(), before,
+               after, after - before, after - before == 1 ? "" : "s");
+    return 0;
+}
+
 static int setup(const struct cp_settings *s, char **key, char **cert, char *err, size_t errsz)
 {
     char path[PATH_MAX];
@@ -149,16 +198,18 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
         return rc;
     cp_users_set_key(skey);
     cp_secrets_set_master(skey, path);
-    if ((rc = path_in(s->data_dir, "portcullis.db", path, sizeof path)) != PC_OK ||
+    if ((rc = store_path(s, path, sizeof path)) != PC_OK ||
         (rc = cp_store_open(path, err, errsz)) != PC_OK ||
         (rc = load_secrets(s, key, cert, err, errsz)) != PC_OK ||
         (rc = cp_tls_pin(*cert, cp_rt.pin, err, errsz)) != PC_OK ||
         (rc = cp_webpush_start(skey, s->webpush_contact, err, errsz)) != PC_OK ||
         (rc = cp_notify_start(path, err, errsz)) != PC_OK) {
         pc_wipe(skey, sizeof skey);
+        pc_wipe(path, sizeof path); /* the store's URL may hold a password */
         return rc;
     }
     pc_wipe(skey, sizeof skey);
+    pc_wipe(path, sizeof path);
     cp_webpush_set_app_origin(s->web_origin); /* "" without --web-listen: no url in notices */
     cp_hosts_configure(s->host_cert_ttl);
     cp_authtx_configure(&lim);
@@ -197,6 +248,10 @@ int main(int argc, char **argv)
     }
     if (s.print_pin)
         return print_pin(&s);
+    if (s.migrate_only) {
+        pc_log_init("portcullisd", (enum pc_log_level)s.log_level);
+        return migrate_only(&s);
+    }
     if (s.backup_file[0]) {
         if (cp_backup_run(s.data_dir, s.backup_file, s.backup_force, err, sizeof err) != PC_OK) {
             fprintf(stderr, "portcullisd: %s\n", err);
@@ -246,8 +301,9 @@ int main(int argc, char **argv)
         cp_secrets_wipe();
         return 1;
     }
-    pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u",
-           s.listen_addr, (unsigned)s.port, s.data_dir, cp_rt.pin, s.threads);
+    pc_wipe(s.store, sizeof s.store); /* cp_store keeps its own copy */
+    pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u store=%s",
+           s.listen_addr, (unsigned)s.port, s.data_dir, cp_rt.pin, s.threads, store_kind());
     while (sigwait(&sigs, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
         if (sig == SIGHUP)
             cp_web_reload();

@@ -18,6 +18,8 @@ set -eu
 # chromium (headless, with a virtual authenticator) drives tests/webapp/.
 # python3-cryptography: tests/integration/test_webpush.py (its push receiver's test CA, RFC 8291
 # decryption and the VAPID signature check on the receiving side).
+# libpq-dev: portcullisd's PostgreSQL store (--store URL); postgresql: the throwaway clusters its
+# tests start (tests/lib/pgserver.py, tests/integration/test_store_flags.py).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
@@ -30,7 +32,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   prometheus
   wrk hyperfine libpam-google-authenticator libpam-oath
   libfido2-dev xxd chromium
-  python3-cryptography"
+  python3-cryptography
+  postgresql libpq-dev"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

@@ -10,6 +10,11 @@ Main pieces:
   spki_pin_from_der() sha256//BASE64 of a certificate's SubjectPublicKeyInfo
   run_cli()         runs the real CLI, returns (rc, stdout, stderr)
   Skip              raise to skip a test
+
+The store: SQLite (portcullis.db in the data dir), or with PC_TEST_STORE=postgresql a fresh
+PostgreSQL database per data dir, on one throwaway cluster per test run (tests/lib/pgserver.py),
+handed to the daemon by --store-file (a 0600 file beside the data dir). read_db_bytes() and
+db_query() read the store whichever it is; sqlite_only() skips a test about the SQLite file.
 """
 import atexit
 import base64
@@ -42,6 +47,10 @@ CLI_BIN = os.path.join(BUILD_DIR, "cli", "portcullis")
 START_TIMEOUT = 30.0      # seconds to wait for GET /v1/health after spawning
 STOP_TIMEOUT = 15.0       # seconds to wait for exit after SIGTERM
 HTTP_TIMEOUT = 60.0
+
+STORE = os.environ.get("PC_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "postgresql"):
+    raise SystemExit("PC_TEST_STORE must be sqlite or postgresql, not %r" % STORE)
 
 _ALL_DAEMONS = []
 _TMP_ROOTS = []
@@ -106,8 +115,158 @@ def file_mode(path):
     return os.stat(path).st_mode & 0o777
 
 
+# --------------------------------------------------------------------------------------------
+# the store: SQLite's file, or a PostgreSQL database per data dir
+
+_PG_URLS = {}             # absolute data dir -> URL of its database (restarts reuse it)
+_pg_template = None       # a database with the schema migrated, copied for each new data dir
+
+
+def is_pg():
+    return STORE == "postgresql"
+
+
+def sqlite_only(why):
+    """Skips the calling test on PostgreSQL: it is about the SQLite file itself (why)."""
+    if is_pg():
+        raise Skip("SQLite only: %s" % why)
+
+
+def pg_server():
+    sys.path.insert(0, os.path.join(SRC_DIR, "tests", "lib"))
+    import pgserver
+    return pgserver.shared()
+
+
+def _write_store_file(path, url):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(url + "\n")
+    os.chmod(path, 0o600)
+
+
+def _pg_template_db():
+    """A database migrated once by `portcullisd --migrate-only`; CREATE DATABASE … TEMPLATE
+    copies it for each data dir (each daemon then starts on an up-to-date schema).
+    PC_TEST_PG_TEMPLATE=0: every daemon migrates its own empty database."""
+    global _pg_template
+    if os.environ.get("PC_TEST_PG_TEMPLATE", "1") == "0":
+        return None
+    if _pg_template is None:
+        srv = pg_server()
+        url = srv.new_database()
+        root = tempfile.mkdtemp(prefix="pc-it-tmpl-")
+        _TMP_ROOTS.append(root)
+        path = os.path.join(root, "store.url")
+        _write_store_file(path, url)
+        r = subprocess.run([DAEMON_BIN, "--data-dir", os.path.join(root, "data"),
+                            "--store-file", path, "--migrate-only"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("portcullisd --migrate-only on %s failed (%d): %s"
+                                 % (url, r.returncode, r.stdout.decode(errors="replace")))
+        _pg_template = srv.dbname(url)
+    return _pg_template
+
+
+def pg_url(data_dir):
+    """The PostgreSQL database of a data dir (created on first use)."""
+    key = os.path.abspath(data_dir)
+    if key not in _PG_URLS:
+        tmpl = _pg_template_db()
+        _PG_URLS[key] = pg_server().new_database(template=tmpl)
+    return _PG_URLS[key]
+
+
+def db_query(d, sql, params=()):
+    """Rows of one SQL statement on d's store (a Daemon or a data dir), whichever back end:
+    a list of tuples (on PostgreSQL integers come back as int, NULL as None, the rest as
+    text). '?' parameters."""
+    data_dir = d.data_dir if isinstance(d, Daemon) else d
+    if not is_pg():
+        import sqlite3
+        con = sqlite3.connect(os.path.join(data_dir, "portcullis.db"), timeout=30)
+        try:
+            rows = con.execute(sql, params).fetchall()
+            con.commit()
+            return rows
+        finally:
+            con.close()
+    it = iter(params)
+
+    def lit(_m):
+        v = next(it)
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "1" if v else "0"
+        if isinstance(v, int):
+            return "%d" % v
+        if isinstance(v, bytes):
+            return "'\\x%s'::bytea" % v.hex()
+        return "'%s'" % str(v).replace("'", "''")
+    import re
+    text = re.sub(r"\?", lit, sql)
+    srv = pg_server()
+    out = srv.psql_rows(text, srv.dbname(pg_url(data_dir)))
+    def conv(c):
+        if c is not None and re.fullmatch(r"-?[0-9]+", c):
+            return int(c)
+        if c is not None and re.fullmatch(r"\\x(?:[0-9a-f]{2})*", c):
+            return bytes.fromhex(c[2:])     # bytea
+        return c
+    return [tuple(conv(c) for c in r) for r in out]
+
+
+PG_WRITE_LOCK_KEY = "5795977089659530348"   # cp_sql_pg.c's write lock (an advisory lock)
+
+
+class hold_write_lock:
+    """with hold_write_lock(d): the store's write lock is held from outside the daemon —
+    SQLite's BEGIN IMMEDIATE on the file, or PostgreSQL's advisory lock that cp_tx_begin
+    takes, in an open transaction of another session."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def __enter__(self):
+        if not is_pg():
+            import sqlite3
+            self.con = sqlite3.connect(self.d.db_path, timeout=1, isolation_level=None)
+            self.con.execute("BEGIN IMMEDIATE")
+            return self
+        srv = pg_server()
+        self.proc = subprocess.Popen(
+            [os.path.join(srv.bin, "psql"), "-X", "-q", "-At", "-h", srv.sock, "-U", "postgres",
+             "-d", srv.dbname(pg_url(self.d.data_dir))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc.stdin.write("BEGIN;\nSELECT pg_advisory_xact_lock(%s);\n\\echo locked\n"
+                              % PG_WRITE_LOCK_KEY)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        while line and line.strip() != "locked":
+            line = self.proc.stdout.readline()
+        assert line, "psql could not take the write lock"
+        return self
+
+    def __exit__(self, *exc):
+        if not is_pg():
+            self.con.execute("ROLLBACK")
+            self.con.close()
+            return False
+        self.proc.stdin.write("ROLLBACK;\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        return False
+
+
 def read_db_bytes(data_dir):
-    """All bytes of portcullis.db plus its -wal and -shm files (whatever exists)."""
+    """Everything the store holds: all bytes of portcullis.db plus its -wal and -shm files
+    (whatever exists), or on PostgreSQL every row of the database (pg_dump --data-only)."""
+    if is_pg():
+        return pg_server().dump(pg_url(data_dir))
     out = b""
     for suffix in ("", "-wal", "-shm", "-journal"):
         p = os.path.join(data_dir, "portcullis.db" + suffix)
@@ -282,8 +441,17 @@ class Daemon:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def store_args(self):
+        """[] on SQLite; on PostgreSQL --store-file naming this data dir's database."""
+        if not is_pg():
+            return []
+        path = os.path.join(self.root, "%s.store" % os.path.basename(self.data_dir.rstrip("/")))
+        _write_store_file(path, pg_url(self.data_dir))
+        return ["--store-file", path]
+
     def command(self):
         cmd = [DAEMON_BIN, "--data-dir", self.data_dir, "--listen", "127.0.0.1:%d" % self.port]
+        cmd += self.store_args()
         if self.log_level:
             cmd += ["--log-level", self.log_level]
         return cmd + self.args

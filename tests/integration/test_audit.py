@@ -28,9 +28,34 @@ def _audit_table(con):
     return cand[0]
 
 
+def _audit_immutable_in_postgresql():
+    """The same on PostgreSQL: no UPDATE, DELETE or TRUNCATE of audit rows from any session."""
+    n = harness.db_query(D, "SELECT count(*) FROM audit")[0][0]
+    assert n >= 2, "audit table has %d rows after two user adds" % n
+    for sql in ("UPDATE audit SET action = 'tampered'",
+                "UPDATE audit SET action = 'tampered' WHERE id = (SELECT max(id) FROM audit)",
+                "DELETE FROM audit",
+                "DELETE FROM audit WHERE id = (SELECT min(id) FROM audit)",
+                "TRUNCATE audit"):
+        try:
+            harness.db_query(D, sql)
+        except RuntimeError as e:
+            assert "append-only" in str(e), (sql, str(e))
+        else:
+            raise AssertionError("audit table accepted: %s" % sql)
+    n2 = harness.db_query(D, "SELECT count(*) FROM audit")[0][0]
+    assert n2 == n, "rows changed: %d → %d" % (n, n2)
+    events = {r[0] for r in harness.db_query(
+        D, "SELECT event_manipulation FROM information_schema.triggers"
+           " WHERE event_object_table = 'audit'")}
+    assert {"UPDATE", "DELETE"} <= events, "missing UPDATE/DELETE triggers: %r" % events
+
+
 def test_audit_rows_immutable_in_sqlite():
     D.create_user()
     D.create_user()
+    if harness.is_pg():
+        return _audit_immutable_in_postgresql()
     con = sqlite3.connect(D.db_path, timeout=30)
     try:
         t = _audit_table(con)

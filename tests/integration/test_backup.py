@@ -33,6 +33,8 @@ def tmpdir():
 
 
 def test_backup_while_logins_run_then_restore_and_log_in():
+    harness.sqlite_only("portcullisd --backup is SQLite's online backup of portcullis.db "
+                        "(a PostgreSQL store is backed up with pg_dump)")
     d = Daemon().start()
     _, host = d.enroll_host(hostname=harness.unique_name("bk"))
     users = [d.user_with_totp() for _ in range(5)]
@@ -96,6 +98,7 @@ def test_backup_while_logins_run_then_restore_and_log_in():
 
 
 def test_backup_errors_name_the_file():
+    harness.sqlite_only("portcullisd --backup copies portcullis.db")
     d = Daemon().start()
     root = tmpdir()
     missing_dir = os.path.join(root, "no", "such", "dir", "b.db")

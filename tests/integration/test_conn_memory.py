@@ -3,7 +3,6 @@
 may send must still work — a request body larger than the pool arrives in pieces and is answered,
 headers of a few KB are accepted — and auth/begin no longer keeps sshd's auth_info (up to 16 KB)
 in the transaction row."""
-import sqlite3
 
 import harness
 from harness import Daemon
@@ -49,12 +48,9 @@ def test_headers_of_a_few_kb_are_accepted():
 
 def test_transaction_row_keeps_no_auth_info():
     txid = D.begin_txid(HOST, USER, auth_info="publickey " + "B" * 2000)
-    db = sqlite3.connect("file:%s?mode=ro" % D.db_path, uri=True)
-    try:
-        row = db.execute("SELECT auth_info, user_name FROM transactions WHERE txid = ?",
-                         (txid,)).fetchone()
-    finally:
-        db.close()
-    assert row is not None, txid
+    rows = harness.db_query(D, "SELECT auth_info, user_name FROM transactions WHERE txid = ?",
+                            (txid,))
+    assert rows, txid
+    row = rows[0]
     assert row[0] is None, len(row[0])
     assert row[1] == USER

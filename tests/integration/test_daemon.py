@@ -33,14 +33,19 @@ def test_first_start_creates_files_with_modes():
     d = D
     assert os.path.isdir(d.data_dir)
     assert harness.file_mode(d.data_dir) == 0o700, "data dir mode %o" % harness.file_mode(d.data_dir)
-    for name in ("portcullis.db", "tls.key", "tls.crt", "master.key", "admin.token"):
+    for name in ("tls.key", "tls.crt", "master.key", "admin.token"):
         assert os.path.isfile(d.path(name)), "%s not created" % name
+    if harness.is_pg():     # the store is the PostgreSQL database: no SQLite file beside it
+        assert not os.path.exists(d.db_path), "portcullis.db created with --store-file"
+    else:
+        assert os.path.isfile(d.db_path), "portcullis.db not created"
     for name in ("tls.key", "master.key", "admin.token"):
         m = harness.file_mode(d.path(name))
         assert m == 0o600, "%s has mode %o, want 600" % (name, m)
     # the database must not be readable by others either
-    m = harness.file_mode(d.db_path)
-    assert m & 0o077 == 0, "portcullis.db has mode %o (group/other bits set)" % m
+    if not harness.is_pg():
+        m = harness.file_mode(d.db_path)
+        assert m & 0o077 == 0, "portcullis.db has mode %o (group/other bits set)" % m
     assert os.path.getsize(d.path("master.key")) == 32, "master.key is not 32 bytes"
     with open(d.path("admin.token")) as f:
         tok = f.read()
@@ -65,6 +70,13 @@ def test_print_pin_matches_served_certificate():
 
 
 def test_schema_version_table_and_wal():
+    if harness.is_pg():
+        versions = [r[0] for r in harness.db_query(D, "SELECT version FROM schema_version")]
+        assert versions, "schema_version is empty"
+        tables = [r[0] for r in harness.db_query(
+            D, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+        assert "audit" in tables, "no audit table: %r" % tables
+        harness.sqlite_only("journal_mode WAL is SQLite's (the schema version was checked)")
     con = _ro(D.db_path)
     try:
         tables = [r[0] for r in con.execute(

@@ -458,14 +458,9 @@ def test_approve_login_push_each_caller():
 
 
 def _set_admin_expiry(d, when):
-    import sqlite3
-    con = sqlite3.connect(d.db_path, timeout=30)
-    try:
-        with con:
-            n = con.execute("UPDATE tokens SET expires_at = ? WHERE kind = 'admin'", (when,)).rowcount
-        assert n == 1, n
-    finally:
-        con.close()
+    n = len(harness.db_query(d, "UPDATE tokens SET expires_at = ? WHERE kind = 'admin' RETURNING 1",
+                             (when,)))
+    assert n == 1, n
 
 
 def test_approval_never_outlives_the_approver():

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -162,11 +161,7 @@ def test_retention_flag_help_and_bounds():
 
 
 def _count(d, table):
-    con = sqlite3.connect(d.db_path, timeout=30)
-    try:
-        return con.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
-    finally:
-        con.close()
+    return harness.db_query(d, "SELECT count(*) FROM %s" % table)[0][0]
 
 
 def test_finished_rows_pruned_after_retention_audit_kept():
@@ -196,14 +191,12 @@ def test_finished_rows_pruned_after_retention_audit_kept():
             assert _count(d, t) >= 1, t
         d.stop()
         # an expired session, 40 days old, and a live one
-        con = sqlite3.connect(d.db_path, timeout=30)
         now = int(time.time())
-        con.execute("INSERT INTO sessions(hash, user_name, created_at, expires_at) VALUES (?,?,?,?)",
-                    (secrets.token_hex(32), name, now - 40 * DAY, now - 40 * DAY + 3600))
-        con.execute("INSERT INTO sessions(hash, user_name, created_at, expires_at) VALUES (?,?,?,?)",
-                    (secrets.token_hex(32), name, now, now + 3600))
-        con.commit()
-        con.close()
+        harness.db_query(d, "INSERT INTO sessions(hash, user_name, created_at, expires_at)"
+                         " VALUES (?,?,?,?)",
+                         (secrets.token_hex(32), name, now - 40 * DAY, now - 40 * DAY + 3600))
+        harness.db_query(d, "INSERT INTO sessions(hash, user_name, created_at, expires_at)"
+                         " VALUES (?,?,?,?)", (secrets.token_hex(32), name, now, now + 3600))
         d.start(env={})
         # a fresh finished transaction: younger than the retention, kept
         st, b = d.begin(host, name)
@@ -211,9 +204,7 @@ def test_finished_rows_pruned_after_retention_audit_kept():
         fresh = b["txid"]
         wait_until(lambda: _count(d, "logins") == 0 and _count(d, "pushes") == 0 and
                    _count(d, "sessions") == 1, timeout=20, what="old rows pruned")
-        con = sqlite3.connect(d.db_path, timeout=30)
-        txs = [r[0] for r in con.execute("SELECT txid FROM transactions")]
-        con.close()
+        txs = [r[0] for r in harness.db_query(d, "SELECT txid FROM transactions")]
         assert txs == [fresh], "transactions left: %r" % txs
         assert _count(d, "audit") >= audit_before, "audit rows were pruned"
         assert d.health() == 200
@@ -250,9 +241,7 @@ def test_unknown_login_ids_never_wait_for_the_write_lock():
     answer 404 from a plain read, without queueing for the store's write lock that hosts'
     logins need. Shown by holding that lock from outside: the answers are still 404 (they used to
     wait out the 10 s busy timeout and fail with 500)."""
-    hold = sqlite3.connect(D.db_path, timeout=1, isolation_level=None)
-    try:
-        hold.execute("BEGIN IMMEDIATE")
+    with harness.hold_write_lock(D):
         for _ in range(2):
             st, b = _post_from(D, "127.0.0.26", "/v1/login/finish",
                                {"login_id": secrets.token_hex(16), "code": "123456",
@@ -260,6 +249,3 @@ def test_unknown_login_ids_never_wait_for_the_write_lock():
             assert st == 404 and b.get("error") == "not_found", (st, b)
             st, b = D.api("GET", "/v1/login/%s" % secrets.token_hex(16))
             assert st == 404 and b.get("error") == "not_found", (st, b)
-    finally:
-        hold.execute("ROLLBACK")
-        hold.close()

@@ -400,10 +400,7 @@ def test_vapid_key_is_sealed_and_survives_a_restart():
     st, b = D.api("GET", "/v1/webpush/vapid-public-key", token=GARBAGE)
     assert st == 200 and b["public_key"] == key
     # the private scalar is not in the database in the clear
-    import sqlite3
-    con = sqlite3.connect(D.db_path)
-    sealed, pub = con.execute("SELECT sealed, public_key FROM webpush_vapid").fetchone()
-    con.close()
+    sealed, pub = harness.db_query(D, "SELECT sealed, public_key FROM webpush_vapid")[0]
     assert pub == key and len(sealed) == 32 + 29, len(sealed)
     D.restart(env={"PC_TEST_WEBPUSH_CA": RECV.paths["ca.pem"]},
               args=["--webpush-contact", "mailto:ops@example.net"])
@@ -554,11 +551,8 @@ def test_deleted_user_loses_subscriptions():
     s = subscribe(p)
     st, b = D.admin("DELETE", "/v1/users/%s" % p.name)
     assert st in (200, 204), (st, b)
-    import sqlite3
-    con = sqlite3.connect(D.db_path)
-    n = con.execute("SELECT COUNT(*) FROM webpush_subscriptions WHERE endpoint = ?",
-                    (s.endpoint,)).fetchone()[0]
-    con.close()
+    n = harness.db_query(D, "SELECT COUNT(*) FROM webpush_subscriptions WHERE endpoint = ?",
+                         (s.endpoint,))[0][0]
     assert n == 0, "subscription outlived its user"
 
 

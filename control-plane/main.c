@@ -61,16 +61,47 @@ static void raise_fd_limit(unsigned want)
     }
 }
 
-static int print_pin(const struct cp_settings *s)
+static int store_path(const struct cp_settings *s, char *out, size_t n);
+
+/* PostgreSQL: the instances' shared TLS identity is the database's (cp_secrets.h); copy it into
+ * DIR first. An empty database has none yet: the key made below is stored at the first start. */
+static int pull_from_store(const struct cp_settings *s, char *err, size_t errsz)
 {
-    char *key = NULL, *cert = NULL, pin[CP_PIN_MAX], err[512];
+    char path[PATH_MAX];
+    unsigned char skey[PC_SECRETBOX_KEY_BYTES];
+    cp_conn *db;
     int rc;
 
+    if ((rc = cp_secrets_master_path(s->data_dir, path, sizeof path)) != PC_OK ||
+        (rc = pc_secretbox_load_key(path, 1, skey, err, errsz)) != PC_OK)
+        return rc;
+    cp_secrets_set_master(skey, path);
+    pc_wipe(skey, sizeof skey);
+    if ((rc = store_path(s, path, sizeof path)) == PC_OK &&
+        (rc = cp_store_open(path, err, errsz)) == PC_OK) {
+        rc = (db = cp_db()) ? cp_secrets_pull(db, s->data_dir, err, errsz) : PC_ERR_STORE;
+        if (!db)
+            snprintf(err, errsz, "cannot open the database");
+    }
+    pc_wipe(path, sizeof path);
+    cp_store_close_all();
+    cp_secrets_wipe();
+    return rc;
+}
+
+static int print_pin(const struct cp_settings *s)
+{
+    char *key = NULL, *cert = NULL, pin[CP_PIN_MAX], err[1024];
+    int rc;
+
+    umask(077);
     if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
         fprintf(stderr, "portcullisd: %s: cannot create the data directory\n", s->data_dir);
         return 1;
     }
-    rc = cp_tls_load_or_create(s->data_dir, &key, &cert, err, sizeof err);
+    rc = s->store[0] ? pull_from_store(s, err, sizeof err) : PC_OK;
+    if (rc == PC_OK)
+        rc = cp_tls_load_or_create(s->data_dir, &key, &cert, err, sizeof err);
     if (rc == PC_OK)
         rc = cp_tls_pin(cert, pin, err, sizeof err);
     if (key)

@@ -107,6 +107,12 @@ def test_one_pin_one_ca_one_admin_token_on_every_instance():
         for kind in ("user", "host"):
             keys = [ca_keys(d, kind) for d in ds]
             assert keys[0] == keys[1] == keys[2], "%s CA differs: %r" % (kind, keys)
+        # --print-pin of a new instance (master key copied, never started) gives the same pin
+        e = Instance(url, master=ds[0].master())
+        r = subprocess.run([harness.DAEMON_BIN, "--data-dir", e.data_dir, "--print-pin"] +
+                           e.store_args(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 0 and r.stdout.decode().strip() == ds[0].pin, r
         toks = {d.admin_token for d in ds}
         assert len(toks) == 1, "each instance made its own admin token"
         # the first instance's admin token works on the third (its hash is in the database)

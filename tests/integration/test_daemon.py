@@ -139,9 +139,10 @@ def test_master_key_older_name_secrets_key_still_works_and_master_key_wins():
             with open(d.path(name), "wb") as f:
                 f.write(data)
             os.chmod(d.path(name), 0o600)
-        rc, out, err = _run_bad(["--data-dir", d.data_dir, "--listen", "127.0.0.1:%d" % d.port],
-                                timeout=30)
+        rc, out, err = _run_bad(["--data-dir", d.data_dir, "--listen", "127.0.0.1:%d" % d.port]
+                                + d.store_args(), timeout=30)
         assert rc != 0, "started with a wrong master.key beside the right secrets.key"
+        assert d.path("master.key") in err or "master key" in err, err
         with open(d.path("master.key"), "wb") as f:
             f.write(right)
         with open(d.path("secrets.key"), "wb") as f:

@@ -174,19 +174,12 @@ def wait_for_waiter(d, n=1, timeout=10):
     """Until d holds n long-polls (its /metrics gauge), so an approval cannot come first."""
     def held():
         st, parsed, _, raw = d.request("GET", "/metrics", token=d.admin_token)
+        assert st == 200, (st, parsed)
         for line in raw.decode(errors="replace").splitlines():
-            if line.startswith("portcullis_push_waiters") or \
-                    line.startswith("portcullis_long_polls"):
-                try:
-                    return float(line.split()[-1]) >= n
-                except ValueError:
-                    return False
-        return None
-    first = held()
-    if first is None:   # no gauge to read: give the poll time to be listed
-        time.sleep(1.0)
-        return
-    harness.wait_until(lambda: held(), timeout, what="a long-poll held")
+            if line.startswith("portcullis_long_polls_held "):
+                return float(line.split()[-1]) >= n
+        raise AssertionError("no portcullis_long_polls_held in /metrics")
+    harness.wait_until(held, timeout, what="a long-poll held")
 
 
 def push_across(a, b, c, host, user):

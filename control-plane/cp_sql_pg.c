@@ -260,16 +260,17 @@ int cp_pg_tx_begin(cp_conn *db)
         set_err(db, "a transaction is already open");
         return PC_ERR_STORE;
     }
-    if (cp_pg_exec(db, "BEGIN") != PC_OK)
-        return PC_ERR_STORE;
-    db->in_tx = 1;
-    if (cp_pg_exec(db, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")") != PC_OK) {
+    /* one round trip: the lock is taken before the transaction's first statement */
+    if (cp_pg_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")") != PC_OK) {
         char keep[sizeof db->err];
         memcpy(keep, db->err, sizeof keep);
-        cp_pg_exec(db, "ROLLBACK");
+        if (!cp_pg_autocommit(db))
+            cp_pg_exec(db, "ROLLBACK");
+        db->in_tx = 0;
         memcpy(db->err, keep, sizeof keep);
         return PC_ERR_STORE;
     }
+    db->in_tx = 1;
     return PC_OK;
 }
 

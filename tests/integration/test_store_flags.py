@@ -312,3 +312,18 @@ def test_help_lists_the_store_flags():
     for flag in ("--store URL", "--store-file FILE", "--migrate-only"):
         assert flag in out, flag
     assert re.search(r"--store-file FILE\s+the --store URL", out), out
+
+
+def test_sql_layer_unit_tests_on_postgresql():
+    """tests/unit/test_sql_pg (skipped by make check without a server) on a fresh database."""
+    srv = pg()
+    exe = os.path.join(harness.BUILD_DIR, "tests", "unit", "test_sql_pg")
+    if not os.path.exists(exe):
+        subprocess.run(["make", "-C", harness.BUILD_DIR, "tests/unit/test_sql_pg"],
+                       capture_output=True, timeout=300)
+    assert os.path.exists(exe), "not built: %s (make check TESTS=)" % exe
+    env = dict(os.environ, PC_TEST_PG_URL=srv.new_database())
+    r = subprocess.run([exe], env=env, capture_output=True, timeout=120)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, out
+    assert "[  PASSED  ] 6 test(s)." in out and "SKIPPED" not in out, out

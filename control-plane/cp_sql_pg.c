@@ -476,8 +476,9 @@ static unsigned hash_key(const char *k, size_t n)
 }
 
 /* The name of a server-side prepared statement for st's SQL and bound types, preparing it on
- * first use; NULL (run it unnamed) when the cache is full or preparing failed. */
-static const char *prepared_name(cp_stmt *st)
+ * first use; NULL (run it unnamed) when the cache is full. Should PREPARE fail, *failed holds
+ * its result (its error is the statement's: inside a transaction it also aborted that). */
+static const char *prepared_name(cp_stmt *st, PGresult **failed)
 {
     cp_conn *db = st->db;
     size_t klen = st->sqllen + 1 + (size_t)st->nparams;
@@ -506,7 +507,7 @@ static const char *prepared_name(cp_stmt *st)
     snprintf(e->name, sizeof e->name, "cp_%u", db->next_name++);
     res = PQprepare(db->pg, e->name, st->sql, st->nparams, (const Oid *)st->types);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        PQclear(res);
+        *failed = res;
         free(e);
         free(key);
         return NULL;
@@ -538,11 +539,11 @@ static int run(cp_stmt *st)
 
     if (!usable(db))
         goto fail;
-    name = prepared_name(st);
-    if (name)
+    name = prepared_name(st, &st->res); /* st->res set: PREPARE failed, its error below */
+    if (!st->res && name)
         st->res = PQexecPrepared(db->pg, name, st->nparams, (const char *const *)st->vals, st->lens,
                                  st->fmts, 0);
-    else
+    else if (!st->res)
         st->res = PQexecParams(db->pg, st->sql, st->nparams, (const Oid *)st->types,
                                (const char *const *)st->vals, st->lens, st->fmts, 0);
     rs = st->res ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;

@@ -216,6 +216,12 @@ static void test_savepoint_after_error_and_write_lock(void **state)
     assert_int_equal(cp_pg_exec(db, "ROLLBACK TO cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "SAVEPOINT cp_job"), PC_OK);
+    st = cp_pg_prepare(db, "SELECT no_such_column FROM t WHERE id = ?");
+    cp_pg_bind_int64(st, 1, 1);
+    assert_int_equal(cp_pg_step(st), CP_ERROR);
+    assert_non_null(strstr(cp_pg_errmsg(db), "42703")); /* the real error, not "aborted" */
+    cp_pg_finalize(st);
+    assert_int_equal(cp_pg_exec(db, "ROLLBACK TO cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('sp-b', 1)"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "COMMIT"), PC_OK);

@@ -215,11 +215,36 @@ static int is_tx_end(const char *sql)
     return !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK") || !strcmp(sql, "END");
 }
 
+/* RELEASE NAME in a transaction that a failed statement aborted: PostgreSQL refuses everything
+ * after that error (SQLite goes on), so the job's savepoint would fail to release and every
+ * later job and the COMMIT with it. Instead its work is rolled back to the savepoint, the
+ * savepoint released, and the RELEASE reported failed: the job fails alone, as a job that
+ * returned an error would. */
+static int release_aborted(cp_conn *db, const char *sql)
+{
+    char buf[96];
+    PGresult *res;
+    int ok;
+
+    if (strlen(sql) >= sizeof buf - 16)
+        return PC_ERR_STORE;
+    snprintf(buf, sizeof buf, "ROLLBACK TO %s; %s", sql + 8, sql);
+    res = PQexec(db->pg, buf);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        set_err_result(db, res);
+    else
+        set_err(db, "a statement of this savepoint had failed: its work was rolled back");
+    PQclear(res);
+    pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
+    return PC_ERR_STORE;
+}
+
 int cp_pg_exec(cp_conn *db, const char *sql)
 {
     PGresult *res;
     ExecStatusType st;
-    int ending;
+    int ending, committed = 1;
 
     if (!db || !sql)
         return PC_ERR_STORE;
@@ -230,6 +255,9 @@ int cp_pg_exec(cp_conn *db, const char *sql)
         pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
         return PC_ERR_STORE;
     }
+    if (!strncmp(sql, "RELEASE ", 8) && !strchr(sql, ';') &&
+        PQtransactionStatus(db->pg) == PQTRANS_INERROR)
+        return release_aborted(db, sql);
     res = PQexec(db->pg, sql);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -240,9 +268,17 @@ int cp_pg_exec(cp_conn *db, const char *sql)
         pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
         return PC_ERR_STORE;
     }
+    /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK: nothing was kept */
+    if (ending && strcmp(sql, "ROLLBACK") != 0)
+        committed = !strcmp(PQcmdStatus(res), "COMMIT");
     PQclear(res);
     if (PQtransactionStatus(db->pg) == PQTRANS_IDLE)
         db->in_tx = 0;
+    if (!committed) {
+        set_err(db, "the transaction had failed: COMMIT rolled it back");
+        pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
+        return PC_ERR_STORE;
+    }
     return PC_OK;
 }
 

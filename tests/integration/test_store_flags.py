@@ -326,4 +326,4 @@ def test_sql_layer_unit_tests_on_postgresql():
     r = subprocess.run([exe], env=env, capture_output=True, timeout=120)
     out = (r.stdout + r.stderr).decode(errors="replace")
     assert r.returncode == 0, out
-    assert "[  PASSED  ] 6 test(s)." in out and "SKIPPED" not in out, out
+    assert "[  PASSED  ] 7 test(s)." in out and "SKIPPED" not in out, out

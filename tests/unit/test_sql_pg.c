@@ -233,6 +233,45 @@ static void test_savepoint_after_error_and_write_lock(void **state)
     cp_pg_finalize(st);
 }
 
+/* PostgreSQL aborts a transaction at the first failed statement: a job that goes on anyway
+ * fails alone at its RELEASE, and a COMMIT of an aborted transaction is a failure. */
+static void test_aborted_transaction_never_reports_a_commit(void **state)
+{
+    cp_conn *db = *state;
+    cp_stmt *st;
+
+    NEED_DB(db);
+    assert_int_equal(cp_pg_tx_begin(db), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "SAVEPOINT cp_job"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-keep', 1)"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "SAVEPOINT cp_job"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-lost', 1)"), PC_OK);
+    assert_int_not_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-bad', -1)"), PC_OK);
+    /* the job ignores that error and releases: refused, its work undone, the rest intact */
+    assert_int_not_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
+    assert_false(cp_pg_autocommit(db));
+    assert_int_equal(cp_pg_exec(db, "SAVEPOINT cp_job"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-next', 1)"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "COMMIT"), PC_OK);
+    st = cp_pg_prepare(db, "SELECT string_agg(name, ',' ORDER BY name) FROM t"
+                           " WHERE name LIKE 'ab-%'");
+    assert_int_equal(cp_pg_step(st), CP_ROW);
+    assert_string_equal(cp_pg_col_text(st, 0), "ab-keep,ab-next");
+    cp_pg_finalize(st);
+
+    assert_int_equal(cp_pg_tx_begin(db), PC_OK);
+    assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-gone', 1)"), PC_OK);
+    assert_int_not_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('ab-bad', -1)"), PC_OK);
+    assert_int_not_equal(cp_pg_exec(db, "COMMIT"), PC_OK); /* PostgreSQL said ROLLBACK */
+    assert_true(cp_pg_autocommit(db));
+    st = cp_pg_prepare(db, "SELECT COUNT(*) FROM t WHERE name = 'ab-gone'");
+    assert_int_equal(cp_pg_step(st), CP_ROW);
+    assert_int_equal(cp_pg_col_int64(st, 0), 0);
+    cp_pg_finalize(st);
+}
+
 static void test_connection_killed(void **state)
 {
     cp_conn *db = *state;
@@ -270,6 +309,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_never_quote_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_after_error_and_write_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aborted_transaction_never_reports_a_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_connection_killed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,6 +170,12 @@ def test_unreachable_postgresql_fails_without_showing_the_url():
                        "--store-file", f)
     assert rc == 1 and "PostgreSQL: cannot connect" in err, (rc, out, err)
     assert_secret_free(out, err, url=url)
+    # the other spelling of the scheme is a PostgreSQL URL too (it gets as far as connecting)
+    short = url.replace("postgresql://", "postgres://", 1)
+    rc, out, err = run("--data-dir", os.path.join(root, "data"), "--migrate-only",
+                       "--store", short)
+    assert rc == 1 and "PostgreSQL: cannot connect" in err, (rc, out, err)
+    assert_secret_free(out, err, url=short)
     d = Daemon(data_dir=os.path.join(root, "data2"), args=["--store", url])
     d.start(wait=False)
     d.proc.wait(timeout=60)

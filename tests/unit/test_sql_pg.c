@@ -181,8 +181,9 @@ static void test_parameters(void **state)
     cp_pg_finalize(st);
     assert_null(cp_pg_prepare(db, "SELECT ?70000"));
     assert_null(cp_pg_prepare(db, "SELECT ?0"));
-    /* the same statement again, with other types bound: each (SQL, types) its own plan */
-    for (int i = 0; i < 3; i++) {
+    /* the same statement again, with other types bound: each (SQL, types) its own plan,
+     * prepared once on this connection */
+    for (int i = 0; i < 5; i++) {
         st = cp_pg_prepare(db, "SELECT COALESCE(CAST(? AS TEXT), 'null')");
         if (i == 1)
             cp_pg_bind_null(st, 1);
@@ -192,6 +193,11 @@ static void test_parameters(void **state)
         assert_string_equal(cp_pg_col_text(st, 0), i == 1 ? "null" : "x");
         cp_pg_finalize(st);
     }
+    st = cp_pg_prepare(db, "SELECT COUNT(*) FROM pg_prepared_statements"
+                           " WHERE statement LIKE 'SELECT COALESCE(CAST($1 AS TEXT)%'");
+    assert_int_equal(cp_pg_step(st), CP_ROW);
+    assert_int_equal(cp_pg_col_int64(st, 0), 2); /* text and NULL */
+    cp_pg_finalize(st);
 }
 
 static void test_savepoint_after_error_and_write_lock(void **state)

@@ -215,6 +215,14 @@ static int is_tx_end(const char *sql)
     return !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK") || !strcmp(sql, "END");
 }
 
+static int is_change(const PGresult *res)
+{
+    const char *s = PQcmdStatus((PGresult *)res);
+
+    return s && (!strncmp(s, "INSERT ", 7) || !strncmp(s, "UPDATE ", 7) ||
+                 !strncmp(s, "DELETE ", 7) || !strncmp(s, "MERGE ", 6));
+}
+
 /* RELEASE NAME in a transaction that a failed statement aborted: PostgreSQL refuses everything
  * after that error (SQLite goes on), so the job's savepoint would fail to release and every
  * later job and the COMMIT with it. Instead its work is rolled back to the savepoint, the
@@ -271,6 +279,10 @@ int cp_pg_exec(cp_conn *db, const char *sql)
     /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK: nothing was kept */
     if (ending && strcmp(sql, "ROLLBACK") != 0)
         committed = !strcmp(PQcmdStatus(res), "COMMIT");
+    if (is_change(res)) { /* the last statement's, as SQLite counts after sqlite3_exec */
+        const char *n = PQcmdTuples(res);
+        db->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+    }
     PQclear(res);
     if (PQtransactionStatus(db->pg) == PQTRANS_IDLE)
         db->in_tx = 0;
@@ -555,14 +567,6 @@ static const char *prepared_name(cp_stmt *st, PGresult **failed)
     db->cache[b] = e;
     db->n_prepared++;
     return e->name;
-}
-
-static int is_change(const PGresult *res)
-{
-    const char *s = PQcmdStatus((PGresult *)res);
-
-    return s && (!strncmp(s, "INSERT ", 7) || !strncmp(s, "UPDATE ", 7) ||
-                 !strncmp(s, "DELETE ", 7) || !strncmp(s, "MERGE ", 6));
 }
 
 static int run(cp_stmt *st)

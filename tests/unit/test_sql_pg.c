@@ -229,6 +229,9 @@ static void test_savepoint_after_error_and_write_lock(void **state)
     cp_pg_finalize(st);
     assert_int_equal(cp_pg_exec(db, "ROLLBACK TO cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "INSERT INTO t(name, n) VALUES ('sp-b', 1)"), PC_OK);
+    assert_int_equal(cp_pg_changes(db), 1);
+    assert_int_equal(cp_pg_exec(db, "UPDATE t SET n = n WHERE name LIKE 'sp-%'"), PC_OK);
+    assert_int_equal(cp_pg_changes(db), 1); /* sp-a was rolled back */
     assert_int_equal(cp_pg_exec(db, "RELEASE cp_job"), PC_OK);
     assert_int_equal(cp_pg_exec(db, "COMMIT"), PC_OK);
     assert_true(cp_pg_autocommit(db));

@@ -224,13 +224,18 @@ int cp_access_list(const struct cp_identity *id, json_object **out)
                             " ORDER BY created_at DESC LIMIT 200");
     else
         st = cp_prepare(db, "SELECT " COLS " FROM access_requests WHERE"
-                            " (state = 'pending' AND expires_at > ?2)"
-                            " OR (state = 'active' AND ends_at > ?2)"
+                            " (state = 'pending' AND expires_at > ?1)"
+                            " OR (state = 'active' AND ends_at > ?1)"
                             " ORDER BY created_at DESC LIMIT 1000");
     if (!st)
         return PC_ERR_STORE;
-    cp_bind_text(st, 1, id->kind == CP_CALLER_SESSION ? id->user : "");
-    cp_bind_int64(st, 2, pc_now());
+    /* only the parameters the statement uses (PostgreSQL cannot type an unused one) */
+    if (id->kind == CP_CALLER_SESSION) {
+        cp_bind_text(st, 1, id->user);
+        cp_bind_int64(st, 2, pc_now());
+    } else {
+        cp_bind_int64(st, 1, pc_now());
+    }
     arr = json_object_new_array();
     while ((rc = cp_step(st)) == CP_ROW)
         json_object_array_add(arr, row_json(st));

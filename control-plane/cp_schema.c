@@ -344,7 +344,7 @@ static int current_version(cp_conn *db, int *version)
     return *version >= 0 ? PC_OK : PC_ERR_STORE;
 }
 
-int cp_schema_migrate(cp_conn *db, char *err, size_t errsz)
+int cp_schema_migrate(cp_conn *db, int *from, int *to, char *err, size_t errsz)
 {
     /* PostgreSQL runs the same steps, written in its dialect (cp_schema_pg.c) */
     const int newest = (int)(sizeof migrations / sizeof migrations[0]);
@@ -377,5 +377,9 @@ int cp_schema_migrate(cp_conn *db, char *err, size_t errsz)
         }
         pc_log(PC_LOG_INFO, "event=schema_migrated version=%d", v + 1);
     }
+    if (from)
+        *from = version;
+    if (to)
+        *to = newest > version ? newest : version;
     return cp_tx_commit(db);
 }

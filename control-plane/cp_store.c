@@ -66,27 +66,6 @@ int cp_store_is_url(const char *spec)
     return !strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11);
 }
 
-/* The schema version db is at: 0 for a new database (no schema_version table yet). */
-static int schema_version(cp_conn *db)
-{
-    const char *exists =
-        cp_sql_is_pg() ? "SELECT COUNT(*) FROM pg_catalog.pg_tables"
-                         " WHERE schemaname = current_schema() AND tablename = 'schema_version'"
-                       : "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'";
-    cp_stmt *st = cp_prepare(db, exists);
-    int v = -1;
-
-    if (st && cp_step(st) == CP_ROW)
-        v = cp_col_int64(st, 0) ? -2 : 0;
-    cp_finalize(st);
-    if (v != -2)
-        return v;
-    st = cp_prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-    v = st && cp_step(st) == CP_ROW ? cp_col_int(st, 0) : -1;
-    cp_finalize(st);
-    return v;
-}
-
 int cp_store_open(const char *path, char *err, size_t errsz)
 {
     int pg = cp_store_is_url(path);
@@ -114,9 +93,9 @@ int cp_store_open(const char *path, char *err, size_t errsz)
             return PC_ERR_STORE;
         }
     }
-    version_before = schema_version(db);
-    rc = cp_schema_migrate(db, err, errsz);
-    version_after = rc == PC_OK ? schema_version(db) : -1;
+    rc = cp_schema_migrate(db, &version_before, &version_after, err, errsz);
+    if (rc != PC_OK)
+        version_before = version_after = -1;
     close_conn(db);
     return rc;
 }

@@ -264,9 +264,14 @@ class hold_write_lock:
 
 def read_db_bytes(data_dir):
     """Everything the store holds: all bytes of portcullis.db plus its -wal and -shm files
-    (whatever exists), or on PostgreSQL every row of the database (pg_dump --data-only)."""
+    (whatever exists), or on PostgreSQL every row of the database (pg_dump --data-only) followed
+    by every bytea value of it decoded (the dump shows them in hex), so a search for raw bytes
+    sees them as it would in the SQLite file."""
     if is_pg():
-        return pg_server().dump(pg_url(data_dir))
+        import re
+        dump = pg_server().dump(pg_url(data_dir))
+        return dump + b"".join(bytes.fromhex(h.decode())
+                               for h in re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", dump))
     out = b""
     for suffix in ("", "-wal", "-shm", "-journal"):
         p = os.path.join(data_dir, "portcullis.db" + suffix)
@@ -442,8 +447,9 @@ class Daemon:
         return self.proc.pid if self.proc else None
 
     def store_args(self):
-        """[] on SQLite; on PostgreSQL --store-file naming this data dir's database."""
-        if not is_pg():
+        """[] on SQLite; on PostgreSQL --store-file naming this data dir's database (unless the
+        test names its own store with --store or --store-file)."""
+        if not is_pg() or any(a.split("=")[0] in ("--store", "--store-file") for a in self.args):
             return []
         path = os.path.join(self.root, "%s.store" % os.path.basename(self.data_dir.rstrip("/")))
         _write_store_file(path, pg_url(self.data_dir))
@@ -469,11 +475,12 @@ class Daemon:
         self.starts += 1
         self.log_path = os.path.join(self.root, "daemon-%d-%d.log" % (self.port, self.starts))
         self.stdout_path = self.log_path + ".stdout"
+        cmd = self.command()
         full_env = dict(os.environ)
         full_env.update(self.env)
         self._log_f = open(self.log_path, "wb")
         self._out_f = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._out_f,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._out_f,
                                      stderr=self._log_f, env=full_env, close_fds=True)
         self.returncode = None
         self._ctx = None

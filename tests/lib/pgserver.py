@@ -134,9 +134,11 @@ class PgServer:
                 for r in out.split("\x1e") if r != ""]
 
     def new_database(self, template=None):
-        """A fresh, empty database (or a copy of template); returns its URL."""
+        """A fresh, empty database (or a copy of template); returns its URL. FILE_COPY: with
+        fsync off its checkpoint is cheap, and it copied a migrated template in about 0.3 s here
+        where PostgreSQL 15's default (WAL_LOG) took 0.5-1 s."""
         name = "pc_%d_%d" % (os.getpid(), next(_counter))
-        sql = 'CREATE DATABASE "%s"' % name
+        sql = 'CREATE DATABASE "%s" STRATEGY FILE_COPY' % name
         if template:
             sql += ' TEMPLATE "%s"' % template
         self.psql(sql)

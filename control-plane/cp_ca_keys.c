@@ -4,6 +4,8 @@
 #include "cp_ca_keys.h"
 #include "cp_audit.h"
 #include "cp_ca.h"
+#include "cp_notify.h"
+#include "cp_secrets.h"
 #include "cp_sql.h"
 #include "cp_store.h"
 #include "pc_err.h"
@@ -273,6 +275,68 @@ int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz)
     return init_set(db, &sets[CP_CA_HOST], t, err, errsz);
 }
 
+/* Loads a set again from DIR (after cp_secrets_pull) and swaps it in if its keys changed. */
+static int reload_set(cp_conn *db, struct ca_set *s, char *err, size_t errsz)
+{
+    struct ca_set n = {
+        s->name, s->comment, s->file, s->next_file, NULL, NULL, NULL, NULL, 0, 0, 0
+    };
+    struct pc_sshkey *old_cur, *old_prev;
+    int rc, same;
+
+    if ((rc = init_set(db, &n, s->cur ? s->cur->type : PC_KEY_ED25519, err, errsz)) != PC_OK) {
+        pc_sshkey_free(n.cur);
+        pc_sshkey_free(n.prev);
+        free(n.cur_line);
+        free(n.prev_line);
+        return rc;
+    }
+    pthread_mutex_lock(&lock);
+    same = s->cur_line && strcmp(s->cur_line, n.cur_line) == 0 &&
+           (s->prev_line ? n.prev_line && strcmp(s->prev_line, n.prev_line) == 0 : !n.prev_line);
+    if (same) {
+        s->since = n.since;
+        s->overlap_end = n.overlap_end;
+        pthread_mutex_unlock(&lock);
+        pc_sshkey_free(n.cur);
+        pc_sshkey_free(n.prev);
+        free(n.cur_line);
+        free(n.prev_line);
+        return PC_OK;
+    }
+    old_cur = s->cur;
+    old_prev = s->prev;
+    keep_old_line(s->cur_line); /* callers may still hold them */
+    keep_old_line(s->prev_line);
+    s->cur = n.cur;
+    s->prev = n.prev;
+    s->cur_line = n.cur_line;
+    s->prev_line = n.prev_line;
+    s->since = n.since;
+    s->overlap_end = n.overlap_end;
+    s->rename_pending = 0;
+    pthread_mutex_unlock(&lock);
+    pc_sshkey_free(old_cur);
+    pc_sshkey_free(old_prev);
+    pc_log(PC_LOG_INFO, "event=ca_reloaded ca=%s phase=%s", s->name, n.prev ? "overlap" : "stable");
+    return PC_OK;
+}
+
+void cp_ca_reload(void)
+{
+    cp_conn *db;
+    char err[512];
+
+    if (!cp_sql_is_pg() || !ca_dir[0] || !(db = cp_db()))
+        return;
+    pthread_mutex_lock(&admin_lock);
+    if (cp_secrets_pull(db, ca_dir, err, sizeof err) != PC_OK ||
+        reload_set(db, &sets[CP_CA_USER], err, sizeof err) != PC_OK ||
+        reload_set(db, &sets[CP_CA_HOST], err, sizeof err) != PC_OK)
+        pc_log(PC_LOG_ERR, "event=ca_reload_failed error=\"%s\"", err);
+    pthread_mutex_unlock(&admin_lock);
+}
+
 void cp_ca_free(void)
 {
     for (size_t i = 0; i < 2; i++) {
@@ -423,8 +487,11 @@ static int record_rotation(const struct cp_who *who, struct ca_set *s, const cha
     cp_bind_text(st, 3, new_bare);
     cp_bind_int64(st, 4, now);
     cp_bind_int64(st, 5, now + overlap);
+    /* PostgreSQL: the next key goes to the database with the row, and every instance reloads */
     if ((rc = cp_exec_stmt(st)) == PC_OK && (rc = cp_ca_bump_krl(db)) == PC_OK &&
-        (rc = audit(db, who, "ca.rotate", reason)) == PC_OK)
+        (rc = audit(db, who, "ca.rotate", reason)) == PC_OK &&
+        (rc = cp_secret_put_file(db, ca_dir, s->next_file, s->next_file)) == PC_OK &&
+        (rc = cp_notify_ca(db)) == PC_OK)
         rc = cp_tx_commit(db);
 out:
     if (rc != PC_OK)
@@ -541,8 +608,13 @@ int cp_ca_finish(const struct cp_who *who, enum cp_ca_kind kind, int now, json_o
     }
     cp_bind_int64(st, 1, t);
     cp_bind_text(st, 2, s->name);
+    /* PostgreSQL: the next key becomes the CA key in the database too, and every instance
+     * reloads (the rename below is this instance's copy in DIR) */
     if ((rc = cp_exec_stmt(st)) != PC_OK || (rc = cp_ca_bump_krl(db)) != PC_OK ||
-        (rc = audit(db, who, "ca.finish", reason)) != PC_OK || (rc = cp_tx_commit(db)) != PC_OK) {
+        (rc = audit(db, who, "ca.finish", reason)) != PC_OK ||
+        (rc = cp_secret_put_file(db, ca_dir, s->next_file, s->file)) != PC_OK ||
+        (rc = cp_secret_delete(db, s->next_file)) != PC_OK || (rc = cp_notify_ca(db)) != PC_OK ||
+        (rc = cp_tx_commit(db)) != PC_OK) {
         cp_tx_rollback(db);
         goto out;
     }

@@ -24,6 +24,10 @@ enum cp_ca_kind { CP_CA_USER = 0, CP_CA_HOST = 1 };
  * "ecdsa" (P-256) or "rsa" (3072 bits) on a first start, and completing an interrupted finish. */
 int cp_ca_init(const char *dir, const char *type, char *err, size_t errsz);
 void cp_ca_free(void);
+/* PostgreSQL: copies the CA keys from the database into DIR (cp_secrets_pull) and loads both
+ * sets again, so a rotation started or finished on another instance applies here too (run on a
+ * CA notice, cp_notify.h). A failure is logged and keeps the keys in use. No-op on SQLite. */
+void cp_ca_reload(void);
 
 /* "TYPE BASE64 portcullis-user-ca" / "… portcullis-host-ca" of the current (signing) key. The
  * string stays valid until cp_ca_free, also after a rotation. */

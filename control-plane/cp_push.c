@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_push.h"
+#include "cp_notify.h"
 #include "cp_audit.h"
 #include "cp_metrics.h"
 #include "cp_authtx.h"
@@ -103,6 +104,8 @@ static int finish(cp_conn *db, struct push_row *p, const char *state, const char
         return rc;
     if (cp_changes(db) != 1)
         return PC_ERR_STATE;
+    if ((rc = cp_notify_push(db, p->id)) != PC_OK) /* other instances' waiters, at commit */
+        return rc;
     snprintf(p->state, sizeof p->state, "%s", state);
     pc_metric_inc(&cp_m_push_decisions,
                   strncmp(actor ? actor : "system", "session:", 8) == 0 ? "session"

@@ -318,6 +318,13 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (user_id, host_id, step),"
     "  FOREIGN KEY (user_id, host_id) REFERENCES offline_code_salts(user_id, host_id)"
     "  ON DELETE CASCADE);",
+    /* 17 (issue 12, several instances): the server secrets every instance on one database must
+     * share (TLS key and certificate, CA keys and a rotation's next key, the admin token), each
+     * sealed with DIR/master.key under AD "secret:NAME" (cp_secrets.h). Used on PostgreSQL. */
+    "CREATE TABLE server_secrets ("
+    "  name TEXT PRIMARY KEY,"
+    "  sealed BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 static int current_version(cp_conn *db, int *version)

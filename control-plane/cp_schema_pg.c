@@ -275,6 +275,11 @@ static const char *const steps[] = {
     "  PRIMARY KEY (user_id, host_id, step),"
     "  FOREIGN KEY (user_id, host_id) REFERENCES offline_code_salts(user_id, host_id)"
     "  ON DELETE CASCADE);",
+    /* 17 (issue 12): the shared server secrets, sealed with the master key (cp_secrets.h) */
+    "CREATE TABLE server_secrets ("
+    "  name TEXT PRIMARY KEY,"
+    "  sealed BYTEA NOT NULL,"
+    "  created_at BIGINT NOT NULL);",
 };
 
 const char *const *cp_schema_pg_steps(int n)

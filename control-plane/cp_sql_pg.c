@@ -215,11 +215,44 @@ static int is_tx_end(const char *sql)
     return !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK") || !strcmp(sql, "END");
 }
 
+static int is_change(const PGresult *res)
+{
+    const char *s = PQcmdStatus((PGresult *)res);
+
+    return s && (!strncmp(s, "INSERT ", 7) || !strncmp(s, "UPDATE ", 7) ||
+                 !strncmp(s, "DELETE ", 7) || !strncmp(s, "MERGE ", 6));
+}
+
+/* RELEASE NAME in a transaction that a failed statement aborted: PostgreSQL refuses everything
+ * after that error (SQLite goes on), so the job's savepoint would fail to release and every
+ * later job and the COMMIT with it. Instead its work is rolled back to the savepoint, the
+ * savepoint released, and the RELEASE reported failed: the job fails alone, as a job that
+ * returned an error would. */
+static int release_aborted(cp_conn *db, const char *sql)
+{
+    char buf[96];
+    PGresult *res;
+    int ok;
+
+    if (strlen(sql) >= sizeof buf - 16)
+        return PC_ERR_STORE;
+    snprintf(buf, sizeof buf, "ROLLBACK TO %s; %s", sql + 8, sql);
+    res = PQexec(db->pg, buf);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        set_err_result(db, res);
+    else
+        set_err(db, "a statement of this savepoint had failed: its work was rolled back");
+    PQclear(res);
+    pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
+    return PC_ERR_STORE;
+}
+
 int cp_pg_exec(cp_conn *db, const char *sql)
 {
     PGresult *res;
     ExecStatusType st;
-    int ending;
+    int ending, committed = 1;
 
     if (!db || !sql)
         return PC_ERR_STORE;
@@ -230,6 +263,9 @@ int cp_pg_exec(cp_conn *db, const char *sql)
         pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
         return PC_ERR_STORE;
     }
+    if (!strncmp(sql, "RELEASE ", 8) && !strchr(sql, ';') &&
+        PQtransactionStatus(db->pg) == PQTRANS_INERROR)
+        return release_aborted(db, sql);
     res = PQexec(db->pg, sql);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -240,9 +276,21 @@ int cp_pg_exec(cp_conn *db, const char *sql)
         pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
         return PC_ERR_STORE;
     }
+    /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK: nothing was kept */
+    if (ending && strcmp(sql, "ROLLBACK") != 0)
+        committed = !strcmp(PQcmdStatus(res), "COMMIT");
+    if (is_change(res)) { /* the last statement's, as SQLite counts after sqlite3_exec */
+        const char *n = PQcmdTuples(res);
+        db->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+    }
     PQclear(res);
     if (PQtransactionStatus(db->pg) == PQTRANS_IDLE)
         db->in_tx = 0;
+    if (!committed) {
+        set_err(db, "the transaction had failed: COMMIT rolled it back");
+        pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", db->err);
+        return PC_ERR_STORE;
+    }
     return PC_OK;
 }
 
@@ -260,16 +308,17 @@ int cp_pg_tx_begin(cp_conn *db)
         set_err(db, "a transaction is already open");
         return PC_ERR_STORE;
     }
-    if (cp_pg_exec(db, "BEGIN") != PC_OK)
-        return PC_ERR_STORE;
-    db->in_tx = 1;
-    if (cp_pg_exec(db, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")") != PC_OK) {
+    /* one round trip: the lock is taken before the transaction's first statement */
+    if (cp_pg_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")") != PC_OK) {
         char keep[sizeof db->err];
         memcpy(keep, db->err, sizeof keep);
-        cp_pg_exec(db, "ROLLBACK");
+        if (!cp_pg_autocommit(db))
+            cp_pg_exec(db, "ROLLBACK");
+        db->in_tx = 0;
         memcpy(db->err, keep, sizeof keep);
         return PC_ERR_STORE;
     }
+    db->in_tx = 1;
     return PC_OK;
 }
 
@@ -475,8 +524,9 @@ static unsigned hash_key(const char *k, size_t n)
 }
 
 /* The name of a server-side prepared statement for st's SQL and bound types, preparing it on
- * first use; NULL (run it unnamed) when the cache is full or preparing failed. */
-static const char *prepared_name(cp_stmt *st)
+ * first use; NULL (run it unnamed) when the cache is full. Should PREPARE fail, *failed holds
+ * its result (its error is the statement's: inside a transaction it also aborted that). */
+static const char *prepared_name(cp_stmt *st, PGresult **failed)
 {
     cp_conn *db = st->db;
     size_t klen = st->sqllen + 1 + (size_t)st->nparams;
@@ -505,7 +555,7 @@ static const char *prepared_name(cp_stmt *st)
     snprintf(e->name, sizeof e->name, "cp_%u", db->next_name++);
     res = PQprepare(db->pg, e->name, st->sql, st->nparams, (const Oid *)st->types);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        PQclear(res);
+        *failed = res;
         free(e);
         free(key);
         return NULL;
@@ -519,14 +569,6 @@ static const char *prepared_name(cp_stmt *st)
     return e->name;
 }
 
-static int is_change(const PGresult *res)
-{
-    const char *s = PQcmdStatus((PGresult *)res);
-
-    return s && (!strncmp(s, "INSERT ", 7) || !strncmp(s, "UPDATE ", 7) ||
-                 !strncmp(s, "DELETE ", 7) || !strncmp(s, "MERGE ", 6));
-}
-
 static int run(cp_stmt *st)
 {
     cp_conn *db = st->db;
@@ -537,11 +579,11 @@ static int run(cp_stmt *st)
 
     if (!usable(db))
         goto fail;
-    name = prepared_name(st);
-    if (name)
+    name = prepared_name(st, &st->res); /* st->res set: PREPARE failed, its error below */
+    if (!st->res && name)
         st->res = PQexecPrepared(db->pg, name, st->nparams, (const char *const *)st->vals, st->lens,
                                  st->fmts, 0);
-    else
+    else if (!st->res)
         st->res = PQexecParams(db->pg, st->sql, st->nparams, (const Oid *)st->types,
                                (const char *const *)st->vals, st->lens, st->fmts, 0);
     rs = st->res ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;

@@ -191,6 +191,16 @@ void cp_waiters_notify(const char *push_id)
     pthread_mutex_unlock(&lock);
 }
 
+void cp_waiters_notify_all(void)
+{
+    pthread_mutex_lock(&lock);
+    for (struct cp_wait *w = head, *next; w; w = next) {
+        next = w->next;
+        resume(w);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 void cp_waiters_forget(struct cp_wait *w)
 {
     pthread_mutex_lock(&lock);

@@ -31,6 +31,9 @@ void cp_waiters_stop(void);
 void cp_waiters_suspend(struct cp_wait *w);
 /* Resumes every waiter of push_id. */
 void cp_waiters_notify(const char *push_id);
+/* Resumes every waiter: each answers with its push's current state, or, if still pending,
+ * waits again (the API's long-polls re-list; cp_notify.h calls this after a lost connection). */
+void cp_waiters_notify_all(void);
 /* Unlists w if still listed (connection ended). */
 void cp_waiters_forget(struct cp_wait *w);
 /* Number of waiting requests (for logs and /metrics). */

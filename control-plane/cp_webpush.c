@@ -341,7 +341,8 @@ int cp_webpush_start(const unsigned char master[PC_SECRETBOX_KEY_BYTES], const c
     if (rc != PC_OK) {
         snprintf(err, errsz,
                  "cannot load the Web Push (VAPID) key from the database: %s (it is sealed with "
-                 "secrets.key: is this the data directory's own key?)",
+                 "the master key, DIR/master.key or an older DIR/secrets.key: is this the "
+                 "database's own key?)",
                  pc_strerror(rc));
         return rc;
     }

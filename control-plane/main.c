@@ -5,6 +5,8 @@
 #include "cp_backup.h"
 #include "cp_ca.h"
 #include "cp_hosts.h"
+#include "cp_notify.h"
+#include "cp_secrets.h"
 #include "cp_authtx.h"
 #include "cp_push.h"
 #include "cp_refusals.h"
@@ -59,16 +61,47 @@ static void raise_fd_limit(unsigned want)
     }
 }
 
-static int print_pin(const struct cp_settings *s)
+static int store_path(const struct cp_settings *s, char *out, size_t n);
+
+/* PostgreSQL: the instances' shared TLS identity is the database's (cp_secrets.h); copy it into
+ * DIR first. An empty database has none yet: the key made below is stored at the first start. */
+static int pull_from_store(const struct cp_settings *s, char *err, size_t errsz)
 {
-    char *key = NULL, *cert = NULL, pin[CP_PIN_MAX], err[512];
+    char path[PATH_MAX];
+    unsigned char skey[PC_SECRETBOX_KEY_BYTES];
+    cp_conn *db;
     int rc;
 
+    if ((rc = cp_secrets_master_path(s->data_dir, path, sizeof path)) != PC_OK ||
+        (rc = pc_secretbox_load_key(path, 1, skey, err, errsz)) != PC_OK)
+        return rc;
+    cp_secrets_set_master(skey, path);
+    pc_wipe(skey, sizeof skey);
+    if ((rc = store_path(s, path, sizeof path)) == PC_OK &&
+        (rc = cp_store_open(path, err, errsz)) == PC_OK) {
+        rc = (db = cp_db()) ? cp_secrets_pull(db, s->data_dir, err, errsz) : PC_ERR_STORE;
+        if (!db)
+            snprintf(err, errsz, "cannot open the database");
+    }
+    pc_wipe(path, sizeof path);
+    cp_store_close_all();
+    cp_secrets_wipe();
+    return rc;
+}
+
+static int print_pin(const struct cp_settings *s)
+{
+    char *key = NULL, *cert = NULL, pin[CP_PIN_MAX], err[1024];
+    int rc;
+
+    umask(077);
     if (pc_mkdir_mode(s->data_dir, 0700) != PC_OK) {
         fprintf(stderr, "portcullisd: %s: cannot create the data directory\n", s->data_dir);
         return 1;
     }
-    rc = cp_tls_load_or_create(s->data_dir, &key, &cert, err, sizeof err);
+    rc = s->store[0] ? pull_from_store(s, err, sizeof err) : PC_OK;
+    if (rc == PC_OK)
+        rc = cp_tls_load_or_create(s->data_dir, &key, &cert, err, sizeof err);
     if (rc == PC_OK)
         rc = cp_tls_pin(cert, pin, err, sizeof err);
     if (key)
@@ -80,6 +113,48 @@ static int print_pin(const struct cp_settings *s)
     }
     printf("%s\n", pin);
     return 0;
+}
+
+/* The TLS identity, the admin token and the CA keys. On PostgreSQL all in one write
+ * transaction (its lock makes instances that start together take turns): the database's copies
+ * first, then whatever is still missing is made and stored (cp_secrets.h). */
+static int load_secrets(const struct cp_settings *s, char **key, char **cert, char *err,
+                        size_t errsz)
+{
+    cp_conn *db = cp_db();
+    int rc, pg = cp_sql_is_pg(), changed = 0;
+
+    if (!db) {
+        snprintf(err, errsz, "cannot open the database");
+        return PC_ERR_STORE;
+    }
+    if (pg && cp_tx_begin(db) != PC_OK) {
+        snprintf(err, errsz, "cannot begin a transaction: %s", cp_errmsg(db));
+        return PC_ERR_STORE;
+    }
+    if ((rc = cp_secrets_pull(db, s->data_dir, err, errsz)) != PC_OK ||
+        (rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||
+        (rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK ||
+        (rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK ||
+        (rc = cp_secrets_push(db, s->data_dir, &changed, err, errsz)) != PC_OK)
+        goto out;
+    if (changed) { /* another instance stored its secrets first: use those */
+        pc_log(PC_LOG_WARN, "event=secrets_reloaded note=\"another instance stored them first\"");
+        pc_free_secret_str(*key);
+        free(*cert);
+        *key = *cert = NULL;
+        cp_ca_free();
+        if ((rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||
+            (rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK ||
+            (rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK)
+            goto out;
+    }
+    if (pg && (rc = cp_tx_commit(db)) != PC_OK)
+        snprintf(err, errsz, "cannot store the server secrets: %s", cp_errmsg(db));
+out:
+    if (rc != PC_OK && pg)
+        cp_tx_rollback(db);
+    return rc;
 }
 
 /* The store: --store's PostgreSQL URL, else DIR/portcullis.db. */
@@ -149,25 +224,24 @@ static int setup(const struct cp_settings *s, char **key, char **cert, char *err
             s->data_dir, strerror(errno));
         return PC_ERR_IO;
     }
-    if ((rc = cp_tls_load_or_create(s->data_dir, key, cert, err, errsz)) != PC_OK ||
-        (rc = cp_tls_pin(*cert, cp_rt.pin, err, errsz)) != PC_OK)
-        return rc;
-    if ((rc = path_in(s->data_dir, "secrets.key", path, sizeof path)) != PC_OK ||
+    if ((rc = cp_secrets_master_path(s->data_dir, path, sizeof path)) != PC_OK ||
         (rc = pc_secretbox_load_key(path, 1, skey, err, errsz)) != PC_OK)
         return rc;
     cp_users_set_key(skey);
+    cp_secrets_set_master(skey, path);
     if ((rc = store_path(s, path, sizeof path)) != PC_OK ||
         (rc = cp_store_open(path, err, errsz)) != PC_OK ||
-        (rc = cp_webpush_start(skey, s->webpush_contact, err, errsz)) != PC_OK) {
+        (rc = load_secrets(s, key, cert, err, errsz)) != PC_OK ||
+        (rc = cp_tls_pin(*cert, cp_rt.pin, err, errsz)) != PC_OK ||
+        (rc = cp_webpush_start(skey, s->webpush_contact, err, errsz)) != PC_OK ||
+        (rc = cp_notify_start(path, err, errsz)) != PC_OK) {
         pc_wipe(skey, sizeof skey);
+        pc_wipe(path, sizeof path); /* the store's URL may hold a password */
         return rc;
     }
     pc_wipe(skey, sizeof skey);
+    pc_wipe(path, sizeof path);
     cp_webpush_set_app_origin(s->web_origin); /* "" without --web-listen: no url in notices */
-    if ((rc = cp_admin_token_ensure(s->data_dir, err, errsz)) != PC_OK)
-        return rc;
-    if ((rc = cp_ca_init(s->data_dir, s->ca_key_type, err, errsz)) != PC_OK)
-        return rc;
     cp_hosts_configure(s->host_cert_ttl);
     cp_authtx_configure(&lim);
     cp_ratelimit_configure(s->auth_rate);
@@ -248,12 +322,14 @@ int main(int argc, char **argv)
     free(cert);
     if (rc != PC_OK) {
         pc_log(PC_LOG_ERR, "event=start_failed error=\"%s\"", err);
+        cp_notify_stop();
         cp_waiters_stop();
         cp_webhook_stop();
         cp_webpush_stop();
         cp_offcodes_stop();
         cp_store_close_all();
         cp_ca_free();
+        cp_secrets_wipe();
         return 1;
     }
     pc_wipe(s.store, sizeof s.store); /* cp_store keeps its own copy */
@@ -263,6 +339,7 @@ int main(int argc, char **argv)
         if (sig == SIGHUP)
             cp_web_reload();
     pc_log(PC_LOG_INFO, "event=stopping signal=%d waiting=%u", sig, cp_waiters_count());
+    cp_notify_stop();
     cp_waiters_stop();
     cp_web_stop();
     cp_server_stop();
@@ -271,6 +348,7 @@ int main(int argc, char **argv)
     cp_offcodes_stop();
     cp_store_close_all();
     cp_ca_free();
+    cp_secrets_wipe();
     curl_global_cleanup();
     pc_log(PC_LOG_INFO, "event=stopped");
     return 0;

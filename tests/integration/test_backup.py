@@ -17,7 +17,7 @@ from harness import Daemon
 
 TEST_TIMEOUT = 240
 # what a restore copies besides the backup (docs/HA.md, "Backups and restore")
-KEY_FILES = ("secrets.key", "tls.key", "tls.crt", "ca_user.key", "ca_host.key", "admin.token")
+KEY_FILES = ("master.key", "tls.key", "tls.crt", "ca_user.key", "ca_host.key", "admin.token")
 
 
 def backup(data_dir, path, *extra):

@@ -33,20 +33,20 @@ def test_first_start_creates_files_with_modes():
     d = D
     assert os.path.isdir(d.data_dir)
     assert harness.file_mode(d.data_dir) == 0o700, "data dir mode %o" % harness.file_mode(d.data_dir)
-    for name in ("tls.key", "tls.crt", "secrets.key", "admin.token"):
+    for name in ("tls.key", "tls.crt", "master.key", "admin.token"):
         assert os.path.isfile(d.path(name)), "%s not created" % name
     if harness.is_pg():     # the store is the PostgreSQL database: no SQLite file beside it
         assert not os.path.exists(d.db_path), "portcullis.db created with --store-file"
     else:
         assert os.path.isfile(d.db_path), "portcullis.db not created"
-    for name in ("tls.key", "secrets.key", "admin.token"):
+    for name in ("tls.key", "master.key", "admin.token"):
         m = harness.file_mode(d.path(name))
         assert m == 0o600, "%s has mode %o, want 600" % (name, m)
     # the database must not be readable by others either
     if not harness.is_pg():
         m = harness.file_mode(d.db_path)
         assert m & 0o077 == 0, "portcullis.db has mode %o (group/other bits set)" % m
-    assert os.path.getsize(d.path("secrets.key")) == 32, "secrets.key is not 32 bytes"
+    assert os.path.getsize(d.path("master.key")) == 32, "master.key is not 32 bytes"
     with open(d.path("admin.token")) as f:
         tok = f.read()
     assert re.fullmatch(r"[0-9a-f]{64}\n?", tok), "admin.token is not 64 hex chars: %r" % tok
@@ -96,7 +96,7 @@ def test_second_start_reuses_key_cert_token():
     d = Daemon().start()
     try:
         files = {}
-        for name in ("tls.key", "tls.crt", "secrets.key", "admin.token"):
+        for name in ("tls.key", "tls.crt", "master.key", "admin.token"):
             with open(d.path(name), "rb") as f:
                 files[name] = f.read()
         pin1 = harness.spki_pin_from_der(d.served_cert_der())
@@ -115,6 +115,41 @@ def test_second_start_reuses_key_cert_token():
         assert d.admin_token == tok1
         st, b = d.admin("GET", "/v1/users/keepme")
         assert st == 200 and b.get("name") == "keepme", "admin token not accepted after restart: %s %r" % (st, b)
+    finally:
+        d.kill()
+
+
+def test_master_key_older_name_secrets_key_still_works_and_master_key_wins():
+    """A data directory from before the rename has secrets.key: it keeps working (the VAPID key
+    sealed with it opens, so the daemon starts) and no master.key is made beside it. When both
+    exist, master.key is the one used: a wrong master.key refuses to start even beside the right
+    secrets.key, and a wrong secrets.key beside the right master.key is ignored."""
+    d = Daemon().start()
+    try:
+        d.create_user("legacy")
+        assert d.stop() == 0
+        os.rename(d.path("master.key"), d.path("secrets.key"))
+        d.start()
+        assert not os.path.exists(d.path("master.key")), "a new master.key was made"
+        st, b = d.admin("GET", "/v1/users/legacy")
+        assert st == 200, (st, b)
+        assert d.stop() == 0
+        right = open(d.path("secrets.key"), "rb").read()
+        for name, data in (("master.key", os.urandom(32)),):
+            with open(d.path(name), "wb") as f:
+                f.write(data)
+            os.chmod(d.path(name), 0o600)
+        rc, out, err = _run_bad(["--data-dir", d.data_dir, "--listen", "127.0.0.1:%d" % d.port]
+                                + d.store_args(), timeout=30)
+        assert rc != 0, "started with a wrong master.key beside the right secrets.key"
+        assert d.path("master.key") in err or "master key" in err, err
+        with open(d.path("master.key"), "wb") as f:
+            f.write(right)
+        with open(d.path("secrets.key"), "wb") as f:
+            f.write(os.urandom(32))
+        d.start()
+        st, b = d.admin("GET", "/v1/users/legacy")
+        assert st == 200, (st, b)
     finally:
         d.kill()
 
@@ -206,10 +241,10 @@ def test_refuses_world_readable_secret():
     d = Daemon().start()
     try:
         assert d.stop() == 0
-        os.chmod(d.path("secrets.key"), 0o644)
+        os.chmod(d.path("master.key"), 0o644)
         rc, out, err = _run_bad(["--data-dir", d.data_dir, "--listen", "127.0.0.1:%d" % d.port],
                                 timeout=30)
-        assert rc != 0, "started with a 0644 secrets.key"
-        assert "secrets.key" in err, "message does not name secrets.key: %r" % err
+        assert rc != 0, "started with a 0644 master.key"
+        assert "master.key" in err, "message does not name master.key: %r" % err
     finally:
         d.kill()

@@ -170,6 +170,12 @@ def test_unreachable_postgresql_fails_without_showing_the_url():
                        "--store-file", f)
     assert rc == 1 and "PostgreSQL: cannot connect" in err, (rc, out, err)
     assert_secret_free(out, err, url=url)
+    # the other spelling of the scheme is a PostgreSQL URL too (it gets as far as connecting)
+    short = url.replace("postgresql://", "postgres://", 1)
+    rc, out, err = run("--data-dir", os.path.join(root, "data"), "--migrate-only",
+                       "--store", short)
+    assert rc == 1 and "PostgreSQL: cannot connect" in err, (rc, out, err)
+    assert_secret_free(out, err, url=short)
     d = Daemon(data_dir=os.path.join(root, "data2"), args=["--store", url])
     d.start(wait=False)
     d.proc.wait(timeout=60)
@@ -312,3 +318,18 @@ def test_help_lists_the_store_flags():
     for flag in ("--store URL", "--store-file FILE", "--migrate-only"):
         assert flag in out, flag
     assert re.search(r"--store-file FILE\s+the --store URL", out), out
+
+
+def test_sql_layer_unit_tests_on_postgresql():
+    """tests/unit/test_sql_pg (skipped by make check without a server) on a fresh database."""
+    srv = pg()
+    exe = os.path.join(harness.BUILD_DIR, "tests", "unit", "test_sql_pg")
+    if not os.path.exists(exe):
+        subprocess.run(["make", "-C", harness.BUILD_DIR, "tests/unit/test_sql_pg"],
+                       capture_output=True, timeout=300)
+    assert os.path.exists(exe), "not built: %s (make check TESTS=)" % exe
+    env = dict(os.environ, PC_TEST_PG_URL=srv.new_database())
+    r = subprocess.run([exe], env=env, capture_output=True, timeout=120)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, out
+    assert "[  PASSED  ] 7 test(s)." in out and "SKIPPED" not in out, out

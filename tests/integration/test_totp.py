@@ -303,9 +303,9 @@ def test_seeds_encrypted_at_rest():
         assert s.lower().encode() not in blob, "base32 seed (lowercase) found in the database"
         assert raw not in blob, "raw seed bytes found in the database files"
         assert raw.hex().encode() not in blob, "hex seed found in the database files"
-    with open(D.path("secrets.key"), "rb") as f:
+    with open(D.path("master.key"), "rb") as f:
         key = f.read()
-    assert key not in blob, "secrets.key found in the database"
+    assert key not in blob, "master.key found in the database"
 
 
 def test_audit_row_per_attempt():

@@ -191,15 +191,18 @@ static int begin_in_tx(cp_conn *db, void *arg)
     };
     char actor[48];
     cp_stmt *st;
+    json_object *rules = NULL;
     int rc, found, no_2fa = 0;
 
     rc = cp_user_load(db, j->person, &u);
     if (rc != PC_OK && rc != PC_ERR_NOTFOUND)
         goto out;
     found = rc == PC_OK;
-    if (found && u.enabled &&
-        (rc = cp_policy_no_2fa(db, j->person, req->user, j->host->host_id, &no_2fa)) != PC_OK)
+    /* The rules matching now: they decide no_2fa and are noted for explain (one evaluation). */
+    if ((rc = cp_policy_matching(db, j->person, req->user, j->host->host_id, &rules)) != PC_OK)
         goto out;
+    if (found && u.enabled)
+        no_2fa = cp_policy_rules_no_2fa(rules);
     decide(db, found, &u, no_2fa, res);
     if (strcmp(res->action, "challenge") == 0 &&
         (rc = cert_2fa_decide(db, req, j->person, j->host->host_id, res)) != PC_OK)
@@ -233,8 +236,9 @@ static int begin_in_tx(cp_conn *db, void *arg)
     row.txid = res->txid;
     if ((rc = cp_audit_add(db, &row)) != PC_OK)
         goto out;
-    rc = cp_explain_note_begin(db, res->txid, req->user, j->person, j->host->host_id);
+    rc = cp_explain_note_begin(db, res->txid, req->user, rules);
 out:
+    json_object_put(rules);
     pc_wipe(&u, sizeof u);
     return rc;
 }

@@ -15,24 +15,17 @@
 #include <string.h>
 #include <time.h>
 
-int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, const char *person,
-                          int64_t host_id)
+int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, json_object *rules)
 {
-    json_object *rules = NULL;
     cp_stmt *st;
-    int rc;
 
-    if ((rc = cp_policy_matching(db, person, account, host_id, &rules)) != PC_OK)
-        return rc;
     st = cp_prepare(db, "INSERT INTO tx_explain(txid, account, rules) VALUES (?,?,?)");
     if (st) {
         cp_bind_text(st, 1, txid);
         cp_bind_text(st, 2, account);
         cp_bind_text(st, 3, json_object_to_json_string_ext(rules, JSON_C_TO_STRING_PLAIN));
     }
-    rc = cp_exec_stmt(st);
-    json_object_put(rules);
-    return rc;
+    return cp_exec_stmt(st);
 }
 
 static const char *str(json_object *o, const char *key)

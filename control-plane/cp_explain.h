@@ -9,9 +9,8 @@
 #include <stdint.h>
 
 /* In auth/begin's transaction: records account and the rules matching (person, account,
- * host) now. */
-int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, const char *person,
-                          int64_t host_id);
+ * host) now (rules: cp_policy_matching's array, evaluated once by begin). */
+int cp_explain_note_begin(cp_conn *db, const char *txid, const char *account, json_object *rules);
 /* {"txid","user","account","host","rhost","service","started_at","state","rules":[…],
  *  "audit":[ROW…],"lock":{…},"explanation":[LINE…]}; PC_ERR_NOTFOUND for an unknown txid. */
 int cp_explain_tx(const char *txid, json_object **out);

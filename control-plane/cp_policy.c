@@ -803,3 +803,14 @@ int cp_policy_matching(cp_conn *db, const char *person, const char *account, int
     *rules = arr;
     return PC_OK;
 }
+
+int cp_policy_rules_no_2fa(json_object *rules)
+{
+    size_t n = json_object_array_length(rules);
+
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get_boolean(
+                json_object_object_get(json_object_array_get_idx(rules, i), "require_2fa")))
+            return 0;
+    return n > 0;
+}

@@ -77,5 +77,8 @@ int cp_policy_request_rule(cp_conn *db, const char *person, const char *account,
  * {"name", "require_2fa"} (empty when none does). */
 int cp_policy_matching(cp_conn *db, const char *person, const char *account, int64_t host_id,
                        json_object **rules);
+/* cp_policy_no_2fa's answer from cp_policy_matching's array (auth/begin evaluates the rules
+ * once for both). */
+int cp_policy_rules_no_2fa(json_object *rules);
 
 #endif

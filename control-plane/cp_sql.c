@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The store's SQL layer (cp_sql.h): SQLite here, PostgreSQL in cp_sql_pg.c. On SQLite a
- * cp_conn is the sqlite3 handle and a cp_stmt the sqlite3_stmt, so this side adds no memory and
- * no copy; only the result codes are mapped. */
+ * cp_conn is the sqlite3 handle and a cp_stmt the sqlite3_stmt, so this side adds no copy; only
+ * the result codes are mapped.
+ *
+ * Statement cache (SQLite only): parsing the SQL was the largest cost of a request (a quarter
+ * of the daemon's CPU under `bench_load begin`, issue 16), so each thread keeps the statements
+ * it prepared, keyed by connection and SQL text. cp_finalize of a cached statement resets it and
+ * clears its bindings (what sqlite3_finalize would release: rows, the read transaction, bound
+ * copies) instead of freeing it; a statement whose SQL is already in use on this thread (a
+ * nested call) is prepared afresh and finalized as before. Connections belong to one thread
+ * (cp_db), so the cache needs no lock; cp_sql_close_stmts runs before a connection is closed. */
 #include "config.h"
 #include "cp_sql.h"
 #include "cp_metrics.h"
@@ -10,6 +18,8 @@
 #include "pc_log.h"
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 static int use_pg; /* set once at start, before any thread runs SQL */
 
@@ -26,12 +36,137 @@ void cp_sql_use_pg(int on)
     use_pg = on;
 }
 
+/* ---- the SQLite statement cache ---------------------------------------------------------- */
+
+#define CACHE_SLOTS 64 /* the store has fewer distinct statements on one thread's hot path */
+
+struct cached {
+    sqlite3 *db; /* NULL: a free slot */
+    sqlite3_stmt *st;
+    uint32_t hash; /* of the SQL text */
+    int in_use;    /* handed out by cp_prepare, not yet given back by cp_finalize */
+    uint64_t used; /* for eviction: the least recently used idle slot goes */
+};
+
+static _Thread_local struct cached cache[CACHE_SLOTS];
+static _Thread_local uint64_t cache_clock;
+
+static uint32_t sql_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h;
+}
+
+/* A statement for sql on db: a cached idle one (reset, no bindings) or a new one, cached when a
+ * slot is free or an idle one can be evicted. *single is 0 when sql holds more than one
+ * statement (then nothing is returned: the caller runs it with sqlite3_exec). */
+static sqlite3_stmt *cache_get(sqlite3 *db, const char *sql, int *single)
+{
+    uint32_t h = sql_hash(sql);
+    struct cached *slot = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int busy = 0;
+
+    *single = 1;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cached *c = &cache[i];
+        if (c->db == db && c->hash == h && strcmp(sqlite3_sql(c->st), sql) == 0) {
+            if (c->in_use) {
+                busy = 1; /* nested use of the same SQL: a private statement below */
+                continue;
+            }
+            c->in_use = 1;
+            c->used = ++cache_clock;
+            return c->st;
+        }
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK)
+        return NULL;
+    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
+        tail++;
+    if (tail && *tail) {
+        *single = 0;
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    if (busy || !st) /* !st: only a comment or blanks */
+        return st;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cached *c = &cache[i];
+        if (!c->db) {
+            slot = c;
+            break;
+        }
+        if (!c->in_use && (!slot || c->used < slot->used))
+            slot = c;
+    }
+    if (!slot)
+        return st; /* every slot in use: not cached */
+    if (slot->db)
+        sqlite3_finalize(slot->st);
+    *slot = (struct cached){ .db = db, .st = st, .hash = h, .in_use = 1, .used = ++cache_clock };
+    return st;
+}
+
+/* 1 when st came from this thread's cache: it was reset and given back. */
+static int cache_put(sqlite3_stmt *st)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].st == st && cache[i].db) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            cache[i].in_use = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void cp_sql_close_stmts(cp_conn *db)
+{
+    sqlite3_stmt *st;
+
+    if (use_pg || !db)
+        return;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache[i].db == SQ(db))
+            cache[i] = (struct cached){ 0 };
+    /* every statement left on db, cached by this thread or another (shutdown) */
+    while ((st = sqlite3_next_stmt(SQ(db), NULL)) != NULL)
+        sqlite3_finalize(st);
+}
+
+/* ---- the calls ------------------------------------------------------------------------------ */
+
 int cp_exec(cp_conn *db, const char *sql)
 {
+    sqlite3_stmt *st;
+    int single, rc;
+
     if (use_pg)
         return cp_pg_exec(db, sql);
+    /* One statement without rows (BEGIN, SAVEPOINT, COMMIT …): from the cache. */
+    st = cache_get(SQ(db), sql, &single);
+    if (single) {
+        if (!st && sqlite3_errcode(SQ(db)) != SQLITE_OK)
+            goto fail;
+        if (!st)
+            return PC_OK;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (!cache_put(st))
+            sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+            return PC_OK;
+        goto fail;
+    }
     if (sqlite3_exec(SQ(db), sql, NULL, NULL, NULL) == SQLITE_OK)
         return PC_OK;
+fail:
     pc_log(PC_LOG_ERR, "event=store_exec error=\"%s\"", sqlite3_errmsg(SQ(db)));
     return PC_ERR_STORE;
 }
@@ -85,6 +220,7 @@ int64_t cp_changes(cp_conn *db)
 cp_stmt *cp_prepare(cp_conn *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
+    int single;
 
     if (use_pg) {
         cp_stmt *p = cp_pg_prepare(db, sql);
@@ -92,7 +228,11 @@ cp_stmt *cp_prepare(cp_conn *db, const char *sql)
             pc_metric_inc(&cp_m_store_errors, "prepare", NULL, NULL);
         return p;
     }
-    if (sqlite3_prepare_v2(SQ(db), sql, -1, &st, NULL) != SQLITE_OK) {
+    if (!(st = cache_get(SQ(db), sql, &single)) || !single) {
+        if (!single)
+            sqlite3_prepare_v2(SQ(db), sql, -1, &st, NULL); /* its first statement, as before */
+        if (st)
+            return (cp_stmt *)(void *)st;
         pc_metric_inc(&cp_m_store_errors, "prepare", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_prepare error=\"%s\"", sqlite3_errmsg(SQ(db)));
         return NULL;
@@ -160,7 +300,7 @@ void cp_finalize(cp_stmt *st)
 {
     if (use_pg)
         cp_pg_finalize(st);
-    else
+    else if (st && !cache_put(SST(st)))
         sqlite3_finalize(SST(st));
 }
 

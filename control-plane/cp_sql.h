@@ -55,6 +55,10 @@ const void *cp_col_blob(cp_stmt *st, int col);
 int cp_col_bytes(cp_stmt *st, int col);
 int cp_col_is_null(cp_stmt *st, int col);
 
+/* Before a connection is closed: frees every statement left on it (SQLite keeps a per-thread
+ * cache of prepared statements, see cp_sql.c); nothing on PostgreSQL. */
+void cp_sql_close_stmts(cp_conn *db);
+
 /* Runs a statement that returns no rows; finalizes it. 0 or PC_ERR_STORE. */
 int cp_exec_stmt(cp_stmt *st);
 /* Runs an INSERT … RETURNING <id> and stores that id; finalizes it. PC_OK, PC_ERR_EXISTS (a

@@ -57,8 +57,10 @@ static void close_conn(cp_conn *db)
 {
     if (cp_sql_is_pg())
         cp_pg_close(db);
-    else
+    else {
+        cp_sql_close_stmts(db); /* the statement cache's */
         sqlite3_close_v2((sqlite3 *)(void *)db);
+    }
 }
 
 int cp_store_is_url(const char *spec)

@@ -25,6 +25,7 @@
 
 #define PG_INT8OID 20
 #define PG_BYTEAOID 17
+#define PG_TEXTOID 25
 #define PG_MAX_PARAMS 65535 /* the protocol's limit */
 #define PG_SQL_MAX (1u << 20)
 #define PG_CACHE_MAX 256
@@ -65,8 +66,9 @@ struct cp_stmt {
     int nparams;
     char **vals; /* copies of the bound values (NULL = SQL NULL) */
     int *lens, *fmts;
-    unsigned *types; /* Oid: 0 (inferred), INT8OID or BYTEAOID */
-    char *kinds;     /* 'n', 'i', 't', 'b': the cache key's type part */
+    unsigned *types;     /* Oid: 0 (inferred), INT8OID or BYTEAOID */
+    char *kinds;         /* 'n', 'i', 't', 'b': the cache key's type part */
+    unsigned char *used; /* used[i]: $(i+1) appears in the SQL (SQLite allows gaps) */
     PGresult *res;
     int ran, row, nrows, ncols;
     struct pg_blob *blobs; /* ncols entries, filled on demand, emptied at each step */
@@ -400,6 +402,27 @@ bad:
     return PC_ERR_INVAL;
 }
 
+/* Which $N the translated SQL names (outside '…' and "…"). */
+static void mark_used(cp_stmt *st)
+{
+    const char *q = st->sql;
+
+    while (*q) {
+        if (*q == '\'' || *q == '"') {
+            const char *e = strchr(q + 1, *q);
+            q = e ? e + 1 : q + strlen(q);
+        } else if (*q == '$' && q[1] >= '1' && q[1] <= '9') {
+            char *end;
+            long n = strtol(q + 1, &end, 10);
+            if (n >= 1 && n <= st->nparams)
+                st->used[n - 1] = 1;
+            q = end;
+        } else {
+            q++;
+        }
+    }
+}
+
 cp_stmt *cp_pg_prepare(cp_conn *db, const char *sql)
 {
     cp_stmt *st;
@@ -423,12 +446,14 @@ cp_stmt *cp_pg_prepare(cp_conn *db, const char *sql)
     st->fmts = calloc(n, sizeof *st->fmts);
     st->types = calloc(n, sizeof *st->types);
     st->kinds = malloc(n + 1);
-    if (!st->vals || !st->lens || !st->fmts || !st->types || !st->kinds) {
+    st->used = calloc(n, 1);
+    if (!st->vals || !st->lens || !st->fmts || !st->types || !st->kinds || !st->used) {
         cp_pg_finalize(st);
         goto oom;
     }
     memset(st->kinds, 'n', n);
     st->kinds[st->nparams] = '\0';
+    mark_used(st);
     return st;
 oom:
     set_err(db, "out of memory");
@@ -579,6 +604,9 @@ static int run(cp_stmt *st)
 
     if (!usable(db))
         goto fail;
+    for (int i = 0; i < st->nparams; i++)
+        if (!st->used[i] && !st->types[i])
+            st->types[i] = PG_TEXTOID;  /* a gap (?1, ?3): PostgreSQL must be told its type */
     name = prepared_name(st, &st->res); /* st->res set: PREPARE failed, its error below */
     if (!st->res && name)
         st->res = PQexecPrepared(db->pg, name, st->nparams, (const char *const *)st->vals, st->lens,
@@ -656,6 +684,7 @@ void cp_pg_finalize(cp_stmt *st)
     free(st->fmts);
     free(st->types);
     free(st->kinds);
+    free(st->used);
     free(st->sql);
     free(st);
 }

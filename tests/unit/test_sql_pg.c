@@ -179,6 +179,18 @@ static void test_parameters(void **state)
     assert_int_equal(cp_pg_col_int64(st, 4), 1);
     assert_int_equal(cp_pg_col_int64(st, 5), 2);
     cp_pg_finalize(st);
+    /* a parameter the SQL never names (SQLite allows it) is sent typed, unbound or bound */
+    for (int i = 0; i < 2; i++) {
+        st = cp_pg_prepare(db, "SELECT ?1 || 'x', ?3 || 'y'");
+        cp_pg_bind_text(st, 1, "a");
+        if (i)
+            cp_pg_bind_text(st, 2, "unused");
+        cp_pg_bind_text(st, 3, "b");
+        assert_int_equal(cp_pg_step(st), CP_ROW);
+        assert_string_equal(cp_pg_col_text(st, 0), "ax");
+        assert_string_equal(cp_pg_col_text(st, 1), "by");
+        cp_pg_finalize(st);
+    }
     assert_null(cp_pg_prepare(db, "SELECT ?70000"));
     assert_null(cp_pg_prepare(db, "SELECT ?0"));
     /* the same statement again, with other types bound: each (SQL, types) its own plan,

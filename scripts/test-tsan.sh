@@ -34,7 +34,7 @@ reports=$(mktemp -d)
 out=$(mktemp)
 trap 'rm -rf "$reports" "$out"' EXIT
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$reports/tsan" \
-  PC_BUILD_DIR="$build" setarch "$(uname -m)" -R /usr/bin/python3 "$src/tests/integration/run.py" \
+  PC_TEST_JOBS="${PC_TEST_JOBS:-2}" PC_BUILD_DIR="$build" setarch "$(uname -m)" -R /usr/bin/python3 "$src/tests/integration/run.py" \
   >"$out" 2>&1
 grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)

@@ -51,7 +51,10 @@ for t in "$build"/tests/unit/test_*; do
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
 
-# Integration tests: real daemons on loopback.
+# Integration tests: real daemons on loopback, two modules at a time (each module its own
+# process, its own daemons and ports; most of a test is waiting). tests/integration-pg (below)
+# runs them again on PostgreSQL the same way.
+export PC_TEST_JOBS="${PC_TEST_JOBS:-2}"
 PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2>&1
 results_hide "$out" | sed "s/^/[$label] /"
 add_counts "$out" integration

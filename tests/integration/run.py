@@ -86,6 +86,8 @@ def run_parallel(filters, jobs):
     one by one; prints each module's lines when it ends and the summed counts."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     mods = discover()
+    if harness.is_pg():   # one PostgreSQL cluster for every module's process
+        os.environ["PC_TEST_PG_ROOT"] = harness.pg_server().root
     shared = [m for m in mods if not _module_is_alone(m)]
     alone = [m for m in mods if m not in shared]
     pending = list(shared)

@@ -95,6 +95,15 @@ class PgServer:
         self.running = True
         return self
 
+    def attach(self, root):
+        """The cluster another process (run.py's parent, PC_TEST_JOBS) started in root: used,
+        never stopped, by this one."""
+        self.root = None          # not ours to remove
+        self.data = os.path.join(root, "data")
+        self.sock = os.path.join(root, "sock")
+        self.logfile = os.path.join(root, "server.log")
+        return self
+
     def stop(self):
         if self.running:
             self.running = False
@@ -160,10 +169,12 @@ _shared = None
 
 
 def shared():
-    """One cluster per process (a test run), started on first use."""
+    """One cluster per test run, started on first use. With PC_TEST_PG_ROOT (set by run.py for
+    the processes it runs modules in) the cluster that directory holds is used instead."""
     global _shared
     if _shared is None:
         t0 = time.time()
-        _shared = PgServer().start()
+        root = os.environ.get("PC_TEST_PG_ROOT")
+        _shared = PgServer().attach(root) if root else PgServer().start()
         _shared.start_seconds = time.time() - t0
     return _shared

@@ -140,10 +140,31 @@ static void cache_clear(cp_conn *db)
     db->n_prepared = 0;
 }
 
+/* A commit is acknowledged only once it is durable, as SQLite's synchronous=FULL does here (a
+ * code accepted once is never accepted again, also across a crash): a server or database set
+ * to synchronous_commit = off would acknowledge commits it can still lose. Any other setting
+ * (local, on, remote_write, remote_apply: a replica's) is kept. */
+static void durable_commits(cp_conn *db)
+{
+    PGresult *r = PQexec(db->pg, "SHOW synchronous_commit");
+    int off = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              strcmp(PQgetvalue(r, 0, 0), "off") == 0;
+    static int told;
+
+    PQclear(r);
+    if (!off)
+        return;
+    PQclear(PQexec(db->pg, "SET synchronous_commit = on"));
+    if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+        pc_log(PC_LOG_WARN, "event=store_synchronous_commit store=postgresql set=on (the "
+                            "server's setting would acknowledge commits it can lose)");
+}
+
 static int session_setup(cp_conn *db)
 {
     PQsetNoticeProcessor(db->pg, drop_notice, NULL);
     cache_clear(db); /* a new session has none of them */
+    durable_commits(db);
     return PC_OK;
 }
 

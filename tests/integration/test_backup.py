@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """portcullisd --backup FILE (issue 12, item 5): a consistent copy of the store while the
-daemon runs and writes (logins go on during the backup); the file is 0600 and complete (SQLite
+daemon runs and writes (on PostgreSQL: pg_dump, restored into a new database; see
+_pg_dump_restore_and_log_in) (logins go on during the backup); the file is 0600 and complete (SQLite
 integrity check), an existing FILE is kept unless --force, errors name the file; a restore
 (the backup as portcullis.db plus the key files of docs/HA.md in a new data dir) gives a
 working control plane: the same pin, the admin token, the host tokens, and TOTP logins."""
@@ -32,9 +33,69 @@ def tmpdir():
     return d
 
 
+def _pg_dump_restore_and_log_in():
+    """PostgreSQL (docs/HA.md): pg_dump of the store while logins run, restored into a new,
+    empty database; a new data dir holding only a copy of master.key and a store file for it
+    gives a working control plane — the same pin and admin token (the TLS key and the token are
+    in the database, sealed with the master key), the host tokens and the TOTP seeds."""
+    srv = harness.pg_server()
+    d = Daemon().start()
+    _, host = d.enroll_host(hostname=harness.unique_name("bk"))
+    users = [d.user_with_totp() for _ in range(5)]
+    stop = threading.Event()
+    done, errors = [], []
+
+    def load():
+        while not stop.is_set():
+            try:
+                u, s = d.user_with_totp()
+                r = d.login_totp(host, u, harness.totp_code(s))
+                (done if r["result"] == "allow" else errors).append(r)
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+    t = threading.Thread(target=load)
+    t.start()
+    dump = os.path.join(tmpdir(), "pc.sql")
+    try:
+        harness.wait_until(lambda: len(done) >= 3, timeout=60, what="logins before the dump")
+        out = srv._run([os.path.join(srv.bin, "pg_dump"), "--no-owner", "-h", srv.sock,
+                        "-U", "postgres", "-d", srv.dbname(harness.pg_url(d.data_dir))],
+                       "pg_dump")
+        n_during = len(done)
+        harness.wait_until(lambda: len(done) >= n_during + 3, timeout=60,
+                           what="logins after the dump")
+    finally:
+        stop.set()
+        t.join(60)
+    assert not errors, errors[:3]
+    with open(dump, "wb") as f:
+        f.write(out)
+    os.chmod(dump, 0o644)   # psql runs as the server's user
+    url = srv.new_database()
+    srv._run([os.path.join(srv.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", srv.sock,
+              "-U", "postgres", "-d", srv.dbname(url), "-f", dump], "psql restore")
+    root = tmpdir()
+    new = os.path.join(root, "restored")
+    os.mkdir(new, 0o700)
+    shutil.copy2(os.path.join(d.data_dir, "master.key"), os.path.join(new, "master.key"))
+    store = os.path.join(root, "store.url")
+    harness._write_store_file(store, url)
+    old_pin, old_admin = d.pin, d.admin_token
+    d.kill()
+    r = Daemon(data_dir=new, args=["--store-file", store]).start()
+    assert r.pin == old_pin
+    assert r.admin_token == old_admin
+    st, b = r.admin("GET", "/v1/users")
+    assert st == 200, (st, b)
+    assert {u for u, _ in users} <= {u["name"] for u in b["users"]}
+    for u, s in users:
+        assert r.login_totp(host, u, harness.totp_code(s))["result"] == "allow", u
+    r.kill()
+
+
 def test_backup_while_logins_run_then_restore_and_log_in():
-    harness.sqlite_only("portcullisd --backup is SQLite's online backup of portcullis.db "
-                        "(a PostgreSQL store is backed up with pg_dump)")
+    if harness.is_pg():
+        return _pg_dump_restore_and_log_in()
     d = Daemon().start()
     _, host = d.enroll_host(hostname=harness.unique_name("bk"))
     users = [d.user_with_totp() for _ in range(5)]
@@ -97,9 +158,22 @@ def test_backup_while_logins_run_then_restore_and_log_in():
     r.kill()
 
 
+class _SqliteDir:
+    """A data dir with a SQLite store made by `portcullisd --migrate-only` (no --store): what
+    --backup copies, also in a run whose daemons use PostgreSQL (where --backup is refused:
+    test_store_flags.test_backup_refused_on_postgresql_pointing_to_pg_dump)."""
+    def __init__(self):
+        self.data_dir = os.path.join(tmpdir(), "data")
+        r = subprocess.run([harness.DAEMON_BIN, "--data-dir", self.data_dir, "--migrate-only"],
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+
+    def kill(self):
+        pass
+
+
 def test_backup_errors_name_the_file():
-    harness.sqlite_only("portcullisd --backup copies portcullis.db")
-    d = Daemon().start()
+    d = _SqliteDir() if harness.is_pg() else Daemon().start()
     root = tmpdir()
     missing_dir = os.path.join(root, "no", "such", "dir", "b.db")
     rc, _, err = backup(d.data_dir, missing_dir)

@@ -75,6 +75,7 @@ class Env:
         self.agent = None
         self.sshd = None
         self.asan_seen = 0
+        self.store_seen = set()
 
     def setup(self):
         for k, p in PATHS.items():
@@ -968,6 +969,13 @@ def main(argv):
                         E.asan_seen = len(reports)
                         raise AssertionError("AddressSanitizer report(s) from sshd (the PAM "
                                              "module):\n%s" % "\n".join(new))
+                    # every portcullisd so far ran on the store asked for (PC_TEST_STORE;
+                    # tests/e2e-pg), not on a silent fallback
+                    bad = [p for p in harness.store_problems() if p not in E.store_seen]
+                    if bad:
+                        E.store_seen.update(bad)
+                        raise AssertionError("portcullisd not on the %s store:\n%s"
+                                             % (harness.STORE, "\n".join(bad)))
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
                 print("PASS %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)

@@ -281,6 +281,29 @@ def read_db_bytes(data_dir):
     return out
 
 
+def store_problems(daemons=None):
+    """What contradicts PC_TEST_STORE in the daemons started so far (default: every Daemon of
+    this process): each start that logged `event=started` must say store=STORE, and on
+    PostgreSQL no portcullis.db may exist in a data dir. [] when all is well. For suites that
+    only switch the store through the environment (tests/e2e-pg), so that a switch which
+    silently fell back to SQLite makes them fail."""
+    out = []
+    started = 0
+    for d in list(_ALL_DAEMONS if daemons is None else daemons):
+        if any(a.split("=")[0] in ("--store", "--store-file") for a in d.args):
+            continue        # the test names its own store
+        for line in d.all_logs().splitlines():
+            if "event=started " in line:
+                started += 1
+                if "store=%s" % STORE not in line.split():
+                    out.append("%s did not run on %s: %s" % (d.data_dir, STORE, line.strip()))
+        if is_pg() and os.path.exists(os.path.join(d.data_dir, "portcullis.db")):
+            out.append("%s has a portcullis.db although the store is PostgreSQL" % d.data_dir)
+    if not started:
+        out.append("no portcullisd logged event=started (cannot tell which store it used)")
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # TOTP (RFC 6238 / RFC 4226), independent of the C implementation
 

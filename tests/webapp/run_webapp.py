@@ -918,17 +918,11 @@ WP_EPS = [("GET", "webpush/vapid-public-key", None), ("GET", "webpush/subscripti
 
 
 def db_subscriptions(w, user):
-    """The stored subscriptions of user, read from the daemon's database itself."""
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % w.d.path("portcullis.db"), uri=True, timeout=10)
-    try:
-        cols = [r[1] for r in con.execute("PRAGMA table_info(webpush_subscriptions)")]
-        assert "endpoint" in cols and "user_id" in cols, cols
-        return [r[0] for r in con.execute(
-            "SELECT s.endpoint FROM webpush_subscriptions s JOIN users u ON u.id = s.user_id"
-            " WHERE u.name = ?", (user,))]
-    finally:
-        con.close()
+    """The stored subscriptions of user, read from the daemon's store itself (SQLite's file or,
+    with PC_TEST_STORE=postgresql, its database: harness.db_query)."""
+    return [r[0] for r in harness.db_query(
+        w.d, "SELECT s.endpoint FROM webpush_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE u.name = ? ORDER BY s.id", (user,))]
 
 
 def other_user_session(w, user):
@@ -1153,6 +1147,7 @@ def main(argv):
     filters = argv[1:]
     selected = [t for t in TESTS if not filters or any(f in t.__name__ for f in filters)]
     passed = failed = skipped = 0
+    store_seen = set()
     reason = None
     if not cdp.chromium_bin():
         reason = "chromium not installed"
@@ -1166,6 +1161,13 @@ def main(argv):
                 continue
             try:
                 t()
+                # every portcullisd so far ran on the store asked for (PC_TEST_STORE;
+                # tests/webapp-pg), not on a silent fallback
+                bad = [p for p in harness.store_problems() if p not in store_seen]
+                if bad:
+                    store_seen.update(bad)
+                    raise AssertionError("portcullisd not on the %s store:\n%s"
+                                         % (harness.STORE, "\n".join(bad)))
                 print("PASS %s" % t.__name__, flush=True)
                 passed += 1
             except Skip as e:

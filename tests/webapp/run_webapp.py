@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -720,6 +721,39 @@ def headers_and_app_size():
     assert st == 302 and h.get("location") == "/app/"
     st, _, h, _ = w.req("GET", "/app/../v1/health", origin=None)
     assert st in (400, 404)
+
+
+@test
+def one_address_cannot_fill_the_web_listener():
+    """The web listener faces phones on any network: 64 connections from one address that never
+    start TLS (issue 12's half-open attack) and the 65th from that address is closed at once
+    without a byte; the hosts' listener answers meanwhile; once they are gone the app answers."""
+    w = env()
+    w.close()                      # the browser's own connections would count for the address
+    socks = []
+    try:
+        for _ in range(64):
+            socks.append(socket.create_connection(("127.0.0.1", w.wport), timeout=5))
+        time.sleep(0.5)
+        extra = socket.create_connection(("127.0.0.1", w.wport), timeout=5)
+        socks.append(extra)
+        extra.settimeout(5)
+        t0 = time.time()
+        try:
+            got = extra.recv(1)
+        except ConnectionResetError:
+            got = b""
+        except socket.timeout:
+            got = None
+        assert got == b"" and time.time() - t0 < 5, \
+            "the 65th connection from one address was kept open (%r)" % (got,)
+        st, _ = w.d.api("GET", "/v1/health")
+        assert st == 200, "the pinned listener during the attack → %s" % st
+    finally:
+        for s_ in socks:
+            s_.close()
+    harness.wait_until(lambda: w.req("GET", "/app/", origin=None)[0] == 200, timeout=15,
+                       what="the app after the connections closed")
 
 
 @test

@@ -166,9 +166,9 @@ def daemon_args(polls):
     All the load comes from 127.0.0.1 and a poll is unauthenticated until its request is read
     (POLL_RAMP TLS handshakes at a time): neither --max-per-address nor --max-unauthenticated
     is what is measured."""
-    n = str(polls + 512)
     return ["--totp-window", "10", "--auth-rate", "100000", "--push-ttl", "10m",
-            "--max-connections", n, "--max-unauthenticated", n, "--max-per-address", "65536"]
+            "--max-connections", str(polls + 1024), "--max-unauthenticated", str(polls + 512),
+            "--max-per-address", "65536"]
 
 
 def row(measure, value, anchor, ratio, target):

@@ -8,9 +8,9 @@
 
 The server runs as the unprivileged user `postgres` (runuser, when we are root; as ourselves
 otherwise), listens on a unix socket in a private directory and nowhere else
-(listen_addresses=''), with trust authentication on that socket and fsync off (PgServer(durable=True):
-PostgreSQL's defaults, fsync, synchronous_commit and full_page_writes on — for benchmarks, where
-the commit's flush is part of what is measured). Its binaries come from /usr/lib/postgresql/*/bin,
+(listen_addresses=''), with trust authentication on that socket and fsync off
+(PgServer(durable=True): PostgreSQL's defaults, fsync, synchronous_commit and full_page_writes
+on — for benchmarks, where the commit's flush is part of what is measured). Its binaries come from /usr/lib/postgresql/*/bin,
 never PATH. Python 3 standard library only.
 """
 import atexit

@@ -8,8 +8,10 @@
 
 The server runs as the unprivileged user `postgres` (runuser, when we are root; as ourselves
 otherwise), listens on a unix socket in a private directory and nowhere else
-(listen_addresses=''), with trust authentication on that socket and fsync off. Its binaries come
-from /usr/lib/postgresql/*/bin, never PATH. Python 3 standard library only.
+(listen_addresses=''), with trust authentication on that socket and fsync off
+(PgServer(durable=True): PostgreSQL's defaults, fsync, synchronous_commit and full_page_writes
+on — for benchmarks, where the commit's flush is part of what is measured). Its binaries come from /usr/lib/postgresql/*/bin,
+never PATH. Python 3 standard library only.
 """
 import atexit
 import glob
@@ -45,9 +47,10 @@ def bin_dir():
 
 
 class PgServer:
-    def __init__(self, max_connections=300):
+    def __init__(self, max_connections=300, durable=False):
         self.bin = bin_dir()
         self.max_connections = max_connections
+        self.durable = durable
         self.root = None
         self.running = False
         self._as_user = os.geteuid() == 0
@@ -87,9 +90,10 @@ class PgServer:
         atexit.register(self.stop)
         self._run([os.path.join(self.bin, "initdb"), "-D", self.data, "--no-locale", "-E", "UTF8",
                    "-A", "trust", "-U", SERVER_USER, "--no-sync"], "initdb", server=True)
-        opts = ("-c listen_addresses='' -c unix_socket_directories='%s' -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=%d"
+        opts = ("-c listen_addresses='' -c unix_socket_directories='%s' -c max_connections=%d"
                 % (self.sock, self.max_connections))
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", self.logfile,
                    "-o", opts, "-w", "-t", "60", "start"], "pg_ctl start", server=True)
         self.running = True

@@ -725,27 +725,31 @@ def headers_and_app_size():
 
 @test
 def one_address_cannot_fill_the_web_listener():
-    """The web listener faces phones on any network: 64 connections from one address that never
-    start TLS (issue 12's half-open attack) and the 65th from that address is closed at once
-    without a byte; the hosts' listener answers meanwhile; once they are gone the app answers."""
-    w = env()   # the browser may hold a few connections of its own: the 65th is over anyway
+    """The web listener faces phones on any network: 72 connections from one address that never
+    start TLS (issue 12's half-open attack): at most 64 of them stay open, the others are closed
+    at once without a byte (the listener's idle limit is 30 s); the hosts' listener answers
+    meanwhile; once they are gone the app answers again. (The browser may hold a few connections
+    of its own from the same address, and may drop them meanwhile: the count of ours that stay
+    open is what is bounded.)"""
+    w = env()
     socks = []
     try:
-        for _ in range(64):
+        for _ in range(72):
             socks.append(socket.create_connection(("127.0.0.1", w.wport), timeout=5))
-        time.sleep(0.5)
-        extra = socket.create_connection(("127.0.0.1", w.wport), timeout=5)
-        socks.append(extra)
-        extra.settimeout(5)
-        t0 = time.time()
-        try:
-            got = extra.recv(1)
-        except ConnectionResetError:
-            got = b""
-        except socket.timeout:
-            got = None
-        assert got == b"" and time.time() - t0 < 5, \
-            "the 65th connection from one address was kept open (%r)" % (got,)
+        time.sleep(1.0)
+        still_open = 0
+        for s_ in socks:
+            s_.setblocking(False)
+            try:
+                got = s_.recv(1)
+            except BlockingIOError:
+                still_open += 1         # held by the server, waiting for our handshake
+                continue
+            except ConnectionResetError:
+                got = b""
+            assert got == b"", "the listener sent %r before any handshake" % got
+        assert still_open <= 64, "one address holds %d connections" % still_open
+        assert len(socks) - still_open >= 8, "only %d of 72 were refused" % (72 - still_open)
         st, _ = w.d.api("GET", "/v1/health")
         assert st == 200, "the pinned listener during the attack → %s" % st
     finally:

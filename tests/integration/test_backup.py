@@ -33,15 +33,9 @@ def tmpdir():
     return d
 
 
-def _pg_dump_restore_and_log_in():
-    """PostgreSQL (docs/HA.md): pg_dump of the store while logins run, restored into a new,
-    empty database; a new data dir holding only a copy of master.key and a store file for it
-    gives a working control plane — the same pin and admin token (the TLS key and the token are
-    in the database, sealed with the master key), the host tokens and the TOTP seeds."""
-    srv = harness.pg_server()
-    d = Daemon().start()
-    _, host = d.enroll_host(hostname=harness.unique_name("bk"))
-    users = [d.user_with_totp() for _ in range(5)]
+def while_logins_run(d, host, what, action):
+    """Runs action() while logins go on (begins, verifications, new users: writes): at least 3
+    before it and 3 after it; asserts every login was allowed; returns action()'s result."""
     stop = threading.Event()
     done, errors = [], []
 
@@ -55,19 +49,32 @@ def _pg_dump_restore_and_log_in():
                 errors.append(repr(e))
     t = threading.Thread(target=load)
     t.start()
-    dump = os.path.join(tmpdir(), "pc.sql")
     try:
-        harness.wait_until(lambda: len(done) >= 3, timeout=60, what="logins before the dump")
-        out = srv._run([os.path.join(srv.bin, "pg_dump"), "--no-owner", "-h", srv.sock,
-                        "-U", "postgres", "-d", srv.dbname(harness.pg_url(d.data_dir))],
-                       "pg_dump")
+        harness.wait_until(lambda: len(done) >= 3, timeout=60, what="logins before the " + what)
+        result = action()
         n_during = len(done)
         harness.wait_until(lambda: len(done) >= n_during + 3, timeout=60,
-                           what="logins after the dump")
+                           what="logins after the " + what)
     finally:
         stop.set()
         t.join(60)
     assert not errors, errors[:3]
+    return result
+
+
+def _pg_dump_restore_and_log_in():
+    """PostgreSQL (docs/HA.md): pg_dump of the store while logins run, restored into a new,
+    empty database; a new data dir holding only a copy of master.key and a store file for it
+    gives a working control plane — the same pin and admin token (the TLS key and the token are
+    in the database, sealed with the master key), the host tokens and the TOTP seeds."""
+    srv = harness.pg_server()
+    d = Daemon().start()
+    _, host = d.enroll_host(hostname=harness.unique_name("bk"))
+    users = [d.user_with_totp() for _ in range(5)]
+    dump = os.path.join(tmpdir(), "pc.sql")
+    out = while_logins_run(d, host, "dump", lambda: srv._run(
+        [os.path.join(srv.bin, "pg_dump"), "--no-owner", "-h", srv.sock, "-U", "postgres",
+         "-d", srv.dbname(harness.pg_url(d.data_dir))], "pg_dump"))
     with open(dump, "wb") as f:
         f.write(out)
     os.chmod(dump, 0o644)   # psql runs as the server's user
@@ -99,32 +106,9 @@ def test_backup_while_logins_run_then_restore_and_log_in():
     d = Daemon().start()
     _, host = d.enroll_host(hostname=harness.unique_name("bk"))
     users = [d.user_with_totp() for _ in range(5)]
-    stop = threading.Event()
-    done = []
-    errors = []
-
-    def load():   # writes while the backup runs: begins, verifications, new users
-        while not stop.is_set():
-            try:
-                u, s = d.user_with_totp()
-                r = d.login_totp(host, u, harness.totp_code(s))
-                (done if r["result"] == "allow" else errors).append(r)
-            except Exception as e:  # noqa: BLE001
-                errors.append(repr(e))
-    t = threading.Thread(target=load)
-    t.start()
     out = os.path.join(tmpdir(), "pc.backup")
-    try:
-        harness.wait_until(lambda: len(done) >= 3, timeout=60, what="logins before the backup")
-        rc, _, err = backup(d.data_dir, out)
-        n_during = len(done)
-        harness.wait_until(lambda: len(done) >= n_during + 3, timeout=60,
-                           what="logins after the backup")
-    finally:
-        stop.set()
-        t.join(60)
+    rc, _, err = while_logins_run(d, host, "backup", lambda: backup(d.data_dir, out))
     assert rc == 0, err
-    assert not errors, errors[:3]
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600, oct(os.stat(out).st_mode)
     assert not [f for f in os.listdir(os.path.dirname(out)) if ".tmp-" in f]
     con = sqlite3.connect(out)

@@ -35,6 +35,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -887,3 +888,26 @@ def _remove_tmp():
 
 
 atexit.register(_remove_tmp)
+
+
+def same_code_on_two_at_once(a, b, host):
+    """A new person with TOTP on a; a transaction on each of a and b (two instances of one
+    store); the same right code submitted to both at the same moment. Returns
+    {"a": (status, body), "b": (status, body)} (the race tests of test_failover and
+    test_multi_instance assert exactly one allow)."""
+    user, secret = a.user_with_totp()
+    txa, txb = a.begin_txid(host, user), b.begin_txid(host, user)
+    code = totp_code(secret)
+    out = {}
+    barrier = threading.Barrier(2)
+
+    def go(d, tx, k):
+        barrier.wait()
+        out[k] = d.submit_totp(host, tx, code)
+    ts = [threading.Thread(target=go, args=(a, txa, "a")),
+          threading.Thread(target=go, args=(b, txb, "b"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return out

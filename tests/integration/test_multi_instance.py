@@ -264,21 +264,7 @@ def test_same_code_on_two_instances_at_once_exactly_one_allow():
     try:
         _, host = a.enroll_host()
         for _ in range(20):
-            user, secret = a.user_with_totp()
-            txa, txb = a.begin_txid(host, user), b.begin_txid(host, user)
-            code = harness.totp_code(secret)
-            out = {}
-            barrier = threading.Barrier(2)
-
-            def go(d, tx, k):
-                barrier.wait()
-                out[k] = d.submit_totp(host, tx, code)
-            ts = [threading.Thread(target=go, args=(a, txa, "a")),
-                  threading.Thread(target=go, args=(b, txb, "b"))]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(60)
+            out = harness.same_code_on_two_at_once(a, b, host)
             assert out["a"][0] == 200 and out["b"][0] == 200, out
             verdicts = sorted([out["a"][1]["result"], out["b"][1]["result"]])
             assert verdicts == ["allow", "deny"], out

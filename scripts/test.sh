@@ -28,8 +28,8 @@ suite() {
   shift
   out=$(mktemp)
   "$@" </dev/null >"$out" 2>&1 || true     # a failure is counted from its result line
-  results_hide "$out" | sed "s/^/[$label] /"
-  results_read "$out" || { echo "[$label] FAIL $*: no result line"; R_FAILED=1; }
+  results_hide "$out" | sed "s/^/[$label] /" | tee -a "$results"
+  results_read "$out" || { echo "[$label] FAIL $*: no result line" | tee -a "$results"; R_FAILED=1; }
   echo "$label: $R_PASSED passed, $R_FAILED failed, $R_SKIPPED skipped" | tee -a "$results"
   rm -f "$out"
 }
@@ -86,6 +86,11 @@ while read -r line; do   # "LABEL: N passed, N failed, N skipped", one per suite
   results_parse "${line#*: }" || continue
   p=$((p + R_PASSED)) f=$((f + R_FAILED)) s=$((s + R_SKIPPED))
 done < <(grep -E '^[a-z-]+: ' "$results")
+# A failure's line is far above the end of a long log: repeat them, so the tail names them.
+if grep -qE '(^|\] )FAIL\b' "$results"; then
+  phase "failed tests (repeated from above)"
+  grep -E '(^|\] )FAIL\b' "$results" | cut -c1-300 | head -n 40
+fi
 rm -f "$results"
 phase "done"
 echo "$p passed, $f failed, $s skipped"

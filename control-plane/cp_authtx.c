@@ -236,7 +236,13 @@ static int begin_in_tx(cp_conn *db, void *arg)
     row.txid = res->txid;
     if ((rc = cp_audit_add(db, &row)) != PC_OK)
         goto out;
-    rc = cp_explain_note_begin(db, res->txid, req->user, rules);
+    if ((rc = cp_explain_note_begin(db, res->txid, req->user, rules)) != PC_OK)
+        goto out;
+    /* A challenge decides nothing: the login waits for its code, whose answer is synced (and
+     * with it this row). Lost on a power loss, the login fails and is tried again. An answer
+     * given here (allow, ignore, deny) is a decision and its audit row must last: synced. */
+    if (strcmp(res->action, "challenge") == 0)
+        cp_store_job_decides_nothing();
 out:
     json_object_put(rules);
     pc_wipe(&u, sizeof u);
@@ -253,7 +259,7 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
         return rc;
     person_of(req, person, sizeof person);
-    return cp_store_write(begin_in_tx, &j);
+    return cp_store_write_pending(begin_in_tx, &j);
 }
 
 /* The lock after `over` failures beyond a threshold: base, doubled per further failure, capped. */

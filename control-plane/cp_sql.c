@@ -187,13 +187,59 @@ int cp_tx_begin(cp_conn *db)
 
 int cp_tx_commit(cp_conn *db)
 {
-    if (cp_exec(db, "COMMIT") != PC_OK) {
+    if (cp_commit_synced(db, 1) != PC_OK) {
         pc_metric_inc(&cp_m_store_errors, "commit", NULL, NULL);
         pc_log(PC_LOG_ERR, "event=store_commit error=\"%s\"", cp_errmsg(db));
         cp_tx_rollback(db);
         return PC_ERR_STORE;
     }
     return PC_OK;
+}
+
+/* This thread's SQLite connection runs with synchronous=NORMAL (cp_sync_mode(db, 0)). Starts
+ * 0: cp_store.c opens every connection with FULL, so a reopened connection is at worst set to
+ * FULL once more. */
+static _Thread_local int sq_unsynced;
+
+int cp_sync_mode(cp_conn *db, int sync)
+{
+    if (use_pg || sync != sq_unsynced)
+        return PC_OK;
+    if (cp_exec(db, sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != PC_OK)
+        return PC_ERR_STORE;
+    sq_unsynced = !sync;
+    return PC_OK;
+}
+
+/* Syncs the write-ahead log of db's main database now (it holds every commit made so far). */
+static int sq_sync_log(cp_conn *db)
+{
+    sqlite3_file *wal = NULL;
+
+    if (sqlite3_file_control(SQ(db), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+        !wal || !wal->pMethods) {
+        pc_log(PC_LOG_ERR, "event=store_sync error=\"no write-ahead log to sync\"");
+        return PC_ERR_STORE;
+    }
+    if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+        pc_log(PC_LOG_ERR, "event=store_sync error=\"the write-ahead log could not be synced\"");
+        return PC_ERR_STORE;
+    }
+    return PC_OK;
+}
+
+int cp_commit_synced(cp_conn *db, int sync)
+{
+    if (use_pg) {
+        /* SET LOCAL: this transaction only; the session keeps synchronous_commit on */
+        if (!sync && cp_exec(db, "SET LOCAL synchronous_commit TO off") != PC_OK)
+            return PC_ERR_STORE;
+        return cp_exec(db, "COMMIT");
+    }
+    if (cp_exec(db, "COMMIT") != PC_OK)
+        return PC_ERR_STORE;
+    /* committed in NORMAL mode (WAL: written, not synced) by a caller that needs it durable */
+    return sync && sq_unsynced ? sq_sync_log(db) : PC_OK;
 }
 
 void cp_tx_rollback(cp_conn *db)

@@ -25,6 +25,18 @@ void cp_sql_use_pg(int on);
 int cp_tx_begin(
     cp_conn *db); /* takes the write lock up front (BEGIN IMMEDIATE, or an advisory lock) */
 int cp_tx_commit(cp_conn *db);
+/* Commits that need not wait for the disk (group commit of logins begun, cp_store_write.c). An
+ * unsynced commit is whole or absent after any crash: a crash of the process loses nothing, a
+ * crash of the machine (power loss; on PostgreSQL, of its server) may lose it. Each back end
+ * writes one log in order, so any later synced commit makes every earlier one durable too.
+ * cp_sync_mode, outside a transaction: whether db's commits sync by default (SQLite's setting,
+ * which may not change inside a transaction: synchronous=FULL or NORMAL; nothing on
+ * PostgreSQL). cp_commit_synced: COMMIT, durable before it returns when sync is 1 whatever the
+ * mode (SQLite syncs its log itself after a commit in NORMAL mode), or allowed to skip the sync
+ * when 0 (PostgreSQL: SET LOCAL synchronous_commit off; SQLite: as the mode says). Both PC_OK
+ * or PC_ERR_STORE (logged). */
+int cp_sync_mode(cp_conn *db, int sync);
+int cp_commit_synced(cp_conn *db, int sync);
 void cp_tx_rollback(cp_conn *db);
 /* Runs SQL without parameters or rows (one or more statements). PC_OK or PC_ERR_STORE, logged. */
 int cp_exec(cp_conn *db, const char *sql);

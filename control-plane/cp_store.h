@@ -32,6 +32,14 @@ typedef int (*cp_write_fn)(cp_conn *db, void *arg);
  * The caller must not hold a transaction of its own (cp_tx_begin) while calling this.
  * Backend-neutral: on a server database every call is simply its own transaction. */
 int cp_store_write(cp_write_fn fn, void *arg);
+/* cp_store_write for a job that may only record something pending — a login begun, waiting for
+ * its code. If the job calls cp_store_job_decides_nothing() while it runs (and so do the others
+ * of its batch), its commit does not wait for the disk: a crash of the process loses nothing,
+ * a power loss may lose the row (the login then fails and is tried again). A job that records a
+ * decision (allow, deny, a spent code, an audit row of an answer) must not call it: it is then
+ * synced like any other. A later synced commit makes the row durable too (one log, in order). */
+int cp_store_write_pending(cp_write_fn fn, void *arg);
+void cp_store_job_decides_nothing(void);
 /* Finishes the queued jobs and stops the writer (before cp_store_close_all). */
 void cp_store_write_stop(void);
 

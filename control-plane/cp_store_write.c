@@ -3,7 +3,14 @@
  * connection; callers queue jobs and sleep. The writer takes every queued job, runs each in its
  * own SAVEPOINT inside one BEGIN IMMEDIATE … COMMIT (synchronous=FULL: one fsync of the WAL per
  * batch) and wakes each caller only after that COMMIT returned, so no reply leaves before its
- * changes are on disk. A job that fails is rolled back to its savepoint alone. */
+ * changes are on disk. A job that fails is rolled back to its savepoint alone.
+ *
+ * Jobs queued with cp_store_write_pending go first, in a transaction of their own, whose commit
+ * skips the sync when every one of them said, while it ran, that what it wrote decides nothing
+ * (cp_store_job_decides_nothing: a login begun and waiting for its code). Their callers are
+ * woken before the other jobs run. A power loss can take such a row away; it cannot reorder:
+ * the log is one file, so the next synced commit (the code that answers that login) makes the
+ * row durable before its own answer leaves. */
 #include "config.h"
 #include "cp_store.h"
 #include "pc_config.h"
@@ -17,6 +24,7 @@
 struct job {
     cp_write_fn fn;
     void *arg;
+    int pending; /* queued by cp_store_write_pending */
     int rc, done;
     pthread_cond_t cond;
     struct job *next;
@@ -28,6 +36,13 @@ static struct job *queue_head, **queue_tail = &queue_head;
 static int started, stopping;
 static pthread_t writer;
 static _Thread_local int on_writer; /* this thread is the writer: nested calls run inline */
+static int job_decides_nothing;     /* the running job called cp_store_job_decides_nothing */
+
+void cp_store_job_decides_nothing(void)
+{
+    if (on_writer)
+        job_decides_nothing = 1;
+}
 
 static int exec(cp_conn *db, const char *sql)
 {
@@ -54,38 +69,60 @@ static int run_in_savepoint(cp_conn *db, cp_write_fn fn, void *arg)
     return rc;
 }
 
-/* Runs the batch and sets each job's rc. Should a job end in an error that SQLite answers by
+/* Runs the batch and sets each job's rc; the commit is synced unless may_skip_sync and every
+ * job of the batch said it decides nothing. Should a job end in an error that SQLite answers by
  * rolling back the whole transaction (I/O error, disk full, out of memory), the neighbours'
  * work is gone too: they all answer PC_ERR_STORE, and none of them was acknowledged. */
-static void run_batch(cp_conn *db, struct job *batch)
+static void run_batch(cp_conn *db, struct job *batch, int may_skip_sync)
 {
     struct job *j;
     unsigned n = 0, failed = 0;
+    int sync = !may_skip_sync;
 
-    if (!db || cp_tx_begin(db) != PC_OK) {
+    if (!batch)
+        return;
+    if (!db || cp_sync_mode(db, sync) != PC_OK || cp_tx_begin(db) != PC_OK) {
         for (j = batch; j; j = j->next)
             j->rc = PC_ERR_STORE;
         return;
     }
     for (j = batch; j; j = j->next) {
+        job_decides_nothing = 0;
         j->rc = run_in_savepoint(db, j->fn, j->arg);
         n++;
         failed += j->rc != PC_OK;
+        /* a job that failed changed nothing: only a kept change can need the disk */
+        if (j->rc == PC_OK && !job_decides_nothing)
+            sync = 1;
         if (cp_autocommit(db))
             break;
     }
-    pc_log(PC_LOG_DEBUG, "event=store_batch jobs=%u failed=%u", n, failed);
+    job_decides_nothing = 0;
+    pc_log(PC_LOG_DEBUG, "event=store_batch jobs=%u failed=%u synced=%d", n, failed, sync);
     if (j) { /* the transaction is gone */
         pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", cp_errmsg(db));
         for (struct job *k = batch; k; k = k->next)
             k->rc = k == j && j->rc != PC_OK ? j->rc : PC_ERR_STORE;
         return;
     }
-    if (exec(db, "COMMIT") != PC_OK) {
+    if (cp_commit_synced(db, sync) != PC_OK) {
+        pc_log(PC_LOG_ERR, "event=store_write sql=\"COMMIT\"");
         if (!cp_autocommit(db))
             cp_exec(db, "ROLLBACK");
         for (j = batch; j; j = j->next)
             j->rc = PC_ERR_STORE;
+    }
+}
+
+/* Caller holds lock: marks the batch done and wakes its callers. */
+static void wake(struct job *batch)
+{
+    struct job *j, *next;
+
+    for (j = batch; j; j = next) {
+        next = j->next; /* j lives on its caller's stack: gone once it wakes */
+        j->done = 1;
+        pthread_cond_signal(&j->cond);
     }
 }
 
@@ -117,24 +154,29 @@ static void *writer_main(void *arg)
     db = cp_db(); /* this thread's connection: cp_db() inside a job returns it too */
     pthread_mutex_lock(&lock);
     for (;;) {
-        struct job *batch, *j, *next;
+        struct job *pend = NULL, **pend_tail = &pend, *rest = NULL, **rest_tail = &rest, *j;
 
         while (!queue_head && !stopping)
             pthread_cond_wait(&work, &lock);
         if (!queue_head)
             break;     /* stopping and nothing left */
         test_gather(); /* test builds: let a burst's jobs meet in one batch */
-        batch = queue_head;
+        for (j = queue_head; j; j = j->next) { /* two lists, each in queue order */
+            struct job ***tail = j->pending ? &pend_tail : &rest_tail;
+            **tail = j;
+            *tail = &j->next;
+        }
+        *pend_tail = *rest_tail = NULL;
         queue_head = NULL;
         queue_tail = &queue_head;
         pthread_mutex_unlock(&lock);
-        run_batch(db, batch);
+        run_batch(db, pend, 1);
         pthread_mutex_lock(&lock);
-        for (j = batch; j; j = next) {
-            next = j->next; /* j lives on its caller's stack: gone once it wakes */
-            j->done = 1;
-            pthread_cond_signal(&j->cond);
-        }
+        wake(pend);
+        pthread_mutex_unlock(&lock);
+        run_batch(db, rest, 0);
+        pthread_mutex_lock(&lock);
+        wake(rest);
     }
     pthread_mutex_unlock(&lock);
     return NULL;
@@ -151,9 +193,9 @@ static int start_writer(void)
     return PC_OK;
 }
 
-int cp_store_write(cp_write_fn fn, void *arg)
+static int enqueue(cp_write_fn fn, void *arg, int pending)
 {
-    struct job j = { .fn = fn, .arg = arg, .rc = PC_ERR_STORE };
+    struct job j = { .fn = fn, .arg = arg, .pending = pending, .rc = PC_ERR_STORE };
 
     if (on_writer) /* nested: part of the caller's job */
         return run_in_savepoint(cp_db(), fn, arg);
@@ -172,6 +214,16 @@ int cp_store_write(cp_write_fn fn, void *arg)
     pthread_mutex_unlock(&lock);
     pthread_cond_destroy(&j.cond);
     return j.rc;
+}
+
+int cp_store_write(cp_write_fn fn, void *arg)
+{
+    return enqueue(fn, arg, 0);
+}
+
+int cp_store_write_pending(cp_write_fn fn, void *arg)
+{
+    return enqueue(fn, arg, 1);
 }
 
 void cp_store_write_stop(void)

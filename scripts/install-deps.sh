@@ -18,6 +18,8 @@ set -eu
 # chromium (headless, with a virtual authenticator) drives tests/webapp/.
 # python3-cryptography: tests/integration/test_webpush.py (its push receiver's test CA, RFC 8291
 # decryption and the VAPID signature check on the receiving side).
+# strace: tests/integration/test_durability.py counts the daemon's fsync calls (a begun login's
+# commit skips the sync, a decision's does not).
 # libpq-dev: portcullisd's PostgreSQL store (--store URL); postgresql: the throwaway clusters its
 # tests start (tests/lib/pgserver.py, tests/integration/test_store_flags.py).
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -33,7 +35,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
   wrk hyperfine libpam-google-authenticator libpam-oath
   libfido2-dev xxd chromium
   python3-cryptography
-  postgresql libpq-dev"
+  postgresql libpq-dev
+  strace"
 if [ "${1:-}" = "--list" ]; then
   # shellcheck disable=SC2086
   printf '%s\n' $PKGS

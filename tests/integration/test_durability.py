@@ -2,7 +2,10 @@
 """The write path (group commit, cp_store_write): a code answered "allow" is on disk before the
 answer leaves, so after kill -9 it is refused (replay); many users at once are all served and
 none is lost; a write job that fails inside a batch is undone alone, never its neighbours."""
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 
@@ -209,3 +212,76 @@ _BATCH = re.compile(r"event=store_batch jobs=(\d+) failed=(\d+)")
 def _mixed_batch(line):
     m = _BATCH.search(line)
     return bool(m) and int(m.group(1)) >= 2 and 1 <= int(m.group(2)) < int(m.group(1))
+
+
+def _syncs_during(d, action):
+    """The fsync-family calls portcullisd (every thread) makes while action() runs, counted by
+    strace attached to it; returns (count, action's result)."""
+    out = os.path.join(d.data_dir, "strace.out")
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-p", str(d.proc.pid), "-o", out, "-e",
+                               "trace=fsync,fdatasync,sync_file_range,syncfs,msync"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while True:                                # attached to every thread of the daemon
+            tids = os.listdir("/proc/%d/task" % d.proc.pid)
+            traced = 0
+            for t in tids:
+                try:
+                    with open("/proc/%d/task/%s/status" % (d.proc.pid, t)) as f:
+                        traced += "TracerPid:\t%d\n" % tracer.pid in f.read()
+                except OSError:
+                    pass
+            if traced == len(tids):
+                break
+            assert tracer.poll() is None, tracer.stderr.read()
+            assert time.time() < deadline, "strace did not attach to every thread"
+            time.sleep(0.05)
+        result = action()
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(20)
+    with open(out) as f:
+        calls = [ln for ln in f if re.search(r"\b(fsync|fdatasync|sync_file_range|syncfs|msync)\(",
+                                             ln)]
+    return len(calls), result
+
+
+def test_a_begun_login_skips_the_sync_and_its_answer_syncs():
+    """A begin that answers "challenge" decides nothing: its commit does not wait for the disk
+    (the login's code, answered next, is synced, and with it the begin). A begin that decides
+    (deny) and a code's answer are synced before the reply leaves. SQLite only: on PostgreSQL
+    the sync happens in the server (the same rule, SET LOCAL synchronous_commit, cp_sql.c)."""
+    if harness.is_pg():
+        raise harness.Skip("the fsync is PostgreSQL's own there, not portcullisd's")
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        user, secret = d.user_with_totp()
+        n, (st, b) = _syncs_during(d, lambda: d.begin(host, user))
+        assert st == 200 and b["action"] == "challenge", b
+        assert n == 0, "a begun login synced %d times" % n
+        n, (st, r) = _syncs_during(d, lambda: d.submit_totp(host, b["txid"], totp_code(secret)))
+        assert st == 200 and r["result"] == "allow", r
+        assert n >= 1, "an allowed code was answered before any sync"
+        n, (st, b) = _syncs_during(d, lambda: d.begin(host, "nobody-" + user))
+        assert st == 200 and b["action"] == "deny", b
+        assert n >= 1, "a begin that denied was answered before any sync"
+    finally:
+        d.kill()
+
+
+def test_a_begun_login_survives_kill9_of_the_daemon():
+    """An unsynced commit is in the operating system's hands: a crash of the process alone
+    loses nothing. Begin, kill -9, restart: the code answers that very login."""
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        user, secret = d.user_with_totp()
+        txid = d.begin_txid(host, user)
+        d.kill()
+        d.start()
+        st, r = d.submit_totp(host, txid, totp_code(secret))
+        assert st == 200 and r["result"] == "allow", r
+    finally:
+        d.kill()

@@ -477,6 +477,18 @@ static int record_rotation(const struct cp_who *who, struct ca_set *s, const cha
 
     if (!db || cp_tx_begin(db) != PC_OK)
         return PC_ERR_STORE;
+    /* Under the write lock: another instance on the same database may have begun a rotation
+     * of this CA an instant ago, before its notice reached this one (s->prev still NULL). */
+    if (!(st = cp_prepare(db, "SELECT COUNT(*) FROM ca_rotations WHERE kind = ? AND"
+                              " finished_at = 0"))) {
+        rc = PC_ERR_STORE;
+        goto out;
+    }
+    cp_bind_text(st, 1, s->name);
+    rc = cp_step(st) == CP_ROW ? (cp_col_int64(st, 0) > 0 ? PC_ERR_EXISTS : PC_OK) : PC_ERR_STORE;
+    cp_finalize(st);
+    if (rc != PC_OK)
+        goto out;
     if (!(st = cp_prepare(db, "INSERT INTO ca_rotations(kind, old_key, new_key, started_at,"
                               " overlap_end) VALUES (?,?,?,?,?)"))) {
         rc = PC_ERR_STORE;

@@ -301,6 +301,39 @@ def test_ca_rotation_on_one_instance_is_seen_by_the_others():
         kill_all([a, b])
 
 
+def test_rotations_begun_on_two_instances_at_once_give_one():
+    """`ca rotate` on two instances at the same moment: the database holds one open rotation
+    per CA (checked under the write lock), so exactly one answers 200 and the other 409
+    rotation_in_progress, and both instances end with the same two keys."""
+    url, (a, b) = cluster(2)
+    try:
+        for attempt in range(4):
+            res = {}
+            go = threading.Barrier(2)
+
+            def rotate(d):
+                go.wait()
+                res[d] = d.admin("POST", "/v1/ca/user/rotate", {"overlap": 0})
+
+            ts = [threading.Thread(target=rotate, args=(d,)) for d in (a, b)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            codes = sorted(st for st, _ in res.values())
+            assert codes == [200, 409], "attempt %d: %r" % (attempt, res)
+            assert all(r.get("error") == "rotation_in_progress" for st, r in res.values()
+                       if st == 409), res
+            harness.wait_until(lambda: ca_keys(a, "user") == ca_keys(b, "user"), 5,
+                               what="both instances to agree on the keys")
+            assert len(ca_keys(a, "user")) == 2, ca_keys(a, "user")
+            st, r = a.admin("POST", "/v1/ca/user/finish", {"now": True})
+            assert st == 200, (st, r)
+            harness.wait_until(lambda: len(ca_keys(b, "user")) == 1, 5, what="b sees the finish")
+    finally:
+        kill_all([a, b])
+
+
 def test_wrong_master_key_refuses_to_start_and_names_the_file():
     url, (a,) = cluster(1)
     try:

@@ -388,10 +388,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Per-connection memory of libmicrohttpd (request line, headers, body chunks, reply headers; a
- * body is handed over in pieces, so it need not fit). Its default of 32 KB is held by every open
- * connection, among them every waiting long-poll: 8 KB cut 2.5 KB of the ~19 KB one waiting poll
- * held (measured with 2,000 polls); our requests' headers are well under 1 KB. */
-#define CONN_POOL_BYTES 8192
+ * body is handed over in pieces, so it need not fit). It is held by every open connection, among
+ * them every waiting long-poll (RSS per waiting poll, 2,000 polls: 17.5 KB with an 8 KB pool, 16.0
+ * KB with 4 KB; most of the rest is the GnuTLS session, ~10 KB: docs/PERFORMANCE.md). With 4 KB a
+ * request's header block may be up to ~3.6 KB (longer: refused, 431 or the connection closed); the
+ * longest we need is well under half that: a bearer token of PC_BEARER_TOKEN_MAX (1,024)
+ * characters and a few ordinary headers (test_conn_memory checks it). */
+#define CONN_POOL_BYTES 4096
 
 int cp_server_start(const struct cp_settings *s, const char *key_pem, const char *cert_pem,
                     char *err, size_t errsz)

@@ -298,7 +298,7 @@ def test_offline_document_callers():
     path = "/v1/hosts/self/offline"
     st, b = D.api("GET", path)
     assert st == 401, ("no credential", st, b)
-    for garbage in ("x", "0" * 64, "Bearer", "\u00e9" * 10, "a" * 5000):
+    for garbage in ("x", "0" * 64, "Bearer", "\u00e9" * 10, "a" * 3000):
         st, b = D.api("GET", path, token=garbage)
         assert st in (400, 401), ("garbage token", garbage[:10], st, b)
     st, b = D.api("GET", path, token=session)

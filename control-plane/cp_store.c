@@ -108,6 +108,12 @@ void cp_store_versions(int *before, int *after)
     *after = version_after;
 }
 
+void cp_store_release_memory(void)
+{
+    if (thread_db && !cp_sql_is_pg())
+        sqlite3_db_release_memory((sqlite3 *)(void *)thread_db);
+}
+
 cp_conn *cp_db(void)
 {
     struct conn_node *n;

@@ -21,6 +21,9 @@ int cp_store_is_url(const char *spec);
 /* The calling thread's connection (NULL on failure, logged). */
 cp_conn *cp_db(void);
 void cp_store_close_all(void);
+/* Frees the page cache of this thread's connection, if it has one (SQLite; a no-op on
+ * PostgreSQL): for a thread whose connection now sits idle, e.g. main after start-up. */
+void cp_store_release_memory(void);
 
 /* A write job: its SQL on db (never cp_tx_begin/commit: it already runs in a transaction).
  * Returns 0 to keep its changes, or a negative PC_ERR_* to undo them (and only them). */

@@ -30,7 +30,6 @@
 #include "pc_mem.h"
 #include "pc_secretbox.h"
 #include "pc_totp.h"
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -311,8 +310,9 @@ int main(int argc, char **argv)
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, CP_MALLOC_ARENAS);
     raise_fd_limit(s.max_connections);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || pc_totp_init() != PC_OK) {
-        fprintf(stderr, "portcullisd: cannot initialise libcurl or liboath\n");
+    /* libcurl is initialised on first use (cp_curl_global_init): webhook, Web Push */
+    if (pc_totp_init() != PC_OK) {
+        fprintf(stderr, "portcullisd: cannot initialise liboath\n");
         return 1;
     }
     rc = setup(&s, &key, &cert, err, sizeof err);
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pc_wipe(s.store, sizeof s.store); /* cp_store keeps its own copy */
-    cp_store_release_memory();        /* main's connection is idle from now on */
+    cp_store_close_mine();            /* main's connection would sit idle from now on */
     malloc_trim(0); /* what start-up (migrations, key and certificate parsing) freed */
     pc_log(PC_LOG_INFO, "event=started listen=%s port=%u data_dir=%s pin=%s threads=%u store=%s",
            s.listen_addr, (unsigned)s.port, s.data_dir, cp_rt.pin, s.threads, store_kind());
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
     cp_store_close_all();
     cp_ca_free();
     cp_secrets_wipe();
-    curl_global_cleanup();
+    cp_curl_global_cleanup();
     pc_log(PC_LOG_INFO, "event=stopped");
     return 0;
 }

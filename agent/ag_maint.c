@@ -17,6 +17,7 @@
 #include "pc_sshkey.h"
 #include "pc_time.h"
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,9 @@ static void *maint_main(void *arg)
              * without CA files too */
             ag_offline_upload(m->cfg);
             m->next_sync_ms = pc_now_ms() + m->cfg->krl_interval_ms;
+            /* a sync parses JSON and KRL replies, then frees them: give the freed pages back
+             * (once per sync interval, so its cost does not matter) */
+            malloc_trim(0);
         }
         maybe_renew(m);
         pthread_mutex_lock(&m->lock);

@@ -29,8 +29,11 @@ void cp_ratelimit_configure(unsigned per_minute)
     pthread_mutex_lock(&lock);
     capacity = per_minute;
     per_ms = per_minute / 60000.0;
+    /* only the used slots are written: at start-up the whole table is still untouched zero
+     * pages, and writing every slot made all 192 KB of it resident */
     for (int i = 0; i < SLOTS; i++)
-        table[i].host_id = 0;
+        if (table[i].host_id)
+            table[i].host_id = 0;
     pthread_mutex_unlock(&lock);
 }
 

@@ -108,6 +108,26 @@ void cp_store_versions(int *before, int *after)
     *after = version_after;
 }
 
+void cp_store_close_mine(void)
+{
+    struct conn_node **p, *n = NULL;
+
+    if (!thread_db)
+        return;
+    /* out of the list first: cp_store_close_all never sees it */
+    pthread_mutex_lock(&conns_lock);
+    for (p = &conns; *p; p = &(*p)->next)
+        if ((*p)->db == thread_db) {
+            n = *p;
+            *p = n->next;
+            break;
+        }
+    pthread_mutex_unlock(&conns_lock);
+    close_conn(thread_db); /* this thread's statement cache with it */
+    free(n);
+    thread_db = NULL;
+}
+
 cp_conn *cp_db(void)
 {
     struct conn_node *n;

@@ -21,6 +21,10 @@ int cp_store_is_url(const char *spec);
 /* The calling thread's connection (NULL on failure, logged). */
 cp_conn *cp_db(void);
 void cp_store_close_all(void);
+/* Closes the calling thread's connection, if it has one (the next cp_db() in this thread opens
+ * a new one): for a thread whose connection would sit idle, e.g. main after start-up, which
+ * otherwise keeps its schema copy, statement cache and page cache (~100 KB) for nothing. */
+void cp_store_close_mine(void);
 
 /* A write job: its SQL on db (never cp_tx_begin/commit: it already runs in a transaction).
  * Returns 0 to keep its changes, or a negative PC_ERR_* to undo them (and only them). */

@@ -6,6 +6,13 @@
 #define CP_WEBHOOK_H
 #include <stdint.h>
 
+/* libcurl's global initialisation, done once, on first use (the webhook and Web Push
+ * threads, before their first curl handle): a daemon that sends neither never pays its
+ * ~0.5 MB of idle RSS (libssl, libssh2 and friends initialised). PC_OK or PC_ERR_NOMEM, the
+ * same result for every caller. cp_curl_global_cleanup after every user stopped. */
+int cp_curl_global_init(void);
+void cp_curl_global_cleanup(void);
+
 int cp_webhook_start(const char *url); /* url "" → disabled */
 void cp_webhook_stop(void);
 void cp_webhook_push_created(const char *push_id, const char *user, const char *host,

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cp_webpush.h"
 #include "cp_store.h"
+#include "cp_webhook.h" /* cp_curl_global_init */
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
@@ -272,7 +273,7 @@ static size_t load_subs(const char *user, struct sub *subs)
 static void *run(void *arg)
 {
     static struct sub subs[CP_WEBPUSH_MAX_PER_USER]; /* this thread's only */
-    CURL *c = curl_easy_init();
+    CURL *c = NULL; /* made with the first job: libcurl is initialised on first use */
     (void)arg;
     pthread_mutex_lock(&lock);
     for (;;) {
@@ -286,6 +287,8 @@ static void *run(void *arg)
         q_head = (q_head + 1) % CP_WEBPUSH_QUEUE_MAX;
         q_len--;
         pthread_mutex_unlock(&lock);
+        if (!c && cp_curl_global_init() == PC_OK)
+            c = curl_easy_init();
         n = c ? load_subs(j.user, subs) : 0;
         for (size_t i = 0; i < n; i++) {
             int stop;

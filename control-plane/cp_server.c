@@ -81,7 +81,7 @@ static const struct route routes[] = {
     /* issue 13: logins that survive the control plane */
     { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
     { "POST", "hosts/self/offline/events", HOST_ONLY, api_host_offline_events },
-    /* the approval web app (api_web.c): invites and passkeys, for the admin */
+    /* the approval web app (api_web_session.c): invites and passkeys, for the admin */
     { "POST", "users/*/invite", ADMIN_ONLY, api_user_invite },
     { "GET", "users/*/passkeys", ADMIN_ONLY, api_user_passkeys },
     { "DELETE", "users/*/passkeys/*", ADMIN_ONLY, api_user_passkey_delete },

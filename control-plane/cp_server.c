@@ -316,19 +316,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cp_admission_request_started(conn); /* headers in: the handshake deadline is met */
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        /* Keep reading an oversize body (to answer 413) but never store past the bound. */
-        if (!req->too_large) {
-            int rc = pc_sshbuf_put_raw(&req->body, upload_data, n);
-            if (rc == PC_ERR_TOOBIG)
-                req->too_large = 1;
-            else if (rc != PC_OK)
-                return MHD_NO;
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_data_size)
+        return cp_req_body_piece(req, upload_data, upload_data_size);
     /* long-poll lifecycle: resumed because the client hung up while it waited (cp_waiters.c) */
     if (req->wait.gone)
         return MHD_NO;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The approval web app's endpoints (/app/api/ on the web listener, cp_web.c) and the admin's
- * invite and passkey endpoints (/v1/users/NAME/invite, …/passkeys on the pinned listener). */
+ * invite and passkey endpoints (/v1/users/NAME/invite, …/passkeys on the pinned listener):
+ * sessions, invites and passkeys in api_web_session.c, the pushes' approval in
+ * api_web_approve.c. */
 #ifndef API_WEB_H
 #define API_WEB_H
 #include "cp_request.h"

@@ -43,7 +43,7 @@ int cp_push_status(const struct cp_identity *host, const char *push_id, char sta
  * stored with an approval; the login it approves yields nothing that outlives it. */
 int cp_push_decide(const struct cp_who *who, const char *only_user, const char *push_id,
                    int approve, const char *match, int64_t approver_expires_at, char state[16]);
-/* The web app (api_web.c): a decision by user's fresh passkey assertion bound to this push.
+/* The web app (api_web_approve.c): a decision by user's fresh passkey assertion bound to this push.
  * Like cp_push_decide for that user's session, except that a `portcullis login` push may be
  * approved too: the assertion is a new second factor, not a session vouching for itself. */
 int cp_push_decide_passkey(const struct cp_who *who, const char *user, const char *push_id,

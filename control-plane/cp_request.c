@@ -5,6 +5,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+enum MHD_Result cp_req_body_piece(struct cp_req *req, const char *data, size_t *size)
+{
+    size_t n = *size;
+    /* Keep reading an oversize body (to answer 413) but never store past the bound. */
+    if (!req->too_large) {
+        int rc = pc_sshbuf_put_raw(&req->body, data, n);
+        if (rc == PC_ERR_TOOBIG)
+            req->too_large = 1;
+        else if (rc != PC_OK)
+            return MHD_NO;
+    }
+    *size = 0;
+    return MHD_YES;
+}
+
 void cp_resp_json(struct cp_resp *r, unsigned status, json_object *body)
 {
     free(r->raw);

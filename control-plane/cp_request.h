@@ -44,6 +44,12 @@ struct cp_resp {
     char header_name[32], header_value[64]; /* one extra response header, if name is set */
 };
 
+/* One piece of a request's body, as libmicrohttpd's access handler gets it (upload_data,
+ * *upload_data_size non-zero): stored in req->body up to its bound; past that the rest is read
+ * and dropped and req->too_large set, so that the handler answers 413. MHD_YES with *size
+ * zeroed, or MHD_NO (out of memory: close the connection). */
+enum MHD_Result cp_req_body_piece(struct cp_req *req, const char *data, size_t *size);
+
 void cp_resp_json(struct cp_resp *r, unsigned status, json_object *body);
 /* A binary reply: takes ownership of data (malloc'ed). */
 void cp_resp_raw(struct cp_resp *r, unsigned status, const char *type, unsigned char *data,

@@ -23,7 +23,7 @@ static const char *const prune_sql[] = {
     " (SELECT id FROM logins WHERE expires_at < ?1 LIMIT ?2)",
     "DELETE FROM sessions WHERE hash IN"
     " (SELECT hash FROM sessions WHERE expires_at < ?1 LIMIT ?2)",
-    /* the approval web app's sessions and invites (api_web.c) */
+    /* the approval web app's sessions and invites (api_web_session.c) */
     "DELETE FROM web_sessions WHERE hash IN"
     " (SELECT hash FROM web_sessions WHERE expires_at < ?1 LIMIT ?2)",
     "DELETE FROM web_invites WHERE hash IN"

@@ -81,7 +81,7 @@ static const struct route routes[] = {
     /* issue 13: logins that survive the control plane */
     { "GET", "hosts/self/offline", HOST_ONLY, api_host_offline },
     { "POST", "hosts/self/offline/events", HOST_ONLY, api_host_offline_events },
-    /* the approval web app (api_web.c): invites and passkeys, for the admin */
+    /* the approval web app (api_web_session.c): invites and passkeys, for the admin */
     { "POST", "users/*/invite", ADMIN_ONLY, api_user_invite },
     { "GET", "users/*/passkeys", ADMIN_ONLY, api_user_passkeys },
     { "DELETE", "users/*/passkeys/*", ADMIN_ONLY, api_user_passkey_delete },
@@ -316,19 +316,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cp_admission_request_started(conn); /* headers in: the handshake deadline is met */
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        /* Keep reading an oversize body (to answer 413) but never store past the bound. */
-        if (!req->too_large) {
-            int rc = pc_sshbuf_put_raw(&req->body, upload_data, n);
-            if (rc == PC_ERR_TOOBIG)
-                req->too_large = 1;
-            else if (rc != PC_OK)
-                return MHD_NO;
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_data_size)
+        return cp_req_body_piece(req, upload_data, upload_data_size);
     /* long-poll lifecycle: resumed because the client hung up while it waited (cp_waiters.c) */
     if (req->wait.gone)
         return MHD_NO;

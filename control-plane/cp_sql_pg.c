@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The PostgreSQL side of the store's SQL layer (cp_sql_pg.h), on libpq.
  *
- * A cp_stmt keeps the SQL with SQLite's '?'/'?N' parameters turned into $N and a copy of each
- * bound value; the first cp_pg_step runs it (text results, blobs bound in binary) and later steps
- * hand out its rows. Each connection keeps up to PG_CACHE_MAX server-side prepared statements,
- * keyed by the SQL and the bound types, so a statement the store runs again is parsed and planned
- * once per connection.
+ * A cp_stmt keeps the SQL with SQLite's '?'/'?N' parameters turned into $N (cp_sql_pg_translate.c)
+ * and a copy of each bound value; the first cp_pg_step runs it (text results, blobs bound in
+ * binary) and later steps hand out its rows. Each connection keeps up to PG_CACHE_MAX server-side
+ * prepared statements (cp_sql_pg_cache.c), keyed by the SQL and the bound types, so a statement
+ * the store runs again is parsed and planned once per connection.
  *
  * Secrets: bound values can be secrets (token hashes, sealed seeds). They are never logged, and
  * an error is logged with its SQLSTATE and primary message only (PostgreSQL's DETAIL line quotes
@@ -13,6 +13,7 @@
  * connection string can hold a password: it is never kept here nor put in a message. */
 #include "config.h"
 #include "cp_sql_pg.h"
+#include "cp_sql_pg_int.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_mem.h"
@@ -26,53 +27,10 @@
 #define PG_INT8OID 20
 #define PG_BYTEAOID 17
 #define PG_TEXTOID 25
-#define PG_MAX_PARAMS 65535 /* the protocol's limit */
-#define PG_SQL_MAX (1u << 20)
-#define PG_CACHE_MAX 256
-#define PG_CACHE_BUCKETS 64
-
-_Static_assert(sizeof(Oid) == sizeof(unsigned), "types[] is passed to libpq as Oid[]");
 
 /* The store's one write lock (pg_advisory_xact_lock) on the whole database, every instance of
  * portcullisd included: "Portcull" in ASCII. */
 #define PG_WRITE_LOCK_KEY "5795977089659530348"
-
-struct pg_prepared {
-    char *key; /* SQL, '\0', the bound types ("i", "t", "b", "n" per parameter) */
-    size_t keylen;
-    char name[24];
-    struct pg_prepared *next;
-};
-
-struct cp_conn {
-    PGconn *pg;
-    int64_t changes; /* rows changed by the last INSERT/UPDATE/DELETE */
-    int in_tx;       /* a transaction was begun and not yet ended by COMMIT/ROLLBACK */
-    unsigned n_prepared, next_name;
-    struct pg_prepared *cache[PG_CACHE_BUCKETS];
-    char err[512];
-};
-
-struct pg_blob { /* a decoded bytea column of the current row */
-    unsigned char *p;
-    size_t n;
-    int ok;
-};
-
-struct cp_stmt {
-    cp_conn *db;
-    char *sql; /* with $N parameters */
-    size_t sqllen;
-    int nparams;
-    char **vals; /* copies of the bound values (NULL = SQL NULL) */
-    int *lens, *fmts;
-    unsigned *types;     /* Oid: 0 (inferred), INT8OID or BYTEAOID */
-    char *kinds;         /* 'n', 'i', 't', 'b': the cache key's type part */
-    unsigned char *used; /* used[i]: $(i+1) appears in the SQL (SQLite allows gaps) */
-    PGresult *res;
-    int ran, row, nrows, ncols;
-    struct pg_blob *blobs; /* ncols entries, filled on demand, emptied at each step */
-};
 
 /* Copies msg into out as one line, double quotes and backslashes escaped (it goes inside
  * error="…" of a log line). */
@@ -128,18 +86,6 @@ static void drop_notice(void *arg, const char *msg)
     (void)msg; /* "relation already exists, skipping" and the like: not worth a line */
 }
 
-static void cache_clear(cp_conn *db)
-{
-    for (int b = 0; b < PG_CACHE_BUCKETS; b++)
-        while (db->cache[b]) {
-            struct pg_prepared *e = db->cache[b];
-            db->cache[b] = e->next;
-            free(e->key);
-            free(e);
-        }
-    db->n_prepared = 0;
-}
-
 /* A commit is acknowledged only once it is durable, as SQLite's synchronous=FULL does here (a
  * code accepted once is never accepted again, also across a crash): a server or database set
  * to synchronous_commit = off would acknowledge commits it can still lose. Any other setting
@@ -163,7 +109,7 @@ static void durable_commits(cp_conn *db)
 static int session_setup(cp_conn *db)
 {
     PQsetNoticeProcessor(db->pg, drop_notice, NULL);
-    cache_clear(db); /* a new session has none of them */
+    cp_pg_cache_clear(db); /* a new session has none of them */
     durable_commits(db);
     return PC_OK;
 }
@@ -205,7 +151,7 @@ void cp_pg_close(cp_conn *db)
 {
     if (!db)
         return;
-    cache_clear(db);
+    cp_pg_cache_clear(db);
     PQfinish(db->pg);
     free(db);
 }
@@ -366,84 +312,6 @@ int64_t cp_pg_changes(cp_conn *db)
     return db ? db->changes : 0;
 }
 
-/* SQLite's parameters to PostgreSQL's: '?' is one more than the largest number used so far,
- * '?N' is $N; text in '…' and identifiers in "…" are copied as they are. */
-static int translate(const char *sql, char **out, size_t *outlen, int *nparams)
-{
-    size_t len = strlen(sql), o = 0;
-    int max = 0;
-    char *t;
-
-    if (len > PG_SQL_MAX)
-        return PC_ERR_INVAL;
-    t = malloc(len * 6 + 1); /* '?' (1 byte) becomes at most "$65535" (6) */
-    if (!t)
-        return PC_ERR_NOMEM;
-    for (size_t i = 0; i < len;) {
-        char c = sql[i];
-        if (c == '\'' || c == '"') {
-            size_t j = i + 1;
-            while (j < len && sql[j] != c)
-                j++;
-            if (j < len)
-                j++; /* the closing quote; a doubled one just opens the next run */
-            memcpy(t + o, sql + i, j - i);
-            o += j - i;
-            i = j;
-        } else if (c == '?') {
-            long n;
-            size_t j = i + 1;
-            if (j < len && sql[j] >= '0' && sql[j] <= '9') {
-                n = 0;
-                while (j < len && sql[j] >= '0' && sql[j] <= '9' && n <= PG_MAX_PARAMS)
-                    n = n * 10 + (sql[j++] - '0');
-                if (n < 1 || n > PG_MAX_PARAMS)
-                    goto bad;
-            } else {
-                n = max + 1L;
-                if (n > PG_MAX_PARAMS)
-                    goto bad;
-            }
-            if (n > max)
-                max = (int)n;
-            o += (size_t)snprintf(t + o, 7, "$%ld", n);
-            i = j;
-        } else {
-            t[o++] = c;
-            i++;
-        }
-    }
-    t[o] = '\0';
-    *out = t;
-    *outlen = o;
-    *nparams = max;
-    return PC_OK;
-bad:
-    free(t);
-    return PC_ERR_INVAL;
-}
-
-/* Which $N the translated SQL names (outside '…' and "…"). */
-static void mark_used(cp_stmt *st)
-{
-    const char *q = st->sql;
-
-    while (*q) {
-        if (*q == '\'' || *q == '"') {
-            const char *e = strchr(q + 1, *q);
-            q = e ? e + 1 : q + strlen(q);
-        } else if (*q == '$' && q[1] >= '1' && q[1] <= '9') {
-            char *end;
-            long n = strtol(q + 1, &end, 10);
-            if (n >= 1 && n <= st->nparams)
-                st->used[n - 1] = 1;
-            q = end;
-        } else {
-            q++;
-        }
-    }
-}
-
 cp_stmt *cp_pg_prepare(cp_conn *db, const char *sql)
 {
     cp_stmt *st;
@@ -455,7 +323,7 @@ cp_stmt *cp_pg_prepare(cp_conn *db, const char *sql)
     if (!st)
         goto oom;
     st->db = db;
-    if (translate(sql, &st->sql, &st->sqllen, &st->nparams) != PC_OK) {
+    if (cp_pg_translate(sql, &st->sql, &st->sqllen, &st->nparams) != PC_OK) {
         free(st);
         set_err(db, "statement too long or parameter number out of range");
         pc_log(PC_LOG_ERR, "event=store_prepare error=\"%s\"", db->err);
@@ -474,7 +342,7 @@ cp_stmt *cp_pg_prepare(cp_conn *db, const char *sql)
     }
     memset(st->kinds, 'n', n);
     st->kinds[st->nparams] = '\0';
-    mark_used(st);
+    cp_pg_mark_used(st);
     return st;
 oom:
     set_err(db, "out of memory");
@@ -560,61 +428,6 @@ int cp_pg_bind_null(cp_stmt *st, int idx)
     return bind(st, idx, NULL, 0, 0, 0, 'n');
 }
 
-static unsigned hash_key(const char *k, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    return h % PG_CACHE_BUCKETS;
-}
-
-/* The name of a server-side prepared statement for st's SQL and bound types, preparing it on
- * first use; NULL (run it unnamed) when the cache is full. Should PREPARE fail, *failed holds
- * its result (its error is the statement's: inside a transaction it also aborted that). */
-static const char *prepared_name(cp_stmt *st, PGresult **failed)
-{
-    cp_conn *db = st->db;
-    size_t klen = st->sqllen + 1 + (size_t)st->nparams;
-    struct pg_prepared *e;
-    unsigned b;
-    char *key;
-    PGresult *res;
-
-    key = malloc(klen);
-    if (!key)
-        return NULL;
-    memcpy(key, st->sql, st->sqllen + 1);
-    memcpy(key + st->sqllen + 1, st->kinds, (size_t)st->nparams);
-    b = hash_key(key, klen);
-    for (e = db->cache[b]; e; e = e->next)
-        if (e->keylen == klen && !memcmp(e->key, key, klen)) {
-            free(key);
-            return e->name;
-        }
-    /* outside a transaction only: a failed PREPARE inside one would abort it */
-    if (db->n_prepared >= PG_CACHE_MAX || PQtransactionStatus(db->pg) == PQTRANS_INERROR ||
-        !(e = calloc(1, sizeof *e))) {
-        free(key);
-        return NULL;
-    }
-    snprintf(e->name, sizeof e->name, "cp_%u", db->next_name++);
-    res = PQprepare(db->pg, e->name, st->sql, st->nparams, (const Oid *)st->types);
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        *failed = res;
-        free(e);
-        free(key);
-        return NULL;
-    }
-    PQclear(res);
-    e->key = key;
-    e->keylen = klen;
-    e->next = db->cache[b];
-    db->cache[b] = e;
-    db->n_prepared++;
-    return e->name;
-}
-
 static int run(cp_stmt *st)
 {
     cp_conn *db = st->db;
@@ -627,8 +440,8 @@ static int run(cp_stmt *st)
         goto fail;
     for (int i = 0; i < st->nparams; i++)
         if (!st->used[i] && !st->types[i])
-            st->types[i] = PG_TEXTOID;  /* a gap (?1, ?3): PostgreSQL must be told its type */
-    name = prepared_name(st, &st->res); /* st->res set: PREPARE failed, its error below */
+            st->types[i] = PG_TEXTOID;        /* a gap (?1, ?3): PostgreSQL must be told its type */
+    name = cp_pg_prepared_name(st, &st->res); /* st->res set: PREPARE failed, its error below */
     if (!st->res && name)
         st->res = PQexecPrepared(db->pg, name, st->nparams, (const char *const *)st->vals, st->lens,
                                  st->fmts, 0);
@@ -640,7 +453,7 @@ static int run(cp_stmt *st)
         set_err_result(db, st->res);
         state = st->res ? PQresultErrorField(st->res, PG_DIAG_SQLSTATE) : NULL;
         if (name && state && !strcmp(state, "26000")) /* prepared statement gone */
-            cache_clear(db);
+            cp_pg_cache_clear(db);
         /* class 23: unique, foreign key, check or not-null refused the change */
         rc = state && !strncmp(state, "23", 2) ? CP_CONSTRAINT : CP_ERROR;
         PQclear(st->res);

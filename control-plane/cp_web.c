@@ -230,17 +230,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = req;
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        if (!req->too_large) {
-            int rc = pc_sshbuf_put_raw(&req->body, upload_data, *upload_data_size);
-            if (rc == PC_ERR_TOOBIG)
-                req->too_large = 1;
-            else if (rc != PC_OK)
-                return MHD_NO;
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_data_size)
+        return cp_req_body_piece(req, upload_data, upload_data_size);
     if (strcmp(method, "GET") == 0 && strncmp(url, "/app/api/", 9) != 0) {
         if (strcmp(url, "/") == 0 || strcmp(url, "/app") == 0) {
             cp_resp_error(&resp, 302, "moved", "the app is at /app/");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The approval web app's listener (--web-listen): a second libmicrohttpd daemon with the
  * organisation's certificate (--web-cert/--web-key, reloaded on SIGHUP). It serves /app/ (the
- * static app compiled in) and /app/api/ (api_web.c) and nothing else; the /v1 API stays on the
+ * static app compiled in) and /app/api/ (api_web_*.c) and nothing else; the /v1 API stays on the
  * pinned listener. Every answer carries a strict Content-Security-Policy and no-framing headers;
  * every POST must carry Origin equal to --web-origin. */
 #ifndef CP_WEB_H

@@ -11,11 +11,6 @@
 #   flock /tmp/pc-system-tests.lock env PC_BUILD_DIR=BUILD tests/e2e-pg/run.sh [FILTER...]
 # One "PASS name" / "FAIL name" / "SKIP name: why" line per test, then "N passed, N failed[, N
 # skipped]". Without PostgreSQL installed the suite is reported as one SKIP.
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(cd "$here/../.." && pwd)
-if ! /usr/bin/python3 -c "import sys; sys.path.insert(0, '$src/tests/lib'); import pgserver; pgserver.bin_dir()" 2>/dev/null; then
-    echo "SKIP e2e-pg: PostgreSQL is not installed (/usr/lib/postgresql/*/bin; apt-get install postgresql)"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
-PC_TEST_STORE=postgresql exec "$src/tests/e2e/run.sh" "$@"
+src=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib/pg-suite.sh"
+pg_suite e2e-pg "$src/tests/e2e/run.sh" "$@"

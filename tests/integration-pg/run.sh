@@ -6,11 +6,6 @@
 #   PC_BUILD_DIR=BUILD tests/integration-pg/run.sh [FILTER...]
 # One "PASS name" / "FAIL name" / "SKIP name: why" line per test, then "N passed, N failed[, N
 # skipped]". Without PostgreSQL installed every test is reported as one SKIP.
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(cd "$here/../.." && pwd)
-if ! /usr/bin/python3 -c "import sys; sys.path.insert(0, '$src/tests/lib'); import pgserver; pgserver.bin_dir()" 2>/dev/null; then
-    echo "SKIP integration-pg: PostgreSQL is not installed (/usr/lib/postgresql/*/bin; apt-get install postgresql)"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
-PC_TEST_STORE=postgresql exec /usr/bin/python3 "$src/tests/integration/run.py" "$@"
+src=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib/pg-suite.sh"
+pg_suite integration-pg /usr/bin/python3 "$src/tests/integration/run.py" "$@"

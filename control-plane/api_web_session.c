@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The approval web app's endpoints. Tokens (invites, session cookies) and challenges are
- * stored only as SHA-256 hex; every challenge is server-issued, single use and short-lived, and
- * an approval's challenge is bound to (user, push): a session cookie alone reads the list but
- * never approves. */
+/* The approval web app's passkeys and sessions: challenges, invites and registration, sign-in,
+ * the session cookie, and the admin's invite and passkey endpoints (the approvals themselves are
+ * in api_web_approve.c). Tokens (invites, session cookies) and challenges are stored only as
+ * SHA-256 hex; every challenge is server-issued, single use and short-lived, and an approval's
+ * challenge is bound to (user, push): a session cookie alone reads the list but never approves. */
 #include "config.h"
 #include "api.h"
 #include "api_web.h"
+#include "api_web_int.h"
 #include "cp_audit.h"
-#include "cp_push.h"
 #include "cp_store.h"
 #include "cp_users.h"
 #include "cp_webauthn.h"
@@ -24,8 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAL_TTL 120        /* sign-in and registration ceremonies */
-#define APPROVE_CHAL_TTL 60 /* an approval's challenge: about a push's lifetime */
+#define CHAL_TTL 120 /* sign-in and registration ceremonies */
 #define MAX_OPEN_CHALLENGES 2000
 #define INVITE_TTL_DEFAULT 86400
 #define CDJ_MAX 4096
@@ -72,8 +72,8 @@ static void audit(cp_conn *db, const char *actor, const char *action, const char
 }
 
 /* A refusal worth an audit row, in its own transaction. */
-static void audit_refusal(const char *action, const char *user, const char *reason,
-                          const char *source)
+void api_web_audit_refusal(const char *action, const char *user, const char *reason,
+                           const char *source)
 {
     cp_conn *db = cp_db();
     if (!db || cp_tx_begin(db) != PC_OK)
@@ -85,8 +85,8 @@ static void audit_refusal(const char *action, const char *user, const char *reas
 
 /* ---- challenges ------------------------------------------------------------------------ */
 
-static int challenge_new(const char *kind, const char *user, const char *bound, int64_t ttl,
-                         char out[CP_WA_CHAL_B64 + 1])
+int api_web_challenge_new(const char *kind, const char *user, const char *bound, int64_t ttl,
+                          char out[CP_WA_CHAL_B64 + 1])
 {
     cp_conn *db = cp_db();
     cp_stmt *st;
@@ -141,8 +141,8 @@ out:
 
 /* Inside the caller's transaction: consumes the challenge if it is open, of this kind, and
  * (when given) of this user and bound to this value. PC_ERR_AUTH otherwise. */
-static int challenge_take(cp_conn *db, const char *chal, const char *kind, const char *user,
-                          const char *bound, char user_out[64])
+int api_web_challenge_take(cp_conn *db, const char *chal, const char *kind, const char *user,
+                           const char *bound, char user_out[64])
 {
     cp_stmt *st;
     char hash[PC_SHA256_HEX_LEN + 1];
@@ -244,17 +244,8 @@ void api_web_signout(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
 
 /* ---- passkeys -------------------------------------------------------------------------- */
 
-struct passkey {
-    int64_t id;
-    char user[64];
-    int alg;
-    unsigned char pk[CP_WA_PK_MAX];
-    size_t pklen;
-    int64_t count;
-};
-
 /* The passkey with this credential ID (of user, if given). */
-static int passkey_load(const char *cred_id, const char *user, struct passkey *k)
+static int passkey_load(const char *cred_id, const char *user, struct api_web_passkey *k)
 {
     cp_conn *db = cp_db();
     cp_stmt *st;
@@ -290,8 +281,9 @@ static int passkey_load(const char *cred_id, const char *user, struct passkey *k
  * (webauthn.get, our origin) and the assertion by the stored passkey. Out: the challenge the
  * client data names (the caller takes it in its transaction) and the new signature count. On
  * failure r is filled. */
-static int verify_assertion(struct cp_call *c, struct cp_resp *r, const char *only_user,
-                            struct passkey *k, char chal[CP_WA_CHAL_B64 + 1], uint32_t *count)
+int api_web_verify_assertion(struct cp_call *c, struct cp_resp *r, const char *only_user,
+                             struct api_web_passkey *k, char chal[CP_WA_CHAL_B64 + 1],
+                             uint32_t *count)
 {
     const struct cp_settings *s = cp_rt.settings;
     struct pc_jerr e = { 0 };
@@ -330,7 +322,7 @@ static int verify_assertion(struct cp_call *c, struct cp_resp *r, const char *on
     return PC_OK;
 }
 
-static int passkey_touch(cp_conn *db, int64_t id, uint32_t count)
+int api_web_passkey_touch(cp_conn *db, int64_t id, uint32_t count)
 {
     cp_stmt *st = cp_prepare(db,
                              "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE id = ?");
@@ -342,7 +334,7 @@ static int passkey_touch(cp_conn *db, int64_t id, uint32_t count)
     return cp_exec_stmt(st);
 }
 
-static json_object *user_cred_ids(const char *user)
+json_object *api_web_user_cred_ids(const char *user)
 {
     cp_conn *db = cp_db();
     cp_stmt *st = db ? cp_prepare(db, "SELECT cred_id FROM passkeys WHERE user_name = ?"
@@ -414,7 +406,7 @@ void api_web_invite_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
     (void)w;
     if (cp_body_check(c, r, fields) || invite_user(c, r, hash, user) != PC_OK)
         return;
-    if ((rc = challenge_new("register", user, hash, CHAL_TTL, chal)) != PC_OK) {
+    if ((rc = api_web_challenge_new("register", user, hash, CHAL_TTL, chal)) != PC_OK) {
         cp_resp_from_err(r, rc, "challenge");
         return;
     }
@@ -426,7 +418,7 @@ void api_web_invite_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
     json_object_object_add(o, "user_handle", json_object_new_string(handle));
     json_object_object_add(o, "challenge", json_object_new_string(chal));
     json_object_object_add(o, "rp_id", json_object_new_string(s->web_rp_id));
-    json_object_object_add(o, "exclude", user_cred_ids(user));
+    json_object_object_add(o, "exclude", api_web_user_cred_ids(user));
     cp_resp_json(r, 200, o);
 }
 
@@ -497,7 +489,7 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
     if (rc == PC_OK)
         rc = cp_wa_register(s->web_rp_id, cdj, cdjlen, ad, adlen, (int)alg, cred_id, pk, &pklen);
     if (rc != PC_OK) {
-        audit_refusal("passkey.register", user, "bad_registration", c->source);
+        api_web_audit_refusal("passkey.register", user, "bad_registration", c->source);
         cp_resp_error(r, 401, "passkey_refused",
                       "the new passkey was not accepted (wrong challenge, origin or relying "
                       "party, no user verification, or not ES256/Ed25519)");
@@ -507,7 +499,7 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
         cp_resp_from_err(r, PC_ERR_STORE, "passkey");
         return;
     }
-    rc = challenge_take(db, chal, "register", user, hash, NULL);
+    rc = api_web_challenge_take(db, chal, "register", user, hash, NULL);
     if (rc == PC_OK) {
         /* single use: the row changes only while it is open */
         st = cp_prepare(db, "UPDATE web_invites SET used_at = ?1 WHERE hash = ?2 AND used_at = 0"
@@ -584,7 +576,7 @@ void api_web_signin_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ct
     (void)w;
     if (cp_body_check(c, r, fields))
         return;
-    rc = challenge_new("signin", NULL, NULL, CHAL_TTL, chal);
+    rc = api_web_challenge_new("signin", NULL, NULL, CHAL_TTL, chal);
     if (rc == PC_ERR_TOOBIG) {
         cp_resp_error(r, 429, "too_many_requests", "too many sign-ins under way: try again");
         return;
@@ -603,7 +595,7 @@ void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
 {
     static const char *const fields[] = { "credential_id", "client_data", "authenticator_data",
                                           "signature", NULL };
-    struct passkey k;
+    struct api_web_passkey k;
     char chal[CP_WA_CHAL_B64 + 1];
     uint32_t count = 0;
     cp_conn *db = cp_db();
@@ -612,17 +604,17 @@ void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
 
     if (cp_body_check(c, r, fields))
         return;
-    if (verify_assertion(c, r, NULL, &k, chal, &count) != PC_OK) {
-        audit_refusal("web.signin", NULL, "passkey_refused", c->source);
+    if (api_web_verify_assertion(c, r, NULL, &k, chal, &count) != PC_OK) {
+        api_web_audit_refusal("web.signin", NULL, "passkey_refused", c->source);
         return;
     }
     if (!db || cp_tx_begin(db) != PC_OK) {
         cp_resp_from_err(r, PC_ERR_STORE, "session");
         return;
     }
-    rc = challenge_take(db, chal, "signin", NULL, NULL, NULL);
+    rc = api_web_challenge_take(db, chal, "signin", NULL, NULL, NULL);
     if (rc == PC_OK)
-        rc = passkey_touch(db, k.id, count);
+        rc = api_web_passkey_touch(db, k.id, count);
     if (rc == PC_OK)
         rc = session_new(db, k.user, w);
     if (rc == PC_OK) {
@@ -639,140 +631,6 @@ void api_web_signin_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
     o = json_object_new_object();
     json_object_object_add(o, "user", json_object_new_string(k.user));
     cp_resp_json(r, 200, o);
-}
-
-/* ---- pushes ---------------------------------------------------------------------------- */
-
-void api_web_pushes(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
-{
-    json_object *arr = NULL, *o;
-    int rc = cp_push_list_pending(w->user, &arr);
-
-    (void)c;
-    if (rc != PC_OK) {
-        cp_resp_from_err(r, rc, "pushes");
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "pushes", arr);
-    json_object_object_add(o, "now", json_object_new_int64(pc_now()));
-    cp_resp_json(r, 200, o);
-}
-
-/* 1 when push_id is a pending push of user. */
-static int push_pending_for(const char *push_id, const char *user)
-{
-    cp_conn *db = cp_db();
-    cp_stmt *st;
-    int found = 0;
-
-    if (!db || !pc_valid_hex(push_id, CP_PUSH_ID_LEN, CP_PUSH_ID_LEN))
-        return 0;
-    st = cp_prepare(db, "SELECT 1 FROM pushes WHERE id = ? AND user_name = ?"
-                        " AND state = 'pending' AND expires_at > ?");
-    if (!st)
-        return 0;
-    cp_bind_text(st, 1, push_id);
-    cp_bind_text(st, 2, user);
-    cp_bind_int64(st, 3, pc_now());
-    found = cp_step(st) == CP_ROW;
-    cp_finalize(st);
-    return found;
-}
-
-void api_web_push_begin(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
-{
-    static const char *const fields[] = { NULL };
-    char chal[CP_WA_CHAL_B64 + 1];
-    json_object *o;
-    int rc;
-
-    if (cp_body_check(c, r, fields))
-        return;
-    if (!push_pending_for(c->seg[1], w->user)) {
-        cp_resp_error(r, 404, "not_found", "no such pending push");
-        return;
-    }
-    if ((rc = challenge_new("approve", w->user, c->seg[1], APPROVE_CHAL_TTL, chal)) != PC_OK) {
-        cp_resp_from_err(r, rc, "challenge");
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "challenge", json_object_new_string(chal));
-    json_object_object_add(o, "rp_id", json_object_new_string(cp_rt.settings->web_rp_id));
-    json_object_object_add(o, "allow", user_cred_ids(w->user));
-    cp_resp_json(r, 200, o);
-}
-
-void api_web_push_approve(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
-{
-    static const char *const fields[] = { "match",       "credential_id",
-                                          "client_data", "authenticator_data",
-                                          "signature",   NULL };
-    struct pc_jerr e = { 0 };
-    struct cp_who who = { NULL, c->source };
-    struct passkey k;
-    const char *match;
-    char chal[CP_WA_CHAL_B64 + 1], actor[80], state[16] = "";
-    uint32_t count = 0;
-    cp_conn *db = cp_db();
-    int rc;
-
-    if (cp_body_check(c, r, fields))
-        return;
-    if (pc_json_get_str(c->body, "match", 1, 8, &match, &e) != PC_OK) {
-        cp_resp_jerr(r, &e);
-        return;
-    }
-    if (!pc_valid_hex(c->seg[1], CP_PUSH_ID_LEN, CP_PUSH_ID_LEN)) {
-        cp_resp_error(r, 404, "not_found", "no such pending push");
-        return;
-    }
-    /* The session's user's own passkey, over a challenge issued for this push to this user. */
-    if (verify_assertion(c, r, w->user, &k, chal, &count) != PC_OK) {
-        audit_refusal("push.approve", w->user, "passkey_refused", c->source);
-        return;
-    }
-    if (!db || cp_tx_begin(db) != PC_OK) {
-        cp_resp_from_err(r, PC_ERR_STORE, "push");
-        return;
-    }
-    rc = challenge_take(db, chal, "approve", w->user, c->seg[1], NULL);
-    if (rc == PC_OK)
-        rc = passkey_touch(db, k.id, count);
-    if (rc == PC_OK)
-        rc = cp_tx_commit(db);
-    if (cp_autocommit(db) == 0)
-        cp_tx_rollback(db);
-    if (rc != PC_OK) {
-        audit_refusal("push.approve", w->user, "challenge_not_for_this_push", c->source);
-        cp_resp_error(r, 401, "passkey_refused",
-                      "the passkey's answer was not for this push, was used already or expired");
-        return;
-    }
-    snprintf(actor, sizeof actor, "passkey:%s", w->user);
-    who.actor = actor;
-    rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 1, match, state);
-    cp_resp_push_decided(r, rc, c->seg[1], state);
-}
-
-void api_web_push_deny(struct cp_call *c, struct cp_resp *r, struct cp_web_ctx *w)
-{
-    static const char *const fields[] = { NULL };
-    struct cp_who who = { NULL, c->source };
-    char actor[80], state[16] = "";
-    int rc;
-
-    if (cp_body_check(c, r, fields))
-        return;
-    if (!pc_valid_hex(c->seg[1], CP_PUSH_ID_LEN, CP_PUSH_ID_LEN)) {
-        cp_resp_error(r, 404, "not_found", "no such pending push");
-        return;
-    }
-    snprintf(actor, sizeof actor, "web:%s", w->user);
-    who.actor = actor;
-    rc = cp_push_decide_passkey(&who, w->user, c->seg[1], 0, NULL, state);
-    cp_resp_push_decided(r, rc, c->seg[1], state);
 }
 
 /* ---- admin: invites and passkeys (pinned listener) ------------------------------------- */

@@ -43,10 +43,24 @@ def assert_refused(res, rc=1, what=""):
 
 
 def test_helper_links_no_tls_or_http_library():
-    out = subprocess.run(["ldd", HELPER], capture_output=True, text=True, check=True).stdout
-    for lib in ("libcurl", "libssl", "libcrypto", "libgnutls", "libkrb5", "liboath"):
-        assert lib not in out, (lib, out)
-    assert "libjson-c" in out, out
+    """Dynamically linked: json-c and libc only. Statically linked (configure's default when
+    the toolchain can, PC_PRINCIPALS_LDFLAGS): no TLS or HTTP code inside, json-c's is."""
+    out = subprocess.run(["ldd", HELPER], capture_output=True, text=True).stdout
+    with open(os.path.join(harness.BUILD_DIR, "Makefile")) as f:
+        flags = [l for l in f if l.startswith("PC_PRINCIPALS_LDFLAGS =")]
+    static = "statically linked" in out or "not a dynamic executable" in out
+    assert flags and static == ("-static" in flags[0]), (flags, out)
+    if not static:
+        for lib in ("libcurl", "libssl", "libcrypto", "libgnutls", "libkrb5", "liboath"):
+            assert lib not in out, (lib, out)
+        assert "libjson-c" in out, out
+        return
+    with open(HELPER, "rb") as f:
+        image = f.read()
+    for sym in (b"curl_easy_init", b"SSL_CTX_new", b"EVP_MD_CTX_new", b"gnutls_global_init",
+                b"krb5_init_context", b"oath_init"):
+        assert sym not in image, sym
+    assert b"json_tokener_parse" in image
 
 
 def test_helper_answers_like_the_agent_subcommand():

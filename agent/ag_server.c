@@ -388,8 +388,9 @@ static int warm_stack(struct server *s, unsigned slot, pthread_attr_t *attr)
     if (slot >= AG_WARM_STACKS)
         return 0;
     if (!s->stacks[slot]) {
-        void *m = mmap(NULL, AG_CLIENT_STACK + guard, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
+        /* cppcheck-suppress invalidFunctionArg ; fd -1 is what MAP_ANONYMOUS asks for */
+        void *m = mmap(NULL, AG_CLIENT_STACK + guard, PROT_READ | PROT_WRITE, flags, -1, 0);
         if (m == MAP_FAILED)
             return 0;
         if (mprotect(m, guard, PROT_NONE) != 0) {

@@ -101,7 +101,8 @@ class Hostile:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(8)
-        threading.Thread(target=self._loop, daemon=True).start()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
 
     def _loop(self):
         while True:
@@ -118,6 +119,14 @@ class Hostile:
             c.close()
 
     def close(self):
+        # Wake the accept loop and wait for it: a loop still running could take the fd
+        # number of the next Hostile's socket and answer its clients with these bytes.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the Hostile accept loop did not end"
         self.sock.close()
         os.unlink(self.path)
 

@@ -93,6 +93,36 @@ def test_helper_answers_like_the_agent_subcommand():
         h.stop()
 
 
+def test_helpers_at_once_and_in_turn_all_answered():
+    """The agent keeps the stacks of its first client slots between clients (ag_server.c):
+    helpers one after another (always a reused slot) and 16 at once (warm slots and glibc's),
+    three times over, each get the whole right answer; the agent is still up after them."""
+    h = ca.Host(ca.D, labels={"env": "prod"})
+    h.enroll()
+    h.start()
+    try:
+        name, key, r = ca.enrolled_person(ca.D, h, accounts=("ubuntu",), hosts={"env": "prod"})
+        fp = ca.fingerprint(key + ".pub")
+        argv = [HELPER, "--socket", h.socket, "ubuntu", name, str(r["serial"]), fp]
+        want = (0, "restrict,pty,user-rc %s\n" % name)
+        for _ in range(20):
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            assert (p.returncode, p.stdout) == want, (p.returncode, p.stdout, p.stderr)
+        for _ in range(3):
+            ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True) for _ in range(16)]
+            for p in ps:
+                out, err = p.communicate(timeout=20)
+                assert (p.returncode, out) == want, (p.returncode, out, err, h.log()[-2000:])
+        assert h.proc.poll() is None, h.log()
+        # another account after all that: answered, nothing printed
+        p = subprocess.run([HELPER, "--socket", h.socket, "root", name, str(r["serial"]), fp],
+                           capture_output=True, text=True, timeout=20)
+        assert (p.returncode, p.stdout) == (0, ""), (p.returncode, p.stdout, p.stderr)
+    finally:
+        h.stop()
+
+
 class Hostile:
     """A unix socket server owned by the test that answers every request with raw bytes."""
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +39,14 @@ struct server {
      * per-thread state, freed when a thread exits) outlives ag_server_run. */
     pthread_t *tids;
     unsigned char *joinable; /* tids[i] holds a thread not yet joined */
+    /* The first AG_WARM_STACKS slots keep their thread stack (mapped on first use, with a guard
+     * page, unmapped at a drained stop): a slot is reused only after its previous thread was
+     * joined, so the stack is free then. glibc's own stacks are trimmed (madvise) when their
+     * thread exits, and every login paid for that, the TLB shootdown it sends to the other
+     * CPUs and the page faults of the next thread (issue 16). Slots are taken lowest first,
+     * so sequential logins always get a warm one; the rest use glibc's stacks, so that a burst
+     * of clients does not leave its stacks resident. */
+    void *stacks[AG_WARM_STACKS];
 };
 
 struct client {
@@ -363,6 +372,36 @@ static unsigned nonroot_quota(unsigned max)
     return q ? q : 1;
 }
 
+/* The lowest page of a warm stack is the guard (PROT_NONE): an overflow faults. */
+static size_t page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+/* Sets attr to slot's warm stack, mapping it on first use; 0 when the slot has none (glibc
+ * allocates one then). Called from the accept loop only. */
+static int warm_stack(struct server *s, unsigned slot, pthread_attr_t *attr)
+{
+    size_t guard = page_size();
+
+    if (slot >= AG_WARM_STACKS)
+        return 0;
+    if (!s->stacks[slot]) {
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
+        /* cppcheck-suppress invalidFunctionArg ; fd -1 is what MAP_ANONYMOUS asks for */
+        void *m = mmap(NULL, AG_CLIENT_STACK + guard, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (m == MAP_FAILED)
+            return 0;
+        if (mprotect(m, guard, PROT_NONE) != 0) {
+            munmap(m, AG_CLIENT_STACK + guard);
+            return 0;
+        }
+        s->stacks[slot] = m;
+    }
+    return pthread_attr_setstack(attr, (char *)s->stacks[slot] + guard, AG_CLIENT_STACK) == 0;
+}
+
 /* Takes a new connection: a thread for it, or "busy". */
 static void admit(struct server *s, int fd)
 {
@@ -406,7 +445,8 @@ static void admit(struct server *s, int fd)
     }
     *c = (struct client){ .s = s, .slot = slot, .fd = fd, .uid = cred.uid, .pid = cred.pid };
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    if (!warm_stack(s, slot, &attr))
+        pthread_attr_setstacksize(&attr, AG_CLIENT_STACK);
     /* under the lock: the slot is ours (fds[slot] >= 0) until client_end, and only this
      * thread (the accept loop) and drain touch tids/joinable */
     pthread_mutex_lock(&s->lock);
@@ -516,6 +556,9 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
     ag_listener_close(l); /* stop accepting: new logins see "agent down" at once */
     drained = drain(s);
     if (drained) {
+        for (unsigned i = 0; i < AG_WARM_STACKS; i++)
+            if (s->stacks[i])
+                munmap(s->stacks[i], AG_CLIENT_STACK + page_size());
         pthread_cond_destroy(&s->idle);
         pthread_mutex_destroy(&s->lock);
         free(s->fds);

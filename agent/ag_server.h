@@ -17,8 +17,10 @@
  * never hold the slots that root's logins need. */
 #define AG_NONROOT_IDLE_MS 2000
 #define AG_NONROOT_MAX 8
-#define AG_CLIENT_WRITE_MS 10000 /* a reply must be taken within this */
-#define AG_DRAIN_MS 5000         /* on stop, wait this long for requests in flight */
+#define AG_CLIENT_WRITE_MS 10000      /* a reply must be taken within this */
+#define AG_DRAIN_MS 5000              /* on stop, wait this long for requests in flight */
+#define AG_CLIENT_STACK (1024 * 1024) /* each client thread's stack */
+#define AG_WARM_STACKS 4              /* slots whose stack is kept between clients (ag_server.c) */
 
 struct ag_listener {
     int fd;

@@ -43,10 +43,24 @@ def assert_refused(res, rc=1, what=""):
 
 
 def test_helper_links_no_tls_or_http_library():
-    out = subprocess.run(["ldd", HELPER], capture_output=True, text=True, check=True).stdout
-    for lib in ("libcurl", "libssl", "libcrypto", "libgnutls", "libkrb5", "liboath"):
-        assert lib not in out, (lib, out)
-    assert "libjson-c" in out, out
+    """Dynamically linked: json-c and libc only. Statically linked (configure's default when
+    the toolchain can, PC_PRINCIPALS_LDFLAGS): no TLS or HTTP code inside, json-c's is."""
+    out = subprocess.run(["ldd", HELPER], capture_output=True, text=True).stdout
+    with open(os.path.join(harness.BUILD_DIR, "Makefile")) as f:
+        flags = [l for l in f if l.startswith("PC_PRINCIPALS_LDFLAGS =")]
+    static = "statically linked" in out or "not a dynamic executable" in out
+    assert flags and static == ("-static" in flags[0]), (flags, out)
+    if not static:
+        for lib in ("libcurl", "libssl", "libcrypto", "libgnutls", "libkrb5", "liboath"):
+            assert lib not in out, (lib, out)
+        assert "libjson-c" in out, out
+        return
+    with open(HELPER, "rb") as f:
+        image = f.read()
+    for sym in (b"curl_easy_init", b"SSL_CTX_new", b"EVP_MD_CTX_new", b"gnutls_global_init",
+                b"krb5_init_context", b"oath_init"):
+        assert sym not in image, sym
+    assert b"json_tokener_parse" in image
 
 
 def test_helper_answers_like_the_agent_subcommand():
@@ -79,6 +93,36 @@ def test_helper_answers_like_the_agent_subcommand():
         h.stop()
 
 
+def test_helpers_at_once_and_in_turn_all_answered():
+    """The agent keeps the stacks of its first client slots between clients (ag_server.c):
+    helpers one after another (always a reused slot) and 16 at once (warm slots and glibc's),
+    three times over, each get the whole right answer; the agent is still up after them."""
+    h = ca.Host(ca.D, labels={"env": "prod"})
+    h.enroll()
+    h.start()
+    try:
+        name, key, r = ca.enrolled_person(ca.D, h, accounts=("ubuntu",), hosts={"env": "prod"})
+        fp = ca.fingerprint(key + ".pub")
+        argv = [HELPER, "--socket", h.socket, "ubuntu", name, str(r["serial"]), fp]
+        want = (0, "restrict,pty,user-rc %s\n" % name)
+        for _ in range(20):
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            assert (p.returncode, p.stdout) == want, (p.returncode, p.stdout, p.stderr)
+        for _ in range(3):
+            ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True) for _ in range(16)]
+            for p in ps:
+                out, err = p.communicate(timeout=20)
+                assert (p.returncode, out) == want, (p.returncode, out, err, h.log()[-2000:])
+        assert h.proc.poll() is None, h.log()
+        # another account after all that: answered, nothing printed
+        p = subprocess.run([HELPER, "--socket", h.socket, "root", name, str(r["serial"]), fp],
+                           capture_output=True, text=True, timeout=20)
+        assert (p.returncode, p.stdout) == (0, ""), (p.returncode, p.stdout, p.stderr)
+    finally:
+        h.stop()
+
+
 class Hostile:
     """A unix socket server owned by the test that answers every request with raw bytes."""
 
@@ -87,7 +131,8 @@ class Hostile:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(8)
-        threading.Thread(target=self._loop, daemon=True).start()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
 
     def _loop(self):
         while True:
@@ -104,6 +149,14 @@ class Hostile:
             c.close()
 
     def close(self):
+        # Wake the accept loop and wait for it: a loop still running could take the fd
+        # number of the next Hostile's socket and answer its clients with these bytes.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the Hostile accept loop did not end"
         self.sock.close()
         os.unlink(self.path)
 

@@ -206,6 +206,32 @@ static void test_timeout(void **state)
     assert_int_equal(pc_frame_read(sv[1], pc_now_ms() - 1, &got), PC_ERR_TIMEOUT);
 }
 
+/* Writes: a deadline already past fails even on a writable socket, and a peer that never
+ * reads (its buffer full) bounds the write by the deadline, not forever. */
+static void test_write_timeout(void **state)
+{
+    int *sv = *state;
+    size_t n = PC_FRAME_MAX - 8;
+    char *big = malloc(n + 1);
+    json_object *msg = json_object_new_object(), *small = json_object_new_object();
+    int64_t t0, dt;
+
+    assert_non_null(big);
+    assert_int_equal(pc_frame_write(sv[0], small, pc_now_ms() - 1), PC_ERR_TIMEOUT);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    json_object_object_add(msg, "x", json_object_new_string(big));
+    /* a small send buffer: the frame cannot all go while nobody reads */
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){ 4096 }, sizeof(int)), 0);
+    t0 = pc_now_ms();
+    assert_int_equal(pc_frame_write(sv[0], msg, t0 + 300), PC_ERR_TIMEOUT);
+    dt = pc_now_ms() - t0;
+    assert_true(dt >= 290 && dt < 2000);
+    json_object_put(small);
+    json_object_put(msg);
+    free(big);
+}
+
 static void send_body(int fd, const char *body)
 {
     write_header(fd, (uint32_t)strlen(body));
@@ -255,6 +281,7 @@ int main(void)
                                         teardown_pair),
         cmocka_unit_test_setup_teardown(test_peer_closed_write, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_timeout, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_write_timeout, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_not_an_object, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_zero_length, setup_pair, teardown_pair),
     };

@@ -387,7 +387,10 @@ def test_agent_that_missed_the_whole_overlap_renews_at_once():
                            what="the agent to renew from the new host CA")
         assert file_keys(h.path("host_ca.pub")) == h1
         assert signing_ca_fp(h.path("host-cert.pub")) == fp_of_line(h.dir, h1[0])
-        assert "event=sshd_reload result=ok" in h.log()
+        # the agent reloads sshd after it wrote the certificate: a slow build (TSan) may not
+        # have logged it yet when the file is seen
+        harness.wait_until(lambda: "event=sshd_reload result=ok" in h.log(), timeout=15,
+                           what="the agent to reload sshd after the renewal")
         time.sleep(2)
         assert h.log().count("event=host_cert_renew result=ok") == 1, h.log()
         h.stop()

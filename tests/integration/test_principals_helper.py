@@ -63,13 +63,23 @@ def test_helper_links_no_tls_or_http_library():
     assert b"json_tokener_parse" in image
 
 
-def test_helper_answers_like_the_agent_subcommand():
+def _started_prod_host():
+    """A started agent on an env=prod host, and a person with a certificate for ubuntu there:
+    (host, name, signing reply, fingerprint of the person's key)."""
     h = ca.Host(ca.D, labels={"env": "prod"})
     h.enroll()
     h.start()
     try:
         name, key, r = ca.enrolled_person(ca.D, h, accounts=("ubuntu",), hosts={"env": "prod"})
-        fp = ca.fingerprint(key + ".pub")
+    except BaseException:
+        h.stop()
+        raise
+    return h, name, r, ca.fingerprint(key + ".pub")
+
+
+def test_helper_answers_like_the_agent_subcommand():
+    h, name, r, fp = _started_prod_host()
+    try:
         for cfg in (dict(config=h.conf), dict(sock=h.socket)):
             res = both("ubuntu", name, str(r["serial"]), fp, **cfg)
             want = (0, "restrict,pty,user-rc %s\n" % name)
@@ -97,12 +107,8 @@ def test_helpers_at_once_and_in_turn_all_answered():
     """The agent keeps the stacks of its first client slots between clients (ag_server.c):
     helpers one after another (always a reused slot) and 16 at once (warm slots and glibc's),
     three times over, each get the whole right answer; the agent is still up after them."""
-    h = ca.Host(ca.D, labels={"env": "prod"})
-    h.enroll()
-    h.start()
+    h, name, r, fp = _started_prod_host()
     try:
-        name, key, r = ca.enrolled_person(ca.D, h, accounts=("ubuntu",), hosts={"env": "prod"})
-        fp = ca.fingerprint(key + ".pub")
         argv = [HELPER, "--socket", h.socket, "ubuntu", name, str(r["serial"]), fp]
         want = (0, "restrict,pty,user-rc %s\n" % name)
         for _ in range(20):

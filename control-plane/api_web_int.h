@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Private to the approval web app's endpoints: the passkey ceremony that api_web_session.c
- * (sign-in, registration) and api_web_approve.c (a push's approval) share. Defined in
- * api_web_session.c. */
+/* Private to the approval web app's endpoints: the passkey ceremony and helpers that
+ * api_web_session.c (sign-in), api_web_passkeys.c (invites, registration) and
+ * api_web_approve.c (a push's approval) share. Defined in api_web_session.c. */
 #ifndef API_WEB_INT_H
 #define API_WEB_INT_H
 #include "api_web.h"
 #include "cp_sql.h"
 #include "cp_webauthn.h"
+#include "pc_rand.h"
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define API_WEB_CHAL_TTL 120 /* sign-in and registration ceremonies */
+#define API_WEB_CDJ_MAX 4096 /* a ceremony's client data JSON */
+#define API_WEB_AD_MAX 1024  /* its authenticator data */
 
 /* A stored passkey (api_web_verify_assertion loads it). */
 struct api_web_passkey {
@@ -20,6 +25,17 @@ struct api_web_passkey {
     size_t pklen;
     int64_t count;
 };
+
+/* A base64url field of the body, decoded; 400 on absence, garbage or more than max bytes. */
+int api_web_get_b64(struct cp_call *c, struct cp_resp *r, const char *key, unsigned char *out,
+                    size_t max, size_t *len);
+/* SHA-256 hex of a token of PC_TOKEN_HEX_LEN hex digits; PC_ERR_INVAL for anything else. */
+int api_web_hash_token(const char *tok, char out[PC_SHA256_HEX_LEN + 1]);
+/* An audit row inside the caller's transaction. */
+void api_web_audit(cp_conn *db, const char *actor, const char *action, const char *user,
+                   const char *result, const char *reason, const char *source);
+/* Inside the caller's transaction: a new web session for user; its cookie goes into w. */
+int api_web_session_new(cp_conn *db, const char *user, struct cp_web_ctx *w);
 
 /* A refusal worth an audit row, in its own transaction. */
 void api_web_audit_refusal(const char *action, const char *user, const char *reason,

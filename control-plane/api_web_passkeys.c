@@ -241,6 +241,27 @@ void api_web_invite_finish(struct cp_call *c, struct cp_resp *r, struct cp_web_c
 
 /* ---- admin: invites and passkeys (pinned listener) ------------------------------------- */
 
+/* The end of an admin change in its transaction on db: when rc is PC_OK so far, its audit row
+ * and the commit; whatever failed, the transaction is rolled back. Returns the outcome. */
+static int admin_audit_commit(cp_conn *db, int rc, const char *action, const char *user,
+                              const char *reason, const char *source)
+{
+    if (rc == PC_OK) {
+        struct cp_audit_row row = { .actor = "admin",
+                                    .action = action,
+                                    .user = user,
+                                    .result = "ok",
+                                    .reason = reason,
+                                    .source = source };
+        rc = cp_audit_add(db, &row);
+    }
+    if (rc == PC_OK)
+        rc = cp_tx_commit(db);
+    if (cp_autocommit(db) == 0)
+        cp_tx_rollback(db);
+    return rc;
+}
+
 void api_user_invite(struct cp_call *c, struct cp_resp *r)
 {
     static const char *const fields[] = { "ttl", NULL };
@@ -292,18 +313,7 @@ void api_user_invite(struct cp_call *c, struct cp_resp *r)
             rc = cp_exec_stmt(st);
         }
     }
-    if (rc == PC_OK) {
-        struct cp_audit_row row = { .actor = "admin",
-                                    .action = "web.invite",
-                                    .user = c->seg[1],
-                                    .result = "ok",
-                                    .source = c->source };
-        rc = cp_audit_add(db, &row);
-    }
-    if (rc == PC_OK)
-        rc = cp_tx_commit(db);
-    if (cp_autocommit(db) == 0)
-        cp_tx_rollback(db);
+    rc = admin_audit_commit(db, rc, "web.invite", c->seg[1], NULL, c->source);
     if (rc != PC_OK) {
         pc_wipe(tok, sizeof tok);
         cp_resp_from_err(r, rc, "user");
@@ -392,19 +402,7 @@ void api_user_passkey_delete(struct cp_call *c, struct cp_resp *r)
         cp_bind_text(st, 1, c->seg[1]);
         rc = cp_exec_stmt(st);
     }
-    if (rc == PC_OK) {
-        struct cp_audit_row row = { .actor = "admin",
-                                    .action = "passkey.delete",
-                                    .user = c->seg[1],
-                                    .result = "ok",
-                                    .reason = c->seg[3],
-                                    .source = c->source };
-        rc = cp_audit_add(db, &row);
-    }
-    if (rc == PC_OK)
-        rc = cp_tx_commit(db);
-    if (cp_autocommit(db) == 0)
-        cp_tx_rollback(db);
+    rc = admin_audit_commit(db, rc, "passkey.delete", c->seg[1], c->seg[3], c->source);
     if (rc != PC_OK) {
         cp_resp_from_err(r, rc, "passkey");
         return;

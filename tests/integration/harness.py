@@ -325,6 +325,16 @@ def totp_step(t=None):
     return int((time.time() if t is None else t) // 30)
 
 
+def step_with_time_left(secs=12):
+    """The current step, once at least secs seconds of it are left (sleeping into the next step
+    if fewer are): a test that computes codes relative to "now" and then makes several calls
+    before the last of them must not see the step roll over in between."""
+    left = 30 - time.time() % 30
+    if left < secs:
+        time.sleep(left + 0.05)
+    return totp_step()
+
+
 def totp_code(secret_b32, t=None, step=None, offset=0):
     """The code for time t (default now), or for an explicit time step, plus offset steps."""
     key = b32decode_loose(secret_b32)

@@ -38,7 +38,7 @@ import harness  # noqa: E402
 import test_agent_ca as ca  # noqa: E402
 import test_multi_instance as multi  # noqa: E402
 
-SECS = 1 if QUICK else 6                 # each throughput run
+SECS = int(os.environ.get("PC_BENCH_SECS", 1 if QUICK else 6))  # each throughput run
 N_PAIR_USERS = 60 if QUICK else 1000     # 20 codes each: 20,000 pairs at most
 N_CERT_USERS = 20 if QUICK else 200
 N_PAM_USERS = 20 if QUICK else 100
@@ -166,7 +166,8 @@ def daemon_args(polls):
     All the load comes from 127.0.0.1 and a poll is unauthenticated until its request is read
     (POLL_RAMP TLS handshakes at a time; on a loaded machine one can take over the default 5 s
     --handshake-timeout): neither those limits nor that deadline is what is measured."""
-    return ["--totp-window", "10", "--auth-rate", "100000", "--push-ttl", "10m",
+    extra = os.environ.get("PC_BENCH_XARGS", "").split()   # a developer trying a flag
+    return extra + ["--totp-window", "10", "--auth-rate", "100000", "--push-ttl", "10m",
             "--max-connections", str(polls + 1024), "--max-unauthenticated", str(polls + 512),
             "--max-per-address", "65536", "--handshake-timeout", "60s"]
 
@@ -600,7 +601,10 @@ def main():
                   ("pam", lambda: m_pam(h, pam_users)),
                   ("polls", lambda: m_polls(write_users("poll-users", pair_users), tokens)),
                   ("pg", m_pg)]
+        only = [x for x in os.environ.get("PC_BENCH_ONLY", "").split(",") if x]
         for name, fn in steps:
+            if only and name not in only:   # PC_BENCH_ONLY=pairs,certs: a developer measuring some rows
+                continue
             limit = BUDGET_S + (PG_BUDGET_S if name == "pg" else 0)
             if time.time() - t_start > limit:
                 note("SKIP", name, "over the time budget of %d s" % limit)

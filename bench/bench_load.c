@@ -40,6 +40,7 @@ struct user {
     size_t slen;
     long long next_step;
     int busy; /* a unit of this user is in flight: its next code must wait (replay order) */
+    char codes[2 * WINDOW + 2][8]; /* by step from now-WINDOW, computed on first use */
     struct pc_sshkey *key;
     char *pub;
 };
@@ -104,14 +105,46 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ctx)
     return k;
 }
 
+/* The codes of the steps portcullisd may try (the window around now, one boundary later
+ * included), computed once: the client's HMACs must not take CPU from the server it measures. */
+#define NSTEPS (2 * WINDOW + 2)
+static const char *code_of(struct user *u, long long s)
+{
+    long long i = s - (now_step - WINDOW);
+
+    if (i < 0 || i >= NSTEPS)
+        return NULL;
+    if (!u->codes[i][0])
+        pc_totp_code(u->secret, u->slen, s * 30, u->codes[i], sizeof u->codes[i]);
+    return u->codes[i];
+}
+
+/* 1 when the code of step s is also the code of another of those steps. liboath tries now,
+ * now±1, now±2 …: a code of step now-9 that equals the code of now+5 (about one in 50,000
+ * codes here) marks now+5 as used, and this user's next codes would be refused as replays. A
+ * real TOTP collision, not what is measured: such steps are skipped. */
+static int collides(struct user *u, long long s)
+{
+    const char *code = code_of(u, s);
+
+    for (long long t = now_step - WINDOW; t < now_step - WINDOW + NSTEPS; t++)
+        if (t != s && strcmp(code_of(u, t), code) == 0)
+            return 1;
+    return 0;
+}
+
 /* The next user with a fresh step left, and its code; NULL when all are used up. */
 static struct user *next_user(char code[8])
 {
     for (size_t tries = 0; tries < nusers; tries++) {
         struct user *u = &users[cursor++ % nusers];
-        if (!u->busy && u->next_step <= now_step + WINDOW) {
+        while (!u->busy && u->next_step <= now_step + WINDOW) {
+            if (consume && collides(u, u->next_step)) {
+                u->next_step++;
+                continue;
+            }
+            snprintf(code, 8, "%s", code_of(u, u->next_step));
             u->busy = 1;
-            pc_totp_code(u->secret, u->slen, u->next_step * 30, code, 8);
             u->next_step += consume;
             return u;
         }

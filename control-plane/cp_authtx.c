@@ -256,7 +256,7 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     struct begin_job j = { host, source, person, req, res };
     int rc;
 
-    if ((rc = pc_random_hex(res->txid, sizeof res->txid, 16)) != PC_OK)
+    if ((rc = pc_ordered_id(res->txid, sizeof res->txid, 16)) != PC_OK)
         return rc;
     person_of(req, person, sizeof person);
     return cp_store_write_pending(begin_in_tx, &j);

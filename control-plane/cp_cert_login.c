@@ -92,7 +92,7 @@ static int start_in_tx(cp_conn *db, void *arg)
         goto out;
     res->expires_at = pc_now() + CP_CERT_LOGIN_TTL;
     res->push = u.push;
-    if ((rc = pc_random_hex(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
+    if ((rc = pc_ordered_id(res->login_id, sizeof res->login_id, 16)) != PC_OK ||
         (rc = pc_random_bytes(chal, sizeof chal)) != PC_OK ||
         (rc = pc_base64_encode(chal, sizeof chal, &res->challenge)) != PC_OK ||
         (rc = insert_login(db, res, j->user, j->fp, chal, j->ttl, j->source)) != PC_OK)

@@ -7,6 +7,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <limits.h>
+#include <stdint.h>
+#include <time.h>
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
 {
@@ -33,6 +35,27 @@ int pc_random_hex(char *out, size_t outsz, size_t nbytes)
     if (nbytes > sizeof raw || outsz < 2 * nbytes + 1)
         return PC_ERR_INVAL;
     rc = pc_random_bytes(raw, nbytes);
+    if (rc == PC_OK)
+        to_hex(raw, nbytes, out);
+    pc_wipe(raw, sizeof raw);
+    return rc;
+}
+
+int pc_ordered_id(char *out, size_t outsz, size_t nbytes)
+{
+    unsigned char raw[64];
+    struct timespec ts;
+    uint64_t ms;
+    int rc;
+
+    if (nbytes < PC_ORDERED_ID_MIN || nbytes > sizeof raw || outsz < 2 * nbytes + 1)
+        return PC_ERR_INVAL;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0)
+        return PC_ERR_INVAL;
+    ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (int i = 5; i >= 0; i--, ms >>= 8)
+        raw[i] = (unsigned char)(ms & 0xff);
+    rc = pc_random_bytes(raw + 6, nbytes - 6);
     if (rc == PC_OK)
         to_hex(raw, nbytes, out);
     pc_wipe(raw, sizeof raw);

@@ -327,6 +327,34 @@ static void test_random_hex(void **state)
     assert_string_equal(buf, "");
 }
 
+static void test_ordered_id(void **state)
+{
+    char a[33], b[33], prev[33] = "";
+    struct timespec ts;
+    unsigned long long ms = 0;
+    (void)state;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    assert_int_equal(pc_ordered_id(a, sizeof a, 16), PC_OK);
+    assert_int_equal(strlen(a), 32);
+    assert_true(is_lower_hex(a, 32));
+    /* the first 12 digits are the clock in milliseconds */
+    assert_int_equal(sscanf(a, "%12llx", &ms), 1);
+    assert_true(ms >= (unsigned long long)ts.tv_sec * 1000ull &&
+                ms <= (unsigned long long)ts.tv_sec * 1000ull + 5000ull);
+    /* one after another: never descending, and the random part differs */
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(pc_ordered_id(b, sizeof b, 16), PC_OK);
+        assert_true(strncmp(prev, b, 12) <= 0);
+        assert_string_not_equal(b + 12, a + 12);
+        memcpy(prev, b, sizeof prev);
+    }
+    assert_int_equal(pc_ordered_id(a, 32, 16), PC_ERR_INVAL);                 /* no NUL room */
+    assert_int_equal(pc_ordered_id(a, sizeof a, PC_ORDERED_ID_MIN - 1), PC_ERR_INVAL); /* too short */
+    assert_int_equal(pc_ordered_id(a, sizeof a, PC_ORDERED_ID_MIN), PC_OK);
+    assert_int_equal(strlen(a), 2 * PC_ORDERED_ID_MIN);
+}
+
 static void test_sha256_hex(void **state)
 {
     char out[PC_SHA256_HEX_LEN + 1];
@@ -492,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_mkdir_mode),
         cmocka_unit_test(test_token_new),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_ordered_id),
         cmocka_unit_test(test_sha256_hex),
         cmocka_unit_test(test_random_uniform),
         cmocka_unit_test(test_ct_equal),

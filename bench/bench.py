@@ -97,6 +97,8 @@ def kv(line):
 def run_loads(mode, jobs, secs=SECS, conns=CONNS):
     """One bench_load per job (daemon, users file, tokens file), all at the same time; their
     [(result, stdout)]."""
+    print("bench: bench_load %s for %d s (pid %s)" % (mode, secs,
+          ",".join(str(d.pid) for d, _, _ in jobs)), flush=True)   # to attach perf or strace
     ps = [subprocess.Popen([LOAD, mode, d.url, d.pin, str(conns), str(secs), users, tokens],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for d, users, tokens in jobs]

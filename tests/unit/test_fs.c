@@ -349,8 +349,9 @@ static void test_ordered_id(void **state)
         assert_string_not_equal(b + 12, a + 12);
         memcpy(prev, b, sizeof prev);
     }
-    assert_int_equal(pc_ordered_id(a, 32, 16), PC_ERR_INVAL);                 /* no NUL room */
-    assert_int_equal(pc_ordered_id(a, sizeof a, PC_ORDERED_ID_MIN - 1), PC_ERR_INVAL); /* too short */
+    assert_int_equal(pc_ordered_id(a, 32, 16), PC_ERR_INVAL); /* no NUL room */
+    assert_int_equal(pc_ordered_id(a, sizeof a, PC_ORDERED_ID_MIN - 1),
+                     PC_ERR_INVAL); /* too short */
     assert_int_equal(pc_ordered_id(a, sizeof a, PC_ORDERED_ID_MIN), PC_OK);
     assert_int_equal(strlen(a), 2 * PC_ORDERED_ID_MIN);
 }

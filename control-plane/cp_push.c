@@ -201,8 +201,10 @@ static int create_in_tx(cp_conn *db, void *arg)
     int rc;
 
     rc = load(db, "p.txid", j->txid, &j->p);
-    if (rc == PC_OK && j->p.host_id == j->host->host_id)
+    if (rc == PC_OK && j->p.host_id == j->host->host_id) {
+        cp_store_job_decides_nothing(); /* wrote nothing */
         return PC_OK; /* same transaction, same push: a retry must not send a second notice */
+    }
     if (rc != PC_ERR_NOTFOUND && rc != PC_OK)
         return rc;
     if ((rc = cp_authtx_load_open(db, j->host->host_id, j->txid, j->user, sizeof j->user)) != PC_OK)
@@ -211,6 +213,12 @@ static int create_in_tx(cp_conn *db, void *arg)
     rc = cp_push_insert(db, j->txid, j->user, j->host->host_id, j->host->hostname, actor, j->source,
                         &j->np);
     j->created = rc == PC_OK;
+    /* A pending push decides nothing, like the begun login it belongs to: its answer (an
+     * approval, a denial, the login's code) is a synced commit later in the same log, which
+     * makes the push durable with it. A power loss can take the push away (its notice may
+     * already be on a phone: approving it then answers "not found"); it cannot approve. */
+    if (j->created)
+        cp_store_job_decides_nothing();
     return rc;
 }
 
@@ -218,7 +226,7 @@ int cp_push_create(const struct cp_identity *host, const char *source, const cha
                    char push_id[CP_PUSH_ID_LEN + 1], char match[3], int64_t *expires_at)
 {
     struct create_job j = { .host = host, .source = source, .txid = txid };
-    int rc = cp_store_write(create_in_tx, &j);
+    int rc = cp_store_write_pending(create_in_tx, &j);
 
     if (rc != PC_OK)
         return rc;

@@ -275,6 +275,30 @@ def test_a_begun_login_skips_the_sync_and_its_answer_syncs():
         d.kill()
 
 
+def test_a_push_created_skips_the_sync_and_its_approval_syncs():
+    """A pending push decides nothing either (the PAM module asks for one at each login of a
+    person with push on): created without a sync; the approval is synced before its reply."""
+    if harness.is_pg():
+        raise harness.Skip("the fsync is PostgreSQL's own there, not portcullisd's")
+    d = _daemon()
+    try:
+        _, host = d.enroll_host()
+        user, _ = d.user_with_totp(push=True)
+        txid = d.begin_txid(host, user)
+        n, (st, p) = _syncs_during(d, lambda: d.api("POST", "/v1/auth/push", {"txid": txid},
+                                                    token=host))
+        assert st == 200 and p.get("push_id") and p.get("match"), (st, p)
+        assert n == 0, "a push was created with %d syncs" % n
+        n, (st, b) = _syncs_during(d, lambda: d.admin(
+            "POST", "/v1/approvals/%s/approve" % p["push_id"], {"match": p["match"]}))
+        assert st == 200 and b.get("state") == "approved", (st, b)
+        assert n >= 1, "an approval was answered before any sync"
+        st, s = d.poll_push(host, p["push_id"])
+        assert st == 200 and s["state"] == "approved", (st, s)
+    finally:
+        d.kill()
+
+
 def test_a_begun_login_survives_kill9_of_the_daemon():
     """An unsynced commit is in the operating system's hands: a crash of the process alone
     loses nothing. Begin, kill -9, restart: the code answers that very login."""
@@ -287,5 +311,12 @@ def test_a_begun_login_survives_kill9_of_the_daemon():
         d.start()
         st, r = d.submit_totp(host, txid, totp_code(secret))
         assert st == 200 and r["result"] == "allow", r
+        # and a pending push (unsynced too): kill -9, restart, approved with its number
+        push_user, _ = d.user_with_totp(push=True)
+        _, p = d.create_push(host, push_user)
+        d.kill()
+        d.start()
+        st, b = d.admin("POST", "/v1/approvals/%s/approve" % p["push_id"], {"match": p["match"]})
+        assert st == 200 and b.get("state") == "approved", (st, b)
     finally:
         d.kill()

@@ -98,6 +98,12 @@ static int start_in_tx(cp_conn *db, void *arg)
         (rc = insert_login(db, res, j->user, j->fp, chal, j->ttl, j->source)) != PC_OK)
         goto out;
     rc = audit_login(db, "login.start", j->user, "ok", j->fp, res->login_id, j->source);
+    /* A challenge handed out decides nothing, like a begun login: login/finish, which issues
+     * the certificate, is a synced commit later in the same log and makes this row durable
+     * with it. A power loss can take the challenge away (finish then answers "unknown login"
+     * and the user runs portcullis login again); a refused start above is synced. */
+    if (rc == PC_OK)
+        cp_store_job_decides_nothing();
 out:
     pc_sshkey_free(reg);
     pc_wipe(&u, sizeof u);
@@ -115,7 +121,7 @@ int cp_cert_login_start(const char *source, const char *user, const struct pc_ss
     memset(res, 0, sizeof *res);
     if (pc_sshkey_fingerprint(key, fp) != PC_OK)
         return PC_ERR_STORE;
-    rc = cp_store_write(start_in_tx, &j);
+    rc = cp_store_write_pending(start_in_tx, &j);
     if (rc == PC_OK)
         rc = j.answer;
     if (rc != PC_OK) {

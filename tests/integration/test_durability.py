@@ -299,6 +299,36 @@ def test_a_push_created_skips_the_sync_and_its_approval_syncs():
         d.kill()
 
 
+def test_a_certificate_login_start_skips_the_sync_and_its_finish_syncs():
+    """`portcullis login`: the challenge handed out by login/start decides nothing (its finish,
+    which issues the certificate, is synced and makes it durable); a refused start is synced
+    (its audit row is the decision)."""
+    if harness.is_pg():
+        raise harness.Skip("the fsync is PostgreSQL's own there, not portcullisd's")
+    import tempfile
+    import test_ca
+    d = _daemon()
+    try:
+        test_ca.D, test_ca.TMP = d, tempfile.mkdtemp(prefix="pc-dur-ca-")
+        harness._TMP_ROOTS.append(test_ca.TMP)
+        p = test_ca.Person()
+        test_ca.add_policy(users=[p.name], accounts=["$user"])
+        n, (st, s) = _syncs_during(d, p.start)
+        assert st == 200 and s.get("login_id") and s.get("challenge"), (st, s)
+        assert n == 0, "login/start synced %d times" % n
+        sig = test_ca.sshsig(p.priv, test_ca.base64.b64decode(s["challenge"]))
+        n, (st, b) = _syncs_during(d, lambda: d.api("POST", "/v1/login/finish", {
+            "login_id": s["login_id"], "signature": sig, "code": harness.totp_code(p.secret)}))
+        assert st == 200 and b.get("certificate"), (st, b)
+        assert n >= 1, "a certificate was issued before any sync"
+        _, other = test_ca.keygen("ed25519")
+        n, (st, r) = _syncs_during(d, lambda: p.start(pub=other))   # a key not registered
+        assert st in (401, 403), (st, r)
+        assert n >= 1, "a refused login/start was answered before any sync"
+    finally:
+        d.kill()
+
+
 def test_a_begun_login_survives_kill9_of_the_daemon():
     """An unsynced commit is in the operating system's hands: a crash of the process alone
     loses nothing. Begin, kill -9, restart: the code answers that very login."""

@@ -127,11 +127,48 @@ static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char
 
 /* ---- end of issue 13 ------------------------------------------------------------------------ */
 
+/* Set once a control plane refused begin's "push" field as unknown (a version before it took
+ * one): from then on the push is asked for in a call of its own, as the module does itself
+ * when this agent is that old (docs/AGENT-PROTOCOL.md). */
+static int cp_begin_without_push; /* __atomic: read and set by every client thread */
+
+/* The control plane's begin reply carries a push made with the challenge: its fields, checked,
+ * into out. 0 when there is none, 1 when copied, -1 when malformed. */
+static int copy_begin_push(json_object *cp, json_object *out)
+{
+    const char *push_id = NULL, *match = NULL;
+    struct pc_jerr je = { 0 };
+    int64_t expires = 0;
+
+    if (!json_object_object_get_ex(cp, "push_id", NULL))
+        return 0;
+    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK ||
+        !pc_valid_hex(push_id, 1, 64) || pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK ||
+        !is_digits(match, 2, 2) ||
+        pc_json_get_int(cp, "expires_at", 1, 1, INT64_MAX, &expires, &je) != PC_OK)
+        return -1;
+    json_object_object_add(out, "push_id", json_object_new_string(push_id));
+    json_object_object_add(out, "match", json_object_new_string(match));
+    json_object_object_add(out, "expires_at", json_object_new_int64(expires));
+    return 1;
+}
+
+/* An older control plane's answer to a begin with "push": HTTP 400 unknown_field. */
+static int refused_push_field(json_object *err)
+{
+    const char *code = NULL, *msg = NULL;
+    struct pc_jerr je = { 0 };
+
+    return pc_json_get_str(err, "error", 0, 64, &code, &je) == PC_OK && code &&
+           strcmp(code, PC_AGENT_E_BAD_REQUEST) == 0 &&
+           pc_json_get_str(err, "message", 0, 256, &msg, &je) == PC_OK && msg &&
+           strstr(msg, "(unknown_field)");
+}
+
 static json_object *op_begin(struct ag_ctx *x, json_object *req)
 {
-    static const char *const fields[] = {
-        "op", "user", "rhost", "service", "tty", "auth_info", NULL
-    };
+    static const char *const fields[] = { "op",  "user",      "rhost", "service",
+                                          "tty", "auth_info", "push",  NULL };
     static const char *const actions[] = { "challenge", "allow", "deny", "ignore", NULL };
     static const char *const factor_names[] = { "totp", "push", NULL };
     const char *user = NULL, *rhost = NULL, *service = NULL, *tty = NULL, *info = NULL;
@@ -140,8 +177,10 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
     struct pc_jerr je = { 0 };
     char su[72], sr[72], sw[72];
     size_t nf;
+    int want_push = 0, pushed;
 
     if (pc_json_only_fields(req, fields, &je) != PC_OK ||
+        pc_json_get_bool(req, "push", 0, &want_push, &je) != PC_OK ||
         pc_json_get_str(req, "user", 1, 64, &user, &je) != PC_OK ||
         pc_json_get_str(req, "rhost", 0, 255, &rhost, &je) != PC_OK ||
         pc_json_get_str(req, "service", 0, 64, &service, &je) != PC_OK ||
@@ -160,9 +199,21 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
         json_object_object_add(body, "tty", json_object_new_string(tty));
     if (info)
         json_object_object_add(body, "auth_info", json_object_new_string(info));
-    /* A second copy on another instance only leaves an unused transaction (it expires). */
-    if ((out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, AG_CALL_REPEATABLE,
-                              &cp))) {
+    if (want_push && !__atomic_load_n(&cp_begin_without_push, __ATOMIC_RELAXED))
+        json_object_object_add(body, "push", json_object_new_boolean(1));
+    /* A second copy on another instance only leaves an unused transaction (it expires), and
+     * with "push" a second notice, whose match number is not the one the prompt shows. */
+    out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, AG_CALL_REPEATABLE, &cp);
+    if (out && json_object_object_get_ex(body, "push", NULL) && refused_push_field(out)) {
+        __atomic_store_n(&cp_begin_without_push, 1, __ATOMIC_RELAXED);
+        pc_log(PC_LOG_WARN, "event=begin detail=\"the control plane takes no push with begin"
+                            " (an older version): asking for it separately\"");
+        json_object_put(out);
+        json_object_object_del(body, "push");
+        out = ag_ops_cp_call(x, "begin", "POST", "/v1/auth/begin", body, 0, AG_CALL_REPEATABLE,
+                             &cp);
+    }
+    if (out) {
         json_object *off = offline_begin(x, out, user, info); /* issue 13 */
         if (off) {
             json_object_put(out);
@@ -200,9 +251,17 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
     json_object_object_add(out, "factors", fcopy);
     json_object_object_add(out, "reason", json_object_new_string(reason));
     fcopy = NULL;
+    if ((pushed = copy_begin_push(cp, out)) < 0) {
+        json_object_put(out);
+        out = garbage("begin: push_id, match or expires_at");
+        goto out;
+    }
     pc_log(PC_LOG_INFO, "event=begin user=%s rhost=%s action=%s reason=%s",
            ag_ops_log_safe(user, su, sizeof su), ag_ops_log_safe(rhost, sr, sizeof sr), action,
            ag_ops_log_safe(reason, sw, sizeof sw));
+    if (pushed)
+        pc_log(PC_LOG_INFO, "event=push txid=%s push_id=%s", txid,
+               json_object_get_string(json_object_object_get(out, "push_id")));
 out:
     json_object_put(fcopy);
     json_object_put(cp);

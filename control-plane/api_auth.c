@@ -14,6 +14,7 @@
 #include "pc_time.h"
 #include "pc_valid.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
@@ -37,7 +38,8 @@ int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
 
 void api_auth_begin(struct cp_call *c, struct cp_resp *r)
 {
-    static const char *const fields[] = { "user", "rhost", "service", "tty", "auth_info", NULL };
+    static const char *const fields[] = { "user",      "rhost", "service", "tty",
+                                          "auth_info", "push",  NULL };
     struct pc_jerr e = { 0 };
     struct cp_begin_req req = { 0 };
     struct cp_begin_res res;
@@ -45,13 +47,23 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     int64_t t0;
     int rc;
 
+#ifdef PC_TEST_HOOKS
+    /* Test builds: answer a begin with "push" as a control plane before that field did (400
+     * unknown_field), so that the agent's fallback is tested against a real daemon. */
+    static const char *const old_fields[] = {
+        "user", "rhost", "service", "tty", "auth_info", NULL
+    };
+    if (getenv("PC_TEST_BEGIN_WITHOUT_PUSH") && cp_body_check(c, r, old_fields))
+        return;
+#endif
     if (cp_body_check(c, r, fields))
         return;
     if (pc_json_get_str(c->body, "user", 1, 64, &req.user, &e) != PC_OK ||
         pc_json_get_str(c->body, "rhost", 0, 255, &req.rhost, &e) != PC_OK ||
         pc_json_get_str(c->body, "service", 0, 64, &req.service, &e) != PC_OK ||
         pc_json_get_str(c->body, "tty", 0, 64, &req.tty, &e) != PC_OK ||
-        pc_json_get_text(c->body, "auth_info", 0, 16384, &req.auth_info, &e) != PC_OK) {
+        pc_json_get_text(c->body, "auth_info", 0, 16384, &req.auth_info, &e) != PC_OK ||
+        pc_json_get_bool(c->body, "push", 0, &req.push, &e) != PC_OK) {
         cp_resp_jerr(r, &e);
         return;
     }
@@ -72,6 +84,11 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     json_object_object_add(o, "action", json_object_new_string(res.action));
     json_object_object_add(o, "factors", factors);
     json_object_object_add(o, "reason", json_object_new_string(res.reason));
+    if (res.pushed) { /* "push": true and a challenge with push: as POST /v1/auth/push answers */
+        json_object_object_add(o, "push_id", json_object_new_string(res.push_id));
+        json_object_object_add(o, "match", json_object_new_string(res.match));
+        json_object_object_add(o, "expires_at", json_object_new_int64(res.push_expires_at));
+    }
     cp_resp_json(r, 200, o);
 }
 

@@ -9,6 +9,7 @@
 
 struct cp_begin_req {
     const char *user, *rhost, *service, *tty, *auth_info;
+    int push; /* the host asks for the push in the same call, should a challenge offer one */
 };
 
 struct cp_begin_res {
@@ -16,6 +17,9 @@ struct cp_begin_res {
     const char *action; /* "challenge", "allow", "deny", "ignore" (exempt from 2FA) */
     int totp, push;     /* factors offered */
     const char *reason;
+    int pushed; /* req->push and a challenge with push: the push below was created */
+    char push_id[33], match[3];
+    int64_t push_expires_at;
 };
 
 struct cp_authtx_limits {

@@ -14,6 +14,7 @@ struct pm_login {
     struct pm_ctx *c;
     struct pm_agent agent;
     int has_totp, has_push;
+    int pushed; /* the push came with begin's reply (push_id and match are set) */
     char push_id[80];
     char match[12];
 };
@@ -84,14 +85,22 @@ static const char *str_field(json_object *r, const char *key)
     return json_object_get_string(v);
 }
 
+/* One request/reply with the login's deadline; *reason says why it failed. */
+static int call_raw(struct pm_login *l, json_object *req, json_object **reply, const char **reason)
+{
+    int out = pm_agent_call(&l->agent, req, l->c->deadline_ms, reply, reason);
+
+    if (out == PM_OUT_FAILMODE && l->agent.failmode_id[0] && !l->c->txid[0])
+        memcpy(l->c->txid, l->agent.failmode_id, 33); /* syslog names what explain takes */
+    return out;
+}
+
 /* One request/reply with the login's deadline. On failure the PAM code is in *pam_rc. */
 static int call(struct pm_login *l, json_object *req, json_object **reply, int *pam_rc)
 {
     const char *reason = "agent_error";
-    int out = pm_agent_call(&l->agent, req, l->c->deadline_ms, reply, &reason);
+    int out = call_raw(l, req, reply, &reason);
 
-    if (out == PM_OUT_FAILMODE && l->agent.failmode_id[0] && !l->c->txid[0])
-        memcpy(l->c->txid, l->agent.failmode_id, 33); /* syslog names what explain takes */
     if (out != PM_OUT_OK)
         *pam_rc = pm_flow_fail(l->c, out, reason);
     return out;
@@ -248,7 +257,8 @@ static int challenge(struct pm_login *l)
     if (l->has_push && c->opt->push) {
         if (c->opt->timeout_s == 0)
             c->deadline_ms = c->start_ms + pm_options_deadline_ms(c->opt, 1);
-        if (push_start(l, &pam_rc) != 0)
+        if (!l->pushed && push_start(l, &pam_rc) != 0) /* an agent or control plane without
+                                                          begin's "push" */
             return pam_rc;
         pushing = 1;
     } else if (!l->has_totp) {
@@ -305,11 +315,15 @@ static void read_factors(struct pm_login *l, json_object *r)
     }
 }
 
-static json_object *begin_request(const struct pm_ctx *c)
+/* With push: the push comes with the challenge, should the user have push (one round trip
+ * less than asking for it after begin). */
+static json_object *begin_request(const struct pm_ctx *c, int push)
 {
     json_object *req = json_object_new_object();
 
     json_object_object_add(req, "op", json_object_new_string(PC_AGENT_OP_BEGIN));
+    if (push)
+        json_object_object_add(req, "push", json_object_new_boolean(1));
     json_object_object_add(req, "user", json_object_new_string(c->user));
     if (c->rhost && *c->rhost)
         json_object_object_add(req, "rhost", json_object_new_string(c->rhost));
@@ -355,9 +369,18 @@ int pm_flow_run(struct pm_ctx *c)
     out = pm_agent_connect(&l.agent, c->opt->socket, c->deadline_ms, &reason);
     if (out != PM_OUT_OK)
         return pm_flow_fail(c, out, reason);
-    req = begin_request(c);
-    out = call(&l, req, &r, &pam_rc);
+    req = begin_request(c, c->opt->push);
+    out = call_raw(&l, req, &r, &reason);
+    if (out == PM_OUT_DENY && c->opt->push && strcmp(reason, PC_AGENT_E_BAD_REQUEST) == 0) {
+        /* An agent older than begin's "push" (the module is new, the agent not yet restarted
+         * after an upgrade): ask as it expects, then for the push separately. */
+        json_object_put(req);
+        req = begin_request(c, 0);
+        out = call_raw(&l, req, &r, &reason);
+    }
     json_object_put(req);
+    if (out != PM_OUT_OK)
+        pam_rc = pm_flow_fail(c, out, reason);
     if (out == PM_OUT_FAILMODE && l.agent.failmode_id[0] && !c->prompted)
         report_failmode(&l, pam_rc == PAM_SUCCESS); /* issue 18 */
     if (out != PM_OUT_OK)
@@ -382,6 +405,13 @@ int pm_flow_run(struct pm_ctx *c)
                       PAM_AUTH_ERR);
     } else if (action && strcmp(action, "challenge") == 0 && c->txid[0]) {
         read_factors(&l, r);
+        if (l.has_push && copy_token(r, "push_id", l.push_id, sizeof l.push_id, 0) == 0) {
+            if (copy_token(r, "match", l.match, 9, 1) != 0) {
+                pam_rc = pm_flow_fail(c, PM_OUT_FAILMODE, "agent_malformed");
+                goto out;
+            }
+            l.pushed = 1;
+        }
         pam_rc = challenge(&l);
     } else {
         pam_rc = pm_flow_fail(c, PM_OUT_FAILMODE, "agent_malformed");

@@ -675,6 +675,55 @@ def test_bad_requests():
         assert r["error"] == "bad_request", r
 
 
+def test_begin_with_push_returns_the_push():
+    a = shared_agent()
+    user, _ = D.user_with_totp(push=True)
+    with a.connect() as s:
+        b = call(s, {"op": "begin", "user": user, "rhost": "127.0.0.1", "push": True})
+        assert b["ok"] is True and b["action"] == "challenge", b
+        assert re.fullmatch(r"[0-9a-f]{32}", b["push_id"]) and re.fullmatch(r"\d\d", b["match"]), b
+        assert b["expires_at"] > time.time(), b
+        w = call(s, {"op": "push_wait", "push_id": b["push_id"], "wait": 0})
+        assert w == {"ok": True, "state": "pending"}, w
+        # the op push of an older module answers the same push
+        p = call(s, {"op": "push", "txid": b["txid"]})
+        assert (p["push_id"], p["match"]) == (b["push_id"], b["match"]), (p, b)
+        # a user without push: a plain challenge
+        other, _ = D.user_with_totp(push=False)
+        b2 = call(s, {"op": "begin", "user": other, "push": True})
+        assert b2["action"] == "challenge" and "push_id" not in b2, b2
+        for bad in ("yes", 1, None):
+            r = call(s, {"op": "begin", "user": user, "push": bad})
+            assert r["ok"] is False and r["error"] == "bad_request", (bad, r)
+    creates = [r for r in D.audit(user=user) if r["action"] == "push.create"]
+    assert len(creates) == 1, creates
+
+
+def test_begin_with_push_against_an_older_control_plane():
+    """A control plane before begin's "push" answers 400 unknown_field: the agent asks again
+    without it (the module then asks for the push itself), and stops sending it."""
+    d = Daemon(env={"PC_TEST_BEGIN_WITHOUT_PUSH": "1"}).start()
+    try:
+        _, tok = d.enroll_host()
+        tf = os.path.join(fresh_dir("old-cp-"), "host.token")
+        with open(tf, "w") as f:
+            f.write(tok + "\n")
+        a = Agent(daemon=d, token_file=tf).start()
+        user, _ = d.user_with_totp(push=True)
+        with a.connect() as s:
+            for _ in range(2):
+                b = call(s, {"op": "begin", "user": user, "push": True})
+                assert b["ok"] is True and b["action"] == "challenge", b
+                assert "push_id" not in b, b
+            p = call(s, {"op": "push", "txid": b["txid"]})
+            assert p["ok"] is True and re.fullmatch(r"\d\d", p["match"]), p
+        log = a.log()
+        assert log.count("takes no push with begin") == 1, log
+        assert log.count("http_status=400") == 1, log
+    finally:
+        d.kill()
+
+
 def test_push_approved_through_api():
     a = shared_agent()
     user, _ = D.user_with_totp(push=True)

@@ -68,6 +68,11 @@ def host_cases():
         n = _fresh_user(totp=True)
         return "/v1/auth/begin", {"user": n, "rhost": "127.0.0.1", "service": "sshd"}
 
+    def begin_push():  # begin that makes the push with the challenge
+        n = _fresh_user(push=True, totp=True)
+        return "/v1/auth/begin", {"user": n, "rhost": "127.0.0.1", "service": "sshd",
+                                  "push": True}
+
     def totp():
         n, sec = D.user_with_totp()
         txid = D.begin_txid(HOST_TOKEN, n)
@@ -84,6 +89,7 @@ def host_cases():
         return "/v1/auth/push/%s?wait=0" % p["push_id"], None
 
     return [("POST /v1/auth/begin", "POST", begin, 200),
+            ("POST /v1/auth/begin with push", "POST", begin_push, 200),
             ("POST /v1/auth/totp", "POST", totp, 200),
             ("POST /v1/auth/push", "POST", push, 200),
             ("GET /v1/auth/push/{id}", "GET", poll, 200)]

@@ -435,3 +435,75 @@ def test_other_host_cannot_poll():
     assert st == 404 and b.get("error") == "not_found", "other host pushed on txid → %s %r" % (st, b)
     st, s = D.poll_push(HOST, p["push_id"])
     assert st == 200 and s["state"] == "pending", (st, s)
+
+
+# --------------------------------------------------------------------------------------------
+# begin with "push": true (the PAM module's one round trip for a login with push)
+
+def test_begin_with_push_makes_the_push():
+    user = _push_user()
+    D.enroll_totp(user)
+    t0 = time.time()
+    st, b = D.begin(HOST, user, rhost="127.0.0.7", service="sshd", push=True)
+    assert st == 200 and b["action"] == "challenge", (st, b)
+    assert sorted(b["factors"]) == ["push", "totp"], b
+    assert re.fullmatch(r"[0-9a-f]{32}", b["push_id"]), b
+    assert re.fullmatch(r"[1-9][0-9]", b["match"]), b
+    assert t0 + 30 < b["expires_at"] <= t0 + 62, b
+    # listed for approval once, audited once, announced once
+    st, a = D.admin("GET", "/v1/approvals")
+    mine = [x for x in a["approvals"] if x["push_id"] == b["push_id"]]
+    assert len(mine) == 1 and mine[0]["user"] == user, a
+    assert _actions(D, user).count("push.create") == 1, _actions(D, user)
+    _, j = HOOK.find(b["push_id"])
+    assert j["rhost"] == "127.0.0.7" and j["service"] == "sshd", j
+    # POST /v1/auth/push on that transaction (an older module) answers the same push
+    st, p = D.api("POST", "/v1/auth/push", {"txid": b["txid"]}, token=HOST)
+    assert st == 200 and (p["push_id"], p["match"]) == (b["push_id"], b["match"]), (st, p)
+    assert _actions(D, user).count("push.create") == 1, _actions(D, user)
+    # approving it with its number approves the login the host polls
+    st, r = D.admin("POST", "/v1/approvals/%s/approve" % b["push_id"], {"match": b["match"]})
+    assert st == 200 and r["state"] == "approved", (st, r)
+    st, s = D.poll_push(HOST, b["push_id"])
+    assert st == 200 and s["state"] == "approved", (st, s)
+
+
+def test_begin_with_push_only_for_a_challenge_with_push():
+    totp_only = D.create_user(push=False)
+    D.enroll_totp(totp_only)
+    disabled = _push_user()
+    D.enroll_totp(disabled)
+    st, b = D.admin("PATCH", "/v1/users/%s" % disabled, {"enabled": False})
+    assert st == 200, (st, b)
+    for user, action in ((totp_only, "challenge"), (disabled, "deny"),
+                         (harness.unique_name("nobody"), "deny")):
+        st, b = D.begin(HOST, user, push=True)
+        assert st == 200 and b["action"] == action, (user, st, b)
+        assert not {"push_id", "match", "expires_at"} & set(b), "%s got a push: %r" % (user, b)
+        # the same reply's shape as without push: nothing tells who has push
+        st, b0 = D.begin(HOST, user)
+        assert sorted(b0) == sorted(b), (b0, b)
+        assert "push.create" not in _actions(D, user), _actions(D, user)
+    st, b = D.begin(HOST, _push_user(), push=False)
+    assert st == 200 and "push_id" not in b, b
+
+
+def test_begin_push_field_hostile_values():
+    user = _push_user()
+    for bad in ("yes", 1, 0, None, [], {}, "true"):
+        st, b = D.begin(HOST, user, push=bad)
+        assert st == 400 and isinstance(b.get("message"), str), (bad, st, b)
+    assert "push.create" not in _actions(D, user), _actions(D, user)
+
+
+def test_begin_with_push_other_host_cannot_use_it():
+    user = _push_user()
+    st, b = D.begin(HOST, user, push=True)
+    assert st == 200 and "push_id" in b, (st, b)
+    _, other = D.enroll_host(hostname="push-host-3")
+    st, r = D.poll_push(other, b["push_id"])
+    assert st == 404 and r.get("error") == "not_found", (st, r)
+    st, r = D.api("POST", "/v1/auth/push", {"txid": b["txid"]}, token=other)
+    assert st == 404 and r.get("error") == "not_found", (st, r)
+    st, r = D.api("POST", "/v1/auth/totp", {"txid": b["txid"], "code": "123456"}, token=other)
+    assert st == 404, (st, r)

@@ -335,6 +335,87 @@ void test_fake_push_flows(void **state)
     }
 }
 
+/* The push comes with begin's reply: no "push" request, the prompt shows its number, and
+ * push_wait polls that push. */
+#define CH_BOTH_PUSHED \
+    "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":[\"totp\",\"push\"]," \
+    "\"push_id\":\"p9\",\"match\":\"58\",\"expires_at\":0}"
+void test_fake_push_with_begin(void **state)
+{
+    struct fake_agent fa = { .nreplies = 3,
+                             .replies = { CH_BOTH_PUSHED, STATE("pending"), STATE("approved") } };
+    struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_REPLY, "", &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_true(json_object_get_boolean(json_object_object_get(fa.reqs[0], "push")));
+    assert_non_null(strstr(cv.prompts[0], "Push sent. Enter 58 on your device"));
+    assert_string_equal(fa_op(&fa, 1), "push_wait");
+    assert_string_equal(pt_jstr(fa.reqs[1], "push_id"), "p9");
+    assert_int_equal(fa.nreqs, 3);
+    fa_stop(&fa);
+    pt_result_free(&r);
+
+    /* push=off: begin does not ask for one */
+    struct fake_agent off = { .nreplies = 2, .replies = { CH_BOTH, TOTP("allow", "ok") } };
+    struct pt_conv cv2 = { .answers = { "246802" }, .nanswers = 1 };
+    snprintf(pt_typed[pt_ntyped++], 12, "246802");
+    r = fake_run(&off, FA_REPLY, "push=off", &cv2);
+    assert_rc(r, PAM_SUCCESS);
+    assert_null(json_object_object_get(off.reqs[0], "push"));
+    fa_stop(&off);
+    pt_result_free(&r);
+}
+
+/* An agent older than begin's "push" refuses the field (bad_request): the module asks again
+ * without it, then for the push in its own request, and the login works. */
+void test_fake_push_old_agent(void **state)
+{
+    struct fake_agent
+        fa = { .nreplies = 4,
+               .replies = {
+                   "{\"ok\":false,\"error\":\"bad_request\",\"message\":\"unknown field 'push'\"}",
+                   CH_BOTH, PUSH_47, STATE("approved") } };
+    struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_REPLY, "", &cv);
+    assert_rc(r, PAM_SUCCESS);
+    assert_string_equal(fa_op(&fa, 0), "begin");
+    assert_non_null(json_object_object_get(fa.reqs[0], "push"));
+    assert_string_equal(fa_op(&fa, 1), "begin");
+    assert_null(json_object_object_get(fa.reqs[1], "push"));
+    assert_string_equal(fa_op(&fa, 2), "push");
+    assert_non_null(strstr(cv.prompts[0], "Push sent. Enter 47 on your device"));
+    assert_int_equal(fa.nreqs, 4);
+    fa_stop(&fa);
+    pt_result_free(&r);
+}
+
+/* begin's push with a match that is not two digits: the agent's reply is malformed, never a
+ * prompt with a number the phone does not show. */
+void test_fake_push_with_begin_malformed(void **state)
+{
+    struct fake_agent fa = {
+        .nreplies = 1,
+        .replies = { "{\"ok\":true,\"txid\":\"tx1\",\"action\":\"challenge\",\"factors\":"
+                     "[\"push\"],\"push_id\":\"p9\",\"match\":\"5x\",\"expires_at\":0}" }
+    };
+    struct pt_conv cv = { .answers = { "" }, .nanswers = 1 };
+    struct pt_result r;
+
+    (void)state;
+    r = fake_run(&fa, FA_REPLY, "", &cv);
+    assert_rc(r, PAM_AUTH_ERR);
+    assert_int_equal(cv.nprompts, 0);
+    assert_log_has(r, "agent_malformed");
+    fa_stop(&fa);
+    pt_result_free(&r);
+}
+
 void test_fake_push_off_uses_code(void **state)
 {
     struct fake_agent fa = { .nreplies = 2, .replies = { CH_BOTH, TOTP("allow", "ok") } };

@@ -14,11 +14,15 @@
 #define CP_MAX_SEGS 64 /* URL-unescaped fingerprints may hold several '/' */
 
 /* Per-connection state kept by libmicrohttpd between callbacks. */
+struct cp_resp;
+
 struct cp_req {
     struct pc_sshbuf body; /* secret (codes, tokens), at most CP_MAX_BODY bytes */
     int too_large;
     int64_t wait_deadline_ms; /* long-poll: set on the first pass, kept across resumes */
     struct cp_wait wait;
+    int deferred;          /* cp_defer.h, under its lock: 1 running on the pool, 2 reply ready */
+    struct cp_resp *dresp; /* that reply (cp_defer_take) */
 };
 
 struct cp_call {

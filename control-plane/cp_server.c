@@ -4,6 +4,7 @@
 #include "api.h"
 #include "cp_metrics.h"
 #include "cp_admission.h"
+#include "cp_defer.h"
 #include "api_web.h"
 #include "cp_refusals.h"
 #include "cp_request.h"
@@ -216,6 +217,15 @@ static int admitted_caller(enum access access, struct cp_call *c, struct cp_resp
 
 /* ---- end of connection admission ---- */
 
+/* The login endpoints, which wait for a group commit and neither park their connection nor
+ * touch it: run on cp_defer's pool, so that their worker serves its other connections
+ * meanwhile and concurrent logins share a commit. */
+static int waits_for_store(cp_handler h)
+{
+    return h == api_auth_begin || h == api_auth_totp || h == api_auth_push ||
+           h == api_login_start || h == api_login_finish;
+}
+
 /* Finds the route, checks the caller, parses the body, runs the handler. */
 static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
 {
@@ -271,6 +281,10 @@ static void dispatch(struct cp_call *c, const char *url, struct cp_resp *r)
             return;
         }
     }
+    if (waits_for_store(rt->handler) && cp_defer(rt->handler, c)) {
+        r->suspended = 1; /* the pool answers (cp_defer.h) */
+        return;
+    }
     rt->handler(c, r);
 }
 
@@ -318,6 +332,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_data_size)
         return cp_req_body_piece(req, upload_data, upload_data_size);
+    if (cp_defer_take(req, &resp)) { /* resumed: the pool's reply */
+        ret = send_reply(conn, &resp);
+        json_object_put(resp.body);
+        free(resp.raw);
+        return ret;
+    }
     /* long-poll lifecycle: resumed because the client hung up while it waited (cp_waiters.c) */
     if (req->wait.gone)
         return MHD_NO;
@@ -414,6 +434,9 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         snprintf(err, errsz, "cannot start the connection deadline thread");
         return rc;
     }
+    /* As many threads for the login requests that wait for the store as workers (each opens
+     * a store connection when it first reads outside a job: login/finish). */
+    cp_defer_start((unsigned)s->threads);
     /* The default timeout is the unauthenticated one; cp_admission_proven raises it per
      * connection. Accept policy and connection notices: cp_admission.h. */
     daemon_handle = MHD_start_daemon(
@@ -439,6 +462,7 @@ void cp_server_stop(void)
 {
     if (!daemon_handle)
         return;
+    cp_defer_stop(); /* every deferred request answered and resumed */
     /* Waiters were resumed by cp_waiters_stop before this. No MHD_quiesce_daemon first: with
      * the epoll thread pool (libmicrohttpd 0.9.75) it can abort in a worker ("Failed to remove
      * listen FD from epoll set"); MHD_stop_daemon closes the listener itself. */

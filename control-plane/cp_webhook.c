@@ -19,31 +19,6 @@ static unsigned q_head, q_len;
 static int stopping, started;
 static int slack_format; /* --webhook-format slack */
 static pthread_t worker;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int curl_rc = PC_ERR_NOMEM; /* until curl_init_once ran */
-
-/* libcurl 7.84 and later (7.85 is the least this builds with: CURLOPT_PROTOCOLS_STR) make
- * curl_global_init thread-safe; pthread_once also keeps it to one call. */
-static void curl_init_once(void)
-{
-    curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? PC_OK : PC_ERR_NOMEM;
-    if (curl_rc != PC_OK)
-        pc_log(PC_LOG_ERR, "event=curl_init_failed detail=\"no webhook or Web Push is sent\"");
-}
-
-int cp_curl_global_init(void)
-{
-    pthread_once(&curl_once, curl_init_once);
-    return curl_rc;
-}
-
-void cp_curl_global_cleanup(void)
-{
-    /* called after the threads that used libcurl were joined: curl_rc is theirs to read */
-    if (curl_rc == PC_OK)
-        curl_global_cleanup();
-}
-
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
     (void)p;

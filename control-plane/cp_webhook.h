@@ -6,9 +6,9 @@
 #define CP_WEBHOOK_H
 #include <stdint.h>
 
-/* libcurl's global initialisation, done once, on first use (the webhook and Web Push
- * threads, before their first curl handle): a daemon that sends neither never pays its
- * ~0.5 MB of idle RSS (libssl, libssh2 and friends initialised). PC_OK or PC_ERR_NOMEM, the
+/* libcurl loaded (dlopen, cp_curl.c) and initialised, once, on first use (the webhook and Web
+ * Push threads, before their first curl handle): a daemon that sends neither never maps it.
+ * PC_OK, or an error (logged: the library is missing, or its initialisation failed), the
  * same result for every caller. cp_curl_global_cleanup after every user stopped. */
 int cp_curl_global_init(void);
 void cp_curl_global_cleanup(void);

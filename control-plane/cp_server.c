@@ -434,9 +434,12 @@ int cp_server_start(const struct cp_settings *s, const char *key_pem, const char
         snprintf(err, errsz, "cannot start the connection deadline thread");
         return rc;
     }
-    /* As many threads for the login requests that wait for the store as workers (each opens
-     * a store connection when it first reads outside a job: login/finish). */
-    cp_defer_start((unsigned)s->threads);
+    /* Four threads per worker for the login requests that wait for the store: that many can
+     * share one commit (each opens a store connection when it first reads outside a job:
+     * login/finish). The workers themselves no longer wait, so a few suffice: each one more
+     * kept ~1.5 MB of released long-polls' heap (16 workers: 50 MB 5 s after 10,000 polls
+     * ended, against 30 MB with 4; docs/PERFORMANCE.md). */
+    cp_defer_start(4 * (unsigned)s->threads);
     /* The default timeout is the unauthenticated one; cp_admission_proven raises it per
      * connection. Accept policy and connection notices: cp_admission.h. */
     daemon_handle = MHD_start_daemon(

@@ -80,7 +80,7 @@ void cp_settings_usage(FILE *f)
         "                            passkeys' relying party ID\n"
         "  --web-cert FILE           PEM certificate chain for --web-listen (the organisation's CA)\n"
         "  --web-key FILE            its PEM private key\n"
-        "  --threads N               HTTP worker threads (1-64, default 16)\n"
+        "  --threads N               HTTP worker threads (1-64, default 4)\n"
         "  --max-connections N       concurrent connections, waiting long-polls included (default 4096)\n"
         "  --max-unauthenticated N   connections that have not (yet) presented a valid token, in\n"
         "                            all (default a quarter of --max-connections); the other slots\n"
@@ -204,7 +204,7 @@ static void set_defaults(struct cp_settings *s)
      * other connections meanwhile: the writes that can meet in one commit are at most one per
      * worker. 16 let a burst of logins share a commit; an idle thread costs no memory to speak
      * of (its stack is not touched, its store connection opens on first use). */
-    s->threads = 16;
+    s->threads = 4;
     s->max_connections = 4096;
     s->max_wait = 120;
     s->max_per_address = 64;

@@ -2,6 +2,8 @@
 """Wipe on free (lib/pc_wipefree.c) is in the built daemons: portcullisd and portcullis-agent
 define free and realloc themselves, export them, and the libraries that hold our secrets
 (json-c, libcurl, libcrypto, libmicrohttpd) bind to them at run time. The CLI does not.
+portcullisd loads libcurl only for a webhook or Web Push (control-plane/cp_curl.c): it is not
+mapped at start, and once loaded it binds to the executable's free too.
 
 Skips in sanitizer builds (ldd shows libasan/libtsan: the interposer is compiled out there) and
 in builds configured with --disable-wipe-free (config.h)."""
@@ -20,7 +22,7 @@ _CURL = ("libcurl", ("free", "realloc"))
 _CRYPTO = ("libcrypto", ("free", "realloc"))
 _MHD = ("libmicrohttpd", ("free",))
 LIBS = {
-    DAEMON_BIN: (_JSONC, _CRYPTO, _MHD, _CURL),
+    DAEMON_BIN: (_JSONC, _CRYPTO, _MHD),  # libcurl: loaded on first use, see below
     AGENT_BIN: (_JSONC, _CRYPTO, _CURL),
 }
 
@@ -68,19 +70,19 @@ def _check_symbols(binary):
         assert name not in syms, "%s defines %s too" % (binary, name)
 
 
-def _check_bindings(binary):
-    """The dynamic linker binds the libraries' free to the executable (LD_DEBUG=bindings, all
-    symbols bound at start with LD_BIND_NOW); --help only prints and exits."""
-    _skip_unless_enabled(binary)
-    env = dict(os.environ, LD_BIND_NOW="1", LD_DEBUG="bindings")
-    rc, out, err = _run([binary, "--help"], env=env)
-    exe = os.path.basename(binary)
+def _bindings(err):
+    """{symbol: {library: what it binds to}} for free and realloc in LD_DEBUG=bindings output."""
     bound = {}
     for m in re.finditer(r"binding file (\S+) \[\d+\] to (\S+) \[\d+\]: normal symbol `(free|realloc)'",
                          err):
         lib, target, sym = os.path.basename(m.group(1)), os.path.basename(m.group(2)), m.group(3)
         bound.setdefault(sym, {})[lib] = target
-    for lib, syms in LIBS[binary]:
+    return bound
+
+
+def _assert_bound(binary, bound, libs):
+    exe = os.path.basename(binary)
+    for lib, syms in libs:
         for sym in syms:
             users = [l for l in bound.get(sym, {}) if l.startswith(lib + ".")]
             assert users, "%s: no binding of %s's %s in LD_DEBUG output" % (exe, lib, sym)
@@ -88,6 +90,16 @@ def _check_bindings(binary):
                 target = bound[sym][u]
                 assert target == exe, "%s: %s's %s binds to %s, not to the executable" % (
                     exe, u, sym, target)
+
+
+def _check_bindings(binary):
+    """The dynamic linker binds the libraries' free to the executable (LD_DEBUG=bindings, all
+    symbols bound at start with LD_BIND_NOW); --help only prints and exits."""
+    _skip_unless_enabled(binary)
+    env = dict(os.environ, LD_BIND_NOW="1", LD_DEBUG="bindings")
+    rc, out, err = _run([binary, "--help"], env=env)
+    _assert_bound(binary, _bindings(err), LIBS[binary])
+    return err
 
 
 def test_portcullisd_defines_free_and_realloc():
@@ -99,7 +111,25 @@ def test_agent_defines_free_and_realloc():
 
 
 def test_portcullisd_libraries_bind_to_the_interposer():
-    _check_bindings(DAEMON_BIN)
+    err = _check_bindings(DAEMON_BIN)
+    assert "libcurl" not in err, "portcullisd maps libcurl at start (cp_curl.c loads it on use)"
+
+
+def test_portcullisd_libcurl_loaded_for_a_webhook_binds_to_the_interposer():
+    """With --webhook-url set, the webhook thread loads libcurl (dlopen) when it starts; its
+    free and realloc bind to portcullisd's, as the libraries linked at start do, and a push's
+    webhook goes through it."""
+    _skip_unless_enabled(DAEMON_BIN)
+    d = harness.Daemon(args=["--webhook-url", "http://127.0.0.1:%d/x" % harness.free_port()],
+                       env={"LD_DEBUG": "bindings"}).start()
+    try:
+        _, host = d.enroll_host()
+        d.create_push(host, d.create_user(push=True))
+        harness.wait_until(lambda: re.search(r"binding file \S*libcurl\.so\S* .*`free'", d.log()),
+                           timeout=30, what="libcurl loaded and bound for the webhook")
+        _assert_bound(DAEMON_BIN, _bindings(d.log()), (_CURL,))
+    finally:
+        d.kill()
 
 
 def test_agent_libraries_bind_to_the_interposer():

@@ -69,7 +69,8 @@ def test_reenroll_conflict_and_force():
     for body in ({"force": False}, {}):
         st, b = D.admin("POST", "/v1/users/%s/totp" % name, body)
         assert st == 409 and b.get("error") == "conflict", "re-enroll %r → %s %r" % (body, st, b)
-    # the 409 did not replace the seed
+    # the 409 did not replace the seed (the previous step's code is good only within this step)
+    harness.step_with_time_left(10)
     r = D.login_totp(HOST, name, totp_code(old, offset=-1))
     assert r["result"] == "allow", "old seed stopped working after a refused re-enroll: %r" % r
     st, b = D.admin("POST", "/v1/users/%s/totp" % name, {"force": True})
@@ -144,6 +145,7 @@ def test_right_code_allows_wrong_denies():
 def test_finished_transaction_410_and_unknown_404():
     name, sec = D.user_with_totp()
     txid = D.begin_txid(HOST, name)
+    harness.step_with_time_left(10)  # the previous step's code is good only within this step
     st, b = D.submit_totp(HOST, txid, totp_code(sec, offset=-1))
     assert st == 200 and b["result"] == "allow", (st, b)
     st, b = D.submit_totp(HOST, txid, totp_code(sec, offset=1))

@@ -132,9 +132,9 @@ static json_object *offline_begin(struct ag_ctx *x, json_object *err, const char
  * when this agent is that old (docs/AGENT-PROTOCOL.md). */
 static int cp_begin_without_push; /* __atomic: read and set by every client thread */
 
-/* The control plane's begin reply carries a push made with the challenge: its fields, checked,
- * into out. 0 when there is none, 1 when copied, -1 when malformed. */
-static int copy_begin_push(json_object *cp, json_object *out)
+/* A push in a control plane's reply (POST /v1/auth/push, or begin with "push": true): its
+ * fields, checked, into out. 0 when cp has none, 1 when copied, -1 when malformed. */
+static int copy_push(json_object *cp, json_object *out)
 {
     const char *push_id = NULL, *match = NULL;
     struct pc_jerr je = { 0 };
@@ -251,7 +251,7 @@ static json_object *op_begin(struct ag_ctx *x, json_object *req)
     json_object_object_add(out, "factors", fcopy);
     json_object_object_add(out, "reason", json_object_new_string(reason));
     fcopy = NULL;
-    if ((pushed = copy_begin_push(cp, out)) < 0) {
+    if ((pushed = copy_push(cp, out)) < 0) {
         json_object_put(out);
         out = garbage("begin: push_id, match or expires_at");
         goto out;
@@ -346,10 +346,9 @@ out:
 static json_object *op_push(struct ag_ctx *x, json_object *req)
 {
     static const char *const fields[] = { "op", "txid", NULL };
-    const char *txid = NULL, *push_id = NULL, *match = NULL;
+    const char *txid = NULL;
     json_object *body = NULL, *cp = NULL, *out = NULL;
     struct pc_jerr je = { 0 };
-    int64_t expires = 0;
 
     if (pc_json_only_fields(req, fields, &je) != PC_OK ||
         pc_json_get_str(req, "txid", 1, 64, &txid, &je) != PC_OK)
@@ -362,19 +361,15 @@ static json_object *op_push(struct ag_ctx *x, json_object *req)
     if ((out = ag_ops_cp_call(x, "push", "POST", "/v1/auth/push", body, 0, AG_CALL_IDEMPOTENT,
                               &cp)))
         goto out;
-    if (pc_json_get_str(cp, "push_id", 1, 64, &push_id, &je) != PC_OK ||
-        !pc_valid_hex(push_id, 1, 64) || pc_json_get_str(cp, "match", 1, 2, &match, &je) != PC_OK ||
-        !is_digits(match, 2, 2) ||
-        pc_json_get_int(cp, "expires_at", 1, 1, INT64_MAX, &expires, &je) != PC_OK) {
+    out = json_object_new_object();
+    json_object_object_add(out, "ok", json_object_new_boolean(1));
+    if (copy_push(cp, out) != 1) { /* here the push is the whole answer: absent is malformed */
+        json_object_put(out);
         out = garbage("push: push_id, match or expires_at");
         goto out;
     }
-    out = json_object_new_object();
-    json_object_object_add(out, "ok", json_object_new_boolean(1));
-    json_object_object_add(out, "push_id", json_object_new_string(push_id));
-    json_object_object_add(out, "match", json_object_new_string(match));
-    json_object_object_add(out, "expires_at", json_object_new_int64(expires));
-    pc_log(PC_LOG_INFO, "event=push txid=%s push_id=%s", txid, push_id);
+    pc_log(PC_LOG_INFO, "event=push txid=%s push_id=%s", txid,
+           json_object_get_string(json_object_object_get(out, "push_id")));
 out:
     json_object_put(cp);
     json_object_put(body);

@@ -32,7 +32,7 @@ static struct {
     void (*slist_free_all)(struct curl_slist *);
 } fn;
 static int loaded;
-static void *lib; /* the dlopen handle, closed by cp_curl_global_cleanup */
+static void *lib; /* the dlopen handle: kept, never closed, until the process ends */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_rc = PC_ERR_NOMEM; /* until curl_init_once ran */
@@ -97,8 +97,6 @@ void cp_curl_global_cleanup(void)
     /* called after the threads that used libcurl were joined: curl_rc is theirs to read */
     if (curl_rc == PC_OK)
         fn.global_cleanup();
-    /* lib stays open: a thread's curl handle freed later would call into it; the process is
-     * ending anyway */
 }
 
 /* ---- the forwarders: libcurl's own names and prototypes (curl/curl.h) ---- */

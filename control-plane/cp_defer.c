@@ -3,7 +3,6 @@
  * resume them. */
 #include "config.h"
 #include "cp_defer.h"
-#include "pc_log.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,7 @@
 """Wipe on free (lib/pc_wipefree.c) is in the built daemons: portcullisd and portcullis-agent
 define free and realloc themselves, export them, and the libraries that hold our secrets
 (json-c, libcurl, libcrypto, libmicrohttpd) bind to them at run time. The CLI does not.
+The agent speaks HTTPS through libssl, whose buffers libcrypto allocates and frees.
 portcullisd loads libcurl only for a webhook or Web Push (control-plane/cp_curl.c): it is not
 mapped at start, and once loaded it binds to the executable's free too.
 
@@ -23,7 +24,7 @@ _CRYPTO = ("libcrypto", ("free", "realloc"))
 _MHD = ("libmicrohttpd", ("free",))
 LIBS = {
     DAEMON_BIN: (_JSONC, _CRYPTO, _MHD),  # libcurl: loaded on first use, see below
-    AGENT_BIN: (_JSONC, _CRYPTO, _CURL),
+    AGENT_BIN: (_JSONC, _CRYPTO),  # libssl allocates through libcrypto (CRYPTO_malloc)
 }
 
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* A pool of pinned HTTPS handles to the control plane, one pool per instance URL (agent.conf's
  * url list; all instances share one TLS key, so one pin). Each handle keeps its TCP+TLS
- * connection open between calls (libcurl reuses it), so a login costs no handshake. Handles are
+ * connection open between calls (pc_http reuses it), so a login costs no handshake. Handles are
  * checked out per request and returned; each URL's pool grows up to `max` handles and otherwise
  * waits, bounded by the request's deadline. A call goes to a healthy instance (round robin) and
  * fails over to the next one inside its deadline; an instance that failed (refused, reset,

@@ -137,23 +137,6 @@ static int usage_error(const char *cmd, const char *msg)
     return EXIT_USAGE;
 }
 
-/* libgnutls initialises itself (crypto back-ends, its random generator, the system priority
- * file) in a library constructor unless the program defines this function: the documented
- * GNUTLS_SKIP_GLOBAL_INIT of <gnutls/gnutls.h>, written out so that the agent needs no GnuTLS
- * headers. The agent never uses GnuTLS: the library is only loaded because libcurl links
- * librtmp and libldap, protocols the agent never enables (CURLOPT_PROTOCOLS_STR "https"), and
- * this libcurl speaks TLS through OpenSSL. Whoever does use GnuTLS calls gnutls_global_init
- * itself (libcurl's GnuTLS back-end, librtmp, libldap do), so nothing loses its
- * initialisation; the agent saves ~0.8 MB of idle RSS (GnuTLS, nettle, gmp, p11-kit pages). The
- * linker puts it in the agent's dynamic symbol table because libgnutls, which refers to it, is
- * among the libraries of the link (`nm -D portcullis-agent`); without GnuTLS in the link there
- * is nothing to skip. */
-int _gnutls_global_init_skip(void);
-int _gnutls_global_init_skip(void)
-{
-    return 1;
-}
-
 /* The daemon. config_error NULL: cfg loaded and is served. Otherwise agent.conf did not load
  * (config_error is the scrubbed message, config_where its FILE:LINE) and cfg holds only what
  * could be salvaged (socket, socket_group): the socket is still bound, so that the PAM module
@@ -189,7 +172,7 @@ static int serve(const struct ag_config *cfg, const char *config_error, const ch
     }
     if (!config_error) {
         if (pc_http_global_init() != PC_OK) {
-            pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise libcurl\"");
+            pc_log(PC_LOG_ERR, "event=fatal error=\"cannot initialise OpenSSL\"");
             goto out;
         }
         http = 1;

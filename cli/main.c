@@ -269,7 +269,7 @@ int main(int argc, char **argv)
     int rc, status;
 
     if (pc_http_global_init() != PC_OK) {
-        fputs("portcullis: cannot initialise libcurl: reinstall libcurl4\n", stderr);
+        fputs("portcullis: cannot initialise OpenSSL: reinstall libssl3\n", stderr);
         return 1;
     }
     rc = run(argc, argv, &c);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "pc_err.h"
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *pc_strerror(int err)
 {
@@ -21,4 +23,16 @@ const char *pc_strerror(int err)
     case PC_ERR_TOOBIG: return "input too large";
     default: return "unknown error";
     }
+}
+
+int pc_errf(char *err, size_t errsz, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errsz) {
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

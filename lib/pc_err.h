@@ -25,4 +25,10 @@ enum pc_err {
 /* A short, static, human-readable description. */
 const char *pc_strerror(int err);
 
+#include <stddef.h>
+/* Writes the sentence (printf-style) into err (errsz bytes, may be 0) and returns rc: for
+ * `return pc_errf(err, errsz, PC_ERR_NET, "cannot reach %s", url);`. */
+int pc_errf(char *err, size_t errsz, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

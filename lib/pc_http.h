@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The HTTPS client for the control-plane API (libcurl), used by the CLI and the host agent.
- * Trust is either a public-key pin ("sha256//BASE64", checked by libcurl before any byte is
- * sent; with a pin the certificate chain is not verified, the pin is the trust) or a CA file.
- * One handle keeps its connection open across calls (reuse; the agent keeps a pool of them).
- * Never logs or returns the token. */
+/* The HTTPS client for the control-plane API, used by the CLI and the host agent: HTTP/1.1
+ * over OpenSSL (lib/pc_http.c). Trust is a public-key pin ("sha256//BASE64", checked after the
+ * handshake and before any request byte is sent; with a pin alone the certificate chain is not
+ * verified, the pin is the trust), a CA file (chain and host name verified), or both.
+ * One handle keeps its connection open across calls (reuse; the agent keeps a pool of them);
+ * a handle is used by one thread at a time. Never logs or returns the token. */
 #ifndef PC_HTTP_H
 #define PC_HTTP_H
 #include <json-c/json.h>
@@ -51,7 +52,8 @@ int pc_http_request_sent(pc_http *h);
 int pc_http_get(pc_http *h, const char *path, size_t max, long timeout_ms, long *status,
                 unsigned char **body, size_t *len, char *err, size_t errsz);
 
-/* Process-wide libcurl init/cleanup; call once from main before threads. */
+/* Process-wide set-up (SIGPIPE ignored, OpenSSL initialised) and its counterpart; call once
+ * from main before threads. */
 int pc_http_global_init(void);
 void pc_http_global_cleanup(void);
 

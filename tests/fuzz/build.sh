@@ -28,11 +28,11 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter -Werro
 # shellcheck disable=SC2086
 libs="$(pkg-config --libs $pkgs) -lpthread"
 
-# lib/: the sources of libpccore (everything but the curl client and the free() interposer).
+# lib/: the sources of libpccore (everything but the HTTPS client and the free() interposer).
 mkdir -p "$out/obj"
 objs=""
 for c in "$src"/lib/pc_*.c; do
-  case $(basename "$c") in pc_http.c|pc_wipefree.c) continue ;; esac
+  case $(basename "$c") in pc_http.c|pc_net.c|pc_tls_client.c|pc_wipefree.c) continue ;; esac
   o="$out/obj/$(basename "$c" .c).o"
   # shellcheck disable=SC2086
   $CC $cflags -fsanitize=fuzzer-no-link -c "$c" -o "$o"

@@ -89,6 +89,9 @@ check "$H: root-owned 0755 (sshd's AuthorizedPrincipalsCommand)" sh -c \
     "[ \"\$(stat -c '%U:%G %a' '$H')\" = 'root:root 755' ]"
 check "$H: no libcurl, no libssl" sh -c "! ldd '$H' | grep -q 'libcurl\|libssl\|libgnutls'"
 check "$H --help" sh -c "'$H' --help | grep -q 'AuthorizedPrincipalsCommand $H'"
+# the agent runs on every server: HTTPS through libssl, not libcurl's tree (GnuTLS, Kerberos, LDAP…)
+check "portcullis-agent: no libcurl, no GnuTLS" sh -c \
+    "! ldd /usr/sbin/portcullis-agent | grep -q 'libcurl\|libgnutls\|libkrb5'"
 PAM=/usr/lib/$ARCH/security/pam_portcullis.so
 check "$PAM installed" test -f "$PAM"
 check "$PAM exports pam_sm_authenticate" sh -c "nm -D --defined-only '$PAM' | grep -qw pam_sm_authenticate"

@@ -48,10 +48,11 @@ class Scripted:
         self.lock = threading.Lock()
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(D.path("tls.crt"), D.path("tls.key"))
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.bind((host, 0))
         self.sock.listen(64)
-        self.url = "https://%s:%d" % (host, self.sock.getsockname()[1])
+        self.url = "https://%s:%d" % ("[%s]" % host if ":" in host else host,
+                                      self.sock.getsockname()[1])
         self.conns = 0
         self.stop = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -365,3 +366,21 @@ def test_ca_file_checks_the_chain_and_the_name():
         s.close()
     rc, out, err = run_cli(D, "--cafile", "/nonexistent/ca.pem", "user", "list", pin="")
     assert rc == 1 and "/nonexistent/ca.pem" in err, err
+
+
+def test_ipv6_literal_and_bad_urls():
+    """https://[::1]:PORT connects to ::1 and sends Host: [::1]:PORT; URLs with a user, a
+    query, a bad port or no host are refused before any connection."""
+    s = Scripted(lambda n, r, h, b: [response(b'{"users":[]}'), "close"], host="::1")
+    try:
+        rc, out, err = run_cli(D, "user", "list", url=s.url)
+        assert rc == 0, err
+        a = s.requests[0][2]
+        assert a.startswith("GET /v1/users HTTP/1.1\r\n"), a
+        assert "\r\nHost: %s\r\n" % s.url.split("//")[1] in a, a
+    finally:
+        s.close()
+    for bad in ("https://user@127.0.0.1:1", "https://127.0.0.1:1/?q", "https://127.0.0.1:0",
+                "https://127.0.0.1:65536", "https://[::1:1", "https://:443", "https://a b"):
+        rc, out, err = run_cli(D, "user", "list", url=bad)
+        assert rc != 0 and "URL" in err, (bad, rc, err)

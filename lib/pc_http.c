@@ -330,7 +330,9 @@ static int perform(pc_http *h, const struct pc_sshbuf *req, int head_only, long 
             reused = 1;
         else
             drop_conn(h);
-        h->sent = 0;
+        /* h->sent is not cleared for the second attempt: if the first one's bytes went out, the
+         * server may have acted on them before it died, whatever the second attempt does
+         * (the agent then fails over marked "resend" or not at all, never as new). */
         if (!h->ssl && (rc = open_conn(h, deadline, err, errsz)) != PC_OK)
             return rc;
         detail[0] = '\0';

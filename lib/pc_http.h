@@ -34,7 +34,9 @@ int pc_http_call(pc_http *h, const char *method, const char *path, json_object *
                  long timeout_ms, long *status, json_object **reply, char *err, size_t errsz);
 
 /* After a failed pc_http_call/pc_http_get: 1 if any byte of the request was sent (the server
- * may have acted on it), 0 if the transfer failed before that (refused, TLS, connect timeout). */
+ * may have acted on it), 0 if the transfer failed before that (refused, TLS, connect timeout).
+ * Counts every attempt of the call: a request resent on a new connection after the kept-alive
+ * one died stays "sent" even when the new connection is refused. */
 int pc_http_request_sent(pc_http *h);
 
 /* The largest size bound pc_http_get takes (the reply is held in a pc_sshbuf: at most

@@ -121,7 +121,13 @@ class Scripted:
                 pass
 
     def close(self):
+        """Stops listening: new connections are refused (shutdown wakes the blocked accept;
+        close alone would leave the port open until it returned)."""
         self.stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -384,3 +390,55 @@ def test_ipv6_literal_and_bad_urls():
                 "https://127.0.0.1:65536", "https://[::1:1", "https://:443", "https://a b"):
         rc, out, err = run_cli(D, "user", "list", url=bad)
         assert rc != 0 and "URL" in err, (bad, rc, err)
+
+
+def test_a_code_lost_with_its_instance_fails_over_marked_resend():
+    """A totp read by instance A, which then dies (its connection closed without an answer, its
+    port closed): the client's one retry on a new connection is refused. The request was sent,
+    so the agent must send it to B marked "resend": true (B answers allow only if that code
+    already allowed that transaction), never as a new verification."""
+    dropped = []
+    seen_b = []
+
+    def script_a(n, r, head, body):
+        if head.startswith(b"GET /v1/health"):
+            return [response(b'{"status":"ok"}')]
+        if head.startswith(b"POST /v1/auth/totp") and not dropped:
+            dropped.append(json.loads(body))
+            a.close()  # the instance is gone: the retry's connect is refused
+            return ["close"]
+        return [begin_reply(b"aa" * 16)]
+
+    def script_b(n, r, head, body):
+        if head.startswith(b"GET /v1/health"):
+            return [response(b'{"status":"ok"}')]
+        if head.startswith(b"POST /v1/auth/totp"):
+            seen_b.append(json.loads(body))
+            return [response(b'{"result":"allow","reason":"totp_ok"}')]
+        return [begin_reply(b"bb" * 16)]
+    a, b = Scripted(script_a), Scripted(script_b)
+    agent = None
+    try:
+        agent = ta.Agent(url="%s, %s" % (a.url, b.url), pin=D.pin,
+                         extra=["timeout = 5s"]).start()
+        for i in range(6):
+            with agent.connect() as s:
+                if i % 2:  # calls go round robin: shift which instance gets the totp
+                    ta.call(s, BEGIN)
+                bg = ta.call(s, BEGIN)
+                assert bg.get("ok") is True, (bg, agent.log())
+                n_b = len(seen_b)
+                r = ta.call(s, {"op": "totp", "txid": bg["txid"], "code": "123456"})
+            if dropped:
+                break
+            assert r.get("ok") is True and r["result"] == "allow", r
+        assert dropped, "no totp reached instance A"
+        assert r.get("ok") is True and r["result"] == "allow", (r, agent.log())
+        assert len(seen_b) == n_b + 1, seen_b
+        assert seen_b[-1].get("resend") is True, ("sent again as new", seen_b[-1], dropped)
+        assert seen_b[-1]["txid"] == dropped[0]["txid"]
+    finally:
+        if agent:
+            agent.kill()
+        a.close()
+        b.close()

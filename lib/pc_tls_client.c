@@ -123,10 +123,19 @@ static int ended_by_peer(int e)
                                       ERR_GET_REASON(last) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
 }
 
-/* Waits for what OpenSSL asked for (e: SSL_ERROR_WANT_READ or _WRITE). */
-static int wait_for(SSL *ssl, int e, int64_t deadline_ms)
+/* Waits for what OpenSSL asked for (e: SSL_ERROR_WANT_READ or _WRITE) by deadline_ms. PC_OK:
+ * call it again; else PC_ERR_TIMEOUT (err: timed_out) or PC_ERR_NET (poll failed). */
+static int wait_for(SSL *ssl, int e, int64_t deadline_ms, const char *timed_out, char *err,
+                    size_t errsz)
 {
-    return pc_net_wait(SSL_get_fd(ssl), e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, deadline_ms);
+    int rc = pc_net_wait(SSL_get_fd(ssl), e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+                         deadline_ms);
+
+    if (rc == PC_OK)
+        return PC_OK;
+    if (rc == PC_ERR_TIMEOUT)
+        return pc_errf(err, errsz, rc, "%s", timed_out);
+    return pc_errf(err, errsz, PC_ERR_NET, "poll failed (%s)", strerror(errno));
 }
 
 int pc_tls_connect(SSL_CTX *ctx, int fd, const char *host, const char *pins, const char *cafile,
@@ -163,13 +172,13 @@ int pc_tls_connect(SSL_CTX *ctx, int fd, const char *host, const char *pins, con
             break;
         e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            rc = wait_for(ssl, e, deadline_ms);
+            rc = wait_for(ssl, e, deadline_ms, "TLS handshake", detail, sizeof detail);
             if (rc == PC_OK)
                 continue;
             SSL_free(ssl);
             if (rc == PC_ERR_TIMEOUT)
-                return pc_errf(err, errsz, rc, "%s did not answer in time (TLS handshake)", url);
-            return pc_errf(err, errsz, PC_ERR_NET, "%s: poll failed (%s)", url, strerror(errno));
+                return pc_errf(err, errsz, rc, "%s did not answer in time (%s)", url, detail);
+            return pc_errf(err, errsz, rc, "%s: %s", url, detail);
         }
         ssl_detail(detail, sizeof detail);
         if (ended_by_peer(e)) {
@@ -218,12 +227,10 @@ int pc_tls_write_all(SSL *ssl, const void *p, size_t n, int64_t deadline_ms, int
         e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             *sent = 1; /* part of a record may be out */
-            rc = wait_for(ssl, e, deadline_ms);
-            if (rc == PC_OK)
-                continue;
-            if (rc == PC_ERR_TIMEOUT)
-                return pc_errf(err, errsz, rc, "sending the request took too long");
-            return pc_errf(err, errsz, PC_ERR_NET, "poll failed (%s)", strerror(errno));
+            rc = wait_for(ssl, e, deadline_ms, "sending the request took too long", err, errsz);
+            if (rc != PC_OK)
+                return rc;
+            continue;
         }
         ssl_detail(detail, sizeof detail);
         if (ended_by_peer(e) || e == SSL_ERROR_ZERO_RETURN)
@@ -251,12 +258,10 @@ int pc_tls_read(SSL *ssl, void *buf, size_t n, int64_t deadline_ms, size_t *got,
         *got = 0;
         e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            rc = wait_for(ssl, e, deadline_ms);
-            if (rc == PC_OK)
-                continue;
-            if (rc == PC_ERR_TIMEOUT)
-                return pc_errf(err, errsz, rc, "no reply in time");
-            return pc_errf(err, errsz, PC_ERR_NET, "poll failed (%s)", strerror(errno));
+            rc = wait_for(ssl, e, deadline_ms, "no reply in time", err, errsz);
+            if (rc != PC_OK)
+                return rc;
+            continue;
         }
         if (e == SSL_ERROR_ZERO_RETURN) {
             *clean = 1;

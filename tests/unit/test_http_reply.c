@@ -660,11 +660,11 @@ static char *long_line_reply(size_t len, const char *eol)
     char *s = malloc(cap), *p;
 
     assert_non_null(s);
-    p = s + sprintf(s, "HTTP/1.1 200 OK\r\n");
+    p = s + snprintf(s, cap, "HTTP/1.1 200 OK\r\n");
     memcpy(p, "X-Long: ", 8);
     memset(p + 8, 'a', len - 8);
     p += len;
-    sprintf(p, "%sContent-Length: 0\r\n\r\n", eol);
+    snprintf(p, cap - (size_t)(p - s), "%sContent-Length: 0\r\n\r\n", eol);
     return s;
 }
 
@@ -703,15 +703,16 @@ static void test_line_limit(void **state)
 /* A head with n header lines (or a chunked reply with n trailer lines). */
 static char *many_lines(unsigned n, int trailers)
 {
-    char *s = malloc(64 + 32 * (size_t)n), *p;
+    size_t cap = 64 + 32 * (size_t)n;
+    char *s = malloc(cap), *p;
 
     assert_non_null(s);
-    p = s + sprintf(s, "HTTP/1.1 200 OK\r\n");
+    p = s + snprintf(s, cap, "HTTP/1.1 200 OK\r\n");
     if (trailers)
-        p += sprintf(p, "Transfer-Encoding: chunked\r\n\r\n0\r\n");
+        p += snprintf(p, cap - (size_t)(p - s), "Transfer-Encoding: chunked\r\n\r\n0\r\n");
     for (unsigned i = 0; i < n; i++)
-        p += sprintf(p, "X-H%u: %u\r\n", i, i);
-    sprintf(p, "\r\n");
+        p += snprintf(p, cap - (size_t)(p - s), "X-H%u: %u\r\n", i, i);
+    snprintf(p, cap - (size_t)(p - s), "\r\n");
     return s;
 }
 
@@ -728,10 +729,11 @@ static void test_header_count(void **state)
     }
     /* the count is per head: a 100 Continue's lines do not add to the final head's */
     char *a = many_lines(PC_HTTP_REPLY_MAX_HEADERS, 0), *b = many_lines(60, 0);
-    char *both = malloc(strlen(a) + strlen(b) + 1);
+    size_t bothlen = strlen(a) + strlen(b) + 1;
+    char *both = malloc(bothlen);
     assert_non_null(both);
     memcpy(a + 9, "100", 3);
-    sprintf(both, "%s%s", a, b);
+    snprintf(both, bothlen, "%s%s", a, b);
     assert_int_equal(outcome(both, 1), PC_OK);
     free(a);
     free(b);

@@ -4,6 +4,7 @@
  * and then walks away, leaving the thread to free what it made when the lookup ends. */
 #include "config.h"
 #include "pc_net.h"
+#include "pc_agent_proto.h"
 #include "pc_err.h"
 #include "pc_time.h"
 #include <errno.h>
@@ -18,23 +19,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-int pc_net_wait(int fd, short events, int64_t deadline_ms)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = events };
-        int64_t left = deadline_ms - pc_now_ms();
-        int n;
-
-        if (left <= 0)
-            return PC_ERR_TIMEOUT;
-        n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (n > 0)
-            return PC_OK; /* ready, or an error/hang-up the next read or write reports */
-        if (n < 0 && errno != EINTR)
-            return PC_ERR_IO;
-    }
-}
 
 /* One lookup, shared by the caller and its thread; the last of the two to let go frees it. */
 struct lookup {
@@ -169,7 +153,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, int *fd, 
             close(s);
             return PC_ERR_NET;
         }
-        rc = pc_net_wait(s, POLLOUT, deadline_ms);
+        rc = pc_agent_wait(s, POLLOUT, deadline_ms);
         if (rc != PC_OK) {
             *eno = rc == PC_ERR_TIMEOUT ? ETIMEDOUT : errno;
             close(s);

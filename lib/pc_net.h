@@ -14,8 +14,4 @@
 int pc_net_connect(const char *host, const char *port, int64_t deadline_ms, int *fd, char *err,
                    size_t errsz);
 
-/* Waits until fd is readable (events POLLIN) or writable (POLLOUT) or deadline_ms passes.
- * PC_OK, PC_ERR_TIMEOUT or PC_ERR_IO (poll failed). */
-int pc_net_wait(int fd, short events, int64_t deadline_ms);
-
 #endif

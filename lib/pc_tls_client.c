@@ -5,7 +5,7 @@
 #include "config.h"
 #include "pc_tls_client.h"
 #include "pc_err.h"
-#include "pc_net.h"
+#include "pc_agent_proto.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -128,8 +128,8 @@ static int ended_by_peer(int e)
 static int wait_for(SSL *ssl, int e, int64_t deadline_ms, const char *timed_out, char *err,
                     size_t errsz)
 {
-    int rc = pc_net_wait(SSL_get_fd(ssl), e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
-                         deadline_ms);
+    int rc = pc_agent_wait(SSL_get_fd(ssl), e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+                           deadline_ms);
 
     if (rc == PC_OK)
         return PC_OK;

@@ -40,14 +40,14 @@ import test_multi_instance as multi  # noqa: E402
 
 SECS = int(os.environ.get("PC_BENCH_SECS", 1 if QUICK else 6))  # each throughput run
 N_PAIR_USERS = 60 if QUICK else 1000     # 20 codes each: 20,000 pairs at most
-N_CERT_USERS = 20 if QUICK else 200
+N_CERT_USERS = 20 if QUICK else 600      # 20 codes each: 12,000 certificates (6 s at 2,000/s)
 N_PAM_USERS = 20 if QUICK else 100
-N_PAM_CALLS = 60 if QUICK else 600
+N_PAM_CALLS = int(os.environ.get("PC_BENCH_PAM_CALLS", 60 if QUICK else 600))
 BUDGET_S = 60 if QUICK else 280          # SQLite rows not started by then are skipped
 N_POLLS = 200 if QUICK else 10000
 POLL_OPEN_MAX_S = 60 if QUICK else 150  # s to open them all (200 TLS handshakes at a time)
 HF_RUNS = 30 if QUICK else 300
-CONNS = 8
+CONNS = int(os.environ.get("PC_BENCH_CONNS", 8))  # a developer measuring latency: 1
 N_PG_USERS = 60 if QUICK else 500        # pair users per PostgreSQL run (10,000 pairs at most)
 N_PG_POLLS = 100 if QUICK else 2000      # pushes long-polled per PostgreSQL run
 PG_BUDGET_S = 50 if QUICK else 200       # PostgreSQL rows: started by BUDGET_S + this
@@ -119,8 +119,8 @@ def run_load(mode, users, tokens, secs=SECS, conns=CONNS, d=None):
 
 
 def wrk_health(secs=SECS):
-    p = subprocess.run(["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % secs, D.url + "/v1/health"],
-                       capture_output=True, text=True, timeout=secs + 60)
+    p = subprocess.run(["wrk", "-t%d" % min(2, CONNS), "-c%d" % CONNS, "-d%ds" % secs,
+                        D.url + "/v1/health"], capture_output=True, text=True, timeout=secs + 60)
     m = re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)
     if not m:
         raise RuntimeError("wrk: %s %s" % (p.stdout[-500:], p.stderr[-500:]))
@@ -199,7 +199,7 @@ def m_pairs(users, tokens):
     h = (health + health2) / 2
     ps, bs = float(pairs["per_sec"]), float(begin["per_sec"])
     SQLITE["pairs"] = ps
-    row("begin+TOTP pairs/s (8 conns, %s users, fresh codes)" % N_PAIR_USERS,
+    row("begin+TOTP pairs/s (%d conns, %s users, fresh codes)" % (CONNS, N_PAIR_USERS),
         "%.0f/s (%s failed)" % (ps, pairs["failed"]), "health %.0f req/s" % h,
         "%.3f of health/2" % (ps / (h / 2)), ">= 0.25")
     row("  pair latency p99 (p50)", "%s ms (%s ms)" % (pairs["p99_ms"], pairs["p50_ms"]), "-", "-",
@@ -425,7 +425,7 @@ def pg_steps(a, b_start, files):
     def pairs1():
         (r, _), = run_loads("pairs", [(a, files["u1"], files["tok"])])
         got["ps1"] = ps = float(r["per_sec"])
-        row("PG 1 instance: begin+TOTP pairs/s (8 conns, %d users)" % N_PG_USERS,
+        row("PG 1 instance: begin+TOTP pairs/s (%d conns, %d users)" % (CONNS, N_PG_USERS),
             "%.0f/s (%s failed)" % (ps, r["failed"]),
             "SQLite %.0f/s" % SQLITE["pairs"] if "pairs" in SQLITE else "-",
             vs_sqlite(ps, "pairs"), ">= 0.50")

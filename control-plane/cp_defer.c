@@ -48,8 +48,13 @@ static void *pool_main(void *arg)
          * (out of memory) is taken as a reply of 500. */
         t->call.req->dresp = r;
         t->call.req->deferred = 2;
+        pthread_mutex_unlock(&lock);
+        /* Outside the lock (it takes libmicrohttpd's own and writes to its wake-up fd): nobody
+         * reads the request of a suspended connection, and busy, still counting this task,
+         * keeps cp_defer_stop (and so the daemon's stop) waiting until it has returned. */
         MHD_resume_connection(t->call.conn); /* t->call.req may be freed from here on */
         free(t);
+        pthread_mutex_lock(&lock);
         idle++;
         if (--busy == 0)
             pthread_cond_broadcast(&drained);
@@ -126,8 +131,10 @@ int cp_defer(cp_handler h, struct cp_call *c)
     queue_tail = &t->next;
     queued++;
     busy++;
-    pthread_cond_signal(&work);
     pthread_mutex_unlock(&lock);
+    /* After the unlock: a thread woken while it is still held would only wait for it again.
+     * The task is queued; any thread that looks (woken or not) takes it. */
+    pthread_cond_signal(&work);
     return 1;
 }
 

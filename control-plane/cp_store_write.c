@@ -16,7 +16,9 @@
 #include "pc_config.h"
 #include "pc_err.h"
 #include "pc_log.h"
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,8 +27,12 @@ struct job {
     cp_write_fn fn;
     void *arg;
     int pending; /* queued by cp_store_write_pending */
-    int rc, done;
-    pthread_cond_t cond;
+    int rc;
+    /* Posted once rc is final. A semaphore, not a condition variable under the queue's lock:
+     * it is posted after the lock is released (a caller woken while the writer still held the
+     * lock would only sleep again on it), and glibc lets the caller destroy it as soon as its
+     * wait returned, though sem_post may not have returned yet. */
+    sem_t done;
     struct job *next;
 };
 
@@ -114,15 +120,14 @@ static void run_batch(cp_conn *db, struct job *batch, int may_skip_sync)
     }
 }
 
-/* Caller holds lock: marks the batch done and wakes its callers. */
+/* Wakes the batch's callers (without the lock: the batch is this thread's alone). */
 static void wake(struct job *batch)
 {
     struct job *j, *next;
 
     for (j = batch; j; j = next) {
         next = j->next; /* j lives on its caller's stack: gone once it wakes */
-        j->done = 1;
-        pthread_cond_signal(&j->cond);
+        sem_post(&j->done);
     }
 }
 
@@ -171,12 +176,10 @@ static void *writer_main(void *arg)
         queue_tail = &queue_head;
         pthread_mutex_unlock(&lock);
         run_batch(db, pend, 1);
-        pthread_mutex_lock(&lock);
         wake(pend);
-        pthread_mutex_unlock(&lock);
         run_batch(db, rest, 0);
-        pthread_mutex_lock(&lock);
         wake(rest);
+        pthread_mutex_lock(&lock);
     }
     pthread_mutex_unlock(&lock);
     return NULL;
@@ -199,20 +202,21 @@ static int enqueue(cp_write_fn fn, void *arg, int pending)
 
     if (on_writer) /* nested: part of the caller's job */
         return run_in_savepoint(cp_db(), fn, arg);
-    pthread_cond_init(&j.cond, NULL);
+    if (sem_init(&j.done, 0, 0) != 0)
+        return PC_ERR_STORE;
     pthread_mutex_lock(&lock);
     if (start_writer() != PC_OK) {
         pthread_mutex_unlock(&lock);
-        pthread_cond_destroy(&j.cond);
+        sem_destroy(&j.done);
         return PC_ERR_STORE;
     }
     *queue_tail = &j;
     queue_tail = &j.next;
-    pthread_cond_signal(&work);
-    while (!j.done)
-        pthread_cond_wait(&j.cond, &lock);
     pthread_mutex_unlock(&lock);
-    pthread_cond_destroy(&j.cond);
+    pthread_cond_signal(&work); /* after the unlock, as in wake(): the job is queued either way */
+    while (sem_wait(&j.done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&j.done);
     return j.rc;
 }
 

@@ -436,12 +436,13 @@ def pg_steps(a, b_start, files):
     def pairs2():
         b = b_start()
         res = run_loads("pairs", [(a, files["u2a"], files["tok_lo"]),
-                                  (b, files["u2b"], files["tok_hi"])], conns=CONNS // 2)
+                                  (b, files["u2b"], files["tok_hi"])], conns=max(1, CONNS // 2))
         per = [float(r["per_sec"]) for r, _ in res]
         ps = sum(per)
         one = got.get("ps1")
-        row("PG 2 instances: begin+TOTP pairs/s (4+4 conns, %d+%d users)"
-            % (N_PG_USERS // 2, N_PG_USERS - N_PG_USERS // 2),
+        half = max(1, CONNS // 2)
+        row("PG 2 instances: begin+TOTP pairs/s (%d+%d conns, %d+%d users)"
+            % (half, half, N_PG_USERS // 2, N_PG_USERS - N_PG_USERS // 2),
             "%.0f/s (%.0f + %.0f, %d failed)" % (ps, per[0], per[1],
                                                  sum(int(r["failed"]) for r, _ in res)),
             "1 instance %.0f/s" % one if one else "-",

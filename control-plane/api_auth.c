@@ -3,6 +3,7 @@
 #include "config.h"
 #include "api.h"
 #include "cp_authtx.h"
+#include "cp_defer.h"
 #include "cp_metrics.h"
 #include "cp_push.h"
 #include "cp_ratelimit.h"
@@ -36,6 +37,92 @@ int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
     return 1;
 }
 
+/* ---- begin and totp, answered from the store's writer ------------------------------------
+ * Both are one group-commit job and nothing else. Run on a pool thread (cp_defer), a login
+ * crossed four threads: worker, pool, writer, pool, worker; each hand-over is a wake-up, and on
+ * a virtual machine a wake-up costs tens of microseconds. The worker now queues the job itself
+ * and goes back to its other connections; the writer, once the commit is durable, builds the
+ * reply and resumes the connection (cp_defer_hold): worker, writer, worker. */
+
+/* What a held login call keeps until the writer answers it. */
+struct auth_call {
+    struct cp_defer_hold *hold;
+    struct cp_identity id;
+    char source[sizeof((struct cp_call *)0)->source];
+    json_object *body; /* the request's fields point into it */
+    int64_t t0;
+    struct cp_begin_req req;
+    struct cp_begin_res res;
+    const char *txid, *code, *result, *reason;
+    int resend;
+};
+
+/* Holds c (its connection suspended, its body taken over), or NULL: answer now. */
+static struct auth_call *auth_call_hold(struct cp_call *c)
+{
+    struct auth_call *a = calloc(1, sizeof *a);
+
+    if (!a)
+        return NULL;
+    if (!(a->hold = cp_defer_hold(c))) {
+        free(a);
+        return NULL;
+    }
+    a->id = c->id;
+    memcpy(a->source, c->source, sizeof a->source);
+    a->body = c->body;
+    c->body = NULL;
+    a->t0 = pc_now_ms();
+    return a;
+}
+
+/* Sends the held call's reply (r on the heap; NULL is answered 500) and frees the call. */
+static void auth_call_end(struct auth_call *a, struct cp_resp *r)
+{
+    cp_defer_answer(a->hold, r);
+    json_object_put(a->body);
+    free(a);
+}
+
+static void begin_answer(struct cp_resp *r, int rc, const struct cp_begin_res *res, int64_t t0)
+{
+    json_object *o, *factors;
+
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "transaction");
+        return;
+    }
+    pc_metric_observe_ms(&cp_m_verify_seconds, "begin", pc_now_ms() - t0);
+    pc_metric_inc(&cp_m_decisions, "begin", res->action, res->reason);
+    o = json_object_new_object();
+    factors = json_object_new_array();
+    if (res->totp)
+        json_object_array_add(factors, json_object_new_string("totp"));
+    if (res->push)
+        json_object_array_add(factors, json_object_new_string("push"));
+    json_object_object_add(o, "txid", json_object_new_string(res->txid));
+    json_object_object_add(o, "action", json_object_new_string(res->action));
+    json_object_object_add(o, "factors", factors);
+    json_object_object_add(o, "reason", json_object_new_string(res->reason));
+    if (res->pushed) { /* "push": true and a challenge with push: as POST /v1/auth/push answers */
+        json_object_object_add(o, "push_id", json_object_new_string(res->push_id));
+        json_object_object_add(o, "match", json_object_new_string(res->match));
+        json_object_object_add(o, "expires_at", json_object_new_int64(res->push_expires_at));
+    }
+    cp_resp_json(r, 200, o);
+}
+
+/* On the writer, after the begin's commit. */
+static void begin_then(void *ctx, int rc)
+{
+    struct auth_call *a = ctx;
+    struct cp_resp *r = calloc(1, sizeof *r);
+
+    if (r)
+        begin_answer(r, rc, &a->res, a->t0);
+    auth_call_end(a, r);
+}
+
 void api_auth_begin(struct cp_call *c, struct cp_resp *r)
 {
     static const char *const fields[] = { "user",      "rhost", "service", "tty",
@@ -43,7 +130,7 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     struct pc_jerr e = { 0 };
     struct cp_begin_req req = { 0 };
     struct cp_begin_res res;
-    json_object *o, *factors;
+    struct auth_call *a;
     int64_t t0;
     int rc;
 
@@ -67,29 +154,21 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
         cp_resp_jerr(r, &e);
         return;
     }
-    t0 = pc_now_ms();
-    if ((rc = cp_authtx_begin(&c->id, c->source, &req, &res)) != PC_OK) {
-        cp_resp_from_err(r, rc, "transaction");
+    if ((a = auth_call_hold(c))) { /* req's strings live in the body a now holds */
+        a->req = req;
+        r->suspended = 1;
+        if ((rc = cp_authtx_begin_then(&a->id, a->source, &a->req, &a->res, begin_then, a)) !=
+            PC_OK) { /* not queued: answered now, through the hold */
+            struct cp_resp *hr = calloc(1, sizeof *hr);
+            if (hr)
+                begin_answer(hr, rc, &a->res, a->t0);
+            auth_call_end(a, hr);
+        }
         return;
     }
-    pc_metric_observe_ms(&cp_m_verify_seconds, "begin", pc_now_ms() - t0);
-    pc_metric_inc(&cp_m_decisions, "begin", res.action, res.reason);
-    o = json_object_new_object();
-    factors = json_object_new_array();
-    if (res.totp)
-        json_object_array_add(factors, json_object_new_string("totp"));
-    if (res.push)
-        json_object_array_add(factors, json_object_new_string("push"));
-    json_object_object_add(o, "txid", json_object_new_string(res.txid));
-    json_object_object_add(o, "action", json_object_new_string(res.action));
-    json_object_object_add(o, "factors", factors);
-    json_object_object_add(o, "reason", json_object_new_string(res.reason));
-    if (res.pushed) { /* "push": true and a challenge with push: as POST /v1/auth/push answers */
-        json_object_object_add(o, "push_id", json_object_new_string(res.push_id));
-        json_object_object_add(o, "match", json_object_new_string(res.match));
-        json_object_object_add(o, "expires_at", json_object_new_int64(res.push_expires_at));
-    }
-    cp_resp_json(r, 200, o);
+    t0 = pc_now_ms(); /* stopping: answered on this thread */
+    rc = cp_authtx_begin(&c->id, c->source, &req, &res);
+    begin_answer(r, rc, &res, t0);
 }
 
 static void tx_error(struct cp_resp *r, int rc)
@@ -102,12 +181,40 @@ static void tx_error(struct cp_resp *r, int rc)
         cp_resp_from_err(r, rc, "transaction");
 }
 
+static void totp_answer(struct cp_resp *r, int rc, const char *result, const char *reason,
+                        int64_t t0)
+{
+    json_object *o;
+
+    if (rc != PC_OK) {
+        tx_error(r, rc);
+        return;
+    }
+    pc_metric_observe_ms(&cp_m_verify_seconds, "totp", pc_now_ms() - t0);
+    pc_metric_inc(&cp_m_decisions, "totp", result, reason);
+    o = json_object_new_object();
+    json_object_object_add(o, "result", json_object_new_string(result));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    cp_resp_json(r, 200, o);
+}
+
+/* On the writer, after the verdict's commit (synced). */
+static void totp_then(void *ctx, int rc)
+{
+    struct auth_call *a = ctx;
+    struct cp_resp *r = calloc(1, sizeof *r);
+
+    if (r)
+        totp_answer(r, rc, a->result, a->reason, a->t0);
+    auth_call_end(a, r);
+}
+
 void api_auth_totp(struct cp_call *c, struct cp_resp *r)
 {
     static const char *const fields[] = { "txid", "code", "resend", NULL };
     struct pc_jerr e = { 0 };
     const char *txid = NULL, *code = NULL, *result = NULL, *reason = NULL;
-    json_object *o;
+    struct auth_call *a;
     int64_t t0;
     int rc, resend = 0;
 
@@ -126,17 +233,23 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         tx_error(r, PC_ERR_NOTFOUND);
         return;
     }
-    t0 = pc_now_ms();
-    if ((rc = cp_authtx_totp(&c->id, c->source, txid, code, resend, &result, &reason)) != PC_OK) {
-        tx_error(r, rc);
+    if ((a = auth_call_hold(c))) { /* txid and code live in the body a now holds */
+        a->txid = txid;
+        a->code = code;
+        a->resend = resend;
+        r->suspended = 1;
+        if ((rc = cp_authtx_totp_then(&a->id, a->source, a->txid, a->code, a->resend, &a->result,
+                                      &a->reason, totp_then, a)) != PC_OK) {
+            struct cp_resp *hr = calloc(1, sizeof *hr);
+            if (hr)
+                totp_answer(hr, rc, NULL, NULL, a->t0);
+            auth_call_end(a, hr);
+        }
         return;
     }
-    pc_metric_observe_ms(&cp_m_verify_seconds, "totp", pc_now_ms() - t0);
-    pc_metric_inc(&cp_m_decisions, "totp", result, reason);
-    o = json_object_new_object();
-    json_object_object_add(o, "result", json_object_new_string(result));
-    json_object_object_add(o, "reason", json_object_new_string(reason));
-    cp_resp_json(r, 200, o);
+    t0 = pc_now_ms(); /* stopping: answered on this thread */
+    rc = cp_authtx_totp(&c->id, c->source, txid, code, resend, &result, &reason);
+    totp_answer(r, rc, result, reason, t0);
 }
 
 void api_auth_push(struct cp_call *c, struct cp_resp *r)

@@ -17,6 +17,7 @@
 #include "pc_totp.h"
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct cp_authtx_limits limits = { 1, 300, 5, 30, 3600, NULL, 20 };
@@ -260,6 +261,19 @@ out:
     return rc;
 }
 
+/* After the begin's commit: the push made with it goes into res and out to the phones. */
+static void begin_done(struct begin_job *j)
+{
+    struct cp_begin_res *res = j->res;
+
+    if (!res->pushed)
+        return;
+    memcpy(res->push_id, j->np.id, sizeof res->push_id);
+    memcpy(res->match, j->np.match, sizeof res->match);
+    res->push_expires_at = j->np.expires_at;
+    cp_push_announce(&j->np, j->person, j->host->hostname);
+}
+
 int cp_authtx_begin(const struct cp_identity *host, const char *source,
                     const struct cp_begin_req *req, struct cp_begin_res *res)
 {
@@ -272,13 +286,50 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
     if ((rc = pc_ordered_id(res->txid, sizeof res->txid, 16)) != PC_OK)
         return rc;
     person_of(req, person, sizeof person);
-    if ((rc = cp_store_write_pending(begin_in_tx, &j)) != PC_OK || !res->pushed)
+    if ((rc = cp_store_write_pending(begin_in_tx, &j)) != PC_OK)
         return rc;
-    memcpy(res->push_id, j.np.id, sizeof res->push_id);
-    memcpy(res->match, j.np.match, sizeof res->match);
-    res->push_expires_at = j.np.expires_at;
-    cp_push_announce(&j.np, person, host->hostname);
+    begin_done(&j);
     return PC_OK;
+}
+
+/* cp_authtx_begin_then's job: the begin's, and what to call after. */
+struct begin_then {
+    struct begin_job j; /* first: begin_in_tx takes a pointer to it */
+    char person[64];
+    cp_authtx_then_fn done;
+    void *ctx;
+};
+
+static void begin_then_done(void *arg, int rc)
+{
+    struct begin_then *b = arg;
+
+    if (rc == PC_OK)
+        begin_done(&b->j);
+    b->done(b->ctx, rc);
+    free(b);
+}
+
+int cp_authtx_begin_then(const struct cp_identity *host, const char *source,
+                         const struct cp_begin_req *req, struct cp_begin_res *res,
+                         cp_authtx_then_fn done, void *ctx)
+{
+    struct begin_then *b;
+    int rc;
+
+    if ((rc = pc_ordered_id(res->txid, sizeof res->txid, 16)) != PC_OK)
+        return rc;
+    if (!(b = calloc(1, sizeof *b)))
+        return PC_ERR_NOMEM;
+    person_of(req, b->person, sizeof b->person);
+    b->j = (struct begin_job){
+        .host = host, .source = source, .person = b->person, .req = req, .res = res
+    };
+    b->done = done;
+    b->ctx = ctx;
+    if ((rc = cp_store_write_then(begin_in_tx, &b->j, 1, begin_then_done)) != PC_OK)
+        free(b);
+    return rc;
 }
 
 /* The lock after `over` failures beyond a threshold: base, doubled per further failure, capped. */
@@ -566,4 +617,35 @@ int cp_authtx_totp(const struct cp_identity *host, const char *source, const cha
 {
     struct totp_job j = { host, source, txid, code, resend, result, reason };
     return cp_store_write(totp_in_tx, &j);
+}
+
+struct totp_then {
+    struct totp_job j; /* first: totp_in_tx takes a pointer to it */
+    cp_authtx_then_fn done;
+    void *ctx;
+};
+
+static void totp_then_done(void *arg, int rc)
+{
+    struct totp_then *t = arg;
+
+    t->done(t->ctx, rc);
+    free(t);
+}
+
+int cp_authtx_totp_then(const struct cp_identity *host, const char *source, const char *txid,
+                        const char *code, int resend, const char **result, const char **reason,
+                        cp_authtx_then_fn done, void *ctx)
+{
+    struct totp_then *t = calloc(1, sizeof *t);
+    int rc;
+
+    if (!t)
+        return PC_ERR_NOMEM;
+    t->j = (struct totp_job){ host, source, txid, code, resend, result, reason };
+    t->done = done;
+    t->ctx = ctx;
+    if ((rc = cp_store_write_then(totp_in_tx, &t->j, 0, totp_then_done)) != PC_OK)
+        free(t);
+    return rc;
 }

@@ -43,6 +43,19 @@ int cp_authtx_begin(const struct cp_identity *host, const char *source,
 int cp_authtx_totp(const struct cp_identity *host, const char *source, const char *txid,
                    const char *code, int resend, const char **result, const char **reason);
 
+/* The same two without waiting (the libmicrohttpd worker calls them and serves its other
+ * connections meanwhile): done(ctx, rc) runs on the store's writer once the transaction is
+ * committed (rc and *res, or *result and *reason, as the waiting forms give them). Everything
+ * passed in must live until done has run. PC_OK when queued (done runs exactly once); an error
+ * otherwise (done never runs, nothing was written). */
+typedef void (*cp_authtx_then_fn)(void *ctx, int rc);
+int cp_authtx_begin_then(const struct cp_identity *host, const char *source,
+                         const struct cp_begin_req *req, struct cp_begin_res *res,
+                         cp_authtx_then_fn done, void *ctx);
+int cp_authtx_totp_then(const struct cp_identity *host, const char *source, const char *txid,
+                        const char *code, int resend, const char **result, const char **reason,
+                        cp_authtx_then_fn done, void *ctx);
+
 /* The verdict for one TOTP code of user, inside the caller's (IMMEDIATE) transaction: checks
  * enabled / enrolled / locked, verifies, records the step (replay guard) or counts the failure
  * against (user, host_id) and fleet-wide. Shared by sshd logins (auth/totp, the host's id) and

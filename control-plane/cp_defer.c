@@ -21,6 +21,26 @@ static unsigned max_threads, nthreads, idle, queued, busy; /* busy: queued or ru
 static int accepting;
 static pthread_t *threads;
 
+/* Hands the reply r (NULL: out of memory, answered 500) of a suspended request over and resumes
+ * its connection; the request no longer counts as busy once that has returned. Called without
+ * the lock. */
+static void answer(struct MHD_Connection *conn, struct cp_req *req, struct cp_resp *r)
+{
+    pthread_mutex_lock(&lock);
+    /* Under the lock: the worker that sends the reply takes it under the lock too. */
+    req->dresp = r;
+    req->deferred = 2;
+    pthread_mutex_unlock(&lock);
+    /* Outside the lock (it takes libmicrohttpd's own and writes to its wake-up fd): nobody
+     * reads the request of a suspended connection, and busy, still counting this request,
+     * keeps cp_defer_stop (and so the daemon's stop) waiting until it has returned. */
+    MHD_resume_connection(conn); /* req may be freed from here on */
+    pthread_mutex_lock(&lock);
+    if (--busy == 0)
+        pthread_cond_broadcast(&drained);
+    pthread_mutex_unlock(&lock);
+}
+
 static void *pool_main(void *arg)
 {
     (void)arg;
@@ -43,21 +63,10 @@ static void *pool_main(void *arg)
         if (r)
             t->h(&t->call, r);
         json_object_put(t->call.body);
-        pthread_mutex_lock(&lock);
-        /* Under the lock: the worker that sends the reply takes it under the lock too. NULL
-         * (out of memory) is taken as a reply of 500. */
-        t->call.req->dresp = r;
-        t->call.req->deferred = 2;
-        pthread_mutex_unlock(&lock);
-        /* Outside the lock (it takes libmicrohttpd's own and writes to its wake-up fd): nobody
-         * reads the request of a suspended connection, and busy, still counting this task,
-         * keeps cp_defer_stop (and so the daemon's stop) waiting until it has returned. */
-        MHD_resume_connection(t->call.conn); /* t->call.req may be freed from here on */
+        answer(t->call.conn, t->call.req, r);
         free(t);
         pthread_mutex_lock(&lock);
         idle++;
-        if (--busy == 0)
-            pthread_cond_broadcast(&drained);
     }
     idle--;
     pthread_mutex_unlock(&lock);
@@ -159,4 +168,36 @@ int cp_defer_take(struct cp_req *req, struct cp_resp *r)
         cp_resp_error(r, 500, "internal", "out of memory");
     }
     return 1;
+}
+
+struct cp_defer_hold {
+    struct MHD_Connection *conn;
+    struct cp_req *req;
+};
+
+struct cp_defer_hold *cp_defer_hold(struct cp_call *c)
+{
+    struct cp_defer_hold *h = malloc(sizeof *h);
+
+    if (!h)
+        return NULL;
+    pthread_mutex_lock(&lock);
+    if (!accepting) {
+        pthread_mutex_unlock(&lock);
+        free(h);
+        return NULL;
+    }
+    h->conn = c->conn;
+    h->req = c->req;
+    c->req->deferred = 1;
+    MHD_suspend_connection(c->conn); /* before anyone can answer it */
+    busy++;
+    pthread_mutex_unlock(&lock);
+    return h;
+}
+
+void cp_defer_answer(struct cp_defer_hold *h, struct cp_resp *r)
+{
+    answer(h->conn, h->req, r);
+    free(h);
 }

@@ -27,4 +27,14 @@ int cp_defer(cp_handler h, struct cp_call *c);
  * body and raw), else 0 (not deferred). */
 int cp_defer_take(struct cp_req *req, struct cp_resp *r);
 
+/* For a handler that answers from another thread without occupying a pool thread (the login
+ * endpoints answer from the store's writer, cp_store_write_then): suspends c->conn, which then
+ * waits for cp_defer_answer; cp_defer_stop waits for that answer too. NULL when not (stopping,
+ * out of memory): the handler answers now, as a handler that is not deferred does. */
+struct cp_defer_hold;
+struct cp_defer_hold *cp_defer_hold(struct cp_call *c);
+/* The held request's reply (r on the heap, NULL: out of memory, answered 500; r becomes
+ * cp_defer_take's): resumes the connection, frees h. From any thread, exactly once per hold. */
+void cp_defer_answer(struct cp_defer_hold *h, struct cp_resp *r);
+
 #endif

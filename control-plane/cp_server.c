@@ -219,11 +219,11 @@ static int admitted_caller(enum access access, struct cp_call *c, struct cp_resp
 
 /* The login endpoints, which wait for a group commit and neither park their connection nor
  * touch it: run on cp_defer's pool, so that their worker serves its other connections
- * meanwhile and concurrent logins share a commit. */
+ * meanwhile and concurrent logins share a commit. (auth/begin and auth/totp hold their
+ * connection themselves and are answered by the store's writer: api_auth.c.) */
 static int waits_for_store(cp_handler h)
 {
-    return h == api_auth_begin || h == api_auth_totp || h == api_auth_push ||
-           h == api_login_start || h == api_login_finish;
+    return h == api_auth_push || h == api_login_start || h == api_login_finish;
 }
 
 /* Finds the route, checks the caller, parses the body, runs the handler. */
@@ -370,6 +370,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     cp_waiters_forget(&req->wait);
+    if (req->dresp) { /* answered while suspended, but the client left before it was sent */
+        json_object_put(req->dresp->body);
+        free(req->dresp->raw);
+        free(req->dresp);
+    }
     pc_sshbuf_free(&req->body); /* secret: bodies carry codes and tokens */
     free(req);
     *con_cls = NULL;

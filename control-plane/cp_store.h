@@ -44,6 +44,15 @@ int cp_store_write(cp_write_fn fn, void *arg);
  * synced like any other. A later synced commit makes the row durable too (one log, in order). */
 int cp_store_write_pending(cp_write_fn fn, void *arg);
 void cp_store_job_decides_nothing(void);
+/* What runs a job's answer for a caller that did not wait: rc as cp_store_write returns it. */
+typedef void (*cp_write_then_fn)(void *arg, int rc);
+/* cp_store_write (pending: cp_store_write_pending) for a caller that does not wait: then(arg,
+ * rc) runs on the writer thread once rc is final, after the commit (synced as the waiting form
+ * would be), never before. then must be quick and must not wait for the store (it delays the
+ * rest of the batch's answers). PC_OK when queued: then runs exactly once, also at a stop (the
+ * writer finishes its queue). An error (not queued, then never runs) when the writer cannot be
+ * started, memory is short, or the caller is itself a job (its commit is still to come). */
+int cp_store_write_then(cp_write_fn fn, void *arg, int pending, cp_write_then_fn then);
 /* Finishes the queued jobs and stops the writer (before cp_store_close_all). */
 void cp_store_write_stop(void);
 

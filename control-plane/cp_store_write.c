@@ -28,6 +28,9 @@ struct job {
     void *arg;
     int pending; /* queued by cp_store_write_pending */
     int rc;
+    /* cp_store_write_then: called with rc instead of posting done (the job is then the
+     * writer's, on the heap, and freed after) */
+    cp_write_then_fn then;
     /* Posted once rc is final. A semaphore, not a condition variable under the queue's lock:
      * it is posted after the lock is released (a caller woken while the writer still held the
      * lock would only sleep again on it), and glibc lets the caller destroy it as soon as its
@@ -120,14 +123,20 @@ static void run_batch(cp_conn *db, struct job *batch, int may_skip_sync)
     }
 }
 
-/* Wakes the batch's callers (without the lock: the batch is this thread's alone). */
+/* Wakes the batch's callers, or runs their continuations (without the lock: the batch is this
+ * thread's alone). */
 static void wake(struct job *batch)
 {
     struct job *j, *next;
 
     for (j = batch; j; j = next) {
         next = j->next; /* j lives on its caller's stack: gone once it wakes */
-        sem_post(&j->done);
+        if (j->then) {
+            j->then(j->arg, j->rc);
+            free(j);
+        } else {
+            sem_post(&j->done);
+        }
     }
 }
 
@@ -196,6 +205,21 @@ static int start_writer(void)
     return PC_OK;
 }
 
+/* Queues j for the writer (started if need be). */
+static int push_job(struct job *j)
+{
+    pthread_mutex_lock(&lock);
+    if (start_writer() != PC_OK) {
+        pthread_mutex_unlock(&lock);
+        return PC_ERR_STORE;
+    }
+    *queue_tail = j;
+    queue_tail = &j->next;
+    pthread_mutex_unlock(&lock);
+    pthread_cond_signal(&work); /* after the unlock, as in wake(): the job is queued either way */
+    return PC_OK;
+}
+
 static int enqueue(cp_write_fn fn, void *arg, int pending)
 {
     struct job j = { .fn = fn, .arg = arg, .pending = pending, .rc = PC_ERR_STORE };
@@ -204,20 +228,30 @@ static int enqueue(cp_write_fn fn, void *arg, int pending)
         return run_in_savepoint(cp_db(), fn, arg);
     if (sem_init(&j.done, 0, 0) != 0)
         return PC_ERR_STORE;
-    pthread_mutex_lock(&lock);
-    if (start_writer() != PC_OK) {
-        pthread_mutex_unlock(&lock);
+    if (push_job(&j) != PC_OK) {
         sem_destroy(&j.done);
         return PC_ERR_STORE;
     }
-    *queue_tail = &j;
-    queue_tail = &j.next;
-    pthread_mutex_unlock(&lock);
-    pthread_cond_signal(&work); /* after the unlock, as in wake(): the job is queued either way */
     while (sem_wait(&j.done) != 0 && errno == EINTR)
         ;
     sem_destroy(&j.done);
     return j.rc;
+}
+
+int cp_store_write_then(cp_write_fn fn, void *arg, int pending, cp_write_then_fn then)
+{
+    struct job *j;
+
+    if (on_writer || !then) /* a continuation would run before the caller's job commits */
+        return PC_ERR_INVAL;
+    if (!(j = calloc(1, sizeof *j)))
+        return PC_ERR_NOMEM;
+    *j = (struct job){ .fn = fn, .arg = arg, .pending = pending, .rc = PC_ERR_STORE, .then = then };
+    if (push_job(j) != PC_OK) {
+        free(j);
+        return PC_ERR_STORE;
+    }
+    return PC_OK;
 }
 
 int cp_store_write(cp_write_fn fn, void *arg)

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Login requests that wait for the store run off their libmicrohttpd worker (cp_defer.h): the
 worker serves its other connections meanwhile; a client that hangs up while its request waits,
-and a shutdown while requests wait, are handled. Shown with one worker (--threads 1) and the
+and a shutdown while requests wait, are handled. auth/begin and auth/totp are held by the worker
+and answered by the store's writer (cp_defer_hold, api_auth.c); auth/push and the login/
+endpoints run on cp_defer's pool: both ways are shown. With one worker (--threads 1) and the
 store's write lock held from outside (harness.hold_write_lock), so the login cannot finish
 until the test lets it."""
 import json
@@ -69,6 +71,27 @@ def test_a_login_waiting_for_the_store_leaves_its_worker_free():
         assert st == 200 and r["result"] == "allow", (st, r)
         assert [x["action"] for x in d.audit(user=user)][-2:] in (
             ["auth.begin", "auth.totp"], ["auth.totp", "auth.begin"]), d.audit(user=user)
+    finally:
+        d.kill()
+
+
+def test_a_push_waiting_for_the_store_leaves_its_worker_free():
+    """auth/push runs on cp_defer's pool (not held for the writer as begin and totp are): the
+    only worker answers others while it waits, and its answer is the usual one."""
+    d, host, _, _ = _one_worker()
+    try:
+        user, _ = d.user_with_totp(push=True)
+        txid = d.begin_txid(host, user)
+        with harness.hold_write_lock(d):
+            t, out = _in_thread(lambda: d.api("POST", "/v1/auth/push", {"txid": txid},
+                                              token=host))
+            _wait_queued(t)
+            st, b = d.api("GET", "/v1/health")
+            assert st == 200, (st, b)
+            assert t.is_alive(), "the push finished while the write lock was held: %r" % out
+        t.join(30)
+        st, b = out.get("reply", (None, out))
+        assert st == 200 and b.get("push_id") and b.get("match"), (st, b)
     finally:
         d.kill()
 

@@ -34,6 +34,10 @@ SSL_CTX *pc_tls_client_ctx_new(void)
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     /* An idle kept-alive connection holds no 16 KB record buffers. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Read what the socket has, not a record header (5 bytes) and then its body: a reply in two
+     * records (portcullisd sends head and body apart) is one read(2), not four. Bytes read ahead
+     * are the reason pc_tls_idle_ok asks SSL_has_pending, not only the socket. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* per connection below */
     return ctx;
 }
@@ -282,8 +286,9 @@ int pc_tls_idle_ok(SSL *ssl)
 {
     struct pollfd p = { .fd = SSL_get_fd(ssl), .events = POLLIN };
 
-    /* Readable while idle: the server closed it (EOF) or sent something unasked. */
-    return SSL_pending(ssl) == 0 && poll(&p, 1, 0) == 0;
+    /* Readable while idle, or bytes already read ahead: the server closed it (EOF) or sent
+     * something unasked. */
+    return !SSL_has_pending(ssl) && poll(&p, 1, 0) == 0;
 }
 
 void pc_tls_close(SSL *ssl)

@@ -47,6 +47,15 @@ struct server {
      * so sequential logins always get a warm one; the rest use glibc's stacks, so that a burst
      * of clients does not leave its stacks resident. */
     void *stacks[AG_WARM_STACKS];
+    /* A warm slot's thread does not exit when its client ends: it parks for AG_PARK_MS, and the
+     * next client of that slot is handed to it (handoff, wake) instead of to a new thread. A
+     * login then costs no thread creation and exit, no join, and no per-thread state of the TLS
+     * library made and freed (issue 16). Freeing the slot and parking happen under one hold of
+     * the lock, so a free slot whose thread is not parked has a thread that is exiting. */
+    pthread_cond_t wake[AG_WARM_STACKS];
+    struct client *handoff[AG_WARM_STACKS];
+    unsigned char parked[AG_WARM_STACKS];
+    int stopping; /* drain has begun: no thread parks, the parked ones leave */
 };
 
 struct client {
@@ -307,24 +316,43 @@ static void reply_and_forget(int fd, json_object *reply, int64_t ms)
     }
 }
 
-static void client_end(struct client *c)
+/* Ends c's conversation and frees its slot. With park (c's own thread), for a warm slot, the
+ * thread then parks: the next client handed to it (NULL: it timed out or the agent stops, and
+ * the thread exits). */
+static struct client *client_end(struct client *c, int park)
 {
     struct server *s = c->s;
+    unsigned slot = c->slot;
+    struct client *next = NULL;
 
+    close(c->fd);
     pthread_mutex_lock(&s->lock);
-    s->fds[c->slot] = -1;
+    s->fds[slot] = -1;
     s->active--;
     if (c->uid != 0)
         s->nonroot_active--;
     pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
-    close(c->fd);
     free(c);
+    if (park && slot < AG_WARM_STACKS && !s->stopping) {
+        struct timespec ts;
+        int64_t until = pc_now_ms() + AG_PARK_MS;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += AG_PARK_MS / 1000;
+        s->parked[slot] = 1;
+        while (!s->handoff[slot] && !s->stopping && pc_now_ms() < until)
+            pthread_cond_timedwait(&s->wake[slot], &s->lock, &ts);
+        next = s->handoff[slot];
+        s->handoff[slot] = NULL;
+        s->parked[slot] = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return next;
 }
 
-static void *client_main(void *arg)
+/* One client's conversation: requests until it closes, idles or errs. */
+static void serve(struct client *c)
 {
-    struct client *c = arg;
     int close_after = 0;
 
     while (!close_after) {
@@ -358,7 +386,15 @@ static void *client_main(void *arg)
         if (rc != PC_OK)
             break;
     }
-    client_end(c);
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+
+    do
+        serve(c);
+    while ((c = client_end(c, 1)));
     return NULL;
 }
 
@@ -423,6 +459,19 @@ static void admit(struct server *s, int fd)
         while (s->fds[slot] >= 0)
             slot++;
         c = calloc(1, sizeof *c);
+        if (c && slot < AG_WARM_STACKS && s->parked[slot]) { /* its thread takes this client */
+            *c =
+                (struct client){ .s = s, .slot = slot, .fd = fd, .uid = cred.uid, .pid = cred.pid };
+            s->handoff[slot] = c;
+            s->parked[slot] = 0;
+            s->fds[slot] = fd;
+            s->active++;
+            if (cred.uid != 0)
+                s->nonroot_active++;
+            pthread_cond_signal(&s->wake[slot]);
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
         if (c) {
             if (s->joinable[slot]) { /* that client has ended (client_end); its thread is exiting */
                 pthread_join(s->tids[slot], NULL);
@@ -458,7 +507,7 @@ static void admit(struct server *s, int fd)
     if (e != 0) {
         pc_log(PC_LOG_ERR, "event=thread_failed error=\"%s\"", strerror(e));
         reply_and_forget(fd, ag_ops_error(PC_AGENT_E_BUSY, "the agent cannot start a thread"), 200);
-        client_end(c);
+        client_end(c, 0);
     }
     pthread_attr_destroy(&attr);
 }
@@ -470,6 +519,9 @@ static int drain(struct server *s)
     int drained;
 
     pthread_mutex_lock(&s->lock);
+    s->stopping = 1; /* the parked threads leave, no other one parks */
+    for (unsigned i = 0; i < AG_WARM_STACKS; i++)
+        pthread_cond_signal(&s->wake[i]);
     for (unsigned i = 0; i < s->max; i++)
         if (s->fds[i] >= 0)
             shutdown(s->fds[i], SHUT_RD);
@@ -515,6 +567,8 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
+    for (unsigned i = 0; i < AG_WARM_STACKS; i++)
+        pthread_cond_init(&s->wake[i], NULL);
     s->ctx = ctx;
     s->max = cfg->max_clients;
     for (unsigned i = 0; i < s->max; i++)
@@ -560,6 +614,8 @@ int ag_server_run(const struct ag_config *cfg, struct ag_ctx *ctx, struct ag_lis
             if (s->stacks[i])
                 munmap(s->stacks[i], AG_CLIENT_STACK + page_size());
         pthread_cond_destroy(&s->idle);
+        for (unsigned i = 0; i < AG_WARM_STACKS; i++)
+            pthread_cond_destroy(&s->wake[i]);
         pthread_mutex_destroy(&s->lock);
         free(s->fds);
         free(s->tids);

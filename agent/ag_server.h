@@ -21,6 +21,7 @@
 #define AG_DRAIN_MS 5000              /* on stop, wait this long for requests in flight */
 #define AG_CLIENT_STACK (1024 * 1024) /* each client thread's stack */
 #define AG_WARM_STACKS 4              /* slots whose stack is kept between clients (ag_server.c) */
+#define AG_PARK_MS 30000              /* a warm slot's thread waits this long for its next client */
 
 struct ag_listener {
     int fd;

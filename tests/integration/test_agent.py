@@ -1166,6 +1166,45 @@ def test_timeout():
         lsock.close()
 
 
+def _tids(pid):
+    return set(os.listdir("/proc/%d/task" % pid))
+
+
+def test_a_parked_thread_serves_the_next_client_and_a_stop_does_not_wait_for_it():
+    """A client's thread stays (parked, AG_PARK_MS) for the next client instead of exiting: one
+    login after another is served by the same thread, no thread is made per login (the agent's
+    threads, seen while each client is connected, stay the same set; a new thread would have a
+    new id). A stop does not wait for the park to time out (30 s)."""
+    a = Agent().start()
+    try:
+        user, secret = D.user_with_totp()
+        # first, every thread the agent makes once (the control plane's connection pool …)
+        login_totp(a, user, harness.totp_code(secret))
+        with a.connect() as s:
+            assert call(s, {"op": "status"}).get("ok") is True
+        time.sleep(0.5)
+        seen = []
+        for i in range(6):
+            with a.connect() as s:
+                if i % 2:
+                    b = call(s, {"op": "begin", "user": user, "rhost": "127.0.0.1",
+                                 "service": "sshd"})
+                    assert b.get("ok") is True and b["action"] == "challenge", b
+                    t = call(s, {"op": "totp", "txid": b["txid"],
+                                 "code": harness.totp_code(secret)})
+                    assert t.get("ok") is True, t  # allow, or deny as a replay: served
+                else:
+                    assert call(s, {"op": "status"}).get("ok") is True
+                seen.append(_tids(a.proc.pid))  # while this client is connected
+        assert all(x == seen[0] for x in seen), \
+            "a new thread served a later client: %r" % [sorted(x) for x in seen]
+        t0 = time.monotonic()
+        assert a.stop() == 0
+        assert time.monotonic() - t0 < 10, "the stop waited for the parked thread's timeout"
+    finally:
+        a.stop()
+
+
 def test_sigterm_stops_and_removes_socket():
     a = Agent().start()
     held = a.connect()       # an idle client must not keep it running

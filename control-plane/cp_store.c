@@ -4,6 +4,7 @@
 #include "cp_metrics.h"
 #include "cp_schema.h"
 #include "cp_sql_pg.h"
+#include "cp_sql_walbuf.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_mem.h"
@@ -25,8 +26,23 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
 static _Thread_local cp_conn *thread_db;
 
+/* Once, before SQLite initialises itself (the first open). Every write job runs in a SAVEPOINT
+ * (cp_store_write.c), so SQLite keeps the first image of each page a job changes in a
+ * sub-journal, in memory up to SQLITE_CONFIG_STMTJRNL_SPILL (64 KiB by default) and then in a
+ * temporary file: a login with its push changes ~14 pages, so about every other batch made,
+ * wrote and deleted a file in /var/tmp (five system calls and a few writes each). 4 MiB keeps
+ * them in memory; a sub-journal lives only while its transaction does. */
+static void sqlite_config_once(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 * 1024 * 1024) != SQLITE_OK)
+        pc_log(PC_LOG_DEBUG, "event=store_config detail=\"SQLite was initialised before\"");
+    if (cp_sql_walbuf_register() != PC_OK)
+        pc_log(PC_LOG_WARN, "event=store_config detail=\"the log's write buffer is not in use\"");
+}
+
 static int open_conn(const char *path, cp_conn **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
@@ -37,6 +53,7 @@ static int open_conn(const char *path, cp_conn **out)
             pc_log(PC_LOG_ERR, "event=store_open store=postgresql error=\"%s\"", err);
         return rc;
     }
+    pthread_once(&once, sqlite_config_once);
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         pc_log(PC_LOG_ERR, "event=store_open path=%s error=\"%s\"", path,
                db ? sqlite3_errmsg(db) : "out of memory");

@@ -26,16 +26,9 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
 static _Thread_local cp_conn *thread_db;
 
-/* Once, before SQLite initialises itself (the first open). Every write job runs in a SAVEPOINT
- * (cp_store_write.c), so SQLite keeps the first image of each page a job changes in a
- * sub-journal, in memory up to SQLITE_CONFIG_STMTJRNL_SPILL (64 KiB by default) and then in a
- * temporary file: a login with its push changes ~14 pages, so about every other batch made,
- * wrote and deleted a file in /var/tmp (five system calls and a few writes each). 4 MiB keeps
- * them in memory; a sub-journal lives only while its transaction does. */
+/* Once, before the first connection: the log's write buffer (cp_sql_walbuf.h). */
 static void sqlite_config_once(void)
 {
-    if (sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 * 1024 * 1024) != SQLITE_OK)
-        pc_log(PC_LOG_DEBUG, "event=store_config detail=\"SQLite was initialised before\"");
     if (cp_sql_walbuf_register() != PC_OK)
         pc_log(PC_LOG_WARN, "event=store_config detail=\"the log's write buffer is not in use\"");
 }
@@ -66,9 +59,16 @@ static int open_conn(const char *path, cp_conn **out)
      * request. A login writes ~8 pages, the same hot ones (users, indexes) again and again, so
      * a ten times longer log is copied about ten times less often with far fewer pages in all:
      * begin +15 %, certificates +35 % (docs/PERFORMANCE.md). The log file grows to ~40 MB. */
+    /* temp_store=MEMORY: every write job runs in a SAVEPOINT (cp_store_write.c), so SQLite
+     * keeps the first image of each page a job changes in a sub-journal, by default in memory
+     * only up to 64 KiB and then in a file: a login with its push (~14 pages) made, wrote and
+     * deleted a file in /var/tmp about every other batch. In memory it stays in small chunks.
+     * (Not SQLITE_CONFIG_STMTJRNL_SPILL: its value is also the chunk size, so 4 MiB made every
+     * transaction allocate, and wipe at free, 4 MiB: a login took 12 ms.) Temporary tables and
+     * sorts are in memory too; no query of ours sorts more than a page of results. */
     if (sqlite3_exec(db,
                      "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
-                     " PRAGMA wal_autocheckpoint=10000;",
+                     " PRAGMA wal_autocheckpoint=10000; PRAGMA temp_store=MEMORY;",
                      NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_close(db);
         return PC_ERR_STORE;

@@ -392,6 +392,9 @@ static void *client_main(void *arg)
 {
     struct client *c = arg;
 
+    /* A name for `top -H` and ps, and for the test that shows one thread serving client after
+     * client (tests/integration/test_agent.py). */
+    pthread_setname_np(pthread_self(), "agent-client");
     do
         serve(c);
     while ((c = client_end(c, 1)));

@@ -1166,15 +1166,25 @@ def test_timeout():
         lsock.close()
 
 
-def _tids(pid):
-    return set(os.listdir("/proc/%d/task" % pid))
+def _client_tids(pid):
+    """The agent's client threads (named agent-client): the others (the control plane's
+    connection pool, background syncs) come and go on their own."""
+    out = set()
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() == "agent-client":
+                    out.add(tid)
+        except FileNotFoundError:
+            pass  # exited meanwhile
+    return out
 
 
 def test_a_parked_thread_serves_the_next_client_and_a_stop_does_not_wait_for_it():
     """A client's thread stays (parked, AG_PARK_MS) for the next client instead of exiting: one
     login after another is served by the same thread, no thread is made per login (the agent's
-    threads, seen while each client is connected, stay the same set; a new thread would have a
-    new id). A stop does not wait for the park to time out (30 s)."""
+    client thread, seen while each client is connected, is the same one; a new thread would
+    have a new id). A stop does not wait for the park to time out (30 s)."""
     a = Agent().start()
     try:
         user, secret = D.user_with_totp()
@@ -1195,9 +1205,13 @@ def test_a_parked_thread_serves_the_next_client_and_a_stop_does_not_wait_for_it(
                     assert t.get("ok") is True, t  # allow, or deny as a replay: served
                 else:
                     assert call(s, {"op": "status"}).get("ok") is True
-                seen.append(_tids(a.proc.pid))  # while this client is connected
-        assert all(x == seen[0] for x in seen), \
-            "a new thread served a later client: %r" % [sorted(x) for x in seen]
+                seen.append(_client_tids(a.proc.pid))  # while this client is connected
+            time.sleep(0.05)  # its thread parks (a client that comes first takes the next slot)
+        every = set().union(*seen)
+        # without parking: six threads, one per client; with it one, or two when a client came
+        # before the previous one's thread had parked
+        assert 1 <= len(every) <= 2, \
+            "a new thread served each later client: %r" % [sorted(x) for x in seen]
         t0 = time.monotonic()
         assert a.stop() == 0
         assert time.monotonic() - t0 < 10, "the stop waited for the parked thread's timeout"

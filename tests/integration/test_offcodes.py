@@ -255,6 +255,7 @@ def test_agent_checks_offline_codes_spends_them_and_locks_after_wrong_ones():
         assert "codes:     offline codes of %d people here" % st["offline_codes_people"] in out, \
             out
     finally:
+        h.stop()
         D.start()
 
 

@@ -2,8 +2,8 @@
 /* Endpoints for enrolled hosts (the agent): login transactions, TOTP, push, long-poll. */
 #include "config.h"
 #include "api.h"
+#include "api_held.h"
 #include "cp_authtx.h"
-#include "cp_defer.h"
 #include "cp_metrics.h"
 #include "cp_push.h"
 #include "cp_ratelimit.h"
@@ -46,11 +46,7 @@ int api_auth_over_rate(struct cp_call *c, struct cp_resp *r)
 
 /* What a held login call keeps until the writer answers it. */
 struct auth_call {
-    struct cp_defer_hold *hold;
-    struct cp_identity id;
-    char source[sizeof((struct cp_call *)0)->source];
-    json_object *body; /* the request's fields point into it */
-    int64_t t0;
+    struct api_held h;
     struct cp_begin_req req;
     struct cp_begin_res res;
     const char *txid, *code, *result, *reason;
@@ -62,25 +58,17 @@ static struct auth_call *auth_call_hold(struct cp_call *c)
 {
     struct auth_call *a = calloc(1, sizeof *a);
 
-    if (!a)
-        return NULL;
-    if (!(a->hold = cp_defer_hold(c))) {
+    if (a && api_held_init(&a->h, c) != 0) {
         free(a);
-        return NULL;
+        a = NULL;
     }
-    a->id = c->id;
-    memcpy(a->source, c->source, sizeof a->source);
-    a->body = c->body;
-    c->body = NULL;
-    a->t0 = pc_now_ms();
     return a;
 }
 
 /* Sends the held call's reply (r on the heap; NULL is answered 500) and frees the call. */
 static void auth_call_end(struct auth_call *a, struct cp_resp *r)
 {
-    cp_defer_answer(a->hold, r);
-    json_object_put(a->body);
+    api_held_answer(&a->h, r);
     free(a);
 }
 
@@ -116,10 +104,10 @@ static void begin_answer(struct cp_resp *r, int rc, const struct cp_begin_res *r
 static void begin_then(void *ctx, int rc)
 {
     struct auth_call *a = ctx;
-    struct cp_resp *r = calloc(1, sizeof *r);
+    struct cp_resp *r = api_held_resp();
 
     if (r)
-        begin_answer(r, rc, &a->res, a->t0);
+        begin_answer(r, rc, &a->res, a->h.t0);
     auth_call_end(a, r);
 }
 
@@ -157,11 +145,11 @@ void api_auth_begin(struct cp_call *c, struct cp_resp *r)
     if ((a = auth_call_hold(c))) { /* req's strings live in the body a now holds */
         a->req = req;
         r->suspended = 1;
-        if ((rc = cp_authtx_begin_then(&a->id, a->source, &a->req, &a->res, begin_then, a)) !=
+        if ((rc = cp_authtx_begin_then(&a->h.id, a->h.source, &a->req, &a->res, begin_then, a)) !=
             PC_OK) { /* not queued: answered now, through the hold */
-            struct cp_resp *hr = calloc(1, sizeof *hr);
+            struct cp_resp *hr = api_held_resp();
             if (hr)
-                begin_answer(hr, rc, &a->res, a->t0);
+                begin_answer(hr, rc, &a->res, a->h.t0);
             auth_call_end(a, hr);
         }
         return;
@@ -202,10 +190,10 @@ static void totp_answer(struct cp_resp *r, int rc, const char *result, const cha
 static void totp_then(void *ctx, int rc)
 {
     struct auth_call *a = ctx;
-    struct cp_resp *r = calloc(1, sizeof *r);
+    struct cp_resp *r = api_held_resp();
 
     if (r)
-        totp_answer(r, rc, a->result, a->reason, a->t0);
+        totp_answer(r, rc, a->result, a->reason, a->h.t0);
     auth_call_end(a, r);
 }
 
@@ -238,11 +226,11 @@ void api_auth_totp(struct cp_call *c, struct cp_resp *r)
         a->code = code;
         a->resend = resend;
         r->suspended = 1;
-        if ((rc = cp_authtx_totp_then(&a->id, a->source, a->txid, a->code, a->resend, &a->result,
-                                      &a->reason, totp_then, a)) != PC_OK) {
-            struct cp_resp *hr = calloc(1, sizeof *hr);
+        if ((rc = cp_authtx_totp_then(&a->h.id, a->h.source, a->txid, a->code, a->resend,
+                                      &a->result, &a->reason, totp_then, a)) != PC_OK) {
+            struct cp_resp *hr = api_held_resp();
             if (hr)
-                totp_answer(hr, rc, NULL, NULL, a->t0);
+                totp_answer(hr, rc, NULL, NULL, a->h.t0);
             auth_call_end(a, hr);
         }
         return;

@@ -3,6 +3,7 @@
  * and the second factor) and sessions. */
 #include "config.h"
 #include "api.h"
+#include "api_held.h"
 #include "cp_cert_login.h"
 #include "cp_users.h"
 #include "cp_userkeys.h"
@@ -93,6 +94,71 @@ void api_user_keys_delete(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, o);
 }
 
+/* ---- login/start and login/finish, answered from the store's writer ------------------------
+ * As auth/begin and auth/totp (api_auth.c): the worker parses the request, does the reads and
+ * the checks that need no lock (the key's parse, the signature), queues the write with a
+ * continuation and goes back to its other connections; the writer, once the commit is kept,
+ * builds the reply and resumes the connection. A certificate crossed eight threads before
+ * (worker, pool, writer, pool, worker, twice); it now crosses four. */
+
+/* What a held login/start or login/finish keeps until the writer answers it. */
+struct login_call {
+    struct api_held h;
+    struct cp_cert_login_start_res start;
+    struct cp_cert_login_finish_res fin;
+};
+
+static struct login_call *login_call_hold(struct cp_call *c)
+{
+    struct login_call *l = calloc(1, sizeof *l);
+
+    if (l && api_held_init(&l->h, c) != 0) {
+        free(l);
+        l = NULL;
+    }
+    return l;
+}
+
+static void start_answer(struct cp_resp *r, int rc, struct cp_cert_login_start_res *res)
+{
+    json_object *o, *factors;
+
+    if (rc == PC_ERR_AUTH) {
+        cp_resp_error(r, 401, "unauthorized",
+                      "unknown or disabled user, or a key that is not "
+                      "registered for this user");
+        return;
+    }
+    if (rc != PC_OK) {
+        cp_resp_from_err(r, rc, "login");
+        return;
+    }
+    o = json_object_new_object();
+    factors = json_object_new_array();
+    json_object_array_add(factors, json_object_new_string("totp"));
+    if (res->push)
+        json_object_array_add(factors, json_object_new_string("push"));
+    json_object_object_add(o, "login_id", json_object_new_string(res->login_id));
+    json_object_object_add(o, "challenge", json_object_new_string(res->challenge));
+    json_object_object_add(o, "namespace", json_object_new_string("portcullis-login"));
+    json_object_object_add(o, "factors", factors);
+    json_object_object_add(o, "expires_at", json_object_new_int64(res->expires_at));
+    cp_resp_json(r, 200, o);
+}
+
+/* On the writer after the start's commit, or on the worker when it was not queued. */
+static void start_then(void *ctx, int rc)
+{
+    struct login_call *l = ctx;
+    struct cp_resp *r = api_held_resp();
+
+    if (r)
+        start_answer(r, rc, &l->start);
+    free(l->start.challenge);
+    api_held_answer(&l->h, r);
+    free(l);
+}
+
 void api_login_start(struct cp_call *c, struct cp_resp *r)
 {
     static const char *const fields[] = { "user", "public_key", "ttl", NULL };
@@ -100,7 +166,7 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
     const char *user = NULL, *line = NULL;
     struct pc_sshkey *key = NULL;
     struct cp_cert_login_start_res res;
-    json_object *o, *factors;
+    struct login_call *l;
     int64_t ttl = 0;
     int rc;
 
@@ -122,30 +188,18 @@ void api_login_start(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 400, "bad_field", "field 'public_key' must be an OpenSSH public key line");
         return;
     }
-    rc = cp_cert_login_start(c->source, user, key, ttl, &res);
+    if ((l = login_call_hold(c))) { /* user lives in the body l now holds */
+        r->suspended = 1;
+        rc = cp_cert_login_start_then(l->h.source, user, key, ttl, &l->start, start_then, l);
+        pc_sshkey_free(key);
+        if (rc != PC_OK) /* not queued: answered now, through the hold */
+            start_then(l, rc);
+        return;
+    }
+    rc = cp_cert_login_start(c->source, user, key, ttl, &res); /* stopping: on this thread */
     pc_sshkey_free(key);
-    if (rc == PC_ERR_AUTH) {
-        cp_resp_error(r, 401, "unauthorized",
-                      "unknown or disabled user, or a key that is not "
-                      "registered for this user");
-        return;
-    }
-    if (rc != PC_OK) {
-        cp_resp_from_err(r, rc, "login");
-        return;
-    }
-    o = json_object_new_object();
-    factors = json_object_new_array();
-    json_object_array_add(factors, json_object_new_string("totp"));
-    if (res.push)
-        json_object_array_add(factors, json_object_new_string("push"));
-    json_object_object_add(o, "login_id", json_object_new_string(res.login_id));
-    json_object_object_add(o, "challenge", json_object_new_string(res.challenge));
-    json_object_object_add(o, "namespace", json_object_new_string("portcullis-login"));
-    json_object_object_add(o, "factors", factors);
-    json_object_object_add(o, "expires_at", json_object_new_int64(res.expires_at));
+    start_answer(r, rc, &res);
     free(res.challenge);
-    cp_resp_json(r, 200, o);
 }
 
 /* The certificate and the session (the 200 of finish, and the approved poll). */
@@ -179,12 +233,37 @@ static void finish_reply(struct cp_resp *r, struct cp_cert_login_finish_res *res
     cp_resp_json(r, res->status, o);
 }
 
+static void fin_answer(struct cp_resp *r, int rc, struct cp_cert_login_finish_res *res)
+{
+    if (rc != PC_OK)
+        cp_resp_from_err(r, rc, "login");
+    else
+        finish_reply(r, res);
+    cp_cert_login_finish_res_wipe(res);
+}
+
+/* On the writer after the finish's commit, or on the worker when it was not queued. */
+static void finish_then(void *ctx, int rc)
+{
+    struct login_call *l = ctx;
+    struct cp_resp *r = api_held_resp();
+
+    if (r)
+        fin_answer(r, rc, &l->fin);
+    else
+        cp_cert_login_finish_res_wipe(&l->fin);
+    api_held_answer(&l->h, r);
+    pc_wipe(&l->fin, sizeof l->fin);
+    free(l);
+}
+
 void api_login_finish(struct cp_call *c, struct cp_resp *r)
 {
     static const char *const fields[] = { "login_id", "signature", "code", "push", NULL };
     struct pc_jerr e = { 0 };
     const char *id = NULL, *sig = NULL, *code = NULL;
     struct cp_cert_login_finish_res res;
+    struct login_call *l;
     int push = 0, rc;
 
     if (cp_body_check(c, r, fields))
@@ -208,12 +287,15 @@ void api_login_finish(struct cp_call *c, struct cp_resp *r)
         cp_resp_error(r, 404, "not_found", "no such login");
         return;
     }
-    if ((rc = cp_cert_login_finish(c->source, id, sig, code, push, &res)) != PC_OK) {
-        cp_resp_from_err(r, rc, "login");
+    if ((l = login_call_hold(c))) { /* id, sig and code live in the body l now holds */
+        r->suspended = 1;
+        if ((rc = cp_cert_login_finish_then(l->h.source, id, sig, code, push, &l->fin, finish_then,
+                                            l)) != PC_OK)
+            finish_then(l, rc); /* not queued: answered now, through the hold */
         return;
     }
-    finish_reply(r, &res);
-    cp_cert_login_finish_res_wipe(&res);
+    rc = cp_cert_login_finish(c->source, id, sig, code, push, &res); /* stopping: here */
+    fin_answer(r, rc, &res);
 }
 
 /* GET /v1/login/ID?wait=N — a pending push login parks the connection (no thread held) on its

@@ -67,7 +67,6 @@ static int start_in_tx(cp_conn *db, void *arg)
     struct start_job *j = arg;
     struct cp_cert_login_start_res *res = j->res;
     struct cp_user_rec u;
-    struct pc_sshkey *reg = NULL;
     unsigned char chal[CHALLENGE_BYTES];
     const char *why = NULL;
     int rc;
@@ -77,7 +76,7 @@ static int start_in_tx(cp_conn *db, void *arg)
         why = "unknown_user";
     else if (rc == PC_OK && !u.enabled)
         why = "disabled";
-    else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, j->fp, &reg)) == PC_ERR_NOTFOUND)
+    else if (rc == PC_OK && (rc = cp_userkey_find(db, u.id, j->fp, NULL)) == PC_ERR_NOTFOUND)
         why = "unregistered_key";
     if (why && !cp_refusal_note(j->source)) {
         rc = PC_ERR_AUTH; /* counted, summed up in the audit log later (cp_refusals.h) */
@@ -105,9 +104,20 @@ static int start_in_tx(cp_conn *db, void *arg)
     if (rc == PC_OK)
         cp_store_job_decides_nothing();
 out:
-    pc_sshkey_free(reg);
     pc_wipe(&u, sizeof u);
     pc_wipe(chal, sizeof chal);
+    return rc;
+}
+
+/* The start's answer once its job has run (rc: the write's result). */
+static int start_end(const struct start_job *j, int rc)
+{
+    if (rc == PC_OK)
+        rc = j->answer;
+    if (rc != PC_OK) {
+        free(j->res->challenge);
+        j->res->challenge = NULL;
+    }
     return rc;
 }
 
@@ -116,18 +126,48 @@ int cp_cert_login_start(const char *source, const char *user, const struct pc_ss
 {
     char fp[PC_SSHKEY_FP_SIZE];
     struct start_job j = { source, user, fp, ttl, res, PC_OK };
-    int rc;
 
     memset(res, 0, sizeof *res);
     if (pc_sshkey_fingerprint(key, fp) != PC_OK)
         return PC_ERR_STORE;
-    rc = cp_store_write_pending(start_in_tx, &j);
-    if (rc == PC_OK)
-        rc = j.answer;
-    if (rc != PC_OK) {
-        free(res->challenge);
-        res->challenge = NULL;
-    }
+    return start_end(&j, cp_store_write_pending(start_in_tx, &j));
+}
+
+/* cp_cert_login_start_then's job, and what to call after. */
+struct start_then {
+    struct start_job j; /* first: start_in_tx takes a pointer to it */
+    char fp[PC_SSHKEY_FP_SIZE];
+    cp_cert_login_then_fn done;
+    void *ctx;
+};
+
+static void start_then_done(void *arg, int rc)
+{
+    struct start_then *t = arg;
+
+    t->done(t->ctx, start_end(&t->j, rc));
+    free(t);
+}
+
+int cp_cert_login_start_then(const char *source, const char *user, const struct pc_sshkey *key,
+                             int64_t ttl, struct cp_cert_login_start_res *res,
+                             cp_cert_login_then_fn done, void *ctx)
+{
+    struct start_then *t;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (!(t = calloc(1, sizeof *t)))
+        return PC_ERR_NOMEM;
+    t->j = (struct start_job){ source, user, t->fp, ttl, res, PC_OK };
+    t->done = done;
+    t->ctx = ctx;
+    if (pc_sshkey_fingerprint(key, t->fp) != PC_OK)
+        rc = PC_ERR_STORE;
+    else
+        rc = cp_store_write_then(start_in_tx, &t->j, 1, start_then_done);
+    if (rc != PC_OK)
+        free(t);
     return rc;
 }
 
@@ -183,23 +223,81 @@ static void refuse(struct cp_cert_login_finish_res *res, unsigned status, const 
     snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
+/* A login's signature, checked before its write. The check (an Ed25519 or RSA verify, and
+ * the key's parse) was the largest CPU cost of a finish, and the store's writer is one thread
+ * for every write of the daemon: it now runs on the calling thread, with a plain read. The
+ * writer takes its result only for the same login, challenge and key (the fingerprint is the
+ * key's hash), after it has seen in its own transaction that the user is enabled and the key
+ * still registered; else it checks the signature itself. */
+struct proof {
+    int checked;                /* 0: nothing below; the writer checks */
+    char fp[PC_SSHKEY_FP_SIZE]; /* the key it was checked with */
+    unsigned char chal[CHALLENGE_BYTES];
+    struct pc_sshkey *key;     /* that key, parsed: the certificate's subject */
+    enum pc_sshsig_result why; /* PC_SSHSIG_OK: the signature is right */
+};
+
+static int proof_fits(const struct proof *p, const struct login_row *l)
+{
+    return p && p->checked && strcmp(p->fp, l->fp) == 0 &&
+           memcmp(p->chal, l->chal, sizeof p->chal) == 0;
+}
+
+static void verify(const struct login_row *l, const char *sig, const struct pc_sshkey *key,
+                   enum pc_sshsig_result *why)
+{
+    *why = PC_SSHSIG_MALFORMED;
+    if (pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key, PC_SSHSIG_NAMESPACE_LOGIN,
+                         why) == PC_OK)
+        *why = PC_SSHSIG_OK;
+    else if (*why == PC_SSHSIG_OK) /* failed without saying why: not a proof */
+        *why = PC_SSHSIG_MALFORMED;
+}
+
+/* Outside the transaction (a read on the caller's connection): what the writer may take. */
+static void proof_check(cp_conn *db, const struct login_row *l, const char *sig, struct proof *p)
+{
+    struct cp_user_rec u;
+
+    memset(p, 0, sizeof *p);
+    if (cp_user_load(db, l->user, &u) != PC_OK)
+        return;
+    if (u.enabled && cp_userkey_find(db, u.id, l->fp, &p->key) == PC_OK) {
+        verify(l, sig, p->key, &p->why);
+        snprintf(p->fp, sizeof p->fp, "%s", l->fp);
+        memcpy(p->chal, l->chal, sizeof p->chal);
+        p->checked = 1;
+    }
+    pc_wipe(&u, sizeof u);
+}
+
+static void proof_free(struct proof *p)
+{
+    pc_sshkey_free(p->key);
+    pc_wipe(p, sizeof *p);
+}
+
 /* The key proof: the user is enabled, the key still registered, the signature right (sig
- * NULL: only the first two, when an approved push is collected). */
+ * NULL: only the first two, when an approved push is collected). p: the signature as checked
+ * before the transaction (NULL: none). */
 static void check_proof(cp_conn *db, const struct login_row *l, const char *sig,
-                        struct cp_cert_login_finish_res *res)
+                        const struct proof *p, struct cp_cert_login_finish_res *res)
 {
     struct cp_user_rec u;
     struct pc_sshkey *key = NULL;
-    enum pc_sshsig_result why = PC_SSHSIG_MALFORMED;
+    enum pc_sshsig_result why = PC_SSHSIG_OK;
     static const char *const names[] = { "ok", "malformed_signature", "wrong_key",
                                          "wrong_namespace", "bad_signature" };
 
     if (cp_user_load(db, l->user, &u) != PC_OK || !u.enabled)
         refuse(res, 401, "unauthorized", "disabled", "the user is unknown or disabled");
-    else if (cp_userkey_find(db, u.id, l->fp, &key) != PC_OK)
+    else if (cp_userkey_find(db, u.id, l->fp, sig && !proof_fits(p, l) ? &key : NULL) != PC_OK)
         refuse(res, 401, "unauthorized", "unregistered_key", "the key is no longer registered");
-    else if (sig && pc_sshsig_verify(sig, strlen(sig), l->chal, sizeof l->chal, key,
-                                     PC_SSHSIG_NAMESPACE_LOGIN, &why) != PC_OK)
+    else if (sig && proof_fits(p, l))
+        why = p->why;
+    else if (sig)
+        verify(l, sig, key, &why);
+    if (why != PC_SSHSIG_OK)
         refuse(res, 401, "unauthorized", names[why <= PC_SSHSIG_BAD_SIGNATURE ? why : 1],
                "the signature does not prove possession of the registered key for this login");
     pc_sshkey_free(key);
@@ -232,10 +330,11 @@ static int create_session(cp_conn *db, const struct login_row *l, int64_t until,
 }
 
 /* The certificate and the session. until > 0: the approving credential's expiry, which
- * neither may outlive (the caller has checked that it lies in the future). */
+ * neither may outlive (the caller has checked that it lies in the future). subject: the
+ * login's key, already parsed and seen registered in this transaction (NULL: loaded here). */
 static int issue(cp_conn *db, const struct login_row *l, const struct cp_login_terms *t,
                  int64_t until, const char *method, const char *source,
-                 struct cp_cert_login_finish_res *res)
+                 const struct pc_sshkey *subject, struct cp_cert_login_finish_res *res)
 {
     struct pc_sshkey *key = NULL;
     struct cp_user_rec u;
@@ -255,11 +354,12 @@ static int issue(cp_conn *db, const struct login_row *l, const struct cp_login_t
                                 .source = source };
     int rc;
 
-    if ((rc = cp_user_load(db, l->user, &u)) != PC_OK ||
-        (rc = cp_userkey_find(db, u.id, l->fp, &key)) != PC_OK)
-        return rc;
+    memset(&u, 0, sizeof u);
+    if (!subject && ((rc = cp_user_load(db, l->user, &u)) != PC_OK ||
+                     (rc = cp_userkey_find(db, u.id, l->fp, &key)) != PC_OK))
+        goto out;
     snprintf(actor, sizeof actor, "user:%.64s", l->user);
-    req.subject = key;
+    req.subject = subject ? subject : key;
     req.ttl = l->ttl > 0 && l->ttl < t->max_ttl ? l->ttl : t->max_ttl;
     req.not_after = until;
     /* Access that only grants give: the certificate ends with the grant. */
@@ -364,7 +464,8 @@ static int send_push(cp_conn *db, const char *id, const struct login_row *l, con
 
 /* After the proof: revocation, policy, the code (or the push), then the certificate. */
 static int decide(cp_conn *db, const char *id, const struct login_row *l, const char *code,
-                  int push, const char *source, struct cp_cert_login_finish_res *res)
+                  int push, const char *source, const struct proof *p,
+                  struct cp_cert_login_finish_res *res)
 {
     struct cp_login_terms t;
     const char *result = "deny", *reason = "wrong_code";
@@ -382,7 +483,7 @@ static int decide(cp_conn *db, const char *id, const struct login_row *l, const 
     }
     res->status = 200;
     res->reason = "totp_ok";
-    if ((rc = issue(db, l, &t, 0, "totp", source, res)) == PC_OK)
+    if ((rc = issue(db, l, &t, 0, "totp", source, proof_fits(p, l) ? p->key : NULL, res)) == PC_OK)
         rc = set_login_state(db, id, "done");
     return rc;
 }
@@ -433,6 +534,7 @@ struct finish_job {
     int push;
     struct cp_cert_login_finish_res *res;
     struct login_row l;
+    struct proof proof;
 };
 
 static int finish_in_tx(cp_conn *db, void *arg)
@@ -461,11 +563,11 @@ static int finish_in_tx(cp_conn *db, void *arg)
                    "poll GET /v1/login/ID, or start a new login");
         return rc;
     }
-    check_proof(db, l, j->signature, res);
+    check_proof(db, l, j->signature, &j->proof, res);
     if (res->status) /* a failed proof ends the login: sign a fresh challenge */
         rc = set_login_state(db, j->login_id, "failed");
     else
-        rc = decide(db, j->login_id, l, j->code, j->push, j->source, res);
+        rc = decide(db, j->login_id, l, j->code, j->push, j->source, &j->proof, res);
     if (rc == PC_OK && res->status == 403)
         rc = set_login_state(db, j->login_id, "failed");
     if (rc == PC_OK && res->status != 202) /* a push sent is audited push.create */
@@ -474,34 +576,99 @@ static int finish_in_tx(cp_conn *db, void *arg)
     return rc;
 }
 
+/* Before the write, a plain read on the caller's connection: in WAL mode it takes no write
+ * lock, so unauthenticated callers naming random ids (login/finish is open to anyone) cannot
+ * queue up for the write lock that hosts' logins need; and the signature of a login that
+ * exists is checked here, off the writer. 1: no such login, answered (404); 0: write next. */
+static int finish_read(struct finish_job *j)
+{
+    cp_conn *db = cp_db();
+    int rc = PC_ERR_STORE;
+
+    memset(j->res, 0, sizeof *j->res);
+    if (db && (rc = load_login(db, j->login_id, &j->l)) == PC_ERR_NOTFOUND) {
+        refuse(j->res, 404, "not_found", "unknown_login", "no such login");
+        return 1;
+    }
+    if (db && rc == PC_OK && strcmp(j->l.state, "open") == 0)
+        proof_check(db, &j->l, j->signature, &j->proof);
+    return 0;
+}
+
+/* After the write (rc its result): what the committed answer sets off, then the job's wipe. */
+static int finish_end(struct finish_job *j, int rc)
+{
+    struct cp_cert_login_finish_res *res = j->res;
+
+    if (rc == PC_OK && res->status != 202) /* as audited login.finish, once committed */
+        pc_metric_inc(&cp_m_decisions, "login", res->status == 200 ? "allow" : "deny",
+                      res->reason ? res->reason : "-");
+    if (rc == PC_OK && res->status == 202)
+        cp_push_announce(&res->push, j->l.user, NULL);
+    if (rc != PC_OK)
+        cp_cert_login_finish_res_wipe(res);
+    pc_wipe(&j->l, sizeof j->l);
+    proof_free(&j->proof);
+    return rc;
+}
+
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
                          const char *code, int push, struct cp_cert_login_finish_res *res)
 {
-    cp_conn *db = cp_db();
     struct finish_job j = { .source = source,
                             .login_id = login_id,
                             .signature = signature,
                             .code = code,
                             .push = push,
                             .res = res };
+
+    if (finish_read(&j))
+        return finish_end(&j, PC_OK);
+    return finish_end(&j, cp_store_write(finish_in_tx, &j));
+}
+
+/* cp_cert_login_finish_then's job, and what to call after. */
+struct finish_then {
+    struct finish_job j; /* first: finish_in_tx takes a pointer to it */
+    cp_cert_login_then_fn done;
+    void *ctx;
+};
+
+static void finish_then_done(void *arg, int rc)
+{
+    struct finish_then *t = arg;
+
+    t->done(t->ctx, finish_end(&t->j, rc));
+    free(t);
+}
+
+int cp_cert_login_finish_then(const char *source, const char *login_id, const char *signature,
+                              const char *code, int push, struct cp_cert_login_finish_res *res,
+                              cp_cert_login_then_fn done, void *ctx)
+{
+    struct finish_then *t = calloc(1, sizeof *t);
     int rc;
 
-    memset(res, 0, sizeof *res);
-    if (db && login_known(db, login_id) == 0) {
-        refuse(res, 404, "not_found", "unknown_login", "no such login");
+    if (!t) {
+        memset(res, 0, sizeof *res);
+        return PC_ERR_NOMEM;
+    }
+    t->j = (struct finish_job){ .source = source,
+                                .login_id = login_id,
+                                .signature = signature,
+                                .code = code,
+                                .push = push,
+                                .res = res };
+    t->done = done;
+    t->ctx = ctx;
+    if (finish_read(&t->j)) { /* answered now */
+        finish_then_done(t, PC_OK);
         return PC_OK;
     }
-    if (!db)
-        return PC_ERR_STORE;
-    rc = cp_store_write(finish_in_tx, &j);
-    if (rc == PC_OK && res->status != 202) /* as audited login.finish, once committed */
-        pc_metric_inc(&cp_m_decisions, "login", res->status == 200 ? "allow" : "deny",
-                      res->reason ? res->reason : "-");
-    if (rc == PC_OK && res->status == 202)
-        cp_push_announce(&res->push, j.l.user, NULL);
-    if (rc != PC_OK)
-        cp_cert_login_finish_res_wipe(res);
-    pc_wipe(&j.l, sizeof j.l);
+    if ((rc = cp_store_write_then(finish_in_tx, &t->j, 0, finish_then_done)) != PC_OK) {
+        finish_end(&t->j, rc);
+        free(t);
+    }
     return rc;
 }
 
@@ -530,13 +697,13 @@ static int conclude(cp_conn *db, const char *id, const struct login_row *l, cons
         refuse(f, 401, "unauthorized", "approver_expired",
                "the credential that approved the push expired before the certificate was fetched");
     else
-        check_proof(db, l, NULL, f); /* the user and key may have changed since the approval */
+        check_proof(db, l, NULL, NULL, f); /* the user and key may have changed since */
     if (!f->status)
         rc = check_policy(db, l, &t, f);
     if (rc == PC_OK && !f->status) {
         f->status = 200;
         f->reason = "push_approved";
-        if ((rc = issue(db, l, &t, approver, "push", source, f)) == PC_OK)
+        if ((rc = issue(db, l, &t, approver, "push", source, NULL, f)) == PC_OK)
             rc = set_login_state(db, id, "done");
     } else if (rc == PC_OK) {
         rc = set_login_state(db, id, "failed");

@@ -22,6 +22,16 @@ struct cp_cert_login_start_res {
 int cp_cert_login_start(const char *source, const char *user, const struct pc_sshkey *key,
                         int64_t ttl, struct cp_cert_login_start_res *res);
 
+/* The answer of a login call that did not wait (the _then forms below): rc and res as the
+ * waiting form returns them. It runs on the store's writer after the commit (cp_store_write_then:
+ * quick, no waiting for the store), or on the caller's thread when the answer needed no write. */
+typedef void (*cp_cert_login_then_fn)(void *ctx, int rc);
+/* cp_cert_login_start without waiting: PC_OK when done(ctx, rc) will run exactly once; else
+ * an error, and done never runs. source and user must live until done has run. */
+int cp_cert_login_start_then(const char *source, const char *user, const struct pc_sshkey *key,
+                             int64_t ttl, struct cp_cert_login_start_res *res,
+                             cp_cert_login_then_fn done, void *ctx);
+
 struct cp_cert_login_finish_res {
     unsigned status;    /* 200, 202 (push sent), or the error status */
     const char *error;  /* error code when status >= 400 */
@@ -37,6 +47,12 @@ struct cp_cert_login_finish_res {
  * push: ask for a push approval instead of checking code (the login's txid is its id). */
 int cp_cert_login_finish(const char *source, const char *login_id, const char *signature,
                          const char *code, int push, struct cp_cert_login_finish_res *res);
+/* cp_cert_login_finish without waiting, as cp_cert_login_start_then; done may already have run
+ * when it returns (an unknown login is answered without a write). The strings must live until
+ * done has run. */
+int cp_cert_login_finish_then(const char *source, const char *login_id, const char *signature,
+                              const char *code, int push, struct cp_cert_login_finish_res *res,
+                              cp_cert_login_then_fn done, void *ctx);
 void cp_cert_login_finish_res_wipe(struct cp_cert_login_finish_res *res);
 
 struct cp_cert_login_poll_res {

@@ -217,13 +217,13 @@ static int admitted_caller(enum access access, struct cp_call *c, struct cp_resp
 
 /* ---- end of connection admission ---- */
 
-/* The login endpoints, which wait for a group commit and neither park their connection nor
- * touch it: run on cp_defer's pool, so that their worker serves its other connections
- * meanwhile and concurrent logins share a commit. (auth/begin and auth/totp hold their
- * connection themselves and are answered by the store's writer: api_auth.c.) */
+/* The endpoints that wait for a group commit and neither park their connection nor touch it:
+ * run on cp_defer's pool, so that their worker serves its other connections meanwhile and
+ * concurrent requests share a commit. (auth/begin, auth/totp, login/start and login/finish hold
+ * their connection themselves and are answered by the store's writer: api_auth.c, api_login.c.) */
 static int waits_for_store(cp_handler h)
 {
-    return h == api_auth_push || h == api_login_start || h == api_login_finish;
+    return h == api_auth_push;
 }
 
 /* Finds the route, checks the caller, parses the body, runs the handler. */

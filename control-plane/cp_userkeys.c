@@ -172,14 +172,15 @@ int cp_userkey_find(cp_conn *db, int64_t uid, const char *fp, struct pc_sshkey *
                                  " AND fingerprint = ?");
     int rc;
 
-    *key = NULL;
+    if (key)
+        *key = NULL;
     if (!st)
         return PC_ERR_STORE;
     cp_bind_int64(st, 1, uid);
     cp_bind_text(st, 2, fp);
     rc = cp_step(st);
-    if (rc == CP_ROW)
-        rc = pc_sshkey_parse_line(cp_col_text(st, 0), key, NULL);
+    if (rc == CP_ROW) /* parsing makes an OpenSSL key object: only when the caller needs it */
+        rc = key ? pc_sshkey_parse_line(cp_col_text(st, 0), key, NULL) : PC_OK;
     else
         rc = rc == CP_DONE ? PC_ERR_NOTFOUND : PC_ERR_STORE;
     cp_finalize(st);

@@ -18,7 +18,8 @@ int cp_userkey_add(const struct cp_who *who, const char *user, const char *line,
                    char fp[PC_SSHKEY_FP_SIZE], const char **type);
 int cp_userkey_list(const char *user, json_object **out);
 int cp_userkey_delete(const struct cp_who *who, const char *user, const char *fp);
-/* In the caller's transaction: the registered key of user_id with fingerprint fp. */
+/* In the caller's transaction: the registered key of user_id with fingerprint fp (key NULL:
+ * only whether it is registered; PC_ERR_NOTFOUND when not). */
 int cp_userkey_find(cp_conn *db, int64_t user_id, const char *fp, struct pc_sshkey **key);
 
 #endif

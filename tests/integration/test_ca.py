@@ -367,12 +367,15 @@ def test_login_refusals():
         sig = sig_fn(base64.b64decode(s["challenge"]))
         return s, D.api("POST", "/v1/login/finish", {"login_id": s["login_id"], "signature": sig,
                                                      "code": code or harness.totp_code(p.secret)})
-    for name, fn in (("namespace", lambda c: sshsig(p.priv, c, ns="file")),
-                     ("other key", lambda c: sshsig(other_priv, c)),
-                     ("other data", lambda c: sshsig(p.priv, c + b"x")),
-                     ("garbage", lambda c: "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n")):
+    for name, fn, why in (
+            ("namespace", lambda c: sshsig(p.priv, c, ns="file"), "wrong_namespace"),
+            ("other key", lambda c: sshsig(other_priv, c), "wrong_key"),
+            ("other data", lambda c: sshsig(p.priv, c + b"x"), "bad_signature"),
+            ("garbage", lambda c: "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n",
+             "malformed_signature")):
         s, (st, b) = finish_with(fn)
-        assert st == 401 and b["error"] == "unauthorized", (name, st, b)
+        assert st == 401 and b["error"] == "unauthorized" and b.get("reason") == why, \
+            (name, st, b)
         # a failed proof ends the login
         st, b = D.api("GET", "/v1/login/%s" % s["login_id"])
         assert st == 200 and b["state"] == "denied", (name, b)
@@ -390,8 +393,28 @@ def test_login_refusals():
     st, s = p.start()
     st, b = D.api("POST", "/v1/login/finish", {"login_id": s["login_id"], "signature": "x"})
     assert st == 400 and b["error"] == "missing_field", (st, b)
-    # disabled user
+    # the key deleted, or the user disabled, between start and finish: a right signature and a
+    # right code get no certificate
+    priv2, pub2 = keygen()
+    st, k2 = D.admin("POST", "/v1/users/%s/keys" % p.name, {"public_key": pub2})
+    assert st == 201, (st, k2)
+    st, s = p.start(pub=pub2)
+    assert st == 200, (st, s)
+    fp2 = urllib.parse.quote(k2["fingerprint"], safe="")
+    assert D.admin("DELETE", "/v1/users/%s/keys/%s" % (p.name, fp2))[0] == 200
+    st, b = D.api("POST", "/v1/login/finish", {
+        "login_id": s["login_id"], "signature": sshsig(priv2, base64.b64decode(s["challenge"])),
+        "code": harness.totp_code(p.secret)})
+    assert st == 401 and b.get("reason") == "unregistered_key" and "certificate" not in b, \
+        (st, b)
+    st, s = p.start()
+    assert st == 200, (st, s)
     D.admin("PATCH", "/v1/users/%s" % p.name, {"enabled": False})
+    st, b = D.api("POST", "/v1/login/finish", {
+        "login_id": s["login_id"], "signature": sshsig(p.priv, base64.b64decode(s["challenge"])),
+        "code": harness.totp_code(p.secret)})
+    assert st == 401 and b.get("reason") == "disabled" and "certificate" not in b, (st, b)
+    # disabled user
     assert p.start()[0] == 401
 
 

@@ -2,8 +2,8 @@
 """Login requests that wait for the store run off their libmicrohttpd worker (cp_defer.h): the
 worker serves its other connections meanwhile; a client that hangs up while its request waits,
 and a shutdown while requests wait, are handled. auth/begin and auth/totp are held by the worker
-and answered by the store's writer (cp_defer_hold, api_auth.c); auth/push and the login/
-endpoints run on cp_defer's pool: both ways are shown. With one worker (--threads 1) and the
+and answered by the store's writer (cp_defer_hold, api_auth.c), and so are login/start and
+login/finish (api_login.c); auth/push runs on cp_defer's pool: both ways are shown. With one worker (--threads 1) and the
 store's write lock held from outside (harness.hold_write_lock), so the login cannot finish
 until the test lets it."""
 import json
@@ -92,6 +92,56 @@ def test_a_push_waiting_for_the_store_leaves_its_worker_free():
         t.join(30)
         st, b = out.get("reply", (None, out))
         assert st == 200 and b.get("push_id") and b.get("match"), (st, b)
+    finally:
+        d.kill()
+
+
+def test_a_certificate_login_waiting_for_the_store_leaves_its_worker_free():
+    """login/start and login/finish (answered by the writer, their signature checked by the
+    worker before the write): the only worker answers others while each waits, and the answers
+    are the usual ones: a challenge, then a certificate; a wrong signature is refused the same
+    way and ends the login."""
+    import base64
+    import tempfile
+    import test_ca
+    d, _, _, _ = _one_worker()
+    test_ca.D, test_ca.TMP = d, tempfile.mkdtemp(prefix="pc-defer-")
+    harness._TMP_ROOTS.append(test_ca.TMP)
+    try:
+        p = test_ca.Person()
+        test_ca.add_policy(users=[p.name], accounts=["$user"])
+        other_priv, _ = test_ca.keygen()
+        for priv, want in ((other_priv, 401), (p.priv, 200)):
+            with harness.hold_write_lock(d):
+                t, out = _in_thread(p.start)
+                _wait_queued(t)
+                st, b = d.api("GET", "/v1/health")
+                assert st == 200 and t.is_alive(), (st, b, out)
+            t.join(30)
+            st, s = out.get("reply", (None, out))
+            assert st == 200 and s.get("challenge"), (st, s)
+            sig = test_ca.sshsig(priv, base64.b64decode(s["challenge"]))
+            body = {"login_id": s["login_id"], "signature": sig,
+                    "code": harness.totp_code(p.secret)}
+            with harness.hold_write_lock(d):
+                t, out = _in_thread(lambda: d.api("POST", "/v1/login/finish", body))
+                _wait_queued(t)
+                st, b = d.api("GET", "/v1/health")
+                assert st == 200 and t.is_alive(), (st, b, out)
+            t.join(30)
+            st, b = out.get("reply", (None, out))
+            assert st == want, (st, b)
+            if want == 200:
+                assert b["certificate"].startswith("ssh-ed25519-cert-v01@openssh.com "), b
+            else:
+                assert b.get("reason") == "wrong_key", b
+                st, b = d.api("GET", "/v1/login/%s" % s["login_id"])
+                assert st == 200 and b["state"] == "denied", (st, b)
+        # an unknown login is answered without the write lock
+        with harness.hold_write_lock(d):
+            st, b = d.api("POST", "/v1/login/finish", {"login_id": "0" * 32, "signature": "x",
+                                                        "code": "123456"})
+            assert st == 404, (st, b)
     finally:
         d.kill()
 

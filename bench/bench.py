@@ -99,19 +99,39 @@ def run_loads(mode, jobs, secs=SECS, conns=CONNS):
     [(result, stdout)]."""
     print("bench: bench_load %s for %d s (pid %s)" % (mode, secs,
           ",".join(str(d.pid) for d, _, _ in jobs)), flush=True)   # to attach perf or strace
+    cpu0 = [cpu_seconds(d.pid) for d, _, _ in jobs]
     ps = [subprocess.Popen([LOAD, mode, d.url, d.pin, str(conns), str(secs), users, tokens],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for d, users, tokens in jobs]
     res = []
-    for p in ps:
+    for i, p in enumerate(ps):
         out, err = p.communicate(timeout=300)
         lines = [l for l in out.splitlines() if l.startswith(mode + " ")]
         if not lines:
             raise RuntimeError("bench_load %s: rc %d %s" % (mode, p.returncode, err[-800:]))
         if err.strip():
             print("bench: bench_load %s said: %s" % (mode, err.strip()[-600:]), flush=True)
-        res.append((kv(lines[-1]), out))
+        r = kv(lines[-1])
+        # The daemon's CPU time per operation (user + system, all its threads): steadier than a
+        # rate on a machine whose two cores the load generator shares, and what a change to the
+        # daemon's own work moves. Includes the load's warm-up and wind-down.
+        ops = int(r.get("ok", "0") or 0) + int(r.get("failed", "0") or 0)
+        if cpu0[i] is not None and ops:
+            cpu1 = cpu_seconds(jobs[i][0].pid)
+            if cpu1 is not None:
+                r["daemon_cpu_us_per_op"] = "%.0f" % ((cpu1 - cpu0[i]) * 1e6 / ops)
+        res.append((r, out))
     return res
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (all its threads), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_load(mode, users, tokens, secs=SECS, conns=CONNS, d=None):

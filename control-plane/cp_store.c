@@ -26,9 +26,15 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns;
 static _Thread_local cp_conn *thread_db;
 
-/* Once, before the first connection: the log's write buffer (cp_sql_walbuf.h). */
+/* Once, before the first connection: no memory statistics, and the log's write buffer
+ * (cp_sql_walbuf.h). SQLite's memory statistics (on by default) take one process-wide mutex
+ * around every allocation and free of every connection: the writer and the readers of the
+ * workers contended on it. Nothing here reads those statistics (no soft heap limit either).
+ * It must come before SQLite initialises, which registering the VFS does. */
 static void sqlite_config_once(void)
 {
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        pc_log(PC_LOG_DEBUG, "event=store_config detail=\"SQLite's memory statistics stay on\"");
     if (cp_sql_walbuf_register() != PC_OK)
         pc_log(PC_LOG_WARN, "event=store_config detail=\"the log's write buffer is not in use\"");
 }

@@ -586,13 +586,16 @@ static int finish_read(struct finish_job *j)
     int rc = PC_ERR_STORE;
 
     memset(j->res, 0, sizeof *j->res);
-    if (db && (rc = load_login(db, j->login_id, &j->l)) == PC_ERR_NOTFOUND) {
-        refuse(j->res, 404, "not_found", "unknown_login", "no such login");
-        return 1;
-    }
-    if (db && rc == PC_OK && strcmp(j->l.state, "open") == 0)
+    if (!db)
+        return 0;
+    int snap = cp_read_begin(db) == PC_OK; /* the login, the user and the key: one snapshot */
+    if ((rc = load_login(db, j->login_id, &j->l)) == PC_OK && strcmp(j->l.state, "open") == 0)
         proof_check(db, &j->l, j->signature, &j->proof);
-    return 0;
+    if (snap)
+        cp_read_end(db);
+    if (rc == PC_ERR_NOTFOUND)
+        refuse(j->res, 404, "not_found", "unknown_login", "no such login");
+    return rc == PC_ERR_NOTFOUND;
 }
 
 /* After the write (rc its result): what the committed answer sets off, then the job's wipe. */

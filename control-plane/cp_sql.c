@@ -242,6 +242,20 @@ int cp_commit_synced(cp_conn *db, int sync)
     return sync && sq_unsynced ? sq_sync_log(db) : PC_OK;
 }
 
+int cp_read_begin(cp_conn *db)
+{
+    if (use_pg || !cp_autocommit(db))
+        return PC_ERR_STATE;
+    return sqlite3_exec(SQ(db), "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? PC_OK : PC_ERR_STORE;
+}
+
+void cp_read_end(cp_conn *db)
+{
+    if (!use_pg && !cp_autocommit(db) &&
+        sqlite3_exec(SQ(db), "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        cp_tx_rollback(db);
+}
+
 void cp_tx_rollback(cp_conn *db)
 {
     if (!cp_autocommit(db))

@@ -38,6 +38,14 @@ int cp_tx_commit(cp_conn *db);
 int cp_sync_mode(cp_conn *db, int sync);
 int cp_commit_synced(cp_conn *db, int sync);
 void cp_tx_rollback(cp_conn *db);
+/* Several reads in one snapshot on a connection outside any transaction (SQLite: a deferred
+ * BEGIN, which takes no write lock). Each statement run alone is its own read transaction: on
+ * SQLite each takes a read lock in the log's index and, when another connection has committed
+ * since the last one, empties the connection's page cache, so the next pages are read again.
+ * Nothing on PostgreSQL, where a transaction would cost two more round trips. PC_OK, or an
+ * error (the reads then run alone, as before). cp_read_end ends it (a no-op when none). */
+int cp_read_begin(cp_conn *db);
+void cp_read_end(cp_conn *db);
 /* Runs SQL without parameters or rows (one or more statements). PC_OK or PC_ERR_STORE, logged. */
 int cp_exec(cp_conn *db, const char *sql);
 /* 1 when no transaction is open on db (SQLite's autocommit mode). */

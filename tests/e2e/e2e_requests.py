@@ -52,9 +52,9 @@ def cli(c, who, *args):
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
-def code_file(c, who):
+def code_file(c, who, fake_offset=0):
     f = os.path.join(c.keys, "code-" + who)
-    pcenv.write_file(f, c.next_code(who) + "\n", 0o600)
+    pcenv.write_file(f, c.next_code(who, fake_offset) + "\n", 0o600)
     return f
 
 
@@ -72,8 +72,8 @@ def request(c, duration):
     return out.strip()
 
 
-def approve(c, who, rid):
-    return cli(c, who, "request", "approve", rid, "--code-file", code_file(c, who))
+def approve(c, who, rid, fake_offset=0):
+    return cli(c, who, "request", "approve", rid, "--code-file", code_file(c, who, fake_offset))
 
 
 def chain(c, rid):
@@ -83,8 +83,9 @@ def chain(c, rid):
     return [(r["action"], r["result"]) for r in json.loads(out)["audit"]]
 
 
-def dana_ssh(c):
-    return c.login("ubuntu", c.keyfile["pcreq-dana"], codes=[c.next_code("pcreq-dana")])
+def dana_ssh(c, fake_offset=0):
+    return c.login("ubuntu", c.keyfile["pcreq-dana"],
+                   codes=[c.next_code("pcreq-dana", fake_offset)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,24 +93,37 @@ def dana_ssh(c):
 
 def req_grant_then_expiry():
     """No grant: refused. Request, self-approval refused, approval with the approver's TOTP:
-    in within 5 s. After the grant's end: refused. The audit chain is whole."""
+    in within 5 s. After the grant's end: refused. The audit chain is whole.
+
+    A grant lasts at least 60 s. The request, its approval and the granted login happen while
+    the control plane runs BACK seconds in the past (PC_FAKE_NOW, a test build's clock offset;
+    the codes are for its time), so the grant ends BACK seconds sooner on the real clock: the
+    test waits 60 - BACK seconds for it, not a whole minute. The refusal after the end is
+    judged by the control plane back on the real clock."""
+    back = 40
     c = env()
     login(c, "pcreq-dana")
     login(c, "pcreq-erin")
     l = dana_ssh(c)
     R.assert_refused(l, " (no grant yet)")
     assert not l.prompts, l.describe()
-    rid = request(c, "60s")
-    rc, out, err = approve(c, "pcreq-dana", rid)
-    assert rc == 1 and "own request" in err, (rc, out, err)
-    rc, out, err = approve(c, "pcreq-erin", rid)
-    assert rc == 0 and "active" in out, (rc, out, err)
-    t_approved = time.time()
-    l = dana_ssh(c)
-    R.assert_in(l, " (granted)")
-    assert time.time() - t_approved < 5, "in %.1fs after the approval" % (time.time() - t_approved)
-    st, b = c.d.admin("GET", "/v1/requests")
-    ends = [r["ends_at"] for r in b["requests"] if r["id"] == rid][0]
+    c.d.restart(env={"PC_FAKE_NOW": "-%d" % back})
+    try:
+        rid = request(c, "60s")
+        rc, out, err = approve(c, "pcreq-dana", rid, -back)
+        assert rc == 1 and "own request" in err, (rc, out, err)
+        rc, out, err = approve(c, "pcreq-erin", rid, -back)
+        assert rc == 0 and "active" in out, (rc, out, err)
+        t_approved = time.time()
+        l = dana_ssh(c, -back)
+        R.assert_in(l, " (granted)")
+        assert time.time() - t_approved < 5, "in %.1fs after the approval" % (
+            time.time() - t_approved)
+        st, b = c.d.admin("GET", "/v1/requests")
+        ends = [r["ends_at"] for r in b["requests"] if r["id"] == rid][0]
+    finally:
+        c.d.restart(env={})
+    assert ends <= time.time() + 61 - back, "the grant ends at %d, now %d" % (ends, time.time())
     # the grant ends; the control plane answers every principals call (no cache while it is up)
     time.sleep(max(0, ends - time.time()) + 2)
     l = dana_ssh(c)

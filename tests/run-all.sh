@@ -21,7 +21,9 @@ out=$(mktemp)
 # Unit tests: cmocka programs, run by `make check` (Makefile.am: TESTS, and the environment they
 # get); each program's output is in its .log, automake's verdict in its .trs. Each test counts once.
 rm -f "$build"/tests/unit/test_*.log "$build"/tests/unit/test_*.trs
-make -C "$build" check >"$out" 2>&1
+t0=$SECONDS
+make -C "$build" -j"$(nproc 2>/dev/null || echo 2)" check >"$out" 2>&1
+echo "[$label] time unit: $((SECONDS - t0)) s"
 for t in "$build"/tests/unit/test_*; do
   [ -x "$t" ] && [ -f "$t" ] || continue
   name=$(basename "$t")
@@ -51,13 +53,16 @@ for t in "$build"/tests/unit/test_*; do
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
 
-# Integration tests: real daemons on loopback, two modules at a time (each module its own
-# process, its own daemons and ports; most of a test is waiting). tests/integration-pg (below)
-# runs them again on PostgreSQL the same way, in the plain build.
-export PC_TEST_JOBS="${PC_TEST_JOBS:-2}"
+# Integration tests: real daemons on loopback, two modules per core at a time (each module its
+# own process, its own daemons and ports; most of a test is waiting: with one per core the CPUs
+# were half idle). The modules that measure (ALONE = True) still run one by one at the end.
+# tests/integration-pg (below) runs them again on PostgreSQL the same way, in the plain build.
+export PC_TEST_JOBS="${PC_TEST_JOBS:-$((2 * $(nproc 2>/dev/null || echo 1)))}"
+t0=$SECONDS
 PC_BUILD_DIR="$build" /usr/bin/python3 "$src/tests/integration/run.py" >"$out" 2>&1
 results_hide "$out" | sed "s/^/[$label] /"
 add_counts "$out" integration
+echo "[$label] time integration: $((SECONDS - t0)) s"   # where CI's minutes go
 
 # Every other suite: tests/<name>/run.sh prints one line per test and "N passed, N failed".
 for suite in "$src"/tests/*/run.sh; do
@@ -76,9 +81,11 @@ for suite in "$src"/tests/*/run.sh; do
         continue
       fi ;;
   esac
+  t0=$SECONDS
   PC_BUILD_DIR="$build" "$suite" >"$out" 2>&1
   results_hide "$out" | sed "s/^/[$label] /"
   add_counts "$out" "$(basename "$(dirname "$suite")")"
+  echo "[$label] time $(basename "$(dirname "$suite")"): $((SECONDS - t0)) s"
 done
 rm -f "$out"
 echo "$label: $passed passed, $failed failed, $skipped skipped"

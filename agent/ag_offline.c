@@ -420,22 +420,72 @@ int ag_offline_upload(const struct ag_config *c)
     return rc;
 }
 
+/* What the two queue files are now (absent: st_ino 0), to see whether they changed. */
+static void queue_files_state(const char paths[2][PATH_MAX], struct stat st[2])
+{
+    for (size_t i = 0; i < 2; i++)
+        if (!paths[i][0] || stat(paths[i], &st[i]) != 0)
+            memset(&st[i], 0, sizeof st[i]);
+}
+
+static int queue_files_same(const struct stat a[2], const struct stat b[2])
+{
+    for (size_t i = 0; i < 2; i++)
+        if (a[i].st_ino != b[i].st_ino || a[i].st_size != b[i].st_size ||
+            a[i].st_mtim.tv_sec != b[i].st_mtim.tv_sec ||
+            a[i].st_mtim.tv_nsec != b[i].st_mtim.tv_nsec)
+            return 0;
+    return 1;
+}
+
+/* Test hook (a test build only): create the file PC_TEST_QUEUE_COUNT_PAUSE names and wait, up
+ * to 30 s, until the test has moved the queue and removed it. */
+static void test_pause_between_reads(void)
+{
+#ifdef PC_TEST_HOOKS
+    const char *e = getenv("PC_TEST_QUEUE_COUNT_PAUSE");
+    int fd;
+
+    if (e && *e && (fd = open(e, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+        close(fd);
+        for (int w = 0; w < 3000 && access(e, F_OK) == 0; w++)
+            usleep(10000);
+    }
+#endif
+}
+
 int64_t ag_offline_queued(const struct ag_config *c)
 {
     const char *names[] = { AG_OFFLINE_QUEUE, AG_OFFLINE_SENDING };
+    char paths[2][PATH_MAX];
+    struct stat before[2], after[2];
     int64_t n = 0;
 
-    for (size_t i = 0; i < 2; i++) {
-        char path[PATH_MAX];
-        json_object *arr;
-        if (ag_hostca_path(c, names[i], path, sizeof path) != PC_OK)
-            continue;
-        pthread_mutex_lock(&queue_lock);
-        arr = queue_read(path);
-        pthread_mutex_unlock(&queue_lock);
-        if (arr)
-            n += (int64_t)json_object_array_length(arr);
-        json_object_put(arr);
+    for (size_t i = 0; i < 2; i++)
+        if (ag_hostca_path(c, names[i], paths[i], sizeof paths[i]) != PC_OK)
+            paths[i][0] = '\0';
+    /* `portcullis-agent status` counts in its own process while the daemon's sync may move
+     * the queue to .sending between the two reads (the same events counted twice) or append
+     * to it: count again until neither file changed during a count. */
+    for (int tries = 0; tries < 10; tries++) {
+        queue_files_state(paths, before);
+        n = 0;
+        for (size_t i = 0; i < 2; i++) {
+            json_object *arr;
+            if (!paths[i][0])
+                continue;
+            if (i == 1 && tries == 0)
+                test_pause_between_reads();
+            pthread_mutex_lock(&queue_lock);
+            arr = queue_read(paths[i]);
+            pthread_mutex_unlock(&queue_lock);
+            if (arr)
+                n += (int64_t)json_object_array_length(arr);
+            json_object_put(arr);
+        }
+        queue_files_state(paths, after);
+        if (queue_files_same(before, after))
+            break;
     }
     return n;
 }

@@ -515,3 +515,35 @@ def test_agent_decides_offline_only_for_proven_per_certificate_logins():
     assert not os.path.exists(h.path("offline-events.sending"))
     rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf, "--json")
     assert json.loads(out)["offline"]["queued_events"] == 0, out
+
+
+def test_status_counts_each_queued_decision_once_while_a_sync_moves_the_queue():
+    """`portcullis-agent status` counts the queue (offline-events.jsonl) and the copy being sent
+    (.sending) in its own process, while the daemon's sync may rename the one to the other
+    between the two reads: the decisions are still counted once (it counted them twice; seen
+    under load in CI). The test plays the sync in the pause a test build offers there."""
+    h = test_agent_ca.Host(D)
+    h.enroll()  # not started: no sync of its own
+    queue, sending = h.path("offline-events.jsonl"), h.path("offline-events.sending")
+    with open(queue, "w") as f:
+        for i in range(3):
+            f.write(json.dumps({"id": "%032x" % i, "person": "nobody", "user": "ubuntu",
+                                "action": "allow"}) + "\n")
+    os.chmod(queue, 0o600)
+    pause = os.path.join(h.dir, "count-pause")
+    p = subprocess.Popen([test_agent_ca.AGENT_BIN, "status", "--config", h.conf, "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, PC_TEST_QUEUE_COUNT_PAUSE=pause))
+    try:
+        harness.wait_until(lambda: os.path.exists(pause), timeout=30,
+                           what="status to pause between the queue and .sending")
+        os.rename(queue, sending)  # what a sync does
+        os.unlink(pause)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert json.loads(out)["offline"]["queued_events"] == 3, out + err
+    rc, out, err = test_agent_ca.run_agent("status", "--config", h.conf)
+    assert "queued:    3 " in out, out + err

@@ -276,8 +276,7 @@ void api_auth_push(struct cp_call *c, struct cp_resp *r)
     cp_resp_json(r, 200, o);
 }
 
-/* GET /v1/auth/push/ID?wait=N — answers at once if final or wait is 0; otherwise parks the
- * connection (no thread held) until the state changes, the push expires or wait elapses. */
+/* The ?wait=N of a long-poll (GET /v1/auth/push/ID: api_push_poll.c; GET /v1/login/ID). */
 int api_wait_param(struct cp_call *c, struct cp_resp *r, uint64_t *wait)
 {
     const char *wait_s = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "wait");
@@ -289,49 +288,4 @@ int api_wait_param(struct cp_call *c, struct cp_resp *r, uint64_t *wait)
     snprintf(msg, sizeof msg, "wait must be 0-%lld seconds", (long long)cp_rt.settings->max_wait);
     cp_resp_error(r, 400, "bad_field", msg);
     return PC_ERR_INVAL;
-}
-
-void api_push_poll(struct cp_call *c, struct cp_resp *r)
-{
-    const char *id = c->seg[2];
-    char state[16];
-    int64_t expires_at = 0;
-    uint64_t wait = 0;
-    json_object *o;
-    int rc;
-
-    if (api_wait_param(c, r, &wait) != PC_OK)
-        return;
-    if (strlen(id) > CP_PUSH_ID_LEN) {
-        cp_resp_error(r, 404, "not_found", "no such push for this host");
-        return;
-    }
-    if ((rc = cp_push_status(&c->id, id, state, &expires_at)) != PC_OK) {
-        if (rc == PC_ERR_NOTFOUND)
-            cp_resp_error(r, 404, "not_found", "no such push for this host");
-        else
-            cp_resp_from_err(r, rc, "push");
-        return;
-    }
-    if (c->req->wait_deadline_ms == 0)
-        c->req->wait_deadline_ms = pc_now_ms() + (int64_t)wait * 1000;
-    if (strcmp(state, "pending") == 0 && pc_now_ms() < c->req->wait_deadline_ms &&
-        !cp_waiters_stopping()) {
-        struct cp_wait *w = &c->req->wait;
-        w->conn = c->conn;
-        snprintf(w->push_id, sizeof w->push_id, "%s", id);
-        w->deadline_ms = c->req->wait_deadline_ms;
-        cp_waiters_suspend(w);
-        /* A decision made between the status read and the listing would be missed: look again. */
-        if (cp_push_status(&c->id, id, state, &expires_at) == PC_OK &&
-            strcmp(state, "pending") != 0)
-            cp_waiters_notify(id);
-        r->suspended = 1;
-        return;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "push_id", json_object_new_string(id));
-    json_object_object_add(o, "state", json_object_new_string(state));
-    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
-    cp_resp_json(r, 200, o);
 }

@@ -172,8 +172,11 @@ int cp_metrics_text(unsigned char **out, size_t *len)
                      (double)store_int("SELECT count(*) FROM pushes WHERE state = 'pending'"
                                        " AND expires_at > ?1"));
     pc_metrics_gauge(&b, "portcullis_long_polls_held",
-                     "Long-polls (push and login waits) parked on this instance.", "",
+                     "Long-polls (push and login waits) waiting on this instance.", "",
                      (double)cp_waiters_count());
+    pc_metrics_gauge(&b, "portcullis_long_polls_parked",
+                     "Of those, the ones waiting without their TLS session (TLS 1.3 push polls).",
+                     "", (double)cp_waiters_parked_count());
     pc_metrics_gauge(&b, "portcullis_krl_version", "Version of the KRL hosts fetch.", "",
                      (double)store_int("SELECT version + 0 * ?1 FROM krl_state WHERE id = 1"));
     pc_metrics_gauge(&b, "portcullis_build_info", "Always 1; the version is a label.",

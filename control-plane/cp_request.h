@@ -41,7 +41,8 @@ struct cp_call {
 struct cp_resp {
     unsigned status;
     json_object *body;  /* owned; NULL → "{}" */
-    int suspended;      /* the handler parked the connection: send nothing now */
+    int suspended;      /* the handler suspended the connection: send nothing now */
+    int detached;       /* it left libmicrohttpd (cp_parked.h): drop libmicrohttpd's side */
     unsigned char *raw; /* owned, malloc'ed: a non-JSON body (sent instead of body) */
     size_t raw_len;
     const char *raw_type;                   /* its Content-Type (static) */

@@ -349,6 +349,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     cp_client_address(conn, call.source, sizeof call.source);
     dispatch(&call, url, &resp);
     json_object_put(call.body);
+    if (resp.detached) { /* the connection lives on outside libmicrohttpd: it must close its side */
+        json_object_put(resp.body);
+        free(resp.raw);
+        return MHD_NO;
+    }
     if (resp.suspended) {
         json_object_put(resp.body);
         free(resp.raw);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cp_waiters.h"
+#include "cp_parked.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include "pc_time.h"
@@ -17,26 +18,29 @@ static unsigned count;
 static int stopping, started;
 static pthread_t ticker;
 static void (*housekeeping_fn)(void);
-static unsigned released;  /* waiters unlisted since the last trim */
-static int hangup_ep = -1; /* epoll set of the waiting sockets, EPOLLRDHUP only */
+static unsigned released;     /* waiters unlisted since the last trim */
+static int hangup_ep = -1;    /* epoll set of the waiting sockets, EPOLLRDHUP only */
+static struct cp_wait *ready; /* resumed parked waiters, for on_ready on the thread */
+static unsigned parked_slots; /* cp_waiters_park_reserve */
 
 #define TICK_MS 200
 #define EXPIRE_EVERY_MS 1000
 #define TRIM_AFTER 64 /* released waiters that make returning freed heap worth a malloc_trim */
 #define TRIM_LAST_GAP_MS 32000 /* trims 1, 2, 4 … 32 s after, past the 30 s connection timeout */
 
-/* Caller holds lock. */
+/* Caller holds lock. A parked socket is watched for input too: libmicrohttpd no longer reads
+ * it, and the client has nothing to send while it waits. */
 static void watch_hangup(struct cp_wait *w)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(w->conn,
-                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = w };
+    const union MHD_ConnectionInfo *ci =
+        w->parked ? NULL : MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = w->parked ? w->parked->fd : ci ? ci->connect_fd : -1;
+    struct epoll_event ev = { .events = EPOLLRDHUP | (w->parked ? EPOLLIN : 0), .data.ptr = w };
 
     w->gone = 0;
-    w->watched = hangup_ep >= 0 && ci &&
-                 epoll_ctl(hangup_ep, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0;
+    w->watched = hangup_ep >= 0 && fd >= 0 && epoll_ctl(hangup_ep, EPOLL_CTL_ADD, fd, &ev) == 0;
     if (w->watched)
-        w->fd = ci->connect_fd;
+        w->fd = fd;
 }
 
 static void unlist(struct cp_wait *w)
@@ -59,12 +63,36 @@ static void unlist(struct cp_wait *w)
     released++;
 }
 
-/* Caller holds lock. */
+/* Caller holds lock. A parked waiter goes to the ready list: its answer reads the store and
+ * writes the socket, which is not work for a notifier (the store's writer, say). */
 static void resume(struct cp_wait *w)
 {
     struct MHD_Connection *c = w->conn;
     unlist(w);
+    if (w->parked) {
+        w->ready_next = ready;
+        ready = w;
+        pthread_cond_broadcast(&wake);
+        return;
+    }
     MHD_resume_connection(c);
+}
+
+/* Caller holds lock; releases it while the ready waiters' on_ready run. */
+static void run_ready(void)
+{
+    while (ready) {
+        struct cp_wait *w = ready;
+        ready = NULL;
+        pthread_mutex_unlock(&lock);
+        while (w) {
+            struct cp_wait *next = w->ready_next;
+            w->ready_next = NULL;
+            w->on_ready(w);
+            w = next;
+        }
+        pthread_mutex_lock(&lock);
+    }
 }
 
 /* Caller holds lock. Resumes every waiter whose client hung up (or whose socket failed). */
@@ -94,6 +122,7 @@ static void *tick(void *arg)
     while (!stopping) {
         struct timespec ts;
         int64_t now = pc_now_ms();
+        run_ready();
         reap_hangups();
         for (struct cp_wait *w = head, *next; w; w = next) {
             next = w->next;
@@ -128,7 +157,8 @@ static void *tick(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&wake, &lock, &ts);
+        if (!ready)
+            pthread_cond_timedwait(&wake, &lock, &ts);
     }
     pthread_mutex_unlock(&lock);
     return NULL;
@@ -155,6 +185,9 @@ void cp_waiters_stop(void)
     if (started)
         pthread_join(ticker, NULL);
     started = 0;
+    pthread_mutex_lock(&lock);
+    run_ready(); /* the parked ones answer with their current state (stopping is set) */
+    pthread_mutex_unlock(&lock);
     if (hangup_ep >= 0)
         close(hangup_ep);
     hangup_ep = -1;
@@ -177,6 +210,41 @@ void cp_waiters_suspend(struct cp_wait *w)
         count++;
         watch_hangup(w);
     }
+    pthread_mutex_unlock(&lock);
+}
+
+int cp_waiters_park_reserve(unsigned limit)
+{
+    int ok;
+    pthread_mutex_lock(&lock);
+    ok = !stopping && started && parked_slots < limit;
+    parked_slots += (unsigned)ok;
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+void cp_waiters_park_release(void)
+{
+    pthread_mutex_lock(&lock);
+    if (parked_slots)
+        parked_slots--;
+    pthread_mutex_unlock(&lock);
+}
+
+void cp_waiters_park(struct cp_wait *w)
+{
+    pthread_mutex_lock(&lock);
+    w->conn = NULL;
+    w->prev = NULL;
+    w->next = head;
+    if (head)
+        head->prev = w;
+    head = w;
+    w->listed = 1;
+    count++;
+    watch_hangup(w);
+    if (stopping)
+        resume(w); /* answered by cp_waiters_stop's last run_ready */
     pthread_mutex_unlock(&lock);
 }
 
@@ -213,6 +281,15 @@ unsigned cp_waiters_count(void)
     unsigned n;
     pthread_mutex_lock(&lock);
     n = count;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+unsigned cp_waiters_parked_count(void)
+{
+    unsigned n;
+    pthread_mutex_lock(&lock);
+    n = parked_slots;
     pthread_mutex_unlock(&lock);
     return n;
 }

@@ -11,8 +11,16 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
+struct cp_parked;
+
 struct cp_wait {
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn; /* NULL for a parked waiter */
+    /* A parked waiter (cp_parked.h): its connection has left libmicrohttpd; when resumed (state
+     * change, deadline, hang-up, stop), on_ready runs on the background thread, outside the
+     * lock, and either answers through parked or parks w again. */
+    struct cp_parked *parked;
+    void (*on_ready)(struct cp_wait *w);
+    struct cp_wait *ready_next;
     char push_id[40];
     int64_t deadline_ms; /* pc_now_ms() clock */
     int listed;
@@ -29,6 +37,15 @@ int cp_waiters_start(void (*housekeeping)(void));
 void cp_waiters_stop(void);
 /* Lists w and suspends its connection; called from inside the access handler. */
 void cp_waiters_suspend(struct cp_wait *w);
+/* A parked waiter's slot: 1 if fewer than limit are parked (the slot is then taken), else 0 (the
+ * caller holds the connection in libmicrohttpd as before). Each parked poll keeps a descriptor
+ * outside libmicrohttpd's connection limit; this is its limit. */
+int cp_waiters_park_reserve(unsigned limit);
+/* Gives back a slot of cp_waiters_park_reserve (the parked poll ended). */
+void cp_waiters_park_release(void);
+/* Lists a parked waiter (w->parked, w->on_ready, push_id, deadline_ms set) and watches its
+ * socket: anything the client sends, or its hang-up, resumes it with gone set. */
+void cp_waiters_park(struct cp_wait *w);
 /* Resumes every waiter of push_id. */
 void cp_waiters_notify(const char *push_id);
 /* Resumes every waiter: each answers with its push's current state, or, if still pending,
@@ -36,8 +53,9 @@ void cp_waiters_notify(const char *push_id);
 void cp_waiters_notify_all(void);
 /* Unlists w if still listed (connection ended). */
 void cp_waiters_forget(struct cp_wait *w);
-/* Number of waiting requests (for logs and /metrics). */
+/* Number of waiting requests (for logs and /metrics), and how many of them are parked. */
 unsigned cp_waiters_count(void);
+unsigned cp_waiters_parked_count(void);
 int cp_waiters_stopping(void);
 
 #endif

@@ -24,7 +24,7 @@ set -eu
 # tests start (tests/lib/pgserver.py, tests/integration/test_store_flags.py).
 PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
-  libmicrohttpd-dev libsqlite3-dev libqrencode-dev libcmocka-dev
+  libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
   openssh-server openssh-client expect oathtool sqlite3 curl python3 procps iproute2 util-linux sudo git
   shellcheck cppcheck clang-format

@@ -11,6 +11,7 @@
 #include "cp_waiters.h"
 #include "pc_err.h"
 #include "pc_json.h"
+#include "pc_mem.h"
 #include "pc_time.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ struct parked_poll {
     struct cp_wait w; /* first: on_ready gets &w */
     struct cp_parked tls;
     struct cp_identity host;
+    char auth[80]; /* its Authorization header ("Bearer " and 64 hex digits): a secret */
 };
 
 /* The poll's answer for the push's state now into r; 1 if it should wait instead. */
@@ -59,9 +61,24 @@ static void recheck(const struct cp_identity *host, const char *id)
         cp_waiters_notify(id);
 }
 
+/* The host's credential is judged again before the answer, as a held poll's resumed request is
+ * (cp_server.c's dispatch): a host deleted, or its token revoked, while its poll waited gets
+ * 401, never the push's state. */
+static int still_the_host(const struct parked_poll *pp, struct cp_resp *r)
+{
+    struct cp_identity now;
+
+    cp_identify(pp->auth, &now);
+    if (now.kind == CP_CALLER_HOST && now.host_id == pp->host.host_id)
+        return 1;
+    cp_resp_error(r, 401, "unauthorized", "the bearer token was not accepted");
+    return 0;
+}
+
 static void parked_free(struct parked_poll *pp)
 {
     cp_parked_drop(&pp->tls); /* closes, wipes the keys */
+    pc_wipe(pp->auth, sizeof pp->auth);
     free(pp);
     cp_waiters_park_release();
 }
@@ -77,7 +94,7 @@ static void parked_ready(struct cp_wait *w)
         parked_free(pp);
         return;
     }
-    if (poll_state(&pp->host, w->push_id, w->deadline_ms, &r)) {
+    if (still_the_host(pp, &r) && poll_state(&pp->host, w->push_id, w->deadline_ms, &r)) {
         cp_waiters_park(w);
         recheck(&pp->host, w->push_id);
         return;
@@ -91,9 +108,12 @@ static void parked_ready(struct cp_wait *w)
  * its side); 0 to wait suspended instead. At most --max-connections polls are parked. */
 static int park(struct cp_call *c, const char *id, int64_t deadline_ms)
 {
+    const char *auth = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
     struct parked_poll *pp;
 
-    if (!cp_waiters_park_reserve(cp_rt.settings->max_connections))
+    if (!auth || strlen(auth) >= sizeof pp->auth ||
+        !cp_waiters_park_reserve(cp_rt.settings->max_connections))
         return 0;
     if (!(pp = calloc(1, sizeof *pp)) || !cp_parked_detach(c->conn, &pp->tls)) {
         free(pp);
@@ -101,6 +121,7 @@ static int park(struct cp_call *c, const char *id, int64_t deadline_ms)
         return 0;
     }
     pp->host = c->id;
+    memcpy(pp->auth, auth, strlen(auth) + 1);
     pp->w.parked = &pp->tls;
     pp->w.on_ready = parked_ready;
     snprintf(pp->w.push_id, sizeof pp->w.push_id, "%s", id);

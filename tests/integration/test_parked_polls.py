@@ -234,3 +234,20 @@ def test_a_stopping_server_answers_its_parked_polls():
         assert st == 200 and '"state":"pending"' in body.replace(" ", ""), (st, body)
     finally:
         d.kill()
+
+
+def test_a_host_deleted_while_its_poll_waits_gets_401_not_the_state():
+    """A held poll's request is judged again when it resumes; a parked one's credential too."""
+    name = "parked-del-" + harness.unique_name("h").replace("_", "-")
+    _, host = D.enroll_host(hostname=name)
+    p = _push(host=host)
+    parked = _curl_poll(p, 4, ["--tlsv1.3"], host=host)
+    held = _curl_poll(p, 4, ["--tls-max", "1.2"], host=host)
+    harness.wait_until(lambda: _gauges(D).get("portcullis_long_polls_parked", 0) >= 1,
+                       what="the TLS 1.3 poll parked")
+    _still_waiting(held, 0.5)
+    D.delete_host(name)
+    _approve(p)   # a decision wakes both; neither may learn it
+    for proc, what in ((parked, "parked"), (held, "held")):
+        st, _, body = _reply(proc)
+        assert st == 401 and "approved" not in body, (what, st, body)

@@ -61,7 +61,11 @@ int cp_parked_detach(struct MHD_Connection *conn, struct cp_parked *p)
         return 0;
     s = (gnutls_session_t)si->tls_session;
     cipher = (int)gnutls_cipher_get(s);
+    /* Nothing buffered either way: a record the session still has to send would take a
+     * sequence number we are about to use; data it has read would go unanswered. */
     if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 || gnutls_record_check_pending(s) > 0 ||
+        gnutls_record_check_corked(s) > 0 ||
+        gnutls_record_get_max_size(s) < PARKED_REPLY_MAX || /* a client's record_size_limit */
         gnutls_record_get_state(s, 0, NULL, &iv, &key, seq) < 0 || iv.size != sizeof p->iv ||
         key.size > sizeof p->key || !aead_of(cipher, key.size))
         return 0;

@@ -43,6 +43,19 @@ static void watch_hangup(struct cp_wait *w)
         w->fd = fd;
 }
 
+/* Caller holds lock. */
+static void list(struct cp_wait *w)
+{
+    w->prev = NULL;
+    w->next = head;
+    if (head)
+        head->prev = w;
+    head = w;
+    w->listed = 1;
+    count++;
+    watch_hangup(w);
+}
+
 static void unlist(struct cp_wait *w)
 {
     if (w->watched) {
@@ -201,14 +214,7 @@ void cp_waiters_suspend(struct cp_wait *w)
     if (stopping) {
         MHD_resume_connection(w->conn);
     } else {
-        w->prev = NULL;
-        w->next = head;
-        if (head)
-            head->prev = w;
-        head = w;
-        w->listed = 1;
-        count++;
-        watch_hangup(w);
+        list(w);
     }
     pthread_mutex_unlock(&lock);
 }
@@ -235,14 +241,7 @@ void cp_waiters_park(struct cp_wait *w)
 {
     pthread_mutex_lock(&lock);
     w->conn = NULL;
-    w->prev = NULL;
-    w->next = head;
-    if (head)
-        head->prev = w;
-    head = w;
-    w->listed = 1;
-    count++;
-    watch_hangup(w);
+    list(w);
     if (stopping)
         resume(w); /* answered by cp_waiters_stop's last run_ready */
     pthread_mutex_unlock(&lock);

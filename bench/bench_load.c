@@ -16,7 +16,9 @@
  *            time steps now-9 … now+10 in order (portcullisd --totp-window 10): each user gives
  *            20 fresh codes (one step boundary may pass), the users are taken round-robin
  *     TOKENS host tokens, one a line; connection i uses token i % n (per-host rate limits)
- * Result line: "MODE ok=N failed=N seconds=S per_sec=R p50_ms=X p99_ms=Y".
+ * Result line: "MODE ok=N failed=N seconds=S per_sec=R p50_ms=X p99_ms=Y ran_out=0|1" (1: the
+ * users' fresh codes were all spent before SECONDS were up: S is shorter, and its last moments
+ * had fewer connections busy — give it more users).
  *
  * pairs, begin, certs and pushes run one thread per connection, each with the agent's own
  * HTTPS client (lib/pc_http.c: OpenSSL, keep-alive, one write per request, reads ahead). They
@@ -69,6 +71,7 @@ static const char *url, *pin;
 static double lat[MAX_LAT];
 static size_t nlat;
 static long ok, failed;
+static int ran_out; /* a timed run ended early: every user's fresh codes were spent */
 static int consume = 1; /* begin and pushes use no code: the steps stay fresh */
 
 static double now_s(void)
@@ -284,9 +287,12 @@ static void *conn_main(void *arg)
         int good;
 
         pthread_mutex_lock(&mu);
-        if (now_s() < c->until && (c->max_units < 0 || ok + inflight < c->max_units) &&
-            (u = next_user(code)))
-            inflight++;
+        if (now_s() < c->until && (c->max_units < 0 || ok + inflight < c->max_units)) {
+            if ((u = next_user(code)))
+                inflight++;
+            else if (!inflight && c->max_units < 0)
+                ran_out = 1;
+        }
         pthread_mutex_unlock(&mu);
         if (!u)
             return NULL;
@@ -531,8 +537,8 @@ int main(int argc, char **argv)
         return 1;
     dt = now_s() - t0;
     qsort(lat, nlat, sizeof *lat, cmp_d);
-    printf("%s ok=%ld failed=%ld seconds=%.3f per_sec=%.1f p50_ms=%.2f p99_ms=%.2f\n", mode, ok,
-           failed, dt, (double)ok / dt, nlat ? lat[nlat / 2] * 1e3 : 0.0,
-           nlat ? lat[nlat * 99 / 100] * 1e3 : 0.0);
+    printf("%s ok=%ld failed=%ld seconds=%.3f per_sec=%.1f p50_ms=%.2f p99_ms=%.2f ran_out=%d\n",
+           mode, ok, failed, dt, (double)ok / dt, nlat ? lat[nlat / 2] * 1e3 : 0.0,
+           nlat ? lat[nlat * 99 / 100] * 1e3 : 0.0, ran_out);
     return failed && !ok ? 1 : 0;
 }

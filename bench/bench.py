@@ -646,9 +646,11 @@ def main():
         D.stop()
     print("bench: %.0f s in all" % (time.time() - t_start))
     print_table()
-    if not QUICK:
-        shutil.rmtree(TMP, ignore_errors=True)
     counts = {k: sum(1 for v in verdicts if v[0] == k) for k in ("PASS", "FAIL", "SKIP")}
+    if counts["FAIL"] or os.environ.get("PC_KEEP_TMP"):  # the daemons' logs, to see why
+        print("bench: kept %s" % TMP)
+    else:
+        shutil.rmtree(TMP, ignore_errors=True)
     print("%d passed, %d failed, %d skipped" % (counts["PASS"], counts["FAIL"], counts["SKIP"]))
     return 1 if counts["FAIL"] else 0
 

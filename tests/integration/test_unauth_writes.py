@@ -129,6 +129,7 @@ def test_refusal_summary_row_when_window_closes():
 
 def _keygen():
     tmp = tempfile.mkdtemp(prefix="pc-unauth-key-")
+    harness._TMP_ROOTS.append(tmp)  # a private key: removed at exit
     path = os.path.join(tmp, "k")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True,
                    stdin=subprocess.DEVNULL)

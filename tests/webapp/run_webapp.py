@@ -71,6 +71,7 @@ class Web:
 
     def __init__(self, daemon=None):
         self.tmp = tempfile.mkdtemp(prefix="pc-webapp-")
+        harness._TMP_ROOTS.append(self.tmp)  # its TLS key: removed at exit
         self.key, self.crt = make_cert(self.tmp, "web")
         self.wport = harness.free_port()
         self.origin = "https://%s:%d" % (RP, self.wport)
@@ -256,7 +257,9 @@ S = {}
 def env():
     if "w" not in S:
         # a loopback push receiver (tests/integration/test_webpush.py) the daemon trusts
-        tw.RECV = S["recv"] = tw.Receiver(tempfile.mkdtemp(prefix="pc-webapp-recv-"))
+        recv_dir = tempfile.mkdtemp(prefix="pc-webapp-recv-")
+        harness._TMP_ROOTS.append(recv_dir)
+        tw.RECV = S["recv"] = tw.Receiver(recv_dir)
         w = Web().start(env={"PC_TEST_WEBPUSH_CA": S["recv"].paths["ca.pem"]})
         S["w"] = w
         S["host_id"], S["host"] = w.d.enroll_host()
@@ -533,6 +536,7 @@ def login_push_approved_in_app_and_cli_session_is_no_web_caller():
     br = w.browser
     helpers(br)
     tmp = tempfile.mkdtemp(prefix="pc-webapp-key-")
+    harness._TMP_ROOTS.append(tmp)  # an SSH private key: removed at exit
     w.d.create_user("carol")
     w.d.enroll_totp("carol")
     tok = w.invite("carol").split("#invite=")[1]
@@ -847,6 +851,7 @@ def passkey_delete_ends_web_sessions():
 @test
 def web_flags_validated():
     tmp = tempfile.mkdtemp(prefix="pc-webapp-flags-")
+    harness._TMP_ROOTS.append(tmp)
     key, crt = make_cert(tmp, "web")
     port, wport = harness.free_port(), harness.free_port()
     base = [harness.DAEMON_BIN, "--data-dir", os.path.join(tmp, "d"), "--listen",

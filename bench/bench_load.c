@@ -71,7 +71,7 @@ static const char *url, *pin;
 static double lat[MAX_LAT];
 static size_t nlat;
 static long ok, failed;
-static int ran_out; /* a timed run ended early: every user's fresh codes were spent */
+static int ran_out;     /* a timed run ended early: every user's fresh codes were spent */
 static int consume = 1; /* begin and pushes use no code: the steps stay fresh */
 
 static double now_s(void)

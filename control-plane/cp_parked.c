@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,11 @@
 #define CT_ALERT 21
 #define CT_APPLICATION_DATA 23
 #define PARKED_REPLY_MAX 8192 /* a poll's answer is a few hundred bytes */
+/* The content of one sealed record. A client may limit the records it receives
+ * (record_size_limit, RFC 8449), GnuTLS keeps the limit to itself, and it honours none below
+ * 512 (content and type byte): records of 511 content bytes fit any limit it accepted. */
+#define PARKED_RECORD_MAX 511
+#define SEAL_OVERHEAD (TLS13_HEADER + 1 + TLS13_TAG)
 
 /* The session's writes after detaching (libmicrohttpd's close_notify) go nowhere: the keys they
  * would have used are ours now, and nothing else may reach the client. */
@@ -62,10 +68,17 @@ int cp_parked_detach(struct MHD_Connection *conn, struct cp_parked *p)
     s = (gnutls_session_t)si->tls_session;
     cipher = (int)gnutls_cipher_get(s);
     /* Nothing buffered either way: a record the session still has to send would take a
-     * sequence number we are about to use; data it has read would go unanswered. */
+     * sequence number we are about to use; data it has read would go unanswered. Not with
+     * kernel TLS (an admin's ktls = true in GnuTLS's configuration): the kernel holds the keys
+     * and the sequence, and writes what the session sends after this, close_notify included. */
     if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 || gnutls_record_check_pending(s) > 0 ||
-        gnutls_record_check_corked(s) > 0 ||
-        gnutls_record_get_max_size(s) < PARKED_REPLY_MAX || /* a client's record_size_limit */
+        gnutls_record_check_corked(s) > 0 || gnutls_transport_is_ktls_enabled(s) != 0)
+        return 0;
+    /* A KeyUpdate of our own, sent now on the session: a client that asked for one (its
+     * update_requested waits in GnuTLS for the next record the session sends, which would never
+     * come) gets it before our reply, as RFC 8446 4.6.3 wants, and the keys copied below are
+     * fresh ones, at sequence 0. If it cannot go out whole at once, the poll is not parked. */
+    if (gnutls_session_key_update(s, 0) < 0 ||
         gnutls_record_get_state(s, 0, NULL, &iv, &key, seq) < 0 || iv.size != sizeof p->iv ||
         key.size > sizeof p->key || !aead_of(cipher, key.size))
         return 0;
@@ -136,9 +149,12 @@ void cp_parked_answer(struct cp_parked *p, unsigned status, const char *json)
 {
     static const unsigned char close_notify[2] = { 1, 0 }; /* warning, close_notify */
     char reply[PARKED_REPLY_MAX];
-    unsigned char wire[PARKED_REPLY_MAX + 2 * (TLS13_HEADER + 1 + TLS13_TAG) + 2];
+    /* the reply in records of PARKED_RECORD_MAX, then close_notify */
+    unsigned char wire[PARKED_REPLY_MAX +
+                       (PARKED_REPLY_MAX / PARKED_RECORD_MAX + 2) * SEAL_OVERHEAD +
+                       sizeof close_notify];
     const char *reason = MHD_get_reason_phrase_for(status);
-    size_t body = strlen(json), n, w1, w2 = 0;
+    size_t body = strlen(json), n, w = 0, done = 0, k = 1;
     int hn;
 
     hn = snprintf(reply, sizeof reply,
@@ -151,18 +167,25 @@ void cp_parked_answer(struct cp_parked *p, unsigned status, const char *json)
     }
     memcpy(reply + hn, json, body);
     n = (size_t)hn + body;
-    w1 = cp_parked_seal(p, CT_APPLICATION_DATA, (const unsigned char *)reply, n, wire, sizeof wire);
-    if (w1)
-        w2 = cp_parked_seal(p, CT_ALERT, close_notify, sizeof close_notify, wire + w1,
-                            sizeof wire - w1);
-    if (w1 && w2) {
+    while (done < n && k) {
+        size_t part = n - done < PARKED_RECORD_MAX ? n - done : PARKED_RECORD_MAX;
+        k = cp_parked_seal(p, CT_APPLICATION_DATA, (const unsigned char *)reply + done, part,
+                           wire + w, sizeof wire - w);
+        w += k;
+        done += part;
+    }
+    if (k)
+        k = cp_parked_seal(p, CT_ALERT, close_notify, sizeof close_notify, wire + w,
+                           sizeof wire - w);
+    if (k) {
         /* A reply of a few hundred bytes fits the idle socket's empty send buffer; one that does
          * not go out whole at once is not retried (the client sees a torn reply and retries). */
         ssize_t sent;
+        w += k;
         do
-            sent = send(p->fd, wire, w1 + w2, MSG_NOSIGNAL | MSG_DONTWAIT);
+            sent = send(p->fd, wire, w, MSG_NOSIGNAL | MSG_DONTWAIT);
         while (sent < 0 && errno == EINTR);
-        if (sent == (ssize_t)(w1 + w2))
+        if (sent == (ssize_t)w)
             shutdown(p->fd, SHUT_WR);
     }
     pc_wipe(reply, sizeof reply);

@@ -8,14 +8,18 @@
  * record sequence number are copied out of the session, the socket is duplicated, and
  * libmicrohttpd is told to drop the connection (its session then writes nowhere: no
  * close_notify, no shutdown, so the client sees nothing). What is left is the descriptor and
- * ~60 bytes of key state. The answer is sealed here as one TLS 1.3 application-data record
- * (AES-GCM or ChaCha20-Poly1305 with OpenSSL, RFC 8446 section 5.2), followed by close_notify;
- * the reply says "Connection: close" and the socket is closed.
+ * ~60 bytes of key state. Just before the copy the session sends a KeyUpdate of its own (so
+ * a client's request for one is answered, and the copied keys are fresh). The answer is sealed
+ * here as TLS 1.3 application-data records of at most 511 bytes each (AES-GCM or
+ * ChaCha20-Poly1305 with OpenSSL, RFC 8446 section 5.2; that size fits any record_size_limit
+ * GnuTLS accepts), followed by close_notify; the reply says "Connection: close" and the socket
+ * is closed.
  *
  * Only what was never sent is sealed with those keys: the session that owned them is freed
  * without writing again, so a record sequence number (the AEAD nonce) is never used twice. The
  * read direction is not kept: anything the client sends to a parked poll ends it. TLS 1.2
- * connections (and a session with unread data) are not parked; they wait as before. */
+ * connections, a session with unread or unsent data, and kernel TLS are not parked; they wait
+ * as before. */
 #ifndef CP_PARKED_H
 #define CP_PARKED_H
 #include <microhttpd.h>
@@ -33,10 +37,12 @@ struct cp_parked {
 
 /* From inside the access handler: 1 if conn was detached into p (the handler must then return
  * MHD_NO so that libmicrohttpd drops its side), 0 if it cannot be (not TLS 1.3, an unsupported
- * cipher, unread data, no descriptor): p is then untouched and conn as before. */
+ * cipher, unread or unsent data, kernel TLS, a KeyUpdate that could not be sent whole, no
+ * descriptor): p is then untouched and conn usable as before (its keys possibly updated). */
 int cp_parked_detach(struct MHD_Connection *conn, struct cp_parked *p);
-/* Sends one HTTP/1.1 reply (status, a JSON body, "Connection: close") and close_notify, then
- * closes p's socket and wipes its keys. A reply that cannot be sent at once is dropped. */
+/* Sends one HTTP/1.1 reply (status, a JSON body, "Connection: close"; records of at most 511
+ * bytes) and close_notify, then closes p's socket and wipes its keys. A reply that cannot be
+ * sent at once is dropped. */
 void cp_parked_answer(struct cp_parked *p, unsigned status, const char *json);
 /* Closes p's socket without a reply and wipes its keys. */
 void cp_parked_drop(struct cp_parked *p);

@@ -86,6 +86,55 @@ def test_parked_poll_is_answered_whole_with_each_tls13_cipher_suite():
         assert hdrs.get("content-length") == str(len(body.encode())), (suite, hdrs, body)
 
 
+def test_a_client_that_asked_for_a_key_update_gets_one_before_the_parked_reply():
+    """RFC 8446 4.6.3: a KeyUpdate with update_requested must be answered by a KeyUpdate before
+    the next application data. GnuTLS keeps that answer for its next record, which a parked
+    session never sends: the server sends its own KeyUpdate when it parks the poll, and seals
+    the reply with the new keys. OpenSSL's s_client sends the request ("K"), then the poll;
+    it must see the server's KeyUpdate, then the whole reply, then close_notify."""
+    p = _push()
+    req = ("GET /v1/auth/push/%s?wait=20 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Authorization: Bearer %s\r\n\r\n" % (p["push_id"], HOST))
+    proc = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % D.port,
+                             "-tls1_3", "-msg"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")),
+                              daemon=True)
+    reader.start()
+    try:
+        harness.wait_until(lambda: any(b"Verify return code" in l for l in lines),
+                           what="s_client's handshake")
+        proc.stdin.write(b"K\n")              # s_client's command: KeyUpdate, update_requested
+        proc.stdin.flush()
+        harness.wait_until(lambda: any(b"KEYUPDATE" in l for l in lines),
+                           what="s_client's KeyUpdate")
+        proc.stdin.write(req.encode())
+        proc.stdin.flush()
+        harness.wait_until(lambda: _gauges(D).get("portcullis_long_polls_parked") == 1,
+                           what="the poll parked")
+        _approve(p)
+        harness.wait_until(lambda: any(b"close_notify" in l for l in lines), 30,
+                           what="the reply and close_notify")
+    finally:
+        proc.kill()
+        proc.wait(10)
+        reader.join(10)
+    out = b"".join(lines)
+    text = out.decode(errors="replace")
+    sent = text.find(">>> TLS 1.3, Handshake [length 0005], KeyUpdate")
+    got = text.find("<<< TLS 1.3, Handshake [length 0005], KeyUpdate")
+    reply = text.find("HTTP/1.1 200 OK")
+    assert sent >= 0, "s_client sent no KeyUpdate:\n%s" % text[-3000:]
+    assert got > sent, "the server sent no KeyUpdate after the client's request:\n%s" % \
+        text[-3000:]
+    assert reply > got, "the reply came before the server's KeyUpdate, or not at all:\n%s" % \
+        text[-3000:]
+    assert '"state":"approved"' in text[reply:], text[reply:]
+    assert "Connection: close" in text[reply:], text[reply:]
+    assert "<<< TLS 1.3, Alert [length 0002], warning close_notify" in text[reply:], text[reply:]
+
+
 def test_tls12_poll_waits_in_the_server_as_before_and_keeps_its_connection():
     p = _push()
     proc = _curl_poll(p, 20, ["--tls-max", "1.2"])

@@ -14,6 +14,8 @@
 #include <gnutls/gnutls.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cp_parked.h"
 
@@ -143,6 +145,68 @@ static void test_drop_wipes_the_keys(void **state)
     assert_memory_equal(p.iv, zero, sizeof p.iv);
 }
 
+/* A whole answer on a socket: the HTTP reply in records of at most 511 content bytes (any
+ * record_size_limit GnuTLS accepts), each with the next sequence number, then close_notify,
+ * then the end of the stream; the socket is closed and the keys wiped. */
+static void test_answer_in_small_records_then_close_notify(void **state)
+{
+    struct cp_parked p, copy;
+    static unsigned char wire[16384], plain[1024];
+    char json[2001], reply[4096];
+    size_t got = 0, off = 0, rlen = 0;
+    uint64_t seq = 5;
+    int sv[2], records = 0, closed = 0;
+    ssize_t n;
+    (void)state;
+
+    memset(json, 'a', sizeof json - 1);
+    json[0] = '"';
+    json[sizeof json - 2] = '"';
+    json[sizeof json - 1] = '\0';
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fill(&p, GNUTLS_CIPHER_AES_128_GCM, 16);
+    p.fd = sv[0];
+    copy = p;
+    cp_parked_answer(&p, 200, json);
+    assert_int_equal(p.fd, -1);
+    assert_int_equal(p.key[0], 0);
+    while ((n = read(sv[1], wire + got, sizeof wire - got)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, 0); /* the stream ended */
+    close(sv[1]);
+    while (off < got) {
+        size_t len;
+        int inner;
+        assert_true(got - off >= 5);
+        assert_int_equal(wire[off], 23);
+        len = (size_t)(wire[off + 3] << 8 | wire[off + 4]);
+        assert_true(off + 5 + len <= got);
+        inner = open_record(EVP_aes_128_gcm(), &copy, seq++, wire + off, 5 + len, plain);
+        assert_true(inner >= 1 && inner <= 512);
+        assert_false(closed); /* nothing after close_notify */
+        if (plain[inner - 1] == 21) {
+            assert_int_equal(inner, 3);
+            assert_int_equal(plain[0], 1);
+            assert_int_equal(plain[1], 0);
+            closed = 1;
+        } else {
+            assert_int_equal(plain[inner - 1], 23);
+            assert_true(rlen + (size_t)inner - 1 < sizeof reply);
+            memcpy(reply + rlen, plain, (size_t)inner - 1);
+            rlen += (size_t)inner - 1;
+            records++;
+        }
+        off += 5 + len;
+    }
+    assert_true(closed);
+    assert_true(records >= 4); /* over 2,000 bytes in records of 511 */
+    reply[rlen] = '\0';
+    assert_true(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_non_null(strstr(reply, "Content-Length: 2000\r\n"));
+    assert_non_null(strstr(reply, "Connection: close\r\n"));
+    assert_true(rlen > 2000 && memcmp(reply + rlen - 2000, json, 2000) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_chacha20_poly1305),
         cmocka_unit_test(test_refuses_what_does_not_fit_or_is_unknown),
         cmocka_unit_test(test_drop_wipes_the_keys),
+        cmocka_unit_test(test_answer_in_small_records_then_close_notify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

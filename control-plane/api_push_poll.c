@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef PC_TEST_HOOKS
+#include "pc_config.h"
+#include <time.h>
+#endif
 
 /* A parked poll: what its answer needs once libmicrohttpd has forgotten the request. */
 struct parked_poll {
@@ -104,6 +108,22 @@ static void parked_ready(struct cp_wait *w)
     parked_free(pp);
 }
 
+/* Test builds (--enable-test-hooks): PC_TEST_PARK_DELAY_MS=N (1..10000) holds a poll that is
+ * about to park for N ms, between its slot and its listing, so that a test can stop the server
+ * in that moment (test_parked_polls.py: it must still be answered). */
+static void test_park_delay(void)
+{
+#ifdef PC_TEST_HOOKS
+    const char *v = getenv("PC_TEST_PARK_DELAY_MS");
+    uint64_t ms;
+
+    if (v && pc_parse_uint(v, 1, 10000, &ms) == PC_OK) {
+        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+#endif
+}
+
 /* 1 if c's connection now waits parked (the caller answers nothing and lets libmicrohttpd drop
  * its side); 0 to wait suspended instead. At most --max-connections polls are parked. */
 static int park(struct cp_call *c, const char *id, int64_t deadline_ms)
@@ -126,7 +146,9 @@ static int park(struct cp_call *c, const char *id, int64_t deadline_ms)
     pp->w.on_ready = parked_ready;
     snprintf(pp->w.push_id, sizeof pp->w.push_id, "%s", id);
     pp->w.deadline_ms = deadline_ms;
-    cp_waiters_park(&pp->w); /* from here on the waiters' thread may answer and free pp */
+    test_park_delay();
+    cp_waiters_park(&pp->w); /* from here on pp may be answered and freed (by the waiters'
+                              * thread, or at a stop by this call) */
     recheck(&c->id, id);
     return 1;
 }

@@ -197,13 +197,13 @@ void cp_waiters_stop(void)
     pthread_mutex_unlock(&lock);
     if (started)
         pthread_join(ticker, NULL);
-    started = 0;
     pthread_mutex_lock(&lock);
+    started = 0; /* from now on a poll parked late answers itself (cp_waiters_park) */
     run_ready(); /* the parked ones answer with their current state (stopping is set) */
-    pthread_mutex_unlock(&lock);
     if (hangup_ep >= 0)
-        close(hangup_ep);
+        close(hangup_ep); /* under the lock: list() may be adding a socket to it */
     hangup_ep = -1;
+    pthread_mutex_unlock(&lock);
 }
 
 void cp_waiters_suspend(struct cp_wait *w)
@@ -242,8 +242,13 @@ void cp_waiters_park(struct cp_wait *w)
     pthread_mutex_lock(&lock);
     w->conn = NULL;
     list(w);
-    if (stopping)
-        resume(w); /* answered by cp_waiters_stop's last run_ready */
+    if (stopping) {
+        resume(w);
+        /* Reserved before the stop, parked after its ticker ended: no thread is left to run the
+         * ready list, so this one does (cp_waiters_stop's own last run may take it first). */
+        if (!started)
+            run_ready();
+    }
     pthread_mutex_unlock(&lock);
 }
 

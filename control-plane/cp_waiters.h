@@ -44,7 +44,8 @@ int cp_waiters_park_reserve(unsigned limit);
 /* Gives back a slot of cp_waiters_park_reserve (the parked poll ended). */
 void cp_waiters_park_release(void);
 /* Lists a parked waiter (w->parked, w->on_ready, push_id, deadline_ms set) and watches its
- * socket: anything the client sends, or its hang-up, resumes it with gone set. */
+ * socket: anything the client sends, or its hang-up, resumes it with gone set. Once a stop has
+ * ended the waiters' thread, on_ready runs here, before this returns. */
 void cp_waiters_park(struct cp_wait *w);
 /* Resumes every waiter of push_id. */
 void cp_waiters_notify(const char *push_id);

@@ -285,6 +285,26 @@ def test_a_stopping_server_answers_its_parked_polls():
         d.kill()
 
 
+def test_a_poll_parked_while_the_server_stops_is_still_answered():
+    """A poll that took its parked slot before SIGTERM but is listed only after the waiters'
+    thread has ended (PC_TEST_PARK_DELAY_MS holds it in between) is answered all the same,
+    "pending", by the thread that parks it; before, its socket stayed open and silent until the
+    process exited."""
+    d = Daemon(args=["--push-ttl", "2m"], env={"PC_TEST_PARK_DELAY_MS": "3000"}).start()
+    try:
+        _, host = d.enroll_host()
+        p = _push(d, host)
+        proc = _curl_poll(p, 60, ["--tlsv1.3"], d=d, host=host)
+        time.sleep(1.0)                      # its request read, it waits to be listed
+        assert proc.poll() is None, proc.communicate(timeout=5)
+        assert d.stop(sig=signal.SIGTERM) == 0
+        st, hdrs, body = _reply(proc)
+        assert st == 200 and '"state":"pending"' in body.replace(" ", ""), (st, body)
+        assert hdrs.get("connection") == "close", hdrs
+    finally:
+        d.kill()
+
+
 def test_a_host_deleted_while_its_poll_waits_gets_401_not_the_state():
     """A held poll's request is judged again when it resumes; a parked one's credential too."""
     name = "parked-del-" + harness.unique_name("h").replace("_", "-")

@@ -17,8 +17,7 @@
 
 #include "webapp_assets.h"
 
-#define WEB_CONNECTIONS 1024 /* the web listener's connections in all */
-#define WEB_PER_ADDRESS 64   /* of them, from one client address */
+#define WEB_PER_ADDRESS 64 /* of them, from one client address */
 
 #define WEB_MAX_BODY (16 * 1024)
 
@@ -312,12 +311,12 @@ static struct MHD_Daemon *start_daemon(char *err, size_t errsz)
     }
     /* SO_REUSEPORT: on SIGHUP the new daemon binds while the old one still serves. The
      * listener faces phones on any network: one address may hold at most WEB_PER_ADDRESS of
-     * its WEB_CONNECTIONS (a whole office behind one NAT approves at once with far fewer), so
+     * its CP_WEB_CONNECTIONS (a whole office behind one NAT approves at once with far fewer), so
      * half-open handshakes from one client cannot fill it (issue 12's attack, on this port). */
     d = MHD_start_daemon(flags, s->web_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                          (unsigned int)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)2,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)WEB_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CP_WEB_CONNECTIONS,
                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)WEB_PER_ADDRESS,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_HTTPS_MEM_KEY,
                          key, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_PRIORITIES,

@@ -11,7 +11,8 @@
 #include <stddef.h>
 
 #define CP_WEB_COOKIE "__Host-pcweb"
-#define CP_WEB_SESSION_TTL 900 /* seconds: a web session is short */
+#define CP_WEB_SESSION_TTL 900  /* seconds: a web session is short */
+#define CP_WEB_CONNECTIONS 1024 /* the web listener's connections in all */
 
 /* What the web dispatcher knows about the caller, and what a handler asks it to send. */
 struct cp_web_ctx {

@@ -52,8 +52,8 @@ static int path_in(const char *dir, const char *name, char *out, size_t n)
     return snprintf(out, n, "%s/%s", dir, name) < (int)n ? PC_OK : PC_ERR_INVAL;
 }
 
-/* Connections and parked long-polls hold a descriptor each: allow as many as the hard limit
- * permits. */
+/* Connections and parked long-polls hold a descriptor each: want (and 64 more for the rest:
+ * the database, logs, libcurl's sockets), as far as the hard limit permits. */
 static void raise_fd_limit(unsigned want)
 {
     struct rlimit rl;
@@ -318,7 +318,10 @@ int main(int argc, char **argv)
      * given back: the explicit malloc_trim calls (start-up, released long-polls) ignore this. */
     if (!getenv("MALLOC_TRIM_THRESHOLD_"))
         mallopt(M_TRIM_THRESHOLD, CP_MALLOC_TRIM_THRESHOLD);
-    raise_fd_limit(2 * s.max_connections); /* the connections, and as many parked polls */
+    /* the API's connections and as many parked polls, the web listener's connections, and a
+     * store connection and an event descriptor or two per thread (within raise_fd_limit's 64) */
+    raise_fd_limit(2 * s.max_connections + (s.web_listen_addr[0] ? CP_WEB_CONNECTIONS : 0) +
+                   4 * s.threads);
     /* libcurl is initialised on first use (cp_curl_global_init): webhook, Web Push */
     if (pc_totp_init() != PC_OK) {
         fprintf(stderr, "portcullisd: cannot initialise liboath\n");

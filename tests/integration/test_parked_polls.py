@@ -305,6 +305,28 @@ def test_a_poll_parked_while_the_server_stops_is_still_answered():
         d.kill()
 
 
+def test_the_open_file_limit_covers_connections_parked_polls_and_threads():
+    """Each parked poll keeps a descriptor outside libmicrohttpd's --max-connections, and each
+    thread a store connection: started with a soft limit of 256, portcullisd raises its own to
+    2 x --max-connections + 4 per thread + 64, as far as the hard limit allows."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * 300 + 4 * 4 + 64
+    if hard != resource.RLIM_INFINITY and hard < want:
+        raise harness.Skip("RLIMIT_NOFILE hard limit %d < %d" % (hard, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        d = Daemon(args=["--max-connections", "300", "--threads", "4"]).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        with open("/proc/%d/limits" % d.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        assert int(line.split()[3]) >= want, line
+    finally:
+        d.kill()
+
+
 def test_a_host_deleted_while_its_poll_waits_gets_401_not_the_state():
     """A held poll's request is judged again when it resumes; a parked one's credential too."""
     name = "parked-del-" + harness.unique_name("h").replace("_", "-")

@@ -26,7 +26,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
   libpam0g-dev libssl-dev libcurl4-openssl-dev libjson-c-dev liboath-dev
   libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libqrencode-dev libcmocka-dev
   libpam-wrapper libpamtest0-dev
-  openssh-server openssh-client expect oathtool sqlite3 curl python3 procps iproute2 util-linux sudo git
+  openssh-server openssh-client expect oathtool sqlite3 curl openssl python3 procps iproute2 util-linux sudo git
   shellcheck cppcheck clang-format
   debhelper dh-autoreconf dpkg-dev fakeroot lintian systemd-container
   rpm rpmlint rpm2cpio cpio file

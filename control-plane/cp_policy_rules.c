@@ -186,7 +186,7 @@ static int copy_scalars(json_object *body, json_object *canon, struct pc_jerr *e
     if (cmd && !pc_keyopts_command_ok(cmd))
         return jfail(e, "force_command",
                      "must be 1-1024 characters of printable ASCII without "
-                     "'\"' or '\\'");
+                     "'\"', '\\' or '#'");
     json_object_object_add(canon, "name", json_object_new_string(name));
     json_object_object_add(canon, "require_2fa", json_object_new_boolean(req2fa));
     json_object_object_add(canon, "max_ttl", json_object_new_int64(max_ttl));

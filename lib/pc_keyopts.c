@@ -29,7 +29,7 @@ int pc_keyopts_command_ok(const char *s)
     if (n == 0 || n > PC_KEYOPTS_VALUE_MAX)
         return 0;
     for (; *s; s++)
-        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\' || *s == '#')
             return 0;
     return 1;
 }

@@ -17,7 +17,9 @@
 /* A from= value: 1..PC_KEYOPTS_VALUE_MAX bytes of [0-9A-Fa-f.:/,] (addresses and CIDRs). */
 int pc_keyopts_from_ok(const char *s);
 /* A command= value: 1..PC_KEYOPTS_VALUE_MAX bytes of printable ASCII (0x20..0x7e) without '"'
- * or '\' (sshd reads \" as a quote inside the value, so a trailing '\' would eat the end quote). */
+ * or '\' (sshd reads \" as a quote inside the value, so a trailing '\' would eat the end quote)
+ * or '#' (sshd cuts each line of the principals command's output at its first '#', quotes or
+ * not: the line would lose its end quote and every login under the rule would be refused). */
 int pc_keyopts_command_ok(const char *s);
 /* opts is {"extensions": [permit-…], "source_address"?: S, "force_command"?: S} and nothing
  * else (the rule's vocabulary, as GET /v1/hosts/self/principals sends it). Writes

@@ -534,8 +534,10 @@ def test_principals_options_source_address_and_force_command():
 
 def test_policy_force_command_cannot_break_out_of_its_quotes():
     """force_command ends up inside command="…" of a principals line: a quote, a backslash
-    (it escapes the closing quote) or a control character is refused when the rule is made."""
+    (it escapes the closing quote), a '#' (sshd cuts the line there, quotes or not: every login
+    under the rule would be refused) or a control character is refused when the rule is made."""
     for cmd in ('/bin/echo "x"', '/bin/true",permitopen="*:*', "/bin/true\\", '/bin/a\\"b',
+                "/usr/local/bin/wrap --tag=#ops", "#",
                 "/bin/true\nx", "/bin/true\tx", "/bin/\u00e9", "\x7f", ""):
         body = {"name": "p-" + secrets.token_hex(4), "users": ["nobody-x"],
                 "accounts": ["ubuntu"], "force_command": cmd}

@@ -78,10 +78,12 @@ static int read_all(int fd, unsigned char *p, size_t n, int64_t deadline_ms)
 int pc_frame_write(int fd, json_object *msg, int64_t deadline_ms)
 {
     const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-    size_t n = strlen(text);
+    size_t n = text ? strlen(text) : 0;
     unsigned char hdr[4];
     struct iovec iov[2];
 
+    if (!text) /* json-c out of memory */
+        return PC_ERR_NOMEM;
     if (n > PC_FRAME_MAX)
         return PC_ERR_TOOBIG;
     hdr[0] = (unsigned char)(n >> 24);

@@ -161,11 +161,10 @@ static void test_gather(void)
 
 static void *writer_main(void *arg)
 {
-    cp_conn *db;
+    cp_conn *db = NULL;
 
     (void)arg;
     on_writer = 1;
-    db = cp_db(); /* this thread's connection: cp_db() inside a job returns it too */
     pthread_mutex_lock(&lock);
     for (;;) {
         struct job *pend = NULL, **pend_tail = &pend, *rest = NULL, **rest_tail = &rest, *j;
@@ -184,6 +183,11 @@ static void *writer_main(void *arg)
         queue_head = NULL;
         queue_tail = &queue_head;
         pthread_mutex_unlock(&lock);
+        /* This thread's connection (cp_db() inside a job returns it too), opened again for each
+         * batch (outside the queue's lock: a server connection can take a while) until it opens: one that failed (the database server down or restarting at the
+         * first write after a start) must not fail every later write until a restart. */
+        if (!db)
+            db = cp_db();
         run_batch(db, pend, 1);
         wake(pend);
         run_batch(db, rest, 0);

@@ -259,6 +259,32 @@ def test_wake_survives_a_killed_listen_connection():
         kill_all([a, b, c])
 
 
+def test_first_write_while_the_database_refuses_connections_does_not_break_later_ones():
+    """An instance's store writer opens its connection at its first write. If the database
+    refused it then (a server restarting or failing over), that write fails, but once the
+    database is back the next ones succeed: before, the writer kept its failed connection and
+    every login answered 500 until portcullisd was restarted. The setup is written through a,
+    so that b's first write is the login under test."""
+    url, (a,) = cluster(1)
+    b = Instance(url, master=a.master(), args=["--threads", "1"]).start()
+    db = SRV.dbname(url)
+    try:
+        _, host = a.enroll_host()
+        user, secret = a.user_with_totp()
+        st, r = b.admin("GET", "/v1/users")       # b's one worker has its connection now
+        assert st == 200, (st, r)
+        SRV.psql("ALTER DATABASE \"%s\" ALLOW_CONNECTIONS false" % db)
+        try:
+            st, r = b.begin(host, user)
+            assert st >= 500, "a write without a connection was answered %s: %r" % (st, r)
+        finally:
+            SRV.psql("ALTER DATABASE \"%s\" ALLOW_CONNECTIONS true" % db)
+        r = b.login_totp(host, user, harness.totp_code(secret))
+        assert r["result"] == "allow", r
+    finally:
+        kill_all([a, b])
+
+
 def test_same_code_on_two_instances_at_once_exactly_one_allow():
     url, (a, b) = cluster(2)
     try:

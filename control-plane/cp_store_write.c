@@ -71,10 +71,15 @@ static int run_in_savepoint(cp_conn *db, cp_write_fn fn, void *arg)
     rc = fn(db, arg);
     if (cp_autocommit(db)) /* an error SQLite answers by rolling back everything */
         return rc != PC_OK ? rc : PC_ERR_STORE;
-    if (rc != PC_OK)
-        exec(db, "ROLLBACK TO cp_job");
-    if (exec(db, "RELEASE cp_job") != PC_OK && rc == PC_OK)
-        rc = PC_ERR_STORE;
+    /* A savepoint that cannot be rolled back to or released (a statement left running, say)
+     * would keep a failed job's writes, or leave the job open, inside the batch's commit: the
+     * whole transaction goes instead, and run_batch fails every job of the batch. */
+    if ((rc != PC_OK && exec(db, "ROLLBACK TO cp_job") != PC_OK) ||
+        exec(db, "RELEASE cp_job") != PC_OK) {
+        if (!cp_autocommit(db))
+            cp_exec(db, "ROLLBACK");
+        return rc != PC_OK ? rc : PC_ERR_STORE;
+    }
     return rc;
 }
 

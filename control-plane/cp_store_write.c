@@ -46,6 +46,8 @@ static int started, stopping;
 static pthread_t writer;
 static _Thread_local int on_writer; /* this thread is the writer: nested calls run inline */
 static int job_decides_nothing;     /* the running job called cp_store_job_decides_nothing */
+static int nested_decided; /* a write nested in the running job kept a change that decides */
+static int in_batch;       /* the writer is inside run_batch's transaction */
 
 void cp_store_job_decides_nothing(void)
 {
@@ -100,18 +102,20 @@ static void run_batch(cp_conn *db, struct job *batch, int may_skip_sync)
             j->rc = PC_ERR_STORE;
         return;
     }
+    in_batch = 1;
     for (j = batch; j; j = j->next) {
-        job_decides_nothing = 0;
+        job_decides_nothing = nested_decided = 0;
         j->rc = run_in_savepoint(db, j->fn, j->arg);
         n++;
         failed += j->rc != PC_OK;
         /* a job that failed changed nothing: only a kept change can need the disk */
-        if (j->rc == PC_OK && !job_decides_nothing)
+        if (j->rc == PC_OK && (!job_decides_nothing || nested_decided))
             sync = 1;
         if (cp_autocommit(db))
             break;
     }
-    job_decides_nothing = 0;
+    in_batch = 0;
+    job_decides_nothing = nested_decided = 0;
     pc_log(PC_LOG_DEBUG, "event=store_batch jobs=%u failed=%u synced=%d", n, failed, sync);
     if (j) { /* the transaction is gone */
         pc_log(PC_LOG_ERR, "event=store_batch_lost error=\"%s\"", cp_errmsg(db));
@@ -176,8 +180,10 @@ static void *writer_main(void *arg)
 
         while (!queue_head && !stopping)
             pthread_cond_wait(&work, &lock);
-        if (!queue_head)
-            break;     /* stopping and nothing left */
+        if (!queue_head) {
+            started = 0; /* under the lock: a job queued from now on finds no writer */
+            break;       /* stopping and nothing left */
+        }
         test_gather(); /* test builds: let a burst's jobs meet in one batch */
         for (j = queue_head; j; j = j->next) { /* two lists, each in queue order */
             struct job ***tail = j->pending ? &pend_tail : &rest_tail;
@@ -233,8 +239,21 @@ static int enqueue(cp_write_fn fn, void *arg, int pending)
 {
     struct job j = { .fn = fn, .arg = arg, .pending = pending, .rc = PC_ERR_STORE };
 
-    if (on_writer) /* nested: part of the caller's job */
-        return run_in_savepoint(cp_db(), fn, arg);
+    if (on_writer) { /* nested: part of the caller's job */
+        int outer = job_decides_nothing, rc;
+        /* Outside a batch (a continuation, after its commit) there is no job to be part of,
+         * and nothing would sync it. */
+        if (!in_batch)
+            return PC_ERR_INVAL;
+        /* Whether the nested write decides is its own: it neither lends the caller its
+         * "decides nothing" nor takes the caller's. */
+        job_decides_nothing = 0;
+        rc = run_in_savepoint(cp_db(), fn, arg);
+        if (rc == PC_OK && !job_decides_nothing)
+            nested_decided = 1;
+        job_decides_nothing = outer;
+        return rc;
+    }
     if (sem_init(&j.done, 0, 0) != 0)
         return PC_ERR_STORE;
     if (push_job(&j) != PC_OK) {

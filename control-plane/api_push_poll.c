@@ -8,6 +8,7 @@
 #include "api.h"
 #include "cp_parked.h"
 #include "cp_push.h"
+#include "cp_test_hooks.h"
 #include "cp_waiters.h"
 #include "pc_err.h"
 #include "pc_json.h"
@@ -16,10 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef PC_TEST_HOOKS
-#include "pc_config.h"
-#include <time.h>
-#endif
 
 /* A parked poll: what its answer needs once libmicrohttpd has forgotten the request. */
 struct parked_poll {
@@ -114,13 +111,10 @@ static void parked_ready(struct cp_wait *w)
 static void test_park_delay(void)
 {
 #ifdef PC_TEST_HOOKS
-    const char *v = getenv("PC_TEST_PARK_DELAY_MS");
-    uint64_t ms;
+    uint64_t ms = cp_test_hook_ms("PC_TEST_PARK_DELAY_MS", 10000);
 
-    if (v && pc_parse_uint(v, 1, 10000, &ms) == PC_OK) {
-        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-    }
+    if (ms)
+        cp_test_hook_sleep(ms);
 #endif
 }
 

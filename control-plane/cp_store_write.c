@@ -13,7 +13,7 @@
  * row durable before its own answer leaves. */
 #include "config.h"
 #include "cp_store.h"
-#include "pc_config.h"
+#include "cp_test_hooks.h"
 #include "pc_err.h"
 #include "pc_log.h"
 #include <errno.h>
@@ -21,7 +21,6 @@
 #include <semaphore.h>
 #include <stddef.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct job {
     cp_write_fn fn;
@@ -156,13 +155,11 @@ static void wake(struct job *batch)
 static void test_gather(void)
 {
 #ifdef PC_TEST_HOOKS
-    const char *v = getenv("PC_TEST_STORE_GATHER_MS");
-    uint64_t ms;
+    uint64_t ms = cp_test_hook_ms("PC_TEST_STORE_GATHER_MS", 1000);
 
-    if (v && pc_parse_uint(v, 1, 1000, &ms) == PC_OK) {
-        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    if (ms) {
         pthread_mutex_unlock(&lock);
-        nanosleep(&ts, NULL);
+        cp_test_hook_sleep(ms);
         pthread_mutex_lock(&lock);
     }
 #endif
@@ -195,8 +192,9 @@ static void *writer_main(void *arg)
         queue_tail = &queue_head;
         pthread_mutex_unlock(&lock);
         /* This thread's connection (cp_db() inside a job returns it too), opened again for each
-         * batch (outside the queue's lock: a server connection can take a while) until it opens: one that failed (the database server down or restarting at the
-         * first write after a start) must not fail every later write until a restart. */
+         * batch until it opens, outside the queue's lock (a server connection can take a
+         * while): one that failed (the database server down or restarting at the first write
+         * after a start) must not fail every later write until a restart. */
         if (!db)
             db = cp_db();
         run_batch(db, pend, 1);

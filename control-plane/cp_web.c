@@ -17,7 +17,7 @@
 
 #include "webapp_assets.h"
 
-#define WEB_PER_ADDRESS 64 /* of them, from one client address */
+#define WEB_PER_ADDRESS 64 /* of CP_WEB_CONNECTIONS, from one client address */
 
 #define WEB_MAX_BODY (16 * 1024)
 
